@@ -1,0 +1,68 @@
+"""Parsing a trigger expression on its own (job-specific callbacks, the CLI, tests)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from lark.exceptions import LarkError, UnexpectedInput
+
+from ..engine.triggers import AllOf, AnyOf, EventPattern
+from ..errors import Diagnostic, TriggerError, make_diagnostic
+from ._lark import trigger_lark
+from ._trigger_build import Problem, build_trigger, diagnose_trigger
+
+TriggerModel = EventPattern | AllOf | AnyOf
+_BLANKS = " \t"
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
+    """Parse a stripped trigger once per distinct text; problems are offsets into `text`."""
+    found: list[Problem] = []
+    try:
+        tree = trigger_lark().parse(text)
+    except (UnexpectedInput, LarkError) as exc:
+        pos = getattr(exc, "pos_in_stream", None)
+        return None, (diagnose_trigger(text, pos if isinstance(pos, int) else len(text)),)
+    except RecursionError:
+        return None, (Problem("QCB107", "trigger nests too deeply", 0, max(1, len(text))),)
+    return build_trigger(tree, found.append), tuple(found)
+
+
+def trigger_problems(text: str) -> tuple[TriggerModel | None, int, tuple[Problem, ...]]:
+    """Parse `text` ignoring surrounding blanks; returns the model, the offset of the stripped
+    text in `text`, and problems as offsets into the stripped text."""
+    stripped = text.strip(_BLANKS)
+    offset = len(text) - len(text.lstrip(_BLANKS))
+    if "\n" in stripped or "\r" in stripped:
+        cut = min(i for i in (stripped.find("\n"), stripped.find("\r")) if i >= 0)
+        return None, offset, (Problem("QCB107", "a trigger is one line", cut, cut + 1),)
+    model, problems = _parse_cached(stripped)
+    return model, offset, problems
+
+
+def problems_to_diagnostics(problems: tuple[Problem, ...], *, file: str, line: int,
+                            column: int, source_line: str) -> list[Diagnostic]:
+    """Place problems found in a fragment that starts at `column` (1-based) of `line`."""
+    return [
+        make_diagnostic(p.code, p.message, file=file, line=line, column=column + p.start,
+                        end_column=column + p.end, severity=p.severity,  # type: ignore[arg-type]
+                        source_line=source_line)
+        for p in problems
+    ]
+
+
+def parse_trigger_with_warnings(text: str, *, file: str = "<trigger>", line: int = 1,
+                                column: int = 1) -> tuple[TriggerModel, list[Diagnostic]]:
+    """Parse one trigger; raise :class:`TriggerError` on errors, return warnings otherwise."""
+    model, offset, problems = trigger_problems(text)
+    diags = problems_to_diagnostics(problems, file=file, line=line, column=column + offset,
+                                    source_line=text)
+    if model is None:
+        raise TriggerError(diags)
+    return model, diags
+
+
+def parse_trigger(text: str, *, file: str = "<trigger>") -> TriggerModel:
+    """Parse one trigger expression into its canonical model (warnings are dropped)."""
+    return parse_trigger_with_warnings(text, file=file)[0]
