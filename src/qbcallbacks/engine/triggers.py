@@ -8,6 +8,7 @@ one text for both.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from collections.abc import Iterator
 from typing import Annotated, Literal, Union, get_args
 
@@ -169,3 +170,9 @@ AllOf.model_rebuild()
 AnyOf.model_rebuild()
 
 TriggerNode = EventPattern | AllOf | AnyOf
+
+
+@lru_cache(maxsize=65536)
+def trigger_text(trigger: TriggerNode) -> str:
+    """Canonical text of a trigger, computed once per distinct (frozen, hashable) model."""
+    return trigger.format()

@@ -9,6 +9,7 @@ directory (the script exists, permissions, links) are the loader's.
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from ..engine._base import Frozen
 from ..engine.documents import FILENAME_RE, BlankLine, CommentLine, ConfigDocument, ConfigLine, RuleLine
@@ -57,8 +58,8 @@ def split_lines(text: str) -> list[str]:
     return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
-def file_name_problem(name: str) -> Problem | None:
-    """Why `name` is not an acceptable script file name, or None."""
+def file_name_problem(name: str, extensions: Collection[str] = tuple(LANGUAGES)) -> Problem | None:
+    """Why `name` is not an acceptable script file name, or None; `extensions` have the dot."""
     n = len(name)
     if "/" in name or "\\" in name:
         return Problem("QCB110", f"bad file name {name!r}: it must be a bare name in the "
@@ -69,25 +70,32 @@ def file_name_problem(name: str) -> Problem | None:
         return Problem("QCB110", f"bad file name {name!r}: it must not start with '-'", 0, n)
     dot = name.rfind(".")
     ext = name[dot:].lower() if dot > 0 else ""
-    if ext not in LANGUAGES:
+    if ext not in extensions:
         shown = f"extension {ext!r}" if ext else "no extension"
-        return Problem("QCB111", f"unknown script language for {name!r} ({shown}): use .py for "
-                       "Python, .pl for Perl or .qcb for the Qube callback language", 0, n)
+        known = ", ".join(f"{e} ({LANGUAGES.get(e, 'site runtime')})" for e in sorted(extensions))
+        return Problem("QCB111", f"unknown script language for {name!r} ({shown}); "
+                       f"known extensions: {known}", 0, n)
     return None
 
 
 def language_of(name: str) -> str:
-    return LANGUAGES[name[name.rfind("."):].lower()]
+    """The language of a script by its extension; a site runtime's language is its extension."""
+    ext = name[name.rfind("."):].lower()
+    return LANGUAGES.get(ext, ext.lstrip("."))
 
 
-def parse_config(text: str, file: str = "callbacks.conf") -> ParsedConfig:
-    """Parse a whole `callbacks.conf`; never raises for bad text, reports it instead."""
+def parse_config(text: str, file: str = "callbacks.conf",
+                 extensions: Collection[str] = tuple(LANGUAGES)) -> ParsedConfig:
+    """Parse a whole `callbacks.conf`; never raises for bad text, reports it instead.
+
+    `extensions` (with the dot) are those a runtime is registered for.
+    """
     diags: list[Diagnostic] = []
     lines: list[ConfigLine] = []
     sites: list[RuleSite] = []
     seen: dict[tuple[str, str], int] = {}
     for number, raw in enumerate(split_lines(text), 1):
-        entry = _parse_line(raw, number, file, diags)
+        entry = _parse_line(raw, number, file, diags, extensions)
         if entry is None:
             continue
         line, site = entry
@@ -119,8 +127,8 @@ _RULE_LINE = re.compile(
 )
 
 
-def _parse_line(raw: str, number: int, file: str,
-                diags: list[Diagnostic]) -> tuple[ConfigLine, RuleSite | None] | None:
+def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
+                extensions: Collection[str]) -> tuple[ConfigLine, RuleSite | None] | None:
     stripped = raw.lstrip(" \t")
     if "\r" in raw:
         return _line_error(raw, number, file, diags)
@@ -132,7 +140,7 @@ def _parse_line(raw: str, number: int, file: str,
     if m is None or not FILENAME_RE.match(m["name"]):
         return _line_error(raw, number, file, diags)
     name, file_col = m["name"], m.start("name") + 1
-    bad_name = file_name_problem(name)
+    bad_name = file_name_problem(name, extensions)
     if bad_name is not None:
         diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
                                              column=file_col, source_line=raw))

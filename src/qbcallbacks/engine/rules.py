@@ -1,0 +1,37 @@
+"""Universal callback rules: one per good line of a directory's callbacks.conf."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from ._base import Frozen
+from .triggers import Trigger, trigger_text
+
+Language = Literal["python", "perl", "qcb"]
+
+
+class Rule(Frozen):
+    """`file = trigger` from line `line` of `<directory>/callbacks.conf`.
+
+    `directory` is the directory as the callback path gave it; `position` orders rules across
+    the whole path (directory order, then line order), which is the order firings run in.
+    """
+
+    directory: str
+    file: str
+    language: Language
+    trigger: Trigger
+    line: int
+    column: int = 1
+    trigger_column: int = 1
+    position: int = 0
+
+    @property
+    def path(self) -> Path:
+        return Path(self.directory) / self.file
+
+    @property
+    def trigger_text(self) -> str:
+        """The canonical text of the trigger."""
+        return trigger_text(self.trigger)
