@@ -75,7 +75,8 @@ class Diagnostic(BaseModel):
 
     def render(self) -> str:
         """`file:line:col: severity: message [code]`, then the line and a caret under the span."""
-        head = f"{self.file}:{self.line}:{self.column}: {self.severity}: {self.message} [{self.code}]"
+        where = f"{self.file}:{self.line}:{self.column}"
+        head = f"{where}: {self.severity}: {self.message} [{self.code}]"
         if self.source_line is None:
             return head
         text = self.source_line.expandtabs(1)

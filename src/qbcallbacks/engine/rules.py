@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
 
 from ._base import Frozen
 from .triggers import Trigger, trigger_text
 
-Language = Literal["python", "perl", "qcb"]
+#: `python`, `perl`, `qcb`, or the extension of a site runtime.
+Language = str
 
 
 class Rule(Frozen):

@@ -8,8 +8,8 @@ one text for both.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Annotated, Literal, Union, get_args
 
 from pydantic import Field, field_validator, model_validator
@@ -111,15 +111,15 @@ class EventPattern(Frozen):
         ctx = self.context
         if ctx is None:
             return None
-        if ctx == "self" or ctx == "parent":
-            return ctx
+        if ctx == "self":
+            return "self"
+        if ctx == "parent":
+            return "parent"
         return "id" if ctx.isdigit() and ctx.isascii() else "label"
 
     def format(self) -> str:
-        if self.name is None:
-            head = self.type
-        else:
-            head = f"{self.name}-{self.type}-{self.context}"
+        head: str = (self.type if self.name is None
+                     else f"{self.name}-{self.type}-{self.context}")
         return head if self.extra is None else f"{head}-{self.extra}"
 
     def events(self) -> Iterator[EventPattern]:
@@ -136,7 +136,7 @@ class _Compound(Frozen):
             return value
         flat: list[Trigger] = []
         for op in value:
-            flat.extend(op.operands if type(op) is cls else (op,))  # type: ignore[union-attr]
+            flat.extend(op.operands if isinstance(op, _Compound) and type(op) is cls else (op,))
         return tuple(flat)
 
     def events(self) -> Iterator[EventPattern]:

@@ -59,7 +59,7 @@ def build_trigger(tree: Tree[Token] | Token, warn: WarnSink, base: int = 0) -> T
             kind="event", name=None, type=toks[0].value.lower(), context=None, extra=extra
         )
     if data == "primary":  # ( disjunction )
-        return build_trigger(tree.children[1], warn, base)  # type: ignore[arg-type]
+        return build_trigger(tree.children[1], warn, base)
     parts = [build_trigger(c, warn, base) for c in tree.children if isinstance(c, Tree)]
     if data == "conjunction":
         return AllOf(operands=tuple(parts))

@@ -12,7 +12,14 @@ import re
 from collections.abc import Collection
 
 from ..engine._base import Frozen
-from ..engine.documents import FILENAME_RE, BlankLine, CommentLine, ConfigDocument, ConfigLine, RuleLine
+from ..engine.documents import (
+    FILENAME_RE,
+    BlankLine,
+    CommentLine,
+    ConfigDocument,
+    ConfigLine,
+    RuleLine,
+)
 from ..errors import Diagnostic, make_diagnostic
 from ._trigger_build import Problem
 from .trigger_parser import problems_to_diagnostics, trigger_problems
@@ -131,14 +138,16 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
                 extensions: Collection[str]) -> tuple[ConfigLine, RuleSite | None] | None:
     stripped = raw.lstrip(" \t")
     if "\r" in raw:
-        return _line_error(raw, number, file, diags)
+        _line_error(raw, number, file, diags)
+        return None
     if not stripped:
         return BlankLine(), None
     if stripped[0] == "#":
         return CommentLine.model_construct(kind="comment", text=stripped.rstrip(" \t")), None
     m = _RULE_LINE.match(raw)
     if m is None or not FILENAME_RE.match(m["name"]):
-        return _line_error(raw, number, file, diags)
+        _line_error(raw, number, file, diags)
+        return None
     name, file_col = m["name"], m.start("name") + 1
     bad_name = file_name_problem(name, extensions)
     if bad_name is not None:
@@ -147,7 +156,8 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
         return None
     model, _, problems = trigger_problems(m["trigger"])
     if model is None:
-        return _line_error(raw, number, file, diags)
+        _line_error(raw, number, file, diags)
+        return None
     trig_col = m.start("trigger") + 1
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
@@ -160,7 +170,6 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
 
 def _line_error(raw: str, number: int, file: str, diags: list[Diagnostic]) -> None:
     diags.append(explain_line(raw, number, file))
-    return None
 
 
 def explain_line(raw: str, number: int, file: str) -> Diagnostic:
@@ -169,7 +178,7 @@ def explain_line(raw: str, number: int, file: str) -> Diagnostic:
         return problems_to_diagnostics((problem,), file=file, line=number, column=base + 1,
                                        source_line=raw)[0]
 
-    bad = next((i for i, ch in enumerate(raw) if ch < " " and ch != "\t" or ch == "\x7f"), -1)
+    bad = next((i for i, ch in enumerate(raw) if (ch < " " and ch != "\t") or ch == "\x7f"), -1)
     if bad >= 0:
         return at(Problem("QCB109", f"control character {raw[bad]!r} in the line", bad, bad + 1))
     lead = len(raw) - len(raw.lstrip(" \t"))
@@ -191,7 +200,7 @@ def explain_line(raw: str, number: int, file: str) -> Diagnostic:
     if not trigger.strip(" \t"):
         return at(Problem("QCB102", "empty trigger: write an event such as done-job-self "
                           "after '='", eq, eq + 1))
-    model, offset, problems = trigger_problems(trigger)
+    _, offset, problems = trigger_problems(trigger)
     if problems and problems[0].severity == "error":
         return at(problems[0], trig_start + offset)
     bad_name = file_name_problem(name)

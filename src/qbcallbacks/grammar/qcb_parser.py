@@ -9,7 +9,14 @@ from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from ..engine._base import Frozen
-from ..engine.documents import QCB_COMMANDS, BlankLine, CommandLine, CommentLine, QcbLine, QcbProgram
+from ..engine.documents import (
+    QCB_COMMANDS,
+    BlankLine,
+    CommandLine,
+    CommentLine,
+    QcbLine,
+    QcbProgram,
+)
 from ..errors import Diagnostic, make_diagnostic
 from ._lark import qcb_lark
 from .config_parser import split_lines
@@ -54,7 +61,7 @@ def _build(tree: Tree[Token]) -> QcbLine:
     toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
     if tree.data == "command_line":
         comment = toks.get("COMMENT")
-        return CommandLine(command=toks["COMMAND"],  # type: ignore[arg-type]
+        return CommandLine(command=toks["COMMAND"],
                            comment=comment.rstrip(" \t") if comment else None)
     if tree.data == "comment_line":
         return CommentLine(text=toks["COMMENT"])

@@ -1,0 +1,83 @@
+"""qbcallbacks: universal callbacks for a render-farm supervisor.
+
+The public API: parse the three languages, load callback directories, and the data models
+they produce. Everything here is re-exported from private modules; import from here.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .engine.documents import (
+    BlankLine,
+    CommandLine,
+    CommentLine,
+    ConfigDocument,
+    QcbProgram,
+    RuleLine,
+)
+from .engine.events import Event, Job, JobCallback
+from .engine.host import MailMessage, Supervisor
+from .engine.loader import (
+    CallbackSet,
+    DirectoryLoad,
+    expand_callback_path,
+    load_callback_path,
+    load_directory,
+)
+from .engine.rules import Rule
+from .engine.triggers import AllOf, AnyOf, EventPattern, Trigger
+from .errors import (
+    ConfigError,
+    Diagnostic,
+    QbCallbacksError,
+    QcbError,
+    SourceError,
+    TriggerError,
+)
+from .grammar import ParsedConfig, ParsedQcb, parse_config, parse_qcb, parse_trigger
+from .runtimes.base import Invocation, RunResult, Runtime
+
+try:
+    __version__ = version("qbcallbacks")
+except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+    __version__ = "0+unknown"
+
+__all__ = [
+    "AllOf",
+    "AnyOf",
+    "BlankLine",
+    "CallbackSet",
+    "CommandLine",
+    "CommentLine",
+    "ConfigDocument",
+    "ConfigError",
+    "Diagnostic",
+    "DirectoryLoad",
+    "Event",
+    "EventPattern",
+    "Invocation",
+    "Job",
+    "JobCallback",
+    "MailMessage",
+    "ParsedConfig",
+    "ParsedQcb",
+    "QbCallbacksError",
+    "QcbError",
+    "QcbProgram",
+    "Rule",
+    "RuleLine",
+    "RunResult",
+    "Runtime",
+    "SourceError",
+    "Supervisor",
+    "Trigger",
+    "TriggerError",
+    "__version__",
+    "expand_callback_path",
+    "load_callback_path",
+    "load_directory",
+    "parse_config",
+    "parse_qcb",
+    "parse_trigger",
+]
