@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from ..errors import SourceError
 from ..grammar import parse_config, parse_qcb
+from ..grammar.source import decode_source
 
 
 @click.command("format")
@@ -21,9 +23,13 @@ from ..grammar import parse_config, parse_qcb
 def command(ctx: click.Context, file: Path, check: bool) -> None:
     """Render a callbacks.conf or .qcb file canonically."""
     try:
-        text = file.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.UsageError(f"cannot read {file}: {exc}") from exc
+        text = decode_source(file.read_bytes(), str(file))
+    except OSError as exc:
+        raise click.UsageError(f"cannot read {file}: {exc.strerror}") from exc
+    except SourceError as exc:
+        for d in exc.diagnostics:
+            click.echo(d.render(), err=True)
+        ctx.exit(1)
     if file.suffix.lower() == ".qcb":
         parsed_q = parse_qcb(text, str(file))
         diags, canonical = parsed_q.diagnostics, parsed_q.program

@@ -12,8 +12,9 @@ import stat
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from ..errors import Diagnostic, make_diagnostic
+from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..grammar.config_parser import RuleSite, language_of, parse_config
+from ..grammar.source import decode_source
 from ..runtimes.base import Runtime, runtime_classes
 from ._base import Frozen
 from .rules import Rule
@@ -151,21 +152,13 @@ def _order(d: Diagnostic) -> tuple[str, int, int]:
 
 def _read_text(path: Path, diags: list[Diagnostic]) -> str | None:
     try:
-        data = path.read_bytes()
+        return decode_source(path.read_bytes(), str(path))
     except OSError as exc:
         diags.append(make_diagnostic("QCB001", f"cannot read {path.name}: {exc.strerror}",
                                      file=str(path)))
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        before = data[:exc.start]
-        line = before.count(b"\n") + 1
-        col = len(before) - (before.rfind(b"\n") + 1) + 1
-        diags.append(make_diagnostic("QCB001", f"byte 0x{data[exc.start]:02x} is not UTF-8; "
-                                     "save the file as UTF-8", file=str(path), line=line,
-                                     column=col))
-        return None
+    except SourceError as exc:
+        diags.extend(exc.diagnostics)
+    return None
 
 
 def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str) -> list[Diagnostic]:

@@ -95,12 +95,12 @@ class EventPattern(Frozen):
         short = self.name is None
         if short != (self.context is None):
             raise ValueError("name and context are both given or both omitted")
-        if not short and self.name.lower() in GLOBAL_TYPES:  # type: ignore[union-attr]
-            raise ValueError(f"{self.name!r} is a global type, not an event name")
+        if not short and self.name.lower() in ("globaltime", "globalrepeat"):  # type: ignore[union-attr]
+            raise ValueError(f"{self.name!r} starts the short global form, not an event name")
         if short and self.type not in GLOBAL_TYPES:
             raise ValueError(f"only global types have a short form, not {self.type!r}")
-        if short and self.type == "global" and self.extra is not None:
-            raise ValueError("the short global form takes no extra")
+        if short and (self.type == "global") != (self.extra is None):
+            raise ValueError("short `global` takes no extra; globaltime and globalrepeat need one")
         if self.type == "job" and self.extra is not None:
             raise ValueError("job events take no extra")
         return self

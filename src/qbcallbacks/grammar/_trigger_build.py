@@ -19,7 +19,6 @@ from ..engine.triggers import (
     CONTEXT_RE,
     EVENT_TYPES,
     EXTRA_RE,
-    GLOBAL_TYPES,
     NAME_RE,
     AllOf,
     AnyOf,
@@ -81,8 +80,6 @@ def _build_event(children: list[Tree[Token] | Token], warn: WarnSink, base: int)
             start, start + 1 + len(extra), "warning",
         ))
         extra = None
-    if name.lower() in GLOBAL_TYPES:  # pragma: no cover - the lexer reads these as GLOBAL_TYPE
-        raise ValueError(name)
     return EventPattern.model_construct(
         kind="event", name=normalise_name(name), type=typ, context=normalise_context(ctx),
         extra=extra,
@@ -109,7 +106,7 @@ def diagnose_trigger(text: str, fallback: int) -> Problem:
         return Problem("QCB102", "empty trigger: write an event such as done-job-self after '='",
                        0, max(1, len(text)))
     pieces = [(m.group(), m.start()) for m in _PIECE_RE.finditer(text)]
-    problem = _check_parens(pieces) or _check_sequence(pieces)
+    problem = _check_parens(pieces) or _check_sequence(pieces) or _check_word_ops(text, pieces)
     if problem is not None:
         return problem
     for piece, at in pieces:
@@ -174,14 +171,27 @@ def _check_sequence(pieces: list[tuple[str, int]]) -> Problem | None:
     return None
 
 
+def _check_word_ops(text: str, pieces: list[tuple[str, int]]) -> Problem | None:
+    for piece, at in pieces:
+        if piece.lower() in _WORD_OPS:
+            end = at + len(piece)
+            if text[at - 1:at] not in (" ", "\t") or text[end:end + 1] not in (" ", "\t"):
+                return Problem("QCB107", f"the word operator '{piece}' needs a blank on each side"
+                               f" (or write '{_WORD_OPS[piece.lower()]}')", at, end)
+    return None
+
+
 def check_event_word(word: str, at: int = 0) -> Problem | None:
     """Why one space-free word is not a valid event, or None if it is one."""
     parts = word.split("-", 3)
     head = parts[0]
-    if head.lower() in GLOBAL_TYPES and re.fullmatch(r"[A-Za-z]+", head):
-        if len(parts) > 1 and not parts[1]:
-            return Problem("QCB107", f"'{head}-' needs a time after the dash", at, at + len(word))
-        return _check_extra("-".join(parts[1:]), at + len(head) + 1) if len(parts) > 1 else None
+    if head.lower() in ("globaltime", "globalrepeat"):
+        if len(parts) == 1 or not parts[1]:
+            return Problem("QCB107", f"'{head}' needs a Qube time: {head.lower()}-<time>",
+                           at, at + len(word))
+        return _check_extra(word[len(head) + 1:], at + len(head) + 1)
+    if head.lower() == "global" and len(parts) == 1:
+        return None
     if not head or not NAME_RE.match(head):
         return Problem("QCB108", f"invalid event name {head!r}: a name is letters, digits "
                        "and '_', not starting with a digit", at, at + max(1, len(head)))

@@ -22,6 +22,7 @@ from ..engine.documents import (
 )
 from ..errors import Diagnostic, make_diagnostic
 from ._trigger_build import Problem
+from .source import split_lines
 from .trigger_parser import problems_to_diagnostics, trigger_problems
 
 #: The extension of a script file picks its language.
@@ -53,16 +54,6 @@ class ParsedConfig(Frozen):
     @property
     def ok(self) -> bool:
         return all(d.severity != "error" for d in self.diagnostics)
-
-
-def split_lines(text: str) -> list[str]:
-    """Physical lines without their LF / CRLF ends; a final line end does not start a line."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
 def file_name_problem(name: str, extensions: Collection[str] = tuple(LANGUAGES)) -> Problem | None:
@@ -126,12 +117,10 @@ def parse_config(text: str, file: str = "callbacks.conf",
 
 
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
-# blank followed by '#', so the first such pair starts the trailing comment. A property test
-# checks that this split plus the trigger grammar accepts and builds what the `line` rule does.
-_RULE_LINE = re.compile(
-    r"(?P<lead>[ \t]*)(?P<name>[^=]*?)[ \t]*=[ \t]*(?P<trigger>.*?)"
-    r"(?:[ \t]+(?P<comment>#[^\r]*?))?[ \t]*\Z"
-)
+# blank followed by '#', so the first such pair after '=' starts the trailing comment. A
+# property test checks that this split plus the trigger grammar accepts and builds what the
+# `line` rule of callbacks.lark does. Plain string searches keep it linear on hostile lines.
+_COMMENT_START = re.compile(r"[ \t]#")
 
 
 def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
@@ -144,25 +133,30 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
         return BlankLine(), None
     if stripped[0] == "#":
         return CommentLine.model_construct(kind="comment", text=stripped.rstrip(" \t")), None
-    m = _RULE_LINE.match(raw)
-    if m is None or not FILENAME_RE.match(m["name"]):
+    eq = raw.find("=")
+    name = raw[:eq].strip(" \t")
+    if eq < 0 or not FILENAME_RE.match(name):
         _line_error(raw, number, file, diags)
         return None
-    name, file_col = m["name"], m.start("name") + 1
+    file_col = len(raw) - len(stripped) + 1
+    rest = raw[eq + 1:]
+    cut = _COMMENT_START.search(rest)
+    trigger = rest if cut is None else rest[:cut.start()]
+    comment = None if cut is None else rest[cut.start():].strip(" \t")
     bad_name = file_name_problem(name, extensions)
     if bad_name is not None:
         diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
                                              column=file_col, source_line=raw))
         return None
-    model, _, problems = trigger_problems(m["trigger"])
+    model, offset, problems = trigger_problems(trigger)
     if model is None:
         _line_error(raw, number, file, diags)
         return None
-    trig_col = m.start("trigger") + 1
+    trig_col = eq + 2 + offset
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    line = RuleLine.model_construct(kind="rule", file=name, trigger=model, comment=m["comment"])
+    line = RuleLine.model_construct(kind="rule", file=name, trigger=model, comment=comment)
     site = RuleSite.model_construct(line=number, file_column=file_col, trigger_column=trig_col,
                                     source_line=raw, rule=line)
     return line, site

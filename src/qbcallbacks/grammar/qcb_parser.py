@@ -19,7 +19,7 @@ from ..engine.documents import (
 )
 from ..errors import Diagnostic, make_diagnostic
 from ._lark import qcb_lark
-from .config_parser import split_lines
+from .source import split_lines
 
 
 class ParsedQcb(Frozen):

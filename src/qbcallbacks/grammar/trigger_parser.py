@@ -25,8 +25,15 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
         pos = getattr(exc, "pos_in_stream", None)
         return None, (diagnose_trigger(text, pos if isinstance(pos, int) else len(text)),)
     except RecursionError:
-        return None, (Problem("QCB107", "trigger nests too deeply", 0, max(1, len(text))),)
-    return build_trigger(tree, found.append), tuple(found)
+        return None, (_too_deep(text),)
+    try:
+        return build_trigger(tree, found.append), tuple(found)
+    except RecursionError:
+        return None, (_too_deep(text),)
+
+
+def _too_deep(text: str) -> Problem:
+    return Problem("QCB107", "trigger nests parentheses too deeply", 0, max(1, len(text)))
 
 
 def trigger_problems(text: str) -> tuple[TriggerModel | None, int, tuple[Problem, ...]]:
