@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from qbcallbacks.engine.audit import (
+    EXCERPT_HEAD,
+    AuditError,
+    AuditStore,
+    PendingFiring,
+    excerpt,
+)
+from qbcallbacks.engine.events import Event
+
+
+def pending(seq: int, job: int, callback: str = "a.py", ordinal: int = 0) -> PendingFiring:
+    return PendingFiring(event_seq=seq, ordinal=ordinal,
+                         event=Event(name="complete", type="work", job=job, extra="5"), job=job,
+                         callback=callback, directory="/cb", trigger="complete-work-self-*",
+                         language="python")
+
+
+def test_pending_then_completed(tmp_path):
+    store = AuditStore(tmp_path / "audit.db")
+    store.begin_session()
+    ev = Event(name="complete", type="work", job=3, extra="5")
+    ids = store.record_batch([(0, ev, {"id": 3})], [pending(0, 3), pending(0, 3, "b.pl", 1)])
+    assert ids == [1, 2]
+    assert [r.status for r in store.query()] == ["pending", "pending"]
+    store.complete(ids[0], "ok", exit_code=0, output="hello", started_at=1.0, finished_at=2.0,
+                   duration=1.0)
+    store.complete(ids[1], "error", exit_code=3, error="died")
+    store.flush()
+    done = store.query(status="ok")
+    assert len(done) == 1 and done[0].output == "hello" and done[0].attempts == 1
+    assert done[0].event == ev
+    assert store.query(callback="b.pl")[0].exit_code == 3
+    assert store.query(job=4) == []
+    assert store.events()[0].job_data == {"id": 3}
+    assert store.counts() == {("a.py", "ok"): 1, ("b.pl", "error"): 1}
+    store.close()
+
+
+def test_orphans_of_a_dead_session_are_claimed_once(tmp_path):
+    path = tmp_path / "audit.db"
+    first = AuditStore(path)
+    first.begin_session()
+    first.record_batch([], [pending(0, 1), pending(1, 2)])
+    first.complete(1, "ok")
+    first.flush()
+    first._db.close()  # a crash: no end_session, no close
+    second = AuditStore(path)
+    session = second.begin_session()
+    orphans = second.claim_orphans()
+    assert [o.job for o in orphans] == [2]
+    assert second.claim_orphans() == []  # now owned by this session
+    assert second.query(status="pending")[0].session == session
+    # New ids continue after the old ones.
+    assert second.record_batch([], [pending(2, 3)]) == [3]
+    second.close()
+
+
+def test_query_by_time_and_readonly(tmp_path):
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    store.begin_session()
+    before = time.time() - 1
+    store.record_batch([], [pending(0, 1)])
+    store.end_session()
+    store.close()
+    reader = AuditStore(path, readonly=True)
+    assert len(reader.query(since=before)) == 1
+    assert reader.query(until=before) == []
+    assert len(reader.query(status=["ok", "pending"], limit=5, newest_first=True)) == 1
+    reader.close()
+    with pytest.raises(AuditError):
+        AuditStore(tmp_path / "missing.db", readonly=True)
+
+
+def test_excerpt_keeps_head_and_tail():
+    text = "a" * EXCERPT_HEAD + "b" * 5000 + "c" * 1000
+    cut = excerpt(text)
+    assert cut.startswith("a" * EXCERPT_HEAD) and cut.endswith("c" * 1000)
+    assert "5000 characters cut" in cut
+    assert excerpt("short") == "short"
