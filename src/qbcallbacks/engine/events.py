@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._base import Frozen
-from .triggers import EventType
+from .triggers import NAME_RE, EventType, normalise_name
 
 JobCallbackLanguage = Literal["qube", "python", "perl", "mail"]
 
@@ -41,6 +42,12 @@ class Job(Frozen):
             object.__setattr__(self, "pgrp", self.id)
         return self
 
+    def updated(self, changes: Mapping[str, Any]) -> Job:
+        """This job with some fields replaced and validated again (a job update from the host)."""
+        data = self.model_dump()
+        data.update(changes)
+        return Job.model_validate(data)
+
 
 class Event(Frozen):
     """A state change of a job, work item or subjob (or a time / user event).
@@ -53,6 +60,19 @@ class Event(Frozen):
     type: EventType
     job: int = Field(ge=0)
     extra: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        # Built-in names are keywords, as in triggers, so `Complete` is `complete`.
+        if not NAME_RE.match(value):
+            raise ValueError(f"event name {value!r} is not an identifier")
+        return normalise_name(value)
+
+    @field_validator("type", mode="before")
+    @classmethod
+    def _lower_type(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
 
     def format(self) -> str:
         head = f"{self.name}-{self.type}-{self.job}"
