@@ -45,8 +45,9 @@ def cli() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 findings, 2 usage error)."""
     try:
-        cli.main(args=list(sys.argv[1:] if argv is None else argv), prog_name="qbcallbacks",
-                 standalone_mode=False)
+        # Without standalone mode, click hands back the code given to `ctx.exit`.
+        code = cli.main(args=list(sys.argv[1:] if argv is None else argv),
+                        prog_name="qbcallbacks", standalone_mode=False)
     except click.exceptions.Exit as exc:
         return int(exc.exit_code)
     except click.ClickException as exc:
@@ -55,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,108 @@
+"""The `qbcallbacks` console script run as a subprocess, as administrators run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "callback"
+SCRIPT = Path(sys.executable).parent / "qbcallbacks"
+
+
+def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+        ) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
+                          cwd=cwd, env=env, check=False)
+
+
+@pytest.fixture()
+def broken(tmp_path: Path) -> Path:
+    d = tmp_path / "broken"
+    d.mkdir()
+    (d / "callbacks.conf").write_text(
+        "ok.py = done-job-self\nbad.py = done-jbo-self\nmissing.py = done-job-self\n"
+        "ok.py = done-job-self\n")
+    (d / "ok.py").write_text("pass\n")
+    (d / "bad.py").write_text("pass\n")
+    for p in d.iterdir():
+        p.chmod(0o644)
+    return d
+
+
+def test_check_examples_exits_zero() -> None:
+    done = run("check", str(EXAMPLES))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "5 callback(s) loaded" in done.stderr
+
+
+def test_check_json_on_a_good_directory_is_an_empty_array() -> None:
+    done = run("check", str(EXAMPLES), "--format", "json")
+    assert done.returncode == 0
+    assert json.loads(done.stdout) == []
+
+
+def test_check_reports_errors_in_text_and_exits_one(broken: Path) -> None:
+    done = run("check", str(broken))
+    assert done.returncode == 1
+    conf = broken / "callbacks.conf"
+    assert f"{conf}:2:15: error: unknown event type 'jbo'" in done.stdout
+    assert f"{conf}:3:1: error: script 'missing.py'" in done.stdout
+    assert f"{conf}:4:1: warning: duplicate of line 1" in done.stdout
+
+
+def test_check_json_contract(broken: Path) -> None:
+    done = run("check", str(broken), "--format", "json")
+    assert done.returncode == 1
+    items = json.loads(done.stdout)
+    assert [(i["line"], i["column"], i["severity"], i["code"]) for i in items] == [
+        (2, 15, "error", "QCB103"), (3, 1, "error", "QCB112"), (4, 1, "warning", "QCB202")]
+    for item in items:
+        assert set(item) == {"file", "line", "column", "end_line", "end_column", "severity",
+                             "code", "message"}
+        assert item["file"] == str(broken / "callbacks.conf")
+
+
+def test_comma_separated_path_and_qbdir_default(tmp_path: Path, broken: Path) -> None:
+    done = run("check", f"{EXAMPLES},{broken}", "--format", "json")
+    assert done.returncode == 1 and len(json.loads(done.stdout)) == 3
+    qbdir = tmp_path / "qube"
+    (qbdir / "callback").mkdir(parents=True)
+    (qbdir / "callback" / "callbacks.conf").write_text("x.qcb = done-job-self\n")
+    (qbdir / "callback" / "x.qcb").write_text("kill-self\n")
+    env = {"PATH": "/usr/bin:/bin", "QBDIR": str(qbdir)}
+    assert run("check", env=env).returncode == 0
+    env["QBDIR"] = str(tmp_path / "none")
+    missing = run("check", "--format", "json", env=env)
+    assert missing.returncode == 0
+    assert [i["code"] for i in json.loads(missing.stdout)] == ["QCB204"]
+
+
+def test_usage_errors_exit_two() -> None:
+    assert run("check", "--format", "xml").returncode == 2
+    assert run("check", "--bogus").returncode == 2
+    assert run("no-such-command").returncode == 2
+
+
+def test_format_prints_canonical_text_and_check_mode(tmp_path: Path) -> None:
+    conf = tmp_path / "callbacks.conf"
+    conf.write_text("# hi\r\n  a.py=DONE-job-self   and b-work-x-*  # c\r\n")
+    done = run("format", str(conf))
+    assert done.returncode == 0
+    assert done.stdout == "# hi\na.py = done-job-self && b-work-x-* # c\n"
+    assert run("format", "--check", str(conf)).returncode == 1
+    conf.write_text(done.stdout)
+    assert run("format", "--check", str(conf)).returncode == 0
+
+
+def test_format_qcb_and_refuses_broken_files(tmp_path: Path) -> None:
+    prog = tmp_path / "x.qcb"
+    prog.write_text("  MAIL-STATUS   # tell\n")
+    assert run("format", str(prog)).stdout == "mail-status # tell\n"
+    prog.write_text("nope-self\n")
+    done = run("format", str(prog))
+    assert done.returncode == 1 and "unknown qcb command 'nope-self'" in done.stderr
