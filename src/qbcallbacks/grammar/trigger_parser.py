@@ -40,7 +40,7 @@ def trigger_problems(text: str) -> tuple[TriggerModel | None, int, tuple[Problem
     """Parse `text` ignoring surrounding blanks; returns the model, the offset of the stripped
     text in `text`, and problems as offsets into the stripped text."""
     stripped = text.strip(_BLANKS)
-    offset = len(text) - len(text.lstrip(_BLANKS))
+    offset = len(text) - len(text.lstrip(_BLANKS)) if stripped else 0
     if "\n" in stripped or "\r" in stripped:
         cut = min(i for i in (stripped.find("\n"), stripped.find("\r")) if i >= 0)
         return None, offset, (Problem("QCB107", "a trigger is one line", cut, cut + 1),)
