@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from dispatcher_helpers import RecordingRuntime, runtimes, write_dir
+from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 from qbcallbacks.engine.clock import ManualClock, from_qube
 from qbcallbacks.engine.dispatcher import (
     BackPressureError,
