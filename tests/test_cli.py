@@ -106,3 +106,18 @@ def test_format_qcb_and_refuses_broken_files(tmp_path: Path) -> None:
     prog.write_text("nope-self\n")
     done = run("format", str(prog))
     assert done.returncode == 1 and "unknown qcb command 'nope-self'" in done.stderr
+
+
+def test_check_shipped_broken_example_reports_every_line_in_one_run() -> None:
+    done = run("check", str(ROOT / "examples" / "broken"), "--format", "json")
+    assert done.returncode == 1
+    found = [(Path(i["file"]).name, i["line"], i["column"], i["code"])
+             for i in json.loads(done.stdout)]
+    assert found == [
+        ("callbacks.conf", 4, 1, "QCB101"), ("callbacks.conf", 5, 20, "QCB103"),
+        ("callbacks.conf", 6, 16, "QCB104"), ("callbacks.conf", 7, 15, "QCB105"),
+        ("callbacks.conf", 8, 29, "QCB106"), ("callbacks.conf", 9, 1, "QCB110"),
+        ("callbacks.conf", 10, 1, "QCB111"), ("callbacks.conf", 11, 1, "QCB112"),
+        ("callbacks.conf", 12, 1, "QCB202"), ("callbacks.conf", 13, 30, "QCB203"),
+        ("commands.qcb", 2, 1, "QCB301"),
+    ]
