@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 import pytest
 
-from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 from qbcallbacks.engine.clock import ManualClock, from_qube
 from qbcallbacks.engine.dispatcher import (
     BackPressureError,
@@ -19,6 +18,7 @@ from qbcallbacks.engine.events import Event, Job, JobCallback
 from qbcallbacks.engine.memory_host import MemorySupervisor
 from qbcallbacks.engine.rules import Rule
 from qbcallbacks.engine.runs import Match
+from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 
 
 def make(tmp_path, lines, rt=None, **kw):
@@ -113,7 +113,7 @@ class BlockingSource(MatcherSource):
 
 def test_full_queue_raises_back_pressure_and_drops_nothing(tmp_path):
     source = BlockingSource()
-    d, rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"}, matcher=source,
+    d, _rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"}, matcher=source,
                     config=DispatcherConfig(queue_size=2, emit_timeout=0.05))
     try:
         d.emit(ev("complete", "job", 1))
@@ -155,7 +155,7 @@ def test_runtime_exception_is_a_crashed_run(tmp_path):
         def run(self, invocation):
             raise RuntimeError("bug")
 
-    d, rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"}, rt=Broken())
+    d, _rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"}, rt=Broken())
     with d:
         d.emit(ev("complete", "job", 1))
         assert d.wait_idle(10)

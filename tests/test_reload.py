@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import time
+
+from qbcallbacks.engine.dispatcher import Dispatcher
+from qbcallbacks.engine.events import Event
+from qbcallbacks.engine.memory_host import MemorySupervisor
+from qbcallbacks.engine.reload import Watcher
+from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
+
+
+def ev(name, typ, job, extra=None):
+    return Event(name=name, type=typ, job=job, extra=extra)
+
+
+def make(tmp_path, lines, **kw):
+    root = write_dir(tmp_path / "cb", lines)
+    rt = RecordingRuntime()
+    found: list[tuple[str, tuple]] = []
+    d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt),
+                   audit=tmp_path / "audit.db",
+                   on_diagnostics=lambda directory, diags: found.append((directory, tuple(diags))),
+                   **kw)
+    return d, rt, root, found
+
+
+def test_reload_picks_up_a_new_rule(tmp_path):
+    d, rt, root, _ = make(tmp_path, {"a.qcb": "complete-job-self"})
+    with d:
+        write_dir(root, {"a.qcb": "complete-job-self", "b.qcb": "complete-job-self"})
+        assert d.reload() == []
+        d.emit(ev("complete", "job", 1))
+        assert d.wait_idle(10)
+    assert [c.callback for c in rt.calls] == ["a.qcb", "b.qcb"]
+
+
+def test_broken_config_keeps_the_last_good_rules(tmp_path):
+    d, rt, root, found = make(tmp_path, {"a.qcb": "complete-job-self"})
+    with d:
+        (root / "callbacks.conf").write_text("a.qcb = complete-job-self &&\nb.qcb = \n")
+        diags = d.reload()
+        assert any(x.severity == "error" for x in diags)
+        assert found and found[-1][0] == str(root)
+        assert [r.file for r in d.rules] == ["a.qcb"]
+        d.emit(ev("complete", "job", 1))
+        assert d.wait_idle(10)
+    assert [c.callback for c in rt.calls] == ["a.qcb"]
+    assert any(x.severity == "error" for x in d.diagnostics[str(root)])
+
+
+def test_compound_state_of_unchanged_rules_survives_a_reload(tmp_path):
+    both = "complete-job-self && complete-work-self-1"
+    d, rt, root, _ = make(tmp_path, {"a.qcb": both})
+    with d:
+        d.emit(ev("complete", "work", 4, "1"))
+        assert d.wait_idle(10)
+        # An edit elsewhere in the file: a.qcb keeps its half-satisfied state.
+        write_dir(root, {"z.qcb": "killed-job-self", "a.qcb": both})
+        assert d.reload() == []
+        d.emit(ev("complete", "job", 4))
+        assert d.wait_idle(10)
+    assert [c.callback for c in rt.calls] == ["a.qcb"]
+
+
+def test_broken_config_written_during_a_run_is_reported_by_the_watcher(tmp_path):
+    d, rt, root, found = make(tmp_path, {"a.qcb": "complete-job-self"}, watch=True)
+    rt.hold.clear()
+    try:
+        d.emit(ev("complete", "job", 1))
+        assert rt.started.wait(5)  # a run is in progress
+        (root / "callbacks.conf").write_text("a.qcb = complete-job-self\nb.qcb = nonsense\n")
+        deadline = time.monotonic() + 10
+        while not any(any(x.severity == "error" for x in diags) for _, diags in found):
+            assert time.monotonic() < deadline, "the watcher never reloaded"
+            time.sleep(0.02)
+        rt.hold.set()
+        d.emit(ev("complete", "job", 2))
+        assert d.wait_idle(10)
+    finally:
+        rt.hold.set()
+        d.close()
+    assert [r.file for r in d.rules] == ["a.qcb"]
+    assert [(c.callback, c.job_id) for c in rt.calls] == [("a.qcb", 1), ("a.qcb", 2)]
+    assert all(r.status == "ok" for r in d.audit.query())
+
+
+def test_watcher_maps_paths_to_directories(tmp_path):
+    a = write_dir(tmp_path / "a", {"x.qcb": "complete-job-self"})
+    b = write_dir(tmp_path / "b", {"y.qcb": "complete-job-self"})
+    w = Watcher([str(a), str(b)], lambda dirs: None)
+    assert w.directories_of([str(b / "y.qcb")]) == [str(b)]
+    assert w.directories_of([str(a / "callbacks.conf"), str(b / "y.qcb")]) == [str(a), str(b)]
+    assert w.directories_of([str(tmp_path / "elsewhere")]) == []
+    w.start()
+    w.stop()
