@@ -139,3 +139,8 @@ def test_crlf_bom_blank_lines_and_trailing_comments() -> None:
 def test_hash_without_a_blank_is_part_of_the_trigger() -> None:
     parsed = parse_config("b.qcb=submit-job-self#x\n")
     assert [(d.code, d.column) for d in parsed.diagnostics] == [("QCB107", 18)]
+
+
+def test_a_line_with_a_bad_name_and_a_bad_trigger_reports_both() -> None:
+    parsed = parse_config("../x.sh = done-jbo-self\n")
+    assert [(d.column, d.code) for d in parsed.diagnostics] == [(1, "QCB110"), (16, "QCB103")]

@@ -31,6 +31,10 @@ class Rule(Frozen):
     def path(self) -> Path:
         return Path(self.directory) / self.file
 
+    def format(self) -> str:
+        """The rule as a canonical callbacks.conf line."""
+        return f"{self.file} = {self.trigger_text}"
+
     @property
     def trigger_text(self) -> str:
         """The canonical text of the trigger."""

@@ -147,10 +147,11 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
     if bad_name is not None:
         diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
                                              column=file_col, source_line=raw))
-        return None
     model, offset, problems = trigger_problems(trigger)
     if model is None:
         _line_error(raw, number, file, diags)
+        return None
+    if bad_name is not None:
         return None
     trig_col = eq + 2 + offset
     if problems:
