@@ -1,15 +1,67 @@
-"""Python callbacks."""
+"""Python callbacks, in warm isolated workers (default) or in the host process.
+
+`PythonRuntime(supervisor, mode="isolated")` keeps up to `pool_size` worker processes
+(`python -I`, started on the first run) that run one callback each at a time; their `qb` calls
+come back over a pipe and are answered here. A worker that overruns its timeout, exits with
+`os._exit`, segfaults or breaks the protocol is killed (with its process group) and replaced,
+and the run is reported as `timeout` or `crashed`. See `_pool` for the protocol and
+`_worker_main` for the worker.
+
+`mode="in-process"` runs scripts on threads of the host for the lowest latency; it is for
+sites that trust their scripts: see `_inprocess` for what it cannot protect against.
+"""
 
 from __future__ import annotations
 
+import functools
+import os
+import threading
 from pathlib import Path
+from typing import Any
 
+from ..engine.host import Supervisor
 from ..errors import Diagnostic, make_diagnostic
-from .base import Invocation, Runtime, RunResult
+from ._inprocess import InProcessRunner
+from ._pool import Worker, WorkerPool, run_in_pool
+from ._qbcalls import answer
+from .base import (
+    Invocation,
+    Runtime,
+    RunResult,
+    RuntimeConfigError,
+    RuntimeSettings,
+    child_environment,
+    finish,
+    python_executable,
+    workdir_of,
+)
+
+_HERE = Path(__file__).resolve().parent
+WORKER_MAIN = _HERE / "_worker_main.py"
+QB_MODULE = _HERE / "qbmodule.py"
 
 
 class PythonRuntime(Runtime):
     extensions = ("py",)
+
+    def __init__(self, supervisor: Supervisor | None = None,
+                 settings: RuntimeSettings | None = None, **overrides: Any) -> None:
+        super().__init__(supervisor, settings, **overrides)
+        workdir = self.settings.workdir
+        if (self.settings.mode == "in-process" and workdir is not None
+                and os.path.realpath(workdir) != os.path.realpath(os.getcwd())):
+            raise RuntimeConfigError(
+                "in-process Python runs in the host's working directory (it is process-wide); "
+                "leave workdir unset or use mode='isolated'")
+        self._lock = threading.Lock()
+        self._pool: WorkerPool | None = None
+        self._inprocess: InProcessRunner | None = None
+        self._cwd = ""
+
+    @property
+    def stuck_threads(self) -> int:
+        """In-process mode: threads of timed-out callbacks that are still running."""
+        return self._inprocess.stuck_threads if self._inprocess is not None else 0
 
     def validate(self, path: Path) -> list[Diagnostic]:
         """Compile the script; a syntax error comes back with its line and column."""
@@ -28,4 +80,55 @@ class PythonRuntime(Runtime):
         return []
 
     def run(self, invocation: Invocation) -> RunResult:
-        raise NotImplementedError("Python runs come with the runtimes work")
+        supervisor = self.require_supervisor()
+        if (invocation.path is None) == (invocation.code is None):
+            return finish(invocation, RunResult(
+                status="error", error="an invocation needs exactly one of a path or inline code"))
+        cap = self.settings.output_cap
+        if self.settings.mode == "in-process":
+            result = self._runner().run(invocation, supervisor, cap)
+        else:
+            pool = self._workers()
+            result = run_in_pool(pool, invocation, _request(invocation, cap, self._cwd),
+                                 functools.partial(answer, supervisor), cap)
+        return finish(invocation, result)
+
+    def warm(self) -> None:
+        if self.settings.mode == "isolated":
+            self._workers().warm()
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            runner, self._inprocess = self._inprocess, None
+        if pool is not None:
+            pool.close()
+        if runner is not None:
+            runner.close()
+
+    def _runner(self) -> InProcessRunner:
+        with self._lock:
+            if self._inprocess is None:
+                self._inprocess = InProcessRunner(max_idle=self.settings.pool_size)
+            return self._inprocess
+
+    def _workers(self) -> WorkerPool:
+        with self._lock:
+            if self._pool is None:
+                settings = self.settings
+                argv = [python_executable(settings), "-I", str(WORKER_MAIN), str(QB_MODULE)]
+                env = child_environment(settings)
+                cwd = self._cwd = workdir_of(settings)
+                self._pool = WorkerPool(lambda: Worker(argv, env, cwd), settings.pool_size,
+                                        settings.recycle_after)
+            return self._pool
+
+
+def _request(invocation: Invocation, cap: int, cwd: str) -> dict[str, Any]:
+    return {
+        "op": "run", "name": invocation.source_name, "cap": cap,
+        "path": None if invocation.path is None else str(invocation.path),
+        "code": invocation.code, "jobid": invocation.job_id, "workid": invocation.work_name,
+        "subid": invocation.subjob_id, "event": invocation.event.format(),
+        "cwd": cwd,
+    }

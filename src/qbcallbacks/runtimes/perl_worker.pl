@@ -1,0 +1,179 @@
+# perl_worker.pl: a warm Perl worker of qbcallbacks; runs callbacks one at a time for the host.
+#
+# Started as `perl perl_worker.pl <read fd> <write fd>`; speaks the line-per-JSON-object
+# protocol described in qbcallbacks/runtimes/_pool.py. The first message is `init`, carrying
+# the generated `qb` module, which is compiled here and registered in %INC so that scripts
+# see `$qb::jobid` and `qb::` functions and `use qb;` works too.
+#
+# A script may do anything: `die` and `exit` end only the callback (exit is overridden to
+# throw); a hang, `POSIX::_exit` or a signal end the worker, and the host replaces it.
+
+# Compile callbacks before any lexical of this file exists, so scripts cannot see them.
+sub QbWorker::compile_and_run { eval $_[0]; return $@ }
+
+use strict;
+use warnings;
+use JSON::PP ();
+use POSIX ();
+use Symbol ();
+
+BEGIN {
+    # `exit` in a callback ends the callback, not the worker.
+    *CORE::GLOBAL::exit = sub (;$) {
+        die bless({ code => (@_ ? $_[0] : 0) }, 'QbWorker::Exit');
+    };
+}
+
+package QbWorker::Capture;
+
+# STDOUT and STDERR of a run, written straight to the worker's output file up to the cap.
+sub TIEHANDLE { my ($class, $fh) = @_; return bless { fh => $fh }, $class }
+sub PRINT {
+    my $self = shift;
+    my $sep = defined $, ? $, : '';
+    my $end = defined $\ ? $\ : '';
+    QbWorker::emit($self->{fh}, join($sep, @_) . $end);
+    return 1;
+}
+sub PRINTF { my $self = shift; my $fmt = shift; QbWorker::emit($self->{fh}, sprintf($fmt, @_)); 1 }
+sub WRITE {
+    my ($self, $buf, $len, $off) = @_;
+    $off = 0 unless defined $off;
+    $len = length($buf) - $off unless defined $len;
+    QbWorker::emit($self->{fh}, substr($buf, $off, $len));
+    return $len;
+}
+sub FILENO { return fileno($_[0]{fh}) }
+sub BINMODE { return 1 }
+sub CLOSE { return 1 }
+sub EOF { return 1 }
+sub READLINE { return }
+sub UNTIE { return }
+
+package QbWorker;
+
+my ($RFD, $WFD) = @ARGV[-2, -1];
+@ARGV = ();
+open(my $IN, '<&=', $RFD) or die "qbcallbacks perl worker: cannot open fd $RFD: $!\n";
+open(my $OUT, '>&=', $WFD) or die "qbcallbacks perl worker: cannot open fd $WFD: $!\n";
+binmode($IN);
+binmode($OUT);
+open(my $RAW_OUT, '>&=', 1) or die "cannot open stdout: $!\n";
+open(my $RAW_ERR, '>&=', 2) or die "cannot open stderr: $!\n";
+my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
+my $ROOM = 0;
+my $DROPPED = 0;
+my $ACTIVE = 0;
+my $RUNS = 0;
+$qb::jobid = $qb::workid = $qb::subid = $qb::event = undef;    # declared for `use warnings`
+
+sub write_all {
+    my ($fh, $data) = @_;
+    my $off = 0;
+    while ($off < length $data) {
+        my $n = syswrite($fh, $data, length($data) - $off, $off);
+        return unless defined $n;
+        $off += $n;
+    }
+}
+
+sub emit {
+    my ($fh, $text) = @_;
+    utf8::encode($text) if utf8::is_utf8($text);
+    my $keep = $ROOM > 0 ? substr($text, 0, $ROOM) : '';
+    write_all($fh, $keep) if length $keep;
+    $ROOM -= length $keep;
+    $DROPPED += length($text) - length($keep);
+}
+
+sub send_message { write_all($OUT, $JSON->encode($_[0]) . "\n") }
+
+sub call {
+    my ($fn, $args) = @_;
+    die "qb::$fn: this callback is over; qb cannot be used any more\n" unless $ACTIVE;
+    my $line = eval { $JSON->encode({ op => 'call', fn => $fn, args => $args }) };
+    die "qb::$fn: arguments must be plain data\n" unless defined $line;
+    write_all($OUT, "$line\n");
+    my $reply = <$IN>;
+    POSIX::_exit(70) unless defined $reply;    # the host went away
+    my $answer = $JSON->decode($reply);
+    die "$answer->{error}\n" if exists $answer->{error};
+    my $value = $answer->{value};
+    return JSON::PP::is_bool($value) ? ($value ? 1 : 0) : $value;
+}
+
+sub run_callback {
+    my ($msg) = @_;
+    $ROOM = $msg->{cap};
+    $DROPPED = 0;
+    my %done = (op => 'done', status => 'ok', exit_code => 0, error => undef);
+    my $name = $msg->{name};
+    my $source = $msg->{code};
+    if (!defined $source) {
+        my $path = $msg->{path};
+        utf8::encode($path);
+        if (open(my $fh, '<:raw', $path)) {
+            local $/;
+            $source = <$fh>;
+            close($fh);
+        }
+        else {
+            return { %done, status => 'error', exit_code => 2,
+                     error => "cannot read the script $name: $!", dropped => 0 };
+        }
+    }
+    else {
+        utf8::encode($source);    # inline code is read like a file: as bytes
+    }
+    my $cwd = $msg->{cwd};
+    utf8::encode($cwd);
+    unless (chdir $cwd) {
+        return { %done, status => 'error', exit_code => 2,
+                 error => "cannot enter the working directory: $!", dropped => 0 };
+    }
+    (my $line_name = $name) =~ s/["\r\n]/_/g;
+    utf8::encode($line_name);
+    $RUNS++;
+    my $package = "QbWorker::Run$RUNS";
+    $qb::jobid = $msg->{jobid};
+    $qb::workid = $msg->{workid};
+    $qb::subid = $msg->{subid};
+    $qb::event = $msg->{event};
+    my $error;
+    {
+        local $0 = $name;
+        local @ARGV = ();
+        tie *STDOUT, 'QbWorker::Capture', $RAW_OUT;
+        tie *STDERR, 'QbWorker::Capture', $RAW_ERR;
+        $ACTIVE = 1;
+        $error = QbWorker::compile_and_run("package $package;\n#line 1 \"$line_name\"\n$source\n");
+        $ACTIVE = 0;
+        untie *STDOUT;
+        untie *STDERR;
+    }
+    Symbol::delete_package($package);
+    if (ref $error eq 'QbWorker::Exit') {
+        my $code = $error->{code};
+        $code = 0 unless defined $code && $code =~ /^-?\d+$/;
+        %done = (%done, status => 'error', exit_code => $code + 0,
+                 error => "the callback called exit($code)") if $code != 0;
+    }
+    elsif (ref $error || $error ne '') {
+        %done = (%done, status => 'error', exit_code => 255, error => "$error");
+    }
+    $done{dropped} = $DROPPED;
+    return \%done;
+}
+
+while (defined(my $line = <$IN>)) {
+    my $msg = $JSON->decode($line);
+    if ($msg->{op} eq 'init') {
+        my $failed = QbWorker::compile_and_run($msg->{qb});
+        die "qbcallbacks perl worker: the qb module does not compile: $failed" if $failed;
+        $INC{'qb.pm'} = '(generated by qbcallbacks)';
+    }
+    elsif ($msg->{op} eq 'run') {
+        send_message(run_callback($msg));
+    }
+}
+CORE::exit(0);
