@@ -89,6 +89,14 @@ def _build_event(children: list[Tree[Token] | Token], warn: WarnSink, base: int)
 # ---------------------------------------------------------------------------------------------
 # Explaining syntax errors
 
+def shorten(text: str, limit: int = 40) -> str:
+    """`repr` of user text for a message, cut in the middle when long."""
+    if len(text) <= limit:
+        return repr(text)
+    half = limit // 2
+    return repr(text[:half] + "…" + text[-half:])
+
+
 _PIECE_RE = re.compile(r"\(|\)|&&|\|\||&|\||[^\s()&|]+")
 _WORD_OPS = {"and": "&&", "or": "||"}
 
@@ -118,7 +126,7 @@ def diagnose_trigger(text: str, fallback: int) -> Problem:
     word = _PIECE_RE.search(text, at)
     shown = word.group() if word else text[at:at + 1]
     end = at + max(1, len(shown))
-    return Problem("QCB107", f"syntax error in trigger at {shown!r}", at, end)
+    return Problem("QCB107", f"syntax error in trigger at {shorten(shown)}", at, end)
 
 
 def _check_parens(pieces: list[tuple[str, int]]) -> Problem | None:
@@ -162,7 +170,7 @@ def _check_sequence(pieces: list[tuple[str, int]]) -> Problem | None:
                 return Problem("QCB107", "empty parentheses", at, end)
         else:
             if not want_operand:
-                return Problem("QCB107", f"missing '&&' or '||' before {piece!r}", at, end)
+                return Problem("QCB107", f"missing '&&' or '||' before {shorten(piece)}", at, end)
             want_operand, last_op = False, None
     if want_operand and last_op is not None:
         op, op_at = last_op
@@ -193,25 +201,26 @@ def check_event_word(word: str, at: int = 0) -> Problem | None:
     if head.lower() == "global" and len(parts) == 1:
         return None
     if not head or not NAME_RE.match(head):
-        return Problem("QCB108", f"invalid event name {head!r}: a name is letters, digits "
+        return Problem("QCB108", f"invalid event name {shorten(head)}: a name is letters, digits "
                        "and '_', not starting with a digit", at, at + max(1, len(head)))
     if len(parts) == 1:
-        return Problem("QCB107", f"{word!r} is not an event: write name-type-context, "
-                       f"e.g. {word}-job-self", at, at + len(word))
+        return Problem("QCB107", f"{shorten(word)} is not an event: write name-type-context, "
+                       f"e.g. done-job-self", at, at + len(word))
     typ = parts[1]
     t_at = at + len(head) + 1
     if typ.lower() not in EVENT_TYPES:
         close = difflib.get_close_matches(typ.lower(), EVENT_TYPES, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; types are {', '.join(EVENT_TYPES)}"
-        return Problem("QCB103", f"unknown event type {typ!r}{hint}", t_at, t_at + max(1, len(typ)))
+        return Problem("QCB103", f"unknown event type {shorten(typ)}{hint}",
+                       t_at, t_at + max(1, len(typ)))
     c_at = t_at + len(typ) + 1
     if len(parts) == 2 or not parts[2]:
-        return Problem("QCB104", f"event {word!r} has no context: add -self, -parent, a label "
-                       "or a job id after the type", at, at + len(word))
+        return Problem("QCB104", f"event {shorten(word)} has no context: add -self, -parent, "
+                       "a label or a job id after the type", at, at + len(word))
     ctx = parts[2]
     if not CONTEXT_RE.match(ctx):
         why = ("'*' is allowed only as a whole extra, not as a context" if "*" in ctx
-               else f"context {ctx!r} holds a character a context cannot hold")
+               else f"context {shorten(ctx)} holds a character a context cannot hold")
         return Problem("QCB107", why, c_at, c_at + len(ctx))
     if len(parts) == 4:
         return _check_extra(parts[3], c_at + len(ctx) + 1)
@@ -224,5 +233,5 @@ def _check_extra(extra: str, at: int) -> Problem | None:
     if not extra:
         return Problem("QCB107", "empty extra after the last dash", at - 1, at)
     why = ("'*' is allowed only as a whole extra" if "*" in extra
-           else f"extra {extra!r} holds a character an extra cannot hold")
+           else f"extra {shorten(extra)} holds a character an extra cannot hold")
     return Problem("QCB107", why, at, at + len(extra))

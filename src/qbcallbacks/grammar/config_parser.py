@@ -21,7 +21,7 @@ from ..engine.documents import (
     RuleLine,
 )
 from ..errors import Diagnostic, make_diagnostic
-from ._trigger_build import Problem
+from ._trigger_build import Problem, shorten
 from .source import split_lines
 from .trigger_parser import problems_to_diagnostics, trigger_problems
 
@@ -59,19 +59,20 @@ class ParsedConfig(Frozen):
 def file_name_problem(name: str, extensions: Collection[str] = tuple(LANGUAGES)) -> Problem | None:
     """Why `name` is not an acceptable script file name, or None; `extensions` have the dot."""
     n = len(name)
+    shown_name = shorten(name)
     if "/" in name or "\\" in name:
-        return Problem("QCB110", f"bad file name {name!r}: it must be a bare name in the "
+        return Problem("QCB110", f"bad file name {shown_name}: it must be a bare name in the "
                        "callback directory, without '/' or '\\'", 0, n)
     if name in (".", "..") or ".." in name.split("."):
-        return Problem("QCB110", f"bad file name {name!r}: '..' is not allowed", 0, n)
+        return Problem("QCB110", f"bad file name {shown_name}: '..' is not allowed", 0, n)
     if name.startswith("-"):
-        return Problem("QCB110", f"bad file name {name!r}: it must not start with '-'", 0, n)
+        return Problem("QCB110", f"bad file name {shown_name}: it must not start with '-'", 0, n)
     dot = name.rfind(".")
     ext = name[dot:].lower() if dot > 0 else ""
     if ext not in extensions:
         shown = f"extension {ext!r}" if ext else "no extension"
         known = ", ".join(f"{e} ({LANGUAGES.get(e, 'site runtime')})" for e in sorted(extensions))
-        return Problem("QCB111", f"unknown script language for {name!r} ({shown}); "
+        return Problem("QCB111", f"unknown script language for {shown_name} ({shown}); "
                        f"known extensions: {known}", 0, n)
     return None
 
