@@ -42,6 +42,14 @@ HOST = textwrap.dedent("""
 """)
 
 
+def count_pending(audit) -> int:
+    reader = AuditStore(audit, readonly=True)
+    try:
+        return len(reader.query(status="pending"))
+    finally:
+        reader.close()
+
+
 def crash_host(tmp_path):
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self", "b.qcb": "done-job-self"})
     marker = tmp_path / "started"
@@ -57,7 +65,10 @@ def crash_host(tmp_path):
                 pytest.fail(proc.stderr.read().decode() if proc.stderr else "host exited")
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        time.sleep(0.1)  # let the matcher commit the other pending firings
+        # Kill once the matcher has committed every pending firing (2 callbacks x 3 jobs).
+        while count_pending(audit) < 6:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
     finally:
         proc.wait(10)

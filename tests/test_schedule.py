@@ -37,7 +37,8 @@ def test_system_clock_wait_is_woken():
 
 def test_time_spec_shapes():
     (one,) = specs("dummy-time-self-1000")
-    assert (one.name, one.type, one.start, one.interval, one.job) == ("dummy", "time", 1000, 0, None)
+    assert (one.name, one.type, one.start, one.interval) == ("dummy", "time", 1000, 0)
+    assert one.job is None
     (rep,) = specs("tick-repeat-42-100-10")
     assert (rep.start, rep.interval, rep.job) == (100, 10, 42)
     (glob,) = specs("globaltime-10000")
