@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import pytest
+
 from qbcallbacks.engine.events import Event, Job
-from qbcallbacks.engine.host import MailMessage, Supervisor
+from qbcallbacks.engine.host import HostError, MailMessage, Supervisor
 from qbcallbacks.engine.mail import MboxTransport
 from qbcallbacks.engine.sqlite_host import JobSpec, SqliteSupervisor
 
@@ -26,6 +28,12 @@ def test_protocol_and_process_groups(tmp_path):
     assert [j["label"] for j in group] == ["render", "comp"]
     assert sup.jobinfo("-id", comp.id)[0]["status"] == "blocked"
     assert sup.jobinfo("-id", 999) == []
+    full = sup.jobinfo("-id", comp.id, "-agenda", "-subjobs")[0]
+    assert full["agenda"] == [{"name": "1", "status": "blocked"},
+                              {"name": "2", "status": "blocked"}]
+    assert full["subjobs"] == []
+    with pytest.raises(HostError):
+        sup.jobinfo("-bogus", 1)
     sup.close()
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from ..errors import QbCallbacksError
 from ._base import Frozen
 from .events import Event, Job, JobCallback
-from .host import JobAction, MailMessage, SubjobAction, WorkAction
+from .host import JobAction, MailMessage, SubjobAction, WorkAction, parse_jobinfo_args
 from .mail import MailTransport, MboxTransport
 
 #: Statuses whose entry the supervisor reports as an event of the same name.
@@ -141,27 +141,38 @@ class SqliteSupervisor:
         return [(int(i), str(s), str(h)) for i, s, h in rows]
 
     def jobinfo(self, *args: Any) -> list[dict[str, Any]]:
-        """`"-id", N` (the job) or `"-pgrp", N` (its process group); unknown forms give []."""
-        if len(args) != 2 or args[0] not in ("-id", "-pgrp"):
-            return []
-        try:
-            key = int(args[1])
-        except (TypeError, ValueError):
-            return []
-        column = "id" if args[0] == "-id" else "pgrp"
+        """`"-id", N` and `"-pgrp", N` (repeatable), with `-agenda` / `-subjobs` to include
+        work items and subjobs; malformed arguments raise `HostError` (as every host does)."""
+        query = parse_jobinfo_args(args)
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, pgrp, pid, label, name, status, user FROM jobs WHERE {column}=? "
-                "ORDER BY id", (key,)).fetchall()
+            ids: dict[int, None] = {}
+            for jid in query.ids:
+                ids[jid] = None
+            for pgrp in query.pgrps:
+                for (jid,) in self._db.execute("SELECT id FROM jobs WHERE pgrp=? ORDER BY id",
+                                               (pgrp,)).fetchall():
+                    ids[int(jid)] = None
             out = []
-            for jid, pgrp, pid, label, name, status, user in rows:
-                counts = dict(self._db.execute(
-                    "SELECT status, COUNT(*) FROM work WHERE job=? GROUP BY status",
-                    (jid,)).fetchall())
-                out.append({"id": jid, "pgrp": pgrp, "pid": pid, "label": label, "name": name,
-                            "status": status, "user": user,
-                            "todo": sum(counts.values()),
-                            "workcount": {str(k): int(v) for k, v in counts.items()}})
+            for key in ids:
+                row = self._db.execute(
+                    "SELECT id, pgrp, pid, label, name, status, user FROM jobs WHERE id=?",
+                    (key,)).fetchone()
+                if row is None:
+                    continue
+                jid, pgrp, pid, label, name, status, user = row
+                work = self._db.execute("SELECT name, status FROM work WHERE job=? "
+                                        "ORDER BY position", (jid,)).fetchall()
+                info: dict[str, Any] = {
+                    "id": jid, "pgrp": pgrp, "pid": pid, "label": label, "name": name,
+                    "status": status, "user": user, "priority": 0, "todo": len(work)}
+                if query.agenda:
+                    info["agenda"] = [{"name": n, "status": st} for n, st in work]
+                if query.subjobs:
+                    info["subjobs"] = [
+                        {"id": i, "status": st, "host": h} for i, st, h in self._db.execute(
+                            "SELECT id, status, host FROM subjobs WHERE job=? ORDER BY id",
+                            (jid,)).fetchall()]
+                out.append(info)
         return out
 
     # -- the farm's side: submitting and driving -------------------------------------------
