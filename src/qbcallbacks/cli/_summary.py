@@ -1,0 +1,74 @@
+"""What `simulate` and `replay` print: a progress bar while running, a summary table after."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ..engine.audit import AuditStore
+from ..engine.verify import Verification
+
+STATUS_COLUMNS = ("ok", "error", "timeout", "crashed", "cancelled", "lost", "pending")
+
+
+@contextlib.contextmanager
+def progress_bar(console: Console,
+                 label: str = "frames") -> Iterator[tuple[Progress, Callable[[int, int], None]]]:
+    bar = Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn(label), TimeElapsedColumn(), console=console, transient=False)
+    task = bar.add_task("farm", total=None)
+
+    def update(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield bar, update
+
+
+def print_summary(console: Console, audit: AuditStore, session: int,
+                  verification: Verification, *, elapsed: float, audit_path: Path,
+                  log_dir: Path, jobs: dict[str, int] | None = None,
+                  run_dir: Path | None = None) -> None:
+    counts = audit.counts(session)
+    callbacks = sorted({c for c, _ in counts})
+    used = [s for s in STATUS_COLUMNS if any(st == s for _, st in counts)]
+    table = Table(title="Firings per callback", title_justify="left")
+    table.add_column("callback")
+    for status in used:
+        table.add_column(status, justify="right")
+    table.add_column("total", justify="right")
+    for cb in callbacks:
+        row = [counts.get((cb, s), 0) for s in used]
+        table.add_row(cb, *(str(n) for n in row), str(sum(row)))
+    console.print(table)
+
+    slow = sorted((r for r in audit.query(session=session) if r.duration is not None),
+                  key=lambda r: r.duration or 0.0, reverse=True)[:5]
+    if slow:
+        st = Table(title="Slowest runs", title_justify="left")
+        for col in ("callback", "job", "event", "status", "seconds"):
+            st.add_column(col, justify="right" if col in ("job", "seconds") else "left")
+        for r in slow:
+            st.add_row(r.callback, str(r.job), r.event.format(), r.status,
+                       f"{r.duration or 0.0:.3f}")
+        console.print(st)
+
+    verdict = ("[green]every predicted firing ran[/]" if verification.ok else
+               f"[red]engine mismatch: {len(verification.missing)} missing, "
+               f"{len(verification.unexpected)} unexpected, {verification.unfinished} "
+               f"unfinished, {verification.not_run} not run[/]")
+    console.print(f"{verification.events} events, {verification.recorded} firings "
+                  f"({verification.predicted} predicted by the matcher) in {elapsed:.2f} s: "
+                  + verdict)
+    if jobs:
+        console.print("jobs: " + ", ".join(f"{n} {s}" for s, n in jobs.items()))
+    console.print(f"audit database: {audit_path}  (qbcallbacks history --audit {audit_path})",
+                  markup=False)
+    console.print(f"callback logs:  {log_dir}", markup=False)
+    if run_dir is not None:
+        console.print(f"run directory:  {run_dir}", markup=False)

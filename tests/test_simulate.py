@@ -1,0 +1,129 @@
+"""End to end: `qbcallbacks simulate` on the shipped examples, checked against the matcher."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import shutil
+import sqlite3
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from qbcallbacks.cli import main
+from qbcallbacks.engine.audit import AuditStore
+from qbcallbacks.engine.loader import load_callback_path
+from qbcallbacks.engine.verify import predict
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
+
+
+def simulate(tmp_path, *extra: str) -> tuple[int, Path]:
+    run = tmp_path / "run"
+    code = main(["simulate", str(EXAMPLES), "--workdir", str(run), "--no-progress", "--seed", "7",
+                 *extra])
+    return code, run
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sim")
+    code, run = simulate(tmp, "--mode", "in-process")
+    store = AuditStore(run / "audit.db", readonly=True)
+    (session, *_) = store.sessions()[-1]
+    events = store.events(session)
+    firings = store.query(session=session)
+    store.close()
+    return code, run, events, firings
+
+
+def test_simulate_fires_what_the_matcher_predicts(simulated):
+    code, _, events, firings = simulated
+    assert code == 0
+    rules = load_callback_path([str(EXAMPLES)]).rules
+    expected = Counter(predict(rules, events))
+    got = Counter((f.event_seq, f.job, f.callback, f.trigger) for f in firings)
+    assert got == expected
+    assert sum(expected.values()) > 20
+    assert {f.status for f in firings} == {"ok"}
+
+
+def test_simulate_examples_did_their_work(simulated):
+    _, run, events, firings = simulated
+    names = [e.event.format() for e in events]
+    submits = [e for e in events if e.event.name == "submit"]
+    by_cb = Counter(f.callback for f in firings)
+    # submitted.py logged every submission, checkWork.pl every finished frame.
+    assert (run / "submitted.log").read_text().count("submitted ") == len(submits)
+    done_work = [e for e in events if e.event.type == "work"
+                 and e.event.name in ("complete", "failed", "killed")]
+    assert (run / "checkWork.log").read_text().count(" finished") == len(done_work)
+    # mail-status mailed once per finished job, into the run's mbox.
+    box = mailbox.mbox(run / "mail.mbox")
+    try:
+        assert len(box) == by_cb["mail-status.qcb"] > 0
+    finally:
+        box.close()
+    # logFailuresToDB.py wrote one row per failed job.
+    failed_jobs = [e for e in events if e.event.format().startswith("failed-job-")]
+    if failed_jobs:
+        db = sqlite3.connect(run / "failures.db")
+        try:
+            assert db.execute("SELECT COUNT(*) FROM failures").fetchone()[0] == len(failed_jobs)
+        finally:
+            db.close()
+    assert names[0] == "submit-job-1"
+    assert any((run / "logs").glob("*.cb"))
+
+
+def test_frame_dependency_follows_the_semantics(simulated):
+    """Independent of the matcher: a completed render frame fires unblock-frame.qcb on every
+    job of the process group (the trigger's label context)."""
+    _, _, events, firings = simulated
+    jobs = {e.event.job: e.job_data for e in events if e.job_data}
+    fired = Counter((f.event_seq, f.job) for f in firings if f.callback == "unblock-frame.qcb")
+    for e in events:
+        if e.event.name == "complete" and e.event.type == "work" and e.job_data \
+                and e.job_data["label"] == "render":
+            group = [j for j, d in jobs.items() if d and d["pgrp"] == e.job_data["pgrp"]]
+            for j in group:
+                assert fired[(e.seq, j)] == 1, (e.event.format(), j)
+
+
+def test_replay_dry_run_predicts_the_same_firings(simulated, tmp_path):
+    pytest.importorskip("qbcallbacks.cli.replay")
+    _, _, events, firings = simulated
+    stream = tmp_path / "events.jsonl"
+    with stream.open("w") as fh:
+        for e in events:
+            fh.write(json.dumps({"event": e.event.name, "type": e.event.type,
+                                 "job": e.job_data or e.event.job, "extra": e.event.extra})
+                     + "\n")
+    out = tmp_path / "dry.json"
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "qbcallbacks", "replay", str(EXAMPLES),
+                           "--events", str(stream), "--dry-run", "--format", "json"],
+                          capture_output=True, text=True, timeout=60, check=False)
+    out.write_text(done.stdout)
+    assert done.returncode == 0, done.stderr
+    predicted = Counter((d["seq"], d["job"], d["callback"], d["trigger"])
+                        for d in map(json.loads, done.stdout.splitlines()) if d)
+    got = Counter((f.event_seq, f.job, f.callback, f.trigger) for f in firings)
+    assert predicted == got
+
+
+@pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")
+def test_simulate_isolated_mode_is_deterministic(tmp_path):
+    code, run = simulate(tmp_path)
+    assert code == 0
+    store = AuditStore(run / "audit.db", readonly=True)
+    first = [e.event.format() for e in store.events()]
+    store.close()
+    code, run2 = simulate(tmp_path / "again")
+    store = AuditStore(run2 / "audit.db", readonly=True)
+    second = [e.event.format() for e in store.events()]
+    store.close()
+    assert code == 0
+    assert Counter(first) == Counter(second)
