@@ -93,15 +93,15 @@ class _ContextStream:
 
 def _ensure_streams() -> None:
     if type(sys.stdout) is not _ContextStream:
-        sys.stdout = _ContextStream(sys.stdout)  # type: ignore[assignment]
+        sys.stdout = _ContextStream(sys.stdout)
     if type(sys.stderr) is not _ContextStream:
-        sys.stderr = _ContextStream(sys.stderr)  # type: ignore[assignment]
+        sys.stderr = _ContextStream(sys.stderr)
 
 
 _real_import = builtins.__import__
 
 
-def _import(name: str, globals: Any = None, locals: Any = None,  # noqa: A002 - __import__'s own names
+def _import(name: str, globals: Any = None, locals: Any = None,
             fromlist: Any = (), level: int = 0) -> ModuleType:
     """`import qb` in a callback gets our module without touching `sys.modules`."""
     if name == "qb" and level == 0:

@@ -62,7 +62,7 @@ class Worker:
                  hello: dict[str, Any] | None = None) -> None:
         from_worker, child_w = os.pipe()
         child_r, to_worker = os.pipe()
-        self.out = tempfile.TemporaryFile()
+        self.out = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the worker
         flags = fcntl.fcntl(self.out.fileno(), fcntl.F_GETFL)
         fcntl.fcntl(self.out.fileno(), fcntl.F_SETFL, flags | os.O_APPEND)
         try:
@@ -86,10 +86,9 @@ class Worker:
         self.dead = False
         if hello is not None:
             # Small enough for the pipe's buffer: written now, read when the worker is up.
-            try:
+            # If the worker died at once, its first run reports how.
+            with contextlib.suppress(WorkerGone, WorkerTimeout):
                 self.send(hello, time.monotonic() + 5.0)
-            except (WorkerGone, WorkerTimeout):
-                pass  # the worker died at once; its first run reports how
 
     def send(self, message: dict[str, Any], deadline: float) -> None:
         data = memoryview(json.dumps(message, default=str).encode("utf-8") + b"\n")
@@ -287,7 +286,11 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
     """Run one callback in a pooled worker, answering its `qb` calls until it is done."""
     start = time.monotonic()
     deadline = start + invocation.timeout
-    worker = pool.acquire(deadline)
+    try:
+        worker = pool.acquire(deadline)
+    except OSError as exc:
+        return RunResult(status="error", duration=time.monotonic() - start,
+                         error=f"cannot start a worker ({exc.strerror or exc}): {exc.filename}")
     if worker is None:
         return RunResult(status="timeout", duration=time.monotonic() - start,
                          error=f"no worker came free within {invocation.timeout:g}s")

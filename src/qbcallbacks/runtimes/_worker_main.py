@@ -105,8 +105,8 @@ class Worker:
         self.run_id = 0
         self.lock = threading.Lock()
         self.cache: dict[str, tuple[tuple[int, int], CodeType]] = {}
-        sys.stdout = _CappedText(self.budget, 1)  # type: ignore[assignment]
-        sys.stderr = _CappedText(self.budget, 2)  # type: ignore[assignment]
+        sys.stdout = _CappedText(self.budget, 1)
+        sys.stderr = _CappedText(self.budget, 2)
 
     def send(self, message: dict[str, Any]) -> None:
         _write_all(self.wfd, json.dumps(message, default=str).encode("utf-8") + b"\n")

@@ -28,8 +28,8 @@ from ._pool import Worker, WorkerPool, run_in_pool
 from ._qbcalls import answer
 from .base import (
     Invocation,
-    Runtime,
     RunResult,
+    Runtime,
     RuntimeSettings,
     child_environment,
     finish,
@@ -75,7 +75,7 @@ class PerlRuntime(Runtime):
 
     def perl(self) -> str | None:
         """The perl executable, or None if there is none."""
-        return self.settings.perl or shutil.which("perl")
+        return shutil.which(self.settings.perl or "perl")
 
     def validate(self, path: Path) -> list[Diagnostic]:
         """`perl -c` the script when perl is installed; without perl there is nothing to say.

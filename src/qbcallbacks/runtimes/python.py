@@ -26,8 +26,8 @@ from ._pool import Worker, WorkerPool, run_in_pool
 from ._qbcalls import answer
 from .base import (
     Invocation,
-    Runtime,
     RunResult,
+    Runtime,
     RuntimeConfigError,
     RuntimeSettings,
     child_environment,

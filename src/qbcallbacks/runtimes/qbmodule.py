@@ -31,9 +31,7 @@ WORK_CALLS: dict[str, str] = {
 #: Subjob-only calls (a job call given "job.subjob" covers the rest).
 SUBJOB_CALLS: dict[str, str] = {"subunblocksingle": "unblock-single"}
 #: Every name answered by the host, with `jobinfo` and `mail`.
-HOST_CALLS: tuple[str, ...] = (
-    ("jobinfo", "mail") + JOB_CALLS + tuple(WORK_CALLS) + tuple(SUBJOB_CALLS)
-)
+HOST_CALLS: tuple[str, ...] = ("jobinfo", "mail", *JOB_CALLS, *WORK_CALLS, *SUBJOB_CALLS)
 
 
 class QbError(Exception):

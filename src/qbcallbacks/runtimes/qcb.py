@@ -1,16 +1,73 @@
-"""qcb callbacks: the Qube command language, interpreted in the host process."""
+"""qcb callbacks: the Qube command language, interpreted in the host process.
+
+Each command of a `.qcb` file (or of a job callback's inline `qube` code) becomes one
+`Supervisor` call on the callback's own job (`invocation.job_id`), in order:
+
+* `<action>-self` -> `job_action(action, job)`;
+* `<action>-work-self` -> `work_action(action, job, work)` where `work` is the name of the work
+  item whose event fired the callback (the event's extra), so `unblock-work-self` on
+  `complete-work-render-5` unblocks frame 5 of the own job;
+* `<action>-subjob-self` -> `subjob_action(...)` with the firing subjob's id
+  (`unblock-subjob-self-single` is the action `unblock-single`);
+* `mail-status`, `mail-license-status`, `mail-report-status`, `mail-subjob-status` build a
+  :class:`MailMessage` for the job's owner from the original's variables (`JOB_ID`,
+  `JOB_NAME`, `JOB_STATUS`, ...). Values are made single-line before they reach the subject,
+  and the message model refuses line breaks in headers, so a job name cannot add a header.
+
+An action the target cannot take (a frame that is not blocked, a job without that frame) is
+not an error: it is noted in the output, as the recipe's "no-op for jobs without that frame"
+needs. A command that cannot apply at all (a work command fired by a job event) or that the
+supervisor refuses is an error; the remaining commands still run. The timeout is checked
+between commands (supervisor calls are expected to be quick).
+"""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from pathlib import Path
+from typing import Any, cast
 
+from pydantic import ValidationError
+
+from ..engine.host import (
+    HostError,
+    JobAction,
+    MailMessage,
+    SubjobAction,
+    Supervisor,
+    WorkAction,
+    single_line,
+)
 from ..errors import Diagnostic, make_diagnostic
 from ..grammar import parse_qcb
-from .base import Invocation, Runtime, RunResult
+from ..grammar.qcb_parser import ParsedQcb
+from .base import Invocation, RunResult, Runtime, RuntimeSettings, finish, keep_output, log
+
+_MAILS: dict[str, tuple[str, str]] = {
+    # command -> (subject template, first body line)
+    "mail-status": ("Job {JOB_ID} ({JOB_NAME}) is {JOB_STATUS}",
+                    "Status report for job {JOB_ID}."),
+    "mail-license-status": ("License status: job {JOB_ID} ({JOB_NAME}) is {JOB_STATUS}",
+                            "License status for job {JOB_ID}."),
+    "mail-report-status": ("Report: job {JOB_ID} ({JOB_NAME}) is {JOB_STATUS}",
+                           "Report for job {JOB_ID}."),
+    "mail-subjob-status": ("Job {JOB_ID} ({JOB_NAME}) subjob {SUBJOB_ID} is {SUBJOB_STATUS}",
+                           "Status report for subjob {SUBJOB_ID} of job {JOB_ID}."),
+}
+_CACHE_SIZE = 256
 
 
 class QcbRuntime(Runtime):
     extensions = ("qcb",)
+
+    def __init__(self, supervisor: Supervisor | None = None,
+                 settings: RuntimeSettings | None = None, **overrides: Any) -> None:
+        super().__init__(supervisor, settings, **overrides)
+        self._lock = threading.Lock()
+        self._files: dict[str, tuple[tuple[int, int], ParsedQcb]] = {}
+        self._inline: dict[str, ParsedQcb] = {}
 
     def validate(self, path: Path) -> list[Diagnostic]:
         try:
@@ -20,4 +77,135 @@ class QcbRuntime(Runtime):
         return list(parse_qcb(text, str(path)).diagnostics)
 
     def run(self, invocation: Invocation) -> RunResult:
-        raise NotImplementedError("qcb runs come with the runtimes work")
+        supervisor = self.require_supervisor()
+        start = time.monotonic()
+        deadline = start + invocation.timeout
+        try:
+            parsed = self._program(invocation)
+        except (OSError, UnicodeDecodeError) as exc:
+            return finish(invocation, RunResult(
+                status="error", exit_code=2, duration=time.monotonic() - start,
+                error=f"cannot read the script {invocation.source_name}: {exc}"))
+        if parsed.program is None:
+            return finish(invocation, RunResult(
+                status="error", exit_code=2, duration=time.monotonic() - start,
+                error="\n".join(d.render() for d in parsed.diagnostics)))
+        notes: list[str] = []
+        errors: list[str] = []
+        status = "ok"
+        for command in parsed.program.commands:
+            if time.monotonic() > deadline:
+                status = "timeout"
+                errors.append(f"stopped at {command}: the run passed its "
+                              f"{invocation.timeout:g}s timeout")
+                break
+            try:
+                notes.append(f"{command}: {_execute(command, invocation, supervisor)}")
+            except HostError as exc:
+                errors.append(f"{command}: {exc}")
+                notes.append(f"{command}: error: {exc}")
+            except Exception as exc:  # the supervisor's own fault must not end the host
+                log.exception("supervisor failed running %s", command)
+                errors.append(f"{command}: the supervisor failed: {type(exc).__name__}: {exc}")
+                notes.append(f"{command}: error: the supervisor failed")
+        if errors and status == "ok":
+            status = "error"
+        data = "".join(n + "\n" for n in notes).encode("utf-8", "replace")
+        output, dropped = keep_output(data, self.settings.output_cap)
+        return finish(invocation, RunResult(
+            status=cast(Any, status), exit_code=0 if status == "ok" else 1, output=output,
+            output_dropped=dropped, error="\n".join(errors) or None,
+            duration=time.monotonic() - start))
+
+    def _program(self, invocation: Invocation) -> ParsedQcb:
+        if invocation.code is not None:
+            hit = self._inline.get(invocation.code)
+            if hit is None:
+                hit = parse_qcb(invocation.code, invocation.callback)
+                with self._lock:
+                    if len(self._inline) >= _CACHE_SIZE:
+                        self._inline.clear()
+                    self._inline[invocation.code] = hit
+            return hit
+        if invocation.path is None:
+            raise OSError("an invocation needs a path or inline code")
+        path = str(invocation.path)
+        with open(path, "rb") as fh:
+            info = os.fstat(fh.fileno())
+            key = (info.st_size, info.st_mtime_ns)
+            cached = self._files.get(path)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            parsed = parse_qcb(fh.read().decode("utf-8"), path)
+        with self._lock:
+            if len(self._files) >= _CACHE_SIZE:
+                self._files.clear()
+            self._files[path] = (key, parsed)
+        return parsed
+
+
+def _execute(command: str, invocation: Invocation, supervisor: Supervisor) -> str:
+    """Run one command; returns a note for the output, raises HostError when it cannot."""
+    job = invocation.job_id
+    if command in _MAILS:
+        message = build_mail(command, invocation, supervisor)
+        supervisor.mail(message)
+        return f"mailed {', '.join(message.to)}"
+    if command.endswith("-work-self"):
+        action = command.removesuffix("-work-self")
+        work = invocation.work_name
+        if work is None:
+            raise HostError(f"needs a work event to know which work item; fired by "
+                            f"{invocation.event.format()}")
+        ok = supervisor.work_action(cast(WorkAction, action), job, work)
+        return (f"{action} work {work!r} of job {job}" if ok else
+                f"job {job} has no work {work!r} that can take {action}; nothing done")
+    if "-subjob-self" in command:
+        action = "unblock-single" if command.endswith("-single") else command.split("-subjob")[0]
+        subjob = invocation.subjob_id
+        if subjob < 0:
+            raise HostError(f"needs a subjob event to know which subjob; fired by "
+                            f"{invocation.event.format()}")
+        ok = supervisor.subjob_action(cast(SubjobAction, action), job, subjob)
+        return (f"{action} subjob {subjob} of job {job}" if ok else
+                f"job {job} has no subjob {subjob} that can take {action}; nothing done")
+    action = command.removesuffix("-self")
+    ok = supervisor.job_action(cast(JobAction, action), job)
+    return f"{action} job {job}" if ok else f"job {job} cannot take {action} now; nothing done"
+
+
+def mail_variables(invocation: Invocation, job: dict[str, Any]) -> dict[str, str]:
+    """The original's mail variables for the callback's job, each made single-line."""
+    subjob = invocation.subjob_id
+    sub_status = next((str(s.get("status", "")) for s in job.get("subjobs", ())
+                       if isinstance(s, dict) and s.get("id") == subjob), "")
+    values = {
+        "JOB_ID": job.get("id", invocation.job_id), "JOB_NAME": job.get("name", ""),
+        "JOB_LABEL": job.get("label", ""), "JOB_STATUS": job.get("status", ""),
+        "JOB_USER": job.get("user", ""), "JOB_PGRP": job.get("pgrp", ""),
+        "JOB_PID": job.get("pid", ""), "JOB_PRIORITY": job.get("priority", ""),
+        "EVENT": invocation.event.format(), "WORK_NAME": invocation.work_name or "",
+        "SUBJOB_ID": subjob if subjob >= 0 else "", "SUBJOB_STATUS": sub_status,
+    }
+    return {k: single_line(str(v)) for k, v in values.items()}
+
+
+def build_mail(command: str, invocation: Invocation, supervisor: Supervisor) -> MailMessage:
+    """The message a mail command sends, to the job's `email` (or `mailaddress`, or user)."""
+    if command == "mail-subjob-status" and invocation.subjob_id < 0:
+        raise HostError(f"needs a subjob event; fired by {invocation.event.format()}")
+    found = supervisor.jobinfo("-id", invocation.job_id, "-subjobs")
+    if not found:
+        raise HostError(f"job {invocation.job_id} does not exist")
+    job: dict[str, Any] = found[0]
+    variables = mail_variables(invocation, job)
+    to = next((str(job[k]) for k in ("email", "mailaddress", "user") if job.get(k)), "")
+    if not to:
+        raise HostError(f"job {invocation.job_id} has no owner to mail")
+    subject_template, intro = _MAILS[command]
+    body = intro.format(**variables) + "\n\n" + "".join(
+        f"{k}: {v}\n" for k, v in variables.items() if v != "")
+    try:
+        return MailMessage(to=(to,), subject=subject_template.format(**variables), body=body)
+    except ValidationError as exc:
+        raise HostError(f"mail refused: {exc.errors()[0]['msg']}") from None
