@@ -72,7 +72,8 @@ def test_seed_submitted_py_runs_unchanged(runtime: PythonRuntime, sup: MemorySup
     # A second job appends, as the original's 'a' mode does.
     other = sup.submit("other")
     assert run_file(runtime, script, other.id).status == "ok"
-    assert (workdir / "submitted.log").read_text().splitlines()[-1] == f"submitted {other.id}: other"
+    last = (workdir / "submitted.log").read_text().splitlines()[-1]
+    assert last == f"submitted {other.id}: other"
 
 
 def test_success_sees_its_own_job_through_both_qb_spellings(runtime: PythonRuntime,
@@ -348,8 +349,8 @@ def test_in_process_refuses_a_workdir(tmp_path: Path) -> None:
         PythonRuntime(mode="in-process", workdir=tmp_path / "elsewhere")
 
 
-def test_in_process_exit_and_output_stay_out_of_the_host(sup: MemorySupervisor, workdir: Path,
-                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_in_process_exit_and_output_stay_out_of_the_host(
+        sup: MemorySupervisor, workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     job = sup.submit("j")
     with PythonRuntime(sup, mode="in-process") as rt:
         print("host before")

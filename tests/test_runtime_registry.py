@@ -1,0 +1,132 @@
+"""Runtimes are found by extension through entry points; a site can add its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import types
+from importlib.metadata import EntryPoint, EntryPoints
+from pathlib import Path
+
+import pytest
+
+from qbcallbacks.engine.events import Event
+from qbcallbacks.engine.loader import load_callback_path
+from qbcallbacks.engine.memory_host import MemorySupervisor
+from qbcallbacks.errors import Diagnostic, make_diagnostic
+from qbcallbacks.runtimes import base
+from qbcallbacks.runtimes.base import (
+    ENTRY_POINT_GROUP,
+    Invocation,
+    NoSupervisor,
+    RunResult,
+    Runtime,
+    RuntimeNotFound,
+    RuntimeSettings,
+    child_environment,
+    language_extension,
+    runtime_for,
+)
+from qbcallbacks.runtimes.perl import PerlRuntime
+from qbcallbacks.runtimes.python import PythonRuntime
+from qbcallbacks.runtimes.qcb import QcbRuntime
+
+
+class ShellRuntime(Runtime):
+    """A site's `.sh` runtime: argv only, never a shell string built from job data."""
+
+    extensions = ("sh",)
+
+    def validate(self, path: Path) -> list[Diagnostic]:
+        done = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True,
+                              check=False)
+        if done.returncode:
+            return [make_diagnostic("SITE1", done.stderr.strip(), file=str(path))]
+        return []
+
+    def run(self, invocation: Invocation) -> RunResult:
+        assert invocation.path is not None
+        done = subprocess.run(["sh", str(invocation.path), str(invocation.job_id)],
+                              capture_output=True, text=True, timeout=invocation.timeout,
+                              check=False, env=child_environment(self.settings))
+        return RunResult(status="ok" if done.returncode == 0 else "error",
+                         exit_code=done.returncode, output=done.stdout)
+
+
+@pytest.fixture
+def site_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = types.ModuleType("site_qb_runtimes")
+    module.ShellRuntime = ShellRuntime  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "site_qb_runtimes", module)
+    real = base.entry_points
+
+    def patched(**kw: str) -> EntryPoints:
+        found = list(real(**kw))
+        if kw.get("group") == ENTRY_POINT_GROUP:
+            found.append(EntryPoint(name="sh", value="site_qb_runtimes:ShellRuntime",
+                                    group=ENTRY_POINT_GROUP))
+        return EntryPoints(found)
+
+    monkeypatch.setattr(base, "entry_points", patched)
+
+
+def test_ours_are_registered() -> None:
+    assert runtime_for(".py") is PythonRuntime
+    assert runtime_for("PL") is PerlRuntime
+    assert runtime_for("qcb") is QcbRuntime
+    with pytest.raises(RuntimeNotFound, match=r"\.sh"):
+        runtime_for("sh")
+    assert [language_extension(x) for x in ("python", "perl", "qube", "mail")] == [
+        "py", "pl", "qcb", "qcb"]
+
+
+def test_a_site_runtime_is_found_and_accepted_by_the_loader(site_runtime: None,
+                                                            tmp_path: Path) -> None:
+    assert runtime_for(".sh") is ShellRuntime
+    (tmp_path / "foo.sh").write_text('echo "done $1"\n')
+    (tmp_path / "bad.sh").write_text("if then fi (\n")
+    (tmp_path / "callbacks.conf").write_text("foo.sh = done-job-self\nbad.sh = done-job-self\n")
+    loaded = load_callback_path([str(tmp_path)])
+    assert [r.file for r in loaded.rules] == ["foo.sh"]
+    assert loaded.rules[0].language == "sh"
+    assert [d.code for d in loaded.diagnostics if d.severity == "error"] == ["SITE1"]
+    rt = ShellRuntime(MemorySupervisor())
+    result = rt.run(Invocation(callback="foo.sh", path=tmp_path / "foo.sh", job_id=3,
+                               event=Event(name="done", type="job", job=3)))
+    assert (result.status, result.output) == ("ok", "done 3\n")
+
+
+def test_without_the_site_package_the_loader_rejects_sh(tmp_path: Path) -> None:
+    (tmp_path / "foo.sh").write_text("true\n")
+    (tmp_path / "callbacks.conf").write_text("foo.sh = done-job-self\n")
+    loaded = load_callback_path([str(tmp_path)])
+    assert loaded.rules == ()
+    assert [d.code for d in loaded.diagnostics] == ["QCB111"]
+
+
+def test_construction_is_cheap_and_uniform() -> None:
+    sup = MemorySupervisor()
+    settings = RuntimeSettings(pool_size=3)
+    for cls in (PythonRuntime, PerlRuntime, QcbRuntime):
+        bare = cls()
+        assert bare.supervisor is None
+        bound = cls(sup, settings, output_cap=10)
+        assert bound.supervisor is sup
+        assert (bound.settings.pool_size, bound.settings.output_cap) == (3, 10)
+        assert getattr(bound, "_pool", None) is None  # nothing started
+        bound.close()
+
+
+def test_settings_env_is_explicit() -> None:
+    env = child_environment(RuntimeSettings(env={"ONLY": "this"}))
+    assert env == {"ONLY": "this"}
+    default = child_environment(RuntimeSettings())
+    assert default["PATH"] == base.DEFAULT_PATH
+    assert set(default) <= {*base.PASSED_ENV, "PATH", "LANG", "LC_ALL", "PYTHONIOENCODING"}
+
+
+def test_run_needs_a_supervisor() -> None:
+    event = Event(name="done", type="job", job=1)
+    for cls in (PythonRuntime, PerlRuntime, QcbRuntime):
+        with pytest.raises(NoSupervisor):
+            cls().run(Invocation(callback="x", code="", job_id=1, event=event))
