@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import Field
 
@@ -40,6 +40,7 @@ from .events import Event, Job
 from .host import Supervisor
 from .loader import expand_callback_path, load_directory
 from .matcher import Firing, Matcher
+from .qbconf import read_qbconf
 from .reload import Watcher
 from .rules import Rule
 from .runs import LANGUAGE_EXTENSIONS, Lanes, Match, Run
@@ -205,6 +206,14 @@ class Dispatcher:
                                               daemon=True)
         self._timer_thread.start()
         self._watcher = Watcher(self.directories, self.reload).start() if watch else None
+
+    @classmethod
+    def from_qbconf(cls, qbconf: str | Path, supervisor: Supervisor,
+                    **kwargs: Any) -> Dispatcher:
+        """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf."""
+        conf = read_qbconf(qbconf)
+        env = kwargs.get("env")
+        return cls(conf.callback_path(env), supervisor, **kwargs)
 
     # -- the public surface ----------------------------------------------------------------
 

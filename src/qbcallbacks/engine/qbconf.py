@@ -12,6 +12,7 @@ from pathlib import Path
 from ..errors import QbCallbacksError, make_diagnostic
 from ._base import Frozen
 from .loader import expand_callback_path
+from .mail import MailTransport, MboxTransport, SmtpTransport
 
 CALLBACK_PATH_KEY = "supervisor_universal_callback_path"
 
@@ -73,3 +74,10 @@ def read_qbconf(path: str | Path) -> QbConf:
         raise QbConfError(make_diagnostic("QCB001", f"cannot read {path}: {exc.strerror}",
                                           file=str(path)).render()) from exc
     return parse_qbconf(text, str(path))
+
+
+def mail_transport(conf: QbConf | None, default_mbox: str | Path) -> MailTransport:
+    """SMTP through `mail_host` (and `mail_port`) when qb.conf names one, else the mbox file."""
+    if conf is not None and conf.mail_host:
+        return SmtpTransport(conf.mail_host, conf.mail_port, domain=conf.mail_domain)
+    return MboxTransport(default_mbox, domain=conf.mail_domain if conf else "localhost")
