@@ -1,11 +1,11 @@
 from __future__ import annotations
 
-from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 from qbcallbacks.cli.simulate import callback_dirs
 from qbcallbacks.engine.dispatcher import Dispatcher
 from qbcallbacks.engine.mail import MboxTransport, SmtpTransport
 from qbcallbacks.engine.memory_host import MemorySupervisor
 from qbcallbacks.engine.qbconf import mail_transport, parse_qbconf, read_qbconf
+from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 
 QBCONF = """\ufeff# qb.conf
 supervisor_universal_callback_path = $QBDIR/callback, {extra}
