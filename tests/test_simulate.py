@@ -127,3 +127,23 @@ def test_simulate_isolated_mode_is_deterministic(tmp_path):
     store.close()
     assert code == 0
     assert Counter(first) == Counter(second)
+
+
+def test_simulate_exits_non_zero_when_the_engine_loses_a_firing(tmp_path, monkeypatch, capsys):
+    from qbcallbacks.engine import dispatcher as dispatcher_module
+
+    original = dispatcher_module.MatcherSource.observe
+    dropped: list[str] = []
+
+    def lossy(self, event, job):
+        found = original(self, event, job)
+        if found and not dropped:
+            dropped.append(event.format())
+            return found[1:]
+        return found
+
+    monkeypatch.setattr(dispatcher_module.MatcherSource, "observe", lossy)
+    code, _ = simulate(tmp_path, "--mode", "in-process")
+    out = capsys.readouterr().out
+    assert dropped and code == 1
+    assert "1 missing" in out
