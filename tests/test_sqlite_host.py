@@ -79,3 +79,19 @@ def test_state_persists_and_mail_goes_to_mbox(tmp_path):
     assert again.job(job.id).status == "running"  # type: ignore[union-attr]
     again.close()
     assert (tmp_path / "mail.mbox").read_text().count("Subject: x") == 1
+
+
+def test_apply_takes_state_silently(tmp_path):
+    sup, seen = make(tmp_path)
+    sup.apply(Event(name="submit", type="job", job=5), Job(id=5, label="render", name="r"))
+    sup.apply(Event(name="running", type="work", job=5, extra="1"))
+    sup.apply(Event(name="complete", type="work", job=5, extra="1"))
+    sup.apply(Event(name="blocked", type="work", job=5, extra="2"))
+    sup.apply(Event(name="failed", type="job", job=5))
+    sup.apply(Event(name="complete", type="subjob", job=6, extra="0"))
+    assert seen == []
+    assert sup.job(5).status == "failed"  # type: ignore[union-attr]
+    assert [(w.name, w.status) for w in sup.work(5)] == [("1", "complete"), ("2", "blocked")]
+    assert sup.subjobs(6) == [(0, "complete", "")]
+    assert sup.work_action("unblock", 5, "2")
+    sup.close()

@@ -64,11 +64,11 @@ def print_summary(console: Console, audit: AuditStore, session: int,
                f"unfinished, {verification.not_run} not run[/]")
     console.print(f"{verification.events} events, {verification.recorded} firings "
                   f"({verification.predicted} predicted by the matcher) in {elapsed:.2f} s: "
-                  + verdict)
+                  + verdict, soft_wrap=True)
     if jobs:
-        console.print("jobs: " + ", ".join(f"{n} {s}" for s, n in jobs.items()))
+        console.print("jobs: " + ", ".join(f"{n} {s}" for s, n in jobs.items()), soft_wrap=True)
     console.print(f"audit database: {audit_path}  (qbcallbacks history --audit {audit_path})",
-                  markup=False)
-    console.print(f"callback logs:  {log_dir}", markup=False)
+                  markup=False, soft_wrap=True)
+    console.print(f"callback logs:  {log_dir}", markup=False, soft_wrap=True)
     if run_dir is not None:
-        console.print(f"run directory:  {run_dir}", markup=False)
+        console.print(f"run directory:  {run_dir}", markup=False, soft_wrap=True)

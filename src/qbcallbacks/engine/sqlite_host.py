@@ -90,8 +90,10 @@ class SqliteSupervisor:
     """The reference supervisor. Thread-safe: one lock around one connection."""
 
     def __init__(self, path: str | Path = ":memory:", *, mail: MailTransport | None = None,
-                 listener: Listener | None = None) -> None:
+                 listener: Listener | None = None, default_user: str = "farm") -> None:
         self.path = str(path)
+        #: The owner given to jobs that arrive without one (`apply`): mail needs someone.
+        self.default_user = default_user
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -241,6 +243,38 @@ class SqliteSupervisor:
         if cur.rowcount and status in EVENT_STATUSES:
             self._report([(status, "subjob", job_id, str(subjob))])
         return bool(cur.rowcount)
+
+    def apply(self, event: Event, job: Job | None = None) -> None:
+        """Take the state an event reports (and the job, if given) without reporting anything:
+        `replay` uses it so that callbacks see the jobs, frames and states of the stream."""
+        with self._lock:
+            if job is not None:
+                self._db.execute(
+                    "INSERT INTO jobs(id, pgrp, pid, label, name, user, status, callbacks) "
+                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET pgrp=excluded.pgrp, "
+                    "pid=excluded.pid, label=excluded.label, name=excluded.name, "
+                    "status=excluded.status, callbacks=excluded.callbacks",
+                    (job.id, job.pgrp, job.pid, job.label, job.name, self.default_user,
+                     job.status,
+                     json.dumps([c.model_dump() for c in job.callbacks])))
+            elif event.job and not event.type.startswith("global"):
+                self._db.execute("INSERT OR IGNORE INTO jobs(id, pgrp, user, status) "
+                                 "VALUES (?,?,?,?)",
+                                 (event.job, event.job, self.default_user, "pending"))
+            status = event.name if event.name in EVENT_STATUSES else None
+            if event.type == "job" and status is not None:
+                self._db.execute("UPDATE jobs SET status=? WHERE id=?", (status, event.job))
+            elif event.type == "work" and event.extra is not None:
+                self._db.execute(
+                    "INSERT INTO work(job, name, position, status) VALUES (?,?,"
+                    "(SELECT COUNT(*) FROM work WHERE job=?),?) ON CONFLICT(job, name) DO "
+                    "UPDATE SET status=COALESCE(?, status)",
+                    (event.job, event.extra, event.job, status or "pending", status))
+            elif event.type == "subjob" and event.extra is not None and event.extra.isdigit():
+                self._db.execute(
+                    "INSERT INTO subjobs(job, id, status) VALUES (?,?,?) ON CONFLICT(job, id) "
+                    "DO UPDATE SET status=COALESCE(?, status)",
+                    (event.job, int(event.extra), status or "pending", status))
 
     def emit(self, name: str, type_: str, job_id: int, extra: str | None = None) -> None:
         """Report an event that is not a state change (a user-defined or `modified` event)."""
