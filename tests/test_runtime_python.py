@@ -76,6 +76,24 @@ def test_seed_submitted_py_runs_unchanged(runtime: PythonRuntime, sup: MemorySup
     assert last == f"submitted {other.id}: other"
 
 
+def test_example_log_failures_to_db_runs_unchanged(runtime: PythonRuntime,
+                                                  sup: MemorySupervisor, workdir: Path) -> None:
+    import sqlite3
+
+    job = sup.submit("shot_050", label="fx", status="failed")
+    event = Event(name="failed", type="job", job=job.id)
+    result = runtime.run(Invocation(callback="logFailuresToDB.py",
+                                    path=EXAMPLES / "logFailuresToDB.py", job_id=job.id,
+                                    event=event, timeout=10))
+    assert result.status == "ok", result
+    db = sqlite3.connect(workdir / "failures.db")
+    try:
+        rows = db.execute("SELECT jobid, name, label, pgrp FROM failures").fetchall()
+    finally:
+        db.close()
+    assert rows == [(job.id, "shot_050", "fx", job.id)]
+
+
 def test_success_sees_its_own_job_through_both_qb_spellings(runtime: PythonRuntime,
                                                             sup: MemorySupervisor) -> None:
     render = sup.submit("render", label="render", work=["1", "2"])

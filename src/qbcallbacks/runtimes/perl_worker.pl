@@ -15,6 +15,15 @@ use strict;
 use warnings;
 use JSON::PP ();
 use POSIX ();
+# An XS JSON module, when the site has one, is ten times faster than the core JSON::PP.
+my $JSON_CLASS;
+BEGIN {
+    $JSON_CLASS = 'JSON::PP';
+    for my $class ('Cpanel::JSON::XS', 'JSON::XS') {
+        (my $file = "$class.pm") =~ s{::}{/}g;
+        if (eval { require $file; 1 }) { $JSON_CLASS = $class; last }
+    }
+}
 use Symbol ();
 
 BEGIN {
@@ -60,7 +69,7 @@ binmode($IN);
 binmode($OUT);
 open(my $RAW_OUT, '>&=', 1) or die "cannot open stdout: $!\n";
 open(my $RAW_ERR, '>&=', 2) or die "cannot open stderr: $!\n";
-my $JSON = JSON::PP->new->utf8->canonical->allow_nonref;
+my $JSON = $JSON_CLASS->new->utf8->allow_nonref;
 my $ROOM = 0;
 my $DROPPED = 0;
 my $ACTIVE = 0;
@@ -99,7 +108,8 @@ sub call {
     my $answer = $JSON->decode($reply);
     die "$answer->{error}\n" if exists $answer->{error};
     my $value = $answer->{value};
-    return JSON::PP::is_bool($value) ? ($value ? 1 : 0) : $value;
+    my $kind = ref $value;    # a JSON boolean is a blessed scalar of the JSON class
+    return ($kind && $kind ne 'ARRAY' && $kind ne 'HASH') ? ($value ? 1 : 0) : $value;
 }
 
 sub run_callback {
