@@ -307,6 +307,14 @@ def test_crash_costs_one_worker_which_is_replaced(isolated: PythonRuntime, sup: 
     assert _worker_pids(isolated).isdisjoint(before)
 
 
+def test_workers_are_retired_after_recycle_after_runs(sup: MemorySupervisor,
+                                                     workdir: Path) -> None:
+    job = sup.submit("j")
+    with PythonRuntime(sup, pool_size=1, recycle_after=2) as rt:
+        pids = [invoke(rt, "import os; print(os.getpid())", job.id).output for _ in range(4)]
+    assert pids[0] == pids[1] != pids[2] == pids[3]
+
+
 def test_timeout_kills_the_workers_children_too(isolated: PythonRuntime,
                                                 sup: MemorySupervisor) -> None:
     job = sup.submit("j")

@@ -7,6 +7,11 @@ come back over a pipe and are answered here. A worker that overruns its timeout,
 and the run is reported as `timeout` or `crashed`. See `_pool` for the protocol and
 `_worker_main` for the worker.
 
+Workers protect the host from scripts, not scripts from each other: a worker runs many
+callbacks in turn (the working directory, `sys.stdout` and `sys.argv` are reset each run, and
+a worker is retired after `recycle_after` runs), all as the supervisor's user, as in the
+original. After `close()` a later `run` starts a fresh pool.
+
 `mode="in-process"` runs scripts on threads of the host for the lowest latency; it is for
 sites that trust their scripts: see `_inprocess` for what it cannot protect against.
 """
