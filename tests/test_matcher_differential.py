@@ -1,0 +1,169 @@
+"""The compiled matcher against the reference evaluator, on generated rules, jobs and events.
+
+Small pools of names, labels, ids and extras make collisions (and so firings, compound
+progress, label and parent matches) frequent; the reference loops over everything, so any
+index the matcher gets wrong shows up as a different list of firings.
+"""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from qbcallbacks.engine.events import Event, Job, JobCallback
+from qbcallbacks.engine.matcher import Firing, Matcher
+from qbcallbacks.engine.rules import Rule
+from qbcallbacks.engine.triggers import AllOf, AnyOf, EventPattern
+from qbcallbacks.grammar import parse_trigger
+
+from reference_matcher import RefFiring, ReferenceMatcher
+
+NAMES = ["complete", "failed", "killed", "done", "submit", "removed", "running", "myEvent"]
+TYPES = ["job", "work", "subjob", "globaltime"]
+LABELS = ["render", "comp"]
+IDS = [1, 2, 3, 4, 5]
+CONTEXTS = ["self", "parent", *LABELS, *(str(i) for i in IDS)]
+EXTRAS = ["1", "2"]
+
+
+@st.composite
+def full_atoms(draw: st.DrawFn) -> EventPattern:
+    typ = draw(st.sampled_from(TYPES))
+    extra = None if typ == "job" else draw(st.sampled_from([None, "*", *EXTRAS]))
+    return EventPattern(name=draw(st.sampled_from(NAMES)), type=typ,
+                        context=draw(st.sampled_from(CONTEXTS)), extra=extra)
+
+
+global_atoms = st.one_of(
+    st.just(EventPattern(name=None, type="global", context=None)),
+    st.builds(lambda t, x: EventPattern(name=None, type=t, context=None, extra=x),
+              st.sampled_from(["globaltime", "globalrepeat"]),
+              st.sampled_from(["*", *EXTRAS])),
+)
+atoms = st.one_of(full_atoms(), full_atoms(), full_atoms(), global_atoms)
+triggers = st.recursive(
+    atoms,
+    lambda kids: st.one_of(
+        st.lists(kids, min_size=2, max_size=3).map(lambda ops: AllOf(operands=tuple(ops))),
+        st.lists(kids, min_size=2, max_size=3).map(lambda ops: AnyOf(operands=tuple(ops))),
+    ),
+    max_leaves=5,
+)
+
+
+@st.composite
+def rule_pools(draw: st.DrawFn) -> list[Rule]:
+    trigs = draw(st.lists(triggers, min_size=1, max_size=7))
+    rules = []
+    for i, trig in enumerate(trigs):
+        directory = draw(st.sampled_from(["dirA", "dirB"]))
+        name = draw(st.sampled_from(["a.py", "b.qcb", f"c{i}.pl"]))
+        rules.append(Rule(directory=directory, file=name, language="python", trigger=trig,
+                          line=i + 1, position=i))
+    return rules
+
+
+def renumber(rules: list[Rule]) -> list[Rule]:
+    return [r.model_copy(update={"position": i, "line": i + 1}) for i, r in enumerate(rules)]
+
+
+@st.composite
+def jobs(draw: st.DrawFn) -> Job:
+    job_id = draw(st.sampled_from(IDS))
+    callbacks = draw(st.lists(
+        st.builds(lambda t, m: JobCallback(triggers=t.format(), language="qube", maximum=m),
+                  triggers, st.sampled_from([None, None, 1, 2])),
+        max_size=2,
+    ))
+    return Job(id=job_id, pgrp=draw(st.sampled_from([-1, 1, 2])),
+               label=draw(st.sampled_from(["", *LABELS])), pid=draw(st.sampled_from([0, *IDS])),
+               callbacks=tuple(callbacks))
+
+
+@st.composite
+def events(draw: st.DrawFn) -> Event:
+    typ = draw(st.sampled_from([*TYPES, "global", "globalrepeat"]))
+    return Event(name=draw(st.sampled_from(NAMES)), type=typ,
+                 job=draw(st.sampled_from([0, *IDS, *IDS])),
+                 extra=draw(st.sampled_from([None, *EXTRAS, "9"])))
+
+
+@st.composite
+def aimed_events(draw: st.DrawFn, patterns: list[EventPattern], known: list[Job]) -> Event:
+    """An event built from an atom of the rules, so that compounds make progress."""
+    atom = draw(st.sampled_from(patterns))
+    name = atom.name or draw(st.sampled_from(NAMES))
+    if name == "done":
+        name = draw(st.sampled_from(["complete", "failed", "killed", "done"]))
+    ctx = atom.context or "self"
+    labelled = [j.id for j in known if j.label == ctx]
+    parents = [j.pid for j in known if j.pid]
+    if ctx.isdigit():
+        job = int(ctx)
+    elif ctx == "parent" and parents:
+        job = draw(st.sampled_from(parents))
+    elif labelled:
+        job = draw(st.sampled_from(labelled))
+    else:
+        job = draw(st.sampled_from(IDS))
+    extra = atom.extra if atom.extra not in (None, "*") else draw(st.sampled_from(EXTRAS))
+    return Event(name=name, type=atom.type, job=job, extra=extra)
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> tuple[list[Rule], list[tuple[str, object]]]:
+    pool = draw(rule_pools())
+    patterns = [p for rule in pool for p in rule.trigger.events()]
+    jobs_seen = draw(st.lists(jobs(), max_size=3))
+    patterns += [p for job in jobs_seen for cb in job.callbacks
+                 for p in parse_trigger(cb.triggers).events()]
+    steps: list[tuple[str, object]] = [("attach", job) for job in jobs_seen]
+    for _ in range(draw(st.integers(1, 30))):
+        kind = draw(st.sampled_from(["event"] * 3 + ["aimed"] * 5
+                                    + ["event+job", "attach", "update", "replace"]))
+        if kind == "event":
+            steps.append(("event", (draw(events()), None)))
+        elif kind == "aimed":
+            steps.append(("event", (draw(aimed_events(patterns, jobs_seen)), None)))
+        elif kind == "update" and jobs_seen:
+            job = draw(st.sampled_from(jobs_seen))
+            steps.append(("attach", job.updated({
+                "status": draw(st.sampled_from(["running", "complete"])),
+                "label": draw(st.sampled_from([job.label, *LABELS])),
+                "pid": draw(st.sampled_from([job.pid, 0, *IDS])),
+            })))
+        elif kind == "event+job":
+            steps.append(("event", (draw(events()), draw(jobs()))))
+        elif kind == "attach":
+            steps.append(("attach", draw(jobs())))
+        else:
+            chosen = draw(st.lists(st.sampled_from(pool), max_size=len(pool) + 1))
+            steps.append(("replace", renumber(chosen)))
+    return pool, steps
+
+
+def as_tuples(firings: list[Firing]) -> list[RefFiring]:
+    return [RefFiring(f.job, f.callback, f.directory, f.trigger) for f in firings]
+
+
+@given(scenarios())
+def test_compiled_equals_reference(scenario: tuple[list[Rule], list[tuple[str, object]]]) -> None:
+    pool, steps = scenario
+    compiled, reference = Matcher(pool), ReferenceMatcher(pool)
+    for seq, (kind, arg) in enumerate(steps):
+        if kind == "attach":
+            assert isinstance(arg, Job)
+            compiled.attach(arg)
+            reference.attach(arg)
+        elif kind == "replace":
+            assert isinstance(arg, list)
+            compiled.replace_rules(arg)
+            reference.replace_rules(arg)
+            assert compiled.rules == tuple(arg)
+        else:
+            event, job = arg  # type: ignore[misc]
+            got = as_tuples(compiled.observe(event, job))
+            want = reference.observe(event, job)
+            assert got == want, f"step {seq}: {event.format()}"
+        assert compiled.live_jobs == tuple(sorted(reference.jobs))
+    assert compiled.pending_states() == len(reference.seen) + len(reference.cb_seen)
