@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from reference_matcher import ReferenceMatcher
 
 from qbcallbacks.cli.replay import BadLine, ReplayStep, dry_run, firing_json, read_events
 from qbcallbacks.engine.matcher import Matcher
 from qbcallbacks.engine.rules import Rule
 from qbcallbacks.grammar import parse_config
 from qbcallbacks.grammar.config_parser import language_of
+from reference_matcher import ReferenceMatcher
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
 

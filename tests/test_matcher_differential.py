@@ -15,8 +15,7 @@ from qbcallbacks.engine.matcher import Firing, Matcher
 from qbcallbacks.engine.rules import Rule
 from qbcallbacks.engine.triggers import AllOf, AnyOf, EventPattern
 from qbcallbacks.grammar import parse_trigger
-
-from reference_matcher import RefFiring, ReferenceMatcher
+from reference_matcher import ReferenceMatcher, RefFiring
 
 NAMES = ["complete", "failed", "killed", "done", "submit", "removed", "running", "myEvent"]
 TYPES = ["job", "work", "subjob", "globaltime"]
