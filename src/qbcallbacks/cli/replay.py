@@ -24,6 +24,7 @@ from ..engine.rules import Rule
 from ..engine.triggers import EVENT_TYPES, GLOBAL_TYPES, NAME_RE
 from ..errors import Diagnostic, QbCallbacksError
 from ..grammar import parse_trigger
+from .simulate import run_options
 
 _EVENT_KEYS = frozenset({"event", "type", "job", "extra"})
 _JOB_KEYS = frozenset(Job.model_fields)
@@ -207,9 +208,11 @@ def _firing_text(seq: int, firing: Firing, shown: Mapping[int, str]) -> str:
 @click.option("--dry-run", is_flag=True, help="Print which callbacks fire; run nothing.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
+@run_options
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_run: bool,
-            fmt: str) -> None:
+            fmt: str, timeout: float, audit_path: str | None, log_dir: str | None,
+            mode: str) -> None:
     """Replay a recorded event stream against callback directories.
 
     Each PATH is a callback directory or a comma-separated list of them; with none,
@@ -227,10 +230,14 @@ def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_ru
     Problems in the callback directories are reported on standard error and the good rules
     still replay; they do not change the exit status. A bad event line is reported with its
     line number and skipped. Exit status: 0, or 1 if any event line was bad; 2 on usage errors.
+
+    Without --dry-run the firings run for real (--timeout, --audit, --log-dir, --mode), the
+    summary ends with the audit database and callback logs, and the exit status is also 1
+    when the audit trail does not hold exactly the firings the dry run predicts.
     """
     if not dry_run:
-        raise click.UsageError("executing callbacks needs the dispatcher, which this build does "
-                               "not have yet; use --dry-run to list the firings")
+        ctx.exit(_execute(paths, events_path, timeout=timeout, audit_path=audit_path,
+                          log_dir=log_dir, mode=mode))
     rules, shown, diagnostics = load_rules(paths)
     for diagnostic in diagnostics:
         click.echo(diagnostic.render(), err=True)
@@ -249,6 +256,25 @@ def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_ru
             else:
                 click.echo(_firing_text(seq, firing, shown))
     ctx.exit(1 if bad else 0)
+
+
+def _execute(paths: Sequence[str], events_path: str, *, timeout: float,
+             audit_path: str | None, log_dir: str | None, mode: str) -> int:
+    """Without --dry-run: run every firing for real through the dispatcher (issue 5), then
+    check the audit trail against the matcher's prediction; 1 if a line was bad or the
+    engine lost a firing."""
+    from ._execute import execute_stream
+
+    with click.open_file(events_path, "rb") as stream:
+        items = list(read_events(raw.rstrip(b"\r\n") for raw in stream))
+    bad = [item for item in items if isinstance(item, BadLine)]
+    for item in bad:
+        click.echo(f"{events_path}:{item.seq + 1}: bad event line (seq {item.seq}): "
+                   f"{item.message}; skipped", err=True)
+    steps = [(item.event, item.job) for item in items if isinstance(item, ReplayStep)]
+    code = execute_stream(expand_callback_path(paths), steps, timeout=timeout,
+                          audit_path=audit_path, log_dir=log_dir, mode=mode, total=len(steps))
+    return 1 if bad or code else 0
 
 
 def dry_run_lines(stream: IO[bytes], matcher: Matcher) -> Iterator[tuple[int, Firing] | BadLine]:
