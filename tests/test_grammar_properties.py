@@ -18,7 +18,6 @@ from qbcallbacks.engine.documents import FILENAME_RE
 from qbcallbacks.grammar import config_lark, qcb_lark, trigger_lark
 from qbcallbacks.grammar.source import split_lines
 from qbcallbacks.grammar.trigger_parser import parse_trigger_with_warnings
-
 from strategies import config_documents, file_names, qcb_programs, triggers
 
 # Generated file names are safe bare names with a known extension, so that the text is not

@@ -34,10 +34,10 @@ def test_installed_wheel_parses_with_its_own_grammars(wheel: Path, tmp_path: Pat
                     str(target), str(wheel)], check=True, timeout=300)
     code = (
         "import qbcallbacks, qbcallbacks.grammar as g;"
-        "assert qbcallbacks.__file__.startswith(%r), qbcallbacks.__file__;"
+        f"assert qbcallbacks.__file__.startswith({str(target)!r}), qbcallbacks.__file__;"
         "print(qbcallbacks.parse_trigger('DONE-job-self and x-work-y-*').format());"
         "print(sorted(n for n in g.GRAMMAR_FILES if g.grammar_text(n).startswith('//')))"
-    ) % str(target)
+    )
     # -I keeps the source tree and the editable install off sys.path; dependencies come from
     # this interpreter's site-packages, appended after the wheel's target directory.
     site = [p for p in sys.path if p.endswith("site-packages")]
