@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
+from typing import cast
 
 from lark.exceptions import LarkError, UnexpectedInput
 
-from ..engine.triggers import AllOf, AnyOf, EventPattern
+from ..engine.triggers import (
+    AllOf,
+    AnyOf,
+    EventPattern,
+    EventType,
+    normalise_context,
+    normalise_name,
+)
 from ..errors import Diagnostic, TriggerError, make_diagnostic
 from ._lark import trigger_lark
 from ._trigger_build import Problem, build_trigger, diagnose_trigger
@@ -15,9 +24,53 @@ TriggerModel = EventPattern | AllOf | AnyOf
 _BLANKS = " \t"
 
 
+# The fast path: one full-form event and nothing else, which is most lines of a real
+# callbacks.conf. The groups copy the terminals of trigger.lark (NAME, TYPE, CONTEXT, EXTRA);
+# GLOBAL_TIMED takes priority over NAME there, so a name spelled globaltime/globalrepeat is
+# left to the grammar. tests/test_parse_fast_path.py proves that whatever this accepts, Lark
+# accepts too and builds into an equal model with equal warnings, and that it accepts every
+# single full-form event the grammar produces.
+_SIMPLE_EVENT = re.compile(
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
+    r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
+    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?\Z"
+)
+_GLOBAL_TIMED_NAMES = frozenset({"globaltime", "globalrepeat"})
+
+
+def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | None:
+    """Build a lone `name-type-context[-extra]` event without Lark; None if `text` is not
+    one (the caller then parses it with the grammar)."""
+    m = _SIMPLE_EVENT.match(text)
+    if m is None:
+        return None
+    name, typ, ctx, extra = m.group("name", "type", "context", "extra")
+    if name.lower() in _GLOBAL_TIMED_NAMES:
+        return None
+    typ = cast(EventType, typ.lower())  # the regex admits only the types' spellings
+    problems: tuple[Problem, ...] = ()
+    if typ == "job" and extra is not None:
+        start = m.start("extra") - 1
+        problems = (Problem(
+            "QCB203",
+            f"job events take no extra; '-{extra}' is ignored (write {name}-{typ}-{ctx})",
+            start, start + 1 + len(extra), "warning",
+        ),)
+        extra = None
+    model = EventPattern.model_construct(
+        kind="event", name=normalise_name(name), type=typ, context=normalise_context(ctx),
+        extra=extra,
+    )
+    return model, problems
+
+
 @lru_cache(maxsize=4096)
 def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
     """Parse a stripped trigger once per distinct text; problems are offsets into `text`."""
+    simple = parse_simple_event(text)
+    if simple is not None:
+        return simple
     found: list[Problem] = []
     try:
         tree = trigger_lark().parse(text)
