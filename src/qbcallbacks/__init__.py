@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from .engine.audit import AuditStore, FiringRecord
+from .engine.clock import Clock, ManualClock, SystemClock
+from .engine.dispatcher import BackPressureError, Dispatcher, DispatcherClosed, DispatcherConfig
 from .engine.documents import (
     BlankLine,
     CommandLine,
@@ -25,7 +28,11 @@ from .engine.loader import (
     load_callback_path,
     load_directory,
 )
+from .engine.mail import MailTransport, MboxTransport, SmtpTransport
+from .engine.matcher import Firing, Matcher
+from .engine.memory_host import MemorySupervisor
 from .engine.rules import Rule
+from .engine.sqlite_host import SqliteSupervisor
 from .engine.triggers import AllOf, AnyOf, EventPattern, Trigger
 from .errors import (
     ConfigError,
@@ -36,7 +43,14 @@ from .errors import (
     TriggerError,
 )
 from .grammar import ParsedConfig, ParsedQcb, parse_config, parse_qcb, parse_trigger
-from .runtimes.base import Invocation, RunResult, Runtime
+from .runtimes.base import (
+    Invocation,
+    NoSupervisor,
+    RunResult,
+    Runtime,
+    RuntimeNotFound,
+    RuntimeSettings,
+)
 
 try:
     __version__ = version("qbcallbacks")
@@ -46,20 +60,34 @@ except PackageNotFoundError:  # pragma: no cover - running from a bare source tr
 __all__ = [
     "AllOf",
     "AnyOf",
+    "AuditStore",
+    "BackPressureError",
     "BlankLine",
     "CallbackSet",
+    "Clock",
     "CommandLine",
     "CommentLine",
     "ConfigDocument",
     "ConfigError",
     "Diagnostic",
     "DirectoryLoad",
+    "Dispatcher",
+    "DispatcherClosed",
+    "DispatcherConfig",
     "Event",
     "EventPattern",
+    "Firing",
+    "FiringRecord",
     "Invocation",
     "Job",
     "JobCallback",
     "MailMessage",
+    "MailTransport",
+    "ManualClock",
+    "Matcher",
+    "MboxTransport",
+    "MemorySupervisor",
+    "NoSupervisor",
     "ParsedConfig",
     "ParsedQcb",
     "QbCallbacksError",
@@ -69,8 +97,13 @@ __all__ = [
     "RuleLine",
     "RunResult",
     "Runtime",
+    "RuntimeNotFound",
+    "RuntimeSettings",
+    "SmtpTransport",
     "SourceError",
+    "SqliteSupervisor",
     "Supervisor",
+    "SystemClock",
     "Trigger",
     "TriggerError",
     "__version__",
