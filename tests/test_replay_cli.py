@@ -140,10 +140,3 @@ def test_text_format_and_stdin(tmp_path: Path) -> None:
         f"0: logFailuresToDB.py in {EXAMPLES} for job 4 (failed-job-self <- failed-job-4)",
         f"0: mail-status.qcb in {EXAMPLES} for job 4 (done-job-self <- failed-job-4)",
     ]
-
-
-def test_execution_without_dry_run_is_a_usage_error(tmp_path: Path) -> None:
-    events = write_events(tmp_path / "ev.jsonl", [])
-    done = replay(str(EXAMPLES), "--events", str(events))
-    assert done.returncode == 2
-    assert "--dry-run" in done.stderr
