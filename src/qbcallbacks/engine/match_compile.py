@@ -63,31 +63,37 @@ class CompiledTrigger:
 
 def compile_trigger(model: TriggerNode) -> CompiledTrigger:
     """Number the distinct atoms of `model` and build its mask test."""
-    bits: dict[EventPattern, int] = {}
+    bits: dict[tuple[str | None, ...], int] = {}
     atoms: list[Atom] = []
     for pattern in model.events():
-        if pattern not in bits:
-            bits[pattern] = 1 << len(atoms)
+        key = _key(pattern)
+        if key not in bits:
+            bits[key] = 1 << len(atoms)
             atoms.append(atom_of(pattern))
     test = _mask_test(model, bits)
     simple = all(test(1 << i) for i in range(len(atoms)))
     return CompiledTrigger(trigger_text(model), tuple(atoms), test, simple)
 
 
-def _mask_test(node: TriggerNode, bits: dict[EventPattern, int]) -> MaskTest:
+def _key(pattern: EventPattern) -> tuple[str | None, ...]:
+    # A plain tuple: hashing it is much cheaper than hashing the frozen model.
+    return (pattern.name, pattern.type, pattern.context, pattern.extra)
+
+
+def _mask_test(node: TriggerNode, bits: dict[tuple[str | None, ...], int]) -> MaskTest:
     """A closure deciding whether the atoms in a mask make `node` true.
 
     Flat all-of / any-of nodes of plain events (nearly every real trigger) become one mask
     comparison; deeper nesting composes closures.
     """
     if isinstance(node, EventPattern):
-        bit = bits[node]
+        bit = bits[_key(node)]
         return lambda mask: mask & bit != 0
     operands = node.operands
     if all(isinstance(op, EventPattern) for op in operands):
         need = 0
         for op in operands:
-            need |= bits[op]  # type: ignore[index]  # all operands are EventPattern here
+            need |= bits[_key(op)]  # type: ignore[arg-type]  # all operands are events here
         if isinstance(node, AllOf):
             return lambda mask: mask & need == need
         return lambda mask: mask & need != 0
@@ -108,13 +114,21 @@ class TriggerCache:
     """
 
     def __init__(self) -> None:
+        # Parsers hand out one model object per distinct text, so most lookups hit `_by_id`
+        # and skip hashing a pydantic model (a walk over its fields); the entry keeps the model
+        # alive, so its id cannot be reused while cached.
+        self._by_id: dict[int, tuple[TriggerNode, CompiledTrigger]] = {}
         self._by_model: dict[TriggerNode, CompiledTrigger] = {}
         self._by_text: dict[str, CompiledTrigger | TriggerError] = {}
 
     def for_model(self, model: TriggerNode) -> CompiledTrigger:
+        hit = self._by_id.get(id(model))
+        if hit is not None:
+            return hit[1]
         found = self._by_model.get(model)
         if found is None:
             found = self._by_model[model] = compile_trigger(model)
+        self._by_id[id(model)] = (model, found)
         return found
 
     def for_text(self, text: str) -> CompiledTrigger:

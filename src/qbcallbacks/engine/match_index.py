@@ -17,10 +17,6 @@ R = TypeVar("R")
 RuleKey = tuple[str, str, str]
 
 
-def rule_key(rule: Rule) -> RuleKey:
-    return (rule.directory, rule.file, rule.trigger_text)
-
-
 class Bucket(Generic[R]):
     """Atoms of one (name, type, context): exact extras by value, `*`/omitted extras apart.
 
@@ -65,7 +61,7 @@ class RuleEntry:
         self.rule = rule
         self.order = order
         self.compiled = compiled
-        self.key = rule_key(rule)
+        self.key: RuleKey = (rule.directory, rule.file, compiled.text)
 
 
 #: An atom of a universal rule: the rule and the atom's bit in its trigger.
@@ -76,20 +72,19 @@ class NameTypeIndex:
     """The universal atoms of one (event name, type), split by context kind.
 
     `self_`, `parent` and `glob` atoms concern every rule; `label` and `ident` are keyed by the
-    label or job id the atom names, so an event looks up only its own job's label and id.
+    label or job id the atom names, so an event looks up only its own job's label and id. Parts
+    are created on first use: most names have atoms of one kind only, and at 100k rules the
+    empty parts would cost more memory (and cache misses) than the atoms themselves.
     """
 
     __slots__ = ("glob", "ident", "label", "parent", "self_")
 
     def __init__(self) -> None:
-        self.self_: Bucket[RuleRef] = Bucket()
-        self.parent: Bucket[RuleRef] = Bucket()
-        self.glob: Bucket[RuleRef] = Bucket()
-        self.label: dict[str, Bucket[RuleRef]] = {}
-        self.ident: dict[int, Bucket[RuleRef]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.self_ or self.parent or self.glob or self.label or self.ident)
+        self.self_: Bucket[RuleRef] | None = None
+        self.parent: Bucket[RuleRef] | None = None
+        self.glob: Bucket[RuleRef] | None = None
+        self.label: dict[str, Bucket[RuleRef]] | None = None
+        self.ident: dict[int, Bucket[RuleRef]] | None = None
 
 
 class CallbackEntry:

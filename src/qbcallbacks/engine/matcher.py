@@ -73,14 +73,16 @@ def _firing(values: dict[str, object]) -> Firing:
     return obj
 
 
-def _collect(refs: dict[RuleRef, None] | None, jobs: Iterable[int],
-             hits: dict[tuple[RuleEntry, int], int]) -> None:
-    if not refs:
-        return
-    for entry, bit in refs:
-        for job in jobs:
-            key = (entry, job)
-            hits[key] = hits.get(key, 0) | bit
+def _collect_bucket(bucket: Bucket[RuleRef], extra: str | None, jobs: Iterable[int],
+                    hits: dict[tuple[RuleEntry, int], int]) -> None:
+    """Add the bits of the bucket's atoms that accept `extra`, for each of `jobs`."""
+    for refs in (bucket.any, bucket.exact.get(extra) if extra is not None else None):
+        if not refs:
+            continue
+        for entry, bit in refs:
+            for job in jobs:
+                key = (entry, job)
+                hits[key] = hits.get(key, 0) | bit
 
 
 class Matcher:
@@ -126,7 +128,7 @@ class Matcher:
         """Remove one loaded rule per given rule with the same directory, file and trigger."""
         gone: set[RuleEntry] = set()
         for rule in rules:
-            entries = self._by_key.get((rule.directory, rule.file, rule.trigger_text))
+            entries = self._by_key.get(self._key(rule))
             if entries:
                 gone.add(entries.pop())
         self._forget(gone)
@@ -141,7 +143,7 @@ class Matcher:
         pool = {key: list(entries) for key, entries in self._by_key.items()}
         fresh: list[Rule] = []
         for rule in rules:
-            entries = pool.get((rule.directory, rule.file, rule.trigger_text))
+            entries = pool.get(self._key(rule))
             if entries:
                 entry = entries.pop(0)
                 entry.rule = rule
@@ -151,6 +153,9 @@ class Matcher:
                 fresh.append(rule)
         self._forget({e for entries in pool.values() for e in entries})
         self.add_rules(fresh)
+
+    def _key(self, rule: Rule) -> RuleKey:
+        return (rule.directory, rule.file, self._cache.for_model(rule.trigger).text)
 
     def _forget(self, gone: set[RuleEntry]) -> None:
         if not gone:
@@ -174,16 +179,27 @@ class Matcher:
         nt = self._index.get((atom.name, atom.type))
         if nt is None:
             nt = self._index[(atom.name, atom.type)] = NameTypeIndex()
-        if atom.kind == "self":
+        kind = atom.kind
+        if kind == "self":
+            if nt.self_ is None:
+                nt.self_ = Bucket()
             return nt.self_
-        if atom.kind == "parent":
+        if kind == "parent":
+            if nt.parent is None:
+                nt.parent = Bucket()
             return nt.parent
-        if atom.kind == "global":
+        if kind == "global":
+            if nt.glob is None:
+                nt.glob = Bucket()
             return nt.glob
-        if atom.kind == "label":
+        if kind == "label":
             assert isinstance(atom.context, str)
+            if nt.label is None:
+                nt.label = {}
             return nt.label.setdefault(atom.context, Bucket())
         assert isinstance(atom.context, int)
+        if nt.ident is None:
+            nt.ident = {}
         return nt.ident.setdefault(atom.context, Bucket())
 
     # -- jobs --------------------------------------------------------------------------------
@@ -310,42 +326,32 @@ class Matcher:
         extra = None if typ == "job" else event.extra
         names = (name, "done") if name in DONE_NAMES else (name,)
         hits: dict[tuple[RuleEntry, int], int] = {}
+        index = self._index
         for nm in names:
-            nt = self._index.get((nm, typ))
+            nt = index.get((nm, typ))
             if nt is None:
                 continue
             if xl is not None:
-                self_ = nt.self_
-                _collect(self_.any, (x,), hits)
-                if extra is not None:
-                    _collect(self_.exact.get(extra), (x,), hits)
+                bucket = nt.self_
+                if bucket is not None:
+                    _collect_bucket(bucket, extra, (x,), hits)
                 label = xl.job.label
-                if label and nt.label:
+                if label and nt.label is not None:
                     bucket = nt.label.get(label)
                     if bucket is not None:
-                        members = self._pgrp[xl.job.pgrp]
-                        _collect(bucket.any, members, hits)
-                        if extra is not None:
-                            _collect(bucket.exact.get(extra), members, hits)
-            parent = nt.parent
-            if parent:
+                        _collect_bucket(bucket, extra, self._pgrp[xl.job.pgrp], hits)
+            if nt.parent is not None:
                 kids = self._children.get(x)
                 if kids:
-                    _collect(parent.any, kids, hits)
-                    if extra is not None:
-                        _collect(parent.exact.get(extra), kids, hits)
-            if nt.ident:
+                    _collect_bucket(nt.parent, extra, kids, hits)
+            if nt.ident is not None:
                 bucket = nt.ident.get(x)
                 if bucket is not None:
-                    _collect(bucket.any, live, hits)
-                    if extra is not None:
-                        _collect(bucket.exact.get(extra), live, hits)
+                    _collect_bucket(bucket, extra, live, hits)
         if typ in GLOBAL_TYPES:
-            nt = self._index.get((None, typ))
-            if nt is not None:
-                _collect(nt.glob.any, live, hits)
-                if extra is not None:
-                    _collect(nt.glob.exact.get(extra), live, hits)
+            nt = index.get((None, typ))
+            if nt is not None and nt.glob is not None:
+                _collect_bucket(nt.glob, extra, live, hits)
         firings = self._resolve_rules(hits, event) if hits else []
         if self._watch_nt:
             firings.extend(self._callbacks(event, x, xl, names, extra))
