@@ -23,12 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from reference_matcher import ReferenceMatcher  # noqa: E402
-
-from qbcallbacks.engine.events import Event, Job  # noqa: E402
-from qbcallbacks.engine.matcher import Matcher  # noqa: E402
-from qbcallbacks.engine.rules import Rule  # noqa: E402
-from qbcallbacks.grammar import parse_trigger  # noqa: E402
+from qbcallbacks.engine.events import Event, Job
+from qbcallbacks.engine.matcher import Matcher
+from qbcallbacks.engine.rules import Rule
+from qbcallbacks.grammar import parse_trigger
+from reference_matcher import ReferenceMatcher
 
 JOBS = 1000
 GROUP = 10
