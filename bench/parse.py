@@ -3,7 +3,7 @@
 Run: `.venv/bin/python bench/parse.py [--lines N] [--repeat R]`. Both parse the same text in the
 same run (configparser's copy gets the `[section]` header it requires); the best of R runs is
 printed, with the ratio. Two texts: a realistic one (file names all different, triggers drawn
-from a few hundred texts, as sites repeat the same triggers), and a worst case where every
+from ~700 texts, as sites repeat the same triggers), and a worst case where every
 trigger text is different, so neither cache helps and only the lone-event fast path does.
 """
 
@@ -66,7 +66,7 @@ def main() -> None:
     args = cli.parse_args()
     print(f"{args.lines} rule lines, best of {args.repeat}")
     print(f"{'text':<24} {'ours s':>8} {'configparser s':>15} {'speed vs configparser':>22}")
-    for label, distinct in (("realistic (300 texts)", 100), ("all triggers distinct", None)):
+    for label, distinct in (("realistic (~700 texts)", 100), ("all triggers distinct", None)):
         text = make_text(args.lines, distinct)
         a = best_of(args.repeat, lambda text=text: ours(text))
         b = best_of(args.repeat, lambda text=text: theirs(text))
