@@ -124,3 +124,17 @@ def test_filename_regex_and_grammar_accept_the_same_names(name: str) -> None:
         lark_ok = False
     stripped = name.strip(" \t")
     assert lark_ok == bool(FILENAME_RE.match(stripped))
+
+
+@given(config_documents)
+def test_trusted_construction_equals_validated_models(doc: object) -> None:
+    from qbcallbacks.engine._base import trusted
+
+    for line in doc.lines:  # type: ignore[attr-defined]
+        fast = trusted(type(line), **dict(line))
+        assert fast == line and hash(fast) == hash(line)
+        assert fast.model_dump() == line.model_dump()
+        assert fast.model_fields_set == set(type(line).model_fields)
+        if hasattr(line, "comment"):
+            copied = fast.model_copy(update={"comment": "# changed"})
+            assert copied.comment == "# changed" and fast.comment == line.comment

@@ -16,7 +16,7 @@ from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..grammar.config_parser import RuleSite, language_of, parse_config
 from ..grammar.source import decode_source
 from ..runtimes.base import Runtime, runtime_classes
-from ._base import Frozen
+from ._base import Frozen, trusted
 from .rules import Rule
 
 CONFIG_NAME = "callbacks.conf"
@@ -137,8 +137,8 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
             diags.extend(problems)
         if any(d.severity == "error" for d in problems):
             continue
-        rules.append(Rule.model_construct(
-            directory=directory, file=site.rule.file, language=language_of(site.rule.file),
+        rules.append(trusted(
+            Rule, directory=directory, file=site.rule.file, language=language_of(site.rule.file),
             trigger=site.rule.trigger, line=site.line, column=site.file_column,
             trigger_column=site.trigger_column, position=position + len(rules),
         ))

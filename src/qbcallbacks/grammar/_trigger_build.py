@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from lark import Token, Tree
 
+from ..engine._base import trusted
 from ..engine.triggers import (
     CONTEXT_RE,
     EVENT_TYPES,
@@ -54,8 +55,9 @@ def build_trigger(tree: Tree[Token] | Token, warn: WarnSink, base: int = 0) -> T
     if data == "global_event":
         toks = [c for c in tree.children if isinstance(c, Token)]
         extra = toks[2].value if len(toks) > 2 else None
-        return EventPattern.model_construct(
-            kind="event", name=None, type=toks[0].value.lower(), context=None, extra=extra
+        return trusted(
+            EventPattern, kind="event", name=None, type=toks[0].value.lower(), context=None,
+            extra=extra,
         )
     if data == "primary":  # ( disjunction )
         return build_trigger(tree.children[1], warn, base)
@@ -80,9 +82,9 @@ def _build_event(children: list[Tree[Token] | Token], warn: WarnSink, base: int)
             start, start + 1 + len(extra), "warning",
         ))
         extra = None
-    return EventPattern.model_construct(
-        kind="event", name=normalise_name(name), type=typ, context=normalise_context(ctx),
-        extra=extra,
+    return trusted(
+        EventPattern, kind="event", name=normalise_name(name), type=typ,
+        context=normalise_context(ctx), extra=extra,
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 
-from ..engine._base import Frozen
+from ..engine._base import Frozen, trusted
 from ..engine.documents import (
     FILENAME_RE,
     BlankLine,
@@ -22,7 +22,7 @@ from ..engine.documents import (
 )
 from ..errors import Diagnostic, make_diagnostic
 from ._trigger_build import Problem, shorten
-from .source import split_lines
+from .source import collector_paused, split_lines
 from .trigger_parser import problems_to_diagnostics, trigger_problems
 
 #: The extension of a script file picks its language.
@@ -58,6 +58,11 @@ class ParsedConfig(Frozen):
 
 def file_name_problem(name: str, extensions: Collection[str] = tuple(LANGUAGES)) -> Problem | None:
     """Why `name` is not an acceptable script file name, or None; `extensions` have the dot."""
+    dot = name.rfind(".")
+    ext = name[dot:].lower() if dot > 0 else ""
+    if (ext in extensions and "/" not in name and "\\" not in name and name[0] != "-"
+            and ".." not in name):
+        return None  # the common case, decided without building any message
     n = len(name)
     shown_name = shorten(name)
     if "/" in name or "\\" in name:
@@ -67,8 +72,6 @@ def file_name_problem(name: str, extensions: Collection[str] = tuple(LANGUAGES))
         return Problem("QCB110", f"bad file name {shown_name}: '..' is not allowed", 0, n)
     if name.startswith("-"):
         return Problem("QCB110", f"bad file name {shown_name}: it must not start with '-'", 0, n)
-    dot = name.rfind(".")
-    ext = name[dot:].lower() if dot > 0 else ""
     if ext not in extensions:
         shown = f"extension {ext!r}" if ext else "no extension"
         known = ", ".join(f"{e} ({LANGUAGES.get(e, 'site runtime')})" for e in sorted(extensions))
@@ -93,28 +96,34 @@ def parse_config(text: str, file: str = "callbacks.conf",
     lines: list[ConfigLine] = []
     sites: list[RuleSite] = []
     seen: dict[tuple[str, str], int] = {}
-    for number, raw in enumerate(split_lines(text), 1):
-        entry = _parse_line(raw, number, file, diags, extensions)
-        if entry is None:
-            continue
-        line, site = entry
-        lines.append(line)
-        if site is None:
-            continue
-        key = (site.rule.file, site.rule.trigger.format())
-        if key in seen:
-            diags.append(make_diagnostic(
-                "QCB202", f"duplicate of line {seen[key]}: the callback will run twice",
-                file=file, line=number, column=site.file_column,
-                end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
-        else:
-            seen[key] = number
-        sites.append(site)
+    # Cached parses hand back one model per distinct trigger text; format each once.
+    texts: dict[int, str] = {}
+    with collector_paused():
+        for number, raw in enumerate(split_lines(text), 1):
+            entry = _parse_line(raw, number, file, diags, extensions)
+            if entry is None:
+                continue
+            line, site = entry
+            lines.append(line)
+            if site is None:
+                continue
+            trigger = site.rule.trigger
+            canonical = texts.get(id(trigger))
+            if canonical is None:
+                canonical = texts[id(trigger)] = trigger.format()
+            key = (site.rule.file, canonical)
+            if key in seen:
+                diags.append(make_diagnostic(
+                    "QCB202", f"duplicate of line {seen[key]}: the callback will run twice",
+                    file=file, line=number, column=site.file_column,
+                    end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
+            else:
+                seen[key] = number
+            sites.append(site)
     ok = all(d.severity != "error" for d in diags)
-    return ParsedConfig(
-        file=file, document=ConfigDocument(lines=tuple(lines)) if ok else None,
-        rules=tuple(sites), diagnostics=tuple(diags),
-    )
+    document = trusted(ConfigDocument, lines=tuple(lines)) if ok else None
+    return trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
+                   diagnostics=tuple(diags))
 
 
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
@@ -133,7 +142,7 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
     if not stripped:
         return BlankLine(), None
     if stripped[0] == "#":
-        return CommentLine.model_construct(kind="comment", text=stripped.rstrip(" \t")), None
+        return trusted(CommentLine, kind="comment", text=stripped.rstrip(" \t")), None
     eq = raw.find("=")
     name = raw[:eq].strip(" \t")
     if eq < 0 or not FILENAME_RE.match(name):
@@ -158,8 +167,8 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    line = RuleLine.model_construct(kind="rule", file=name, trigger=model, comment=comment)
-    site = RuleSite.model_construct(line=number, file_column=file_col, trigger_column=trig_col,
+    line = trusted(RuleLine, kind="rule", file=name, trigger=model, comment=comment)
+    site = trusted(RuleSite, line=number, file_column=file_col, trigger_column=trig_col,
                                     source_line=raw, rule=line)
     return line, site
 

@@ -8,6 +8,7 @@ from typing import cast
 
 from lark.exceptions import LarkError, UnexpectedInput
 
+from ..engine._base import trusted
 from ..engine.triggers import (
     AllOf,
     AnyOf,
@@ -58,9 +59,9 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
             start, start + 1 + len(extra), "warning",
         ),)
         extra = None
-    model = EventPattern.model_construct(
-        kind="event", name=normalise_name(name), type=typ, context=normalise_context(ctx),
-        extra=extra,
+    model = trusted(
+        EventPattern, kind="event", name=normalise_name(name), type=typ,
+        context=normalise_context(ctx), extra=extra,
     )
     return model, problems
 
