@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from qbcallbacks.cli.simulate import callback_dirs
+from qbcallbacks.cli._session import callback_dirs
 from qbcallbacks.engine.dispatcher import Dispatcher
 from qbcallbacks.engine.mail import MboxTransport, SmtpTransport
 from qbcallbacks.engine.memory_host import MemorySupervisor

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 import click
 
-from .simulate import DEFAULT_WORKDIR
+from ._session import DEFAULT_WORKDIR
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -24,7 +24,7 @@ from ..engine.rules import Rule
 from ..engine.triggers import EVENT_TYPES, GLOBAL_TYPES, NAME_RE
 from ..errors import Diagnostic, QbCallbacksError
 from ..grammar import parse_trigger
-from .simulate import run_options
+from ._session import run_options
 
 _EVENT_KEYS = frozenset({"event", "type", "job", "extra"})
 _JOB_KEYS = frozenset(Job.model_fields)
