@@ -103,19 +103,11 @@ class PendingFiring(Frozen):
     code: str | None = None
 
 
-class FiringRecord(Frozen):
-    """One row of the trail."""
+class FiringRecord(PendingFiring):
+    """One row of the trail: the firing as recorded, and what became of it."""
 
     id: int
     session: int
-    event_seq: int
-    ordinal: int
-    event: Event
-    job: int
-    callback: str
-    directory: str
-    trigger: str
-    language: str
     code: str | None
     status: FiringStatus
     exit_code: int | None
