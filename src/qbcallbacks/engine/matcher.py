@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import itemgetter
 
-from ._base import Frozen
+from ._base import Frozen, trusted
 from .events import Event, Job, JobCallback
 from .match_compile import Atom, TriggerCache
 from .match_index import (
@@ -30,7 +30,6 @@ from .rules import Rule
 from .triggers import DONE_NAMES, GLOBAL_TYPES
 
 _ORDER = itemgetter(0, 1)
-_FIELDS = frozenset({"job", "event", "trigger", "rule", "job_callback", "index"})
 
 
 class Firing(Frozen):
@@ -60,17 +59,6 @@ class Firing(Frozen):
     def directory(self) -> str | None:
         """The rule's callback directory; None for a job-specific callback."""
         return None if self.rule is None else self.rule.directory
-
-
-def _firing(values: dict[str, object]) -> Firing:
-    # The values come from validated models, so this skips validation like model_construct
-    # does, without its per-call default handling: it runs once per firing on the hot path.
-    obj = Firing.__new__(Firing)
-    object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", _FIELDS)
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
-    return obj
 
 
 def _collect_bucket(bucket: Bucket[RuleRef], extra: str | None, jobs: Iterable[int],
@@ -378,8 +366,8 @@ class Matcher:
         if len(fired) > 1:
             fired.sort(key=_ORDER)
         return [
-            _firing({"job": job, "event": event, "trigger": entry.compiled.text,
-                     "rule": entry.rule, "job_callback": None, "index": None})
+            trusted(Firing, job=job, event=event, trigger=entry.compiled.text, rule=entry.rule,
+                    job_callback=None, index=None)
             for _, job, entry in fired
         ]
 
@@ -417,8 +405,8 @@ class Matcher:
                 entry.mask = mask
         fired.sort(key=lambda e: (e.job, e.index))
         return [
-            _firing({"job": e.job, "event": event, "trigger": e.compiled.text, "rule": None,
-                     "job_callback": e.callback, "index": e.index})
+            trusted(Firing, job=e.job, event=event, trigger=e.compiled.text, rule=None,
+                    job_callback=e.callback, index=e.index)
             for e in fired
         ]
 
