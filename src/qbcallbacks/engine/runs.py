@@ -17,11 +17,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..grammar.config_parser import LANGUAGES
+from ..runtimes.base import JOB_CALLBACK_EXTENSIONS
 from .events import Event
 
-#: Language of a rule or job callback -> the extension of the runtime that runs it.
+#: Language of a rule or job callback -> the extension of the runtime that runs it: the
+#: script languages of callbacks.conf, then the languages of job-specific callbacks.
 LANGUAGE_EXTENSIONS: dict[str, str] = {
-    "python": "py", "perl": "pl", "qcb": "qcb", "qube": "qcb", "mail": "qcb",
+    **{language: ext.lstrip(".") for ext, language in LANGUAGES.items()},
+    **JOB_CALLBACK_EXTENSIONS,
 }
 
 
