@@ -1,8 +1,9 @@
 """Benchmark: the compiled matcher against the reference evaluator, 10 to 100k rules.
 
-Run: `.venv/bin/python bench/match.py [--quick]`. Prints, for each rule count, the median
-microseconds per event for events that fire nothing and for events that fire, the mean number of
-firings of the latter, and (up to 10k rules) the reference evaluator's figures and the ratio.
+Run: `.venv/bin/python bench/match.py [--quick] [--sizes N,...] [--max-reference N]`. Prints,
+for each rule count, the median microseconds per event for events that fire nothing and for
+events that fire, the mean number of firings of the latter, and (up to 10k rules, or
+`--max-reference`) the reference evaluator's figures and the ratio.
 
 Rules come in rough site proportions: mostly `self` atoms on user-defined events and on work
 items with exact extras, some `*` extras, labels, parents, job ids and two-atom compounds. Each
@@ -119,7 +120,11 @@ def per_event(observe: object, events: list[Event]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer events, no reference")
-    parser.add_argument("--max-reference", type=int, default=10_000)
+    parser.add_argument("--max-reference", type=int, default=10_000,
+                        help="largest rule count also run through the reference evaluator")
+    parser.add_argument("--sizes", type=lambda text: [int(n) for n in text.split(",")],
+                        default=[10, 100, 1_000, 10_000, 100_000],
+                        help="comma-separated rule counts (default 10,100,1000,10000,100000)")
     args = parser.parse_args()
     rng = random.Random(7)
     n = 2000 if args.quick else 20_000
@@ -127,7 +132,7 @@ def main() -> None:
     print(f"{JOBS} live jobs; {n} events per kind; medians in microseconds per event")
     print(f"{'rules':>7} {'build s':>8} {'no-fire':>8} {'fire':>8} {'firings':>8} "
           f"{'us/firing':>9} {'ref no-fire':>12} {'ref fire':>10} {'ratio':>8}")
-    for count in (10, 100, 1_000, 10_000, 100_000):
+    for count in args.sizes:
         rules = make_rules(count)
         start = time.perf_counter()
         matcher = Matcher(rules)

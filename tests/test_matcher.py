@@ -125,3 +125,27 @@ def test_simple_triggers_need_no_state(text: str, simple: bool) -> None:
     assert compiled.simple is simple
     full = (1 << len(compiled.atoms)) - 1
     assert compiled.test(full) and not compiled.test(0)
+
+
+def test_fast_firing_construction_equals_validated_model() -> None:
+    from qbcallbacks.engine._base import trusted
+    from qbcallbacks.engine.matcher import _firing
+
+    # The fast constructor sets pydantic's slots itself: it relies on there being none private.
+    assert not Firing.__private_attributes__
+    r = rule("done-job-self", 0)
+    event = ev("killed", 4)
+    callback = JobCallback(triggers="done-job-self", language="qube", maximum=2)
+    fields = ("job", "event", "trigger", "rule", "job_callback", "index")
+    for values in [(4, event, "done-job-self", r, None, None),
+                   (3, event, "done-job-self", None, callback, 1)]:
+        fast = _firing(*values)
+        kwargs = dict(zip(fields, values, strict=True))
+        validated = Firing(**kwargs)
+        assert fast == validated == trusted(Firing, **kwargs)
+        assert repr(fast) == repr(validated) and hash(fast) == hash(validated)
+        assert fast.model_dump() == validated.model_dump()
+        assert fast.model_fields_set == trusted(Firing, **kwargs).model_fields_set
+        assert (fast.callback, fast.directory) == (validated.callback, validated.directory)
+        with pytest.raises(ValueError):
+            fast.job = 9  # type: ignore[misc]

@@ -6,70 +6,72 @@ is touched for every event; the frozen models stay at the edges, where data ente
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import TypeVar
 
 from .events import Job, JobCallback
 from .match_compile import CompiledTrigger
 from .rules import Rule
 
-R = TypeVar("R")
+K = TypeVar("K")
 #: A rule identity that survives a reload: (directory, file, canonical trigger text).
 RuleKey = tuple[str, str, str]
 
 
-class Bucket(Generic[R]):
-    """Atoms of one (name, type, context): exact extras by value, `*`/omitted extras apart.
+class Bucket(dict[str | None, dict[K, int]]):
+    """Atoms of one (name, type, context), keyed by extra: exact extras by value, `*`/omitted
+    extras under None.
 
-    The ref sets are dicts used as ordered sets, so removing a rule is O(1), not a list scan.
+    Each maps an owner (a rule or a job callback) to the bits of its atoms here, usually one
+    (two when a trigger has, say, both `x-work-self` and `x-work-self-*`). Dicts make removing
+    a rule O(1), not a list scan. The bucket is itself the dict, and owners are keys, not
+    (owner, bit) pairs: on the firing path, every object between the index and the rule is a
+    likely cache miss once there are thousands of rules.
     """
 
-    __slots__ = ("any", "exact")
+    __slots__ = ()
 
-    def __init__(self) -> None:
-        self.exact: dict[str, dict[R, None]] = {}
-        self.any: dict[R, None] = {}
+    def add(self, extra: str | None, owner: K, bit: int) -> None:
+        refs = self.get(extra)
+        if refs is None:
+            refs = self[extra] = {}
+        refs[owner] = refs.get(owner, 0) | bit
 
-    def add(self, extra: str | None, ref: R) -> None:
-        if extra is None:
-            self.any[ref] = None
-        else:
-            self.exact.setdefault(extra, {})[ref] = None
-
-    def discard(self, extra: str | None, ref: R) -> None:
-        if extra is None:
-            self.any.pop(ref, None)
+    def discard(self, extra: str | None, owner: K, bit: int) -> None:
+        refs = self.get(extra)
+        if refs is None:
             return
-        refs = self.exact.get(extra)
-        if refs is not None:
-            refs.pop(ref, None)
+        left = refs.get(owner, 0) & ~bit
+        if left:
+            refs[owner] = left
+        else:
+            refs.pop(owner, None)
             if not refs:
-                del self.exact[extra]
-
-    def __bool__(self) -> bool:
-        return bool(self.any or self.exact)
+                del self[extra]
 
 
 class RuleEntry:
     """A universal rule inside the matcher; its identity keys the compound state of instances.
 
     `order` is (position, serial): directory and line order, ties broken by when it was added.
+    `text`, `simple` and `test` repeat the compiled trigger's, so that the firing path reads
+    one object per rule, not two (at 10k rules and more, each is likely a cache miss).
     """
 
-    __slots__ = ("compiled", "key", "order", "rule")
+    __slots__ = ("compiled", "key", "order", "rule", "simple", "test", "text")
 
     def __init__(self, rule: Rule, order: tuple[int, int], compiled: CompiledTrigger) -> None:
         self.rule = rule
         self.order = order
         self.compiled = compiled
+        self.text = compiled.text
+        self.simple = compiled.simple
+        self.test = compiled.test
         self.key: RuleKey = (rule.directory, rule.file, compiled.text)
 
 
-#: An atom of a universal rule: the rule and the atom's bit in its trigger.
-RuleRef = tuple[RuleEntry, int]
-
-
 class NameTypeIndex:
-    """The universal atoms of one (event name, type), split by context kind.
+    """The universal atoms of one (event name, type), split by context kind; the matcher keys
+    these by type, then name (None for the short global forms).
 
     `self_`, `parent` and `glob` atoms concern every rule; `label` and `ident` are keyed by the
     label or job id the atom names, so an event looks up only its own job's label and id. Parts
@@ -80,11 +82,11 @@ class NameTypeIndex:
     __slots__ = ("glob", "ident", "label", "parent", "self_")
 
     def __init__(self) -> None:
-        self.self_: Bucket[RuleRef] | None = None
-        self.parent: Bucket[RuleRef] | None = None
-        self.glob: Bucket[RuleRef] | None = None
-        self.label: dict[str, Bucket[RuleRef]] | None = None
-        self.ident: dict[int, Bucket[RuleRef]] | None = None
+        self.self_: Bucket[RuleEntry] | None = None
+        self.parent: Bucket[RuleEntry] | None = None
+        self.glob: Bucket[RuleEntry] | None = None
+        self.label: dict[str, Bucket[RuleEntry]] | None = None
+        self.ident: dict[int, Bucket[RuleEntry]] | None = None
 
 
 class CallbackEntry:
@@ -104,15 +106,13 @@ class CallbackEntry:
         self.compiled = compiled
         self.mask = 0
         self.count = 0
-        self.watch: list[tuple[tuple[object, ...], str | None, tuple[CallbackEntry, int]]] = []
+        #: (index key, extra, bit) of each registered atom.
+        self.watch: list[tuple[tuple[object, ...], str | None, int]] = []
 
     @property
     def exhausted(self) -> bool:
         maximum = self.callback.maximum
         return maximum is not None and self.count >= maximum
-
-
-CallbackRef = tuple[CallbackEntry, int]
 
 
 class LiveJob:

@@ -10,26 +10,30 @@ contract both follow.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from operator import itemgetter
+from collections.abc import Collection, Iterable
+from operator import attrgetter, itemgetter
+from typing import Any
 
-from ._base import Frozen, trusted
+from pydantic import BaseModel
+
+from ._base import Frozen
 from .events import Event, Job, JobCallback
 from .match_compile import Atom, TriggerCache
 from .match_index import (
     Bucket,
     CallbackEntry,
-    CallbackRef,
     LiveJob,
     NameTypeIndex,
     RuleEntry,
     RuleKey,
-    RuleRef,
 )
 from .rules import Rule
 from .triggers import DONE_NAMES, GLOBAL_TYPES
 
 _ORDER = itemgetter(0, 1)
+#: The index of a type no rule mentions.
+_NO_NAMES: dict[str | None, NameTypeIndex] = {}
+_JOB_INDEX = attrgetter("job", "index")
 
 
 class Firing(Frozen):
@@ -61,16 +65,51 @@ class Firing(Frozen):
         return None if self.rule is None else self.rule.directory
 
 
-def _collect_bucket(bucket: Bucket[RuleRef], extra: str | None, jobs: Iterable[int],
-                    hits: dict[tuple[RuleEntry, int], int]) -> None:
-    """Add the bits of the bucket's atoms that accept `extra`, for each of `jobs`."""
-    for refs in (bucket.any, bucket.exact.get(extra) if extra is not None else None):
-        if not refs:
-            continue
-        for entry, bit in refs:
-            for job in jobs:
-                key = (entry, job)
-                hits[key] = hits.get(key, 0) | bit
+#: Every field of a firing is always given, so all firings share one fields-set (as `trusted`
+#: does per class: frozen models never add to it, and pydantic copies it before changing it).
+_FIRING_FIELDS: set[str] = set(Firing.model_fields)
+_new = object.__new__
+_SLOTS: Any = BaseModel.__dict__
+# The slot descriptors of every model, called directly: cheaper than `object.__setattr__`,
+# which looks each one up again by name.
+_set_dict = _SLOTS["__dict__"].__set__
+_set_fields = _SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _SLOTS["__pydantic_extra__"].__set__
+_set_private = _SLOTS["__pydantic_private__"].__set__
+
+
+def _firing(job: int, event: Event, trigger: str, rule: Rule | None,
+            job_callback: JobCallback | None, index: int | None) -> Firing:
+    """The firing `trusted(Firing, ...)` would build, for about half its cost.
+
+    A firing is made for every callback instance an event fires, so this is the matcher's
+    inner loop: positional arguments instead of a keyword dict, no per-class fields-set lookup.
+    The values come from the matcher's own state and are valid by construction; a test checks
+    the result equals the validated model.
+    """
+    firing = _new(Firing)
+    _set_dict(firing, {"job": job, "event": event, "trigger": trigger, "rule": rule,
+                       "job_callback": job_callback, "index": index})
+    _set_fields(firing, _FIRING_FIELDS)
+    _set_extra(firing, None)
+    _set_private(firing, None)
+    return firing
+
+
+#: Refs of one bucket that accept the event, and the jobs whose instances they concern.
+_Group = tuple[dict[RuleEntry, int], Collection[int]]
+
+
+def _gather(bucket: Bucket[RuleEntry], extra: str | None, jobs: Collection[int],
+            groups: list[_Group]) -> None:
+    """Note the bucket's atoms that accept `extra`, for each of `jobs`."""
+    refs = bucket.get(None)
+    if refs:
+        groups.append((refs, jobs))
+    if extra is not None:
+        refs = bucket.get(extra)
+        if refs:
+            groups.append((refs, jobs))
 
 
 class Matcher:
@@ -82,14 +121,15 @@ class Matcher:
 
     def __init__(self, rules: Iterable[Rule] = ()) -> None:
         self._cache = TriggerCache()
-        self._index: dict[tuple[str | None, str], NameTypeIndex] = {}
+        #: By type, then name (None: the short global forms).
+        self._index: dict[str, dict[str | None, NameTypeIndex]] = {}
         self._entries: dict[RuleEntry, None] = {}
         self._by_key: dict[RuleKey, list[RuleEntry]] = {}
         self._serial = 0
         self._live: dict[int, LiveJob] = {}
         self._pgrp: dict[int, dict[int, None]] = {}
         self._children: dict[int, dict[int, None]] = {}
-        self._watch: dict[tuple[object, ...], Bucket[CallbackRef]] = {}
+        self._watch: dict[tuple[object, ...], Bucket[CallbackEntry]] = {}
         #: How many job-callback atoms are registered per (name, type): a quick skip.
         self._watch_nt: dict[tuple[str | None, str], int] = {}
         self.add_rules(rules)
@@ -110,7 +150,7 @@ class Matcher:
             self._entries[entry] = None
             self._by_key.setdefault(entry.key, []).append(entry)
             for bit, atom in _bits(entry.compiled.atoms):
-                self._rule_bucket(atom).add(atom.extra, (entry, bit))
+                self._rule_bucket(atom).add(atom.extra, entry, bit)
 
     def remove_rules(self, rules: Iterable[Rule]) -> None:
         """Remove one loaded rule per given rule with the same directory, file and trigger."""
@@ -157,16 +197,17 @@ class Matcher:
                 if not same:
                     del self._by_key[entry.key]
             for bit, atom in _bits(entry.compiled.atoms):
-                self._rule_bucket(atom).discard(atom.extra, (entry, bit))
+                self._rule_bucket(atom).discard(atom.extra, entry, bit)
         for live in self._live.values():
             if live.state:
                 for entry in gone & live.state.keys():
                     del live.state[entry]
 
-    def _rule_bucket(self, atom: Atom) -> Bucket[RuleRef]:
-        nt = self._index.get((atom.name, atom.type))
+    def _rule_bucket(self, atom: Atom) -> Bucket[RuleEntry]:
+        by_name = self._index.setdefault(atom.type, {})
+        nt = by_name.get(atom.name)
         if nt is None:
-            nt = self._index[(atom.name, atom.type)] = NameTypeIndex()
+            nt = by_name[atom.name] = NameTypeIndex()
         kind = atom.kind
         if kind == "self":
             if nt.self_ is None:
@@ -273,18 +314,17 @@ class Matcher:
                 key = ("i", atom.context, *nt)
             else:
                 key = ("g", atom.type)
-            ref = (entry, bit)
-            self._watch.setdefault(key, Bucket()).add(atom.extra, ref)
+            self._watch.setdefault(key, Bucket()).add(atom.extra, entry, bit)
             self._watch_nt[nt] = self._watch_nt.get(nt, 0) + 1
-            entry.watch.append((key, atom.extra, ref))
+            entry.watch.append((key, atom.extra, bit))
 
     def _unwatch_callback(self, entry: CallbackEntry) -> None:
-        for key, extra, ref in entry.watch:
+        for key, extra, bit in entry.watch:
             bucket = self._watch[key]
-            bucket.discard(extra, ref)
+            bucket.discard(extra, entry, bit)
             if not bucket:
                 del self._watch[key]
-            atom = entry.compiled.atoms[ref[1].bit_length() - 1]
+            atom = entry.compiled.atoms[bit.bit_length() - 1]
             nt = (atom.name, atom.type)
             left = self._watch_nt[nt] - 1
             if left:
@@ -313,63 +353,96 @@ class Matcher:
         name, typ = event.name, event.type
         extra = None if typ == "job" else event.extra
         names = (name, "done") if name in DONE_NAMES else (name,)
-        hits: dict[tuple[RuleEntry, int], int] = {}
-        index = self._index
+        # Matching atoms are gathered as (refs, jobs) groups first and crossed only when needed:
+        # the usual event meets one group of one rule and resolves without any (rule, job) key.
+        groups: list[_Group] = []
+        by_name = self._index.get(typ, _NO_NAMES)
         for nm in names:
-            nt = index.get((nm, typ))
+            nt = by_name.get(nm)
             if nt is None:
                 continue
             if xl is not None:
                 bucket = nt.self_
                 if bucket is not None:
-                    _collect_bucket(bucket, extra, (x,), hits)
-                label = xl.job.label
-                if label and nt.label is not None:
-                    bucket = nt.label.get(label)
-                    if bucket is not None:
-                        _collect_bucket(bucket, extra, self._pgrp[xl.job.pgrp], hits)
+                    _gather(bucket, extra, (x,), groups)
+                if nt.label is not None:
+                    label = xl.job.label
+                    if label:
+                        bucket = nt.label.get(label)
+                        if bucket is not None:
+                            _gather(bucket, extra, self._pgrp[xl.job.pgrp], groups)
             if nt.parent is not None:
                 kids = self._children.get(x)
                 if kids:
-                    _collect_bucket(nt.parent, extra, kids, hits)
+                    _gather(nt.parent, extra, kids, groups)
             if nt.ident is not None:
                 bucket = nt.ident.get(x)
                 if bucket is not None:
-                    _collect_bucket(bucket, extra, live, hits)
+                    _gather(bucket, extra, live, groups)
         if typ in GLOBAL_TYPES:
-            nt = index.get((None, typ))
+            nt = by_name.get(None)
             if nt is not None and nt.glob is not None:
-                _collect_bucket(nt.glob, extra, live, hits)
-        firings = self._resolve_rules(hits, event) if hits else []
+                _gather(nt.glob, extra, live, groups)
+        firings = self._resolve_rules(groups, event) if groups else []
         if self._watch_nt:
             firings.extend(self._callbacks(event, x, xl, names, extra))
         if xl is not None and name == "removed" and typ == "job":
             self.detach(x)
         return firings
 
-    def _resolve_rules(self, hits: dict[tuple[RuleEntry, int], int],
-                       event: Event) -> list[Firing]:
+    def _resolve_rules(self, groups: list[_Group], event: Event) -> list[Firing]:
+        if len(groups) == 1:
+            refs, jobs = groups[0]
+            if len(refs) == 1:
+                for entry, bit in refs.items():
+                    return self._resolve_one(entry, bit, jobs, event)
+        # Several groups, or several atoms in one: one rule may be hit by several atoms, or
+        # several times for one job, so bits are merged per (rule, job) before resolving.
+        hits: dict[tuple[RuleEntry, int], int] = {}
+        for refs, jobs in groups:
+            for entry, bit in refs.items():
+                for job in jobs:
+                    key = (entry, job)
+                    hits[key] = hits.get(key, 0) | bit
         fired: list[tuple[tuple[int, int], int, RuleEntry]] = []
         live = self._live
         for (entry, job), bits in hits.items():
-            compiled = entry.compiled
-            if compiled.simple:
+            if entry.simple:
                 fired.append((entry.order, job, entry))
                 continue
             state = live[job].state
             mask = state.get(entry, 0) | bits
-            if compiled.test(mask):
+            if entry.test(mask):
                 state.pop(entry, None)
                 fired.append((entry.order, job, entry))
             else:
                 state[entry] = mask
         if len(fired) > 1:
             fired.sort(key=_ORDER)
-        return [
-            trusted(Firing, job=job, event=event, trigger=entry.compiled.text, rule=entry.rule,
-                    job_callback=None, index=None)
-            for _, job, entry in fired
-        ]
+        return [_firing(job, event, entry.text, entry.rule, None, None)
+                for _, job, entry in fired]
+
+    def _resolve_one(self, entry: RuleEntry, bit: int, jobs: Collection[int],
+                     event: Event) -> list[Firing]:
+        """One atom of one rule matched, for distinct `jobs`: no merging, ordered by job."""
+        text, rule = entry.text, entry.rule
+        if entry.simple:
+            return [_firing(job, event, text, rule, None, None)
+                    for job in (jobs if len(jobs) == 1 else sorted(jobs))]
+        fired: list[int] = []
+        live = self._live
+        test = entry.test
+        for job in jobs:
+            state = live[job].state
+            mask = state.get(entry, 0) | bit
+            if test(mask):
+                state.pop(entry, None)
+                fired.append(job)
+            else:
+                state[entry] = mask
+        if len(fired) > 1:
+            fired.sort()
+        return [_firing(job, event, text, rule, None, None) for job in fired]
 
     def _callbacks(self, event: Event, x: int, xl: LiveJob | None, names: tuple[str, ...],
                    extra: str | None) -> list[Firing]:
@@ -383,15 +456,20 @@ class Matcher:
         if typ in GLOBAL_TYPES and (None, typ) in self._watch_nt:
             keys.append(("g", typ))
         hits: dict[CallbackEntry, int] = {}
+        watch = self._watch
         for key in keys:
-            bucket = self._watch.get(key)
+            bucket = watch.get(key)
             if bucket is None:
                 continue
-            refs = list(bucket.any)
+            refs = bucket.get(None)
+            if refs:
+                for entry, bit in refs.items():
+                    hits[entry] = hits.get(entry, 0) | bit
             if extra is not None:
-                refs += bucket.exact.get(extra, ())
-            for entry, bit in refs:
-                hits[entry] = hits.get(entry, 0) | bit
+                refs = bucket.get(extra)
+                if refs:
+                    for entry, bit in refs.items():
+                        hits[entry] = hits.get(entry, 0) | bit
         fired: list[CallbackEntry] = []
         for entry, bits in hits.items():
             mask = entry.mask | bits
@@ -403,12 +481,10 @@ class Matcher:
                     self._unwatch_callback(entry)
             else:
                 entry.mask = mask
-        fired.sort(key=lambda e: (e.job, e.index))
-        return [
-            trusted(Firing, job=e.job, event=event, trigger=e.compiled.text, rule=None,
-                    job_callback=e.callback, index=e.index)
-            for e in fired
-        ]
+        if len(fired) > 1:
+            fired.sort(key=_JOB_INDEX)
+        return [_firing(e.job, event, e.compiled.text, None, e.callback, e.index)
+                for e in fired]
 
 
 def _bits(atoms: tuple[Atom, ...]) -> Iterable[tuple[int, Atom]]:
