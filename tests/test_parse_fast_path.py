@@ -1,13 +1,19 @@
 """The parsing fast paths agree with the Lark grammars, which stay the definition.
 
-Two shortcuts keep `parse_config` fast: a line is split on `=` and the first blank-`#` with
-plain string searches instead of a Lark parse of the `line` rule, and a lone
-`name-type-context[-extra]` trigger is built by one regex (`parse_simple_event`) instead of a
-Lark parse. Both are checked here on text drawn from the grammars and on near misses: whatever a
-shortcut accepts, Lark accepts and builds into an equal model with equal warnings.
+Three shortcuts keep `parse_config` fast: a line is split on `=` and the first blank-`#` with
+plain string searches instead of a Lark parse of the `line` rule, a lone
+`name-type-context[-extra]` trigger is built by one regex (`parse_simple_event`), and any other
+trigger of events, operators and parentheses by a hand-written precedence parser
+(`parse_compound_trigger`) instead of a Lark parse. All are checked here on text drawn from the
+grammars, on models rendered with varied spellings and on near misses: whatever a shortcut
+accepts, Lark accepts and builds into an equal model with equal warnings.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -19,7 +25,12 @@ from qbcallbacks.engine.documents import BlankLine, CommentLine, RuleLine
 from qbcallbacks.grammar import config_lark, parse_config, trigger_lark
 from qbcallbacks.grammar._trigger_build import Problem, TriggerModel, build_trigger
 from qbcallbacks.grammar.config_parser import file_name_problem
-from qbcallbacks.grammar.trigger_parser import parse_simple_event
+from qbcallbacks.grammar.trigger_parser import (
+    MAX_FAST_DEPTH,
+    parse_compound_trigger,
+    parse_simple_event,
+)
+from strategies import triggers
 
 # Characters that sit on the edges of the terminals: separators, operators, blanks, the
 # comment and assignment marks, a control character, non-ASCII letters and blanks.
@@ -39,7 +50,11 @@ def lark_trigger(text: str) -> tuple[Tree[Token], TriggerModel, tuple[Problem, .
 @st.composite
 def near_misses(draw: st.DrawFn, base: st.SearchStrategy[str]) -> str:
     """Grammatical text with a few characters inserted, deleted or replaced."""
-    text = draw(base)
+    return mutated(draw, draw(base))
+
+
+def mutated(draw: Callable[[st.SearchStrategy[Any]], Any], text: str) -> str:
+    """`text` with a few characters inserted, deleted or replaced."""
     for _ in range(draw(st.integers(1, 3))):
         at = draw(st.integers(0, len(text)))
         op = draw(st.sampled_from(["insert", "delete", "replace"]))
@@ -72,6 +87,30 @@ def check_simple_event(text: str) -> None:
         assert fast is not None, f"fast path missed the lone event {text!r}"
 
 
+def paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth += (char == "(") - (char == ")")
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def check_compound(text: str, *, must_accept: bool = False) -> None:
+    fast = parse_compound_trigger(text)
+    slow = lark_trigger(text)
+    if fast is not None:
+        assert slow is not None, f"compound fast path accepted {text!r}, the grammar rejects it"
+        _, model, problems = slow
+        assert fast == (model, problems)
+        # Same fields in the same order, so dumps and JSON are the same too.
+        assert fast[0].model_dump_json() == model.model_dump_json()
+    if slow is not None and paren_depth(text) <= MAX_FAST_DEPTH:
+        # Every grammatical trigger: full-form events and the short global forms alike.
+        assert fast is not None, f"compound fast path missed the trigger {text!r}"
+    if must_accept:
+        assert fast is not None, f"compound fast path missed the trigger {text!r}"
+
+
 @given(trigger_texts)
 @example("global-job-self")
 @example("globaltime-job-self")
@@ -87,8 +126,107 @@ def check_simple_event(text: str) -> None:
 @example("Complete-Job-SELF")
 @example("a-job-self\u00a0")
 @example("a-time-é-ü")
-def test_fast_path_builds_what_the_grammar_builds(text: str) -> None:
+@example("a-job-self && b-job-self")
+@example("a-job-self&&b-job-self||c-work-1-1-10")
+@example("(complete-work-ribgen-1 && complete-work-render-1) || complete-work-composite-1")
+@example("( a-job-self or b-job-self ) and c-job-self")
+@example("( a-job-self or b-job-self )and c-job-self")
+@example("a-job-self and(b-job-self)")
+@example("a-job-self andb-job-self")
+@example("a-job-self || or-job-self")
+@example("a-job-self and and-job-self")
+@example("a-job-self-x AND b-job-self-* or c-job-self-1-10")
+@example("(a-job-self && b-job-self) && (c-job-self && d-job-self-5)")
+@example("((a-job-self || b-job-self)) || c-job-self")
+@example("global && globaltime-job-self || GLOBALREPEAT-1-5")
+@example("global-job-self and Global")
+@example("globalx-job-self and global_-job-self")
+@example("globaltime and a-job-self")
+@example("global-a && b-job-self")
+@example("globalé && a-job-self")
+@example("a-work-self-*x && b-job-self")
+@example("a-work-self-x&&b-job-self")
+@example("a-job-self\u00a0&& b-job-self")
+@example("a-job-self && b-job-self ")
+@example(" a-job-self && b-job-self")
+@example("a-job-self & b-job-self")
+@example("a-job-self && && b-job-self")
+@example("a-job-self && ")
+@example("()")
+@example("( )")
+@example("(a-job-self")
+@example("a-job-self)")
+@example("(a-job-self) (b-job-self)")
+@example("a-job-self\n&& b-job-self")
+def test_fast_paths_build_what_the_grammar_builds(text: str) -> None:
+    # One test for both shortcuts: drawing text from the grammar is most of the cost.
     check_simple_event(text)
+    check_compound(text)
+
+
+# -- compound triggers ------------------------------------------------------------------------
+
+_BLANK = st.sampled_from(["", "", " ", "\t", "  ", " \t"])
+_SOME_BLANK = st.sampled_from([" ", "\t", "  ", "\t "])
+
+
+@st.composite
+def spelled_operator(draw: st.DrawFn, symbol: str) -> str:
+    """`&&` or `||` as the grammar lets it be written: symbol with optional blanks around it,
+    or the word in any case with at least one blank on each side."""
+    if draw(st.booleans()):
+        return draw(_BLANK) + symbol + draw(_BLANK)
+    word = draw(st.sampled_from(["and", "AND", "And", "aNd"] if symbol == "&&"
+                                else ["or", "OR", "Or", "oR"]))
+    return draw(_SOME_BLANK) + word + draw(_SOME_BLANK)
+
+
+_FORMATTED_PIECE = re.compile(r"( && | \|\| |\(|\))")
+
+
+@st.composite
+def respelled_triggers(draw: st.DrawFn) -> tuple[TriggerModel, str]:
+    """A model built as data and rendered by `format`, then respelled: operators as words or
+    symbols with varied blanks, blanks inside parentheses, redundant parentheses."""
+    model = draw(triggers(max_leaves=6))
+    out: list[str] = []
+    for piece in _FORMATTED_PIECE.split(model.format()):
+        if piece == " && ":
+            out.append(draw(spelled_operator("&&")))
+        elif piece == " || ":
+            out.append(draw(spelled_operator("||")))
+        elif piece == "(":
+            out.append("(" + draw(_BLANK))
+        elif piece == ")":
+            out.append(draw(_BLANK) + ")")
+        else:
+            out.append(piece)
+    text = "".join(out)
+    for _ in range(draw(st.integers(0, 2))):
+        text = "(" + draw(_BLANK) + text + draw(_BLANK) + ")"
+    return model, text
+
+
+@given(respelled_triggers(), st.data())
+def test_compound_fast_path_reads_every_spelling_of_built_models(
+        pair: tuple[TriggerModel, str], data: st.DataObject) -> None:
+    model, text = pair
+    check_compound(text, must_accept=True)
+    fast = parse_compound_trigger(text)
+    assert fast is not None and fast[0] == model
+    # And a near miss of the same spelling.
+    check_compound(mutated(data.draw, text))
+
+
+def test_compound_fast_path_leaves_deep_nesting_to_the_grammar() -> None:
+    inner = "a-job-self && b-job-self"
+    for depth in (MAX_FAST_DEPTH, MAX_FAST_DEPTH + 1, 5000):
+        text = "(" * depth + inner + ")" * depth
+        fast = parse_compound_trigger(text)
+        assert (fast is not None) == (depth <= MAX_FAST_DEPTH)
+    wide = " || ".join(f"(a-job-{i} && b-work-{i}-x)" for i in range(5000))
+    fast = parse_compound_trigger(wide)
+    assert fast is not None and len(fast[0].operands) == 5000  # type: ignore[union-attr]
 
 
 # -- callbacks.conf lines ---------------------------------------------------------------------

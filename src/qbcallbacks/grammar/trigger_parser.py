@@ -49,21 +49,150 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
     name, typ, ctx, extra = m.group("name", "type", "context", "extra")
     if name.lower() in _GLOBAL_TIMED_NAMES:
         return None
-    typ = cast(EventType, typ.lower())  # the regex admits only the types' spellings
-    problems: tuple[Problem, ...] = ()
+    problems: list[Problem] = []
+    model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
+    return model, tuple(problems)
+
+
+def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
+                problems: list[Problem]) -> EventPattern:
+    """The model of a full-form event the grammar's terminals matched; `dash` is the offset of
+    the dash before `extra`. Mirrors `_trigger_build._build_event`, warning included."""
+    typ = typ.lower()
     if typ == "job" and extra is not None:
-        start = m.start("extra") - 1
-        problems = (Problem(
+        problems.append(Problem(
             "QCB203",
             f"job events take no extra; '-{extra}' is ignored (write {name}-{typ}-{ctx})",
-            start, start + 1 + len(extra), "warning",
-        ),)
+            dash, dash + 1 + len(extra), "warning",
+        ))
         extra = None
-    model = trusted(
-        EventPattern, kind="event", name=normalise_name(name), type=typ,
+    return trusted(
+        EventPattern, kind="event", name=normalise_name(name),
+        type=cast(EventType, typ),  # the regexes admit only the types' spellings
         context=normalise_context(ctx), extra=extra,
     )
-    return model, problems
+
+
+# The compound fast path: events joined by operators and parentheses, read left to right by
+# a state machine that mirrors Lark's contextual lexer (it only tries the terminals the parser
+# can take next) and an explicit stack for parentheses instead of recursion.
+#
+# An operand is `(` (LPAR: the parenthesis and the blanks after it) or one event. The event
+# alternatives follow the terminals' priorities: GLOBAL_TIMED and GLOBAL (priority 2) before
+# NAME. Once `globaltime-`/`globalrepeat-` matched, only EXTRA may follow; if it does not, the
+# NAME alternative cannot match either (TYPE cannot start where EXTRA cannot), so the order of
+# the alternatives never lets a name spelled globaltime/globalrepeat through.
+_OPERAND = re.compile(
+    r"(?P<timed>(?i:global(?:time|repeat)))-(?P<gextra>\*|[^\s\x00-\x1f\x7f()&|*]+)"
+    r"|(?P<global>(?i:global))(?![A-Za-z0-9_-])"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
+    r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
+    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?"
+    r"|(?P<lpar>\([ \t]*)"
+)
+# After an operand: AND, OR (symbols with optional blanks, words with required blanks) or
+# RPAR (blanks before the parenthesis). No character that ends a terminal of an event (blank,
+# `&`, `|`, `)`) can continue it, so the greedy event match above is the lexer's token split.
+_AFTER = re.compile(
+    r"[ \t]*(?:(?P<and>&&)|(?P<or>\|\|))[ \t]*"
+    r"|[ \t]+(?:(?P<wand>(?i:and))|(?P<wor>(?i:or)))[ \t]+"
+    r"|[ \t]*(?P<rpar>\))"
+)
+#: Parentheses nested deeper than this are left to Lark, which also reports nesting too deep
+#: for its recursive tree builder.
+MAX_FAST_DEPTH = 32
+
+
+def _all_of(parts: list[TriggerModel]) -> TriggerModel:
+    if len(parts) == 1:
+        return parts[0]
+    ops: list[TriggerModel] = []
+    for part in parts:
+        if type(part) is AllOf:
+            ops.extend(part.operands)
+        else:
+            ops.append(part)
+    return trusted(AllOf, operands=tuple(ops), kind="and")
+
+
+def _any_of(parts: list[TriggerModel]) -> TriggerModel:
+    ops: list[TriggerModel] = []
+    for part in parts:
+        if type(part) is AnyOf:
+            ops.extend(part.operands)
+        else:
+            ops.append(part)
+    return trusted(AnyOf, operands=tuple(ops), kind="or")
+
+
+def _close(ors: list[TriggerModel], ands: list[TriggerModel]) -> TriggerModel:
+    """The model of one disjunction: `ors` are its finished conjunctions, `ands` the last."""
+    last = _all_of(ands)
+    if not ors:
+        return last
+    ors.append(last)
+    return _any_of(ors)
+
+
+def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]] | None:
+    """Build any trigger of events, operators and parentheses without Lark, with the model and
+    the warnings `build_trigger` gives; None if `text` is not one the grammar surely accepts
+    (the caller then parses it with the grammar, which also explains errors)."""
+    operand, after = _OPERAND.match, _AFTER.match
+    end = len(text)
+    pos = 0
+    problems: list[Problem] = []
+    # The open groups: each holds the finished conjunctions of its disjunction (`ors`) and the
+    # operands of its current conjunction (`ands`).
+    stack: list[tuple[list[TriggerModel], list[TriggerModel]]] = []
+    ors: list[TriggerModel] = []
+    ands: list[TriggerModel] = []
+    while True:
+        m = operand(text, pos)
+        if m is None:
+            return None
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "lpar":
+            if len(stack) >= MAX_FAST_DEPTH:
+                return None
+            stack.append((ors, ands))
+            ors, ands = [], []
+            continue
+        if kind == "context" or kind == "extra":
+            name, typ, ctx, extra = m.group("name", "type", "context", "extra")
+            ands.append(_full_event(name, typ, ctx, extra, m.start("extra") - 1, problems))
+        elif kind == "gextra":
+            ands.append(trusted(EventPattern, kind="event", name=None,
+                                type=cast(EventType, m.group("timed").lower()), context=None,
+                                extra=m.group("gextra")))
+        else:  # GLOBAL
+            ands.append(trusted(EventPattern, kind="event", name=None,
+                                type=cast(EventType, m.group("global").lower()), context=None,
+                                extra=None))
+        # Operators and closing parentheses until the next operand.
+        while True:
+            if pos == end:
+                if stack:
+                    return None
+                return _close(ors, ands), tuple(problems)
+            m = after(text, pos)
+            if m is None:
+                return None
+            pos = m.end()
+            kind = m.lastgroup
+            if kind == "rpar":
+                if not stack:
+                    return None
+                group = _close(ors, ands)
+                ors, ands = stack.pop()
+                ands.append(group)
+                continue
+            if kind == "or" or kind == "wor":
+                ors.append(_all_of(ands))
+                ands = []
+            break
 
 
 @lru_cache(maxsize=4096)
@@ -72,6 +201,9 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
     simple = parse_simple_event(text)
     if simple is not None:
         return simple
+    compound = parse_compound_trigger(text)
+    if compound is not None:
+        return compound
     found: list[Problem] = []
     try:
         tree = trigger_lark().parse(text)
