@@ -104,35 +104,26 @@ _AFTER = re.compile(
 MAX_FAST_DEPTH = 32
 
 
-def _all_of(parts: list[TriggerModel]) -> TriggerModel:
+def _joined(cls: type[AllOf] | type[AnyOf], parts: list[TriggerModel]) -> TriggerModel:
+    """`parts` joined by one operator, flattened as the validated models flatten them."""
     if len(parts) == 1:
         return parts[0]
     ops: list[TriggerModel] = []
     for part in parts:
-        if type(part) is AllOf:
+        if type(part) is cls:
             ops.extend(part.operands)
         else:
             ops.append(part)
-    return trusted(AllOf, operands=tuple(ops), kind="and")
-
-
-def _any_of(parts: list[TriggerModel]) -> TriggerModel:
-    ops: list[TriggerModel] = []
-    for part in parts:
-        if type(part) is AnyOf:
-            ops.extend(part.operands)
-        else:
-            ops.append(part)
-    return trusted(AnyOf, operands=tuple(ops), kind="or")
+    return trusted(cls, operands=tuple(ops), kind="and" if cls is AllOf else "or")
 
 
 def _close(ors: list[TriggerModel], ands: list[TriggerModel]) -> TriggerModel:
     """The model of one disjunction: `ors` are its finished conjunctions, `ands` the last."""
-    last = _all_of(ands)
+    last = _joined(AllOf, ands)
     if not ors:
         return last
     ors.append(last)
-    return _any_of(ors)
+    return _joined(AnyOf, ors)
 
 
 def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]] | None:
@@ -190,7 +181,7 @@ def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]
                 ands.append(group)
                 continue
             if kind == "or" or kind == "wor":
-                ors.append(_all_of(ands))
+                ors.append(_joined(AllOf, ands))
                 ands = []
             break
 
