@@ -14,6 +14,7 @@ import click
 from ..errors import SourceError
 from ..grammar import parse_config, parse_qcb
 from ..grammar.source import decode_source
+from ..runtimes.base import runtime_classes
 
 
 @click.command("format")
@@ -34,7 +35,8 @@ def command(ctx: click.Context, file: Path, check: bool) -> None:
         parsed_q = parse_qcb(text, str(file))
         diags, canonical = parsed_q.diagnostics, parsed_q.program
     else:
-        parsed_c = parse_config(text, str(file))
+        extensions = tuple(f".{ext}" for ext in runtime_classes())  # site runtimes count too
+        parsed_c = parse_config(text, str(file), extensions)
         diags, canonical = parsed_c.diagnostics, parsed_c.document  # type: ignore[assignment]
     if canonical is None:
         for d in diags:
