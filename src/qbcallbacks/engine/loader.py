@@ -107,7 +107,8 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
     conf = root / CONFIG_NAME
     if not root.is_dir():
         return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
-            "QCB204", f"callback directory {directory!r} does not exist; it is skipped",
+            "QCB204", f"callback directory {directory!r} "
+            f"{'is not a directory' if root.exists() else 'does not exist'}; it is skipped",
             file=directory, severity="warning"),))
     if not conf.is_file():
         return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
