@@ -346,29 +346,24 @@ class AuditStore:
 
     def events(self, session: int | None = None) -> list[EventRecord]:
         """Recorded events in stream order (of one session, or all)."""
-        sql = "SELECT session, seq, name, type, job, extra, job_data, at FROM events"
-        args: list[Any] = []
-        if session is not None:
-            sql += " WHERE session = ?"
-            args.append(session)
-        sql += " ORDER BY id"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        rows = self._select("SELECT session, seq, name, type, job, extra, job_data, at "
+                            "FROM events", session, " ORDER BY id")
         return [EventRecord(session=s, seq=q, event=Event(name=n, type=t, job=j, extra=x),
                             job_data=None if d is None else json.loads(d), at=a)
                 for s, q, n, t, j, x, d, a in rows]
 
     def counts(self, session: int | None = None) -> dict[tuple[str, str], int]:
         """Number of firings per (callback, status)."""
-        sql = "SELECT callback, status, COUNT(*) FROM firings"
-        args: list[Any] = []
-        if session is not None:
-            sql += " WHERE session = ?"
-            args.append(session)
-        sql += " GROUP BY callback, status ORDER BY callback, status"
-        with self._lock:
-            rows = self._db.execute(sql, args).fetchall()
+        rows = self._select("SELECT callback, status, COUNT(*) FROM firings", session,
+                            " GROUP BY callback, status ORDER BY callback, status")
         return {(c, s): n for c, s, n in rows}
+
+    def _select(self, head: str, session: int | None, tail: str) -> list[Any]:
+        """`head`, restricted to one session when given, then `tail`."""
+        args: list[Any] = [] if session is None else [session]
+        sql = head + ("" if session is None else " WHERE session = ?") + tail
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
 
     def sessions(self) -> list[tuple[int, int, float, float | None, str]]:
         with self._lock:
