@@ -33,7 +33,7 @@ from ..runtimes.base import (
     inline_code,
     runtime_classes,
 )
-from ._base import Frozen
+from ._base import Frozen, trusted
 from .audit import AuditStore, FiringRecord, PendingFiring
 from .clock import Clock, SystemClock
 from .events import Event, Job
@@ -425,9 +425,11 @@ class Dispatcher:
                 found = ()
             events.append((seq, event, None if job is None else job.model_dump(mode="json")))
             for ordinal, m in enumerate(found):
-                pending.append(PendingFiring(
-                    event_seq=seq, ordinal=ordinal, event=event, job=m.job, callback=m.callback,
-                    directory=m.directory, trigger=m.trigger, language=m.language, code=m.code))
+                # Built from the matcher's already valid data: no validation on this path.
+                pending.append(trusted(
+                    PendingFiring, event_seq=seq, ordinal=ordinal, event=event, job=m.job,
+                    callback=m.callback, directory=m.directory, trigger=m.trigger,
+                    language=m.language, code=m.code))
                 matches.append(m)
         self._flush_batch(events, pending, matches, taken)
         return stop
