@@ -108,9 +108,7 @@ def dry_run_prediction(directory: Path, audit: AuditStore, session: int,
     stream = work / "events.jsonl"
     with stream.open("w") as fh:
         for e in events:
-            fh.write(json.dumps({"event": e.event.name, "type": e.event.type,
-                                 "job": e.job_data or e.event.job, "extra": e.event.extra})
-                     + "\n")
+            fh.write(e.replay_line() + "\n")
     done = subprocess.run([sys.executable, "-m", "qbcallbacks", "replay", str(directory),
                            "--events", str(stream), "--dry-run", "--format", "json"],
                           capture_output=True, text=True, check=False)

@@ -97,9 +97,7 @@ def test_replay_dry_run_predicts_the_same_firings(simulated, tmp_path):
     stream = tmp_path / "events.jsonl"
     with stream.open("w") as fh:
         for e in events:
-            fh.write(json.dumps({"event": e.event.name, "type": e.event.type,
-                                 "job": e.job_data or e.event.job, "extra": e.event.extra})
-                     + "\n")
+            fh.write(e.replay_line() + "\n")
     out = tmp_path / "dry.json"
     import subprocess
     import sys

@@ -128,11 +128,18 @@ class FiringRecord(PendingFiring):
 
 
 class EventRecord(Frozen):
+    """One recorded event, with what was known of its job when it was emitted."""
+
     session: int
     seq: int
     event: Event
     job_data: dict[str, Any] | None
     at: float
+
+    def replay_line(self) -> str:
+        """The event as a line of `qbcallbacks replay --events` input."""
+        return json.dumps({"event": self.event.name, "type": self.event.type,
+                           "job": self.job_data or self.event.job, "extra": self.event.extra})
 
 
 def excerpt(output: str) -> str:
