@@ -23,11 +23,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from qbcallbacks.engine.audit import AuditStore
-from qbcallbacks.engine.dispatcher import Dispatcher, DispatcherConfig
-from qbcallbacks.engine.events import Event, Job
-from qbcallbacks.engine.host import MailMessage
-from qbcallbacks.engine.verify import predict
+from qbcallbacks.audit.reconcile import predict
+from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+from qbcallbacks.model.events import Event, Job
+from qbcallbacks.model.supervisor import MailMessage
 
 
 class NullSupervisor:

@@ -24,10 +24,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from qbcallbacks.engine.events import Event, Job
-from qbcallbacks.engine.matcher import Matcher
-from qbcallbacks.engine.rules import Rule
-from qbcallbacks.grammar import parse_trigger
+from qbcallbacks.lang import parse_trigger
+from qbcallbacks.matching.matcher import Matcher
+from qbcallbacks.model.events import Event, Job
+from qbcallbacks.model.rules import Rule
 from reference_matcher import ReferenceMatcher
 
 JOBS = 1000

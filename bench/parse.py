@@ -14,7 +14,7 @@ import configparser
 import random
 import time
 
-from qbcallbacks.grammar import parse_config
+from qbcallbacks.lang import parse_config
 
 SHAPES = [
     "done-job-self", "failed-job-self", "submit-job-self", "complete-work-self-*",

@@ -24,9 +24,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.runtimes.base import Invocation, Runtime
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes.api import Invocation, Runtime
 from qbcallbacks.runtimes.perl import PerlRuntime
 from qbcallbacks.runtimes.python import PythonRuntime
 from qbcallbacks.runtimes.qcb import QcbRuntime

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from qbcallbacks.engine.events import Event, Job
-from qbcallbacks.engine.rules import Rule
-from qbcallbacks.engine.triggers import AllOf, AnyOf, EventPattern
-from qbcallbacks.grammar import parse_trigger
+from qbcallbacks.lang import parse_trigger
+from qbcallbacks.model.events import Event, Job
+from qbcallbacks.model.rules import Rule
+from qbcallbacks.model.triggers import AllOf, AnyOf, EventPattern
 
 DONE = {"complete", "failed", "killed"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from qbcallbacks.engine.documents import (
+from qbcallbacks.model.documents import (
     QCB_COMMANDS,
     BlankLine,
     CommandLine,
@@ -13,7 +13,7 @@ from qbcallbacks.engine.documents import (
     QcbProgram,
     RuleLine,
 )
-from qbcallbacks.engine.triggers import (
+from qbcallbacks.model.triggers import (
     BUILTIN_NAMES,
     EVENT_TYPES,
     GLOBAL_TYPES,

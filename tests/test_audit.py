@@ -4,14 +4,14 @@ import time
 
 import pytest
 
-from qbcallbacks.engine.audit import (
+from qbcallbacks.audit.store import (
     EXCERPT_HEAD,
     AuditError,
     AuditStore,
     PendingFiring,
     excerpt,
 )
-from qbcallbacks.engine.events import Event
+from qbcallbacks.model.events import Event
 
 
 def pending(seq: int, job: int, callback: str = "a.py", ordinal: int = 0) -> PendingFiring:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.loader import load_callback_path
-from qbcallbacks.engine.matcher import Matcher
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.runtimes.base import Invocation, RunResult
+from qbcallbacks.config.load import load_callback_path
+from qbcallbacks.matching.matcher import Matcher
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes.api import Invocation, RunResult
 from qbcallbacks.runtimes.qcb import QcbRuntime
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"

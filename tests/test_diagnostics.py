@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qbcallbacks import TriggerError, parse_config, parse_trigger
-from qbcallbacks.grammar.trigger_parser import parse_trigger_with_warnings
+from qbcallbacks.lang.trigger import parse_trigger_with_warnings
 
 BROKEN = """\
 # a config with one mistake of each kind; the good lines must still load

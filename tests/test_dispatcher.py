@@ -6,18 +6,18 @@ from collections.abc import Sequence
 
 import pytest
 
-from qbcallbacks.engine.clock import ManualClock, from_qube
-from qbcallbacks.engine.dispatcher import (
+from qbcallbacks.dispatch.dispatcher import (
     BackPressureError,
     Dispatcher,
     DispatcherClosed,
     DispatcherConfig,
     MatcherSource,
 )
-from qbcallbacks.engine.events import Event, Job, JobCallback
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.engine.rules import Rule
-from qbcallbacks.engine.runs import Match
+from qbcallbacks.dispatch.lanes import Match
+from qbcallbacks.matching.clock import ManualClock, from_qube
+from qbcallbacks.model.events import Event, Job, JobCallback
+from qbcallbacks.model.rules import Rule
+from qbcallbacks.reference.memory import MemorySupervisor
 from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 from qbcallbacks.cli._session import callback_dirs
-from qbcallbacks.engine.dispatcher import Dispatcher
-from qbcallbacks.engine.mail import MboxTransport, SmtpTransport
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.engine.qbconf import mail_transport, parse_qbconf, read_qbconf
+from qbcallbacks.config.qbconf import mail_transport, parse_qbconf, read_qbconf
+from qbcallbacks.dispatch.dispatcher import Dispatcher
+from qbcallbacks.reference.mail import MboxTransport, SmtpTransport
+from qbcallbacks.reference.memory import MemorySupervisor
 from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 
 QBCONF = """\ufeff# qb.conf

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from qbcallbacks.engine.audit import AuditStore
-from qbcallbacks.engine.dispatcher import Dispatcher, DispatcherConfig
-from qbcallbacks.engine.memory_host import MemorySupervisor
+from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+from qbcallbacks.reference.memory import MemorySupervisor
 from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 
 HOST = textwrap.dedent("""
@@ -21,9 +21,9 @@ HOST = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from test_dispatcher_support import RecordingRuntime, runtimes
-    from qbcallbacks.engine.dispatcher import Dispatcher, DispatcherConfig
-    from qbcallbacks.engine.events import Event
-    from qbcallbacks.engine.memory_host import MemorySupervisor
+    from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+    from qbcallbacks.model.events import Event
+    from qbcallbacks.reference.memory import MemorySupervisor
 
     class Hang(RecordingRuntime):
         def run(self, invocation):

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 
 from qbcallbacks.errors import Diagnostic
-from qbcallbacks.runtimes.base import Invocation, RunResult, Runtime
+from qbcallbacks.runtimes.api import Invocation, RunResult, Runtime
 
 
 class RecordingRuntime(Runtime):

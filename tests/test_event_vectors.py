@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from qbcallbacks.cli.replay import BadLine, ReplayStep, dry_run, firing_json, read_events
-from qbcallbacks.engine.matcher import Matcher
-from qbcallbacks.engine.rules import Rule
-from qbcallbacks.grammar import parse_config
-from qbcallbacks.grammar.config_parser import language_of
+from qbcallbacks.lang import parse_config
+from qbcallbacks.lang.config import language_of
+from qbcallbacks.matching.matcher import Matcher
+from qbcallbacks.model.rules import Rule
 from reference_matcher import ReferenceMatcher
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qbcallbacks import QbCallbacksError, parse_config, parse_qcb, parse_trigger
-from qbcallbacks.grammar.source import decode_source
+from qbcallbacks.lang.source import decode_source
 
 # Text biased towards the languages' own characters, so that it gets past the first token.
 _alphabet = st.one_of(

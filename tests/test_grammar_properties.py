@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
 from qbcallbacks import parse_config, parse_qcb, parse_trigger
-from qbcallbacks.engine import triggers as trig
-from qbcallbacks.engine.documents import FILENAME_RE
-from qbcallbacks.grammar import config_lark, qcb_lark, trigger_lark
-from qbcallbacks.grammar.source import split_lines
-from qbcallbacks.grammar.trigger_parser import parse_trigger_with_warnings
+from qbcallbacks.lang import config_lark, qcb_lark, trigger_lark
+from qbcallbacks.lang.source import split_lines
+from qbcallbacks.lang.trigger import parse_trigger_with_warnings
+from qbcallbacks.model import triggers as trig
+from qbcallbacks.model.documents import FILENAME_RE
 from strategies import config_documents, file_names, qcb_programs, triggers
 
 # Generated file names are safe bare names with a known extension, so that the text is not
@@ -128,7 +128,7 @@ def test_filename_regex_and_grammar_accept_the_same_names(name: str) -> None:
 
 @given(config_documents)
 def test_trusted_construction_equals_validated_models(doc: object) -> None:
-    from qbcallbacks.engine._base import trusted
+    from qbcallbacks.model._base import trusted
 
     for line in doc.lines:  # type: ignore[attr-defined]
         fast = trusted(type(line), **dict(line))

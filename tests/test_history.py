@@ -6,10 +6,10 @@ import time
 import click
 import pytest
 
+from qbcallbacks.audit.store import AuditStore, PendingFiring
 from qbcallbacks.cli import main
 from qbcallbacks.cli.history import parse_time
-from qbcallbacks.engine.audit import AuditStore, PendingFiring
-from qbcallbacks.engine.events import Event
+from qbcallbacks.model.events import Event
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pytest
 
 from qbcallbacks import TriggerError, parse_config, parse_qcb
 from qbcallbacks.errors import Diagnostic
-from qbcallbacks.grammar.trigger_parser import parse_trigger_with_warnings
+from qbcallbacks.lang.trigger import parse_trigger_with_warnings
 
 VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
 

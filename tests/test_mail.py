@@ -5,8 +5,8 @@ import socket
 
 import pytest
 
-from qbcallbacks.engine.host import MailMessage
-from qbcallbacks.engine.mail import MailError, MboxTransport, SmtpTransport, build_email
+from qbcallbacks.model.supervisor import MailMessage
+from qbcallbacks.reference.mail import MailError, MboxTransport, SmtpTransport, build_email
 
 
 def message(subject: str = "job 5 done") -> MailMessage:

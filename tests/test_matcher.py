@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from qbcallbacks.engine.events import Event, Job, JobCallback
-from qbcallbacks.engine.match_compile import compile_trigger
-from qbcallbacks.engine.matcher import Firing, Matcher
-from qbcallbacks.engine.rules import Rule
 from qbcallbacks.errors import QbCallbacksError, TriggerError
-from qbcallbacks.grammar import parse_trigger
+from qbcallbacks.lang import parse_trigger
+from qbcallbacks.matching.compile import compile_trigger
+from qbcallbacks.matching.matcher import Firing, Matcher
+from qbcallbacks.model.events import Event, Job, JobCallback
+from qbcallbacks.model.rules import Rule
 
 
 def rule(text: str, position: int, file: str = "a.py", directory: str = "site") -> Rule:
@@ -128,8 +128,8 @@ def test_simple_triggers_need_no_state(text: str, simple: bool) -> None:
 
 
 def test_fast_firing_construction_equals_validated_model() -> None:
-    from qbcallbacks.engine._base import trusted
-    from qbcallbacks.engine.matcher import _firing
+    from qbcallbacks.matching.matcher import _firing
+    from qbcallbacks.model._base import trusted
 
     # The fast constructor sets pydantic's slots itself: it relies on there being none private.
     assert not Firing.__private_attributes__

@@ -10,11 +10,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qbcallbacks.engine.events import Event, Job, JobCallback
-from qbcallbacks.engine.matcher import Firing, Matcher
-from qbcallbacks.engine.rules import Rule
-from qbcallbacks.engine.triggers import AllOf, AnyOf, EventPattern
-from qbcallbacks.grammar import parse_trigger
+from qbcallbacks.lang import parse_trigger
+from qbcallbacks.matching.matcher import Firing, Matcher
+from qbcallbacks.model.events import Event, Job, JobCallback
+from qbcallbacks.model.rules import Rule
+from qbcallbacks.model.triggers import AllOf, AnyOf, EventPattern
 from reference_matcher import ReferenceMatcher, RefFiring
 
 NAMES = ["complete", "failed", "killed", "done", "submit", "removed", "running", "myEvent"]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.host import HostError, MailMessage, Supervisor, parse_jobinfo_args
-from qbcallbacks.engine.memory_host import MemorySupervisor
+from qbcallbacks.model.events import Event
+from qbcallbacks.model.supervisor import HostError, MailMessage, Supervisor, parse_jobinfo_args
+from qbcallbacks.reference.memory import MemorySupervisor
 
 
 @pytest.fixture

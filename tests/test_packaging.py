@@ -31,7 +31,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_wheel_contains_the_grammars_and_the_type_marker(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {f"qbcallbacks/grammar/{g}" for g in GRAMMARS} <= names
+    assert {f"qbcallbacks/lang/{g}" for g in GRAMMARS} <= names
     assert "qbcallbacks/py.typed" in names
 
 
@@ -40,7 +40,7 @@ def test_installed_wheel_parses_with_its_own_grammars(wheel: Path, tmp_path: Pat
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target",
                     str(target), str(wheel)], check=True, timeout=300)
     code = (
-        "import qbcallbacks, qbcallbacks.grammar as g;"
+        "import qbcallbacks, qbcallbacks.lang as g;"
         f"assert qbcallbacks.__file__.startswith({str(target)!r}), qbcallbacks.__file__;"
         "print(qbcallbacks.parse_trigger('DONE-job-self and x-work-y-*').format());"
         "print(sorted(n for n in g.GRAMMAR_FILES if g.grammar_text(n).startswith('//')))"

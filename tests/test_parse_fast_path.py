@@ -21,15 +21,15 @@ from hypothesis.extra.lark import from_lark
 from lark import Token, Tree
 from lark.exceptions import LarkError
 
-from qbcallbacks.engine.documents import BlankLine, CommentLine, RuleLine
-from qbcallbacks.grammar import config_lark, parse_config, trigger_lark
-from qbcallbacks.grammar._trigger_build import Problem, TriggerModel, build_trigger
-from qbcallbacks.grammar.config_parser import file_name_problem
-from qbcallbacks.grammar.trigger_parser import (
+from qbcallbacks.lang import config_lark, parse_config, trigger_lark
+from qbcallbacks.lang._trigger_build import Problem, TriggerModel, build_trigger
+from qbcallbacks.lang.config import file_name_problem
+from qbcallbacks.lang.trigger import (
     MAX_FAST_DEPTH,
     parse_compound_trigger,
     parse_simple_event,
 )
+from qbcallbacks.model.documents import BlankLine, CommentLine, RuleLine
 from strategies import triggers
 
 # Characters that sit on the edges of the terminals: separators, operators, blanks, the

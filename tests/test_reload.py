@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import time
 
-from qbcallbacks.engine.dispatcher import Dispatcher
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.engine.reload import Watcher
+from qbcallbacks.config.watch import Watcher
+from qbcallbacks.dispatch.dispatcher import Dispatcher
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
 from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
 
 

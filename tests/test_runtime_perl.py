@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.runtimes.base import Invocation, RunResult
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes.api import Invocation, RunResult
 from qbcallbacks.runtimes.perl import PerlRuntime, qb_module_source
-from qbcallbacks.runtimes.qbmodule import HOST_CALLS
+from qbcallbacks.runtimes.qb.module import HOST_CALLS
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
 needs_perl = pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")

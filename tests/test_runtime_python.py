@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.runtimes.base import Invocation, RunResult, RuntimeConfigError
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes.api import Invocation, RunResult, RuntimeConfigError
 from qbcallbacks.runtimes.python import PythonRuntime
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
@@ -386,4 +386,4 @@ def test_in_process_exit_and_output_stay_out_of_the_host(
     assert result.status == "ok" and result.output == "cb\nerr\n"
     captured = capsys.readouterr()
     assert captured.out == "host before\nhost after\n" and captured.err == ""
-    assert "qb" not in sys.modules or sys.modules["qb"].__name__ != "qbcallbacks.runtimes.qbmodule"
+    assert "qb" not in sys.modules or sys.modules["qb"].__name__ != "qbcallbacks.runtimes.qb.module"

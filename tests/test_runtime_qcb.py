@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.host import MailMessage
-from qbcallbacks.engine.memory_host import MemorySupervisor
-from qbcallbacks.runtimes.base import Invocation, NoSupervisor, RunResult, inline_code
+from qbcallbacks.model.events import Event
+from qbcallbacks.model.supervisor import MailMessage
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes.api import Invocation, NoSupervisor, RunResult, inline_code
 from qbcallbacks.runtimes.qcb import QcbRuntime
 
 

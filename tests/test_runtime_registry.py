@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.engine.events import Event
-from qbcallbacks.engine.loader import load_callback_path
-from qbcallbacks.engine.memory_host import MemorySupervisor
+from qbcallbacks.config.load import load_callback_path
 from qbcallbacks.errors import Diagnostic, make_diagnostic
-from qbcallbacks.runtimes import base
-from qbcallbacks.runtimes.base import (
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes import api as base
+from qbcallbacks.runtimes.api import (
     ENTRY_POINT_GROUP,
     Invocation,
     NoSupervisor,

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import threading
 
-from qbcallbacks.engine.clock import QUBE_EPOCH, ManualClock, SystemClock, from_qube, to_qube
-from qbcallbacks.engine.schedule import Scheduler, time_spec, time_specs
-from qbcallbacks.grammar import parse_trigger
+from qbcallbacks.lang import parse_trigger
+from qbcallbacks.matching.clock import QUBE_EPOCH, ManualClock, SystemClock, from_qube, to_qube
+from qbcallbacks.matching.schedule import Scheduler, time_spec, time_specs
 
 
 def specs(*texts: str):

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from qbcallbacks.audit.reconcile import predict
+from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli import main
-from qbcallbacks.engine.audit import AuditStore
-from qbcallbacks.engine.loader import load_callback_path
-from qbcallbacks.engine.verify import predict
+from qbcallbacks.config.load import load_callback_path
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
 
@@ -128,7 +128,7 @@ def test_simulate_isolated_mode_is_deterministic(tmp_path):
 
 
 def test_simulate_exits_non_zero_when_the_engine_loses_a_firing(tmp_path, monkeypatch, capsys):
-    from qbcallbacks.engine import dispatcher as dispatcher_module
+    from qbcallbacks.dispatch import dispatcher as dispatcher_module
 
     original = dispatcher_module.MatcherSource.observe
     dropped: list[str] = []

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from qbcallbacks.audit.reconcile import predict
+from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli._execute import execute_stream
-from qbcallbacks.engine.audit import AuditStore
-from qbcallbacks.engine.events import Event, Job
-from qbcallbacks.engine.loader import load_callback_path
-from qbcallbacks.engine.verify import predict
+from qbcallbacks.config.load import load_callback_path
+from qbcallbacks.model.events import Event, Job
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
 

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
-from qbcallbacks.engine.events import Event, Job
-from qbcallbacks.engine.host import HostError, MailMessage, Supervisor
-from qbcallbacks.engine.mail import MboxTransport
-from qbcallbacks.engine.sqlite_host import JobSpec, SqliteSupervisor
+from qbcallbacks.model.events import Event, Job
+from qbcallbacks.model.supervisor import HostError, MailMessage, Supervisor
+from qbcallbacks.reference.mail import MboxTransport
+from qbcallbacks.reference.sqlite import JobSpec, SqliteSupervisor
 
 
 def make(tmp_path):

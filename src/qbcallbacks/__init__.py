@@ -8,32 +8,15 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .engine.audit import AuditStore, FiringRecord
-from .engine.clock import Clock, ManualClock, SystemClock
-from .engine.dispatcher import BackPressureError, Dispatcher, DispatcherClosed, DispatcherConfig
-from .engine.documents import (
-    BlankLine,
-    CommandLine,
-    CommentLine,
-    ConfigDocument,
-    QcbProgram,
-    RuleLine,
-)
-from .engine.events import Event, Job, JobCallback
-from .engine.host import MailMessage, Supervisor
-from .engine.loader import (
+from .audit.store import AuditStore, FiringRecord
+from .config.load import (
     CallbackSet,
     DirectoryLoad,
     expand_callback_path,
     load_callback_path,
     load_directory,
 )
-from .engine.mail import MailTransport, MboxTransport, SmtpTransport
-from .engine.matcher import Firing, Matcher
-from .engine.memory_host import MemorySupervisor
-from .engine.rules import Rule
-from .engine.sqlite_host import SqliteSupervisor
-from .engine.triggers import AllOf, AnyOf, EventPattern, Trigger
+from .dispatch.dispatcher import BackPressureError, Dispatcher, DispatcherClosed, DispatcherConfig
 from .errors import (
     ConfigError,
     Diagnostic,
@@ -42,8 +25,25 @@ from .errors import (
     SourceError,
     TriggerError,
 )
-from .grammar import ParsedConfig, ParsedQcb, parse_config, parse_qcb, parse_trigger
-from .runtimes.base import (
+from .lang import ParsedConfig, ParsedQcb, parse_config, parse_qcb, parse_trigger
+from .matching.clock import Clock, ManualClock, SystemClock
+from .matching.matcher import Firing, Matcher
+from .model.documents import (
+    BlankLine,
+    CommandLine,
+    CommentLine,
+    ConfigDocument,
+    QcbProgram,
+    RuleLine,
+)
+from .model.events import Event, Job, JobCallback
+from .model.rules import Rule
+from .model.supervisor import MailMessage, Supervisor
+from .model.triggers import AllOf, AnyOf, EventPattern, Trigger
+from .reference.mail import MailTransport, MboxTransport, SmtpTransport
+from .reference.memory import MemorySupervisor
+from .reference.sqlite import SqliteSupervisor
+from .runtimes.api import (
     Invocation,
     NoSupervisor,
     RunResult,

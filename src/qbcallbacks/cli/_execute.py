@@ -13,9 +13,9 @@ from typing import Any
 
 from rich.console import Console
 
-from ..engine.dispatcher import BackPressureError, Dispatcher
-from ..engine.events import Event, Job
-from ..engine.sqlite_host import SqliteSupervisor
+from ..dispatch.dispatcher import BackPressureError, Dispatcher
+from ..model.events import Event, Job
+from ..reference.sqlite import SqliteSupervisor
 from ._session import DEFAULT_WORKDIR, finish_session, run_session
 from ._summary import progress_bar
 

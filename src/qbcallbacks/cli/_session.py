@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 
-from ..engine.audit import AuditStore
-from ..engine.dispatcher import Dispatcher, DispatcherConfig
-from ..engine.mail import MboxTransport
-from ..engine.sqlite_host import SqliteSupervisor
-from ..engine.verify import verify_session
+from ..audit.reconcile import verify_session
+from ..audit.store import AuditStore
+from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
+from ..reference.mail import MboxTransport
+from ..reference.sqlite import SqliteSupervisor
 from ._summary import print_summary
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,8 +47,8 @@ def run_options(func: F) -> F:
 def callback_dirs(paths: Sequence[str], qbconf: str | None) -> list[str]:
     """Directories from PATH arguments, else from a qb.conf, else `$QBDIR/callback`; made
     absolute so that changing directory later cannot change their meaning."""
-    from ..engine.loader import expand_callback_path
-    from ..engine.qbconf import read_qbconf
+    from ..config.load import expand_callback_path
+    from ..config.qbconf import read_qbconf
 
     dirs = expand_callback_path(paths) if paths or qbconf is None else \
         read_qbconf(qbconf).callback_path()

@@ -10,8 +10,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from ..engine.audit import AuditStore
-from ..engine.verify import Verification
+from ..audit.reconcile import Verification
+from ..audit.store import AuditStore
 
 STATUS_COLUMNS = ("ok", "error", "timeout", "crashed", "cancelled", "lost", "pending")
 

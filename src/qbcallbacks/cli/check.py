@@ -10,7 +10,7 @@ import json
 
 import click
 
-from ..engine.loader import expand_callback_path, load_callback_path
+from ..config.load import expand_callback_path, load_callback_path
 from ..errors import Diagnostic
 
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import click
 
 from ..errors import SourceError
-from ..grammar import parse_config, parse_qcb
-from ..grammar.source import decode_source
-from ..runtimes.base import runtime_classes
+from ..lang import parse_config, parse_qcb
+from ..lang.source import decode_source
+from ..runtimes.api import runtime_classes
 
 
 @click.command("format")

@@ -69,7 +69,7 @@ def command(audit_path: str, job: int | None, callback: str | None,
             statuses: tuple[str, ...], since: str | None, until: str | None,
             limit: int | None, show_output: bool, fmt: str) -> None:
     """Query the audit trail of callback firings."""
-    from ..engine.audit import AuditError, AuditStore
+    from ..audit.store import AuditError, AuditStore
 
     start = parse_time(since) if since else None
     end = parse_time(until) if until else None

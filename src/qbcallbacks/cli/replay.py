@@ -17,13 +17,13 @@ from typing import IO, Any
 import click
 from pydantic import ValidationError
 
-from ..engine.events import Event, Job
-from ..engine.loader import expand_callback_path, load_directory
-from ..engine.matcher import Firing, Matcher
-from ..engine.rules import Rule
-from ..engine.triggers import EVENT_TYPES, GLOBAL_TYPES, NAME_RE
+from ..config.load import expand_callback_path, load_directory
 from ..errors import Diagnostic, QbCallbacksError
-from ..grammar import parse_trigger
+from ..lang import parse_trigger
+from ..matching.matcher import Firing, Matcher
+from ..model.events import Event, Job
+from ..model.rules import Rule
+from ..model.triggers import EVENT_TYPES, GLOBAL_TYPES, NAME_RE
 from ._session import run_options
 
 _EVENT_KEYS = frozenset({"event", "type", "job", "extra"})

@@ -41,7 +41,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, seed
     """
     from rich.console import Console
 
-    from ..engine.farm import Farm, FarmPlan
+    from ..reference.farm import Farm, FarmPlan
     from ._summary import progress_bar
 
     console = Console(stderr=False, highlight=False)

@@ -25,11 +25,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..engine.host import Supervisor
 from ..errors import Diagnostic, make_diagnostic
-from ._pool import Worker, WorkerPool, run_in_pool
-from ._qbcalls import answer
-from .base import (
+from ..model.supervisor import Supervisor
+from .api import (
     Invocation,
     RunResult,
     Runtime,
@@ -38,10 +36,12 @@ from .base import (
     finish,
     workdir_of,
 )
-from .qbmodule import JOB_CALLS, SUBJOB_CALLS, WORK_CALLS
+from .pool import Worker, WorkerPool, run_in_pool
+from .qb.answers import answer
+from .qb.module import JOB_CALLS, SUBJOB_CALLS, WORK_CALLS
 
 _PERL_ERROR = re.compile(r"^(?P<msg>.*?) at (?P<file>.+?) line (?P<line>\d+)", re.M)
-WORKER_SCRIPT = Path(__file__).resolve().with_name("perl_worker.pl")
+WORKER_SCRIPT = Path(__file__).resolve().parent / "workers" / "perl_worker.pl"
 
 
 def qb_module_source() -> str:

@@ -4,8 +4,8 @@
 (`python -I`, started on the first run) that run one callback each at a time; their `qb` calls
 come back over a pipe and are answered here. A worker that overruns its timeout, exits with
 `os._exit`, segfaults or breaks the protocol is killed (with its process group) and replaced,
-and the run is reported as `timeout` or `crashed`. See `_pool` for the protocol and
-`_worker_main` for the worker.
+and the run is reported as `timeout` or `crashed`. See `pool` for the protocol and
+`workers/python_worker` for the worker.
 
 Workers protect the host from scripts, not scripts from each other: a worker runs many
 callbacks in turn (the working directory, `sys.stdout` and `sys.argv` are reset each run, and
@@ -13,7 +13,7 @@ a worker is retired after `recycle_after` runs), all as the supervisor's user, a
 original. After `close()` a later `run` starts a fresh pool.
 
 `mode="in-process"` runs scripts on threads of the host for the lowest latency; it is for
-sites that trust their scripts: see `_inprocess` for what it cannot protect against.
+sites that trust their scripts: see `inprocess` for what it cannot protect against.
 """
 
 from __future__ import annotations
@@ -24,12 +24,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..engine.host import Supervisor
 from ..errors import Diagnostic, make_diagnostic
-from ._inprocess import InProcessRunner
-from ._pool import Worker, WorkerPool, run_in_pool
-from ._qbcalls import answer
-from .base import (
+from ..model.supervisor import Supervisor
+from .api import (
     Invocation,
     RunResult,
     Runtime,
@@ -40,10 +37,13 @@ from .base import (
     python_executable,
     workdir_of,
 )
+from .inprocess import InProcessRunner
+from .pool import Worker, WorkerPool, run_in_pool
+from .qb.answers import answer
 
 _HERE = Path(__file__).resolve().parent
-WORKER_MAIN = _HERE / "_worker_main.py"
-QB_MODULE = _HERE / "qbmodule.py"
+WORKER_MAIN = _HERE / "workers" / "python_worker.py"
+QB_MODULE = _HERE / "qb" / "module.py"
 
 
 class PythonRuntime(Runtime):

@@ -31,7 +31,10 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from ..engine.host import (
+from ..errors import Diagnostic, make_diagnostic
+from ..lang import parse_qcb
+from ..lang.qcb import ParsedQcb
+from ..model.supervisor import (
     HostError,
     JobAction,
     MailMessage,
@@ -40,10 +43,7 @@ from ..engine.host import (
     WorkAction,
     single_line,
 )
-from ..errors import Diagnostic, make_diagnostic
-from ..grammar import parse_qcb
-from ..grammar.qcb_parser import ParsedQcb
-from .base import Invocation, RunResult, Runtime, RuntimeSettings, finish, keep_output, log
+from .api import Invocation, RunResult, Runtime, RuntimeSettings, finish, keep_output, log
 
 _MAILS: dict[str, tuple[str, str]] = {
     # command -> (subject template, first body line)

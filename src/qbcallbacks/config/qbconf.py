@@ -1,0 +1,83 @@
+"""Reading the settings we need from a Qube `qb.conf`.
+
+`qb.conf` is `key = value` lines with `#` comments; unknown keys are ignored (the file configures
+the whole product). We read `supervisor_universal_callback_path` and the mail settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from ..errors import QbCallbacksError, make_diagnostic
+from ..model._base import Frozen
+from ..reference.mail import MailTransport, MboxTransport, SmtpTransport
+from .load import expand_callback_path
+
+CALLBACK_PATH_KEY = "supervisor_universal_callback_path"
+
+
+class QbConfError(QbCallbacksError):
+    """A qb.conf cannot be read."""
+
+
+class QbConf(Frozen):
+    """The settings of one qb.conf, as text, last occurrence of a key winning."""
+
+    path: str
+    values: dict[str, str]
+
+    def callback_path(self, env: Mapping[str, str] | None = None) -> list[str]:
+        """The callback directories, `$QBDIR/callback` when the key is absent or empty."""
+        spec = self.values.get(CALLBACK_PATH_KEY, "").strip()
+        return expand_callback_path([spec] if spec else None, env)
+
+    @property
+    def mail_host(self) -> str | None:
+        return self.values.get("mail_host") or None
+
+    @property
+    def mail_port(self) -> int:
+        try:
+            return int(self.values.get("mail_port", "25"))
+        except ValueError:
+            return 25
+
+    @property
+    def mail_domain(self) -> str:
+        return self.values.get("mail_domain") or "localhost"
+
+    @property
+    def mail_from(self) -> str:
+        return self.values.get("mail_from") or "qube"
+
+
+def parse_qbconf(text: str, path: str = "qb.conf") -> QbConf:
+    """Parse qb.conf text; a line without `=` is skipped (the product tolerates it too)."""
+    values: dict[str, str] = {}
+    for raw in text.lstrip("\ufeff").splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip().lower()] = value
+    return QbConf(path=path, values=values)
+
+
+def read_qbconf(path: str | Path) -> QbConf:
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except OSError as exc:
+        raise QbConfError(make_diagnostic("QCB001", f"cannot read {path}: {exc.strerror}",
+                                          file=str(path)).render()) from exc
+    return parse_qbconf(text, str(path))
+
+
+def mail_transport(conf: QbConf | None, default_mbox: str | Path) -> MailTransport:
+    """SMTP through `mail_host` (and `mail_port`) when qb.conf names one, else the mbox file."""
+    if conf is not None and conf.mail_host:
+        return SmtpTransport(conf.mail_host, conf.mail_port, domain=conf.mail_domain)
+    return MboxTransport(default_mbox, domain=conf.mail_domain if conf else "localhost")

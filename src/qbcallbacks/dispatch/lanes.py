@@ -1,0 +1,119 @@
+"""Turning a firing into a run: the runtime for its language, its limits, its ordering lane.
+
+Ordering (a decision the dispatcher documents): the firings of one *attached job* run one at a
+time, in the order the matcher produced them, across events too; firings of different jobs run
+concurrently. That keeps what matters for a job (its callbacks see the job's events in order,
+and the second callback of an event sees what the first did to the job) without serialising
+the farm.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..lang.config import LANGUAGES
+from ..model.events import Event
+from ..runtimes.api import JOB_CALLBACK_EXTENSIONS
+
+#: Language of a rule or job callback -> the extension of the runtime that runs it: the
+#: script languages of callbacks.conf, then the languages of job-specific callbacks.
+LANGUAGE_EXTENSIONS: dict[str, str] = {
+    **{language: ext.lstrip(".") for ext, language in LANGUAGES.items()},
+    **JOB_CALLBACK_EXTENSIONS,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """One firing as the dispatcher needs it: who, what to run, and why."""
+
+    job: int
+    callback: str
+    directory: str
+    trigger: str
+    language: str
+    path: Path | None = None
+    code: str | None = None
+
+
+@dataclass(slots=True)
+class Run:
+    """A firing recorded as pending and waiting for (or in) its run."""
+
+    firing_id: int
+    match: Match
+    event: Event
+    queued_at: float = field(default_factory=time.time)
+
+
+class Lanes:
+    """Per-job FIFO lanes feeding per-runtime thread pools under one overall limit."""
+
+    def __init__(self, execute: Callable[[Run], None], *, overall: int,
+                 per_runtime: Mapping[str, int], default_per_runtime: int) -> None:
+        self._execute = execute
+        self._lock = threading.Lock()
+        self._lanes: dict[int, deque[Run]] = {}
+        self._overall = threading.BoundedSemaphore(max(1, overall))
+        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._per_runtime = dict(per_runtime)
+        self._default = max(1, default_per_runtime)
+        self._closed = False
+
+    def submit(self, run: Run) -> None:
+        with self._lock:
+            lane = self._lanes.get(run.match.job)
+            if lane is not None:
+                lane.append(run)
+                return
+            self._lanes[run.match.job] = deque()
+        self._start(run)
+
+    def cancel_waiting(self) -> list[Run]:
+        """Take every run still waiting in a lane (not started); the lanes stay open so that
+        runs in progress finish normally."""
+        with self._lock:
+            taken = [r for lane in self._lanes.values() for r in lane]
+            for lane in self._lanes.values():
+                lane.clear()
+        return taken
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pools = list(self._pools.values())
+        for pool in pools:
+            pool.shutdown(wait=True)
+
+    def _pool(self, language: str) -> ThreadPoolExecutor:
+        ext = LANGUAGE_EXTENSIONS.get(language, language)
+        with self._lock:
+            pool = self._pools.get(ext)
+            if pool is None:
+                size = self._per_runtime.get(ext, self._default)
+                pool = ThreadPoolExecutor(max_workers=max(1, size),
+                                          thread_name_prefix=f"qbcallbacks-{ext}")
+                self._pools[ext] = pool
+        return pool
+
+    def _start(self, run: Run) -> None:
+        self._pool(run.match.language).submit(self._body, run)
+
+    def _body(self, run: Run) -> None:
+        try:
+            with self._overall:
+                self._execute(run)
+        finally:
+            with self._lock:
+                lane = self._lanes.get(run.match.job)
+                nxt = lane.popleft() if lane else None
+                if nxt is None:
+                    self._lanes.pop(run.match.job, None)
+            if nxt is not None:
+                self._start(nxt)

@@ -1,0 +1,91 @@
+"""Parsing `.qcb` programs line by line, reporting every unknown command in one pass."""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from lark import Token, Tree
+from lark.exceptions import LarkError, UnexpectedInput
+
+from ..errors import Diagnostic, make_diagnostic
+from ..model._base import Frozen
+from ..model.documents import (
+    QCB_COMMANDS,
+    BlankLine,
+    CommandLine,
+    CommentLine,
+    QcbLine,
+    QcbProgram,
+)
+from ._lark import qcb_lark
+from .source import split_lines
+
+
+class ParsedQcb(Frozen):
+    """The outcome of parsing one `.qcb` file."""
+
+    file: str
+    program: QcbProgram | None
+    #: 1-based line number of each command of the program, in order.
+    command_lines: tuple[int, ...]
+    diagnostics: tuple[Diagnostic, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.severity == "error" for d in self.diagnostics)
+
+
+def parse_qcb(text: str, file: str = "<qcb>") -> ParsedQcb:
+    """Parse a `.qcb` program; never raises for bad text, reports it instead."""
+    lines: list[QcbLine] = []
+    numbers: list[int] = []
+    diags: list[Diagnostic] = []
+    parser = qcb_lark()
+    for number, raw in enumerate(split_lines(text), 1):
+        try:
+            tree = parser.parse(raw, start="line")
+        except (UnexpectedInput, LarkError, RecursionError):
+            diags.append(_explain(raw, number, file))
+            continue
+        line = _build(tree)
+        if isinstance(line, CommandLine):
+            numbers.append(number)
+        lines.append(line)
+    program = QcbProgram(lines=tuple(lines)) if not diags else None
+    return ParsedQcb(file=file, program=program, command_lines=tuple(numbers),
+                     diagnostics=tuple(diags))
+
+
+def _build(tree: Tree[Token]) -> QcbLine:
+    toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
+    if tree.data == "command_line":
+        comment = toks.get("COMMENT")
+        return CommandLine(command=toks["COMMAND"],
+                           comment=comment.rstrip(" \t") if comment else None)
+    if tree.data == "comment_line":
+        return CommentLine(text=toks["COMMENT"])
+    return BlankLine()
+
+
+_WORD = re.compile(r"[^ \t#]+")
+
+
+def _explain(raw: str, number: int, file: str) -> Diagnostic:
+    bad = next((i for i, ch in enumerate(raw) if (ch < " " and ch != "\t") or ch == "\x7f"), -1)
+    if bad >= 0:
+        return make_diagnostic("QCB302", f"control character {raw[bad]!r} in the line", file=file,
+                               line=number, column=bad + 1, source_line=raw)
+    words = list(_WORD.finditer(raw.split(" #")[0].split("\t#")[0]))
+    first = words[0]
+    if first.group().lower() in QCB_COMMANDS and len(words) > 1:
+        extra = words[1]
+        return make_diagnostic("QCB302", f"qcb commands take no arguments: unexpected "
+                               f"{extra.group()!r} (a comment needs a blank before '#')",
+                               file=file, line=number, column=extra.start() + 1,
+                               end_column=extra.end() + 1, source_line=raw)
+    close = difflib.get_close_matches(first.group().lower(), QCB_COMMANDS, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return make_diagnostic("QCB301", f"unknown qcb command {first.group()!r}{hint}", file=file,
+                           line=number, column=first.start() + 1, end_column=first.end() + 1,
+                           source_line=raw)

@@ -1,0 +1,252 @@
+"""Parsing a trigger expression on its own (job-specific callbacks, the CLI, tests)."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import cast
+
+from lark.exceptions import LarkError, UnexpectedInput
+
+from ..errors import Diagnostic, TriggerError, make_diagnostic
+from ..model._base import trusted
+from ..model.triggers import (
+    AllOf,
+    AnyOf,
+    EventPattern,
+    EventType,
+    normalise_context,
+    normalise_name,
+)
+from ._lark import trigger_lark
+from ._trigger_build import Problem, build_trigger, diagnose_trigger
+
+TriggerModel = EventPattern | AllOf | AnyOf
+_BLANKS = " \t"
+
+
+# The fast path: one full-form event and nothing else, which is most lines of a real
+# callbacks.conf. The groups copy the terminals of trigger.lark (NAME, TYPE, CONTEXT, EXTRA);
+# GLOBAL_TIMED takes priority over NAME there, so a name spelled globaltime/globalrepeat is
+# left to the grammar. tests/test_parse_fast_path.py proves that whatever this accepts, Lark
+# accepts too and builds into an equal model with equal warnings, and that it accepts every
+# single full-form event the grammar produces.
+_SIMPLE_EVENT = re.compile(
+    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
+    r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
+    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?\Z"
+)
+_GLOBAL_TIMED_NAMES = frozenset({"globaltime", "globalrepeat"})
+
+
+def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | None:
+    """Build a lone `name-type-context[-extra]` event without Lark; None if `text` is not
+    one (the caller then parses it with the grammar)."""
+    m = _SIMPLE_EVENT.match(text)
+    if m is None:
+        return None
+    name, typ, ctx, extra = m.group("name", "type", "context", "extra")
+    if name.lower() in _GLOBAL_TIMED_NAMES:
+        return None
+    problems: list[Problem] = []
+    model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
+    return model, tuple(problems)
+
+
+def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
+                problems: list[Problem]) -> EventPattern:
+    """The model of a full-form event the grammar's terminals matched; `dash` is the offset of
+    the dash before `extra`. Mirrors `_trigger_build._build_event`, warning included."""
+    typ = typ.lower()
+    if typ == "job" and extra is not None:
+        problems.append(Problem(
+            "QCB203",
+            f"job events take no extra; '-{extra}' is ignored (write {name}-{typ}-{ctx})",
+            dash, dash + 1 + len(extra), "warning",
+        ))
+        extra = None
+    return trusted(
+        EventPattern, kind="event", name=normalise_name(name),
+        type=cast(EventType, typ),  # the regexes admit only the types' spellings
+        context=normalise_context(ctx), extra=extra,
+    )
+
+
+# The compound fast path: events joined by operators and parentheses, read left to right by
+# a state machine that mirrors Lark's contextual lexer (it only tries the terminals the parser
+# can take next) and an explicit stack for parentheses instead of recursion.
+#
+# An operand is `(` (LPAR: the parenthesis and the blanks after it) or one event. The event
+# alternatives follow the terminals' priorities: GLOBAL_TIMED and GLOBAL (priority 2) before
+# NAME. Once `globaltime-`/`globalrepeat-` matched, only EXTRA may follow; if it does not, the
+# NAME alternative cannot match either (TYPE cannot start where EXTRA cannot), so the order of
+# the alternatives never lets a name spelled globaltime/globalrepeat through.
+_OPERAND = re.compile(
+    r"(?P<timed>(?i:global(?:time|repeat)))-(?P<gextra>\*|[^\s\x00-\x1f\x7f()&|*]+)"
+    r"|(?P<global>(?i:global))(?![A-Za-z0-9_-])"
+    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+    r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
+    r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
+    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?"
+    r"|(?P<lpar>\([ \t]*)"
+)
+# After an operand: AND, OR (symbols with optional blanks, words with required blanks) or
+# RPAR (blanks before the parenthesis). No character that ends a terminal of an event (blank,
+# `&`, `|`, `)`) can continue it, so the greedy event match above is the lexer's token split.
+_AFTER = re.compile(
+    r"[ \t]*(?:(?P<and>&&)|(?P<or>\|\|))[ \t]*"
+    r"|[ \t]+(?:(?P<wand>(?i:and))|(?P<wor>(?i:or)))[ \t]+"
+    r"|[ \t]*(?P<rpar>\))"
+)
+#: Parentheses nested deeper than this are left to Lark, which also reports nesting too deep
+#: for its recursive tree builder.
+MAX_FAST_DEPTH = 32
+
+
+def _joined(cls: type[AllOf] | type[AnyOf], parts: list[TriggerModel]) -> TriggerModel:
+    """`parts` joined by one operator, flattened as the validated models flatten them."""
+    if len(parts) == 1:
+        return parts[0]
+    ops: list[TriggerModel] = []
+    for part in parts:
+        if type(part) is cls:
+            ops.extend(part.operands)
+        else:
+            ops.append(part)
+    return trusted(cls, operands=tuple(ops), kind="and" if cls is AllOf else "or")
+
+
+def _close(ors: list[TriggerModel], ands: list[TriggerModel]) -> TriggerModel:
+    """The model of one disjunction: `ors` are its finished conjunctions, `ands` the last."""
+    last = _joined(AllOf, ands)
+    if not ors:
+        return last
+    ors.append(last)
+    return _joined(AnyOf, ors)
+
+
+def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]] | None:
+    """Build any trigger of events, operators and parentheses without Lark, with the model and
+    the warnings `build_trigger` gives; None if `text` is not one the grammar surely accepts
+    (the caller then parses it with the grammar, which also explains errors)."""
+    operand, after = _OPERAND.match, _AFTER.match
+    end = len(text)
+    pos = 0
+    problems: list[Problem] = []
+    # The open groups: each holds the finished conjunctions of its disjunction (`ors`) and the
+    # operands of its current conjunction (`ands`).
+    stack: list[tuple[list[TriggerModel], list[TriggerModel]]] = []
+    ors: list[TriggerModel] = []
+    ands: list[TriggerModel] = []
+    while True:
+        m = operand(text, pos)
+        if m is None:
+            return None
+        pos = m.end()
+        kind = m.lastgroup
+        if kind == "lpar":
+            if len(stack) >= MAX_FAST_DEPTH:
+                return None
+            stack.append((ors, ands))
+            ors, ands = [], []
+            continue
+        if kind == "context" or kind == "extra":
+            name, typ, ctx, extra = m.group("name", "type", "context", "extra")
+            ands.append(_full_event(name, typ, ctx, extra, m.start("extra") - 1, problems))
+        elif kind == "gextra":
+            ands.append(trusted(EventPattern, kind="event", name=None,
+                                type=cast(EventType, m.group("timed").lower()), context=None,
+                                extra=m.group("gextra")))
+        else:  # GLOBAL
+            ands.append(trusted(EventPattern, kind="event", name=None,
+                                type=cast(EventType, m.group("global").lower()), context=None,
+                                extra=None))
+        # Operators and closing parentheses until the next operand.
+        while True:
+            if pos == end:
+                if stack:
+                    return None
+                return _close(ors, ands), tuple(problems)
+            m = after(text, pos)
+            if m is None:
+                return None
+            pos = m.end()
+            kind = m.lastgroup
+            if kind == "rpar":
+                if not stack:
+                    return None
+                group = _close(ors, ands)
+                ors, ands = stack.pop()
+                ands.append(group)
+                continue
+            if kind == "or" or kind == "wor":
+                ors.append(_joined(AllOf, ands))
+                ands = []
+            break
+
+
+@lru_cache(maxsize=4096)
+def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
+    """Parse a stripped trigger once per distinct text; problems are offsets into `text`."""
+    simple = parse_simple_event(text)
+    if simple is not None:
+        return simple
+    compound = parse_compound_trigger(text)
+    if compound is not None:
+        return compound
+    found: list[Problem] = []
+    try:
+        tree = trigger_lark().parse(text)
+    except (UnexpectedInput, LarkError) as exc:
+        pos = getattr(exc, "pos_in_stream", None)
+        return None, (diagnose_trigger(text, pos if isinstance(pos, int) else len(text)),)
+    except RecursionError:
+        return None, (_too_deep(text),)
+    try:
+        return build_trigger(tree, found.append), tuple(found)
+    except RecursionError:
+        return None, (_too_deep(text),)
+
+
+def _too_deep(text: str) -> Problem:
+    return Problem("QCB107", "trigger nests parentheses too deeply", 0, max(1, len(text)))
+
+
+def trigger_problems(text: str) -> tuple[TriggerModel | None, int, tuple[Problem, ...]]:
+    """Parse `text` ignoring surrounding blanks; returns the model, the offset of the stripped
+    text in `text`, and problems as offsets into the stripped text."""
+    stripped = text.strip(_BLANKS)
+    offset = len(text) - len(text.lstrip(_BLANKS)) if stripped else 0
+    if "\n" in stripped or "\r" in stripped:
+        cut = min(i for i in (stripped.find("\n"), stripped.find("\r")) if i >= 0)
+        return None, offset, (Problem("QCB107", "a trigger is one line", cut, cut + 1),)
+    model, problems = _parse_cached(stripped)
+    return model, offset, problems
+
+
+def problems_to_diagnostics(problems: tuple[Problem, ...], *, file: str, line: int,
+                            column: int, source_line: str) -> list[Diagnostic]:
+    """Place problems found in a fragment that starts at `column` (1-based) of `line`."""
+    return [
+        make_diagnostic(p.code, p.message, file=file, line=line, column=column + p.start,
+                        end_column=column + p.end, severity=p.severity,  # type: ignore[arg-type]
+                        source_line=source_line)
+        for p in problems
+    ]
+
+
+def parse_trigger_with_warnings(text: str, *, file: str = "<trigger>", line: int = 1,
+                                column: int = 1) -> tuple[TriggerModel, list[Diagnostic]]:
+    """Parse one trigger; raise :class:`TriggerError` on errors, return warnings otherwise."""
+    model, offset, problems = trigger_problems(text)
+    diags = problems_to_diagnostics(problems, file=file, line=line, column=column + offset,
+                                    source_line=text)
+    if model is None:
+        raise TriggerError(diags)
+    return model, diags
+
+
+def parse_trigger(text: str, *, file: str = "<trigger>") -> TriggerModel:
+    """Parse one trigger expression into its canonical model (warnings are dropped)."""
+    return parse_trigger_with_warnings(text, file=file)[0]

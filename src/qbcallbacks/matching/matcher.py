@@ -1,0 +1,499 @@
+"""The compiled matcher: which callbacks one event fires, for which jobs, in firing order.
+
+Rules are compiled into indexes keyed by (event name, type), then by context kind; an event
+looks up only its own keys, so its cost is O(1 + the firings and compound updates it causes)
+whatever the number of rules and jobs. Process-group and parent maps of live jobs turn a label
+or parent atom into exactly the instances it concerns. The plain evaluator this is proven
+against lives in the test suite (`tests/reference_matcher.py`); `spec/semantics.md` is the
+contract both follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from operator import attrgetter, itemgetter
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..model._base import Frozen
+from ..model.events import Event, Job, JobCallback
+from ..model.rules import Rule
+from ..model.triggers import DONE_NAMES, GLOBAL_TYPES
+from .compile import Atom, TriggerCache
+from .index import (
+    Bucket,
+    CallbackEntry,
+    LiveJob,
+    NameTypeIndex,
+    RuleEntry,
+    RuleKey,
+)
+
+_ORDER = itemgetter(0, 1)
+#: The index of a type no rule mentions.
+_NO_NAMES: dict[str | None, NameTypeIndex] = {}
+_JOB_INDEX = attrgetter("job", "index")
+
+
+class Firing(Frozen):
+    """One callback instance fired by one event.
+
+    Exactly one of `rule` (a universal callback) and `job_callback` (with its `index` in the
+    job's list) is set; `job` is the job the instance is attached to, which is not always the
+    job the event is about (`parent`, label and id contexts).
+    """
+
+    job: int
+    event: Event
+    #: Canonical text of the trigger that fired.
+    trigger: str
+    rule: Rule | None = None
+    job_callback: JobCallback | None = None
+    index: int | None = None
+
+    @property
+    def callback(self) -> str:
+        """The universal callback's file name, or `job:<id>#<index>` for a job-specific one."""
+        if self.rule is not None:
+            return self.rule.file
+        return f"job:{self.job}#{self.index}"
+
+    @property
+    def directory(self) -> str | None:
+        """The rule's callback directory; None for a job-specific callback."""
+        return None if self.rule is None else self.rule.directory
+
+
+#: Every field of a firing is always given, so all firings share one fields-set (as `trusted`
+#: does per class: frozen models never add to it, and pydantic copies it before changing it).
+_FIRING_FIELDS: set[str] = set(Firing.model_fields)
+_new = object.__new__
+_SLOTS: Any = BaseModel.__dict__
+# The slot descriptors of every model, called directly: cheaper than `object.__setattr__`,
+# which looks each one up again by name.
+_set_dict = _SLOTS["__dict__"].__set__
+_set_fields = _SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _SLOTS["__pydantic_extra__"].__set__
+_set_private = _SLOTS["__pydantic_private__"].__set__
+
+
+def _firing(job: int, event: Event, trigger: str, rule: Rule | None,
+            job_callback: JobCallback | None, index: int | None) -> Firing:
+    """The firing `trusted(Firing, ...)` would build, for about half its cost.
+
+    A firing is made for every callback instance an event fires, so this is the matcher's
+    inner loop: positional arguments instead of a keyword dict, no per-class fields-set lookup.
+    The values come from the matcher's own state and are valid by construction; a test checks
+    the result equals the validated model.
+    """
+    firing = _new(Firing)
+    _set_dict(firing, {"job": job, "event": event, "trigger": trigger, "rule": rule,
+                       "job_callback": job_callback, "index": index})
+    _set_fields(firing, _FIRING_FIELDS)
+    _set_extra(firing, None)
+    _set_private(firing, None)
+    return firing
+
+
+#: Refs of one bucket that accept the event, and the jobs whose instances they concern.
+_Group = tuple[dict[RuleEntry, int], Collection[int]]
+
+
+def _gather(bucket: Bucket[RuleEntry], extra: str | None, jobs: Collection[int],
+            groups: list[_Group]) -> None:
+    """Note the bucket's atoms that accept `extra`, for each of `jobs`."""
+    refs = bucket.get(None)
+    if refs:
+        groups.append((refs, jobs))
+    if extra is not None:
+        refs = bucket.get(extra)
+        if refs:
+            groups.append((refs, jobs))
+
+
+class Matcher:
+    """Universal rules plus live jobs; `observe` says which callbacks an event fires.
+
+    Pure and synchronous: it keeps only matching state (live jobs, the partial states of
+    compound triggers, firing counts) and runs nothing. Not thread-safe; the dispatcher owns it.
+    """
+
+    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+        self._cache = TriggerCache()
+        #: By type, then name (None: the short global forms).
+        self._index: dict[str, dict[str | None, NameTypeIndex]] = {}
+        self._entries: dict[RuleEntry, None] = {}
+        self._by_key: dict[RuleKey, list[RuleEntry]] = {}
+        self._serial = 0
+        self._live: dict[int, LiveJob] = {}
+        self._pgrp: dict[int, dict[int, None]] = {}
+        self._children: dict[int, dict[int, None]] = {}
+        self._watch: dict[tuple[object, ...], Bucket[CallbackEntry]] = {}
+        #: How many job-callback atoms are registered per (name, type): a quick skip.
+        self._watch_nt: dict[tuple[str | None, str], int] = {}
+        self.add_rules(rules)
+
+    # -- rules -------------------------------------------------------------------------------
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The universal rules, in firing order."""
+        return tuple(e.rule for e in sorted(self._entries, key=lambda e: e.order))
+
+    def add_rules(self, rules: Iterable[Rule]) -> None:
+        """Add rules; each costs only its own atoms, the others are not touched."""
+        for rule in rules:
+            entry = RuleEntry(rule, (rule.position, self._serial),
+                              self._cache.for_model(rule.trigger))
+            self._serial += 1
+            self._entries[entry] = None
+            self._by_key.setdefault(entry.key, []).append(entry)
+            for bit, atom in _bits(entry.compiled.atoms):
+                self._rule_bucket(atom).add(atom.extra, entry, bit)
+
+    def remove_rules(self, rules: Iterable[Rule]) -> None:
+        """Remove one loaded rule per given rule with the same directory, file and trigger."""
+        gone: set[RuleEntry] = set()
+        for rule in rules:
+            entries = self._by_key.get(self._key(rule))
+            if entries:
+                gone.add(entries.pop())
+        self._forget(gone)
+
+    def replace_rules(self, rules: Iterable[Rule]) -> None:
+        """Make `rules` the rule set (a reload), keeping what can be kept.
+
+        A rule whose (directory, file, trigger text) was already loaded keeps its compound
+        state on every job, even if it moved to another line; the others start fresh, and
+        rules no longer present are dropped with their state.
+        """
+        pool = {key: list(entries) for key, entries in self._by_key.items()}
+        fresh: list[Rule] = []
+        for rule in rules:
+            entries = pool.get(self._key(rule))
+            if entries:
+                entry = entries.pop(0)
+                entry.rule = rule
+                entry.order = (rule.position, self._serial)
+                self._serial += 1
+            else:
+                fresh.append(rule)
+        self._forget({e for entries in pool.values() for e in entries})
+        self.add_rules(fresh)
+
+    def _key(self, rule: Rule) -> RuleKey:
+        return (rule.directory, rule.file, self._cache.for_model(rule.trigger).text)
+
+    def _forget(self, gone: set[RuleEntry]) -> None:
+        if not gone:
+            return
+        for entry in gone:
+            del self._entries[entry]
+            same = self._by_key.get(entry.key)
+            if same is not None:
+                if entry in same:
+                    same.remove(entry)
+                if not same:
+                    del self._by_key[entry.key]
+            for bit, atom in _bits(entry.compiled.atoms):
+                self._rule_bucket(atom).discard(atom.extra, entry, bit)
+        for live in self._live.values():
+            if live.state:
+                for entry in gone & live.state.keys():
+                    del live.state[entry]
+
+    def _rule_bucket(self, atom: Atom) -> Bucket[RuleEntry]:
+        by_name = self._index.setdefault(atom.type, {})
+        nt = by_name.get(atom.name)
+        if nt is None:
+            nt = by_name[atom.name] = NameTypeIndex()
+        kind = atom.kind
+        if kind == "self":
+            if nt.self_ is None:
+                nt.self_ = Bucket()
+            return nt.self_
+        if kind == "parent":
+            if nt.parent is None:
+                nt.parent = Bucket()
+            return nt.parent
+        if kind == "global":
+            if nt.glob is None:
+                nt.glob = Bucket()
+            return nt.glob
+        if kind == "label":
+            assert isinstance(atom.context, str)
+            if nt.label is None:
+                nt.label = {}
+            return nt.label.setdefault(atom.context, Bucket())
+        assert isinstance(atom.context, int)
+        if nt.ident is None:
+            nt.ident = {}
+        return nt.ident.setdefault(atom.context, Bucket())
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    def job(self, job_id: int) -> Job | None:
+        """The live job with this id, if any."""
+        live = self._live.get(job_id)
+        return None if live is None else live.job
+
+    @property
+    def live_jobs(self) -> tuple[int, ...]:
+        return tuple(sorted(self._live))
+
+    def pending_states(self) -> int:
+        """How many instances hold a partly satisfied compound trigger (memory is this)."""
+        return sum(len(live.state) + sum(cb.mask != 0 for cb in live.callbacks)
+                   for live in self._live.values())
+
+    def attach(self, job: Job) -> None:
+        """Attach a job (its instances of every rule and its own callbacks), or update it.
+
+        An update keeps the job's compound states; a job-specific callback keeps its state and
+        firing count if the triggers text at its index is unchanged. Raises
+        :class:`~qbcallbacks.errors.TriggerError`, changing nothing, if one of the job's
+        callbacks has a bad trigger.
+        """
+        live = self._live.get(job.id)
+        if live is not None and (live.job is job or live.job == job):
+            return
+        compiled = [self._cache.for_text(cb.triggers) for cb in job.callbacks]
+        if live is None:
+            live = self._live[job.id] = LiveJob(job)
+            previous: dict[int, CallbackEntry] = {}
+        else:
+            self._unlink(live)
+            previous = {cb.index: cb for cb in live.callbacks}
+            live.job = job
+        entries: list[CallbackEntry] = []
+        for index, (callback, trig) in enumerate(zip(job.callbacks, compiled, strict=True)):
+            entry = CallbackEntry(job.id, index, callback, trig)
+            old = previous.get(index)
+            if old is not None and old.callback.triggers == callback.triggers:
+                entry.mask, entry.count = old.mask, old.count
+            entries.append(entry)
+        live.callbacks = tuple(entries)
+        self._link(live)
+
+    def detach(self, job_id: int) -> None:
+        """Drop a job and its instances (what a `removed` job event does after matching)."""
+        live = self._live.pop(job_id, None)
+        if live is not None:
+            self._unlink(live)
+
+    def _link(self, live: LiveJob) -> None:
+        job = live.job
+        self._pgrp.setdefault(job.pgrp, {})[job.id] = None
+        if job.pid:
+            self._children.setdefault(job.pid, {})[job.id] = None
+        for entry in live.callbacks:
+            if not entry.exhausted:
+                self._watch_callback(entry, job)
+
+    def _unlink(self, live: LiveJob) -> None:
+        job = live.job
+        _discard(self._pgrp, job.pgrp, job.id)
+        if job.pid:
+            _discard(self._children, job.pid, job.id)
+        for entry in live.callbacks:
+            self._unwatch_callback(entry)
+
+    def _watch_callback(self, entry: CallbackEntry, job: Job) -> None:
+        for bit, atom in _bits(entry.compiled.atoms):
+            nt = (atom.name, atom.type)
+            if atom.kind == "self":
+                key: tuple[object, ...] = ("s", job.id, *nt)
+            elif atom.kind == "parent":
+                if not job.pid:
+                    continue  # no parent: the atom can never match
+                key = ("p", job.pid, *nt)
+            elif atom.kind == "label":
+                key = ("l", job.pgrp, atom.context, *nt)
+            elif atom.kind == "id":
+                key = ("i", atom.context, *nt)
+            else:
+                key = ("g", atom.type)
+            self._watch.setdefault(key, Bucket()).add(atom.extra, entry, bit)
+            self._watch_nt[nt] = self._watch_nt.get(nt, 0) + 1
+            entry.watch.append((key, atom.extra, bit))
+
+    def _unwatch_callback(self, entry: CallbackEntry) -> None:
+        for key, extra, bit in entry.watch:
+            bucket = self._watch[key]
+            bucket.discard(extra, entry, bit)
+            if not bucket:
+                del self._watch[key]
+            atom = entry.compiled.atoms[bit.bit_length() - 1]
+            nt = (atom.name, atom.type)
+            left = self._watch_nt[nt] - 1
+            if left:
+                self._watch_nt[nt] = left
+            else:
+                del self._watch_nt[nt]
+        entry.watch.clear()
+
+    # -- events ------------------------------------------------------------------------------
+
+    def observe(self, event: Event, job: Job | None = None) -> list[Firing]:
+        """The firings of one event, in firing order; updates the matching state.
+
+        `job`, if given, is attached or updated first. A job first seen here is attached with
+        default fields (job id 0 excepted: it means no job). After a `removed` job event the
+        job's instances are dropped.
+        """
+        if job is not None:
+            self.attach(job)
+        x = event.job
+        live = self._live
+        xl = live.get(x)
+        if xl is None and x != 0:
+            self.attach(Job(id=x))
+            xl = live[x]
+        name, typ = event.name, event.type
+        extra = None if typ == "job" else event.extra
+        names = (name, "done") if name in DONE_NAMES else (name,)
+        # Matching atoms are gathered as (refs, jobs) groups first and crossed only when needed:
+        # the usual event meets one group of one rule and resolves without any (rule, job) key.
+        groups: list[_Group] = []
+        by_name = self._index.get(typ, _NO_NAMES)
+        for nm in names:
+            nt = by_name.get(nm)
+            if nt is None:
+                continue
+            if xl is not None:
+                bucket = nt.self_
+                if bucket is not None:
+                    _gather(bucket, extra, (x,), groups)
+                if nt.label is not None:
+                    label = xl.job.label
+                    if label:
+                        bucket = nt.label.get(label)
+                        if bucket is not None:
+                            _gather(bucket, extra, self._pgrp[xl.job.pgrp], groups)
+            if nt.parent is not None:
+                kids = self._children.get(x)
+                if kids:
+                    _gather(nt.parent, extra, kids, groups)
+            if nt.ident is not None:
+                bucket = nt.ident.get(x)
+                if bucket is not None:
+                    _gather(bucket, extra, live, groups)
+        if typ in GLOBAL_TYPES:
+            nt = by_name.get(None)
+            if nt is not None and nt.glob is not None:
+                _gather(nt.glob, extra, live, groups)
+        firings = self._resolve_rules(groups, event) if groups else []
+        if self._watch_nt:
+            firings.extend(self._callbacks(event, x, xl, names, extra))
+        if xl is not None and name == "removed" and typ == "job":
+            self.detach(x)
+        return firings
+
+    def _resolve_rules(self, groups: list[_Group], event: Event) -> list[Firing]:
+        if len(groups) == 1:
+            refs, jobs = groups[0]
+            if len(refs) == 1:
+                for entry, bit in refs.items():
+                    return self._resolve_one(entry, bit, jobs, event)
+        # Several groups, or several atoms in one: one rule may be hit by several atoms, or
+        # several times for one job, so bits are merged per (rule, job) before resolving.
+        hits: dict[tuple[RuleEntry, int], int] = {}
+        for refs, jobs in groups:
+            for entry, bit in refs.items():
+                for job in jobs:
+                    key = (entry, job)
+                    hits[key] = hits.get(key, 0) | bit
+        fired: list[tuple[tuple[int, int], int, RuleEntry]] = []
+        live = self._live
+        for (entry, job), bits in hits.items():
+            if entry.simple:
+                fired.append((entry.order, job, entry))
+                continue
+            state = live[job].state
+            mask = state.get(entry, 0) | bits
+            if entry.test(mask):
+                state.pop(entry, None)
+                fired.append((entry.order, job, entry))
+            else:
+                state[entry] = mask
+        if len(fired) > 1:
+            fired.sort(key=_ORDER)
+        return [_firing(job, event, entry.text, entry.rule, None, None)
+                for _, job, entry in fired]
+
+    def _resolve_one(self, entry: RuleEntry, bit: int, jobs: Collection[int],
+                     event: Event) -> list[Firing]:
+        """One atom of one rule matched, for distinct `jobs`: no merging, ordered by job."""
+        text, rule = entry.text, entry.rule
+        if entry.simple:
+            return [_firing(job, event, text, rule, None, None)
+                    for job in (jobs if len(jobs) == 1 else sorted(jobs))]
+        fired: list[int] = []
+        live = self._live
+        test = entry.test
+        for job in jobs:
+            state = live[job].state
+            mask = state.get(entry, 0) | bit
+            if test(mask):
+                state.pop(entry, None)
+                fired.append(job)
+            else:
+                state[entry] = mask
+        if len(fired) > 1:
+            fired.sort()
+        return [_firing(job, event, text, rule, None, None) for job in fired]
+
+    def _callbacks(self, event: Event, x: int, xl: LiveJob | None, names: tuple[str, ...],
+                   extra: str | None) -> list[Firing]:
+        typ = event.type
+        keys: list[tuple[object, ...]] = []
+        for nm in names:
+            if (nm, typ) in self._watch_nt:
+                keys += [("s", x, nm, typ), ("p", x, nm, typ), ("i", x, nm, typ)]
+                if xl is not None and xl.job.label:
+                    keys.append(("l", xl.job.pgrp, xl.job.label, nm, typ))
+        if typ in GLOBAL_TYPES and (None, typ) in self._watch_nt:
+            keys.append(("g", typ))
+        hits: dict[CallbackEntry, int] = {}
+        watch = self._watch
+        for key in keys:
+            bucket = watch.get(key)
+            if bucket is None:
+                continue
+            refs = bucket.get(None)
+            if refs:
+                for entry, bit in refs.items():
+                    hits[entry] = hits.get(entry, 0) | bit
+            if extra is not None:
+                refs = bucket.get(extra)
+                if refs:
+                    for entry, bit in refs.items():
+                        hits[entry] = hits.get(entry, 0) | bit
+        fired: list[CallbackEntry] = []
+        for entry, bits in hits.items():
+            mask = entry.mask | bits
+            if entry.compiled.test(mask):
+                entry.mask = 0
+                entry.count += 1
+                fired.append(entry)
+                if entry.exhausted:
+                    self._unwatch_callback(entry)
+            else:
+                entry.mask = mask
+        if len(fired) > 1:
+            fired.sort(key=_JOB_INDEX)
+        return [_firing(e.job, event, e.compiled.text, None, e.callback, e.index)
+                for e in fired]
+
+
+def _bits(atoms: tuple[Atom, ...]) -> Iterable[tuple[int, Atom]]:
+    return ((1 << i, atom) for i, atom in enumerate(atoms))
+
+
+def _discard(groups: dict[int, dict[int, None]], key: int, member: int) -> None:
+    group = groups.get(key)
+    if group is not None:
+        group.pop(member, None)
+        if not group:
+            del groups[key]
