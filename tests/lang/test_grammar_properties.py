@@ -18,7 +18,7 @@ from qbcallbacks.lang.source import split_lines
 from qbcallbacks.lang.trigger import parse_trigger_with_warnings
 from qbcallbacks.model import triggers as trig
 from qbcallbacks.model.documents import FILENAME_RE
-from strategies import config_documents, file_names, qcb_programs, triggers
+from support.strategies import config_documents, file_names, qcb_programs, triggers
 
 # Generated file names are safe bare names with a known extension, so that the text is not
 # only well-formed but also loadable; the grammar's own FILENAME is exercised separately below.

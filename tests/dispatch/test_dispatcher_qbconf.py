@@ -5,7 +5,7 @@ from qbcallbacks.config.qbconf import mail_transport, parse_qbconf, read_qbconf
 from qbcallbacks.dispatch.dispatcher import Dispatcher
 from qbcallbacks.reference.mail import MboxTransport, SmtpTransport
 from qbcallbacks.reference.memory import MemorySupervisor
-from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
+from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
 QBCONF = """\ufeff# qb.conf
 supervisor_universal_callback_path = $QBDIR/callback, {extra}

@@ -13,8 +13,8 @@ from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.api import Invocation, RunResult
 from qbcallbacks.runtimes.perl import PerlRuntime, qb_module_source
 from qbcallbacks.runtimes.qb.module import HOST_CALLS
+from support.paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
 needs_perl = pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")
 
 

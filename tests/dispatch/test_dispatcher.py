@@ -18,7 +18,7 @@ from qbcallbacks.matching.clock import ManualClock, from_qube
 from qbcallbacks.model.events import Event, Job, JobCallback
 from qbcallbacks.model.rules import Rule
 from qbcallbacks.reference.memory import MemorySupervisor
-from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
+from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
 
 def make(tmp_path, lines, rt=None, **kw):

@@ -7,7 +7,6 @@ prints; the CLI itself runs them in test_replay_cli.py.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,20 +16,10 @@ from qbcallbacks.lang import parse_config
 from qbcallbacks.lang.config import language_of
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model.rules import Rule
-from reference_matcher import ReferenceMatcher
+from support.reference_matcher import ReferenceMatcher
+from support.vectors import event_cases
 
-VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
-
-
-def load_cases() -> list[Any]:
-    cases = []
-    for path in sorted(VECTORS.glob("events-*.json")):
-        for case in json.loads(path.read_text(encoding="utf-8"))["cases"]:
-            cases.append(pytest.param(case, id=f"{path.stem}:{case['name']}"))
-    return cases
-
-
-CASES = load_cases()
+CASES = event_cases()
 
 
 def rules_of(case: dict[str, Any]) -> list[Rule]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,13 +9,7 @@ import pytest
 from qbcallbacks import TriggerError, parse_config, parse_qcb
 from qbcallbacks.errors import Diagnostic
 from qbcallbacks.lang.trigger import parse_trigger_with_warnings
-
-VECTORS = Path(__file__).resolve().parent.parent / "spec" / "vectors"
-
-
-def cases(name: str) -> list[Any]:
-    data = json.loads((VECTORS / name).read_text(encoding="utf-8"))
-    return [pytest.param(c, id=c["name"]) for c in data["cases"]]
+from support.vectors import vector_cases
 
 
 def positions(diags: tuple[Diagnostic, ...] | list[Diagnostic]) -> list[dict[str, object]]:
@@ -25,7 +17,7 @@ def positions(diags: tuple[Diagnostic, ...] | list[Diagnostic]) -> list[dict[str
     return [{k: d.to_json()[k] for k in keys} for d in diags]
 
 
-@pytest.mark.parametrize("case", cases("language-triggers.json"))
+@pytest.mark.parametrize("case", vector_cases("language-triggers.json"))
 def test_trigger_vector(case: dict[str, Any]) -> None:
     errors = [d for d in case.get("diagnostics", []) if d["severity"] == "error"]
     if errors:
@@ -40,7 +32,7 @@ def test_trigger_vector(case: dict[str, Any]) -> None:
         assert model.model_dump(mode="json") == case["model"]
 
 
-@pytest.mark.parametrize("case", cases("language-config.json"))
+@pytest.mark.parametrize("case", vector_cases("language-config.json"))
 def test_config_vector(case: dict[str, Any]) -> None:
     parsed = parse_config(case["input"], "callbacks.conf")
     assert positions(parsed.diagnostics) == case["diagnostics"]
@@ -49,7 +41,7 @@ def test_config_vector(case: dict[str, Any]) -> None:
     assert rendered == case["canonical"]
 
 
-@pytest.mark.parametrize("case", cases("language-qcb.json"))
+@pytest.mark.parametrize("case", vector_cases("language-qcb.json"))
 def test_qcb_vector(case: dict[str, Any]) -> None:
     parsed = parse_qcb(case["input"], "x.qcb")
     assert positions(parsed.diagnostics) == case["diagnostics"]

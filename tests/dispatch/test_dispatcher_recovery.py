@@ -14,13 +14,13 @@ import pytest
 from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
 from qbcallbacks.reference.memory import MemorySupervisor
-from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
+from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
 HOST = textwrap.dedent("""
     import sys, time
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from test_dispatcher_support import RecordingRuntime, runtimes
+    from support.dispatch_fakes import RecordingRuntime, runtimes
     from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
     from qbcallbacks.model.events import Event
     from qbcallbacks.reference.memory import MemorySupervisor
@@ -54,8 +54,8 @@ def crash_host(tmp_path):
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self", "b.qcb": "done-job-self"})
     marker = tmp_path / "started"
     audit = tmp_path / "audit.db"
-    script = HOST.format(tests=os.path.dirname(__file__), marker=str(marker), root=str(root),
-                         audit=str(audit))
+    tests = os.path.dirname(os.path.dirname(__file__))
+    script = HOST.format(tests=tests, marker=str(marker), root=str(root), audit=str(audit))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:

@@ -15,7 +15,7 @@ from qbcallbacks.matching.matcher import Firing, Matcher
 from qbcallbacks.model.events import Event, Job, JobCallback
 from qbcallbacks.model.rules import Rule
 from qbcallbacks.model.triggers import AllOf, AnyOf, EventPattern
-from reference_matcher import ReferenceMatcher, RefFiring
+from support.reference_matcher import ReferenceMatcher, RefFiring
 
 NAMES = ["complete", "failed", "killed", "done", "submit", "removed", "running", "myEvent"]
 TYPES = ["job", "work", "subjob", "globaltime"]

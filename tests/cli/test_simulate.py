@@ -15,8 +15,7 @@ from qbcallbacks.audit.reconcile import predict
 from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli import main
 from qbcallbacks.config.load import load_callback_path
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
+from support.paths import EXAMPLES
 
 
 def simulate(tmp_path, *extra: str) -> tuple[int, Path]:

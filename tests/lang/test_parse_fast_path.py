@@ -30,7 +30,7 @@ from qbcallbacks.lang.trigger import (
     parse_simple_event,
 )
 from qbcallbacks.model.documents import BlankLine, CommentLine, RuleLine
-from strategies import triggers
+from support.strategies import triggers
 
 # Characters that sit on the edges of the terminals: separators, operators, blanks, the
 # comment and assignment marks, a control character, non-ASCII letters and blanks.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,7 @@ from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli._execute import execute_stream
 from qbcallbacks.config.load import load_callback_path
 from qbcallbacks.model.events import Event, Job
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
+from support.paths import EXAMPLES
 
 
 def stream() -> list[tuple[Event, Job | None]]:

@@ -6,7 +6,7 @@ from qbcallbacks.config.watch import Watcher
 from qbcallbacks.dispatch.dispatcher import Dispatcher
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
-from test_dispatcher_support import RecordingRuntime, runtimes, write_dir
+from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
 
 def ev(name, typ, job, extra=None):

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from support.paths import ROOT
+
 EXAMPLES = ROOT / "examples" / "callback"
 SCRIPT = Path(sys.executable).parent / "qbcallbacks"
 

@@ -16,8 +16,7 @@ from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.api import Invocation, RunResult, RuntimeConfigError
 from qbcallbacks.runtimes.python import PythonRuntime
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
+from support.paths import EXAMPLES
 
 
 @pytest.fixture

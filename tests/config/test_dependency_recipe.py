@@ -17,8 +17,8 @@ from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.api import Invocation, RunResult
 from qbcallbacks.runtimes.qcb import QcbRuntime
+from support.paths import EXAMPLES
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "callback"
 FRAMES = [str(n) for n in range(1, 6)]
 
 

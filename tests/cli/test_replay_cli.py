@@ -11,11 +11,14 @@ from typing import Any
 
 import pytest
 
-from test_event_vectors import CASES
+from support.paths import ROOT
+from support.vectors import event_cases
 
-ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "callback"
 SCRIPT_TEXT = {".py": "pass\n", ".pl": "1;\n", ".qcb": "mail-status\n"}
+
+
+CASES = event_cases()
 
 
 def replay(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
