@@ -13,8 +13,8 @@ import pytest
 
 from qbcallbacks.cli.replay import BadLine, ReplayStep, dry_run, firing_json, read_events
 from qbcallbacks.lang import parse_config
-from qbcallbacks.lang.config import language_of
 from qbcallbacks.matching.matcher import Matcher
+from qbcallbacks.model.languages import language_of
 from qbcallbacks.model.rules import Rule
 from support.reference_matcher import ReferenceMatcher
 from support.vectors import event_cases

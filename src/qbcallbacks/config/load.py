@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
-from ..lang.config import RuleSite, language_of, parse_config
+from ..lang.config import RuleSite, parse_config
 from ..lang.source import decode_source
 from ..model._base import Frozen, trusted
+from ..model.languages import language_of
 from ..model.rules import Rule
 from ..runtimes.api import Runtime, runtime_classes
 

@@ -33,6 +33,7 @@ from ..matching.matcher import Firing, Matcher
 from ..matching.schedule import Scheduler, time_specs
 from ..model._base import Frozen, trusted
 from ..model.events import Event, Job
+from ..model.languages import runtime_extension
 from ..model.rules import Rule
 from ..model.supervisor import Supervisor
 from ..runtimes.api import (
@@ -44,7 +45,7 @@ from ..runtimes.api import (
     inline_code,
     runtime_classes,
 )
-from .lanes import LANGUAGE_EXTENSIONS, Lanes, Match, Run
+from .lanes import Lanes, Match, Run
 
 
 class BackPressureError(QbCallbacksError):
@@ -465,7 +466,7 @@ class Dispatcher:
             self._finish(run, "cancelled", error="dispatcher closed before the run started")
             return
         m = run.match
-        ext = LANGUAGE_EXTENSIONS.get(m.language, m.language)
+        ext = runtime_extension(m.language)
         runtime = self._runtimes.get(ext)
         started = time.time()
         if runtime is None:

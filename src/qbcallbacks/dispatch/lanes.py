@@ -17,16 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..lang.config import LANGUAGES
 from ..model.events import Event
-from ..runtimes.api import JOB_CALLBACK_EXTENSIONS
-
-#: Language of a rule or job callback -> the extension of the runtime that runs it: the
-#: script languages of callbacks.conf, then the languages of job-specific callbacks.
-LANGUAGE_EXTENSIONS: dict[str, str] = {
-    **{language: ext.lstrip(".") for ext, language in LANGUAGES.items()},
-    **JOB_CALLBACK_EXTENSIONS,
-}
+from ..model.languages import runtime_extension
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +84,7 @@ class Lanes:
             pool.shutdown(wait=True)
 
     def _pool(self, language: str) -> ThreadPoolExecutor:
-        ext = LANGUAGE_EXTENSIONS.get(language, language)
+        ext = runtime_extension(language)
         with self._lock:
             pool = self._pools.get(ext)
             if pool is None:

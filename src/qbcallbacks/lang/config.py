@@ -21,12 +21,13 @@ from ..model.documents import (
     ConfigLine,
     RuleLine,
 )
+from ..model.languages import SCRIPT_LANGUAGES
 from ._trigger_build import Problem, shorten
 from .source import collector_paused, split_lines
 from .trigger import problems_to_diagnostics, trigger_problems
 
-#: The extension of a script file picks its language.
-LANGUAGES: dict[str, str] = {".py": "python", ".pl": "perl", ".qcb": "qcb"}
+#: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
+BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGES)
 _TRAILING_COMMENT = re.compile(r"[ \t]#")
 
 
@@ -56,7 +57,8 @@ class ParsedConfig(Frozen):
         return all(d.severity != "error" for d in self.diagnostics)
 
 
-def file_name_problem(name: str, extensions: Collection[str] = tuple(LANGUAGES)) -> Problem | None:
+def file_name_problem(name: str,
+                      extensions: Collection[str] = BUILTIN_EXTENSIONS) -> Problem | None:
     """Why `name` is not an acceptable script file name, or None; `extensions` have the dot."""
     dot = name.rfind(".")
     ext = name[dot:].lower() if dot > 0 else ""
@@ -74,20 +76,15 @@ def file_name_problem(name: str, extensions: Collection[str] = tuple(LANGUAGES))
         return Problem("QCB110", f"bad file name {shown_name}: it must not start with '-'", 0, n)
     if ext not in extensions:
         shown = f"extension {ext!r}" if ext else "no extension"
-        known = ", ".join(f"{e} ({LANGUAGES.get(e, 'site runtime')})" for e in sorted(extensions))
+        known = ", ".join(f"{e} ({SCRIPT_LANGUAGES.get(e[1:], 'site runtime')})"
+                          for e in sorted(extensions))
         return Problem("QCB111", f"unknown script language for {shown_name} ({shown}); "
                        f"known extensions: {known}", 0, n)
     return None
 
 
-def language_of(name: str) -> str:
-    """The language of a script by its extension; a site runtime's language is its extension."""
-    ext = name[name.rfind("."):].lower()
-    return LANGUAGES.get(ext, ext.lstrip("."))
-
-
 def parse_config(text: str, file: str = "callbacks.conf",
-                 extensions: Collection[str] = tuple(LANGUAGES)) -> ParsedConfig:
+                 extensions: Collection[str] = BUILTIN_EXTENSIONS) -> ParsedConfig:
     """Parse a whole `callbacks.conf`; never raises for bad text, reports it instead.
 
     `extensions` (with the dot) are those a runtime is registered for.

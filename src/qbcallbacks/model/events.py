@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from ._base import Frozen
+from .languages import JobCallbackLanguage
 from .triggers import NAME_RE, EventType, normalise_name
-
-JobCallbackLanguage = Literal["qube", "python", "perl", "mail"]
 
 
 class JobCallback(Frozen):

@@ -57,7 +57,8 @@ from pydantic import ConfigDict, Field, field_validator
 
 from ..errors import Diagnostic, QbCallbacksError
 from ..model._base import Frozen
-from ..model.events import Event, JobCallbackLanguage
+from ..model.events import Event
+from ..model.languages import JobCallbackLanguage, runtime_extension
 from ..model.supervisor import Supervisor
 
 ENTRY_POINT_GROUP = "qbcallbacks.runtimes"
@@ -66,10 +67,6 @@ PythonMode = Literal["isolated", "in-process"]
 
 log = logging.getLogger("qbcallbacks.runtimes")
 
-#: Extension of the runtime that runs a job-specific callback of each language.
-JOB_CALLBACK_EXTENSIONS: dict[str, str] = {
-    "python": "py", "perl": "pl", "qube": "qcb", "mail": "qcb",
-}
 #: Variables handed on to worker processes when `settings.env` is None (if the host has them).
 PASSED_ENV = ("HOME", "USER", "LOGNAME", "TZ", "QBDIR", "TMPDIR")
 DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -267,7 +264,7 @@ def python_executable(settings: RuntimeSettings) -> str:
 
 def language_extension(language: JobCallbackLanguage) -> str:
     """The runtime extension for a job-specific callback's language (`mail` runs as qcb)."""
-    return JOB_CALLBACK_EXTENSIONS[language]
+    return runtime_extension(language)
 
 
 def inline_code(language: JobCallbackLanguage, code: str) -> str:
