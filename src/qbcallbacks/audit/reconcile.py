@@ -15,7 +15,8 @@ from ..matching.matcher import Matcher
 from ..model._base import Frozen
 from ..model.events import Job
 from ..model.rules import Rule
-from .store import FINAL_STATUSES, AuditStore, EventRecord
+from ..model.statuses import FINAL_FIRING_STATUSES
+from .store import AuditStore, EventRecord
 
 FiringKey = tuple[int, int, str, str]  # event seq, attached job, callback, trigger
 
@@ -59,5 +60,5 @@ def verify_session(audit: AuditStore, session: int, rules: Sequence[Rule]) -> Ve
         events=len(events), predicted=sum(expected.values()), recorded=sum(got.values()),
         missing=tuple(sorted((expected - got).elements())),
         unexpected=tuple(sorted((got - expected).elements())),
-        unfinished=sum(1 for f in firings if f.status not in FINAL_STATUSES),
+        unfinished=sum(1 for f in firings if f.status not in FINAL_FIRING_STATUSES),
         not_run=sum(1 for f in firings if f.status in ("cancelled", "lost")))

@@ -20,14 +20,13 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from ..errors import QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event
+from ..model.statuses import FiringStatus
 
-FiringStatus = Literal["pending", "ok", "error", "timeout", "crashed", "cancelled", "lost"]
-FINAL_STATUSES: tuple[str, ...] = ("ok", "error", "timeout", "crashed", "cancelled", "lost")
 #: How much of a run's output the trail keeps: the head and the tail, joined by a marker.
 EXCERPT_HEAD = 2000
 EXCERPT_TAIL = 1000

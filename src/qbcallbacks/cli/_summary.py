@@ -12,8 +12,9 @@ from rich.table import Table
 
 from ..audit.reconcile import Verification
 from ..audit.store import AuditStore
+from ..model.statuses import FINAL_FIRING_STATUSES
 
-STATUS_COLUMNS = ("ok", "error", "timeout", "crashed", "cancelled", "lost", "pending")
+STATUS_COLUMNS = (*FINAL_FIRING_STATUSES, "pending")
 
 
 @contextlib.contextmanager

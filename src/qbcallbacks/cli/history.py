@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 import click
 
+from ..model.statuses import FIRING_STATUSES
 from ._session import DEFAULT_WORKDIR
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])\Z")
@@ -55,8 +56,7 @@ def _stamp(t: float | None) -> str:
 @click.option("--job", type=int, default=None, help="Only firings of callbacks attached to JOB.")
 @click.option("--callback", default=None, help="Only this callback (file name or job:<id>#<i>).")
 @click.option("--status", "statuses", multiple=True,
-              type=click.Choice(["pending", "ok", "error", "timeout", "crashed", "cancelled",
-                                 "lost"]), help="Only these statuses (repeatable).")
+              type=click.Choice(FIRING_STATUSES), help="Only these statuses (repeatable).")
 @click.option("--since", default=None, help="Queued at or after this time.")
 @click.option("--until", default=None, help="Queued before this time.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,

@@ -19,7 +19,8 @@ import random
 from collections.abc import Callable
 
 from ..model._base import Frozen
-from .sqlite import FINAL, JobSpec, SqliteSupervisor
+from ..model.statuses import FINAL_JOB_STATES as FINAL
+from .sqlite import JobSpec, SqliteSupervisor
 
 Progress = Callable[[int, int], None]
 

@@ -30,7 +30,6 @@ from ..model.supervisor import (
 )
 from ..model.triggers import BUILTIN_NAMES
 
-FINAL = frozenset({"complete", "failed", "killed", "removed"})
 _ACTIVE = frozenset({"pending", "running", "waiting", "blocked", "suspended"})
 
 # action -> (states it applies in, new state); None as the source set means "any non-final".

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
+from ..model.statuses import FINAL_JOB_STATES as FINAL
 from ..model.supervisor import JobAction, MailMessage, SubjobAction, WorkAction, parse_jobinfo_args
 from .mail import MailTransport, MboxTransport
 
@@ -26,7 +27,6 @@ from .mail import MailTransport, MboxTransport
 EVENT_STATUSES = frozenset({
     "running", "complete", "failed", "killed", "blocked", "waiting", "assigned", "removed",
 })
-FINAL = frozenset({"complete", "failed", "killed", "removed"})
 
 Listener = Callable[[Event, Job], None]
 

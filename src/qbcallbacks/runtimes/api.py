@@ -59,10 +59,10 @@ from ..errors import Diagnostic, QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event
 from ..model.languages import JobCallbackLanguage, runtime_extension
+from ..model.statuses import RunStatus
 from ..model.supervisor import Supervisor
 
 ENTRY_POINT_GROUP = "qbcallbacks.runtimes"
-RunStatus = Literal["ok", "error", "timeout", "crashed"]
 PythonMode = Literal["isolated", "in-process"]
 
 log = logging.getLogger("qbcallbacks.runtimes")
