@@ -47,7 +47,7 @@ CODES: dict[str, str] = {
 class Diagnostic(BaseModel):
     """One finding about a span of user text; positions are 1-based, end column exclusive."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     file: str
     line: int

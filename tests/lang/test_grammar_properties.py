@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
 from qbcallbacks import parse_config, parse_qcb, parse_trigger
-from qbcallbacks.lang import config_lark, qcb_lark, trigger_lark
+from qbcallbacks.lang import config_lark, lark_with_grammar, qcb_lark, trigger_lark
 from qbcallbacks.lang.source import split_lines
 from qbcallbacks.lang.trigger import parse_trigger_with_warnings
 from qbcallbacks.model import triggers as trig
@@ -22,10 +22,11 @@ from support.strategies import config_documents, file_names, qcb_programs, trigg
 
 # Generated file names are safe bare names with a known extension, so that the text is not
 # only well-formed but also loadable; the grammar's own FILENAME is exercised separately below.
-_config_text = from_lark(config_lark(), start="start", explicit={"FILENAME": file_names})
+_config_text = from_lark(lark_with_grammar("callbacks.lark"), start="start",
+                         explicit={"FILENAME": file_names})
 
 
-@given(from_lark(trigger_lark(), start="trigger"))
+@given(from_lark(lark_with_grammar("trigger.lark"), start="trigger"))
 def test_generated_trigger_text_parses_and_formats_to_a_fixed_point(text: str) -> None:
     model, _ = parse_trigger_with_warnings(text)
     canonical = model.format()
@@ -55,7 +56,7 @@ def test_generated_config_text_parses_without_errors_and_round_trips(text: str) 
     assert len(parsed.document.lines) == len(split_lines(text))
 
 
-@given(from_lark(config_lark(), start="start"))
+@given(from_lark(lark_with_grammar("callbacks.lark"), start="start"))
 def test_any_grammatical_config_only_fails_on_file_name_checks(text: str) -> None:
     parsed = parse_config(text)
     assert {d.code for d in parsed.diagnostics} <= {"QCB110", "QCB111", "QCB202", "QCB203"}
@@ -69,7 +70,7 @@ def test_built_config_documents_render_to_text_that_parses_back(doc: object) -> 
     config_lark().parse(text, start="start")
 
 
-@given(from_lark(qcb_lark(), start="start"))
+@given(from_lark(lark_with_grammar("qcb.lark"), start="start"))
 def test_generated_qcb_text_parses_and_round_trips(text: str) -> None:
     parsed = parse_qcb(text)
     assert parsed.ok and parsed.program is not None

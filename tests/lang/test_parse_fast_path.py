@@ -21,7 +21,7 @@ from hypothesis.extra.lark import from_lark
 from lark import Token, Tree
 from lark.exceptions import LarkError
 
-from qbcallbacks.lang import config_lark, parse_config, trigger_lark
+from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, trigger_lark
 from qbcallbacks.lang._trigger_build import Problem, TriggerModel, build_trigger
 from qbcallbacks.lang.config import file_name_problem
 from qbcallbacks.lang.trigger import (
@@ -68,7 +68,7 @@ def mutated(draw: Callable[[st.SearchStrategy[Any]], Any], text: str) -> str:
     return text
 
 
-grammar_triggers = from_lark(trigger_lark(), start="trigger")
+grammar_triggers = from_lark(lark_with_grammar("trigger.lark"), start="trigger")
 simple_shapes = st.from_regex(
     r"[A-Za-z_][A-Za-z0-9_]{0,6}-(?i:job|work|subjob|host|time|repeat|global|globaltime"
     r"|globalrepeat|jobs)-[^\s()&|#*=-]{1,5}(-(\*|[^\s()&|*]{1,5}))?", fullmatch=True)
@@ -283,8 +283,9 @@ def check_line(raw: str) -> None:
 
 safe_names = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_. -]{0,6}\.(py|pl|qcb)", fullmatch=True)
 grammar_lines = st.one_of(
-    from_lark(config_lark(), start="line"),
-    from_lark(config_lark(), start="line", explicit={"FILENAME": safe_names}),
+    from_lark(lark_with_grammar("callbacks.lark"), start="line"),
+    from_lark(lark_with_grammar("callbacks.lark"), start="line",
+              explicit={"FILENAME": safe_names}),
 )
 line_texts = st.one_of(grammar_lines, near_misses(grammar_lines))
 

@@ -6,7 +6,14 @@ and errors into models and diagnostics.
 
 from __future__ import annotations
 
-from ._lark import GRAMMAR_FILES, config_lark, grammar_text, qcb_lark, trigger_lark
+from ._lark import (
+    GRAMMAR_FILES,
+    config_lark,
+    grammar_text,
+    lark_with_grammar,
+    qcb_lark,
+    trigger_lark,
+)
 from .config import ParsedConfig, RuleSite, parse_config
 from .qcb import ParsedQcb, parse_qcb
 from .trigger import parse_trigger, parse_trigger_with_warnings
@@ -18,6 +25,7 @@ __all__ = [
     "RuleSite",
     "config_lark",
     "grammar_text",
+    "lark_with_grammar",
     "parse_config",
     "parse_qcb",
     "parse_trigger",

@@ -10,7 +10,9 @@ from pydantic import BaseModel, ConfigDict
 class Frozen(BaseModel):
     """Immutable data; instances are hashable and safe to share between threads."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Schemas are built on first validation, not at import: a command that never builds a
+    # model of some class never pays for it.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 _M = TypeVar("_M", bound=BaseModel)

@@ -165,9 +165,8 @@ class AnyOf(_Compound):
 
 
 Trigger = Annotated[Union[EventPattern, AllOf, AnyOf], Field(discriminator="kind")]  # noqa: UP007 - a discriminated union needs the Union spelling for the forward reference
-_Compound.model_rebuild()
-AllOf.model_rebuild()
-AnyOf.model_rebuild()
+# The forward reference to `Trigger` is resolved when a compound is first validated
+# (schemas are deferred, see `Frozen`).
 
 TriggerNode = EventPattern | AllOf | AnyOf
 
