@@ -17,9 +17,9 @@ from rich.console import Console
 from ..audit.reconcile import verify_session
 from ..audit.store import AuditStore
 from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
+from ..model.statuses import FAILED_FIRING_STATUSES
 from ..reference.mail import MboxTransport
 from ..reference.sqlite import SqliteSupervisor
-from ..model.statuses import FAILED_FIRING_STATUSES
 from ._summary import print_json_summary, print_summary
 
 F = TypeVar("F", bound=Callable[..., Any])

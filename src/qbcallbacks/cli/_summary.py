@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
