@@ -21,6 +21,7 @@ from ..model.statuses import FAILED_FIRING_STATUSES
 from ..reference.mail import MboxTransport
 from ..reference.sqlite import SqliteSupervisor
 from ._summary import print_json_summary, print_summary
+from ._targets import SetupError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -112,6 +113,10 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
     audit_file = Path(audit_path).resolve() if audit_path else run_dir / "audit.db"
     logs = Path(log_dir).resolve() if log_dir else run_dir / "logs"
     farm_db = run_dir / db_name
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SetupError(f"--workdir: cannot create {run_dir}: {exc.strerror}") from None
     for stale in (farm_db, farm_db.with_name(f"{db_name}-wal"),
                   farm_db.with_name(f"{db_name}-shm")):
         stale.unlink(missing_ok=True)
@@ -125,8 +130,8 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
 
     started = time.perf_counter()
     with working_directory(run_dir):
+        audit = AuditStore(audit_file)  # first: a bad --audit leaves nothing open
         supervisor = SqliteSupervisor(farm_db, mail=MboxTransport(run_dir / "mail.mbox"))
-        audit = AuditStore(audit_file)
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
                                 config=DispatcherConfig(timeout=timeout, log_dir=str(logs)),
                                 audit=audit, on_diagnostics=show)
@@ -162,9 +167,10 @@ def finish_session(session: RunSession, *, jobs: dict[str, int] | None = None,
                       verification, elapsed=elapsed, jobs=jobs, audit_path=session.audit_file,
                       log_dir=session.logs, run_dir=session.run_dir)
         if failed:
-            session.console.print(f"{failed} firing(s) ended in error, timeout, crash or were "
-                                  "lost" + ("" if allow_failures else " (exit status 1; "
-                                            "--allow-failures accepts them)"),
+            session.console.print(f"{failed} firing(s) ended in error, timeout or crash, or "
+                                  "were lost (qbcallbacks history --status error ...)"
+                                  + ("" if allow_failures else "; exit status 1 "
+                                     "(--allow-failures accepts them)"),
                                   markup=False, soft_wrap=True)
     session.audit.close()
     return verification.ok and (allow_failures or not failed)

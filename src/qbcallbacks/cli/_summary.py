@@ -62,7 +62,9 @@ def print_summary(console: Console, audit: AuditStore, session: int,
                        f"{r.duration or 0.0:.3f}")
         console.print(st)
 
-    verdict = ("[green]every predicted firing ran[/]" if verification.ok else
+    failed = sum(n for (_, st), n in counts.items() if st in FAILED_FIRING_STATUSES)
+    verdict = ("[green]every predicted firing ran[/]" if verification.ok and not failed else
+               f"[red]every predicted firing ran; {failed} failed[/]" if verification.ok else
                f"[red]engine mismatch: {len(verification.missing)} missing, "
                f"{len(verification.unexpected)} unexpected, {verification.unfinished} "
                f"unfinished, {verification.not_run} not run[/]")

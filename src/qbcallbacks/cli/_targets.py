@@ -24,6 +24,13 @@ from ..runtimes.api import Runtime, runtime_classes
 SYSTEM_QBCONF = "/etc/qb.conf"
 
 
+class SetupError(click.ClickException):
+    """Something around the command is wrong (a file, a directory, a database): one line on
+    standard error and exit status 2, like a usage error but without the usage text."""
+
+    exit_code = 2
+
+
 def default_qbconf(env: Mapping[str, str] | None = None) -> str | None:
     """`$QB_CONF` when set, else `/etc/qb.conf` when it exists, else None."""
     env = os.environ if env is None else env
