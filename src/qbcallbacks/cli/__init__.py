@@ -27,7 +27,18 @@ COMMANDS: dict[str, str] = {
 ALIASES: dict[str, str] = {"rule": "explain"}
 
 
+class _PipeClosed(Exception):
+    """Standard output's reader went away; kept apart from OSError so click does not turn it
+    into a plain exit 1."""
+
+
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _PipeClosed() from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [n for n, mod in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
 
@@ -53,6 +64,8 @@ def cli() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 findings or failed callbacks, 2 usage or
     environment error). A user's mistake is one line on standard error, never a traceback."""
+    import sqlite3
+
     from ..errors import QbCallbacksError
 
     try:
@@ -72,9 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
-    except BrokenPipeError:
+    except (BrokenPipeError, _PipeClosed):
         return _broken_pipe()
-    except (QbCallbacksError, OSError) as exc:
+    except (QbCallbacksError, OSError, sqlite3.Error) as exc:
         click.echo(f"qbcallbacks: error: {_one_line(exc)}", err=True)
         return 2
     return code if isinstance(code, int) else 0

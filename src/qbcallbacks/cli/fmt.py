@@ -22,6 +22,7 @@ from ..errors import Diagnostic, SourceError
 from ..lang import parse_config, parse_qcb
 from ..lang.source import decode_source
 from ..runtimes.api import runtime_classes
+from ._targets import SetupError
 
 BOM = "\ufeff"
 
@@ -106,7 +107,7 @@ def command(ctx: click.Context, files: tuple[Path, ...], check: bool, diff: bool
         try:
             text = decode_source(file.read_bytes(), str(file))
         except OSError as exc:
-            raise click.UsageError(f"cannot read {file}: {exc.strerror}") from None
+            raise SetupError(f"cannot read {file}: {exc.strerror}") from None
         except SourceError as exc:
             for d in exc.diagnostics:
                 click.echo(d.render(), err=True)
