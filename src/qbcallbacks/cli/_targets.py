@@ -49,8 +49,11 @@ def default_dirs(qbconf: str | None) -> list[str]:
         return expand_callback_path(None)
     try:
         return read_qbconf(conf).callback_path()
-    except QbConfError as exc:
-        raise click.UsageError(f"--qbconf: {exc}" if qbconf else str(exc)) from None
+    except QbConfError:
+        reason = "cannot be read"
+        if not os.path.exists(conf):
+            reason = "does not exist"
+        raise SetupError(f"{'--qbconf' if qbconf else '$QB_CONF'}: {conf} {reason}") from None
 
 
 def refuse_both(paths: Sequence[str], qbconf: str | None) -> None:

@@ -124,7 +124,7 @@ def command(audit_path: str, session: str | int, job: int | None, callback: str 
     try:
         store = AuditStore(audit_path, readonly=True)
     except AuditError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise SetupError(str(exc)) from None
     try:
         _query_and_print(store, session, job=job, callback=callback,
                          statuses=statuses, since=since, until=until, limit=limit,
