@@ -93,7 +93,12 @@ def gitlab(diagnostics: Sequence[Diagnostic]) -> list[dict[str, object]]:
 
 
 def _uri(path: str) -> str:
-    return quote(PurePath(path).as_posix(), safe="/:")
+    """A relative reference for a relative path (what code scanning expects), a file URI for
+    an absolute one."""
+    pure = PurePath(path)
+    if pure.is_absolute():
+        return "file://" + quote(pure.as_posix(), safe="/")
+    return quote(pure.as_posix(), safe="/")
 
 
 def sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:

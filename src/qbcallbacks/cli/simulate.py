@@ -4,8 +4,9 @@ dispatched through the engine with real callback runs, then a summary.
 The run directory (`--workdir`, default `./qbcallbacks-run`) holds the farm database, the mbox
 the mail callbacks write to, and whatever the callbacks write with relative paths (the scripts
 run there, as the original runs them in the supervisor's directory). Exit status: 0 when every
-firing the matcher predicts for the recorded event stream ran to an end, 1 when the engine lost,
-added or left one unfinished, 2 on a usage error.
+firing the matcher predicts ran to an end and none failed, 1 when a callback ended in error,
+timeout or crash (unless `--allow-failures`) or the engine lost, added or left a firing
+unfinished, 2 on a usage or environment error.
 """
 
 from __future__ import annotations
