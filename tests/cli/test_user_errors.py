@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -159,6 +160,8 @@ def test_history_sessions_json_lines_and_follow(tmp_path: Path) -> None:
     follow = subprocess.Popen([str(SCRIPT), "history", "--audit", str(audit), "--follow",
                                "--json-lines", "--interval", "0.1"],
                               stdout=subprocess.PIPE, text=True)
+    guard = threading.Timer(120, follow.kill)  # a silent --follow fails the test, never hangs it
+    guard.start()
     try:
         assert follow.stdout is not None
         seen = [json.loads(follow.stdout.readline()) for _ in latest]
@@ -168,6 +171,7 @@ def test_history_sessions_json_lines_and_follow(tmp_path: Path) -> None:
         fresh = json.loads(follow.stdout.readline())  # the third run's firings arrive
         assert fresh["session"] == 3
     finally:
+        guard.cancel()
         follow.terminate()
         follow.wait(timeout=30)
         if follow.stdout is not None:
