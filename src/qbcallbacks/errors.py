@@ -18,6 +18,8 @@ Severity = Literal["error", "warning"]
 #: Stable diagnostic codes; tools may match on them, so they never change meaning.
 CODES: dict[str, str] = {
     "QCB001": "file cannot be read or is not UTF-8",
+    "QCB020": "path given on the command line does not exist",
+    "QCB021": "path is not a callback directory, callbacks.conf or callback script",
     "QCB101": "missing '=' between file name and trigger",
     "QCB102": "empty trigger",
     "QCB103": "unknown event type",

@@ -92,11 +92,13 @@ def test_usage_errors_exit_two() -> None:
 def test_format_prints_canonical_text_and_check_mode(tmp_path: Path) -> None:
     conf = tmp_path / "callbacks.conf"
     conf.write_text("# hi\r\n  a.py=DONE-job-self   and b-work-x-*  # c\r\n")
-    done = run("format", str(conf))
+    done = subprocess.run([str(SCRIPT), "format", str(conf)], capture_output=True, timeout=60,
+                          check=False)
+    done.stdout = done.stdout.decode()  # bytes: text mode would turn CRLF into LF
     assert done.returncode == 0
-    assert done.stdout == "# hi\na.py = done-job-self && b-work-x-* # c\n"
+    assert done.stdout == "# hi\r\na.py = done-job-self && b-work-x-* # c\r\n"
     assert run("format", "--check", str(conf)).returncode == 1
-    conf.write_text(done.stdout)
+    conf.write_bytes(done.stdout.encode())
     assert run("format", "--check", str(conf)).returncode == 0
 
 

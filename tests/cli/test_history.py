@@ -38,15 +38,16 @@ def run(capsys, *args: str):
 
 def test_text_and_filters(audit, capsys):
     code, out, err = run(capsys, "--audit", str(audit))
-    assert code == 0 and len(out.splitlines()) == 3 and "3 firing(s)" in err
+    assert code == 0 and len(out.splitlines()) == 4 and "3 firing(s), session 1" in err
+    assert out.splitlines()[0].split()[:4] == ["id", "queued", "job", "callback"]
     _, out, _ = run(capsys, "--audit", str(audit), "--job", "2")
-    assert len(out.splitlines()) == 2
+    assert len(out.splitlines()) == 3
     _, out, _ = run(capsys, "--audit", str(audit), "--status", "error", "--output")
     assert "complete-job-2" in out and "| boom" in out
     _, out, _ = run(capsys, "--audit", str(audit), "--callback", "b.py", "--status", "pending")
     assert "b.py" in out and "pending" in out
     _, out, _ = run(capsys, "--audit", str(audit), "--limit", "1")
-    assert len(out.splitlines()) == 1 and "b.py" in out  # the newest
+    assert len(out.splitlines()) == 2 and "b.py" in out.splitlines()[1]  # the newest
 
 
 def test_json_and_time_filters(audit, capsys):

@@ -51,7 +51,7 @@ def test_execute_stream_runs_every_predicted_firing(tmp_path, capsys):
     assert "every predicted firing ran" in out
 
 
-def test_replay_cli_executes_without_dry_run(tmp_path):
+def test_replay_cli_executes_with_execute(tmp_path):
     pytest.importorskip("qbcallbacks.cli.replay")
     from qbcallbacks.cli import main
 
@@ -62,7 +62,8 @@ def test_replay_cli_executes_without_dry_run(tmp_path):
                                  "job": job.model_dump(mode="json") if job else event.job,
                                  "extra": event.extra}) + "\n")
     run = tmp_path / "run"
-    code = main(["replay", str(EXAMPLES), "--events", str(events), "--mode", "in-process",
+    code = main(["replay", str(EXAMPLES), "--events", str(events), "--execute",
+                 "--mode", "in-process", "--workdir", str(run),
                  "--audit", str(run / "audit.db"), "--log-dir", str(run / "logs"),
                  "--timeout", "20"])
     assert code == 0

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import click
+import pytest
+
 from qbcallbacks.cli._session import callback_dirs
 from qbcallbacks.config.qbconf import mail_transport, parse_qbconf, read_qbconf
 from qbcallbacks.dispatch.dispatcher import Dispatcher
@@ -46,7 +49,12 @@ def test_dispatcher_from_qbconf(tmp_path):
 def test_cli_callback_dirs_prefer_paths_then_qbconf(tmp_path, monkeypatch):
     path = tmp_path / "qb.conf"
     path.write_text("supervisor_universal_callback_path = /a,/b\n")
-    assert callback_dirs(["/x"], str(path)) == ["/x"]
+    with pytest.raises(click.UsageError, match="not both"):
+        callback_dirs(["/x"], str(path))
+    assert callback_dirs(["/x"], None) == ["/x"]
     assert callback_dirs([], str(path)) == ["/a", "/b"]
+    monkeypatch.setenv("QB_CONF", str(path))
+    assert callback_dirs([], None) == ["/a", "/b"]
+    monkeypatch.delenv("QB_CONF")
     monkeypatch.setenv("QBDIR", str(tmp_path))
     assert callback_dirs([], None) == [str(tmp_path / "callback")]

@@ -20,15 +20,30 @@ COMMANDS: dict[str, str] = {
     "replay": "qbcallbacks.cli.replay",
     "simulate": "qbcallbacks.cli.simulate",
     "history": "qbcallbacks.cli.history",
+    "explain": "qbcallbacks.cli.explain",
 }
+
+#: Other names for commands (shown in the help of the command they stand for).
+ALIASES: dict[str, str] = {"rule": "explain"}
+
+
+class _PipeClosed(Exception):
+    """Standard output's reader went away; kept apart from OSError so click does not turn it
+    into a plain exit 1."""
 
 
 class _LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise _PipeClosed() from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [n for n, mod in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = COMMANDS.get(cmd_name)
+        module = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
         if module is None or importlib.util.find_spec(module) is None:
             return None
         command = importlib.import_module(module).command
@@ -39,16 +54,30 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qbcallbacks")
 def cli() -> None:
-    """Universal callbacks for a render-farm supervisor: check, format, replay, simulate."""
+    """Universal callbacks for a render-farm supervisor: check, format, explain, replay,
+    simulate, history.
+
+    Exit status: 0 clean, 1 findings or failed callbacks, 2 usage or environment errors.
+    """
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (0 ok, 1 findings, 2 usage error)."""
+    """Run the CLI and return its exit code (0 ok, 1 findings or failed callbacks, 2 usage or
+    environment error). A user's mistake is one line on standard error, never a traceback."""
+    import sqlite3
+
+    from ..errors import QbCallbacksError
+
     try:
         # Without standalone mode, click hands back the code given to `ctx.exit`.
         code = cli.main(args=list(sys.argv[1:] if argv is None else argv),
                         prog_name="qbcallbacks", standalone_mode=False)
+        sys.stdout.flush()  # a closed pipe shows here, not at exit
     except click.exceptions.Exit as exc:
+        try:
+            sys.stdout.flush()
+        except BrokenPipeError:
+            return _broken_pipe()
         return int(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
@@ -56,7 +85,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except (BrokenPipeError, _PipeClosed):
+        return _broken_pipe()
+    except (QbCallbacksError, OSError, sqlite3.Error) as exc:
+        click.echo(f"qbcallbacks: error: {_one_line(exc)}", err=True)
+        return 2
     return code if isinstance(code, int) else 0
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror}:{where}".rstrip(":")
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _broken_pipe() -> int:
+    """The reader went away (`| head`): say nothing, and keep Python from complaining about
+    the unflushed standard output at exit."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141  # as a shell reports a filter ended by SIGPIPE
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,18 +24,19 @@ def execute_stream(directories: Sequence[str], stream: Iterable[tuple[Event, Job
                    timeout: float = 30.0, audit_path: str | None = None,
                    log_dir: str | None = None, mode: str = "isolated",
                    workdir: str = DEFAULT_WORKDIR, progress: bool = True,
-                   console: Console | None = None, total: int | None = None) -> int:
+                   console: Console | None = None, total: int | None = None,
+                   fmt: str = "text", allow_failures: bool = True) -> int:
     """Dispatch every event of `stream` with real runs; 0 if every predicted firing ran to an
-    end, 1 otherwise."""
+    end (and, unless `allow_failures`, none failed), 1 otherwise."""
     console = console or Console(highlight=False)
     with run_session(directories, db_name="replay.db", timeout=timeout, audit_path=audit_path,
                      log_dir=log_dir, mode=mode, workdir=workdir, console=console) as session:
-        if progress:
-            with progress_bar(console, "events") as (_, update):
+        if progress and fmt == "text":
+            with progress_bar(console, "events", verb="replaying") as (_, update):
                 _feed(session.dispatcher, session.supervisor, stream, update, total)
         else:
             _feed(session.dispatcher, session.supervisor, stream, None, total)
-    return 0 if finish_session(session) else 1
+    return 0 if finish_session(session, fmt=fmt, allow_failures=allow_failures) else 1
 
 
 def _feed(dispatcher: Dispatcher, supervisor: SqliteSupervisor,

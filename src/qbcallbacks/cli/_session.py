@@ -17,9 +17,11 @@ from rich.console import Console
 from ..audit.reconcile import verify_session
 from ..audit.store import AuditStore
 from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
+from ..model.statuses import FAILED_FIRING_STATUSES
 from ..reference.mail import MboxTransport
 from ..reference.sqlite import SqliteSupervisor
-from ._summary import print_summary
+from ._summary import print_json_summary, print_summary
+from ._targets import SetupError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -29,6 +31,12 @@ DEFAULT_WORKDIR = "qbcallbacks-run"
 def run_options(func: F) -> F:
     """The options shared by every command that runs callbacks (`simulate`, `replay`)."""
     options = [
+        click.option("--qbconf", type=click.Path(dir_okay=False, exists=True), default=None,
+                     help="Read supervisor_universal_callback_path from this qb.conf "
+                          "(not with PATH)."),
+        click.option("--workdir", type=click.Path(file_okay=False), default=DEFAULT_WORKDIR,
+                     show_default=True,
+                     help="Run directory: farm database, mbox, callbacks' files."),
         click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
                      show_default=True, help="Default seconds one callback run may take."),
         click.option("--audit", "audit_path", type=click.Path(dir_okay=False), default=None,
@@ -38,6 +46,13 @@ def run_options(func: F) -> F:
                           f"[default: ./{DEFAULT_WORKDIR}/logs]."),
         click.option("--mode", type=click.Choice(["isolated", "in-process"]), default="isolated",
                      show_default=True, help="How Python callbacks run."),
+        click.option("--progress/--no-progress", default=True, show_default=True,
+                     help="Show a progress bar (never with --format json)."),
+        click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+                     show_default=True,
+                     help="Summary as text tables or as one JSON object."),
+        click.option("--allow-failures", is_flag=True,
+                     help="Exit 0 even when callbacks ended in error, timeout or crash."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -45,13 +60,14 @@ def run_options(func: F) -> F:
 
 
 def callback_dirs(paths: Sequence[str], qbconf: str | None) -> list[str]:
-    """Directories from PATH arguments, else from a qb.conf, else `$QBDIR/callback`; made
-    absolute so that changing directory later cannot change their meaning."""
+    """Directories from PATH arguments, else from a qb.conf (`--qbconf`, `$QB_CONF`,
+    `/etc/qb.conf`), else `$QBDIR/callback`; made absolute so that changing directory later
+    cannot change their meaning. PATH and `--qbconf` together are a usage error."""
     from ..config.load import expand_callback_path
-    from ..config.qbconf import read_qbconf
+    from ._targets import default_dirs, refuse_both
 
-    dirs = expand_callback_path(paths) if paths or qbconf is None else \
-        read_qbconf(qbconf).callback_path()
+    refuse_both(paths, qbconf)
+    dirs = expand_callback_path(paths) if paths else default_dirs(qbconf)
     return [os.path.abspath(d) for d in dirs]
 
 
@@ -97,18 +113,25 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
     audit_file = Path(audit_path).resolve() if audit_path else run_dir / "audit.db"
     logs = Path(log_dir).resolve() if log_dir else run_dir / "logs"
     farm_db = run_dir / db_name
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SetupError(f"--workdir: cannot create {run_dir}: {exc.strerror}") from None
     for stale in (farm_db, farm_db.with_name(f"{db_name}-wal"),
                   farm_db.with_name(f"{db_name}-shm")):
         stale.unlink(missing_ok=True)
 
+    caller = os.getcwd()
+
     def show(directory: str, diagnostics: Sequence[Any]) -> None:
+        # Printed exactly as `check` prints them: plain lines, paths relative to the caller.
         for d in diagnostics:
-            console.print(d.render(), markup=False)
+            click.echo(d.moved(file=_relative(d.file, caller)).render(), err=True)
 
     started = time.perf_counter()
     with working_directory(run_dir):
+        audit = AuditStore(audit_file)  # first: a bad --audit leaves nothing open
         supervisor = SqliteSupervisor(farm_db, mail=MboxTransport(run_dir / "mail.mbox"))
-        audit = AuditStore(audit_file)
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
                                 config=DispatcherConfig(timeout=timeout, log_dir=str(logs)),
                                 audit=audit, on_diagnostics=show)
@@ -120,13 +143,34 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
             supervisor.close()
 
 
-def finish_session(session: RunSession, *, jobs: dict[str, int] | None = None) -> bool:
+def _relative(path: str, base: str) -> str:
+    if not os.path.isabs(path):
+        return path
+    rel = os.path.relpath(path, base)
+    return path if rel.startswith("..") else rel
+
+
+def finish_session(session: RunSession, *, jobs: dict[str, int] | None = None,
+                   fmt: str = "text", allow_failures: bool = True) -> bool:
     """Check the audit trail against the matcher's prediction, print the summary, close the
-    trail; True when every predicted firing ran to an end."""
+    trail; True when every predicted firing ran to an end and (unless `allow_failures`) no
+    callback ended in error, timeout, crash or was lost."""
     verification = verify_session(session.audit, session.dispatcher.session,
                                   session.dispatcher.rules)
-    print_summary(session.console, session.audit, session.dispatcher.session, verification,
-                  elapsed=time.perf_counter() - session.started, jobs=jobs,
-                  audit_path=session.audit_file, log_dir=session.logs, run_dir=session.run_dir)
+    counts = session.audit.counts(session.dispatcher.session)
+    failed = sum(n for (_, status), n in counts.items() if status in FAILED_FIRING_STATUSES)
+    elapsed = time.perf_counter() - session.started
+    if fmt == "json":
+        print_json_summary(session, counts, verification, elapsed=elapsed, jobs=jobs)
+    else:
+        print_summary(session.console, session.audit, session.dispatcher.session,
+                      verification, elapsed=elapsed, jobs=jobs, audit_path=session.audit_file,
+                      log_dir=session.logs, run_dir=session.run_dir)
+        if failed:
+            session.console.print(f"{failed} firing(s) ended in error, timeout or crash, or "
+                                  "were lost (qbcallbacks history --status error ...)"
+                                  + ("" if allow_failures else "; exit status 1 "
+                                     "(--allow-failures accepts them)"),
+                                  markup=False, soft_wrap=True)
     session.audit.close()
-    return verification.ok
+    return verification.ok and (allow_failures or not failed)

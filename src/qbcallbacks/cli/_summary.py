@@ -3,24 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..audit.reconcile import Verification
 from ..audit.store import AuditStore
-from ..model.statuses import FINAL_FIRING_STATUSES
+from ..model.statuses import FAILED_FIRING_STATUSES, FINAL_FIRING_STATUSES
 
 STATUS_COLUMNS = (*FINAL_FIRING_STATUSES, "pending")
 
 
 @contextlib.contextmanager
-def progress_bar(console: Console,
-                 label: str = "frames") -> Iterator[tuple[Progress, Callable[[int, int], None]]]:
-    bar = Progress(TextColumn("[bold]simulating[/]"), BarColumn(), MofNCompleteColumn(),
+def progress_bar(console: Console, label: str = "frames", verb: str = "simulating",
+                 ) -> Iterator[tuple[Progress, Callable[[int, int], None]]]:
+    bar = Progress(TextColumn(f"[bold]{verb}[/]"), BarColumn(), MofNCompleteColumn(),
                    TextColumn(label), TimeElapsedColumn(), console=console, transient=False)
     task = bar.add_task("farm", total=None)
 
@@ -59,7 +62,9 @@ def print_summary(console: Console, audit: AuditStore, session: int,
                        f"{r.duration or 0.0:.3f}")
         console.print(st)
 
-    verdict = ("[green]every predicted firing ran[/]" if verification.ok else
+    failed = sum(n for (_, st), n in counts.items() if st in FAILED_FIRING_STATUSES)
+    verdict = ("[green]every predicted firing ran[/]" if verification.ok and not failed else
+               f"[red]every predicted firing ran; {failed} failed[/]" if verification.ok else
                f"[red]engine mismatch: {len(verification.missing)} missing, "
                f"{len(verification.unexpected)} unexpected, {verification.unfinished} "
                f"unfinished, {verification.not_run} not run[/]")
@@ -73,3 +78,30 @@ def print_summary(console: Console, audit: AuditStore, session: int,
     console.print(f"callback logs:  {log_dir}", markup=False, soft_wrap=True)
     if run_dir is not None:
         console.print(f"run directory:  {run_dir}", markup=False, soft_wrap=True)
+
+
+def print_json_summary(session: Any, counts: dict[tuple[str, str], int],
+                       verification: Verification, *, elapsed: float,
+                       jobs: dict[str, int] | None = None) -> None:
+    """The summary as one JSON object on standard output (`--format json`)."""
+    per_callback: dict[str, dict[str, int]] = {}
+    for (callback, status), n in counts.items():
+        per_callback.setdefault(callback, {})[status] = n
+    data = {
+        "events": verification.events,
+        "firings": verification.recorded,
+        "predicted": verification.predicted,
+        "engine_ok": verification.ok,
+        "missing": len(verification.missing),
+        "unexpected": len(verification.unexpected),
+        "unfinished": verification.unfinished,
+        "not_run": verification.not_run,
+        "failed": sum(n for (_, s), n in counts.items() if s in FAILED_FIRING_STATUSES),
+        "callbacks": per_callback,
+        "jobs": jobs or {},
+        "seconds": round(elapsed, 3),
+        "audit": str(session.audit_file),
+        "logs": str(session.logs),
+        "run_dir": str(session.run_dir),
+    }
+    click.echo(json.dumps(data, indent=2))

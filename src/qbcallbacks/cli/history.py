@@ -1,8 +1,10 @@
 """`qbcallbacks history`: what the audit trail says about past firings.
 
 Filters combine (all must hold): `--job`, `--callback`, `--status` (repeatable), `--since` and
-`--until` (ISO 8601, Unix seconds, or an age such as `90s`, `15m`, `2h`, `7d`). Text output is
-one line per firing, oldest first; `--format json` prints one JSON array of firing objects.
+`--until` (ISO 8601, Unix seconds, or an age such as `90s`, `15m`, `2h`, `7d`), and `--session`
+(default: the latest run, so farms that reuse job ids do not mix). Text output is a header then
+one line per firing, oldest first; `--format json` prints one JSON array of firing objects,
+`--json-lines` one object per line; `--follow` keeps printing firings as they are recorded.
 Exit status: 0 (even when nothing matches), 2 on a usage error or a missing database.
 """
 
@@ -10,13 +12,16 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from datetime import UTC, datetime
 
 import click
 
+from ..audit.store import AuditStore, FiringRecord
 from ..model.statuses import FIRING_STATUSES
 from ._session import DEFAULT_WORKDIR
+from ._targets import SetupError
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -49,51 +54,141 @@ def _stamp(t: float | None) -> str:
     return datetime.fromtimestamp(t, tz=UTC).astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _time_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    return None if value is None else parse_time(value)  # click names the option on error
+
+
+def _session_option(ctx: click.Context, param: click.Parameter, value: str) -> str | int:
+    text = value.strip().lower()
+    if text in ("latest", "all"):
+        return text
+    try:
+        number = int(text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: use a session number, 'latest' or 'all'") from None
+    if number < 1:
+        raise click.BadParameter(f"{value!r}: session numbers start at 1")
+    return number
+
+
+HEADER = (f"{'id':>6}  {'queued':<19}  {'job':<10} {'callback':<24} {'event':<28} "
+          f"{'status':<9} {'exit':<9} took")
+
+
+def _line(r: FiringRecord) -> str:
+    code = "-" if r.exit_code is None else str(r.exit_code)
+    took = "-" if r.duration is None else f"{r.duration:.3f}s"
+    return (f"{r.id:>6}  {_stamp(r.queued_at)}  job {r.job:<6} {r.callback:<24} "
+            f"{r.event.format():<28} {r.status:<9} exit {code:<4} {took}")
+
+
 @click.command("history")
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False),
               default=f"{DEFAULT_WORKDIR}/audit.db", show_default=True,
               help="Audit database to read.")
+@click.option("--session", "session", default="latest", show_default=True,
+              callback=_session_option, metavar="N|latest|all",
+              help="Which run's firings: a session number, the latest, or all.")
 @click.option("--job", type=int, default=None, help="Only firings of callbacks attached to JOB.")
 @click.option("--callback", default=None, help="Only this callback (file name or job:<id>#<i>).")
 @click.option("--status", "statuses", multiple=True,
               type=click.Choice(FIRING_STATUSES), help="Only these statuses (repeatable).")
-@click.option("--since", default=None, help="Queued at or after this time.")
-@click.option("--until", default=None, help="Queued before this time.")
+@click.option("--since", default=None, callback=_time_option,
+              help="Queued at or after this time (ISO 8601, Unix seconds, or an age: 1h, 2d).")
+@click.option("--until", default=None, callback=_time_option,
+              help="Queued before this time (same forms as --since).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="At most this many, the newest ones.")
 @click.option("--output/--no-output", "show_output", default=False,
               help="Text format: print each run's output excerpt and error under it.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
-def command(audit_path: str, job: int | None, callback: str | None,
-            statuses: tuple[str, ...], since: str | None, until: str | None,
-            limit: int | None, show_output: bool, fmt: str) -> None:
-    """Query the audit trail of callback firings."""
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "json-lines"]),
+              default="text", show_default=True, help="Output format.")
+@click.option("--json-lines", "json_lines", is_flag=True,
+              help="One JSON object per line (same as --format json-lines).")
+@click.option("--follow", "-f", is_flag=True,
+              help="Keep printing new firings as they are recorded (Ctrl-C to stop).")
+@click.option("--interval", type=click.FloatRange(min=0.05), default=0.5, hidden=True)
+def command(audit_path: str, session: str | int, job: int | None, callback: str | None,
+            statuses: tuple[str, ...], since: float | None, until: float | None,
+            limit: int | None, show_output: bool, fmt: str, json_lines: bool, follow: bool,
+            interval: float) -> None:
+    """Query the audit trail of callback firings (by default, of the latest run)."""
+    import sqlite3
+
     from ..audit.store import AuditError, AuditStore
 
-    start = parse_time(since) if since else None
-    end = parse_time(until) if until else None
+    if json_lines:
+        fmt = "json-lines"
+    if follow and fmt == "json":
+        raise click.UsageError("--follow prints a stream: use --format text or --json-lines")
     try:
         store = AuditStore(audit_path, readonly=True)
     except AuditError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise SetupError(str(exc)) from None
     try:
-        rows = store.query(job=job, callback=callback, status=statuses or None, since=start,
-                           until=end, limit=limit, newest_first=limit is not None)
+        _query_and_print(store, session, job=job, callback=callback,
+                         statuses=statuses, since=since, until=until, limit=limit,
+                         show_output=show_output, fmt=fmt, follow=follow, interval=interval)
+    except sqlite3.Error as exc:
+        raise SetupError(f"{audit_path} is not a readable audit database ({exc})") from None
     finally:
         store.close()
-    if limit is not None:
-        rows.reverse()
+
+
+def _query_and_print(store: AuditStore, session: str | int, *, job: int | None,
+                     callback: str | None, statuses: tuple[str, ...], since: float | None,
+                     until: float | None, limit: int | None, show_output: bool, fmt: str,
+                     follow: bool, interval: float) -> None:
+    def chosen() -> int | None:
+        if session == "all":
+            return None
+        if session == "latest":
+            ids = [s[0] for s in store.sessions()]
+            return ids[-1] if ids else 0
+        return int(session)
+
+    def fetch(after: int) -> list[FiringRecord]:
+        rows = store.query(job=job, callback=callback, status=statuses or None, since=since,
+                           until=until, session=chosen(), limit=None if follow else limit,
+                           newest_first=limit is not None and not follow)
+        if limit is not None and not follow:
+            rows.reverse()
+        return [r for r in rows if r.id > after]
+
+    def emit(rows: list[FiringRecord]) -> None:
+        for r in rows:
+            if fmt == "json-lines":
+                click.echo(json.dumps(r.to_json()))
+                continue
+            click.echo(_line(r))
+            if show_output:
+                for text in (r.output, r.error or ""):
+                    for line in text.rstrip("\n").splitlines():
+                        click.echo(f"        | {line}")
+
+    rows = fetch(0)
     if fmt == "json":
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
-    for r in rows:
-        code = "-" if r.exit_code is None else str(r.exit_code)
-        took = "-" if r.duration is None else f"{r.duration:.3f}s"
-        click.echo(f"{r.id:>6}  {_stamp(r.queued_at)}  job {r.job:<6} {r.callback:<24} "
-                   f"{r.event.format():<28} {r.status:<9} exit {code:<4} {took}")
-        if show_output:
-            for text in (r.output, r.error or ""):
-                for line in text.rstrip("\n").splitlines():
-                    click.echo(f"        | {line}")
-    click.echo(f"{len(rows)} firing(s)", err=True)
+    if fmt == "text":
+        click.echo(HEADER)
+    if follow and limit is not None:
+        rows = rows[-limit:]
+    emit(rows)
+    if not follow:
+        if fmt == "text":
+            which = "all sessions" if session == "all" else f"session {chosen()}"
+            click.echo(f"{len(rows)} firing(s), {which}", err=True)
+        return
+    # Pending firings change status later: show each firing again when its status changes.
+    seen = {r.id: r.status for r in rows}
+    try:
+        while True:
+            sys.stdout.flush()
+            time.sleep(interval)
+            fresh = [r for r in fetch(0) if seen.get(r.id) != r.status]
+            for r in fresh:
+                seen[r.id] = r.status
+            emit(fresh)
+    except KeyboardInterrupt:
+        return

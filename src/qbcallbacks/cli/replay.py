@@ -205,23 +205,26 @@ def _firing_text(seq: int, firing: Firing, shown: Mapping[int, str]) -> str:
 @click.option("--events", "events_path", required=True, metavar="FILE",
               type=click.Path(dir_okay=False, allow_dash=True),
               help="JSON Lines file of events ('-' for standard input).")
-@click.option("--dry-run", is_flag=True, help="Print which callbacks fire; run nothing.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option("--dry-run", is_flag=True, help="Print which callbacks fire; run nothing "
+              "(the default).")
+@click.option("--execute", is_flag=True, help="Run the firings for real.")
 @run_options
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_run: bool,
-            fmt: str, timeout: float, audit_path: str | None, log_dir: str | None,
-            mode: str) -> None:
+            execute: bool, qbconf: str | None, workdir: str, timeout: float,
+            audit_path: str | None, log_dir: str | None, mode: str, progress: bool, fmt: str,
+            allow_failures: bool) -> None:
     """Replay a recorded event stream against callback directories.
 
-    Each PATH is a callback directory or a comma-separated list of them; with none,
-    $QBDIR/callback. FILE holds one JSON event per line:
+    Each PATH is a callback directory or a comma-separated list of them; with none, the
+    callback path of --qbconf, $QB_CONF or /etc/qb.conf, else $QBDIR/callback. FILE holds one
+    JSON event per line:
     {"event": "complete", "type": "work", "job": {"id": 12, "label": "render"}, "extra": "5"}.
     "job" is a job object (its "id" and any keys to set or update) or the id of a job given
     earlier; global events may leave out "job" and "event".
 
-    With --format json, each firing is one line:
+    By default nothing runs: each firing is printed. With --format json each firing is one
+    JSON line (JSON Lines, so a long stream can be read as it comes):
     {"seq": N, "job": ID, "callback": NAME, "directory": DIR, "trigger": TEXT}, where seq is
     the 0-based line of the event, job the job the callback is attached to, callback the file
     name or job:<id>#<index> for a job-specific callback (directory null), and directory as
@@ -231,13 +234,23 @@ def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_ru
     still replay; they do not change the exit status. A bad event line is reported with its
     line number and skipped. Exit status: 0, or 1 if any event line was bad; 2 on usage errors.
 
-    Without --dry-run the firings run for real (--timeout, --audit, --log-dir, --mode), the
-    summary ends with the audit database and callback logs, and the exit status is also 1
-    when the audit trail does not hold exactly the firings the dry run predicts.
+    With --execute the firings run for real (--workdir, --timeout, --audit, --log-dir, --mode)
+    and the summary is printed as simulate prints it (--format json: one JSON object). The
+    exit status is also 1 when a callback ended in error, timeout or crash (unless
+    --allow-failures) or the audit trail does not hold exactly the firings the dry run
+    predicts.
     """
-    if not dry_run:
+    from ._targets import default_dirs, refuse_both
+
+    if dry_run and execute:
+        raise click.UsageError("--dry-run and --execute exclude each other")
+    refuse_both(paths, qbconf)
+    if not paths:
+        paths = tuple(default_dirs(qbconf))
+    if execute:
         ctx.exit(_execute(paths, events_path, timeout=timeout, audit_path=audit_path,
-                          log_dir=log_dir, mode=mode))
+                          log_dir=log_dir, mode=mode, workdir=workdir, progress=progress,
+                          fmt=fmt, allow_failures=allow_failures))
     rules, shown, diagnostics = load_rules(paths)
     for diagnostic in diagnostics:
         click.echo(diagnostic.render(), err=True)
@@ -259,9 +272,10 @@ def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_ru
 
 
 def _execute(paths: Sequence[str], events_path: str, *, timeout: float,
-             audit_path: str | None, log_dir: str | None, mode: str) -> int:
-    """Without --dry-run: run every firing for real through the dispatcher (issue 5), then
-    check the audit trail against the matcher's prediction; 1 if a line was bad or the
+             audit_path: str | None, log_dir: str | None, mode: str, workdir: str,
+             progress: bool, fmt: str, allow_failures: bool) -> int:
+    """With --execute: run every firing for real through the dispatcher, then check the audit
+    trail against the matcher's prediction; 1 if a line was bad, a callback failed or the
     engine lost a firing."""
     from ._execute import execute_stream
 
@@ -273,7 +287,9 @@ def _execute(paths: Sequence[str], events_path: str, *, timeout: float,
                    f"{item.message}; skipped", err=True)
     steps = [(item.event, item.job) for item in items if isinstance(item, ReplayStep)]
     code = execute_stream(expand_callback_path(paths), steps, timeout=timeout,
-                          audit_path=audit_path, log_dir=log_dir, mode=mode, total=len(steps))
+                          audit_path=audit_path, log_dir=log_dir, mode=mode, workdir=workdir,
+                          progress=progress, total=len(steps), fmt=fmt,
+                          allow_failures=allow_failures)
     return 1 if bad or code else 0
 
 

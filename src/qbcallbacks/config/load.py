@@ -101,8 +101,10 @@ def _runtimes() -> dict[str, Runtime]:
 
 
 def load_directory(directory: str, *, position: int = 0, check_scripts: bool = True,
-                   runtimes: Mapping[str, Runtime] | None = None) -> DirectoryLoad:
-    """Load one callback directory; `position` is the firing position of its first rule."""
+                   runtimes: Mapping[str, Runtime] | None = None,
+                   text: str | None = None) -> DirectoryLoad:
+    """Load one callback directory; `position` is the firing position of its first rule.
+    `text`, when given, stands in for the callbacks.conf on disk (standard input, an editor)."""
     runtimes = _runtimes() if runtimes is None else runtimes
     root = Path(directory)
     conf = root / CONFIG_NAME
@@ -111,15 +113,16 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
             "QCB204", f"callback directory {directory!r} "
             f"{'is not a directory' if root.exists() else 'does not exist'}; it is skipped",
             file=directory, severity="warning"),))
-    if not conf.is_file():
+    if text is None and not conf.is_file():
         return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
             "QCB205", f"no {CONFIG_NAME} in {directory!r}; the directory adds no callbacks",
             file=str(conf), severity="warning"),))
     diags: list[Diagnostic] = []
-    text = _read_text(conf, diags)
     if text is None:
-        return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
-    diags.extend(_permission_warnings(conf, str(conf)))
+        text = _read_text(conf, diags)
+        if text is None:
+            return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
+        diags.extend(_permission_warnings(conf, str(conf)))
     parsed = parse_config(text, str(conf), extensions=tuple(runtimes))
     diags.extend(parsed.diagnostics)
     rules: list[Rule] = []

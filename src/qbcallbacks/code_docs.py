@@ -1,0 +1,152 @@
+"""What each diagnostic code means, why it matters and how to fix it.
+
+`errors.CODES` keeps the one-line meaning; this table holds the longer explanation that
+`qbcallbacks explain` prints and `spec/codes.md` is generated from (`python -m
+qbcallbacks.code_docs > spec/codes.md`), so the command and the spec cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from typing import NamedTuple
+
+from .errors import CODES
+
+
+class CodeDoc(NamedTuple):
+    """Why a finding matters and what to do about it."""
+
+    why: str
+    fix: str
+
+
+#: Code -> explanation; a test checks that every code of `CODES` has one.
+CODE_DOCS: dict[str, CodeDoc] = {
+    "QCB001": CodeDoc(
+        "The supervisor reads callback files as UTF-8; a file it cannot read or decode adds "
+        "no callbacks at all, so every callback it names silently never runs.",
+        "Check the file's permissions and save it as UTF-8 (a byte order mark is accepted)."),
+    "QCB020": CodeDoc(
+        "A path that does not exist is usually a typo in a hook or CI script; checking "
+        "nothing and reporting success would hide every error in the real directory.",
+        "Correct the path, or create the callback directory it should name."),
+    "QCB021": CodeDoc(
+        "Only callback directories, callbacks.conf files and callback scripts can be "
+        "checked; any other file would be reported as clean without being read.",
+        "Pass the callback directory, its callbacks.conf, or a script with a known extension."),
+    "QCB101": CodeDoc(
+        "A callbacks.conf line is `file = trigger`; without '=' the line cannot be split and "
+        "the callback is not loaded.",
+        "Write the line as `script.py = done-job-self`."),
+    "QCB102": CodeDoc(
+        "A callback with an empty trigger can never fire; the line is not loaded.",
+        "Put a trigger after '=', for example `done-job-self`."),
+    "QCB103": CodeDoc(
+        "Events are `name-type-context`; an unknown type (often a typo such as 'jbo') makes "
+        "the trigger invalid and the callback never fires.",
+        "Use one of the event types listed in spec/language.md; the message suggests the "
+        "nearest one."),
+    "QCB104": CodeDoc(
+        "An event needs a context (`self`, `parent`, a label or `*`) to say which jobs it "
+        "watches; without one the trigger is ambiguous and is rejected.",
+        "Add the context, for example `complete-job-self`."),
+    "QCB105": CodeDoc(
+        "An unbalanced parenthesis makes the trigger's grouping unknowable; the line is not "
+        "loaded.",
+        "Close every '(' with a ')' (or remove the stray one)."),
+    "QCB106": CodeDoc(
+        "An '&&' or '||' with nothing on one side is almost always an unfinished edit; the "
+        "line is not loaded.",
+        "Add the missing event or remove the operator."),
+    "QCB107": CodeDoc(
+        "The trigger does not follow the trigger grammar, so no event can match it.",
+        "Compare the trigger with the grammar in spec/language.md; events are joined with "
+        "&&, || and parentheses."),
+    "QCB108": CodeDoc(
+        "Event names are fixed words (submit, complete, failed, ...); any other name never "
+        "happens, so the callback would never fire.",
+        "Use one of the event names of spec/language.md."),
+    "QCB109": CodeDoc(
+        "The line is neither a comment, a blank line nor `file = trigger`; it is skipped.",
+        "Rewrite the line as `file = trigger` or comment it out with '#'."),
+    "QCB110": CodeDoc(
+        "A callback file name must be a bare name inside the callback directory; paths, '..' "
+        "or a leading '-' could run something outside it.",
+        "Move the script into the callback directory and name it there."),
+    "QCB111": CodeDoc(
+        "The extension picks the language runtime; a file no runtime handles cannot be run.",
+        "Use .py, .pl or .qcb (or install a runtime for the extension)."),
+    "QCB112": CodeDoc(
+        "The script named in callbacks.conf is not in the directory; the callback would fail "
+        "every time it fires.",
+        "Add the script, or fix the file name on the line."),
+    "QCB113": CodeDoc(
+        "A link pointing out of the callback directory lets code nobody reviews with the "
+        "directory run as the supervisor's user.",
+        "Copy the script into the callback directory instead of linking to it."),
+    "QCB114": CodeDoc(
+        "Only regular files are run; a directory, device or FIFO cannot be a callback and "
+        "reading one could hang the supervisor.",
+        "Replace it with a regular file."),
+    "QCB201": CodeDoc(
+        "Callbacks run as the supervisor's user: whoever can edit a callback file can run "
+        "code with the supervisor's rights.",
+        "Remove group and others' write permission: chmod go-w FILE."),
+    "QCB202": CodeDoc(
+        "The same file and trigger on two lines fires the callback twice for one event.",
+        "Delete the repeated line."),
+    "QCB203": CodeDoc(
+        "Job events carry no extra, so a job event with an extra never matches anything.",
+        "Remove the extra, or use a work or subjob event."),
+    "QCB204": CodeDoc(
+        "A directory of the callback path that is missing adds no callbacks; the others still "
+        "load.",
+        "Create the directory or remove it from supervisor_universal_callback_path."),
+    "QCB205": CodeDoc(
+        "A callback directory without callbacks.conf adds no callbacks, whatever scripts it "
+        "holds.",
+        "Add a callbacks.conf naming the scripts and their triggers."),
+    "QCB301": CodeDoc(
+        "A qcb program may only use the commands the qcb language defines; an unknown one "
+        "makes the whole program invalid.",
+        "Use one of the commands of spec/language.md (the message suggests the nearest)."),
+    "QCB302": CodeDoc(
+        "The .qcb file does not follow the qcb grammar and cannot be run.",
+        "One command per line, optionally followed by a '#' comment."),
+    "QCB401": CodeDoc(
+        "A Python callback that does not compile fails every time it fires.",
+        "Fix the syntax at the reported line and column."),
+    "QCB402": CodeDoc(
+        "A Perl callback that does not compile (perl -c) fails every time it fires.",
+        "Fix the syntax at the reported line (run perl -c on the script)."),
+}
+
+
+def explain(code: str) -> str:
+    """The text `qbcallbacks explain CODE` prints; KeyError for an unknown code."""
+    code = code.upper()
+    meaning = CODES[code]
+    doc = CODE_DOCS.get(code)
+    lines = [f"{code}: {meaning}"]
+    if doc is not None:
+        lines += ["", textwrap.fill(f"Why it matters: {doc.why}", 88), "",
+                  textwrap.fill(f"How to fix: {doc.fix}", 88)]
+    return "\n".join(lines) + "\n"
+
+
+def codes_markdown() -> str:
+    """`spec/codes.md`: every code with its meaning, why it matters and how to fix it."""
+    out = ["# Diagnostic codes", "",
+           "Generated from `src/qbcallbacks/code_docs.py` by "
+           "`python -m qbcallbacks.code_docs > spec/codes.md`; `qbcallbacks explain CODE` "
+           "prints the same text. Codes never change meaning.", ""]
+    for code in sorted(CODES):
+        doc = CODE_DOCS.get(code)
+        out += [f"## {code}: {CODES[code]}", ""]
+        if doc is not None:
+            out += [f"Why it matters: {doc.why}", "", f"How to fix: {doc.fix}", ""]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(codes_markdown(), end="")
