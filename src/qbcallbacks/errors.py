@@ -86,6 +86,19 @@ class Diagnostic(BaseModel):
         caret = " " * (self.column - 1) + "^" + "~" * (width - 1)
         return f"{head}\n    {text}\n    {caret}"
 
+    def moved(self, *, file: str | None = None, line: int | None = None, column_offset: int = 0,
+              source_line: str | None = None) -> Diagnostic:
+        """The same finding placed elsewhere: used when a fragment was parsed on its own."""
+        new_line = self.line if line is None else line
+        return self.model_copy(update={
+            "file": self.file if file is None else file,
+            "line": new_line,
+            "end_line": new_line + (self.end_line - self.line),
+            "column": self.column + column_offset,
+            "end_column": self.end_column + column_offset,
+            "source_line": self.source_line if source_line is None else source_line,
+        })
+
 
 
 def make_diagnostic(code: str, message: str, *, file: str = "<string>", line: int = 1,
