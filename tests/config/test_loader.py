@@ -83,7 +83,7 @@ def test_python_syntax_error_is_reported_with_its_line(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")
 def test_perl_syntax_error_is_reported_with_its_line(tmp_path: Path) -> None:
     d = make_dir(tmp_path, "bad.pl = done-job-self\nok.pl = done-job-self\n",
-                 {"bad.pl": "my $x = 1;\nmy $y = ;\n", "ok.pl": "my $x = 1;\n"})
+                 {"bad.pl": "my $x = 1;\nsub f { 1;\n", "ok.pl": "my $x = 1;\n"})
     load = load_directory(str(d))
     assert [(Path(x.file).name, x.line, x.code) for x in load.diagnostics] == [
         ("bad.pl", 2, "QCB402")]

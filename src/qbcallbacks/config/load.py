@@ -18,7 +18,8 @@ from ..lang.source import decode_source
 from ..model._base import Frozen, trusted
 from ..model.languages import language_of
 from ..model.rules import Rule
-from ..runtimes.api import Runtime, runtime_classes
+from ..runtimes.api import Runtime
+from ..runtimes.validate import Validator, validators
 
 CONFIG_NAME = "callbacks.conf"
 #: Where the original looks when no path is configured and QBDIR is not set.
@@ -83,9 +84,14 @@ def _expand_vars(text: str, env: Mapping[str, str]) -> str:
 
 
 def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: bool = True,
-                       env: Mapping[str, str] | None = None) -> CallbackSet:
-    """Load every directory of a callback path; rules are numbered in firing order."""
-    runtimes = _runtimes()
+                       env: Mapping[str, str] | None = None,
+                       compile_perl: bool = False) -> CallbackSet:
+    """Load every directory of a callback path; rules are numbered in firing order.
+
+    Scripts are checked without running any of their code, unless `compile_perl` asks for
+    `perl -c`, which runs Perl `BEGIN` and `use` blocks.
+    """
+    runtimes = _runtimes(compile_perl)
     loads: list[DirectoryLoad] = []
     position = 0
     for directory in expand_callback_path(specs, env):
@@ -96,12 +102,12 @@ def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: boo
     return CallbackSet(directories=tuple(loads))
 
 
-def _runtimes() -> dict[str, Runtime]:
-    return {f".{ext}": cls() for ext, cls in runtime_classes().items()}
+def _runtimes(compile_perl: bool = False) -> dict[str, Validator]:
+    return validators(compile_perl=compile_perl)
 
 
 def load_directory(directory: str, *, position: int = 0, check_scripts: bool = True,
-                   runtimes: Mapping[str, Runtime] | None = None) -> DirectoryLoad:
+                   runtimes: Mapping[str, Runtime | Validator] | None = None) -> DirectoryLoad:
     """Load one callback directory; `position` is the firing position of its first rule."""
     runtimes = _runtimes() if runtimes is None else runtimes
     root = Path(directory)
@@ -130,8 +136,9 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
         if not problems and check_scripts:
             name = site.rule.file
             if name not in checked:
-                runtime = runtimes[Path(name).suffix.lower()]
-                checked[name] = runtime.validate(root / name)
+                checker = runtimes[Path(name).suffix.lower()]
+                checked[name] = (checker.validate(root / name) if isinstance(checker, Runtime)
+                                 else checker(root / name))
                 diags.extend(checked[name])
                 diags.extend(_permission_warnings(root / name, str(conf), site))
             problems = [d for d in checked[name] if d.severity == "error"]

@@ -36,9 +36,9 @@ from typing import Any
 
 from ..model.supervisor import HostError, Supervisor
 from .api import Invocation, RunResult, log
+from .outcome import Unreadable, describe_exception, exit_outcome
 from .qb import module as qbmodule
 from .qb.answers import answer
-from .workers.python_worker import Unreadable, describe_exception, exit_outcome
 
 _CACHE_SIZE = 512
 
