@@ -5,7 +5,8 @@ module, generated here from the same tables as Python's `qb` (:func:`qb_module_s
 scripts get `$qb::jobid`, `$qb::workid`, `$qb::subid` and `qb::jobid()`, `qb::workid()`,
 `qb::subid()`, `qb::jobinfo(...)` (a list of hash references), `qb::unblock($id)`,
 `qb::workunblock("$id:$work")`, ... and `qb::mail($to, $subject, $body)`. A failing `qb` call
-dies in the script. Every script runs in a fresh package that is deleted afterwards.
+dies in the script. Every script runs in a fresh package that is deleted afterwards, and what
+it changed in the worker is put back (see `workers/perl_worker.pl`), or the worker replaced.
 
 Messages are JSON lines; the worker uses `Cpanel::JSON::XS` or `JSON::XS` when installed and
 the core `JSON::PP` (perl >= 5.14) otherwise, which costs about 0.1 ms a run.
@@ -36,7 +37,7 @@ from .api import (
 )
 from .pool import Worker, WorkerPool, run_in_pool
 from .qb.answers import answer
-from .qb.module import JOB_CALLS, SUBJOB_CALLS, WORK_CALLS
+from .qb.module import JOB_CALLS, MAX_CALL_ARGS, MAX_CALL_BYTES, SUBJOB_CALLS, WORK_CALLS
 from .validate import perl_syntax
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "workers" / "perl_worker.pl"
@@ -125,7 +126,8 @@ class PerlRuntime(Runtime):
                 argv = [perl, str(WORKER_SCRIPT)]
                 env = child_environment(self.settings)
                 cwd = self._cwd = workdir_of(self.settings)
-                hello = {"op": "init", "qb": qb_module_source()}
+                hello = {"op": "init", "qb": qb_module_source(), "max_args": MAX_CALL_ARGS,
+                         "max_bytes": MAX_CALL_BYTES}
                 self._pool = WorkerPool(lambda: Worker(argv, env, cwd, hello),
                                         self.settings.pool_size, self.settings.max_runs_per_worker)
             return self._pool
