@@ -27,14 +27,18 @@ def report(diagnostics: tuple[Diagnostic, ...], fmt: str) -> None:
 @click.argument("paths", nargs=-1)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Output format.")
+@click.option("--compile-perl", is_flag=True,
+              help="Also compile Perl scripts with `perl -c`. This RUNS their BEGIN blocks and "
+                   "`use` statements; without it nothing in any script runs.")
 @click.pass_context
-def command(ctx: click.Context, paths: tuple[str, ...], fmt: str) -> None:
+def command(ctx: click.Context, paths: tuple[str, ...], fmt: str, compile_perl: bool) -> None:
     """Check callback directories: callbacks.conf, triggers and the scripts they name.
 
     Each PATH is a callback directory or a comma-separated list of them; with none,
-    $QBDIR/callback.
+    $QBDIR/callback. No code of the scripts is run (Perl is parsed statically) unless
+    --compile-perl is given.
     """
-    loaded = load_callback_path(paths)
+    loaded = load_callback_path(paths, compile_perl=compile_perl)
     diagnostics = loaded.diagnostics
     report(diagnostics, fmt)
     errors = sum(d.severity == "error" for d in diagnostics)
