@@ -29,6 +29,9 @@ import threading
 from types import CodeType, ModuleType
 from typing import Any
 
+# The C module behind `signal`: reading handlers there skips the enum wrapping (much faster).
+_signal: Any = importlib.import_module("_signal")
+
 
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
@@ -120,6 +123,8 @@ class Slate:
         # Copies of descriptors 0-2 (close-on-exec), put back with dup2 after every run.
         self.std_fds = tuple(os.dup(fd) for fd in (0, 1, 2))
         self.environ = dict(os.environ)
+        # The encoded mapping behind os.environ: comparing it costs nothing, decoding does.
+        self.environ_data = dict(getattr(os.environ, "_data", {}))
         self.umask = os.umask(0o022)
         os.umask(self.umask)
         self.path = list(sys.path)
@@ -128,10 +133,10 @@ class Slate:
         self.ids = (os.getuid(), os.geteuid(), os.getgid(), os.getegid())
         self.recursion = sys.getrecursionlimit()
         self.hooks = (sys.excepthook, sys.displayhook, sys.unraisablehook)
-        self.signals = {}
+        self.signals: dict[int, Any] = {}
         for sig in signal.valid_signals():
             try:
-                self.signals[sig] = signal.getsignal(sig)
+                self.signals[int(sig)] = _signal.getsignal(sig)
             except (OSError, ValueError):
                 continue
         self.fds: set[int] = set()
@@ -143,10 +148,11 @@ class Slate:
     def restore(self) -> str | None:
         """Put everything back; the reason the worker must be replaced, or None."""
         signal.setitimer(signal.ITIMER_REAL, 0)
+        getsignal = _signal.getsignal
         for sig, handler in self.signals.items():
-            if handler is not None and signal.getsignal(sig) is not handler:
+            if handler is not None and getsignal(sig) != handler:
                 try:
-                    signal.signal(sig, handler)
+                    _signal.signal(sig, handler)
                 except (OSError, ValueError, TypeError):
                     return f"signal {sig} could not be reset"
         for fd, saved in zip((0, 1, 2), self.std_fds, strict=True):
@@ -158,7 +164,9 @@ class Slate:
         sys.excepthook, sys.displayhook, sys.unraisablehook = self.hooks
         sys.setrecursionlimit(self.recursion)
         os.umask(self.umask)
-        if os.environ != self.environ:
+        data = getattr(os.environ, "_data", None)
+        changed = data != self.environ_data if data is not None else os.environ != self.environ
+        if changed:
             os.environ.clear()
             os.environ.update(self.environ)
         sys.path[:] = self.path
