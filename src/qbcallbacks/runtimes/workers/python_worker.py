@@ -201,6 +201,8 @@ class Worker:
         self.cache: dict[str, tuple[tuple[int, int], CodeType]] = {}
         streams = (_CappedText(self.budget, 1), _CappedText(self.budget, 2))
         sys.stdout, sys.stderr = streams
+        self.fresh_qb()  # what the qb module imports belongs to the baseline, not to a run
+        del sys.modules["qb"]
         self.slate = Slate(streams)
         self.slate.seal()
 
