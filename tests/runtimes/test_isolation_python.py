@@ -70,6 +70,14 @@ LEAKS = {
     "signal handler": (
         "import signal\nsignal.signal(signal.SIGTERM, lambda *a: None)",
         "import signal\nprint(signal.getsignal(signal.SIGTERM) is signal.SIG_DFL)", "True\n"),
+    "blocked signals": (
+        "import signal\nsignal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})",
+        "import signal\nprint(signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, ()))",
+        "False\n"),
+    "resource limit": (
+        "import resource\nsoft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (16, hard))",
+        "import resource\nprint(resource.getrlimit(resource.RLIMIT_NOFILE)[0] > 16)", "True\n"),
     "pending alarm": (
         "import signal\nsignal.alarm(1)",
         "import time\ntime.sleep(1.5)\nprint('alive')", "alive\n"),
@@ -98,6 +106,8 @@ def _pid(rt: PythonRuntime, job: int) -> int:
     "threading.Thread(target=chatter, daemon=True).start()",
     # a descriptor left open: the worker is replaced rather than leaking it to the next run
     "import os\nos.open('/dev/null', os.O_RDONLY)",
+    # a lower hard limit or a nicer priority cannot be undone without root
+    "import os\nos.nice(5)",
     # a user change cannot be undone
     "import os\nif os.geteuid() == 0:\n    os.setegid(65534)\nelse:\n    os.open('/', 0)",
 ])

@@ -186,3 +186,13 @@ def test_run_needs_a_supervisor() -> None:
     for cls in (PythonRuntime, PerlRuntime, QcbRuntime):
         with pytest.raises(NoSupervisor):
             cls().run(Invocation(callback="x", code="", job_id=1, event=event))
+
+
+def test_the_host_never_imports_worker_code() -> None:
+    code = ("import sys\nimport qbcallbacks.runtimes.python, qbcallbacks.runtimes.perl\n"
+            "from qbcallbacks.runtimes import inprocess\n"
+            "bad = [m for m in sys.modules if m.startswith('qbcallbacks.runtimes.workers.')]\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr

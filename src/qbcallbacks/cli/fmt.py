@@ -14,7 +14,7 @@ import click
 from ..errors import SourceError
 from ..lang import parse_config, parse_qcb
 from ..lang.source import decode_source
-from ..runtimes.api import runtime_classes
+from ..runtimes.registry import extensions as runtime_extensions
 
 
 @click.command("format")
@@ -35,7 +35,7 @@ def command(ctx: click.Context, file: Path, check: bool) -> None:
         parsed_q = parse_qcb(text, str(file))
         diags, canonical = parsed_q.diagnostics, parsed_q.program
     else:
-        extensions = tuple(f".{ext}" for ext in runtime_classes())  # site runtimes count too
+        extensions = tuple(f".{ext}" for ext in runtime_extensions())  # site runtimes too
         parsed_c = parse_config(text, str(file), extensions)
         diags, canonical = parsed_c.diagnostics, parsed_c.document  # type: ignore[assignment]
     if canonical is None:

@@ -10,10 +10,11 @@ A script may do anything to this process: `sys.exit` and exceptions end only the
 
 Every run starts from a clean slate (:class:`Slate`): a fresh `qb` module and fresh globals;
 after the run, stdout/stderr and descriptors 0-2, `os.environ`, the umask, `sys.path`, modules
-the script imported, builtins, signal handlers, timers and the trace hooks are put back as
-they were when the worker started. A run that leaves something that cannot be put back (a
-thread still running, a descriptor still open, a changed user id) ends with the worker: it
-says so in its `done` message and exits, and the host starts a fresh one.
+the script imported, builtins, signal handlers and mask, timers, resource limits and the trace
+hooks are put back as they were when the worker started. A run that leaves something that
+cannot be put back (a thread still running, a descriptor still open, a changed user id or
+priority) ends with the worker: it says so in its `done` message and exits, and the host
+starts a fresh one.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import gc
 import importlib.util
 import json
 import os
+import resource
 import signal
 import sys
 import threading
@@ -107,6 +109,11 @@ class _CappedText:
         return True
 
 
+#: Resource limits a callback may lower (and, not being root, not raise again).
+_LIMITS = (resource.RLIMIT_NOFILE, resource.RLIMIT_CPU, resource.RLIMIT_AS,
+           resource.RLIMIT_FSIZE, resource.RLIMIT_NPROC, resource.RLIMIT_STACK)
+
+
 def _open_fds() -> set[int]:
     try:
         return {int(name) for name in os.listdir("/proc/self/fd")}
@@ -139,6 +146,9 @@ class Slate:
                 self.signals[int(sig)] = _signal.getsignal(sig)
             except (OSError, ValueError):
                 continue
+        self.sigmask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        self.limits = {r: resource.getrlimit(r) for r in _LIMITS}
+        self.priority = os.getpriority(os.PRIO_PROCESS, 0)
         self.fds: set[int] = set()
 
     def seal(self) -> None:
@@ -148,6 +158,7 @@ class Slate:
     def restore(self) -> str | None:
         """Put everything back; the reason the worker must be replaced, or None."""
         signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.sigmask)
         getsignal = _signal.getsignal
         for sig, handler in self.signals.items():
             if handler is not None and getsignal(sig) != handler:
@@ -179,6 +190,14 @@ class Slate:
             space.update(self.builtins)
         if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) != self.ids:
             return "the callback changed the worker's user or group"
+        for res, limit in self.limits.items():
+            if resource.getrlimit(res) != limit:
+                try:
+                    resource.setrlimit(res, limit)
+                except (OSError, ValueError):
+                    return "the callback lowered a resource limit for good"
+        if os.getpriority(os.PRIO_PROCESS, 0) != self.priority:
+            return "the callback changed the worker's priority"
         if threading.active_count() > 1:
             return "the callback left a thread running"
         if self.fds and _open_fds() - self.fds:
