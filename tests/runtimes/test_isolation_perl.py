@@ -66,6 +66,10 @@ LEAKS = {
         'select(undef, undef, undef, 1.5);\n'
         'print +($SIG{TERM} // "DEFAULT") eq "DEFAULT" ? "default" : "set", "\\n";',
         "default\n"),
+    "descriptor 1 reopened": (
+        'use POSIX (); POSIX::close(1); open(our $F, ">", "captured.txt"); $main::F = $F;',
+        'print "seen\\n"; syswrite(STDOUT, "raw\\n");',
+        "seen\nraw\n"),
     "umask and @INC": (
         'umask 0; unshift @INC, "/tmp/evil";',
         'printf "%04o %s\\n", umask, (grep { $_ eq "/tmp/evil" } @INC) ? "evil" : "clean";',
@@ -75,7 +79,7 @@ LEAKS = {
 
 @pytest.mark.parametrize("leak", sorted(LEAKS))
 def test_the_next_callback_sees_a_clean_world(rt: PerlRuntime, sup: MemorySupervisor,
-                                              leak: str) -> None:
+                                              leak: str, tmp_path: Path) -> None:
     first = sup.submit("first")
     second = sup.submit("second")
     sup.job_action("block", second.id)
@@ -83,6 +87,8 @@ def test_the_next_callback_sees_a_clean_world(rt: PerlRuntime, sup: MemorySuperv
     assert invoke(rt, dirty, first.id).status == "ok"
     result = invoke(rt, probe, second.id)
     assert (result.status, result.output) == ("ok", expected.format(job=second.id)), result
+    captured = tmp_path / "captured.txt"
+    assert not captured.exists() or captured.read_bytes() == b""
 
 
 def _pid(rt: PerlRuntime, job: int) -> int:

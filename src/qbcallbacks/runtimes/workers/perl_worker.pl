@@ -9,10 +9,10 @@
 # throw); a hang, `POSIX::_exit` or a signal end the worker, and the host replaces it.
 #
 # Every run starts clean: the script runs in a fresh package that is deleted afterwards; the
-# punctuation variables ($/ $, $\ $" $;) are localized; %ENV, @INC, the umask, %SIG, pending
-# alarms and every sub of the qb, QbWorker and CORE::GLOBAL packages are put back after it. A
-# run that leaves a file descriptor open ends with the worker (the `done` message says why and
-# the worker exits; the host starts a fresh one).
+# punctuation variables ($/ $, $\ $" $;) are localized; descriptors 0-2, %ENV, @INC, the umask,
+# %SIG, pending alarms and every sub of the qb, QbWorker and CORE::GLOBAL packages are put back
+# after it. A run that leaves a file descriptor open ends with the worker (the `done` message
+# says why and the worker exits; the host starts a fresh one).
 
 # Compile callbacks before any lexical of this file exists, so scripts cannot see them.
 sub QbWorker::compile_and_run { eval $_[0]; return $@ }
@@ -82,7 +82,8 @@ my $ACTIVE = 0;
 my $RUNS = 0;
 my $MAX_ARGS = 64;
 my $MAX_BYTES = 256 * 1024;
-my (%BASE_ENV, @BASE_INC, $BASE_UMASK, %BASE_CODE, $BASE_FREE_FD);
+my (%BASE_ENV, @BASE_INC, $BASE_UMASK, %BASE_CODE, $BASE_FREE_FD, @STD_COPIES);
+my @STD_HANDLES;    # keeps the copies open (close-on-exec, as Perl opens them above fd 2)
 my @GUARDED = ('qb', 'QbWorker', 'QbWorker::Capture', 'CORE::GLOBAL');
 $qb::jobid = $qb::workid = $qb::subid = $qb::event = undef;    # declared for `use warnings`
 
@@ -150,6 +151,11 @@ sub code_of {
 
 # What a run may change, as it was after the worker's set-up.
 sub seal {
+    # Copies of descriptors 0-2, put back after every run (a script may close or reopen them).
+    open($STD_HANDLES[0], '<&', \*STDIN) or undef $STD_HANDLES[0];
+    open($STD_HANDLES[1], '>&', $RAW_OUT) or undef $STD_HANDLES[1];
+    open($STD_HANDLES[2], '>&', $RAW_ERR) or undef $STD_HANDLES[2];
+    @STD_COPIES = map { defined $_ ? fileno($_) : undef } @STD_HANDLES;
     %BASE_ENV = %ENV;
     @BASE_INC = @INC;
     $BASE_UMASK = umask;
@@ -160,6 +166,9 @@ sub seal {
 # Put everything back; returns why the worker must be replaced, or undef.
 sub restore {
     alarm 0;
+    for my $fd (0 .. 2) {
+        POSIX::dup2($STD_COPIES[$fd], $fd) if defined $STD_COPIES[$fd];
+    }
     for my $sig (keys %SIG) {
         $SIG{$sig} = 'DEFAULT' if defined $SIG{$sig} && $sig ne '__WARN__' && $sig ne '__DIE__';
     }
