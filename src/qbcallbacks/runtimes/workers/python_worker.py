@@ -220,16 +220,21 @@ class Worker:
         self.cache: dict[str, tuple[tuple[int, int], CodeType]] = {}
         streams = (_CappedText(self.budget, 1), _CappedText(self.budget, 2))
         sys.stdout, sys.stderr = streams
-        self.fresh_qb()  # what the qb module imports belongs to the baseline, not to a run
-        del sys.modules["qb"]
+        # Built before the baseline is taken, so what the qb module imports belongs to it.
+        self.next_qb: ModuleType | None = self.build_qb()
         self.slate = Slate(streams)
         self.slate.seal()
 
-    def fresh_qb(self) -> ModuleType:
-        """A new `qb` module for one run: nothing a previous callback did to it survives."""
+    def build_qb(self) -> ModuleType:
+        """A new `qb` module: nothing a previous callback did to one survives in the next."""
         module = ModuleType("qb")
         module.__file__ = self.qb_path
         exec(self.qb_code, vars(module))
+        return module
+
+    def fresh_qb(self) -> ModuleType:
+        """The run's own `qb` module (built while the worker was idle), as `import qb` sees it."""
+        module, self.next_qb = self.next_qb or self.build_qb(), None
         sys.modules["qb"] = module
         return module
 
@@ -253,6 +258,7 @@ class Worker:
                 self.send(done)
                 if done.get("recycle"):
                     os._exit(0)  # leftover threads must not outlive the run's worker
+                self.next_qb = self.build_qb()  # off the next run's critical path
 
     def call_for(self, qb: ModuleType, run_id: int) -> Any:
         def call(fn: str, args: list[Any]) -> Any:
