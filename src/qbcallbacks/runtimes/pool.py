@@ -202,10 +202,10 @@ class Worker:
 class WorkerPool:
     """Up to `size` warm workers, started on demand and replaced when one is lost."""
 
-    def __init__(self, start: Callable[[], Worker], size: int, recycle_after: int) -> None:
+    def __init__(self, start: Callable[[], Worker], size: int, max_runs: int) -> None:
         self._start = start
         self._size = size
-        self._recycle_after = recycle_after
+        self._max_runs = max_runs
         self._idle: list[Worker] = []
         self._count = 0
         self._cond = threading.Condition()
@@ -237,7 +237,7 @@ class WorkerPool:
     def release(self, worker: Worker, reusable: bool) -> None:
         """Give a worker back; a lost one is replaced by a fresh worker at once."""
         worker.runs += 1
-        retire = not reusable or worker.runs >= self._recycle_after
+        retire = not reusable or worker.runs >= self._max_runs
         with self._cond:
             if not retire and not self._closed:
                 self._idle.append(worker)

@@ -5,7 +5,7 @@ the standard library. Every function reads the current invocation from a context
 two callbacks running at once (threads in-process, or separate workers) never see each
 other's job. Calls that need the supervisor go through the scope's `call` function, which is
 a direct call in-process and a request over the worker's pipe in isolated mode; the host
-answers both with the same code (`qbcallbacks.runtimes._qbcalls`).
+answers both with the same code (`qbcallbacks.runtimes.qb.answers`).
 
 The names here are the original's: `jobid()`, `workid()`, `subid()`, `jobinfo("-id", N)`,
 `unblock(id)`, `workunblock("job:work")`, ... A job action given `"job.subjob"` acts on that

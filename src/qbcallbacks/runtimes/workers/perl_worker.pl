@@ -1,7 +1,7 @@
 # perl_worker.pl: a warm Perl worker of qbcallbacks; runs callbacks one at a time for the host.
 #
 # Started as `perl perl_worker.pl <read fd> <write fd>`; speaks the line-per-JSON-object
-# protocol described in qbcallbacks/runtimes/_pool.py. The first message is `init`, carrying
+# protocol described in qbcallbacks/runtimes/pool.py. The first message is `init`, carrying
 # the generated `qb` module, which is compiled here and registered in %INC so that scripts
 # see `$qb::jobid` and `qb::` functions and `use qb;` works too.
 #
