@@ -49,6 +49,11 @@ LEAKS = {
     "builtins": (
         "import builtins\nbuiltins.print = lambda *a, **k: None\nbuiltins.planted = 1",
         "import builtins\nprint(hasattr(builtins, 'planted'))", "False\n"),
+    "monkeypatched standard module": (
+        "import json, os\njson.dumps = lambda *a, **k: 'forged'\nos.environ = {}\n"
+        "os.getcwd = lambda: '/forged'",
+        "import json, os\nprint(json.dumps([1]), os.getcwd() != '/forged', 'PATH' in os.environ)",
+        "[1] True True\n"),
     "sys.path": (
         "import sys\nsys.path.insert(0, '/tmp/evil')",
         "import sys\nprint('/tmp/evil' in sys.path)", "False\n"),

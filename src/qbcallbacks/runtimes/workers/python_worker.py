@@ -114,6 +114,13 @@ _LIMITS = (resource.RLIMIT_NOFILE, resource.RLIMIT_CPU, resource.RLIMIT_AS,
            resource.RLIMIT_FSIZE, resource.RLIMIT_NPROC, resource.RLIMIT_STACK)
 
 
+#: Modules whose namespaces are put back after a run (a script may monkeypatch them; one that
+#: patches anything else changes only what later scripts import from it in this worker, until
+#: it is recycled).
+_GUARDED_MODULES = ("os", "posixpath", "json", "io", "time", "signal", "threading", "builtins",
+                    "subprocess", "shutil", "socket", "smtplib", "sqlite3", "tempfile")
+
+
 def _open_fds() -> set[int]:
     try:
         return {int(name) for name in os.listdir("/proc/self/fd")}
@@ -137,6 +144,9 @@ class Slate:
         self.path = list(sys.path)
         self.modules = set(sys.modules)
         self.builtins = dict(vars(builtins))
+        self.namespaces: dict[str, tuple[ModuleType, dict[str, Any]]] = {
+            name: (sys.modules[name], dict(vars(sys.modules[name])))
+            for name in _GUARDED_MODULES if name in sys.modules and name != "builtins"}
         self.ids = (os.getuid(), os.geteuid(), os.getgid(), os.getegid())
         self.recursion = sys.getrecursionlimit()
         self.hooks = (sys.excepthook, sys.displayhook, sys.unraisablehook)
@@ -157,7 +167,8 @@ class Slate:
 
     def restore(self) -> str | None:
         """Put everything back; the reason the worker must be replaced, or None."""
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+            signal.setitimer(timer, 0)
         signal.pthread_sigmask(signal.SIG_SETMASK, self.sigmask)
         getsignal = _signal.getsignal
         for sig, handler in self.signals.items():
@@ -183,11 +194,14 @@ class Slate:
         sys.path[:] = self.path
         for name in set(sys.modules) - self.modules:
             del sys.modules[name]
-        space = vars(builtins)
-        if space != self.builtins:
-            for name in set(space) - set(self.builtins):
-                del space[name]
-            space.update(self.builtins)
+        guarded: list[tuple[ModuleType, dict[str, Any]]] = [(builtins, self.builtins),
+                                                            *self.namespaces.values()]
+        for module, original in guarded:
+            space = vars(module)
+            if space != original:
+                for name in set(space) - set(original):
+                    del space[name]
+                space.update(original)
         if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) != self.ids:
             return "the callback changed the worker's user or group"
         for res, limit in self.limits.items():
