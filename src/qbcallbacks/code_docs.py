@@ -106,6 +106,25 @@ CODE_DOCS: dict[str, CodeDoc] = {
         "A callback directory without callbacks.conf adds no callbacks, whatever scripts it "
         "holds.",
         "Add a callbacks.conf naming the scripts and their triggers."),
+    "QCB210": CodeDoc(
+        "Callbacks run as the supervisor's user, often root. Anyone who can write the callback "
+        "directory can replace a script by renaming another file over it, and so run code as "
+        "that user. It is an error when the engine runs as root, a warning otherwise.",
+        "Make the directory writable by its owner only: `chmod go-w DIR`."),
+    "QCB211": CodeDoc(
+        "A directory, callbacks.conf or script owned by another user can be changed by that "
+        "user, who then runs code as the supervisor's user. It is an error when the engine "
+        "runs as root, a warning otherwise.",
+        "Give it to root or the supervisor's user: `chown root PATH`."),
+    "QCB212": CodeDoc(
+        "Whoever can write a parent directory can rename the callback directory away and put "
+        "their own in its place. A sticky parent owned by root or the supervisor's user (like "
+        "/tmp) is accepted.",
+        "Remove group and other write permission from the parent: `chmod go-w PARENT`."),
+    "QCB213": CodeDoc(
+        "The owner of a parent directory can replace everything below it, so the callbacks "
+        "are only as safe as that user's account.",
+        "Keep callback directories under directories owned by root or the supervisor's user."),
     "QCB301": CodeDoc(
         "A qcb program may only use the commands the qcb language defines; an unknown one "
         "makes the whole program invalid.",

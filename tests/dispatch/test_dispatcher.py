@@ -164,7 +164,8 @@ def test_runtime_exception_is_a_crashed_run(tmp_path):
 
 
 def test_job_specific_callbacks_run_inline_code(tmp_path):
-    d, rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"})
+    d, rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"},
+                    config=DispatcherConfig(allow_job_code=True))
     job = Job(id=9, callbacks=(JobCallback(triggers="complete-job-self", language="python",
                                            code="print('x')"),))
     with d:

@@ -171,11 +171,12 @@ def test_validate_accepts_use_qb_and_reports_syntax_errors(tmp_path: Path) -> No
     good = tmp_path / "good.pl"
     good.write_text("use strict;\nuse qb;\nqb::unblock($qb::jobid);\n")
     bad = tmp_path / "bad.pl"
-    bad.write_text("use strict;\nmy $x = ;\n")
+    bad.write_text("use strict;\nif ($x) {\n  print 1;\n")
     rt = PerlRuntime()
     assert rt.validate(good) == []
     [diag] = rt.validate(bad)
     assert diag.code == "QCB402" and diag.line == 2 and diag.file == str(bad)
+    assert "never closed" in diag.message
 
 
 def test_without_perl_runs_report_an_error(sup: MemorySupervisor) -> None:

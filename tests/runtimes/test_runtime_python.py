@@ -251,8 +251,10 @@ def test_changed_script_is_recompiled(runtime: PythonRuntime, sup: MemorySupervi
     assert gone.status == "error" and "cannot read the script" in (gone.error or "")
 
 
-def test_threads_a_callback_leaves_behind_cannot_use_qb(runtime: PythonRuntime,
-                                                        sup: MemorySupervisor) -> None:
+def test_threads_a_callback_leaves_behind_cannot_use_qb(sup: MemorySupervisor,
+                                                        workdir: Path) -> None:
+    # In-process only: an isolated worker left with a thread is replaced (see test_isolation).
+    runtime = PythonRuntime(sup, mode="in-process")
     job = sup.submit("j")
     started = invoke(runtime, """
         import builtins, threading, time
@@ -268,6 +270,7 @@ def test_threads_a_callback_leaves_behind_cannot_use_qb(runtime: PythonRuntime,
     assert started.status == "ok"
     time.sleep(0.3)
     result = invoke(runtime, "import builtins; print(builtins._qb_probe)", job.id)
+    runtime.close()
     assert result.output.startswith("qb is only usable while a callback runs")
 
 

@@ -15,6 +15,7 @@ from qbcallbacks.errors import Diagnostic, make_diagnostic
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes import api as base
+from qbcallbacks.runtimes import registry
 from qbcallbacks.runtimes.api import (
     ENTRY_POINT_GROUP,
     Invocation,
@@ -35,8 +36,6 @@ from qbcallbacks.runtimes.qcb import QcbRuntime
 class ShellRuntime(Runtime):
     """A site's `.sh` runtime: argv only, never a shell string built from job data."""
 
-    extensions = ("sh",)
-
     def validate(self, path: Path) -> list[Diagnostic]:
         done = subprocess.run(["sh", "-n", str(path)], capture_output=True, text=True,
                               check=False)
@@ -54,11 +53,11 @@ class ShellRuntime(Runtime):
 
 
 @pytest.fixture
-def site_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
+def site_runtime(monkeypatch: pytest.MonkeyPatch):
     module = types.ModuleType("site_qb_runtimes")
     module.ShellRuntime = ShellRuntime  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "site_qb_runtimes", module)
-    real = base.entry_points
+    real = registry.entry_points
 
     def patched(**kw: str) -> EntryPoints:
         found = list(real(**kw))
@@ -67,7 +66,64 @@ def site_runtime(monkeypatch: pytest.MonkeyPatch) -> None:
                                     group=ENTRY_POINT_GROUP))
         return EntryPoints(found)
 
-    monkeypatch.setattr(base, "entry_points", patched)
+    monkeypatch.setattr(registry, "entry_points", patched)
+    registry.refresh()
+    yield
+    monkeypatch.undo()
+    registry.refresh()
+
+
+@pytest.fixture
+def no_metadata(monkeypatch: pytest.MonkeyPatch):
+    """A source tree without installed metadata: no entry point at all."""
+    monkeypatch.setattr(registry, "entry_points", lambda **kw: EntryPoints(()))
+    registry.refresh()
+    yield
+    monkeypatch.undo()
+    registry.refresh()
+
+
+def test_builtins_work_without_entry_point_metadata(no_metadata: None, tmp_path: Path) -> None:
+    assert registry.extensions() == ("pl", "py", "qcb")
+    assert runtime_for("py") is PythonRuntime
+    (tmp_path / "a.py").write_text("print(1)\n")
+    (tmp_path / "b.qcb").write_text("unblock-self\n")
+    (tmp_path / "callbacks.conf").write_text("a.py = done-job-self\nb.qcb = done-job-self\n")
+    loaded = load_callback_path([str(tmp_path)])
+    assert [r.file for r in loaded.rules] == ["a.py", "b.qcb"]
+    assert loaded.diagnostics == ()
+
+
+def test_entry_points_are_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def counting(**kw: str) -> EntryPoints:
+        calls.append(kw.get("group", ""))
+        return EntryPoints(())
+
+    monkeypatch.setattr(registry, "entry_points", counting)
+    registry.refresh()
+    try:
+        for _ in range(3):
+            registry.extensions()
+            runtime_for("qcb")
+    finally:
+        monkeypatch.undo()
+        registry.refresh()
+    assert calls == [ENTRY_POINT_GROUP]
+
+
+def test_finding_extensions_imports_no_runtime_module() -> None:
+    code = ("import sys\nfrom qbcallbacks.runtimes import registry\n"
+            "assert registry.extensions() == ('pl', 'py', 'qcb')\n"
+            "from qbcallbacks.cli import check\n"
+            "bad = [m for m in sys.modules if m.startswith(('qbcallbacks.runtimes.python', "
+            "'qbcallbacks.runtimes.perl', 'qbcallbacks.runtimes.pool', "
+            "'qbcallbacks.runtimes.inprocess', 'qbcallbacks.runtimes.workers'))]\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
 
 
 def test_ours_are_registered() -> None:
@@ -130,3 +186,13 @@ def test_run_needs_a_supervisor() -> None:
     for cls in (PythonRuntime, PerlRuntime, QcbRuntime):
         with pytest.raises(NoSupervisor):
             cls().run(Invocation(callback="x", code="", job_id=1, event=event))
+
+
+def test_the_host_never_imports_worker_code() -> None:
+    code = ("import sys\nimport qbcallbacks.runtimes.python, qbcallbacks.runtimes.perl\n"
+            "from qbcallbacks.runtimes import inprocess\n"
+            "bad = [m for m in sys.modules if m.startswith('qbcallbacks.runtimes.workers.')]\n"
+            "assert not bad, bad\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr

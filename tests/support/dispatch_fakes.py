@@ -13,8 +13,6 @@ from qbcallbacks.runtimes.api import Invocation, RunResult, Runtime
 class RecordingRuntime(Runtime):
     """Runs nothing: records invocations; can be held, or made slow or failing by name."""
 
-    extensions = ("qcb", "py", "pl")
-
     def __init__(self, delay: float = 0.0) -> None:
         super().__init__()
         self.calls: list[Invocation] = []

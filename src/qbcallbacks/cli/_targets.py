@@ -18,7 +18,7 @@ import click
 from ..config.load import CONFIG_NAME, expand_callback_path, load_directory
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.source import decode_source, split_lines
-from ..runtimes.api import Runtime, runtime_classes
+from ..runtimes.validate import Validator, validators
 
 #: Where the original reads its settings on Linux when `$QB_CONF` is not set.
 SYSTEM_QBCONF = "/etc/qb.conf"
@@ -62,8 +62,6 @@ def refuse_both(paths: Sequence[str], qbconf: str | None) -> None:
         raise click.UsageError("give callback directories as PATH or through --qbconf, not both")
 
 
-def _runtimes() -> dict[str, Runtime]:
-    return {f".{ext}": cls() for ext, cls in runtime_classes().items()}
 
 
 @dataclass
@@ -84,9 +82,9 @@ def _same(a: str, b: str) -> bool:
 class Checker:
     """Collects the diagnostics of each target once, whatever mix of targets names it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, compile_perl: bool = False) -> None:
         self.out = Collected()
-        self._runtimes = _runtimes()
+        self._runtimes: dict[str, Validator] = validators(compile_perl=compile_perl)
         self._loaded: dict[str, tuple[Diagnostic, ...]] = {}
         self._rule_files: dict[str, set[str]] = {}
         self._rule_counts: dict[str, int] = {}
@@ -141,7 +139,7 @@ class Checker:
             if found or name in self._rule_files[os.path.realpath(directory)]:
                 return
         runtime = self._runtimes[Path(path).suffix.lower()]
-        self.out.diagnostics.extend(d.moved(file=path) for d in runtime.validate(Path(path)))
+        self.out.diagnostics.extend(d.moved(file=path) for d in runtime(Path(path)))
 
     def stdin(self, data: bytes, filename: str | None) -> None:
         """Text from standard input, checked as if it were `filename` (default callbacks.conf
@@ -159,7 +157,7 @@ class Checker:
             with tempfile.TemporaryDirectory(prefix="qbcallbacks-stdin-") as tmp:
                 copy = Path(tmp) / f"stdin{suffix}"
                 copy.write_bytes(data)
-                found = self._runtimes[suffix].validate(copy)
+                found = self._runtimes[suffix](copy)
             self.out.diagnostics.extend(d.moved(file=shown) for d in found)
             return
         load = load_directory(directory, position=self.out.rules, runtimes=self._runtimes,

@@ -49,10 +49,14 @@ def _unique(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
               help="Only these codes or prefixes (repeatable, comma-separated).")
 @click.option("--ignore", multiple=True, metavar="CODE",
               help="Not these codes or prefixes (repeatable, comma-separated).")
+@click.option("--compile-perl", is_flag=True,
+              help="Also compile Perl scripts with `perl -c`. This RUNS their BEGIN blocks and "
+                   "`use` statements; without it nothing in any script runs.")
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, fmt: str,
             stdin_filename: str | None, statistics: bool, quiet: bool, exit_zero: bool,
-            warnings_as_errors: bool, select: tuple[str, ...], ignore: tuple[str, ...]) -> None:
+            warnings_as_errors: bool, select: tuple[str, ...], ignore: tuple[str, ...],
+            compile_perl: bool) -> None:
     """Check callback directories: callbacks.conf, triggers and the scripts they name.
 
     Each PATH is a callback directory, a callbacks.conf (its directory is checked), a script
@@ -60,12 +64,13 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, fmt:
     comma-separated list of directories. With none: the callback path of --qbconf, of $QB_CONF
     or /etc/qb.conf when present, else $QBDIR/callback. A PATH that does not exist is an error
     (QCB020). A callbacks.conf line ending in '# noqa' or '# noqa: QCB202' hides its findings.
-    Columns count Unicode code points.
+    Columns count Unicode code points. No code of the scripts is run (Perl is parsed
+    statically) unless --compile-perl is given.
     """
     refuse_both(paths, qbconf)
     if stdin_filename is not None and "-" not in paths:
         raise click.UsageError("--stdin-filename needs '-' among the paths")
-    checker = Checker()
+    checker = Checker(compile_perl=compile_perl)
     if paths:
         for path in paths:
             if path == "-":

@@ -21,7 +21,7 @@ import click
 from ..errors import Diagnostic, SourceError
 from ..lang import parse_config, parse_qcb
 from ..lang.source import decode_source
-from ..runtimes.api import runtime_classes
+from ..runtimes.registry import extensions as runtime_extensions
 from ._targets import SetupError
 
 BOM = "\ufeff"
@@ -34,7 +34,7 @@ def canonical_text(text: str, file: str, line_ending: str = "keep",
         parsed_q = parse_qcb(text, file)
         diags, canonical = parsed_q.diagnostics, parsed_q.program
     else:
-        extensions = tuple(f".{ext}" for ext in runtime_classes())  # site runtimes count too
+        extensions = tuple(f".{ext}" for ext in runtime_extensions())  # site runtimes count too
         parsed_c = parse_config(text, file, extensions)
         diags, canonical = parsed_c.diagnostics, parsed_c.document  # type: ignore[assignment]
     if canonical is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
@@ -18,7 +18,9 @@ from ..lang.source import decode_source
 from ..model._base import Frozen, trusted
 from ..model.languages import language_of
 from ..model.rules import Rule
-from ..runtimes.api import Runtime, runtime_classes
+from ..runtimes.api import Runtime
+from ..runtimes.validate import Validator, validators
+from .permissions import directory_problems, file_problems
 
 CONFIG_NAME = "callbacks.conf"
 #: Where the original looks when no path is configured and QBDIR is not set.
@@ -83,9 +85,14 @@ def _expand_vars(text: str, env: Mapping[str, str]) -> str:
 
 
 def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: bool = True,
-                       env: Mapping[str, str] | None = None) -> CallbackSet:
-    """Load every directory of a callback path; rules are numbered in firing order."""
-    runtimes = _runtimes()
+                       env: Mapping[str, str] | None = None,
+                       compile_perl: bool = False) -> CallbackSet:
+    """Load every directory of a callback path; rules are numbered in firing order.
+
+    Scripts are checked without running any of their code, unless `compile_perl` asks for
+    `perl -c`, which runs Perl `BEGIN` and `use` blocks.
+    """
+    runtimes = _runtimes(compile_perl)
     loads: list[DirectoryLoad] = []
     position = 0
     for directory in expand_callback_path(specs, env):
@@ -96,12 +103,12 @@ def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: boo
     return CallbackSet(directories=tuple(loads))
 
 
-def _runtimes() -> dict[str, Runtime]:
-    return {f".{ext}": cls() for ext, cls in runtime_classes().items()}
+def _runtimes(compile_perl: bool = False) -> dict[str, Validator]:
+    return validators(compile_perl=compile_perl)
 
 
 def load_directory(directory: str, *, position: int = 0, check_scripts: bool = True,
-                   runtimes: Mapping[str, Runtime] | None = None,
+                   runtimes: Mapping[str, Runtime | Validator] | None = None,
                    text: str | None = None) -> DirectoryLoad:
     """Load one callback directory; `position` is the firing position of its first rule.
     `text`, when given, stands in for the callbacks.conf on disk (standard input, an editor)."""
@@ -122,7 +129,10 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
         text = _read_text(conf, diags)
         if text is None:
             return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
-        diags.extend(_permission_warnings(conf, str(conf)))
+        diags.extend(file_problems(conf, str(conf)))
+    diags.extend(directory_problems(root))
+    if any(d.severity == "error" for d in diags):  # unsafe to run anything from here
+        return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
     parsed = parse_config(text, str(conf), extensions=tuple(runtimes))
     diags.extend(parsed.diagnostics)
     rules: list[Rule] = []
@@ -133,10 +143,11 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
         if not problems and check_scripts:
             name = site.rule.file
             if name not in checked:
-                runtime = runtimes[Path(name).suffix.lower()]
-                checked[name] = runtime.validate(root / name)
+                checker = runtimes[Path(name).suffix.lower()]
+                checked[name] = (checker.validate(root / name) if isinstance(checker, Runtime)
+                                 else checker(root / name))
+                checked[name] += file_problems(root / name, str(conf), site)
                 diags.extend(checked[name])
-                diags.extend(_permission_warnings(root / name, str(conf), site))
             problems = [d for d in checked[name] if d.severity == "error"]
         elif problems:
             diags.extend(problems)
@@ -191,23 +202,3 @@ def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str) -> l
     if not stat.S_ISREG(info.st_mode):
         return problem("QCB114", f"script {site.rule.file!r} is not a regular file")
     return []
-
-
-def _permission_warnings(path: Path, conf: str, site: RuleSite | None = None,
-                         ) -> Sequence[Diagnostic]:
-    try:
-        mode = path.stat().st_mode
-    except OSError:
-        return ()
-    if not mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return ()
-    who = " and ".join(w for w, bit in (("group", stat.S_IWGRP), ("others", stat.S_IWOTH))
-                       if mode & bit)
-    message = (f"{path.name} is writable by {who}; callbacks run as the supervisor's user, so "
-               f"anyone who can edit it can run code there (chmod go-w {path.name})")
-    if site is None:
-        return (make_diagnostic("QCB201", message, file=conf, severity="warning"),)
-    return (make_diagnostic("QCB201", message, file=conf, line=site.line,
-                            column=site.file_column,
-                            end_column=site.file_column + len(site.rule.file),
-                            severity="warning", source_line=site.source_line),)

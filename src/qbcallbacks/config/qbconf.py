@@ -1,7 +1,8 @@
 """Reading the settings we need from a Qube `qb.conf`.
 
 `qb.conf` is `key = value` lines with `#` comments; unknown keys are ignored (the file configures
-the whole product). We read `supervisor_universal_callback_path` and the mail settings.
+the whole product). We read `supervisor_universal_callback_path`, the mail settings and
+`supervisor_job_callback_code` (whether job-specific Python and Perl callbacks may run).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 from ..errors import QbCallbacksError, make_diagnostic
 from ..model._base import Frozen
 from ..reference.mail import MailTransport, MboxTransport, SmtpTransport
+from ..runtimes.policy import JOB_CODE_KEY
 from .load import expand_callback_path
 
 CALLBACK_PATH_KEY = "supervisor_universal_callback_path"
@@ -31,6 +33,11 @@ class QbConf(Frozen):
         """The callback directories, `$QBDIR/callback` when the key is absent or empty."""
         spec = self.values.get(CALLBACK_PATH_KEY, "").strip()
         return expand_callback_path([spec] if spec else None, env)
+
+    @property
+    def allow_job_code(self) -> bool:
+        """Whether job-specific Python and Perl callbacks may run (`runtimes.policy`)."""
+        return self.values.get(JOB_CODE_KEY, "").strip().lower() in ("1", "true", "yes", "on")
 
     @property
     def mail_host(self) -> str | None:

@@ -45,6 +45,7 @@ from ..runtimes.api import (
     inline_code,
     runtime_classes,
 )
+from ..runtimes.policy import job_code_refusal
 from .lanes import Lanes, Match, Run
 
 
@@ -77,6 +78,8 @@ class DispatcherConfig(Frozen):
     recovery: Literal["rerun", "report"] = "rerun"
     #: Where `<jobid>.cb` callback logs go; None keeps output in the audit trail only.
     log_dir: str | None = None
+    #: Run job-specific Python and Perl callbacks (see `runtimes.policy`); off by default.
+    allow_job_code: bool = False
 
 
 class MatchSource(Protocol):
@@ -213,6 +216,9 @@ class Dispatcher:
                     **kwargs: Any) -> Dispatcher:
         """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf."""
         conf = read_qbconf(qbconf)
+        if conf.allow_job_code:
+            config = kwargs.get("config") or DispatcherConfig()
+            kwargs["config"] = config.model_copy(update={"allow_job_code": True})
         env = kwargs.get("env")
         return cls(conf.callback_path(env), supervisor, **kwargs)
 
@@ -472,6 +478,11 @@ class Dispatcher:
         if runtime is None:
             self._finish(run, "error", error=f"no runtime for {m.language!r} callbacks",
                          started_at=started)
+            return
+        refusal = job_code_refusal(m.language, job_specific=m.path is None,
+                                   allowed=self.config.allow_job_code)
+        if refusal is not None:
+            self._finish(run, "refused", error=refusal, started_at=started)
             return
         timeout = self.config.rule_timeouts.get(m.callback, self.config.timeout)
         invocation = Invocation(

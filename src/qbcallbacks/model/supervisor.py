@@ -41,8 +41,9 @@ class HostError(QbCallbacksError):
     """
 
 
-# Control characters (CR and LF among them) would let a value end a mail header early.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Control characters (CR and LF among them) and Unicode line separators (U+0085, U+2028,
+# U+2029) would let a value end a mail header early, or break its encoding.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A deliberately plain address: no blanks, commas, angle brackets or leading dash, so that it
 # can go to an SMTP envelope or a sendmail argument list without quoting.
 _ADDRESS = re.compile(r"[^\s,;<>()\"'\\-][^\s,;<>()\"'\\]*\Z")

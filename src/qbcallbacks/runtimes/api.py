@@ -1,8 +1,7 @@
 """The one small interface every callback language implements, and how runtimes are found.
 
-A runtime is registered under a file extension (without the dot) in the entry-point group
-`qbcallbacks.runtimes`; a site adds a language from its own package by declaring one more entry
-point, without touching ours.
+Ours are registered in code and a site adds a language from its own package by declaring an
+entry point in the group `qbcallbacks.runtimes`, without touching ours (see `registry`).
 
 Constructing a runtime
 ----------------------
@@ -28,7 +27,7 @@ Runs
 script's. Output (stdout and stderr interleaved) is capped at `output_cap` bytes; the rest is
 counted in `output_dropped`, never buffered, so a flooding script cannot block or bloat the
 host. Each run appends a header line and its output to `invocation.log_path` (the job's
-`<logdir>/<jobid>.cb`), as the original does.
+`<logdir>/<jobid>.cb`), as the original does, rotated at `log_cap` bytes (see `logs`).
 
 Working directory and environment
 ---------------------------------
@@ -46,14 +45,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
 from ..errors import Diagnostic, QbCallbacksError
 from ..model._base import Frozen
@@ -61,8 +58,11 @@ from ..model.events import Event
 from ..model.languages import JobCallbackLanguage, runtime_extension
 from ..model.statuses import RunStatus
 from ..model.supervisor import Supervisor
+from .logs import DEFAULT_LOG_BACKUPS, DEFAULT_LOG_CAP, append_log
+from .registry import ENTRY_POINT_GROUP, RuntimeNotFound, runtime_classes, runtime_for
 
-ENTRY_POINT_GROUP = "qbcallbacks.runtimes"
+__all__ = ["ENTRY_POINT_GROUP", "RuntimeNotFound", "append_log", "runtime_classes",
+           "runtime_for"]
 PythonMode = Literal["isolated", "in-process"]
 
 log = logging.getLogger("qbcallbacks.runtimes")
@@ -136,8 +136,13 @@ class RuntimeSettings(Frozen):
     pool_size: int = Field(default=2, ge=1, le=64)
     #: Bytes of output kept per run.
     output_cap: int = Field(default=64 * 1024, ge=0)
-    #: A worker is retired after this many runs, so state a script leaves behind fades.
-    recycle_after: int = Field(default=1000, ge=1)
+    #: A worker is replaced after this many runs even when every run left it clean, as
+    #: pre-fork servers do (`recycle_after` is the older name).
+    max_runs_per_worker: int = Field(default=1000, ge=1, validation_alias=AliasChoices(
+        "max_runs_per_worker", "recycle_after"))
+    #: Size cap of one job's `.cb` log before it is rotated, and rotated files kept.
+    log_cap: int = Field(default=DEFAULT_LOG_CAP, ge=1024)
+    log_backups: int = Field(default=DEFAULT_LOG_BACKUPS, ge=0, le=20)
     #: Interpreters; None is this Python (`sys.executable`) and the `perl` on PATH.
     python: str | None = None
     perl: str | None = None
@@ -148,10 +153,6 @@ class RuntimeSettings(Frozen):
         if isinstance(value, Mapping):
             return tuple(sorted((str(k), str(v)) for k, v in value.items()))
         return value
-
-
-class RuntimeNotFound(QbCallbacksError):
-    """No runtime is registered for an extension."""
 
 
 class NoSupervisor(QbCallbacksError):
@@ -165,12 +166,11 @@ class RuntimeConfigError(QbCallbacksError):
 class Runtime(ABC):
     """A callback language. Instances may keep warm workers; `close` releases them."""
 
-    #: Extensions (without the dot) this runtime serves.
-    extensions: tuple[str, ...] = ()
-
     def __init__(self, supervisor: Supervisor | None = None,
                  settings: RuntimeSettings | None = None, **overrides: Any) -> None:
         base = settings if settings is not None else RuntimeSettings()
+        if "recycle_after" in overrides:  # the older name of max_runs_per_worker
+            overrides["max_runs_per_worker"] = overrides.pop("recycle_after")
         if overrides:
             base = RuntimeSettings.model_validate({**base.model_dump(), **overrides})
         self.settings: RuntimeSettings = base
@@ -225,36 +225,13 @@ def keep_output(data: bytes, cap: int) -> tuple[str, int]:
     return data[:cap].decode("utf-8", "replace"), max(0, len(data) - cap)
 
 
-def append_log(invocation: Invocation, result: RunResult) -> None:
-    """Append the run to the job's callback log; a log that cannot be written only warns."""
-    if invocation.log_path is None:
-        return
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    code = "" if result.exit_code is None else f", exit {result.exit_code}"
-    lines = [f"--- {stamp} {invocation.callback} on {invocation.event.format()}: "
-             f"{result.status}{code} in {result.duration:.3f}s\n"]
-    if result.output:
-        lines.append(result.output if result.output.endswith("\n") else result.output + "\n")
-    if result.output_dropped:
-        lines.append(f"[{result.output_dropped} more bytes of output dropped]\n")
-    if result.error and result.error not in result.output:
-        lines.append(result.error if result.error.endswith("\n") else result.error + "\n")
-    data = "".join(lines).encode("utf-8", "replace")
-    try:
-        invocation.log_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(invocation.log_path,
-                     os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o640)
-        try:
-            os.write(fd, data)
-        finally:
-            os.close(fd)
-    except OSError as exc:
-        log.warning("cannot write callback log %s: %s", invocation.log_path, exc)
-
-
-def finish(invocation: Invocation, result: RunResult) -> RunResult:
+def finish(invocation: Invocation, result: RunResult,
+           settings: RuntimeSettings | None = None) -> RunResult:
     """Log the run and hand the result back (every runtime ends a run with this)."""
-    append_log(invocation, result)
+    if settings is None:
+        append_log(invocation, result)
+    else:
+        append_log(invocation, result, cap=settings.log_cap, backups=settings.log_backups)
     return result
 
 
@@ -270,23 +247,3 @@ def language_extension(language: JobCallbackLanguage) -> str:
 def inline_code(language: JobCallbackLanguage, code: str) -> str:
     """The code to run for a job-specific callback: `mail` is the `mail-status` command."""
     return "mail-status\n" if language == "mail" else code
-
-
-def runtime_classes() -> dict[str, type[Runtime]]:
-    """Every registered runtime class by extension, ours and any site's."""
-    found: dict[str, type[Runtime]] = {}
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        cls = ep.load()
-        if isinstance(cls, type) and issubclass(cls, Runtime):
-            found[ep.name.lower().lstrip(".")] = cls
-    return found
-
-
-def runtime_for(extension: str) -> type[Runtime]:
-    """The runtime class registered for `extension` (with or without the dot)."""
-    ext = extension.lower().lstrip(".")
-    classes = runtime_classes()
-    if ext not in classes:
-        raise RuntimeNotFound(f"no runtime is registered for '.{ext}' files; known: "
-                              + ", ".join(f".{e}" for e in sorted(classes)))
-    return classes[ext]

@@ -5,10 +5,13 @@ at the timeout. What this mode can and cannot do, honestly:
 
 * `sys.exit()`, `exit()` and exceptions end the callback, never the host.
 * Output of `print`/`sys.stdout`/`sys.stderr` is captured per run: the first in-process run
-  wraps `sys.stdout` and `sys.stderr` in a pass-through proxy that sends a running callback's
-  writes to its own capped buffer (a context variable) and everything else where it went
-  before. Output written to file descriptors directly (child processes, C code) is not
-  captured.
+  wraps `sys.stdout` and `sys.stderr` in a proxy that gives a running callback its own stream
+  objects (writing to its capped buffer; a context variable says which run is current) and
+  sends everything else where it went before. Closing or detaching them closes only the run's
+  streams; a callback that replaces `sys.stdout` or `sys.stderr`, or closes or reopens
+  descriptors 0-2, has them put back when it ends (other threads of the host see the change
+  while it runs: the process has one set). Output written to file descriptors directly (child
+  processes, C code) is not captured.
 * A timeout is reported on time, and the callback's thread is interrupted by an exception
   raised in it asynchronously (`CallbackInterrupted`, a `BaseException`, so `except
   Exception` does not swallow it). That stops pure-Python loops, but not a call blocked in C
@@ -36,9 +39,9 @@ from typing import Any
 
 from ..model.supervisor import HostError, Supervisor
 from .api import Invocation, RunResult, log
+from .outcome import Unreadable, describe_exception, exit_outcome
 from .qb import module as qbmodule
 from .qb.answers import answer
-from .workers.python_worker import Unreadable, describe_exception, exit_outcome
 
 _CACHE_SIZE = 512
 
@@ -52,6 +55,7 @@ class _Capture:
         self.room = cap
         self.parts: list[str] = []
         self.dropped = 0
+        self.streams = (_RunStream(self, "<stdout>"), _RunStream(self, "<stderr>"))
 
     def write(self, text: str) -> int:
         if self.room > 0:
@@ -65,37 +69,137 @@ class _Capture:
         return len(text)
 
 
+class _RunBytes:
+    def __init__(self, stream: _RunStream) -> None:
+        self._stream = stream
+
+    def write(self, data: bytes) -> int:
+        self._stream.write(bytes(data).decode("utf-8", "replace"))
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class _RunStream:
+    """A callback's own `sys.stdout` / `sys.stderr`: closing it ends only this run's stream."""
+
+    encoding = "utf-8"
+    errors = "replace"
+
+    def __init__(self, capture: _Capture, name: str) -> None:
+        self._capture = capture
+        self.name = name
+        self.closed = False
+        self.buffer = _RunBytes(self)
+
+    def write(self, text: str) -> int:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+        if not isinstance(text, str):
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        return self._capture.write(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
+    def close(self) -> None:
+        self.closed = True
+
+    def detach(self) -> Any:
+        self.closed = True
+        return self.buffer
+
+    def isatty(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    def __enter__(self) -> _RunStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 _capture: contextvars.ContextVar[_Capture | None] = contextvars.ContextVar(
     "qbcallbacks_capture", default=None)
 
 
 class _ContextStream:
-    """Sends a running callback's writes to its capture, the rest to the wrapped stream."""
+    """A running callback's own stream inside a callback, the wrapped stream elsewhere."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, index: int) -> None:
         self._inner = inner
+        self._index = index
+
+    def _target(self) -> Any:
+        capture = _capture.get()
+        return self._inner if capture is None else capture.streams[self._index]
 
     def write(self, text: str) -> int:
-        capture = _capture.get()
-        if capture is None:
-            return int(self._inner.write(text))
-        if not isinstance(text, str):
-            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
-        return capture.write(text)
+        return int(self._target().write(text))
 
     def flush(self) -> None:
-        if _capture.get() is None:
-            self._inner.flush()
+        self._target().flush()
+
+    def close(self) -> None:
+        self._target().close()
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
+        if name == "fileno":  # descriptors are the process's; see the module doc
+            return self._inner.fileno
+        return getattr(self._target(), name)
 
 
-def _ensure_streams() -> None:
+def _ensure_streams() -> tuple[Any, Any]:
+    """Wrap the host's streams (once, and again if the host replaced them); the proxies."""
     if type(sys.stdout) is not _ContextStream:
-        sys.stdout = _ContextStream(sys.stdout)
+        sys.stdout = _ContextStream(sys.stdout, 0)
     if type(sys.stderr) is not _ContextStream:
-        sys.stderr = _ContextStream(sys.stderr)
+        sys.stderr = _ContextStream(sys.stderr, 1)
+    return sys.stdout, sys.stderr
+
+
+def _fd_identity(fd: int) -> tuple[int, int] | None:
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino
+
+
+class _StdFds:
+    """Copies of descriptors 0-2, put back after a callback closed or reopened them."""
+
+    def __init__(self) -> None:
+        self.saved: list[tuple[int, int, tuple[int, int]]] = []
+        for fd in (0, 1, 2):
+            ident = _fd_identity(fd)
+            if ident is not None:
+                self.saved.append((fd, os.dup(fd), ident))
+
+    def restore(self) -> None:
+        for fd, copy, ident in self.saved:
+            if _fd_identity(fd) != ident:
+                os.dup2(copy, fd)
+
+    def close(self) -> None:
+        for _, copy, _ in self.saved:
+            os.close(copy)
+        self.saved = []
 
 
 _real_import = builtins.__import__
@@ -163,6 +267,7 @@ class InProcessRunner:
         self._lock = threading.Lock()
         self._files: dict[str, tuple[tuple[int, int], CodeType]] = {}
         self._inline: dict[str, CodeType] = {}
+        self._std_fds = _StdFds()
 
     @property
     def stuck_threads(self) -> int:
@@ -172,7 +277,7 @@ class InProcessRunner:
             return len(self._abandoned)
 
     def run(self, invocation: Invocation, supervisor: Supervisor, cap: int) -> RunResult:
-        _ensure_streams()
+        streams = _ensure_streams()
         start = time.monotonic()
         job = _Job(lambda: self._execute(invocation, supervisor, cap, start))
         with self._lock:
@@ -180,7 +285,10 @@ class InProcessRunner:
         if lane is None:
             lane = _Lane()
         lane.jobs.put(job)
-        if job.done.wait(invocation.timeout):
+        finished = job.done.wait(invocation.timeout)
+        sys.stdout, sys.stderr = streams  # a callback may have replaced them
+        self._std_fds.restore()
+        if finished:
             self._give_back(lane)
             assert job.result is not None
             return job.result
@@ -198,6 +306,7 @@ class InProcessRunner:
             idle, self._idle = self._idle, []
         for lane in idle:
             lane.jobs.put(None)
+        self._std_fds.close()
 
     def _give_back(self, lane: _Lane) -> None:
         with self._lock:

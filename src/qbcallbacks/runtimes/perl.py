@@ -5,7 +5,8 @@ module, generated here from the same tables as Python's `qb` (:func:`qb_module_s
 scripts get `$qb::jobid`, `$qb::workid`, `$qb::subid` and `qb::jobid()`, `qb::workid()`,
 `qb::subid()`, `qb::jobinfo(...)` (a list of hash references), `qb::unblock($id)`,
 `qb::workunblock("$id:$work")`, ... and `qb::mail($to, $subject, $body)`. A failing `qb` call
-dies in the script. Every script runs in a fresh package that is deleted afterwards.
+dies in the script. Every script runs in a fresh package that is deleted afterwards, and what
+it changed in the worker is put back (see `workers/perl_worker.pl`), or the worker replaced.
 
 Messages are JSON lines; the worker uses `Cpanel::JSON::XS` or `JSON::XS` when installed and
 the core `JSON::PP` (perl >= 5.14) otherwise, which costs about 0.1 ms a run.
@@ -18,14 +19,12 @@ hang, `POSIX::_exit` or a signal cost the worker, which is replaced. Without a `
 from __future__ import annotations
 
 import functools
-import re
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, make_diagnostic
+from ..errors import Diagnostic
 from ..model.supervisor import Supervisor
 from .api import (
     Invocation,
@@ -38,9 +37,9 @@ from .api import (
 )
 from .pool import Worker, WorkerPool, run_in_pool
 from .qb.answers import answer
-from .qb.module import JOB_CALLS, SUBJOB_CALLS, WORK_CALLS
+from .qb.module import JOB_CALLS, MAX_CALL_ARGS, MAX_CALL_BYTES, SUBJOB_CALLS, WORK_CALLS
+from .validate import perl_syntax
 
-_PERL_ERROR = re.compile(r"^(?P<msg>.*?) at (?P<file>.+?) line (?P<line>\d+)", re.M)
 WORKER_SCRIPT = Path(__file__).resolve().parent / "workers" / "perl_worker.pl"
 
 
@@ -67,8 +66,6 @@ def qb_module_source() -> str:
 
 
 class PerlRuntime(Runtime):
-    extensions = ("pl",)
-
     def __init__(self, supervisor: Supervisor | None = None,
                  settings: RuntimeSettings | None = None, **overrides: Any) -> None:
         super().__init__(supervisor, settings, **overrides)
@@ -81,38 +78,8 @@ class PerlRuntime(Runtime):
         return shutil.which(self.settings.perl or "perl")
 
     def validate(self, path: Path) -> list[Diagnostic]:
-        """`perl -c` the script when perl is installed; without perl there is nothing to say.
-
-        The script is compiled with `qb` marked as loaded, so `use qb;` passes as it does at
-        run time.
-        """
-        perl = self.perl()
-        if perl is None:
-            return []
-        try:
-            source = path.read_bytes()
-        except OSError as exc:
-            return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
-        shown = re.sub(r'["\r\n]', "_", str(path)).encode("utf-8", "replace")
-        program = (b"BEGIN { $INC{'qb.pm'} = 'qbcallbacks' }\n#line 1 \"" + shown + b"\"\n"
-                   + source)
-        try:
-            done = subprocess.run([perl, "-c", "-"], input=program, capture_output=True,
-                                  timeout=20, env={"PATH": "/usr/bin:/bin"}, check=False)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            return [make_diagnostic("QCB402", f"perl -c could not check the script: {exc}",
-                                    file=str(path))]
-        if done.returncode == 0:
-            return []
-        stderr = done.stderr.decode("utf-8", "replace")
-        found = _PERL_ERROR.search(stderr)
-        line = int(found["line"]) if found else 1
-        msg = found["msg"] if found else (stderr.strip().splitlines() or ["failed"])[0]
-        lines = source.decode("utf-8", "replace").splitlines()
-        src = lines[line - 1] if 0 < line <= len(lines) else None
-        return [make_diagnostic("QCB402", f"Perl syntax error: {msg}", file=str(path), line=line,
-                                column=1, end_column=max(2, len(src or "") + 1),
-                                source_line=src)]
+        """Parse the script statically (nothing in it runs); see `validate.perl_syntax`."""
+        return perl_syntax(path, self.settings.perl)
 
     def run(self, invocation: Invocation) -> RunResult:
         supervisor = self.require_supervisor()
@@ -137,7 +104,7 @@ class PerlRuntime(Runtime):
         request = {k: v for k, v in request.items() if v is not None}
         result = run_in_pool(pool, invocation, request, functools.partial(answer, supervisor),
                              cap)
-        return finish(invocation, result)
+        return finish(invocation, result, self.settings)
 
     def warm(self) -> None:
         pool = self._workers()
@@ -159,7 +126,8 @@ class PerlRuntime(Runtime):
                 argv = [perl, str(WORKER_SCRIPT)]
                 env = child_environment(self.settings)
                 cwd = self._cwd = workdir_of(self.settings)
-                hello = {"op": "init", "qb": qb_module_source()}
+                hello = {"op": "init", "qb": qb_module_source(), "max_args": MAX_CALL_ARGS,
+                         "max_bytes": MAX_CALL_BYTES}
                 self._pool = WorkerPool(lambda: Worker(argv, env, cwd, hello),
-                                        self.settings.pool_size, self.settings.recycle_after)
+                                        self.settings.pool_size, self.settings.max_runs_per_worker)
             return self._pool

@@ -7,7 +7,9 @@ breaks, so a line is always a whole message):
     host -> worker  {"op": "run", ...}                 start a callback
     worker -> host  {"op": "call", "fn": f, "args": a} a `qb` call; the host answers with
     host -> worker  {"op": "reply", "value": v} or {"op": "reply", "error": text}
-    worker -> host  {"op": "done", "status": ..., "exit_code": ..., "error": ..., "dropped": n}
+    worker -> host  {"op": "done", "status": ..., "exit_code": ..., "error": ..., "dropped": n,
+                     "recycle": why}   (`recycle` only when the run left the worker unclean:
+                                        the worker exits and the host replaces it)
 
 The worker's stdout and stderr are one unlinked temporary file opened for appending; the
 host empties it before a run and reads at most `output_cap` bytes of it afterwards, so output
@@ -17,7 +19,9 @@ writes to the inherited descriptors is limited only by the run's timeout.)
 
 The host never trusts a worker: every read has the run's deadline, a worker that overruns is
 killed with its whole process group (it leads its own session), one that dies or breaks the
-protocol is reaped, and either is replaced by a fresh worker at once.
+protocol is reaped, and either is replaced by a fresh worker at once. The deadline also covers
+the time the host spends answering `qb` calls: a run whose answer came back after its deadline
+is stopped there, as if the script had overrun.
 """
 
 from __future__ import annotations
@@ -198,10 +202,10 @@ class Worker:
 class WorkerPool:
     """Up to `size` warm workers, started on demand and replaced when one is lost."""
 
-    def __init__(self, start: Callable[[], Worker], size: int, recycle_after: int) -> None:
+    def __init__(self, start: Callable[[], Worker], size: int, max_runs: int) -> None:
         self._start = start
         self._size = size
-        self._recycle_after = recycle_after
+        self._max_runs = max_runs
         self._idle: list[Worker] = []
         self._count = 0
         self._cond = threading.Condition()
@@ -233,7 +237,7 @@ class WorkerPool:
     def release(self, worker: Worker, reusable: bool) -> None:
         """Give a worker back; a lost one is replaced by a fresh worker at once."""
         worker.runs += 1
-        retire = not reusable or worker.runs >= self._recycle_after
+        retire = not reusable or worker.runs >= self._max_runs
         with self._cond:
             if not retire and not self._closed:
                 self._idle.append(worker)
@@ -294,7 +298,7 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
     if worker is None:
         return RunResult(status="timeout", duration=time.monotonic() - start,
                          error=f"no worker came free within {invocation.timeout:g}s")
-    reusable = False
+    reusable = recycled = False
     try:
         worker.reset_output()
         worker.send(request, deadline)
@@ -302,12 +306,16 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
             message = worker.recv(deadline)
             op = message.get("op")
             if op == "call":
-                worker.send(_reply(answer, message), deadline)
+                reply = _reply(answer, message)
+                if time.monotonic() >= deadline:
+                    raise WorkerTimeout("the run's deadline passed during a qb call")
+                worker.send(reply, deadline)
                 continue
             if op != "done":
                 raise WorkerGone(f"worker sent an unexpected {op!r} message")
             output, dropped = worker.take_output(cap)
-            reusable = True
+            recycled = bool(message.get("recycle"))
+            reusable = not recycled
             status = message.get("status")
             code = message.get("exit_code")
             error = message.get("error")
@@ -336,7 +344,7 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
                          output_dropped=dropped, duration=time.monotonic() - start,
                          error=f"{words}; it was replaced")
     finally:
-        if not reusable and not worker.dead:
+        if not reusable and not recycled and not worker.dead:
             worker.kill()  # an unexpected error above: never reuse a worker in doubt
         pool.release(worker, reusable)
 

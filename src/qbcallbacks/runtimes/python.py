@@ -7,10 +7,11 @@ come back over a pipe and are answered here. A worker that overruns its timeout,
 and the run is reported as `timeout` or `crashed`. See `pool` for the protocol and
 `workers/python_worker` for the worker.
 
-Workers protect the host from scripts, not scripts from each other: a worker runs many
-callbacks in turn (the working directory, `sys.stdout` and `sys.argv` are reset each run, and
-a worker is retired after `recycle_after` runs), all as the supervisor's user, as in the
-original. After `close()` a later `run` starts a fresh pool.
+A worker runs many callbacks in turn, each from a clean slate: a fresh `qb` module and
+globals, and the process state a script can change put back after it (see
+`workers/python_worker`); a worker left in a state that cannot be put back is replaced before
+its next run, and every worker is replaced after `max_runs_per_worker` runs anyway. All run as
+the supervisor's user, as in the original. After `close()` a later `run` starts a fresh pool.
 
 `mode="in-process"` runs scripts on threads of the host for the lowest latency; it is for
 sites that trust their scripts: see `inprocess` for what it cannot protect against.
@@ -24,7 +25,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import Diagnostic, make_diagnostic
+from ..errors import Diagnostic
 from ..model.supervisor import Supervisor
 from .api import (
     Invocation,
@@ -40,15 +41,15 @@ from .api import (
 from .inprocess import InProcessRunner
 from .pool import Worker, WorkerPool, run_in_pool
 from .qb.answers import answer
+from .validate import python_syntax
 
 _HERE = Path(__file__).resolve().parent
 WORKER_MAIN = _HERE / "workers" / "python_worker.py"
 QB_MODULE = _HERE / "qb" / "module.py"
+OUTCOME_MODULE = _HERE / "outcome.py"
 
 
 class PythonRuntime(Runtime):
-    extensions = ("py",)
-
     def __init__(self, supervisor: Supervisor | None = None,
                  settings: RuntimeSettings | None = None, **overrides: Any) -> None:
         super().__init__(supervisor, settings, **overrides)
@@ -70,19 +71,7 @@ class PythonRuntime(Runtime):
 
     def validate(self, path: Path) -> list[Diagnostic]:
         """Compile the script; a syntax error comes back with its line and column."""
-        try:
-            source = path.read_bytes()
-            compile(source, str(path), "exec", dont_inherit=True)
-        except SyntaxError as exc:
-            line = exc.lineno or 1
-            text = (exc.text or "").rstrip("\r\n")
-            col = exc.offset or 1
-            end = exc.end_offset if exc.end_offset and exc.end_offset > col else col + 1
-            return [make_diagnostic("QCB401", f"Python syntax error: {exc.msg}", file=str(path),
-                                    line=line, column=col, end_column=end, source_line=text)]
-        except (OSError, ValueError) as exc:
-            return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
-        return []
+        return python_syntax(path)
 
     def run(self, invocation: Invocation) -> RunResult:
         supervisor = self.require_supervisor()
@@ -96,7 +85,7 @@ class PythonRuntime(Runtime):
             pool = self._workers()
             result = run_in_pool(pool, invocation, _request(invocation, cap, self._cwd),
                                  functools.partial(answer, supervisor), cap)
-        return finish(invocation, result)
+        return finish(invocation, result, self.settings)
 
     def warm(self) -> None:
         if self.settings.mode == "isolated":
@@ -121,11 +110,12 @@ class PythonRuntime(Runtime):
         with self._lock:
             if self._pool is None:
                 settings = self.settings
-                argv = [python_executable(settings), "-I", str(WORKER_MAIN), str(QB_MODULE)]
+                argv = [python_executable(settings), "-I", str(WORKER_MAIN), str(QB_MODULE),
+                        str(OUTCOME_MODULE)]
                 env = child_environment(settings)
                 cwd = self._cwd = workdir_of(settings)
                 self._pool = WorkerPool(lambda: Worker(argv, env, cwd), settings.pool_size,
-                                        settings.recycle_after)
+                                        settings.max_runs_per_worker)
             return self._pool
 
 

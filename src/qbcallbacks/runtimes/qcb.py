@@ -60,8 +60,6 @@ _CACHE_SIZE = 256
 
 
 class QcbRuntime(Runtime):
-    extensions = ("qcb",)
-
     def __init__(self, supervisor: Supervisor | None = None,
                  settings: RuntimeSettings | None = None, **overrides: Any) -> None:
         super().__init__(supervisor, settings, **overrides)
@@ -115,7 +113,7 @@ class QcbRuntime(Runtime):
         return finish(invocation, RunResult(
             status=cast(Any, status), exit_code=0 if status == "ok" else 1, output=output,
             output_dropped=dropped, error="\n".join(errors) or None,
-            duration=time.monotonic() - start))
+            duration=time.monotonic() - start), self.settings)
 
     def _program(self, invocation: Invocation) -> ParsedQcb:
         if invocation.code is not None:

@@ -7,6 +7,7 @@ job id as a string), are checked here, and become `Supervisor` calls. Anything m
 
 from __future__ import annotations
 
+import json
 from typing import Any, cast
 
 from pydantic import ValidationError
@@ -19,7 +20,14 @@ from ...model.supervisor import (
     Supervisor,
     WorkAction,
 )
-from .module import HOST_CALLS, JOB_CALLS, SUBJOB_CALLS, WORK_CALLS
+from .module import (
+    HOST_CALLS,
+    JOB_CALLS,
+    MAX_CALL_ARGS,
+    MAX_CALL_BYTES,
+    SUBJOB_CALLS,
+    WORK_CALLS,
+)
 
 
 def _job_id(value: Any, what: str) -> int:
@@ -69,6 +77,11 @@ def answer(supervisor: Supervisor, fn: str, args: list[Any]) -> Any:
         raise HostError(f"qb has no function {fn!r}")
     if not isinstance(args, list):
         raise HostError(f"{fn}: malformed arguments")
+    if len(args) > MAX_CALL_ARGS:
+        raise HostError(f"{fn}: too many arguments ({len(args)}; at most {MAX_CALL_ARGS})")
+    size = len(json.dumps(args, default=str))
+    if size > MAX_CALL_BYTES:
+        raise HostError(f"{fn}: arguments too large ({size} bytes; at most {MAX_CALL_BYTES})")
     if fn == "jobinfo":
         return list(supervisor.jobinfo(*args))
     if fn == "mail":

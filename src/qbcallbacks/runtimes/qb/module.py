@@ -5,7 +5,7 @@ the standard library. Every function reads the current invocation from a context
 two callbacks running at once (threads in-process, or separate workers) never see each
 other's job. Calls that need the supervisor go through the scope's `call` function, which is
 a direct call in-process and a request over the worker's pipe in isolated mode; the host
-answers both with the same code (`qbcallbacks.runtimes._qbcalls`).
+answers both with the same code (`qbcallbacks.runtimes.qb.answers`).
 
 The names here are the original's: `jobid()`, `workid()`, `subid()`, `jobinfo("-id", N)`,
 `unblock(id)`, `workunblock("job:work")`, ... A job action given `"job.subjob"` acts on that
@@ -33,9 +33,20 @@ SUBJOB_CALLS: dict[str, str] = {"subunblocksingle": "unblock-single"}
 #: Every name answered by the host, with `jobinfo` and `mail`.
 HOST_CALLS: tuple[str, ...] = ("jobinfo", "mail", *JOB_CALLS, *WORK_CALLS, *SUBJOB_CALLS)
 
+#: Bounds of one `qb` call, checked in the script's process and again by the host, so a call
+#: cannot keep the host busy past the run's deadline.
+MAX_CALL_ARGS = 64
+MAX_CALL_BYTES = 256 * 1024
+
 
 class QbError(Exception):
     """A `qb` call failed: bad arguments, or no callback is running in this context."""
+
+
+def check_arguments(fn: str, args: list[Any]) -> None:
+    """Refuse a call with more than `MAX_CALL_ARGS` arguments (a `QbError` in the script)."""
+    if len(args) > MAX_CALL_ARGS:
+        raise QbError(f"{fn}: too many arguments ({len(args)}; at most {MAX_CALL_ARGS})")
 
 
 class Scope:
@@ -53,6 +64,11 @@ class Scope:
 
 
 current: contextvars.ContextVar[Scope] = contextvars.ContextVar("qb_scope")
+
+
+def _call(name: str, args: list[Any]) -> Any:
+    check_arguments(name, args)
+    return _scope().call(name, args)
 
 
 def _scope() -> Scope:
@@ -85,7 +101,7 @@ def event() -> str:
 
 def jobinfo(*args: Any) -> list[dict[str, Any]]:
     """Jobs matching `"-id", N` and/or `"-pgrp", N`, as dicts (`id`, `name`, `status`, ...)."""
-    result = _scope().call("jobinfo", list(args))
+    result = _call("jobinfo", list(args))
     if not isinstance(result, list):
         raise QbError("jobinfo: malformed answer from the supervisor")
     return result

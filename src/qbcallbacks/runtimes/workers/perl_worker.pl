@@ -1,12 +1,18 @@
 # perl_worker.pl: a warm Perl worker of qbcallbacks; runs callbacks one at a time for the host.
 #
 # Started as `perl perl_worker.pl <read fd> <write fd>`; speaks the line-per-JSON-object
-# protocol described in qbcallbacks/runtimes/_pool.py. The first message is `init`, carrying
+# protocol described in qbcallbacks/runtimes/pool.py. The first message is `init`, carrying
 # the generated `qb` module, which is compiled here and registered in %INC so that scripts
 # see `$qb::jobid` and `qb::` functions and `use qb;` works too.
 #
 # A script may do anything: `die` and `exit` end only the callback (exit is overridden to
 # throw); a hang, `POSIX::_exit` or a signal end the worker, and the host replaces it.
+#
+# Every run starts clean: the script runs in a fresh package that is deleted afterwards; the
+# punctuation variables ($/ $, $\ $" $;) are localized; descriptors 0-2, %ENV, @INC, the umask,
+# %SIG, pending alarms and every sub of the qb, QbWorker and CORE::GLOBAL packages are put back
+# after it. A run that leaves a file descriptor open ends with the worker (the `done` message
+# says why and the worker exits; the host starts a fresh one).
 
 # Compile callbacks before any lexical of this file exists, so scripts cannot see them.
 sub QbWorker::compile_and_run { eval $_[0]; return $@ }
@@ -74,6 +80,11 @@ my $ROOM = 0;
 my $DROPPED = 0;
 my $ACTIVE = 0;
 my $RUNS = 0;
+my $MAX_ARGS = 64;
+my $MAX_BYTES = 256 * 1024;
+my (%BASE_ENV, @BASE_INC, $BASE_UMASK, %BASE_CODE, $BASE_FREE_FD, @STD_COPIES);
+my @STD_HANDLES;    # keeps the copies open (close-on-exec, as Perl opens them above fd 2)
+my @GUARDED = ('qb', 'QbWorker', 'QbWorker::Capture', 'CORE::GLOBAL');
 $qb::jobid = $qb::workid = $qb::subid = $qb::event = undef;    # declared for `use warnings`
 
 sub write_all {
@@ -99,9 +110,14 @@ sub send_message { write_all($OUT, $JSON->encode($_[0]) . "\n") }
 
 sub call {
     my ($fn, $args) = @_;
+    local $/ = "\n";
     die "qb::$fn: this callback is over; qb cannot be used any more\n" unless $ACTIVE;
+    die sprintf("qb::%s: too many arguments (%d; at most %d)\n", $fn, scalar(@$args), $MAX_ARGS)
+        if @$args > $MAX_ARGS;
     my $line = eval { $JSON->encode({ op => 'call', fn => $fn, args => $args }) };
     die "qb::$fn: arguments must be plain data\n" unless defined $line;
+    die sprintf("qb::%s: arguments too large (%d bytes; at most %d)\n", $fn, length($line),
+                $MAX_BYTES) if length($line) > $MAX_BYTES;
     write_all($OUT, "$line\n");
     my $reply = <$IN>;
     POSIX::_exit(70) unless defined $reply;    # the host went away
@@ -110,6 +126,75 @@ sub call {
     my $value = $answer->{value};
     my $kind = ref $value;    # a JSON boolean is a blessed scalar of the JSON class
     return ($kind && $kind ne 'ARRAY' && $kind ne 'HASH') ? ($value ? 1 : 0) : $value;
+}
+
+# The lowest free descriptor: a descriptor a run leaves open takes it, so it moves up.
+sub lowest_free_fd {
+    my $fd = POSIX::dup(0);
+    return -1 unless defined $fd;
+    POSIX::close($fd);
+    return $fd;
+}
+
+sub code_of {
+    my %code;
+    no strict 'refs';
+    for my $package (@GUARDED) {
+        for my $name (keys %{"${package}::"}) {
+            my $glob = ${"${package}::"}{$name};
+            next unless ref(\$glob) eq 'GLOB' && defined *{$glob}{CODE};
+            $code{"${package}::$name"} = *{$glob}{CODE};
+        }
+    }
+    return %code;
+}
+
+# What a run may change, as it was after the worker's set-up.
+sub seal {
+    # Copies of descriptors 0-2, put back after every run (a script may close or reopen them).
+    open($STD_HANDLES[0], '<&', \*STDIN) or undef $STD_HANDLES[0];
+    open($STD_HANDLES[1], '>&', $RAW_OUT) or undef $STD_HANDLES[1];
+    open($STD_HANDLES[2], '>&', $RAW_ERR) or undef $STD_HANDLES[2];
+    @STD_COPIES = map { defined $_ ? fileno($_) : undef } @STD_HANDLES;
+    %BASE_ENV = %ENV;
+    @BASE_INC = @INC;
+    $BASE_UMASK = umask;
+    %BASE_CODE = code_of();
+    $BASE_FREE_FD = lowest_free_fd();
+}
+
+# Put everything back; returns why the worker must be replaced, or undef.
+sub restore {
+    alarm 0;
+    for my $fd (0 .. 2) {
+        POSIX::dup2($STD_COPIES[$fd], $fd) if defined $STD_COPIES[$fd];
+    }
+    for my $sig (keys %SIG) {
+        $SIG{$sig} = 'DEFAULT' if defined $SIG{$sig} && $sig ne '__WARN__' && $sig ne '__DIE__';
+    }
+    delete @SIG{'__WARN__', '__DIE__'};
+    # Assigning %ENV calls setenv for every variable: compare first, it is four times cheaper.
+    %ENV = %BASE_ENV if keys(%ENV) != keys(%BASE_ENV)
+        || grep { !exists $BASE_ENV{$_} || $BASE_ENV{$_} ne $ENV{$_} } keys %ENV;
+    @INC = @BASE_INC;
+    umask $BASE_UMASK;
+    {
+        no strict 'refs';
+        no warnings 'redefine';
+        my %now = code_of();
+        for my $name (keys %now) {
+            next if exists $BASE_CODE{$name} && $now{$name} == $BASE_CODE{$name};
+            if (exists $BASE_CODE{$name}) { *{$name} = $BASE_CODE{$name} }
+            else { undef &{$name} }
+        }
+        for my $name (keys %BASE_CODE) {
+            *{$name} = $BASE_CODE{$name} unless exists $now{$name};
+        }
+    }
+    if ($BASE_FREE_FD >= 0 && lowest_free_fd() != $BASE_FREE_FD) {
+        return 'the callback left a file descriptor open';
+    }
+    return undef;
 }
 
 sub run_callback {
@@ -153,6 +238,7 @@ sub run_callback {
     {
         local $0 = $name;
         local @ARGV = ();
+        local ($/, $,, $\, $", $;) = ("\n", undef, undef, ' ', "\034");
         tie *STDOUT, 'QbWorker::Capture', $RAW_OUT;
         tie *STDERR, 'QbWorker::Capture', $RAW_ERR;
         $ACTIVE = 1;
@@ -162,6 +248,9 @@ sub run_callback {
         untie *STDERR;
     }
     Symbol::delete_package($package);
+    my $why = eval { restore() };
+    $why = "the worker could not be reset: $@" if !defined $why && $@;
+    $done{recycle} = $why if defined $why;
     if (ref $error eq 'QbWorker::Exit') {
         my $code = $error->{code};
         $code = 0 unless defined $code && $code =~ /^-?\d+$/;
@@ -181,9 +270,14 @@ while (defined(my $line = <$IN>)) {
         my $failed = QbWorker::compile_and_run($msg->{qb});
         die "qbcallbacks perl worker: the qb module does not compile: $failed" if $failed;
         $INC{'qb.pm'} = '(generated by qbcallbacks)';
+        $MAX_ARGS = $msg->{max_args} if $msg->{max_args};
+        $MAX_BYTES = $msg->{max_bytes} if $msg->{max_bytes};
+        seal();
     }
     elsif ($msg->{op} eq 'run') {
-        send_message(run_callback($msg));
+        my $done = run_callback($msg);
+        send_message($done);
+        POSIX::_exit(0) if $done->{recycle};
     }
 }
 CORE::exit(0);

@@ -1,25 +1,38 @@
 """An isolated Python worker: runs callbacks one at a time for the host, over two pipes.
 
-Started by the host as `python -I _worker_main.py <qbmodule.py> <read fd> <write fd>`. It
-imports nothing from qbcallbacks (only the standard library and the `qb` module file, loaded by
-path), so it starts fast and cannot disturb the host's packages. The protocol is described in
-`qbcallbacks.runtimes._pool`.
+Started by the host as `python -I python_worker.py <qb module> <outcome module> <read fd>
+<write fd>`. It imports nothing from qbcallbacks: the `qb` module and the shared wording of
+exits and tracebacks are loaded by path, so it starts fast and the host never imports it. The
+protocol is described in `qbcallbacks.runtimes.pool`.
 
 A script may do anything to this process: `sys.exit` and exceptions end only the callback;
 `os._exit`, a segfault or an endless loop end the worker, and the host replaces it.
+
+Every run starts from a clean slate (:class:`Slate`): a fresh `qb` module and fresh globals;
+after the run, stdout/stderr and descriptors 0-2, `os.environ`, the umask, `sys.path`, modules
+the script imported, builtins, signal handlers and mask, timers, resource limits and the trace
+hooks are put back as they were when the worker started. A run that leaves something that
+cannot be put back (a thread still running, a descriptor still open, a changed user id or
+priority) ends with the worker: it says so in its `done` message and exits, and the host
+starts a fresh one.
 """
 
 from __future__ import annotations
 
 import builtins
+import gc
 import importlib.util
 import json
 import os
+import resource
+import signal
 import sys
 import threading
-import traceback
 from types import CodeType, ModuleType
 from typing import Any
+
+# The C module behind `signal`: reading handlers there skips the enum wrapping (much faster).
+_signal: Any = importlib.import_module("_signal")
 
 
 def _write_all(fd: int, data: bytes) -> None:
@@ -96,17 +109,148 @@ class _CappedText:
         return True
 
 
+#: Resource limits a callback may lower (and, not being root, not raise again).
+_LIMITS = (resource.RLIMIT_NOFILE, resource.RLIMIT_CPU, resource.RLIMIT_AS,
+           resource.RLIMIT_FSIZE, resource.RLIMIT_NPROC, resource.RLIMIT_STACK)
+
+
+#: Modules whose namespaces are put back after a run (a script may monkeypatch them; one that
+#: patches anything else changes only what later scripts import from it in this worker, until
+#: it is recycled).
+_GUARDED_MODULES = ("os", "posixpath", "json", "io", "time", "signal", "threading", "builtins",
+                    "subprocess", "shutil", "socket", "smtplib", "sqlite3", "tempfile")
+
+
+def _open_fds() -> set[int]:
+    try:
+        return {int(name) for name in os.listdir("/proc/self/fd")}
+    except OSError:  # no /proc: descriptors are not compared
+        return set()
+
+
+class Slate:
+    """What a run may change in this process, as it was before the first run."""
+
+    def __init__(self, streams: tuple[Any, Any]) -> None:
+        self.streams = streams
+        self.stdin = sys.stdin
+        # Copies of descriptors 0-2 (close-on-exec), put back with dup2 after every run.
+        self.std_fds = tuple(os.dup(fd) for fd in (0, 1, 2))
+        self.environ = dict(os.environ)
+        # The encoded mapping behind os.environ: comparing it costs nothing, decoding does.
+        self.environ_data = dict(getattr(os.environ, "_data", {}))
+        self.umask = os.umask(0o022)
+        os.umask(self.umask)
+        self.path = list(sys.path)
+        self.modules = set(sys.modules)
+        self.builtins = dict(vars(builtins))
+        self.namespaces: dict[str, tuple[ModuleType, dict[str, Any]]] = {
+            name: (sys.modules[name], dict(vars(sys.modules[name])))
+            for name in _GUARDED_MODULES if name in sys.modules and name != "builtins"}
+        self.ids = (os.getuid(), os.geteuid(), os.getgid(), os.getegid())
+        self.recursion = sys.getrecursionlimit()
+        self.hooks = (sys.excepthook, sys.displayhook, sys.unraisablehook)
+        self.signals: dict[int, Any] = {}
+        for sig in signal.valid_signals():
+            try:
+                self.signals[int(sig)] = _signal.getsignal(sig)
+            except (OSError, ValueError):
+                continue
+        self.sigmask = signal.pthread_sigmask(signal.SIG_BLOCK, ())
+        self.limits = {r: resource.getrlimit(r) for r in _LIMITS}
+        self.priority = os.getpriority(os.PRIO_PROCESS, 0)
+        self.fds: set[int] = set()
+
+    def seal(self) -> None:
+        """Record the descriptors the worker itself holds (after its own set-up)."""
+        self.fds = _open_fds()
+
+    def restore(self) -> str | None:
+        """Put everything back; the reason the worker must be replaced, or None."""
+        for timer in (signal.ITIMER_REAL, signal.ITIMER_VIRTUAL, signal.ITIMER_PROF):
+            signal.setitimer(timer, 0)
+        signal.pthread_sigmask(signal.SIG_SETMASK, self.sigmask)
+        getsignal = _signal.getsignal
+        for sig, handler in self.signals.items():
+            if handler is not None and getsignal(sig) != handler:
+                try:
+                    _signal.signal(sig, handler)
+                except (OSError, ValueError, TypeError):
+                    return f"signal {sig} could not be reset"
+        for fd, saved in zip((0, 1, 2), self.std_fds, strict=True):
+            os.dup2(saved, fd)
+        sys.stdout, sys.stderr = self.streams
+        sys.stdin = self.stdin
+        sys.settrace(None)
+        sys.setprofile(None)
+        sys.excepthook, sys.displayhook, sys.unraisablehook = self.hooks
+        sys.setrecursionlimit(self.recursion)
+        os.umask(self.umask)
+        data = getattr(os.environ, "_data", None)
+        changed = data != self.environ_data if data is not None else os.environ != self.environ
+        if changed:
+            os.environ.clear()
+            os.environ.update(self.environ)
+        sys.path[:] = self.path
+        for name in set(sys.modules) - self.modules:
+            del sys.modules[name]
+        guarded: list[tuple[ModuleType, dict[str, Any]]] = [(builtins, self.builtins),
+                                                            *self.namespaces.values()]
+        for module, original in guarded:
+            space = vars(module)
+            if space != original:
+                for name in set(space) - set(original):
+                    del space[name]
+                space.update(original)
+        if (os.getuid(), os.geteuid(), os.getgid(), os.getegid()) != self.ids:
+            return "the callback changed the worker's user or group"
+        for res, limit in self.limits.items():
+            if resource.getrlimit(res) != limit:
+                try:
+                    resource.setrlimit(res, limit)
+                except (OSError, ValueError):
+                    return "the callback lowered a resource limit for good"
+        if os.getpriority(os.PRIO_PROCESS, 0) != self.priority:
+            return "the callback changed the worker's priority"
+        if threading.active_count() > 1:
+            return "the callback left a thread running"
+        if self.fds and _open_fds() - self.fds:
+            gc.collect()  # files held by reference cycles in the script's globals
+            if _open_fds() - self.fds:
+                return "the callback left a file descriptor open"
+        return None
+
+
 class Worker:
-    def __init__(self, qb: ModuleType, rfd: int, wfd: int) -> None:
-        self.qb = qb
+    def __init__(self, qb_path: str, outcome: ModuleType, rfd: int, wfd: int) -> None:
+        self.qb_code = _compile_file(qb_path)
+        self.qb_path = qb_path
+        self.outcome = outcome
         self.input = os.fdopen(rfd, "rb")
         self.wfd = wfd
         self.budget = _Budget()
         self.run_id = 0
         self.lock = threading.Lock()
         self.cache: dict[str, tuple[tuple[int, int], CodeType]] = {}
-        sys.stdout = _CappedText(self.budget, 1)
-        sys.stderr = _CappedText(self.budget, 2)
+        streams = (_CappedText(self.budget, 1), _CappedText(self.budget, 2))
+        sys.stdout, sys.stderr = streams
+        # Built before the baseline is taken, so what the qb module imports belongs to it.
+        self.next_qb: ModuleType | None = self.build_qb()
+        self.slate = Slate(streams)
+        self.slate.seal()
+
+    def build_qb(self) -> ModuleType:
+        """A new `qb` module: nothing a previous callback did to one survives in the next."""
+        module = ModuleType("qb")
+        module.__file__ = self.qb_path
+        exec(self.qb_code, vars(module))
+        return module
+
+    def fresh_qb(self) -> ModuleType:
+        """The run's own `qb` module (built while the worker was idle), as `import qb` sees it."""
+        module, self.next_qb = self.next_qb or self.build_qb(), None
+        sys.modules["qb"] = module
+        return module
 
     def send(self, message: dict[str, Any]) -> None:
         _write_all(self.wfd, json.dumps(message, default=str).encode("utf-8") + b"\n")
@@ -124,21 +268,27 @@ class Worker:
             if message is None:
                 return
             if message.get("op") == "run":
-                self.send(self.run(message))
+                done = self.run(message)
+                self.send(done)
+                if done.get("recycle"):
+                    os._exit(0)  # leftover threads must not outlive the run's worker
+                self.next_qb = self.build_qb()  # off the next run's critical path
 
-    def call_for(self, run_id: int) -> Any:
-        qb = self.qb
-
+    def call_for(self, qb: ModuleType, run_id: int) -> Any:
         def call(fn: str, args: list[Any]) -> Any:
             if run_id != self.run_id:
                 raise qb.QbError("this callback is over; qb cannot be used any more")
+            request = {"op": "call", "fn": fn, "args": args}
             try:
-                request = {"op": "call", "fn": fn, "args": args}
-                json.dumps(request)
+                qb.check_arguments(fn, args)
+                data = json.dumps(request).encode("utf-8") + b"\n"
             except (TypeError, ValueError) as exc:
                 raise qb.QbError(f"{fn}: arguments must be plain data: {exc}") from None
+            if len(data) > qb.MAX_CALL_BYTES:
+                raise qb.QbError(f"{fn}: arguments too large ({len(data)} bytes; at most "
+                                 f"{qb.MAX_CALL_BYTES})")
             with self.lock:
-                self.send(request)
+                _write_all(self.wfd, data)
                 reply = self.receive()
             if reply is None:
                 os._exit(70)  # the host went away: nothing left to report to
@@ -167,10 +317,11 @@ class Worker:
     def run(self, message: dict[str, Any]) -> dict[str, Any]:
         self.run_id += 1
         self.budget.reset(int(message.get("cap", 65536)))
-        qb = self.qb
+        outcome = self.outcome
+        qb = self.fresh_qb()
         scope = qb.Scope(int(message["jobid"]), message.get("workid"),
                          int(message.get("subid", -1)), str(message.get("event", "")),
-                         self.call_for(self.run_id))
+                         self.call_for(qb, self.run_id))
         token = qb.current.set(scope)
         done: dict[str, Any] = {"op": "done", "status": "ok", "exit_code": 0, "error": None}
         try:
@@ -180,57 +331,45 @@ class Worker:
             try:
                 code = self.code_of(message)
             except OSError as exc:
-                raise Unreadable(f"cannot read the script {name}: {exc.strerror}") from None
+                raise outcome.Unreadable(
+                    f"cannot read the script {name}: {exc.strerror}") from None
             env = {"__name__": "__main__", "__file__": name, "__builtins__": builtins, "qb": qb}
             exec(code, env)
         except SystemExit as exc:
-            done.update(exit_outcome(exc.code))
+            done.update(outcome.exit_outcome(exc.code))
         except BaseException as exc:
-            done.update(status="error", exit_code=1, error=describe_exception(exc))
+            done.update(status="error", exit_code=1, error=outcome.describe_exception(exc))
         finally:
             self.run_id += 1  # calls from threads the script left behind now fail
             qb.current.reset(token)
-            sys.stdout.flush()
-            sys.stderr.flush()
+            env = {}
+        try:
+            why = self.slate.restore()
+        except Exception as exc:  # anything that cannot be put back costs the worker
+            why = f"the worker could not be reset: {exc!r}"
+        if why is not None:
+            done["recycle"] = why
         done["dropped"] = self.budget.dropped
         return done
 
 
-def exit_outcome(code: object) -> dict[str, Any]:
-    if code is None or code == 0:
-        return {"status": "ok", "exit_code": 0}
-    if isinstance(code, int):
-        return {"status": "error", "exit_code": code,
-                "error": f"the callback called sys.exit({code})"}
-    return {"status": "error", "exit_code": 1, "error": f"the callback exited: {code}"}
+def _compile_file(path: str) -> CodeType:
+    with open(path, "rb") as fh:
+        return compile(fh.read(), path, "exec", dont_inherit=True)
 
 
-class Unreadable(Exception):
-    """The script file could not be read (the message says why; no traceback is useful)."""
-
-
-def describe_exception(exc: BaseException) -> str:
-    if isinstance(exc, Unreadable):
-        return str(exc)
-    if isinstance(exc, SyntaxError):
-        return "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
-    tb = exc.__traceback__.tb_next if exc.__traceback__ is not None else None
-    return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip()
-
-
-def _load_qb(path: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("qb", path)
+def _load(name: str, path: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
-        raise SystemExit(f"cannot load the qb module from {path}")
+        raise SystemExit(f"cannot load {name} from {path}")
     module = importlib.util.module_from_spec(spec)
-    sys.modules["qb"] = module
     spec.loader.exec_module(module)
     return module
 
 
 def main(argv: list[str]) -> int:
-    qb_path, rfd, wfd = argv[1], int(argv[2]), int(argv[3])
-    Worker(_load_qb(qb_path), rfd, wfd).serve()
+    qb_path, outcome_path, rfd, wfd = argv[1], argv[2], int(argv[3]), int(argv[4])
+    Worker(qb_path, _load("qbcallbacks_outcome", outcome_path), rfd, wfd).serve()
     return 0
 
 

@@ -1,0 +1,138 @@
+"""Checking callback scripts without running them: what `check` and the loader use.
+
+This module is light on purpose: it imports no worker, pool or dispatcher code, so `check`
+stays fast and cannot start anything. Python scripts are compiled (compiling runs no code).
+Perl scripts are parsed statically with PPI (`workers/perl_check.pl`), which never runs
+their `BEGIN` blocks or `use` statements; `perl -c` finds more errors but runs those blocks,
+so it is only used when asked for explicitly (`compile_perl=True`, `check --compile-perl`).
+Without perl, or without PPI, a Perl script is not checked and nothing is said.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from ..errors import Diagnostic, make_diagnostic
+from ..lang.qcb import parse_qcb
+from .registry import BUILTIN_RUNTIMES, RuntimeNotFound, references, runtime_for
+
+Validator = Callable[[Path], list[Diagnostic]]
+
+PERL_CHECK = Path(__file__).resolve().parent / "workers" / "perl_check.pl"
+_PERL_ERROR = re.compile(r"^(?P<msg>.*?) at (?P<file>.+?) line (?P<line>\d+)", re.M)
+_SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+def python_syntax(path: Path) -> list[Diagnostic]:
+    """Compile the script; a syntax error comes back with its line and column."""
+    try:
+        compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        line = exc.lineno or 1
+        text = (exc.text or "").rstrip("\r\n")
+        col = exc.offset or 1
+        end = exc.end_offset if exc.end_offset and exc.end_offset > col else col + 1
+        return [make_diagnostic("QCB401", f"Python syntax error: {exc.msg}", file=str(path),
+                                line=line, column=col, end_column=end, source_line=text)]
+    except (OSError, ValueError) as exc:
+        return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
+    return []
+
+
+def qcb_syntax(path: Path) -> list[Diagnostic]:
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
+    return list(parse_qcb(text, str(path)).diagnostics)
+
+
+def _perl_diagnostic(path: Path, source: bytes, line: int, column: int,
+                     msg: str) -> Diagnostic:
+    lines = source.decode("utf-8", "replace").splitlines()
+    src = lines[line - 1] if 0 < line <= len(lines) else None
+    return make_diagnostic("QCB402", f"Perl syntax error: {msg}", file=str(path), line=line,
+                           column=max(1, column), end_column=max(2, len(src or "") + 1),
+                           source_line=src)
+
+
+def perl_syntax(path: Path, perl: str | None = None) -> list[Diagnostic]:
+    """Parse the script statically with PPI; nothing in it runs."""
+    exe = shutil.which(perl or "perl")
+    if exe is None:
+        return []
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
+    try:
+        done = subprocess.run([exe, str(PERL_CHECK)], input=source, capture_output=True,
+                              timeout=20, env=_SAFE_ENV, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [make_diagnostic("QCB402", f"the Perl syntax check failed: {exc}",
+                                file=str(path))]
+    if done.returncode != 0:  # PPI is not installed: nothing can be said without running code
+        return []
+    out: list[Diagnostic] = []
+    for row in done.stdout.decode("utf-8", "replace").splitlines():
+        line, _, rest = row.partition("\t")
+        column, _, msg = rest.partition("\t")
+        if line.isdigit() and column.isdigit():
+            out.append(_perl_diagnostic(path, source, int(line), int(column), msg))
+    return out
+
+
+def perl_compile(path: Path, perl: str | None = None) -> list[Diagnostic]:
+    """`perl -c` the script: finds every compile error, but RUNS its BEGIN and use blocks.
+
+    The script is compiled with `qb` marked as loaded, so `use qb;` passes as at run time.
+    """
+    exe = shutil.which(perl or "perl")
+    if exe is None:
+        return []
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
+    shown = re.sub(r'["\r\n]', "_", str(path)).encode("utf-8", "replace")
+    program = (b"BEGIN { $INC{'qb.pm'} = 'qbcallbacks' }\n#line 1 \"" + shown + b"\"\n"
+               + source)
+    try:
+        done = subprocess.run([exe, "-c", "-"], input=program, capture_output=True,
+                              timeout=20, env=_SAFE_ENV, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [make_diagnostic("QCB402", f"perl -c could not check the script: {exc}",
+                                file=str(path))]
+    if done.returncode == 0:
+        return []
+    stderr = done.stderr.decode("utf-8", "replace")
+    found = _PERL_ERROR.search(stderr)
+    line = int(found["line"]) if found else 1
+    msg = found["msg"] if found else (stderr.strip().splitlines() or ["failed"])[0]
+    return [_perl_diagnostic(path, source, line, 1, msg)]
+
+
+def validators(*, compile_perl: bool = False) -> dict[str, Validator]:
+    """A script checker per registered extension (with the dot).
+
+    Ours need no runtime module; a site's runtime is built (cheaply, it starts nothing) and
+    its `validate` used.
+    """
+    light: dict[str, Validator] = {
+        "py": python_syntax, "qcb": qcb_syntax,
+        "pl": perl_compile if compile_perl else perl_syntax,
+    }
+    out: dict[str, Validator] = {}
+    for ext, reference in references().items():
+        if reference == BUILTIN_RUNTIMES.get(ext):
+            out[f".{ext}"] = light[ext]
+            continue
+        try:
+            out[f".{ext}"] = runtime_for(ext)().validate
+        except RuntimeNotFound:  # an entry point that is not a runtime serves nothing
+            continue
+    return out

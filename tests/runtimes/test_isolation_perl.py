@@ -1,0 +1,117 @@
+"""Warm Perl workers start every callback from a clean slate, or are replaced.
+
+Each case runs a callback that leaves something behind, then an innocent one for another job
+in the same one-worker pool, and checks what the second one sees.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes.api import Invocation, RunResult
+from qbcallbacks.runtimes.perl import PerlRuntime
+
+pytestmark = pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")
+
+
+@pytest.fixture
+def sup() -> MemorySupervisor:
+    return MemorySupervisor(first_id=40)
+
+
+@pytest.fixture
+def rt(sup: MemorySupervisor, tmp_path: Path):
+    runtime = PerlRuntime(sup, workdir=tmp_path, pool_size=1)
+    yield runtime
+    runtime.close()
+
+
+def invoke(rt: PerlRuntime, code: str, job: int, *, timeout: float = 5.0) -> RunResult:
+    return rt.run(Invocation(callback="inline.pl", code=code, job_id=job,
+                             event=Event(name="submit", type="job", job=job), timeout=timeout))
+
+
+LEAKS = {
+    # the slurp idiom without `local`: the next callback's reads (and its qb calls) must work
+    "input record separator": (
+        "undef $/;",
+        'open(my $w, ">", "two.txt"); print $w "one\\ntwo\\n"; close($w);\n'
+        'open(my $r, "<", "two.txt"); my $l = <$r>; print $l;\n'
+        "my @j = qb::jobinfo('-id', qb::jobid()); print scalar(@j), \"\\n\";",
+        "one\n1\n"),
+    "output separators": (
+        '$, = "-"; $\\ = "!"; $" = ":";',
+        'my @a = (1, 2); print "a", "b"; print "@a\\n";',
+        "ab1 2\n"),
+    "environment": (
+        '$ENV{PERL5OPT} = "-Mevil"; delete $ENV{PATH};',
+        'print exists $ENV{PERL5OPT} ? "planted" : "clean", " ", '
+        'exists $ENV{PATH} ? "path" : "nopath", "\\n";',
+        "clean path\n"),
+    "qb::jobid replaced": (
+        "no warnings; *qb::jobid = sub { 777 }; $qb::jobid = 777;",
+        'print qb::jobid(), " $qb::jobid\\n";',
+        "{job} {job}\n"),
+    "qb::unblock redefined": (
+        "no warnings; *qb::unblock = sub { 0 }; *QbWorker::call = sub { 0 };",
+        "print qb::unblock(qb::jobid()) ? \"done\\n\" : \"refused\\n\";",
+        "done\n"),
+    "signal handler and alarm": (
+        '$SIG{ALRM} = sub { print "hijacked\\n" }; $SIG{TERM} = "IGNORE"; alarm 1;',
+        'select(undef, undef, undef, 1.5);\n'
+        'print +($SIG{TERM} // "DEFAULT") eq "DEFAULT" ? "default" : "set", "\\n";',
+        "default\n"),
+    "descriptor 1 reopened": (
+        'use POSIX (); POSIX::close(1); open(our $F, ">", "captured.txt"); $main::F = $F;',
+        'print "seen\\n"; syswrite(STDOUT, "raw\\n");',
+        "seen\nraw\n"),
+    "umask and @INC": (
+        'umask 0; unshift @INC, "/tmp/evil";',
+        'printf "%04o %s\\n", umask, (grep { $_ eq "/tmp/evil" } @INC) ? "evil" : "clean";',
+        "0022 clean\n"),
+}
+
+
+@pytest.mark.parametrize("leak", sorted(LEAKS))
+def test_the_next_callback_sees_a_clean_world(rt: PerlRuntime, sup: MemorySupervisor,
+                                              leak: str, tmp_path: Path) -> None:
+    first = sup.submit("first")
+    second = sup.submit("second")
+    sup.job_action("block", second.id)
+    dirty, probe, expected = LEAKS[leak]
+    assert invoke(rt, dirty, first.id).status == "ok"
+    result = invoke(rt, probe, second.id)
+    assert (result.status, result.output) == ("ok", expected.format(job=second.id)), result
+    captured = tmp_path / "captured.txt"
+    assert not captured.exists() or captured.read_bytes() == b""
+
+
+def _pid(rt: PerlRuntime, job: int) -> int:
+    return int(invoke(rt, 'print "$$\\n";', job).output)
+
+
+def test_a_descriptor_left_open_costs_the_worker(rt: PerlRuntime, sup: MemorySupervisor) -> None:
+    job = sup.submit("j")
+    before = _pid(rt, job.id)
+    assert invoke(rt, 'open(our $KEEP, "<", "/dev/null"); $main::KEEP = $KEEP;',
+                  job.id).status == "ok"
+    assert _pid(rt, job.id) != before
+
+
+def test_a_clean_run_keeps_its_worker(rt: PerlRuntime, sup: MemorySupervisor) -> None:
+    job = sup.submit("j")
+    assert len({_pid(rt, job.id) for _ in range(3)}) == 1
+
+
+def test_qb_arguments_are_bounded_with_a_clear_error(rt: PerlRuntime,
+                                                     sup: MemorySupervisor) -> None:
+    job = sup.submit("j")
+    result = invoke(rt, "my @a = ('-pgrp', 1) x 700000; eval { qb::jobinfo(@a) }; print $@;",
+                    job.id)
+    assert result.status == "ok"
+    assert result.output.startswith("qb::jobinfo: too many arguments (1400000; at most")
