@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.config import RuleSite, parse_config
+from ..lang.near_miss import near_miss_diagnostics
 from ..lang.source import decode_source
 from ..model._base import Frozen, trusted
 from ..model.languages import language_of
@@ -101,8 +102,12 @@ def _runtimes() -> dict[str, Runtime]:
 
 
 def load_directory(directory: str, *, position: int = 0, check_scripts: bool = True,
-                   runtimes: Mapping[str, Runtime] | None = None) -> DirectoryLoad:
-    """Load one callback directory; `position` is the firing position of its first rule."""
+                   runtimes: Mapping[str, Runtime] | None = None,
+                   text: str | None = None) -> DirectoryLoad:
+    """Load one callback directory; `position` is the firing position of its first rule.
+
+    `text`, when given, stands for the content of callbacks.conf (an editor's unsaved buffer).
+    """
     runtimes = _runtimes() if runtimes is None else runtimes
     root = Path(directory)
     conf = root / CONFIG_NAME
@@ -111,17 +116,19 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
             "QCB204", f"callback directory {directory!r} "
             f"{'is not a directory' if root.exists() else 'does not exist'}; it is skipped",
             file=directory, severity="warning"),))
-    if not conf.is_file():
+    if text is None and not conf.is_file():
         return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
             "QCB205", f"no {CONFIG_NAME} in {directory!r}; the directory adds no callbacks",
             file=str(conf), severity="warning"),))
     diags: list[Diagnostic] = []
-    text = _read_text(conf, diags)
+    if text is None:
+        text = _read_text(conf, diags)
     if text is None:
         return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
     diags.extend(_permission_warnings(conf, str(conf)))
     parsed = parse_config(text, str(conf), extensions=tuple(runtimes))
     diags.extend(parsed.diagnostics)
+    diags.extend(near_miss_diagnostics(parsed))
     rules: list[Rule] = []
     checked: dict[str, list[Diagnostic]] = {}
     real_root = os.path.realpath(root)
