@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "replay": "qbcallbacks.cli.replay",
     "simulate": "qbcallbacks.cli.simulate",
     "history": "qbcallbacks.cli.history",
+    "lsp": "qbcallbacks.cli.lsp",
 }
 
 
