@@ -227,3 +227,19 @@ async def test_utf16_positions_on_a_non_ascii_line(client: LanguageClient, farm:
     assert "complete" in names
     close(client, uri)
 
+
+
+async def test_hostile_text_gets_diagnostics_and_the_server_keeps_answering(
+        client: LanguageClient, farm: Path) -> None:
+    text = ("\x00bad = done-job-self\n" + "ok.py = " + "(" * 5000 + "done-job-self\n"
+            + "ok.py = done-job-" + "x" * 100_000 + "\n" + "=\n" + "ok.py = done-job-\u200b\n")
+    uri = open_doc(client, farm / "hostile.conf", text)
+    diags = await fresh_diagnostics(client, uri)
+    assert {d.range.start.line for d in diags} >= {0, 1, 3}
+    assert all(d.severity == t.DiagnosticSeverity.Error for d in diags if d.range.start.line < 4)
+    assert [str(d.code) for d in diags if d.range.start.line == 4] == ["QCB223"]
+    assert "self" in await completions(client, uri, 4, 17)
+    q = open_doc(client, farm / "hostile.qcb", "\x00\nkill-self \udcff\n" * 3, language="qcb")
+    assert {str(d.code) for d in await fresh_diagnostics(client, q)} <= {"QCB301", "QCB302"}
+    close(client, uri)
+    close(client, q)

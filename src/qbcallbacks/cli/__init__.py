@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "qbcallbacks.cli.simulate",
     "history": "qbcallbacks.cli.history",
     "lsp": "qbcallbacks.cli.lsp",
+    "grammar": "qbcallbacks.cli.grammar",
 }
 
 
