@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable
+from functools import lru_cache
 
 from ..errors import Diagnostic, make_diagnostic
 from ..model.triggers import BUILTIN_NAMES
@@ -19,6 +20,7 @@ from .config import ParsedConfig
 from .outline import Piece, outline_config_line
 
 _CONTEXT_KEYWORDS: tuple[str, ...] = ("self", "parent")
+_SORTED_NAMES: tuple[str, ...] = tuple(sorted(BUILTIN_NAMES))
 #: Letters of these scripts that look like Latin ones, mapped to the Latin letter they imitate.
 _CONFUSABLE: dict[str, str] = dict(zip(
     "аеорсухіјѕԁԛԝАВЕКМНОРСТХІЈЅαορτυνικΑΒΕΖΗΙΚΜΝΟΡΤΥΧ",
@@ -92,31 +94,50 @@ def label_problem(label: str) -> tuple[str, str, str | None] | None:
     return None
 
 
+@lru_cache(maxsize=4096)
+def word_warning(kind: str, word: str) -> tuple[str, str] | None:
+    """(code, message) for one event name or context, or None; cached, since a file repeats
+    a few words on every line."""
+    if kind == "name":
+        if word.lower() in BUILTIN_NAMES:
+            return None
+        near = nearest(word, _SORTED_NAMES)
+        if near is None:
+            return None
+        return ("QCB220", f"event name {word!r} is not a built-in event and only fires if a "
+                f"script raises it; did you mean '{near}'?")
+    if kind != "context" or word.isdigit():
+        return None
+    problem = label_problem(word)
+    if problem is not None:
+        return problem[0], problem[1]
+    near = nearest(word, _CONTEXT_KEYWORDS)
+    if near is None:
+        return None
+    return "QCB221", f"context {word!r} is read as a job label; did you mean '{near}'?"
+
+
 def piece_warnings(pieces: Iterable[Piece]) -> list[tuple[str, str, Piece]]:
     """(code, message, piece) for every near-miss among the pieces of one trigger."""
     out: list[tuple[str, str, Piece]] = []
     for p in pieces:
-        if p.kind == "name" and p.text.lower() not in BUILTIN_NAMES:
-            near = nearest(p.text, sorted(BUILTIN_NAMES))
-            if near is not None:
-                out.append(("QCB220", f"event name {p.text!r} is not a built-in event and only "
-                            f"fires if a script raises it; did you mean '{near}'?", p))
-        elif p.kind == "context" and not p.text.isdigit():
-            problem = label_problem(p.text)
-            if problem is not None:
-                out.append((problem[0], problem[1], p))
-                continue
-            near = nearest(p.text, _CONTEXT_KEYWORDS)
-            if near is not None:
-                out.append(("QCB221", f"context {p.text!r} is read as a job label; "
-                            f"did you mean '{near}'?", p))
+        found = word_warning(p.kind, p.text) if p.kind in ("name", "context") else None
+        if found is not None:
+            out.append((found[0], found[1], p))
     return out
 
 
 def near_miss_diagnostics(parsed: ParsedConfig) -> list[Diagnostic]:
-    """Near-miss warnings for the rule lines that parsed."""
+    """Near-miss warnings for the rule lines that parsed.
+
+    The trigger models say whether a line has a suspect word at all (almost never); only then
+    is the line cut into pieces to place the warning.
+    """
     diags: list[Diagnostic] = []
     for site in parsed.rules:
+        if not any(word_warning("name", e.name or "") or word_warning("context", e.context or "")
+                   for e in site.rule.trigger.events()):
+            continue
         outline = outline_config_line(site.line, site.source_line)
         for code, message, p in piece_warnings(outline.pieces):
             diags.append(make_diagnostic(code, message, file=parsed.file, line=site.line,

@@ -12,6 +12,7 @@ them and they are rebuilt on every keystroke.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from .source import split_lines
@@ -105,16 +106,26 @@ def _event_pieces(word: str, start: int) -> list[Piece]:
 
 def outline_config_line(number: int, raw: str) -> LineOutline:
     """The outline of one `callbacks.conf` line."""
+    kind, pieces = _cached_pieces(raw) if len(raw) <= _CACHED_LINE else _config_pieces(raw)
+    return LineOutline(number, kind, raw, pieces)
+
+
+#: Lines up to this long are cached by their text (an editor re-outlines a file whose lines
+#: rarely change); longer ones, rare and possibly hostile, are not kept.
+_CACHED_LINE = 512
+
+
+def _config_pieces(raw: str) -> tuple[LineKind, tuple[Piece, ...]]:
     stripped = raw.lstrip(" \t")
     lead = len(raw) - len(stripped)
     if not stripped.strip(" \t"):
-        return LineOutline(number, "blank", raw, ())
+        return "blank", ()
     if stripped[0] == "#":
-        return LineOutline(number, "comment", raw, (Piece("comment", lead, len(raw), stripped),))
+        return "comment", (Piece("comment", lead, len(raw), stripped),)
     eq = raw.find("=")
     if eq < 0:
         word = stripped.split()[0]
-        return LineOutline(number, "bad", raw, (Piece("file", lead, lead + len(word), word),))
+        return "bad", (Piece("file", lead, lead + len(word), word),)
     pieces: list[Piece] = []
     name = raw[:eq].strip(" \t")
     if name:
@@ -131,7 +142,10 @@ def outline_config_line(number: int, raw: str) -> LineOutline:
     if cut is not None:
         c = eq + 1 + rest.index("#", cut.start())
         pieces.append(Piece("comment", c, len(raw), raw[c:]))
-    return LineOutline(number, "rule", raw, tuple(pieces))
+    return "rule", tuple(pieces)
+
+
+_cached_pieces = lru_cache(maxsize=16384)(_config_pieces)
 
 
 def outline_config(text: str) -> tuple[LineOutline, ...]:

@@ -56,8 +56,17 @@ def _directory(doc: TextDocument) -> str | None:
     return directory if os.path.isdir(directory) else None
 
 
+_OUTLINES: dict[str, tuple[int | None, tuple[LineOutline, ...]]] = {}
+
+
 def _outline(doc: TextDocument, kind: DocKind) -> tuple[LineOutline, ...]:
-    return outline_qcb(doc.source) if kind == "qcb" else outline_config(doc.source)
+    """The document's outline, kept per version: completion and hover ask for it often."""
+    cached = _OUTLINES.get(doc.uri)
+    if cached is not None and cached[0] == doc.version and doc.version is not None:
+        return cached[1]
+    outline = outline_qcb(doc.source) if kind == "qcb" else outline_config(doc.source)
+    _OUTLINES[doc.uri] = (doc.version, outline)
+    return outline
 
 
 def _bom(doc: TextDocument, line: int) -> int:
@@ -164,6 +173,7 @@ def did_save(ls: QbServer, params: t.DidSaveTextDocumentParams) -> None:
 @server.feature(t.TEXT_DOCUMENT_DID_CLOSE)
 def did_close(ls: QbServer, params: t.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
+    _OUTLINES.pop(uri, None)
     pending = ls.pending.pop(uri, None)
     if pending is not None:
         pending.cancel()
@@ -213,7 +223,7 @@ def on_definition(ls: QbServer, params: t.DefinitionParams) -> t.Location | None
     if _kind(doc) != "config":
         return None
     line, col = from_client(doc, params.position)
-    path = definition(outline_config(doc.source), line, col, _directory(doc))
+    path = definition(_outline(doc, "config"), line, col, _directory(doc))
     if path is None:
         return None
     zero = t.Position(line=0, character=0)
