@@ -12,12 +12,13 @@ from lark import Token
 
 from qbcallbacks.config.load import load_directory
 from qbcallbacks.errors import CODES
-from qbcallbacks.lang import parse_config, trigger_lark
+from qbcallbacks.lang import parse_config, parse_qcb, trigger_lark
 from qbcallbacks.lang.near_miss import distance, fix_for, near_miss_diagnostics
 from qbcallbacks.lang.outline import outline_config, outline_qcb, scan_trigger
 from qbcallbacks.lang.vocabulary import describe, vocabulary, vocabulary_json
 from qbcallbacks.model.documents import QCB_COMMANDS
 from qbcallbacks.model.triggers import BUILTIN_NAMES, EVENT_TYPES
+from support.strategies import triggers
 from support.vectors import vector_cases
 
 
@@ -156,3 +157,20 @@ def test_outline_of_a_half_written_file_keeps_its_pieces() -> None:
     q = outline_qcb("fail-self # why\nkill-self now\n")
     assert [p.kind for p in q[0].pieces] == ["command", "comment"]
     assert [p.kind for p in q[1].pieces] == ["command", "error"]
+
+
+@given(triggers(), st.sampled_from([("&&", "||"), ("and", "OR"), ("&&", "or")]))
+def test_outline_splits_generated_triggers_as_lark_does(trigger, ops) -> None:
+    text = trigger.format().replace(" && ", f" {ops[0]} ").replace(" || ", f" {ops[1]} ")
+    assert [(p.kind, p.start, p.end) for p in scan_trigger(text)] == lark_pieces(text)
+
+
+def test_fixes_for_parser_diagnostics() -> None:
+    [typo] = parse_config("a.py = complete-jbo-self\n").diagnostics
+    assert typo.code == "QCB103" and fix_for(typo, "jbo") == "job"
+    [extra] = parse_config("a.py = done-job-self-3\n").diagnostics
+    assert extra.code == "QCB203" and fix_for(extra, "-3") == ""
+    [command] = parse_qcb("kil-self\n").diagnostics
+    assert command.code == "QCB301" and fix_for(command, "kil-self") == "kill-self"
+    [plain] = parse_config("a.py = done-job-self &&\n").diagnostics
+    assert fix_for(plain, "&&") is None

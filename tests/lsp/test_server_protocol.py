@@ -243,3 +243,27 @@ async def test_hostile_text_gets_diagnostics_and_the_server_keeps_answering(
     assert {str(d.code) for d in await fresh_diagnostics(client, q)} <= {"QCB301", "QCB302"}
     close(client, uri)
     close(client, q)
+
+
+async def test_qcb_file_diagnostics_fix_symbols_and_tokens(client: LanguageClient,
+                                                           farm: Path) -> None:
+    uri = open_doc(client, farm / "fix.qcb", "# on failure\nkil-self\nmail-status # tell\n",
+                   language="qcb")
+    [diag] = await fresh_diagnostics(client, uri)
+    assert (diag.code, diag.range.start.line, diag.range.start.character,
+            diag.range.end.character) == ("QCB301", 1, 0, 8)
+    actions = await client.text_document_code_action_async(t.CodeActionParams(
+        text_document=t.TextDocumentIdentifier(uri=uri), range=diag.range,
+        context=t.CodeActionContext(diagnostics=[diag])))
+    assert actions is not None
+    [action] = actions
+    assert isinstance(action, t.CodeAction) and action.edit and action.edit.changes
+    assert [e.new_text for e in action.edit.changes[uri]] == ["kill-self"]
+    symbols = await client.text_document_document_symbol_async(t.DocumentSymbolParams(
+        text_document=t.TextDocumentIdentifier(uri=uri)))
+    assert symbols is not None and [s.name for s in symbols] == ["kil-self", "mail-status"]
+    tokens = await client.text_document_semantic_tokens_full_async(t.SemanticTokensParams(
+        text_document=t.TextDocumentIdentifier(uri=uri)))
+    assert tokens is not None and list(tokens.data)[3::5] == [6, 7, 7, 6]
+    assert "mail the job's status" in await hover_text(client, uri, 2, 3)
+    close(client, uri)
