@@ -17,7 +17,8 @@ from qbcallbacks.config.load import load_directory
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "qbcallbacks", "lsp"])
-BROKEN = "ok.py = complete-job-self\nmissing.py = done-job-self\nok.py = done-jbo-self\n"
+BROKEN = ("ok.py = complete-job-self\nmissing.py = done-job-self\nok.py = done-jbo-self\n"
+          "shared.py = failed-job-self\n")
 
 
 @pytest.fixture(scope="module")
@@ -29,6 +30,8 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "r\u00e9nd\u00e9r\U0001f3ac.py").write_text("pass\n")
     for p in root.iterdir():
         p.chmod(0o644)
+    (root / "shared.py").write_text("pass\n")
+    (root / "shared.py").chmod(0o666)  # writable by others: a permission warning
     return root
 
 
@@ -90,7 +93,7 @@ async def test_broken_file_gets_checks_diagnostics_then_clears(client: LanguageC
         expected = load_directory(str(farm)).diagnostics
     finally:
         conf.unlink()
-    assert [d.code for d in expected] == ["QCB112", "QCB103"]
+    assert [d.code for d in expected] == ["QCB112", "QCB103", "QCB201"]
     error, warning = t.DiagnosticSeverity.Error, t.DiagnosticSeverity.Warning
     assert shape(got) == sorted(
         (d.code, error if d.severity == "error" else warning, d.line - 1, d.column - 1,

@@ -15,7 +15,8 @@ import pytest
 
 from qbcallbacks.lang.outline import outline_config_line, outline_qcb
 from qbcallbacks.lang.source import split_lines
-from qbcallbacks.model.triggers import BUILTIN_NAMES
+from qbcallbacks.model.documents import QCB_COMMANDS
+from qbcallbacks.model.triggers import BUILTIN_NAMES, EVENT_TYPES, GLOBAL_TYPES
 from support.paths import ROOT
 from support.vectors import vector_cases
 
@@ -125,3 +126,15 @@ def test_extension_manifest_names_the_server_languages_and_grammars() -> None:
     assert (EXTENSION / manifest["main"]).is_file()
     assert "qbcallbacks" in (EXTENSION / "extension.js").read_text(encoding="utf-8")
     assert (EXTENSION / "package-lock.json").is_file()
+
+
+def test_every_keyword_of_the_models_is_coloured_as_the_parser_reads_it(node: str) -> None:
+    commands = [c.upper() if i % 2 else c for i, c in enumerate(QCB_COMMANDS)]
+    got = tokenize(node, "source.qcb", [*commands, "kill-selfie", "mail"])
+    for line, kinds in zip(commands, got, strict=False):
+        assert set(kinds) == {"command"}, line
+    assert set(got[-2]) == {"invalid"} and set(got[-1]) == {"invalid"}
+    lines = [f"a.py = {name}-{typ}-self" for name in sorted(BUILTIN_NAMES)
+             for typ in EVENT_TYPES if typ not in GLOBAL_TYPES]
+    for line, kinds in zip(lines, tokenize(node, "source.qbcallbacks", lines), strict=True):
+        assert kinds == expected(outline_config_line(1, line).pieces, len(line)), line
