@@ -7,8 +7,9 @@ callbacks.conf in a directory holding its scripts. Measured, warm (after a few r
   that version arrive, debounce set to 0 so the figure is the server's own work; median;
 * completion: round trip of completion requests at name, type, context and file positions; p99.
 
-The baseline is `load_directory` (the whole of `check` but printing) on the same text, in
-this process, median; the ratio is server latency over that.
+Baselines on the same text in the same run: `load_directory` (the whole of `check` but
+printing) in this process, median, and the `qbcallbacks check` command itself (a new process
+per run, as an editor plugin without a server would run it), median of 5.
 
     .venv/bin/python bench/lsp.py [--lines N] [--rounds N]
 
@@ -19,7 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -130,14 +133,23 @@ def main() -> None:
             load = load_directory(str(root))
             if n:
                 check_times.append(time.perf_counter() - start)
+        command = shutil.which("qbcallbacks") or str(Path(sys.executable).parent / "qbcallbacks")
+        spawn_times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            subprocess.run([command, "check", str(root)], capture_output=True, check=False)
+            spawn_times.append(time.perf_counter() - start)
         diag, comp = asyncio.run(measure(root, text, args.rounds))
     check = statistics.median(check_times)
     d_med = statistics.median(diag)
     print(f"{args.lines}-line callbacks.conf, {len(load.rules)} rules, "
           f"{len(load.diagnostics)} diagnostic(s)")
+    spawn = statistics.median(spawn_times)
+    print(f"qbcallbacks check (new process), median:    {spawn * 1e3:8.2f} ms")
     print(f"check (load_directory, in process), median: {check * 1e3:8.2f} ms")
     print(f"lsp diagnostics after a 1-char change, median: {d_med * 1e3:8.2f} ms "
-          f"(p99 {percentile(diag, 0.99) * 1e3:.2f} ms; {d_med / check:.2f}x check)")
+          f"(p99 {percentile(diag, 0.99) * 1e3:.2f} ms; {d_med / check:.2f}x check in process, "
+          f"{spawn / d_med:.1f}x faster than the command)")
     print(f"lsp completion round trip, median {statistics.median(comp) * 1e3:.2f} ms, "
           f"p99: {percentile(comp, 0.99) * 1e3:8.2f} ms")
 

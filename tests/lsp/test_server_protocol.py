@@ -270,3 +270,25 @@ async def test_qcb_file_diagnostics_fix_symbols_and_tokens(client: LanguageClien
     assert tokens is not None and list(tokens.data)[3::5] == [6, 7, 7, 6]
     assert "mail the job's status" in await hover_text(client, uri, 2, 3)
     close(client, uri)
+
+
+async def test_script_errors_go_to_the_script_and_clear(client: LanguageClient,
+                                                        farm: Path) -> None:
+    bad = farm / "broken_script.py"
+    bad.write_text("def f(:\n")
+    bad.chmod(0o644)
+    uri = open_doc(client, farm / "scripts.conf", "broken_script.py = done-job-self\n")
+    script_uri = uri_of(bad)
+    client.diagnostics.pop(script_uri, None)
+    await fresh_diagnostics(client, uri)
+    async with asyncio.timeout(30):
+        while script_uri not in client.diagnostics:
+            await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    [syntax] = client.diagnostics[script_uri]
+    assert syntax.code == "QCB401" and syntax.range.start.line == 0
+    change(client, uri, 2, "ok.py = done-job-self\n")
+    assert await fresh_diagnostics(client, uri) == []
+    async with asyncio.timeout(30):
+        while client.diagnostics.get(script_uri):
+            await client.wait_for_notification(t.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+    close(client, uri)
