@@ -69,6 +69,20 @@ def _outline(doc: TextDocument, kind: DocKind) -> tuple[LineOutline, ...]:
     return outline
 
 
+_LINES: dict[str, tuple[str, Sequence[str]]] = {}
+
+
+def _lines(doc: TextDocument) -> Sequence[str]:
+    """The document's lines, split once per text (pygls splits the whole text on each use)."""
+    source = doc.source
+    cached = _LINES.get(doc.uri)
+    if cached is not None and cached[0] is source:
+        return cached[1]
+    lines = tuple(source.splitlines(True))
+    _LINES[doc.uri] = (source, lines)
+    return lines
+
+
 def _bom(doc: TextDocument, line: int) -> int:
     """Columns of line 0 count from after a byte order mark, as the parsers' do."""
     return 1 if line == 0 and doc.source.startswith("\ufeff") else 0
@@ -77,12 +91,12 @@ def _bom(doc: TextDocument, line: int) -> int:
 def to_client(doc: TextDocument, line: int, column: int) -> t.Position:
     """A 0-based str position (BOM excluded) in the client's units."""
     return doc.position_codec.position_to_client_units(
-        doc.lines, t.Position(line=line, character=column + _bom(doc, line)))
+        _lines(doc), t.Position(line=line, character=column + _bom(doc, line)))
 
 
 def from_client(doc: TextDocument, pos: t.Position) -> tuple[int, int]:
     p = doc.position_codec.position_from_client_units(
-        doc.lines, t.Position(line=pos.line, character=pos.character))
+        _lines(doc), t.Position(line=pos.line, character=pos.character))
     return p.line, max(0, p.character - _bom(doc, p.line))
 
 
@@ -174,6 +188,7 @@ def did_save(ls: QbServer, params: t.DidSaveTextDocumentParams) -> None:
 def did_close(ls: QbServer, params: t.DidCloseTextDocumentParams) -> None:
     uri = params.text_document.uri
     _OUTLINES.pop(uri, None)
+    _LINES.pop(uri, None)
     pending = ls.pending.pop(uri, None)
     if pending is not None:
         pending.cancel()
@@ -261,7 +276,7 @@ def formatting(ls: QbServer, params: t.DocumentFormattingParams) -> list[t.TextE
     new = format_edit(kind, doc.source)
     if new is None or new == doc.source:
         return []
-    end = t.Position(line=len(doc.lines), character=0)
+    end = t.Position(line=len(_lines(doc)), character=0)
     return [t.TextEdit(range=t.Range(start=t.Position(line=0, character=0), end=end),
                        new_text=new)]
 
@@ -297,9 +312,10 @@ def semantic_tokens(ls: QbServer, params: t.SemanticTokensParams) -> t.SemanticT
     if kind is None:
         return t.SemanticTokens(data=[])
     codec = doc.position_codec
+    lines = _lines(doc)
     return t.SemanticTokens(data=semantic_data(
         _outline(doc, kind), lambda line, col: codec.client_num_units(
-            doc.lines[line][:col + _bom(doc, line)]) if line < len(doc.lines) else col))
+            lines[line][:col + _bom(doc, line)]) if line < len(lines) else col))
 
 
 def serve() -> None:
