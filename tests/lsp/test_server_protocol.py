@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -12,8 +14,6 @@ import pytest_lsp
 from lsprotocol import types as t
 from pygls.uris import from_fs_path
 from pytest_lsp import ClientServerConfig, LanguageClient
-
-from qbcallbacks.config.load import load_directory
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "qbcallbacks", "lsp"])
@@ -90,14 +90,20 @@ async def test_broken_file_gets_checks_diagnostics_then_clears(client: LanguageC
     conf.write_text(BROKEN)
     conf.chmod(0o644)
     try:
-        expected = load_directory(str(farm)).diagnostics
+        # The command itself, as an administrator runs it, with its JSON contract.
+        done = subprocess.run([sys.executable, "-m", "qbcallbacks", "check", "--format", "json",
+                               str(farm)], capture_output=True, text=True, timeout=120,
+                              check=False)
     finally:
         conf.unlink()
-    assert [d.code for d in expected] == ["QCB112", "QCB103", "QCB201"]
+    assert done.returncode == 1, done.stderr
+    expected = json.loads(done.stdout)
+    assert [d["code"] for d in expected] == ["QCB112", "QCB103", "QCB201"]
     error, warning = t.DiagnosticSeverity.Error, t.DiagnosticSeverity.Warning
     assert shape(got) == sorted(
-        (d.code, error if d.severity == "error" else warning, d.line - 1, d.column - 1,
-         d.end_line - 1, d.end_column - 1, d.message) for d in expected)
+        (d["code"], error if d["severity"] == "error" else warning, d["line"] - 1,
+         d["column"] - 1, d["end_line"] - 1, d["end_column"] - 1, d["message"])
+        for d in expected)
     jbo = next(d for d in got if d.code == "QCB103")
     assert (jbo.range.start.line, jbo.range.start.character, jbo.range.end.character) == (2, 13, 16)
 
