@@ -174,3 +174,12 @@ def test_fixes_for_parser_diagnostics() -> None:
     assert command.code == "QCB301" and fix_for(command, "kil-self") == "kill-self"
     [plain] = parse_config("a.py = done-job-self &&\n").diagnostics
     assert fix_for(plain, "&&") is None
+
+
+def test_outline_gives_each_atom_and_operator_of_a_broken_file() -> None:
+    text = "a.py = (done-job-self || fail-work-x-1-2) and zz\nbad line\nb.py = x-job-\n"
+    first, second, third = outline_config(text)
+    raw = first.text
+    assert [raw[s:e] for s, e in first.atoms()] == ["done-job-self", "fail-work-x-1-2", "zz"]
+    assert [p.text for p in first.pieces if p.kind == "operator"] == ["||", "and"]
+    assert second.kind == "bad" and third.atoms() == [(7, 13)]

@@ -49,7 +49,21 @@ class LineOutline(NamedTuple):
     def first(self, kind: PieceKind) -> Piece | None:
         return next((p for p in self.pieces if p.kind == kind), None)
 
+    def atoms(self) -> list[tuple[int, int]]:
+        """(start, end) columns of each event of the trigger: its name/type piece through its
+        last dash, context or extra."""
+        spans: list[tuple[int, int]] = []
+        for p in self.pieces:
+            if p.kind not in _EVENT_PARTS:
+                continue
+            if spans and spans[-1][1] == p.start:  # the parts of one event touch
+                spans[-1] = (spans[-1][0], p.end)
+            else:
+                spans.append((p.start, p.end))
+        return spans
 
+
+_EVENT_PARTS = frozenset({"name", "type", "context", "extra", "dash"})
 _TRIGGER_WORD = re.compile(r"(?P<sym>&&|\|\|)|(?P<lpar>\()|(?P<rpar>\))|(?P<blank>[ \t]+)"
                            r"|(?P<word>[^ \t()&|]+)|(?P<bad>[&|])")
 _GLOBAL_TIMED = re.compile(r"(?i:global(?:time|repeat))-")
