@@ -129,8 +129,13 @@ def publish(ls: QbServer, uri: str) -> None:
     kind = _kind(doc)
     if kind is None:
         return
-    path = doc.path if _directory(doc) else (doc.path or doc.uri)
-    found = ls.analyzer.diagnose(path, doc.source, kind)
+    path = doc.path or doc.uri
+    try:
+        found = ls.analyzer.diagnose(path, doc.source, kind)
+    except Exception as exc:  # a fault of ours must not stop the server; say so and go on
+        ls.window_log_message(t.LogMessageParams(
+            type=t.MessageType.Error, message=f"qbcallbacks could not check {path}: {exc!r}"))
+        return
     others: set[str] = set()
     for file, diags in found.items():
         if file == path:
