@@ -20,8 +20,9 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
     # Build from a copy: setuptools leaves a build/ directory beside the sources.
     source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md"):
+    for name in ("pyproject.toml", "README.md", "setup.py"):
         shutil.copy(ROOT / name, source / name)
+    shutil.copytree(ROOT / "spec", source / "spec")
     shutil.copytree(ROOT / "src", source / "src",
                     ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
@@ -34,6 +35,12 @@ def test_wheel_contains_the_grammars_and_the_type_marker(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert {f"qbcallbacks/lang/{g}" for g in GRAMMARS} <= names
     assert "qbcallbacks/py.typed" in names
+    # The conformance vectors travel in the wheel, identical to spec/vectors.
+    vectors = sorted((ROOT / "spec" / "vectors").glob("*.json"))
+    assert vectors
+    with zipfile.ZipFile(wheel) as z:
+        for path in vectors:
+            assert z.read(f"qbcallbacks/spec_vectors/{path.name}") == path.read_bytes()
 
 
 def test_installed_wheel_parses_with_its_own_grammars(wheel: Path, tmp_path: Path) -> None:

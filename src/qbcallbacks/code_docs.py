@@ -125,6 +125,24 @@ CODE_DOCS: dict[str, CodeDoc] = {
         "The owner of a parent directory can replace everything below it, so the callbacks "
         "are only as safe as that user's account.",
         "Keep callback directories under directories owned by root or the supervisor's user."),
+    "QCB220": CodeDoc(
+        "An event name one or two letters away from a built-in one (`compelte`) is almost "
+        "always a typo; the trigger waits for an event the supervisor never reports, so the "
+        "callback silently never runs.",
+        "Use the name the warning suggests, or rename a deliberate custom event further away."),
+    "QCB221": CodeDoc(
+        "A context close to `self` or `parent` (`slef`, `PARNET`) is read as a job label, "
+        "and only a job with that exact label would ever match it.",
+        "Write `self` or `parent` as the warning suggests."),
+    "QCB222": CodeDoc(
+        "A label that mixes scripts with look-alike letters (a Cyrillic `е` in `sеlf`) looks "
+        "right on screen but matches neither the keyword nor any label a job is likely to "
+        "carry; it can also hide a deliberate trap in a shared file.",
+        "Retype the label in one script (usually plain ASCII)."),
+    "QCB223": CodeDoc(
+        "A job label cannot hold these characters, so no job can ever carry it and the "
+        "trigger can never fire.",
+        "Use the job's real label, made of letters, digits, `_` and `.`."),
     "QCB301": CodeDoc(
         "A qcb program may only use the commands the qcb language defines; an unknown one "
         "makes the whole program invalid.",

@@ -21,6 +21,8 @@ COMMANDS: dict[str, str] = {
     "simulate": "qbcallbacks.cli.simulate",
     "history": "qbcallbacks.cli.history",
     "explain": "qbcallbacks.cli.explain",
+    "lsp": "qbcallbacks.cli.lsp",
+    "grammar": "qbcallbacks.cli.grammar",
 }
 
 #: Other names for commands (shown in the help of the command they stand for).

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.config import RuleSite, parse_config
+from ..lang.near_miss import near_miss_diagnostics
 from ..lang.source import decode_source
 from ..model._base import Frozen, trusted
 from ..model.languages import language_of
@@ -135,11 +136,13 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
         return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
     parsed = parse_config(text, str(conf), extensions=tuple(runtimes))
     diags.extend(parsed.diagnostics)
+    diags.extend(near_miss_diagnostics(parsed))
     rules: list[Rule] = []
     checked: dict[str, list[Diagnostic]] = {}
     real_root = os.path.realpath(root)
+    verdicts: dict[str, tuple[str, str] | None] = {}
     for site in parsed.rules:
-        problems = _script_problems(root, real_root, site, str(conf))
+        problems = _script_problems(root, real_root, site, str(conf), verdicts)
         if not problems and check_scripts:
             name = site.rule.file
             if name not in checked:
@@ -177,28 +180,37 @@ def _read_text(path: Path, diags: list[Diagnostic]) -> str | None:
     return None
 
 
-def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str) -> list[Diagnostic]:
-    path = root / site.rule.file
+def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str,
+                     seen: dict[str, tuple[str, str] | None]) -> list[Diagnostic]:
+    """Problems of the script a rule names; `seen` keeps each name's verdict for this load,
+    since a directory names a few scripts on many lines."""
+    name = site.rule.file
+    if name not in seen:
+        seen[name] = _script_problem(root, real_root, name)
+    found = seen[name]
+    if found is None:
+        return []
+    return [make_diagnostic(found[0], found[1], file=conf, line=site.line,
+                            column=site.file_column,
+                            end_column=site.file_column + len(name),
+                            source_line=site.source_line)]
 
-    def problem(code: str, message: str) -> list[Diagnostic]:
-        return [make_diagnostic(code, message, file=conf, line=site.line,
-                                column=site.file_column,
-                                end_column=site.file_column + len(site.rule.file),
-                                source_line=site.source_line)]
 
+def _script_problem(root: Path, real_root: str, name: str) -> tuple[str, str] | None:
+    path = root / name
     try:
         info = path.lstat()
     except OSError:
-        return problem("QCB112", f"script {site.rule.file!r} is not in {str(root)!r}")
+        return ("QCB112", f"script {name!r} is not in {str(root)!r}")
     if stat.S_ISLNK(info.st_mode):
         target = os.path.realpath(path)
         if os.path.commonpath([real_root, target]) != real_root:
-            return problem("QCB113", f"script {site.rule.file!r} is a link to {target!r}, outside "
-                           "the callback directory")
+            return ("QCB113", f"script {name!r} is a link to {target!r}, outside "
+                    "the callback directory")
         try:
             info = path.stat()
         except OSError:
-            return problem("QCB112", f"script {site.rule.file!r} is a broken link")
+            return ("QCB112", f"script {name!r} is a broken link")
     if not stat.S_ISREG(info.st_mode):
-        return problem("QCB114", f"script {site.rule.file!r} is not a regular file")
-    return []
+        return ("QCB114", f"script {name!r} is not a regular file")
+    return None
