@@ -87,7 +87,6 @@ def test_work_command_on_a_job_event_is_an_error_and_later_commands_still_run(
 
 
 @pytest.mark.parametrize(("command", "before", "after"), [
-    ("unblock-subjob-self", "blocked", "pending"),
     ("unblock-subjob-self-single", "blocked", "pending"),
     ("block-subjob-self", "pending", "blocked"),
     ("kill-subjob-self", "running", "killed"),
@@ -104,6 +103,19 @@ def test_subjob_commands_use_the_firing_subjob_id(sup: MemorySupervisor, command
     assert sup.subjob_status(job.id, 1) == before
     recorded = sup.actions[-1]
     assert (recorded.target, recorded.item) == ("subjob", "2")
+
+
+def test_unblock_subjob_self_unblocks_every_blocked_subjob_and_single_only_one(
+        sup: MemorySupervisor) -> None:
+    job = sup.submit("j", subjobs=3)
+    for i in range(3):
+        sup.set_subjob_status(job.id, i, "blocked")
+    event = Event(name="running", type="subjob", job=job.id, extra="2")
+    assert run(QcbRuntime(sup), "unblock-subjob-self-single", job.id, event).status == "ok"
+    assert [sup.subjob_status(job.id, i) for i in range(3)] == ["blocked", "blocked", "pending"]
+    sup.set_subjob_status(job.id, 2, "blocked")
+    assert run(QcbRuntime(sup), "unblock-subjob-self", job.id, event).status == "ok"
+    assert [sup.subjob_status(job.id, i) for i in range(3)] == ["pending"] * 3
 
 
 def test_mail_status_uses_the_originals_variables(sup: MemorySupervisor) -> None:

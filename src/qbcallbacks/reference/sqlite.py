@@ -19,9 +19,9 @@ from typing import Any
 from ..errors import QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
-from ..model.statuses import FINAL_JOB_STATES as FINAL
 from ..model.supervisor import JobAction, MailMessage, SubjobAction, WorkAction, parse_jobinfo_args
 from .mail import MailTransport, MboxTransport
+from .transitions import Move, move
 
 #: Statuses whose entry the supervisor reports as an event of the same name.
 EVENT_STATUSES = frozenset({
@@ -283,51 +283,36 @@ class SqliteSupervisor:
     # -- the Supervisor protocol -----------------------------------------------------------
 
     def job_action(self, action: JobAction, job_id: int) -> bool:
+        """Apply `action` as the shared transition table says; False when refused."""
         job = self.job(job_id)
         if job is None:
             return False
-        status = job.status
         if action == "remove":
             return self.set_job_status(job_id, "removed")
-        if status in FINAL:
+        row = move("job", action, job.status)
+        if row is None:
             return False
-        if action == "unblock":
-            if status != "blocked":
-                return False
-            self._set_items(job_id, "blocked", "pending")
-            return self.set_job_status(job_id, "pending")
-        if action == "block":
-            return self.set_job_status(job_id, "blocked")
-        if action in ("kill", "fail"):
-            final = "killed" if action == "kill" else "failed"
-            self._set_items(job_id, None, final, skip=FINAL)
-            return self.set_job_status(job_id, final)
-        if action == "suspend":
-            return self.set_job_status(job_id, "suspended")
-        if action == "resume":
-            return status == "suspended" and self.set_job_status(job_id, "pending")
-        # migrate, preempt, interrupt: the job goes back to the queue to be picked again.
-        self._set_items(job_id, "running", "pending")
-        return self.set_job_status(job_id, "pending")
+        ok = self.set_job_status(job_id, row.target)
+        self._set_items(job_id, row)
+        return ok
 
     def work_action(self, action: WorkAction, job_id: int, work: str) -> bool:
-        items = {w.name: w for w in self.work(job_id)}
-        item = items.get(work)
-        if item is None:
+        item = next((w for w in self.work(job_id) if w.name == work), None)
+        row = None if item is None else move("work", action, item.status)
+        if row is None:
             return False
-        target = {"unblock": "pending", "block": "blocked", "kill": "killed", "retry": "pending",
-                  "requeue": "pending", "complete": "complete", "fail": "failed"}[action]
-        if action == "unblock" and item.status != "blocked":
-            return False
-        if action == "block" and item.status not in ("pending", "blocked"):
-            return False
-        return self.set_work_status(job_id, work, target, retry=action == "retry")
+        return self.set_work_status(job_id, work, row.target, retry=action == "retry")
 
     def subjob_action(self, action: SubjobAction, job_id: int, subjob: int) -> bool:
-        target = {"unblock": "pending", "unblock-single": "pending", "block": "blocked",
-                  "fail": "failed", "kill": "killed", "suspend": "suspended",
-                  "resume": "pending"}.get(action, "pending")
-        return self.set_subjob_status(job_id, subjob, target)
+        subs = {sub: (status, host) for sub, status, host in self.subjobs(job_id)}
+        row = None if subjob not in subs else move("subjob", action, subs[subjob][0])
+        if row is None:
+            return False
+        ok = self._move_subjob(job_id, subjob, row, subs[subjob][1])
+        for other, (status, host) in subs.items():
+            if other != subjob and status in row.siblings:
+                self._move_subjob(job_id, other, row, host)
+        return ok
 
     def mail(self, message: MailMessage) -> None:
         self.mailer.send(message)
@@ -336,15 +321,21 @@ class SqliteSupervisor:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _set_items(self, job_id: int, from_status: str | None, to_status: str,
-                   skip: frozenset[str] = frozenset()) -> None:
-        """Move a job's work items (and subjobs), reporting each, in frame order."""
+    def _set_items(self, job_id: int, row: Move) -> None:
+        """Move the job's items the row names, reporting each: work in frame order, then
+        subjobs."""
+        if not row.items:
+            return
         for item in self.work(job_id):
-            if (from_status is None or item.status == from_status) and item.status not in skip:
-                self.set_work_status(job_id, item.name, to_status)
-        for sub, status, _ in self.subjobs(job_id):
-            if (from_status is None or status == from_status) and status not in skip:
-                self.set_subjob_status(job_id, sub, to_status)
+            if item.status in row.items:
+                self.set_work_status(job_id, item.name, row.target)
+        for sub, status, host in self.subjobs(job_id):
+            if status in row.items:
+                self._move_subjob(job_id, sub, row, host)
+
+    def _move_subjob(self, job_id: int, subjob: int, row: Move, host: str) -> bool:
+        return self.set_subjob_status(job_id, subjob, row.target,
+                                      "" if row.clear_host else host)
 
     def _report(self, events: Sequence[tuple[str, str, int, str | None]]) -> None:
         listener = self.listener
