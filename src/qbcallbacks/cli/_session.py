@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 from rich.console import Console
@@ -17,6 +17,7 @@ from rich.console import Console
 from ..audit.reconcile import verify_session
 from ..audit.store import AuditStore
 from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
+from ..matching.clock import Clock
 from ..reference.mail import MboxTransport
 from ..reference.sqlite import SqliteSupervisor
 from ._summary import print_summary
@@ -85,7 +86,9 @@ class RunSession:
 @contextlib.contextmanager
 def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
                 audit_path: str | None, log_dir: str | None, mode: str, workdir: str,
-                console: Console) -> Iterator[RunSession]:
+                console: Console, clock: Clock | None = None,
+                time_events: Literal["scheduled", "stream"] = "scheduled",
+                ) -> Iterator[RunSession]:
     """Open a fresh reference supervisor (`<workdir>/<db_name>`), the audit trail and a
     dispatcher, inside the run directory; the dispatcher is drained and closed on the way out.
 
@@ -110,8 +113,9 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
         supervisor = SqliteSupervisor(farm_db, mail=MboxTransport(run_dir / "mail.mbox"))
         audit = AuditStore(audit_file)
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
-                                config=DispatcherConfig(timeout=timeout, log_dir=str(logs)),
-                                audit=audit, on_diagnostics=show)
+                                config=DispatcherConfig(timeout=timeout, log_dir=str(logs),
+                                                        time_events=time_events),
+                                audit=audit, clock=clock, on_diagnostics=show)
         try:
             yield RunSession(console, run_dir, audit_file, logs, supervisor, audit, dispatcher,
                              timeout, started)

@@ -30,7 +30,7 @@ from ..config.watch import Watcher
 from ..errors import Diagnostic, QbCallbacksError
 from ..matching.clock import Clock, SystemClock
 from ..matching.matcher import Firing, Matcher
-from ..matching.schedule import Scheduler, time_specs
+from ..matching.schedule import Scheduler, job_time_specs, time_specs
 from ..model._base import Frozen, trusted
 from ..model.events import Event, Job
 from ..model.languages import runtime_extension
@@ -77,6 +77,9 @@ class DispatcherConfig(Frozen):
     recovery: Literal["rerun", "report"] = "rerun"
     #: Where `<jobid>.cb` callback logs go; None keeps output in the audit trail only.
     log_dir: str | None = None
+    #: `scheduled`: raise time events when the clock reaches them; `stream`: raise none, the
+    #: events given to `emit` carry them (a replay: it runs its stream's events only).
+    time_events: Literal["scheduled", "stream"] = "scheduled"
 
 
 class MatchSource(Protocol):
@@ -251,7 +254,7 @@ class Dispatcher:
 
     def poll_time(self) -> None:
         """Emit the time events due now; called by the timer thread and by manual clocks."""
-        if self._closing:
+        if self._closing or self.config.time_events == "stream":
             return
         with self._time_lock:
             with self._live_lock:
@@ -451,10 +454,17 @@ class Dispatcher:
         self._done(taken)
 
     def _track(self, event: Event, job: Job | None) -> None:
-        if event.type.startswith("global"):
+        removed = event.type == "job" and event.name == "removed"
+        if removed or (job is not None and job.id):
+            with self._time_lock:  # a job's own time triggers are scheduled while it is live
+                specs = job_time_specs(job) if job is not None and not removed else ()
+                self._scheduler.set_job_specs(event.job if removed or job is None else job.id,
+                                              specs)
+            self._wake.set()
+        if event.type.startswith("global") or not event.job:
             return
         with self._live_lock:
-            if event.type == "job" and event.name == "removed":
+            if removed:
                 self._live.discard(event.job)
             else:
                 self._live.add(event.job)
