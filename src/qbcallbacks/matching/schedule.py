@@ -19,10 +19,9 @@ from ..errors import QbCallbacksError
 from ..lang.trigger import parse_trigger
 from ..model._base import Frozen
 from ..model.events import Event, Job
-from ..model.triggers import EventPattern, EventType, TriggerNode
+from ..model.triggers import TIME_TYPES, EventPattern, EventType, TriggerNode, time_extra
 from .clock import from_qube, to_qube
 
-TIME_TYPES = frozenset({"time", "repeat", "globaltime", "globalrepeat"})
 #: The name given to a global time event, which has no name in its trigger.
 GLOBAL_NAME = "dummy"
 
@@ -52,23 +51,10 @@ def time_spec(atom: EventPattern, owner: Job | None = None) -> TimeSpec | None:
     one job (the owner, its parent), as a numeric context does."""
     if atom.type not in TIME_TYPES or atom.extra is None or atom.extra == "*":
         return None
-    repeat = atom.type in ("repeat", "globalrepeat")
-    parts = atom.extra.split("-")
-    try:
-        if repeat:
-            if len(parts) != 2:
-                return None
-            start, interval = float(parts[0]), float(parts[1])
-            if not (math.isfinite(interval) and interval > 0):
-                return None
-        else:
-            if len(parts) != 1:
-                return None
-            start, interval = float(parts[0]), 0.0
-    except ValueError:
-        return None
-    if not math.isfinite(start):
-        return None
+    when = time_extra(atom.type, atom.extra)
+    if isinstance(when, str):
+        return None  # the loader warned: this atom can never fire (QCB131, QCB132)
+    start, interval = when
     job = None
     if atom.context is not None and atom.context.isdigit() and atom.context.isascii():
         job = int(atom.context)
