@@ -20,6 +20,7 @@ from qbcallbacks.cli._execute import execute_stream
 from qbcallbacks.cli.replay import dry_run_lines, load_rules
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model.events import Event
+from qbcallbacks.stream import ReplayStep, read_events
 
 RULES = {
     # Long past: a scheduler would fire it at once; a replay must not.
@@ -77,8 +78,6 @@ def _predicted(directory: Path, lines: list[str]) -> Counter[tuple[int, int, str
 
 
 def _executed(directory: Path, lines: list[str], work: Path) -> Counter[tuple[int, int, str, str]]:
-    from qbcallbacks.cli.replay import ReplayStep, read_events
-
     steps = [(s.event, s.job) for s in read_events(lines) if isinstance(s, ReplayStep)]
     execute_stream([str(directory)], steps, mode="in-process", workdir=str(work / "run"),
                    progress=False)

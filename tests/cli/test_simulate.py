@@ -15,6 +15,7 @@ from qbcallbacks.audit.reconcile import predict
 from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli import main
 from qbcallbacks.config.load import load_callback_path
+from qbcallbacks.stream import event_line
 from support.paths import EXAMPLES
 
 
@@ -96,7 +97,7 @@ def test_replay_dry_run_predicts_the_same_firings(simulated, tmp_path):
     stream = tmp_path / "events.jsonl"
     with stream.open("w") as fh:
         for e in events:
-            fh.write(e.replay_line() + "\n")
+            fh.write(event_line(e.event, e.job_data) + "\n")
     out = tmp_path / "dry.json"
     import subprocess
     import sys

@@ -142,6 +142,22 @@ def parse_jobinfo_args(args: tuple[Any, ...] | list[Any]) -> JobQuery:
     return JobQuery(ids=tuple(ids), pgrps=tuple(pgrps), **flags)
 
 
+def jobinfo_record(*, id: int, name: str, label: str, status: str, pgrp: int, pid: int,
+                   user: str, email: str = "", priority: int = 0, todo: int = 0,
+                   agenda: list[tuple[str, str]] | None = None,
+                   subjobs: list[tuple[int, str, str]] | None = None) -> dict[str, Any]:
+    """The one shape of a job in a `jobinfo` answer, as the original's scripts read it:
+    `agenda` (work name, status) and `subjobs` (id, status, host) only when asked for."""
+    info: dict[str, Any] = {
+        "id": id, "name": name, "label": label, "status": status, "pgrp": pgrp, "pid": pid,
+        "user": user, "email": email, "priority": priority, "todo": todo}
+    if agenda is not None:
+        info["agenda"] = [{"name": n, "status": st} for n, st in agenda]
+    if subjobs is not None:
+        info["subjobs"] = [{"id": i, "status": st, "host": h} for i, st, h in subjobs]
+    return info
+
+
 @runtime_checkable
 class Supervisor(Protocol):
     """The host side of every callback: job lookup and actions on jobs, work and subjobs.

@@ -25,6 +25,7 @@ from ..model.supervisor import (
     MailMessage,
     SubjobAction,
     WorkAction,
+    jobinfo_record,
     parse_jobinfo_args,
 )
 from ..model.triggers import BUILTIN_NAMES
@@ -52,20 +53,16 @@ class _JobState:
     user: str
     priority: int
     callbacks: tuple[JobCallback, ...]
+    email: str = ""
     work: dict[str, str] = field(default_factory=dict)
     subjobs: dict[int, str] = field(default_factory=dict)
 
     def as_dict(self, agenda: bool, subjobs: bool) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "id": self.id, "name": self.name, "label": self.label, "status": self.status,
-            "pgrp": self.pgrp, "pid": self.pid, "user": self.user, "priority": self.priority,
-            "todo": len(self.work),
-        }
-        if agenda:
-            info["agenda"] = [{"name": n, "status": s} for n, s in self.work.items()]
-        if subjobs:
-            info["subjobs"] = [{"id": i, "status": s, "host": ""} for i, s in self.subjobs.items()]
-        return info
+        return jobinfo_record(
+            id=self.id, name=self.name, label=self.label, status=self.status, pgrp=self.pgrp,
+            pid=self.pid, user=self.user, email=self.email, priority=self.priority,
+            todo=len(self.work), agenda=list(self.work.items()) if agenda else None,
+            subjobs=[(i, s, "") for i, s in self.subjobs.items()] if subjobs else None)
 
 
 class MemorySupervisor:
@@ -224,7 +221,8 @@ class MemorySupervisor:
     @staticmethod
     def _model(state: _JobState) -> Job:
         return Job(id=state.id, pgrp=state.pgrp, label=state.label, name=state.name,
-                   pid=state.pid, status=state.status, callbacks=state.callbacks)
+                   pid=state.pid, status=state.status, user=state.user, email=state.email,
+                   callbacks=state.callbacks)
 
     def _move_job(self, state: _JobState, status: str) -> list[Event]:
         if state.status == status:

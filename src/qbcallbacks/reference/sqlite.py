@@ -19,7 +19,14 @@ from typing import Any
 from ..errors import QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
-from ..model.supervisor import JobAction, MailMessage, SubjobAction, WorkAction, parse_jobinfo_args
+from ..model.supervisor import (
+    JobAction,
+    MailMessage,
+    SubjobAction,
+    WorkAction,
+    jobinfo_record,
+    parse_jobinfo_args,
+)
 from .mail import MailTransport, MboxTransport
 from .transitions import Move, move
 
@@ -39,7 +46,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     name TEXT NOT NULL DEFAULT '',
     user TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL,
-    callbacks TEXT NOT NULL DEFAULT '[]'
+    callbacks TEXT NOT NULL DEFAULT '[]',
+    email TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS work (
     job INTEGER NOT NULL,
@@ -101,6 +109,9 @@ class SqliteSupervisor:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "email" not in columns:  # a database written before jobs had an address
+            self._db.execute("ALTER TABLE jobs ADD COLUMN email TEXT NOT NULL DEFAULT ''")
         self._lock = threading.RLock()
         default_mbox = (Path(self.path).with_name("mail.mbox") if self.path != ":memory:"
                         else Path("mail.mbox"))
@@ -117,14 +128,16 @@ class SqliteSupervisor:
     def job(self, job_id: int) -> Job | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, pgrp, pid, label, name, status, callbacks FROM jobs WHERE id=?",
+                "SELECT id, pgrp, pid, label, name, status, callbacks, user, email FROM jobs "
+                "WHERE id=?",
                 (job_id,)).fetchone()
         return None if row is None else _job(row)
 
     def jobs(self) -> list[Job]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, pgrp, pid, label, name, status, callbacks FROM jobs ORDER BY id"
+                "SELECT id, pgrp, pid, label, name, status, callbacks, user, email FROM jobs "
+                "ORDER BY id"
             ).fetchall()
         return [_job(r) for r in rows]
 
@@ -157,24 +170,20 @@ class SqliteSupervisor:
             out = []
             for key in ids:
                 row = self._db.execute(
-                    "SELECT id, pgrp, pid, label, name, status, user FROM jobs WHERE id=?",
-                    (key,)).fetchone()
+                    "SELECT id, pgrp, pid, label, name, status, user, email FROM jobs "
+                    "WHERE id=?", (key,)).fetchone()
                 if row is None:
                     continue
-                jid, pgrp, pid, label, name, status, user = row
+                jid, pgrp, pid, label, name, status, user, email = row
                 work = self._db.execute("SELECT name, status FROM work WHERE job=? "
                                         "ORDER BY position", (jid,)).fetchall()
-                info: dict[str, Any] = {
-                    "id": jid, "pgrp": pgrp, "pid": pid, "label": label, "name": name,
-                    "status": status, "user": user, "priority": 0, "todo": len(work)}
-                if query.agenda:
-                    info["agenda"] = [{"name": n, "status": st} for n, st in work]
-                if query.subjobs:
-                    info["subjobs"] = [
-                        {"id": i, "status": st, "host": h} for i, st, h in self._db.execute(
-                            "SELECT id, status, host FROM subjobs WHERE job=? ORDER BY id",
-                            (jid,)).fetchall()]
-                out.append(info)
+                subs = self._db.execute("SELECT id, status, host FROM subjobs WHERE job=? "
+                                        "ORDER BY id", (jid,)).fetchall()
+                out.append(jobinfo_record(
+                    id=jid, name=name, label=label, status=status, pgrp=pgrp, pid=pid,
+                    user=user, email=email, todo=len(work),
+                    agenda=[(n, st) for n, st in work] if query.agenda else None,
+                    subjobs=[(i, st, h) for i, st, h in subs] if query.subjobs else None))
         return out
 
     # -- the farm's side: submitting and driving -------------------------------------------
@@ -200,7 +209,8 @@ class SqliteSupervisor:
                     pid = 0 if spec.parent is None else first + spec.parent
                     status = "blocked" if spec.blocked else "pending"
                     self._db.execute(
-                        "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?)",
+                        "INSERT INTO jobs(id, pgrp, pid, label, name, user, status, callbacks) "
+                        "VALUES (?,?,?,?,?,?,?,?)",
                         (jid, first, pid, spec.label, spec.name, spec.user, status,
                          json.dumps([c.model_dump() for c in spec.callbacks])))
                     self._db.executemany("INSERT INTO work VALUES (?,?,?,?,0)", [
@@ -250,13 +260,14 @@ class SqliteSupervisor:
         with self._lock:
             if job is not None:
                 self._db.execute(
-                    "INSERT INTO jobs(id, pgrp, pid, label, name, user, status, callbacks) "
-                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET pgrp=excluded.pgrp, "
-                    "pid=excluded.pid, label=excluded.label, name=excluded.name, "
-                    "status=excluded.status, callbacks=excluded.callbacks",
-                    (job.id, job.pgrp, job.pid, job.label, job.name, self.default_user,
-                     job.status,
-                     json.dumps([c.model_dump() for c in job.callbacks])))
+                    "INSERT INTO jobs(id, pgrp, pid, label, name, user, status, callbacks, email) "
+                    "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    "pgrp=excluded.pgrp, pid=excluded.pid, label=excluded.label, "
+                    "name=excluded.name, user=excluded.user, status=excluded.status, "
+                    "callbacks=excluded.callbacks, email=excluded.email",
+                    (job.id, job.pgrp, job.pid, job.label, job.name,
+                     job.user or self.default_user, job.status,
+                     json.dumps([c.model_dump() for c in job.callbacks]), job.email))
             elif event.job and not event.type.startswith("global"):
                 self._db.execute("INSERT OR IGNORE INTO jobs(id, pgrp, user, status) "
                                  "VALUES (?,?,?,?)",
@@ -348,6 +359,7 @@ class SqliteSupervisor:
 
 
 def _job(row: Sequence[Any]) -> Job:
-    jid, pgrp, pid, label, name, status, callbacks = row
-    return Job(id=jid, pgrp=pgrp, pid=pid, label=label, name=name, status=status,
+    jid, pgrp, pid, label, name, status, callbacks, user, email = row
+    return Job(id=jid, pgrp=pgrp, pid=pid, label=label, name=name, status=status, user=user,
+               email=email,
                callbacks=tuple(JobCallback(**c) for c in json.loads(callbacks)))

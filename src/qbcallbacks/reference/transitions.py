@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
+from ..model.statuses import ACTIVE_JOB_STATES
+
 Kind = Literal["job", "work", "subjob"]
 
 #: States in which a job, work item or subjob is still alive.
-ACTIVE: frozenset[str] = frozenset({"pending", "running", "waiting", "blocked", "suspended"})
+ACTIVE: frozenset[str] = ACTIVE_JOB_STATES
 
 
 class Move(NamedTuple):
