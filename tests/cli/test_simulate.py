@@ -145,3 +145,17 @@ def test_simulate_exits_non_zero_when_the_engine_loses_a_firing(tmp_path, monkey
     out = capsys.readouterr().out
     assert dropped and code == 1
     assert "1 missing" in out
+
+
+def test_simulate_qbconf_mail_settings_reach_the_mail(tmp_path):
+    conf = tmp_path / "qb.conf"
+    conf.write_text("mail_domain = farm.example\nmail_from = render-admin\n")
+    code, run = simulate(tmp_path, "--qbconf", str(conf), "--groups", "1", "--frames", "2",
+                         "--fail-rate", "0", "--mode", "in-process")
+    assert code == 0
+    box = mailbox.mbox(run / "mail.mbox")
+    try:
+        senders = {m["From"] for m in box}
+    finally:
+        box.close()
+    assert senders == {"render-admin@farm.example"}

@@ -16,9 +16,10 @@ from rich.console import Console
 
 from ..audit.reconcile import verify_session
 from ..audit.store import AuditStore
+from ..config.qbconf import MailSettings
 from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
 from ..matching.clock import Clock
-from ..reference.mail import MboxTransport
+from ..reference.mail import transport_for
 from ..reference.sqlite import SqliteSupervisor
 from ._summary import print_summary
 
@@ -86,7 +87,8 @@ class RunSession:
 @contextlib.contextmanager
 def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
                 audit_path: str | None, log_dir: str | None, mode: str, workdir: str,
-                console: Console, clock: Clock | None = None,
+                console: Console, mail: MailSettings | None = None,
+                clock: Clock | None = None,
                 time_events: Literal["scheduled", "stream"] = "scheduled",
                 ) -> Iterator[RunSession]:
     """Open a fresh reference supervisor (`<workdir>/<db_name>`), the audit trail and a
@@ -110,7 +112,7 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
 
     started = time.perf_counter()
     with working_directory(run_dir):
-        supervisor = SqliteSupervisor(farm_db, mail=MboxTransport(run_dir / "mail.mbox"))
+        supervisor = SqliteSupervisor(farm_db, mail=transport_for(mail, run_dir / "mail.mbox"))
         audit = AuditStore(audit_file)
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
                                 config=DispatcherConfig(timeout=timeout, log_dir=str(logs),

@@ -18,7 +18,8 @@ from ._session import DEFAULT_WORKDIR, callback_dirs, finish_session, run_option
 @click.command("simulate")
 @click.argument("paths", nargs=-1)
 @click.option("--qbconf", type=click.Path(dir_okay=False, exists=True), default=None,
-              help="Read supervisor_universal_callback_path from this qb.conf.")
+              help="Read supervisor_universal_callback_path and the mail settings (mail_host, "
+                   "mail_port, mail_domain, mail_from) from this qb.conf.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Seed of the farm.")
 @click.option("--groups", type=click.IntRange(1, 100), default=3, show_default=True,
               help="Process groups to submit.")
@@ -41,6 +42,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, seed
     """
     from rich.console import Console
 
+    from ..config.qbconf import read_qbconf
     from ..reference.farm import Farm, FarmPlan
     from ._summary import progress_bar
 
@@ -48,7 +50,8 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, seed
     plan = FarmPlan(seed=seed, groups=groups, frames=frames, fail_rate=fail_rate)
     with run_session(callback_dirs(paths, qbconf), db_name="farm.db", timeout=timeout,
                      audit_path=audit_path, log_dir=log_dir, mode=mode, workdir=workdir,
-                     console=console) as session:
+                     console=console, mail=read_qbconf(qbconf).mail() if qbconf else None,
+                     ) as session:
         session.supervisor.listener = session.dispatcher.emit
         farm = Farm(session.supervisor, plan,
                     settle=lambda: session.dispatcher.wait_idle(max(60.0, timeout)))
