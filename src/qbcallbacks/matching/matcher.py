@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
 from ..model.rules import Rule
-from ..model.triggers import DONE_NAMES, GLOBAL_TYPES
+from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, item_key
 from .compile import Atom, TriggerCache
 from .index import (
     Bucket,
@@ -351,7 +351,7 @@ class Matcher:
             self.attach(Job(id=x))
             xl = live[x]
         name, typ = event.name, event.type
-        extra = None if typ == "job" else event.extra
+        extra = None if typ == "job" else item_key(typ, event.extra)
         names = (name, "done") if name in DONE_NAMES else (name,)
         # Matching atoms are gathered as (refs, jobs) groups first and crossed only when needed:
         # the usual event meets one group of one rule and resolves without any (rule, job) key.

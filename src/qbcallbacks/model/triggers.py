@@ -53,6 +53,14 @@ def time_extra(type_: str, extra: str) -> tuple[float, float] | str:
     return start, interval
 
 
+def item_key(type_: str, extra: str | None) -> str | None:
+    """The form in which an event's item and an atom's extra are compared: a subjob id that
+    is all digits is compared as a number (`02` is subjob 2), everything else as written."""
+    if type_ == "subjob" and extra is not None and extra.isdigit() and extra.isascii():
+        return str(int(extra))
+    return extra
+
+
 #: Event names the supervisor raises itself; matched case-insensitively.
 BUILTIN_NAMES: frozenset[str] = frozenset({
     "complete", "done", "submit", "killed", "blocked", "failed", "running", "waiting",
