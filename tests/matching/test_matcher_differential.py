@@ -149,7 +149,7 @@ def as_tuples(firings: list[Firing]) -> list[RefFiring]:
 @given(scenarios())
 def test_compiled_equals_reference(scenario: tuple[list[Rule], list[tuple[str, object]]]) -> None:
     pool, steps = scenario
-    compiled, reference = Matcher(pool), ReferenceMatcher(pool)
+    compiled, reference = Matcher(pool, attach="live"), ReferenceMatcher(pool)
     for seq, (kind, arg) in enumerate(steps):
         if kind == "attach":
             assert isinstance(arg, Job)

@@ -29,7 +29,7 @@ from ..config.qbconf import read_qbconf
 from ..config.watch import Watcher
 from ..errors import Diagnostic, QbCallbacksError
 from ..matching.clock import Clock, SystemClock
-from ..matching.matcher import Firing, Matcher
+from ..matching.matcher import AttachPolicy, Firing, Matcher
 from ..matching.schedule import Scheduler, job_time_specs, time_specs
 from ..model._base import Frozen, trusted
 from ..model.events import Event, Job
@@ -80,6 +80,9 @@ class DispatcherConfig(Frozen):
     #: `scheduled`: raise time events when the clock reaches them; `stream`: raise none, the
     #: events given to `emit` carry them (a replay: it runs its stream's events only).
     time_events: Literal["scheduled", "stream"] = "scheduled"
+    #: After a reload, a live job keeps the rules it was attached under (`submission`, the
+    #: original's) or takes the new set (`live`); see `spec/semantics.md`.
+    attach: AttachPolicy = "submission"
 
 
 class MatchSource(Protocol):
@@ -167,7 +170,8 @@ class Dispatcher:
         self.supervisor = supervisor
         self.directories = expand_callback_path(callback_path, env)
         self.clock: Clock = clock or SystemClock()
-        self._matcher: MatchSource = matcher if matcher is not None else MatcherSource()
+        self._matcher: MatchSource = (matcher if matcher is not None
+                                      else MatcherSource(Matcher(attach=self.config.attach)))
         self._own_runtimes = runtimes is None
         self._runtimes = dict(runtimes) if runtimes is not None else build_runtimes(
             supervisor, mode=mode, pool_sizes=self.config.per_runtime)
