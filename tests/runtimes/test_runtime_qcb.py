@@ -230,3 +230,16 @@ def test_run_without_a_supervisor_is_the_embedders_mistake() -> None:
     job = sup.submit("j", status="running")
     rt.bind(sup)
     assert run(rt, "kill-self", job.id).status == "ok"
+
+
+def test_license_and_full_reports_say_more_than_mail_status(sup: MemorySupervisor) -> None:
+    job = sup.submit("shot", work={"1": "complete", "2": "running"}, subjobs=2, user="ann")
+    sup.set_subjob_status(job.id, 1, "running")
+    for command in ("mail-status", "mail-license-status", "mail-report-status"):
+        assert run(QcbRuntime(sup), command, job.id).status == "ok"
+    plain, licence, report = (m.body.splitlines() for m in sup.mails)
+    assert "LICENSES_IN_USE: 1" in licence and "LICENSE: subjob 1 on unknown host" in licence
+    assert not any(line.startswith(("WORK", "LICENSE")) for line in plain)
+    assert {"WORK 1: complete", "WORK 2: running", "SUBJOB 0: pending",
+            "SUBJOB 1: running"} <= set(report)
+    assert not any(line.startswith("LICENSE") for line in report)
