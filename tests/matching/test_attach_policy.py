@@ -72,3 +72,11 @@ def test_live_every_job_takes_the_new_rules_at_once() -> None:
     matcher.replace_rules([NEW, KEPT])
     assert fired(matcher, "complete", 1) == [("new.qcb", 1), ("kept.qcb", 1)]
     assert fired(matcher, "complete", 2) == [("new.qcb", 2)]
+
+
+def test_a_rule_only_added_by_a_reload_stays_off_older_jobs() -> None:
+    matcher = Matcher([OLD])
+    fired(matcher, "submit", 1)
+    matcher.replace_rules([OLD, rule("complete-job-self", 1, "added.qcb")])
+    assert fired(matcher, "complete", 1) == [("old.qcb", 1)]
+    assert fired(matcher, "complete", 2) == [("old.qcb", 2), ("added.qcb", 2)]

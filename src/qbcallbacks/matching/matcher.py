@@ -134,8 +134,9 @@ class Matcher:
                 self._serial += 1
             else:
                 fresh.append(rule)
-        self._retire({e for entries in pool.values() for e in entries})
+        gone = {e for entries in pool.values() for e in entries}
         self._add(fresh)
+        self._retire(gone)
 
     def _next_generation(self) -> None:
         """A change of the rule set: under `submission`, jobs already live keep theirs."""
