@@ -135,3 +135,25 @@ def test_migrate_preempt_and_interrupt_are_distinct() -> None:
     assert len(set(rows.values())) == 3
     assert not rows["preempt"].items and rows["interrupt"].items == {"running"}
     assert rows["migrate"].clear_host and not rows["interrupt"].clear_host
+
+
+@pytest.mark.parametrize("status", STATES)
+def test_state_changes_return_the_same_events_on_both(tmp_path: Path, status: str) -> None:
+    memory = MemorySupervisor()
+    mjob = memory.submit("j", work=["1"], subjobs=1)
+    sqlite = SqliteSupervisor(tmp_path / "farm.db",
+                              mail=MboxTransport(tmp_path / "mail.mbox"))
+    try:
+        [sjob] = sqlite.submit([JobSpec(name="j", frames=("1",), subjobs=1)])
+        for sup, job in ((memory, mjob), (sqlite, sjob)):
+            changes = [sup.set_work_status(job.id, "1", status),
+                       sup.set_subjob_status(job.id, 0, status),
+                       sup.set_job_status(job.id, status)]
+            shape = [[(e.name, e.type, e.extra) for e in events] for events in changes]
+            if sup is memory:
+                expected = shape
+            else:
+                assert shape == expected
+        assert all(isinstance(e, Event) for e in sqlite.set_job_status(sjob.id, "killed"))
+    finally:
+        sqlite.close()

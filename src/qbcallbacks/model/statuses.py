@@ -31,3 +31,7 @@ ACTIVE_JOB_STATES: frozenset[str] = frozenset({
 TRANSIENT_JOB_STATES: frozenset[str] = frozenset({"assigned", "failing", "retrying", "dying"})
 #: Every state a job, work item or subjob can be in (a job's `status` is one of these).
 JOB_STATES: frozenset[str] = ACTIVE_JOB_STATES | FINAL_JOB_STATES | TRANSIENT_JOB_STATES
+#: States whose entry a supervisor reports as an event of the same name (`pending` and
+#: `suspended` are not event names).
+EVENT_STATES: frozenset[str] = frozenset({
+    "running", "complete", "failed", "killed", "blocked", "waiting", "assigned", "removed"})

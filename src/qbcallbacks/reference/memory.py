@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
+from ..model.statuses import EVENT_STATES
 from ..model.supervisor import (
     HostError,
     JobAction,
@@ -28,7 +29,6 @@ from ..model.supervisor import (
     jobinfo_record,
     parse_jobinfo_args,
 )
-from ..model.triggers import BUILTIN_NAMES
 from .transitions import Move, move
 
 
@@ -256,7 +256,7 @@ class MemorySupervisor:
     def _raise(self, status: str, kind: Literal["job", "work", "subjob"], job_id: int,
                extra: str | None) -> list[Event]:
         # Only states that are event names raise events (`pending` is not one).
-        if status not in BUILTIN_NAMES:
+        if status not in EVENT_STATES:
             return []
         event = Event(name=status, type=kind, job=job_id, extra=extra)
         self.events.append(event)

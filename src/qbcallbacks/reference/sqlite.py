@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
+from ..model.statuses import EVENT_STATES
 from ..model.supervisor import (
     JobAction,
     MailMessage,
@@ -31,9 +32,7 @@ from .mail import MailTransport, MboxTransport
 from .transitions import Move, move
 
 #: Statuses whose entry the supervisor reports as an event of the same name.
-EVENT_STATUSES = frozenset({
-    "running", "complete", "failed", "killed", "blocked", "waiting", "assigned", "removed",
-})
+EVENT_STATUSES = EVENT_STATES
 
 Listener = Callable[[Event, Job], None]
 
@@ -227,32 +226,37 @@ class SqliteSupervisor:
         self._report(events)
         return [j for j in (self.job(first + i) for i in range(len(specs))) if j is not None]
 
-    def set_job_status(self, job_id: int, status: str) -> bool:
-        """Move a job to `status`; reports the event of that name if there is one."""
+    def set_job_status(self, job_id: int, status: str) -> list[Event]:
+        """Move a job to `status`; returns (and reports) the event of that name, if any."""
         with self._lock:
             cur = self._db.execute("UPDATE jobs SET status=? WHERE id=? AND status != ?",
                                    (status, job_id, status))
-        if cur.rowcount and status in EVENT_STATUSES:
-            self._report([(status, "job", job_id, None)])
-        return bool(cur.rowcount)
+        return self._changed(cur.rowcount, status, "job", job_id, None)
 
-    def set_work_status(self, job_id: int, work: str, status: str, *, retry: bool = False) -> bool:
+    def set_work_status(self, job_id: int, work: str, status: str, *,
+                        retry: bool = False) -> list[Event]:
+        """Move a work item to `status`; returns (and reports) the event, if any."""
         with self._lock:
             cur = self._db.execute(
                 "UPDATE work SET status=?, retries=retries+? WHERE job=? AND name=? "
                 "AND status != ?", (status, int(retry), job_id, work, status))
-        if cur.rowcount and status in EVENT_STATUSES:
-            self._report([(status, "work", job_id, work)])
-        return bool(cur.rowcount)
+        return self._changed(cur.rowcount, status, "work", job_id, work)
 
-    def set_subjob_status(self, job_id: int, subjob: int, status: str, host: str = "") -> bool:
+    def set_subjob_status(self, job_id: int, subjob: int, status: str,
+                          host: str = "") -> list[Event]:
+        """Move a subjob to `status` (on `host`); returns (and reports) the event, if any."""
         with self._lock:
             cur = self._db.execute(
                 "UPDATE subjobs SET status=?, host=? WHERE job=? AND id=? AND status != ?",
                 (status, host, job_id, subjob, status))
-        if cur.rowcount and status in EVENT_STATUSES:
-            self._report([(status, "subjob", job_id, str(subjob))])
-        return bool(cur.rowcount)
+        return self._changed(cur.rowcount, status, "subjob", job_id, str(subjob))
+
+    def _changed(self, rows: int, status: str, kind: str, job_id: int,
+                 item: str | None) -> list[Event]:
+        if not rows or status not in EVENT_STATES:
+            return []
+        self._report([(status, kind, job_id, item)])
+        return [Event(name=status, type=kind, job=job_id, extra=item)]
 
     def apply(self, event: Event, job: Job | None = None) -> None:
         """Take the state an event reports (and the job, if given) without reporting anything:
@@ -299,31 +303,32 @@ class SqliteSupervisor:
         if job is None:
             return False
         if action == "remove":
-            return self.set_job_status(job_id, "removed")
+            return bool(self.set_job_status(job_id, "removed"))
         row = move("job", action, job.status)
         if row is None:
             return False
-        ok = self.set_job_status(job_id, row.target)
+        self.set_job_status(job_id, row.target)
         self._set_items(job_id, row)
-        return ok
+        return True
 
     def work_action(self, action: WorkAction, job_id: int, work: str) -> bool:
         item = next((w for w in self.work(job_id) if w.name == work), None)
         row = None if item is None else move("work", action, item.status)
         if row is None:
             return False
-        return self.set_work_status(job_id, work, row.target, retry=action == "retry")
+        self.set_work_status(job_id, work, row.target, retry=action == "retry")
+        return True
 
     def subjob_action(self, action: SubjobAction, job_id: int, subjob: int) -> bool:
         subs = {sub: (status, host) for sub, status, host in self.subjobs(job_id)}
         row = None if subjob not in subs else move("subjob", action, subs[subjob][0])
         if row is None:
             return False
-        ok = self._move_subjob(job_id, subjob, row, subs[subjob][1])
+        self._move_subjob(job_id, subjob, row, subs[subjob][1])
         for other, (status, host) in subs.items():
             if other != subjob and status in row.siblings:
                 self._move_subjob(job_id, other, row, host)
-        return ok
+        return True
 
     def mail(self, message: MailMessage) -> None:
         self.mailer.send(message)
@@ -344,7 +349,7 @@ class SqliteSupervisor:
             if status in row.items:
                 self._move_subjob(job_id, sub, row, host)
 
-    def _move_subjob(self, job_id: int, subjob: int, row: Move, host: str) -> bool:
+    def _move_subjob(self, job_id: int, subjob: int, row: Move, host: str) -> list[Event]:
         return self.set_subjob_status(job_id, subjob, row.target,
                                       "" if row.clear_host else host)
 
