@@ -117,12 +117,11 @@ def test_a_slow_repeat_callback_runs_as_often_as_predicted(tmp_path: Path) -> No
     dry = runner.invoke(cli, ["replay", str(directory), "--events", str(events), "--dry-run",
                               "--format", "json"])
     assert dry.exit_code == 0 and len(dry.output.splitlines()) == 1
-    run = tmp_path / "run"
-    done = runner.invoke(cli, ["replay", str(directory), "--events", str(events), "--mode",
-                               "in-process", "--audit", str(run / "audit.db"), "--log-dir",
-                               str(run / "logs")])
-    assert done.exit_code == 0, done.output
-    store = AuditStore(run / "audit.db", readonly=True)
+    steps = [(s.event, s.job) for s in read_events(events.read_text().splitlines())
+             if isinstance(s, ReplayStep)]
+    assert execute_stream([str(directory)], steps, mode="in-process",
+                          workdir=str(tmp_path / "run"), progress=False) == 0
+    store = AuditStore(tmp_path / "run" / "audit.db", readonly=True)
     try:
         assert [(f.callback, f.event.format()) for f in store.query()] == [
             ("rep.py", "dummy-repeat-4-10000-1")]
