@@ -28,6 +28,7 @@ from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.model.supervisor import MailMessage
+from qbcallbacks.stream import event_line
 
 
 class NullSupervisor:
@@ -108,7 +109,7 @@ def dry_run_prediction(directory: Path, audit: AuditStore, session: int,
     stream = work / "events.jsonl"
     with stream.open("w") as fh:
         for e in events:
-            fh.write(e.replay_line() + "\n")
+            fh.write(event_line(e.event, e.job_data) + "\n")
     done = subprocess.run([sys.executable, "-m", "qbcallbacks", "replay", str(directory),
                            "--events", str(stream), "--dry-run", "--format", "json"],
                           capture_output=True, text=True, check=False)

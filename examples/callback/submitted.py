@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-# Logs every submitted job; written for the original API and run unchanged.
+# Logs every submitted job: the original's submitted.py (examples/original, kept as
+# published) writing to the run directory instead of /tmp.
 
 import sys
 import qb

@@ -88,6 +88,23 @@ CODE_DOCS: dict[str, CodeDoc] = {
         "Only regular files are run; a directory, device or FIFO cannot be a callback and "
         "reading one could hang the supervisor.",
         "Replace it with a regular file."),
+    "QCB130": CodeDoc(
+        "`global` events carry no extra; an extra after `global` is usually meant for "
+        "`globaltime` or `globalrepeat`, and the trigger as written is rejected.",
+        "Drop the extra, or use `globaltime-T` / `globalrepeat-INTERVAL`."),
+    "QCB131": CodeDoc(
+        "A time trigger whose instant is not a usable Qube time can never be reached by the "
+        "clock, so the callback never runs.",
+        "Give the Qube time (seconds since 2000-01-01 05:00 UTC) as a whole number."),
+    "QCB132": CodeDoc(
+        "A repeat trigger needs a positive interval (and a positive count when one is given); "
+        "otherwise it never fires.",
+        "Write `globalrepeat-INTERVAL` or `NAME-repeat-CONTEXT-INTERVAL-COUNT` with positive "
+        "numbers."),
+    "QCB133": CodeDoc(
+        "A subjob trigger whose extra can never name a subjob (not a number, or negative) "
+        "never fires.",
+        "Use the subjob's index as the extra, or `*` for any subjob."),
     "QCB201": CodeDoc(
         "Callbacks run as the supervisor's user: whoever can edit a callback file can run "
         "code with the supervisor's rights.",
@@ -135,9 +152,9 @@ CODE_DOCS: dict[str, CodeDoc] = {
         "and only a job with that exact label would ever match it.",
         "Write `self` or `parent` as the warning suggests."),
     "QCB222": CodeDoc(
-        "A label that mixes scripts with look-alike letters (a Cyrillic `е` in `sеlf`) looks "
-        "right on screen but matches neither the keyword nor any label a job is likely to "
-        "carry; it can also hide a deliberate trap in a shared file.",
+        "A label that mixes scripts with look-alike letters (a Cyrillic e in what reads as "
+        "`self`) looks right on screen but matches neither the keyword nor any label a job is "
+        "likely to carry; it can also hide a deliberate trap in a shared file.",
         "Retype the label in one script (usually plain ASCII)."),
     "QCB223": CodeDoc(
         "A job label cannot hold these characters, so no job can ever carry it and the "

@@ -15,6 +15,7 @@ from qbcallbacks.audit.reconcile import predict
 from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli import main
 from qbcallbacks.config.load import load_callback_path
+from qbcallbacks.stream import event_line
 from support.paths import EXAMPLES
 
 
@@ -96,7 +97,7 @@ def test_replay_dry_run_predicts_the_same_firings(simulated, tmp_path):
     stream = tmp_path / "events.jsonl"
     with stream.open("w") as fh:
         for e in events:
-            fh.write(e.replay_line() + "\n")
+            fh.write(event_line(e.event, e.job_data) + "\n")
     out = tmp_path / "dry.json"
     import subprocess
     import sys
@@ -144,3 +145,20 @@ def test_simulate_exits_non_zero_when_the_engine_loses_a_firing(tmp_path, monkey
     out = capsys.readouterr().out
     assert dropped and code == 1
     assert "1 missing" in out
+
+
+def test_simulate_qbconf_mail_settings_reach_the_mail(tmp_path):
+    conf = tmp_path / "qb.conf"
+    conf.write_text(f"supervisor_universal_callback_path = {EXAMPLES}\n"
+                    "mail_domain = farm.example\nmail_from = render-admin\n")
+    run = tmp_path / "run"
+    code = main(["simulate", "--qbconf", str(conf), "--workdir", str(run), "--no-progress",
+                 "--seed", "7", "--groups", "1", "--frames", "2", "--fail-rate", "0",
+                 "--mode", "in-process"])
+    assert code == 0
+    box = mailbox.mbox(run / "mail.mbox")
+    try:
+        senders = {m["From"] for m in box}
+    finally:
+        box.close()
+    assert senders == {"render-admin@farm.example"}

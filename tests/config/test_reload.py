@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from qbcallbacks.config.watch import Watcher
-from qbcallbacks.dispatch.dispatcher import Dispatcher
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
@@ -93,3 +95,21 @@ def test_watcher_maps_paths_to_directories(tmp_path):
     assert w.directories_of([str(tmp_path / "elsewhere")]) == []
     w.start()
     w.stop()
+
+
+@pytest.mark.parametrize(("attach", "job_one"), [("submission", ["a.qcb"]), ("live", ["b.qcb"])])
+def test_reload_policy_decides_what_a_job_already_live_keeps(tmp_path, attach, job_one):
+    d, rt, root, _ = make(tmp_path, {"a.qcb": "complete-job-self"},
+                          config=DispatcherConfig(attach=attach))
+    with d:
+        d.emit(ev("submit", "job", 1))
+        assert d.wait_idle(10)
+        (root / "callbacks.conf").write_text("b.qcb = complete-job-self\n")
+        write_dir(root, {"b.qcb": "complete-job-self"})
+        assert d.reload() == []
+        d.emit(ev("complete", "job", 1))
+        d.emit(ev("complete", "job", 2))
+        assert d.wait_idle(10)
+    calls = [(c.callback, c.job_id) for c in rt.calls]
+    assert [name for name, job in calls if job == 1] == job_one
+    assert [name for name, job in calls if job == 2] == ["b.qcb"]

@@ -4,9 +4,9 @@ import click
 import pytest
 
 from qbcallbacks.cli._session import callback_dirs
-from qbcallbacks.config.qbconf import mail_transport, parse_qbconf, read_qbconf
+from qbcallbacks.config.qbconf import MailSettings, parse_qbconf, read_qbconf
 from qbcallbacks.dispatch.dispatcher import Dispatcher
-from qbcallbacks.reference.mail import MboxTransport, SmtpTransport
+from qbcallbacks.reference.mail import MboxTransport, SmtpTransport, transport_for
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
@@ -25,10 +25,13 @@ def test_parse_qbconf_reads_the_callback_path_and_mail(tmp_path):
     assert conf.callback_path({"QBDIR": "/opt/qube"}) == ["/opt/qube/callback", "/site/cb"]
     assert (conf.mail_host, conf.mail_port, conf.mail_domain) == ("smtp.example.com", 2525,
                                                                   "farm.example")
-    assert isinstance(mail_transport(conf, tmp_path / "m"), SmtpTransport)
+    assert conf.mail() == MailSettings(host="smtp.example.com", port=2525,
+                                       domain="farm.example", sender="qube")
+    smtp = transport_for(conf.mail(), tmp_path / "m")
+    assert isinstance(smtp, SmtpTransport) and (smtp.port, smtp.domain) == (2525, "farm.example")
     empty = parse_qbconf("")
     assert empty.callback_path({"QBDIR": "/q"}) == ["/q/callback"]
-    assert isinstance(mail_transport(empty, tmp_path / "m"), MboxTransport)
+    assert isinstance(transport_for(empty.mail(), tmp_path / "m"), MboxTransport)
     assert parse_qbconf("mail_port = x").mail_port == 25
 
 

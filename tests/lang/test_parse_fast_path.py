@@ -277,7 +277,7 @@ def check_line(raw: str) -> None:
     assert parsed.document is not None
     assert parsed.document.lines == (model,)
     got = [(d.code, d.column - 1, d.end_column - 1, d.message)
-           for d in parsed.diagnostics if d.code == "QCB203"]
+           for d in parsed.diagnostics if d.code in ("QCB203", "QCB131", "QCB132", "QCB133")]
     assert got == warnings
 
 

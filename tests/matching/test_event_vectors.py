@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from qbcallbacks.cli.replay import BadLine, ReplayStep, dry_run, firing_json, read_events
+from qbcallbacks.cli.replay import dry_run, firing_json
 from qbcallbacks.lang import parse_config
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model.languages import language_of
 from qbcallbacks.model.rules import Rule
+from qbcallbacks.stream import BadLine, ReplayStep, read_events
 from support.reference_matcher import ReferenceMatcher
 from support.vectors import event_cases
 

@@ -38,7 +38,7 @@ def test_firing_carries_rule_event_and_trigger() -> None:
 def test_replace_rules_keeps_state_of_unchanged_rules() -> None:
     both = rule("complete-job-self && failed-job-self", 0)
     other = rule("complete-job-self && killed-job-self", 1, file="b.py")
-    matcher = Matcher([both, other])
+    matcher = Matcher([both, other], attach="live")
     assert matcher.observe(ev("complete", 1)) == []
     assert matcher.pending_states() == 2
     # The first rule moves to another line and a new one comes before it: its state stays;
@@ -52,7 +52,7 @@ def test_replace_rules_keeps_state_of_unchanged_rules() -> None:
 
 
 def test_add_and_remove_rules() -> None:
-    matcher = Matcher([rule("done-job-self", 0)])
+    matcher = Matcher([rule("done-job-self", 0)], attach="live")
     matcher.add_rules([rule("done-job-self", 1, file="b.py")])
     assert names(matcher.observe(ev("complete", 1))) == [("a.py", 1), ("b.py", 1)]
     matcher.remove_rules([rule("done-job-self", 7)])  # same directory, file and trigger

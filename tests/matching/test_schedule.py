@@ -4,7 +4,8 @@ import threading
 
 from qbcallbacks.lang import parse_trigger
 from qbcallbacks.matching.clock import QUBE_EPOCH, ManualClock, SystemClock, from_qube, to_qube
-from qbcallbacks.matching.schedule import Scheduler, time_spec, time_specs
+from qbcallbacks.matching.schedule import Scheduler, job_time_specs, time_spec, time_specs
+from qbcallbacks.model.events import Job, JobCallback
 
 
 def specs(*texts: str):
@@ -79,7 +80,34 @@ def test_scheduler_reload_keeps_fired_one_shots():
     assert sched.next_due() is None
 
 
-def test_numeric_context_targets_one_job():
+def test_numeric_context_targets_one_live_job_and_never_a_phantom():
     sched = Scheduler()
-    sched.set_specs(specs("dummy-time-7-5"), 0)
-    assert [e.job for e in sched.due(from_qube(5), [1, 2, 3])] == [7]
+    sched.set_specs(specs("dummy-time-7-5", "dummy-repeat-8-5-10"), 0)
+    assert [e.job for e in sched.due(from_qube(5), [1, 2, 3, 8])] == [8]
+    assert [e.format() for e in sched.due(from_qube(15), [7, 8])] == ["dummy-repeat-8-5-10"]
+
+
+def test_job_specific_schedules_name_their_own_job_and_go_with_it():
+    owner = Job(id=7, pid=3, callbacks=(
+        JobCallback(triggers="dummy-time-self-100", language="qube", code="unblock-self"),
+        JobCallback(triggers="dummy-time-parent-200 || x-time-self-bad", language="qube"),
+        JobCallback(triggers="complete-job-self &&", language="qube")))
+    sched = Scheduler()
+    sched.set_specs(specs("dummy-time-self-100"), 0)
+    sched.set_job_specs(7, job_time_specs(owner))
+    assert {(s.job, s.start) for s in sched.specs} == {(None, 100), (7, 100), (3, 200)}
+    # One event per job and instant, however many schedules name it.
+    assert [e.format() for e in sched.due(from_qube(100), [3, 7])] == [
+        "dummy-time-3-100", "dummy-time-7-100"]
+    assert [e.format() for e in sched.due(from_qube(200), [3, 7])] == ["dummy-time-3-200"]
+    sched.set_job_specs(7, job_time_specs(owner.model_copy(update={"callbacks": ()})))
+    sched.drop_job(7)
+    assert {s.job for s in sched.specs} == {None}
+
+
+def test_a_job_submitted_after_its_instant_fires_at_once():
+    sched = Scheduler()
+    late = Job(id=4, callbacks=(JobCallback(triggers="dummy-time-self-100", language="qube"),))
+    sched.set_job_specs(4, job_time_specs(late))
+    assert [e.format() for e in sched.due(from_qube(5000), [4])] == ["dummy-time-4-100"]
+    assert sched.due(from_qube(6000), [4]) == []

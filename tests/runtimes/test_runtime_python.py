@@ -16,7 +16,7 @@ from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.api import Invocation, RunResult, RuntimeConfigError
 from qbcallbacks.runtimes.python import PythonRuntime
-from support.paths import EXAMPLES
+from support.paths import EXAMPLES, ORIGINAL
 
 
 @pytest.fixture
@@ -389,3 +389,37 @@ def test_in_process_exit_and_output_stay_out_of_the_host(
     captured = capsys.readouterr()
     assert captured.out == "host before\nhost after\n" and captured.err == ""
     assert "qb" not in sys.modules or sys.modules["qb"].__name__ != "qbcallbacks.runtimes.qb.module"
+
+
+def test_the_originals_submitted_py_is_kept_as_published_and_runs(
+        runtime: PythonRuntime, sup: MemorySupervisor) -> None:
+    published = [line.strip() for line in SEED_SUBMITTED.splitlines() if line.strip()]
+    shipped = ORIGINAL / "submitted.py"
+    assert [line.strip() for line in shipped.read_text().splitlines() if line.strip()] == \
+        published
+    job = sup.submit(f"original_{os.getpid()}_{time.monotonic_ns()}")
+    assert run_file(runtime, shipped, job.id).status == "ok"
+    written = Path("/tmp/univeral_callback_test").read_text().splitlines()
+    assert f"submitted {job.id}: {job.name}" in written
+
+
+#: The script as the original documentation prints it (its indentation lost in publishing).
+SEED_SUBMITTED = """#!/usr/bin/env python
+
+import sys
+import qb
+import traceback
+
+fh = open('/tmp/univeral_callback_test', 'a')
+try:
+# ==================================================
+# === NOTE: ===
+# the qb.jobinfo() in callbacks is not the
+# same as the one in the external python API
+# ==================================================
+job = qb.jobinfo("-id", qb.jobid())[0]
+fh.write('submitted %(id)s: %(name)s\\n' % job)
+except:
+fh.write(traceback.format_exc())
+fh.close()
+"""

@@ -87,7 +87,6 @@ def test_work_command_on_a_job_event_is_an_error_and_later_commands_still_run(
 
 
 @pytest.mark.parametrize(("command", "before", "after"), [
-    ("unblock-subjob-self", "blocked", "pending"),
     ("unblock-subjob-self-single", "blocked", "pending"),
     ("block-subjob-self", "pending", "blocked"),
     ("kill-subjob-self", "running", "killed"),
@@ -104,6 +103,19 @@ def test_subjob_commands_use_the_firing_subjob_id(sup: MemorySupervisor, command
     assert sup.subjob_status(job.id, 1) == before
     recorded = sup.actions[-1]
     assert (recorded.target, recorded.item) == ("subjob", "2")
+
+
+def test_unblock_subjob_self_unblocks_every_blocked_subjob_and_single_only_one(
+        sup: MemorySupervisor) -> None:
+    job = sup.submit("j", subjobs=3)
+    for i in range(3):
+        sup.set_subjob_status(job.id, i, "blocked")
+    event = Event(name="running", type="subjob", job=job.id, extra="2")
+    assert run(QcbRuntime(sup), "unblock-subjob-self-single", job.id, event).status == "ok"
+    assert [sup.subjob_status(job.id, i) for i in range(3)] == ["blocked", "blocked", "pending"]
+    sup.set_subjob_status(job.id, 2, "blocked")
+    assert run(QcbRuntime(sup), "unblock-subjob-self", job.id, event).status == "ok"
+    assert [sup.subjob_status(job.id, i) for i in range(3)] == ["pending"] * 3
 
 
 def test_mail_status_uses_the_originals_variables(sup: MemorySupervisor) -> None:
@@ -218,3 +230,16 @@ def test_run_without_a_supervisor_is_the_embedders_mistake() -> None:
     job = sup.submit("j", status="running")
     rt.bind(sup)
     assert run(rt, "kill-self", job.id).status == "ok"
+
+
+def test_license_and_full_reports_say_more_than_mail_status(sup: MemorySupervisor) -> None:
+    job = sup.submit("shot", work={"1": "complete", "2": "running"}, subjobs=2, user="ann")
+    sup.set_subjob_status(job.id, 1, "running")
+    for command in ("mail-status", "mail-license-status", "mail-report-status"):
+        assert run(QcbRuntime(sup), command, job.id).status == "ok"
+    plain, licence, report = (m.body.splitlines() for m in sup.mails)
+    assert "LICENSES_IN_USE: 1" in licence and "LICENSE: subjob 1 on unknown host" in licence
+    assert not any(line.startswith(("WORK", "LICENSE")) for line in plain)
+    assert {"WORK 1: complete", "WORK 2: running", "SUBJOB 0: pending",
+            "SUBJOB 1: running"} <= set(report)
+    assert not any(line.startswith("LICENSE") for line in report)

@@ -7,4 +7,5 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "callback"
 BROKEN = ROOT / "examples" / "broken"
+ORIGINAL = ROOT / "examples" / "original"
 VECTORS = ROOT / "spec" / "vectors"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from qbcallbacks.lang import parse_trigger
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.model.rules import Rule
-from qbcallbacks.model.triggers import AllOf, AnyOf, EventPattern
+from qbcallbacks.model.triggers import AllOf, AnyOf, EventPattern, item_key
 
 DONE = {"complete", "failed", "killed"}
 
@@ -48,8 +48,8 @@ def atom_matches(atom: EventPattern, event: Event, attached: Job, about: Job | N
                           and about.label == ctx)
     if not context_ok:
         return False
-    event_extra = None if event.type == "job" else event.extra
-    return atom.extra in (None, "*") or atom.extra == event_extra
+    event_extra = None if event.type == "job" else item_key(event.type, event.extra)
+    return atom.extra in (None, "*") or item_key(atom.type, atom.extra) == event_extra
 
 
 def holds(trigger: EventPattern | AllOf | AnyOf, seen: set[EventPattern]) -> bool:

@@ -22,3 +22,8 @@ def vector_cases(pattern: str) -> list[Any]:
 def event_cases() -> list[Any]:
     """The event-stream vectors (`events-*.json`)."""
     return vector_cases("events-*.json")
+
+
+def time_cases() -> list[Any]:
+    """The time-event vectors (`time-*.json`)."""
+    return vector_cases("time-*.json")

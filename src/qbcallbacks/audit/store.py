@@ -135,11 +135,6 @@ class EventRecord(Frozen):
     job_data: dict[str, Any] | None
     at: float
 
-    def replay_line(self) -> str:
-        """The event as a line of `qbcallbacks replay --events` input."""
-        return json.dumps({"event": self.event.name, "type": self.event.type,
-                           "job": self.job_data or self.event.job, "extra": self.event.extra})
-
 
 def excerpt(output: str) -> str:
     """The head and tail of a long output, with how much was cut in between."""

@@ -2,8 +2,10 @@
 
 The stream drives the reference supervisor's state (`SqliteSupervisor.apply`) and every event
 goes through the dispatcher with real callback runs. Callbacks' actions change that state but
-raise no new events: a replay runs exactly the stream it was given, so its firings are the ones
-`replay --dry-run` predicts, and the audit trail is checked against that prediction.
+raise no new events, and the dispatcher raises no time events of its own: the stream carries
+them and drives the clock (`StreamClock`), so a replay runs exactly the stream it was given, its
+firings are the ones `replay --dry-run` predicts, and the audit trail is checked against that
+prediction.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 from rich.console import Console
 
 from ..dispatch.dispatcher import BackPressureError, Dispatcher
+from ..matching.clock import StreamClock
 from ..model.events import Event, Job
 from ..reference.sqlite import SqliteSupervisor
 from ._session import DEFAULT_WORKDIR, finish_session, run_session
@@ -29,20 +32,24 @@ def execute_stream(directories: Sequence[str], stream: Iterable[tuple[Event, Job
     """Dispatch every event of `stream` with real runs; 0 if every predicted firing ran to an
     end (and, unless `allow_failures`, none failed), 1 otherwise."""
     console = console or Console(highlight=False)
+    clock = StreamClock()
     with run_session(directories, db_name="replay.db", timeout=timeout, audit_path=audit_path,
-                     log_dir=log_dir, mode=mode, workdir=workdir, console=console) as session:
+                     log_dir=log_dir, mode=mode, workdir=workdir, console=console,
+                     clock=clock, time_events="stream") as session:
         if progress and fmt == "text":
             with progress_bar(console, "events", verb="replaying") as (_, update):
-                _feed(session.dispatcher, session.supervisor, stream, update, total)
+                _feed(session.dispatcher, session.supervisor, stream, update, total, clock)
         else:
-            _feed(session.dispatcher, session.supervisor, stream, None, total)
+            _feed(session.dispatcher, session.supervisor, stream, None, total, clock)
     return 0 if finish_session(session, fmt=fmt, allow_failures=allow_failures) else 1
 
 
 def _feed(dispatcher: Dispatcher, supervisor: SqliteSupervisor,
-          stream: Iterable[tuple[Event, Job | None]], update: Any, total: int | None) -> None:
+          stream: Iterable[tuple[Event, Job | None]], update: Any, total: int | None,
+          clock: StreamClock) -> None:
     n = 0
     for event, job in stream:
+        clock.observe(event)
         supervisor.apply(event, job)
         while True:
             try:

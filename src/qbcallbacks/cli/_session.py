@@ -9,16 +9,18 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 from rich.console import Console
 
 from ..audit.reconcile import verify_session
 from ..audit.store import AuditStore
+from ..config.qbconf import MailSettings, QbConf
 from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
+from ..matching.clock import Clock
 from ..model.statuses import FAILED_FIRING_STATUSES
-from ..reference.mail import MboxTransport
+from ..reference.mail import transport_for
 from ..reference.sqlite import SqliteSupervisor
 from ._summary import print_json_summary, print_summary
 from ._targets import SetupError
@@ -71,6 +73,23 @@ def callback_dirs(paths: Sequence[str], qbconf: str | None) -> list[str]:
     return [os.path.abspath(d) for d in dirs]
 
 
+def site_conf(qbconf: str | None) -> QbConf | None:
+    """The qb.conf whose site settings (mail, job-specific code) a run follows: `--qbconf`,
+    else `$QB_CONF` or `/etc/qb.conf` when present; callback directories given as PATH do not
+    change where the other settings come from."""
+    from ..config.qbconf import QbConfError, read_qbconf
+    from ._targets import default_qbconf
+
+    conf = qbconf or default_qbconf()
+    if conf is None:
+        return None
+    try:
+        return read_qbconf(conf)
+    except QbConfError:
+        raise SetupError(f"{'--qbconf' if qbconf else '$QB_CONF'}: {conf} cannot be read"
+                         ) from None
+
+
 @contextlib.contextmanager
 def working_directory(path: Path) -> Iterator[None]:
     """Run callbacks in `path`: their relative files land there, not in the caller's tree."""
@@ -101,7 +120,11 @@ class RunSession:
 @contextlib.contextmanager
 def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
                 audit_path: str | None, log_dir: str | None, mode: str, workdir: str,
-                console: Console) -> Iterator[RunSession]:
+                console: Console, mail: MailSettings | None = None,
+                clock: Clock | None = None,
+                time_events: Literal["scheduled", "stream"] = "scheduled",
+                allow_job_code: bool = False,
+                ) -> Iterator[RunSession]:
     """Open a fresh reference supervisor (`<workdir>/<db_name>`), the audit trail and a
     dispatcher, inside the run directory; the dispatcher is drained and closed on the way out.
 
@@ -131,10 +154,12 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
     started = time.perf_counter()
     with working_directory(run_dir):
         audit = AuditStore(audit_file)  # first: a bad --audit leaves nothing open
-        supervisor = SqliteSupervisor(farm_db, mail=MboxTransport(run_dir / "mail.mbox"))
+        supervisor = SqliteSupervisor(farm_db, mail=transport_for(mail, run_dir / "mail.mbox"))
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
-                                config=DispatcherConfig(timeout=timeout, log_dir=str(logs)),
-                                audit=audit, on_diagnostics=show)
+                                config=DispatcherConfig(timeout=timeout, log_dir=str(logs),
+                                                        time_events=time_events,
+                                                        allow_job_code=allow_job_code),
+                                audit=audit, clock=clock, on_diagnostics=show)
         try:
             yield RunSession(console, run_dir, audit_file, logs, supervisor, audit, dispatcher,
                              timeout, started)

@@ -1,151 +1,25 @@
 """`qbcallbacks replay PATH... --events FILE --dry-run`: which callbacks a recorded stream fires.
 
-The events file is JSON Lines, one event per line:
-`{"event": "complete", "type": "work", "job": {...} or ID, "extra": "5"}`. `read_events` turns
-it into a stream of steps (sequence number, event, job to attach or update first) or bad lines;
-the dry run feeds the steps to a :class:`~qbcallbacks.engine.matcher.Matcher` and prints the
-firings. Execution (issue 5) consumes the same steps.
+The events file is a JSON Lines stream (`qbcallbacks.stream`), read into steps (sequence
+number, event, job to attach or update first) or bad lines; the dry run feeds the steps to a
+:class:`~qbcallbacks.matching.matcher.Matcher` and prints the firings. Execution consumes the
+same steps.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import IO, Any
 
 import click
-from pydantic import ValidationError
 
 from ..config.load import expand_callback_path, load_directory
-from ..errors import Diagnostic, QbCallbacksError
-from ..lang import parse_trigger
+from ..errors import Diagnostic
 from ..matching.matcher import Firing, Matcher
-from ..model.events import Event, Job
 from ..model.rules import Rule
-from ..model.triggers import EVENT_TYPES, GLOBAL_TYPES, NAME_RE
+from ..stream import BadLine, ReplayStep, read_events
 from ._session import run_options
-
-_EVENT_KEYS = frozenset({"event", "type", "job", "extra"})
-_JOB_KEYS = frozenset(Job.model_fields)
-
-
-@dataclass(frozen=True, slots=True)
-class ReplayStep:
-    """One good line: attach or update `job` (the job as known after this line), then
-    observe `event`. `seq` is the 0-based line number."""
-
-    seq: int
-    event: Event
-    job: Job | None
-
-
-@dataclass(frozen=True, slots=True)
-class BadLine:
-    """A line that is not a valid event; `seq` is its 0-based line number."""
-
-    seq: int
-    message: str
-
-
-class EventLineError(QbCallbacksError):
-    """An events file line that cannot be read as an event."""
-
-
-def read_events(lines: Iterable[str | bytes]) -> Iterator[ReplayStep | BadLine]:
-    """Read JSON Lines events; blank lines are skipped (they still count in `seq`).
-
-    A job given as an object is remembered, so later lines may name it by id; an object for a
-    known id updates only the keys it gives.
-    """
-    known: dict[int, Job] = {}
-    for seq, raw in enumerate(lines):
-        try:
-            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
-        except UnicodeDecodeError as exc:
-            yield BadLine(seq, f"not UTF-8 (byte {exc.start + 1})")
-            continue
-        if seq == 0:
-            text = text.removeprefix("\ufeff")
-        if not text.strip():
-            continue
-        try:
-            yield _read_line(seq, text, known)
-        except EventLineError as exc:
-            yield BadLine(seq, str(exc))
-
-
-def _read_line(seq: int, text: str, known: dict[int, Job]) -> ReplayStep:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EventLineError(f"not JSON: {exc.msg} at column {exc.colno}") from None
-    if not isinstance(data, dict):
-        raise EventLineError("an event line is a JSON object such as "
-                             '{"event": "complete", "type": "job", "job": 12}')
-    unknown = sorted(set(data) - _EVENT_KEYS)
-    if unknown:
-        raise EventLineError(f"unknown key(s) {', '.join(map(repr, unknown))}; an event has "
-                             "'event', 'type', 'job' and 'extra'")
-    typ = data.get("type")
-    if not isinstance(typ, str) or typ.lower() not in EVENT_TYPES:
-        raise EventLineError(f"'type' must be one of {', '.join(EVENT_TYPES)}, not {typ!r}")
-    typ = typ.lower()
-    is_global = typ in GLOBAL_TYPES
-    name = data.get("event", typ if is_global else None)
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise EventLineError(f"'event' must be an event name (an identifier), not {name!r}")
-    job = _read_job(data.get("job", 0 if is_global else None), known)
-    extra = data.get("extra")
-    if isinstance(extra, bool) or not isinstance(extra, str | int | None):
-        raise EventLineError(f"'extra' must be a string or a number, not {extra!r}")
-    try:
-        event = Event(name=name, type=typ, job=0 if job is None else job.id,
-                      extra=None if extra is None else str(extra))
-    except ValidationError as exc:
-        raise EventLineError(_words(exc)) from None
-    return ReplayStep(seq, event, job)
-
-
-def _read_job(value: object, known: dict[int, Job]) -> Job | None:
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value == 0:
-            return None
-        if value not in known:
-            raise EventLineError(f"job {value} has not been seen: give it as an object "
-                                 f'{{"id": {value}, ...}} on its first line')
-        return known[value]
-    if not isinstance(value, dict):
-        raise EventLineError(f"'job' must be a job object with an 'id' or a job id, not "
-                             f"{value!r}")
-    job_id = value.get("id")
-    if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 0:
-        raise EventLineError(f"a job object needs an 'id' that is a job id, not {job_id!r}")
-    unknown = sorted(set(value) - _JOB_KEYS)
-    if unknown:
-        raise EventLineError(f"unknown job key(s) {', '.join(map(repr, unknown))}; a job has "
-                             f"{', '.join(sorted(_JOB_KEYS))}")
-    try:
-        job = known[job_id].updated(value) if job_id in known else Job.model_validate(value)
-    except ValidationError as exc:
-        raise EventLineError(_words(exc)) from None
-    for index, callback in enumerate(job.callbacks):
-        try:
-            parse_trigger(callback.triggers)
-        except QbCallbacksError as exc:
-            raise EventLineError(f"job {job_id} callback {index}: bad triggers "
-                                 f"{callback.triggers!r}: {_first_line(exc)}") from None
-    known[job_id] = job
-    return job
-
-
-def _words(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}"
-                     for e in exc.errors())
-
-
-def _first_line(exc: Exception) -> str:
-    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 def load_rules(paths: Sequence[str], env: Mapping[str, str] | None = None,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import click
 
-from ._session import callback_dirs, finish_session, run_options, run_session
+from ._session import callback_dirs, finish_session, run_options, run_session, site_conf
 
 
 @click.command("simulate")
@@ -45,11 +45,14 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, seed
     from ._summary import progress_bar
 
     dirs = callback_dirs(paths, qbconf)
+    conf = site_conf(qbconf)
     console = Console(stderr=False, highlight=False)
     plan = FarmPlan(seed=seed, groups=groups, frames=frames, fail_rate=fail_rate)
     with run_session(dirs, db_name="farm.db", timeout=timeout,
                      audit_path=audit_path, log_dir=log_dir, mode=mode, workdir=workdir,
-                     console=console) as session:
+                     console=console, mail=conf.mail() if conf else None,
+                     allow_job_code=conf.allow_job_code if conf else False,
+                     ) as session:
         session.supervisor.listener = session.dispatcher.emit
         farm = Farm(session.supervisor, plan,
                     settle=lambda: session.dispatcher.wait_idle(max(60.0, timeout)))

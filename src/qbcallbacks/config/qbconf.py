@@ -2,7 +2,9 @@
 
 `qb.conf` is `key = value` lines with `#` comments; unknown keys are ignored (the file configures
 the whole product). We read `supervisor_universal_callback_path`, the mail settings and
-`supervisor_job_callback_code` (whether job-specific Python and Perl callbacks may run).
+`supervisor_job_callback_code` (whether job-specific Python and Perl callbacks may run). The
+mail settings are plain data (`MailSettings`): the transport that uses them is built by the
+reference supervisor's side (`reference.mail.transport_for`), not here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from pathlib import Path
 
 from ..errors import QbCallbacksError, make_diagnostic
 from ..model._base import Frozen
-from ..reference.mail import MailTransport, MboxTransport, SmtpTransport
 from ..runtimes.policy import JOB_CODE_KEY
 from .load import expand_callback_path
 
@@ -21,6 +22,17 @@ CALLBACK_PATH_KEY = "supervisor_universal_callback_path"
 
 class QbConfError(QbCallbacksError):
     """A qb.conf cannot be read."""
+
+
+class MailSettings(Frozen):
+    """Where callback mail goes: SMTP through `host` when there is one, else a local mbox."""
+
+    host: str | None = None
+    port: int = 25
+    #: The domain of bare sender names and of message ids.
+    domain: str = "localhost"
+    #: The sender of every message (`mail_from`).
+    sender: str = "qube"
 
 
 class QbConf(Frozen):
@@ -58,6 +70,11 @@ class QbConf(Frozen):
     def mail_from(self) -> str:
         return self.values.get("mail_from") or "qube"
 
+    def mail(self) -> MailSettings:
+        """The mail settings of this qb.conf."""
+        return MailSettings(host=self.mail_host, port=self.mail_port, domain=self.mail_domain,
+                            sender=self.mail_from)
+
 
 def parse_qbconf(text: str, path: str = "qb.conf") -> QbConf:
     """Parse qb.conf text; a line without `=` is skipped (the product tolerates it too)."""
@@ -81,10 +98,3 @@ def read_qbconf(path: str | Path) -> QbConf:
         raise QbConfError(make_diagnostic("QCB001", f"cannot read {path}: {exc.strerror}",
                                           file=str(path)).render()) from exc
     return parse_qbconf(text, str(path))
-
-
-def mail_transport(conf: QbConf | None, default_mbox: str | Path) -> MailTransport:
-    """SMTP through `mail_host` (and `mail_port`) when qb.conf names one, else the mbox file."""
-    if conf is not None and conf.mail_host:
-        return SmtpTransport(conf.mail_host, conf.mail_port, domain=conf.mail_domain)
-    return MboxTransport(default_mbox, domain=conf.mail_domain if conf else "localhost")

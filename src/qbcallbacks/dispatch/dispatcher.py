@@ -29,8 +29,8 @@ from ..config.qbconf import read_qbconf
 from ..config.watch import Watcher
 from ..errors import Diagnostic, QbCallbacksError
 from ..matching.clock import Clock, SystemClock
-from ..matching.matcher import Firing, Matcher
-from ..matching.schedule import Scheduler, time_specs
+from ..matching.matcher import AttachPolicy, Firing, Matcher
+from ..matching.schedule import Scheduler, job_time_specs, time_specs
 from ..model._base import Frozen, trusted
 from ..model.events import Event, Job
 from ..model.languages import runtime_extension
@@ -80,6 +80,12 @@ class DispatcherConfig(Frozen):
     log_dir: str | None = None
     #: Run job-specific Python and Perl callbacks (see `runtimes.policy`); off by default.
     allow_job_code: bool = False
+    #: `scheduled`: raise time events when the clock reaches them; `stream`: raise none, the
+    #: events given to `emit` carry them (a replay: it runs its stream's events only).
+    time_events: Literal["scheduled", "stream"] = "scheduled"
+    #: After a reload, a live job keeps the rules it was attached under (`submission`, the
+    #: original's) or takes the new set (`live`); see `spec/semantics.md`.
+    attach: AttachPolicy = "submission"
 
 
 class MatchSource(Protocol):
@@ -167,7 +173,8 @@ class Dispatcher:
         self.supervisor = supervisor
         self.directories = expand_callback_path(callback_path, env)
         self.clock: Clock = clock or SystemClock()
-        self._matcher: MatchSource = matcher if matcher is not None else MatcherSource()
+        self._matcher: MatchSource = (matcher if matcher is not None
+                                      else MatcherSource(Matcher(attach=self.config.attach)))
         self._own_runtimes = runtimes is None
         self._runtimes = dict(runtimes) if runtimes is not None else build_runtimes(
             supervisor, mode=mode, pool_sizes=self.config.per_runtime)
@@ -257,7 +264,7 @@ class Dispatcher:
 
     def poll_time(self) -> None:
         """Emit the time events due now; called by the timer thread and by manual clocks."""
-        if self._closing:
+        if self._closing or self.config.time_events == "stream":
             return
         with self._time_lock:
             with self._live_lock:
@@ -457,10 +464,17 @@ class Dispatcher:
         self._done(taken)
 
     def _track(self, event: Event, job: Job | None) -> None:
-        if event.type.startswith("global"):
+        removed = event.type == "job" and event.name == "removed"
+        if removed or (job is not None and job.id):
+            with self._time_lock:  # a job's own time triggers are scheduled while it is live
+                specs = job_time_specs(job) if job is not None and not removed else ()
+                self._scheduler.set_job_specs(event.job if removed or job is None else job.id,
+                                              specs)
+            self._wake.set()
+        if event.type.startswith("global") or not event.job:
             return
         with self._live_lock:
-            if event.type == "job" and event.name == "removed":
+            if removed:
                 self._live.discard(event.job)
             else:
                 self._live.add(event.job)

@@ -21,11 +21,14 @@ from ..model.triggers import (
     EVENT_TYPES,
     EXTRA_RE,
     NAME_RE,
+    REPEAT_TYPES,
+    TIME_TYPES,
     AllOf,
     AnyOf,
     EventPattern,
     normalise_context,
     normalise_name,
+    time_extra,
 )
 
 TriggerModel = EventPattern | AllOf | AnyOf
@@ -55,6 +58,10 @@ def build_trigger(tree: Tree[Token] | Token, warn: WarnSink, base: int = 0) -> T
     if data == "global_event":
         toks = [c for c in tree.children if isinstance(c, Token)]
         extra = toks[2].value if len(toks) > 2 else None
+        if extra is not None:
+            for problem in extra_problems(toks[0].value.lower(), extra,
+                                          (toks[2].start_pos or 0) - base):
+                warn(problem)
         return trusted(
             EventPattern, kind="event", name=None, type=toks[0].value.lower(), context=None,
             extra=extra,
@@ -82,10 +89,31 @@ def _build_event(children: list[Tree[Token] | Token], warn: WarnSink, base: int)
             start, start + 1 + len(extra), "warning",
         ))
         extra = None
+    elif extra is not None:
+        for problem in extra_problems(typ, extra, (toks[3].start_pos or 0) - base):
+            warn(problem)
     return trusted(
         EventPattern, kind="event", name=normalise_name(name), type=typ,
         context=normalise_context(ctx), extra=extra,
     )
+
+
+def extra_problems(typ: str, extra: str, start: int) -> list[Problem]:
+    """Warnings for an extra no event can ever carry, so the atom can never fire: a time
+    extra no instant matches, a subjob extra that is not a subjob id. `start` is the offset
+    of the extra; the fast paths call this too, so every parser warns alike."""
+    if extra == "*":
+        return []
+    end = start + len(extra)
+    if typ in TIME_TYPES:
+        why = time_extra(typ, extra)
+        if isinstance(why, str):
+            code = "QCB132" if typ in REPEAT_TYPES else "QCB131"
+            return [Problem(code, f"this trigger can never fire: {why}", start, end, "warning")]
+    elif typ == "subjob" and not (extra.isdigit() and extra.isascii()):
+        return [Problem("QCB133", f"this trigger can never fire: a subjob extra is a subjob id "
+                        f"(a number), not {extra!r}", start, end, "warning")]
+    return []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -202,6 +230,9 @@ def check_event_word(word: str, at: int = 0) -> Problem | None:
         return _check_extra(word[len(head) + 1:], at + len(head) + 1)
     if head.lower() == "global" and len(parts) == 1:
         return None
+    if head.lower() == "global" and len(parts) == 2 and parts[1].lower() not in EVENT_TYPES:
+        return Problem("QCB130", f"'global' takes no extra: write global alone, not "
+                       f"{shorten(word)}", at + len(head), at + len(word))
     if not head or not NAME_RE.match(head):
         return Problem("QCB108", f"invalid event name {shorten(head)}: a name is letters, digits "
                        "and '_', not starting with a digit", at, at + max(1, len(head)))

@@ -19,7 +19,7 @@ from ..model.triggers import (
     normalise_name,
 )
 from ._lark import trigger_lark
-from ._trigger_build import Problem, build_trigger, diagnose_trigger
+from ._trigger_build import Problem, build_trigger, diagnose_trigger, extra_problems
 
 TriggerModel = EventPattern | AllOf | AnyOf
 _BLANKS = " \t"
@@ -66,6 +66,8 @@ def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
             dash, dash + 1 + len(extra), "warning",
         ))
         extra = None
+    elif extra is not None:
+        problems.extend(extra_problems(typ, extra, dash + 1))
     return trusted(
         EventPattern, kind="event", name=normalise_name(name),
         type=cast(EventType, typ),  # the regexes admit only the types' spellings
@@ -155,6 +157,8 @@ def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]
             name, typ, ctx, extra = m.group("name", "type", "context", "extra")
             ands.append(_full_event(name, typ, ctx, extra, m.start("extra") - 1, problems))
         elif kind == "gextra":
+            problems.extend(extra_problems(m.group("timed").lower(), m.group("gextra"),
+                                           m.start("gextra")))
             ands.append(trusted(EventPattern, kind="event", name=None,
                                 type=cast(EventType, m.group("timed").lower()), context=None,
                                 extra=m.group("gextra")))

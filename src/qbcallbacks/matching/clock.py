@@ -1,7 +1,8 @@
 """The Qube clock: Unix time minus 946702800 (2000-01-01 05:00 UTC), behind an injectable clock.
 
 Time triggers name instants in Qube time. The dispatcher never calls `time.time()` itself: it
-asks a `Clock`, so tests drive time with a `ManualClock` instead of sleeping.
+asks a `Clock`, so tests drive time with a `ManualClock` instead of sleeping, and a replay runs
+on a `StreamClock` that only its stream's time events move.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
+
+from ..model.events import Event
 
 #: Unix time of Qube time 0.
 QUBE_EPOCH = 946702800
@@ -94,3 +97,30 @@ class ManualClock:
 
     def advance(self, seconds: float) -> None:
         self.set(self._now + seconds)
+
+
+#: Event types whose extra starts with the Qube time they happen at.
+_TIMED = frozenset({"time", "globaltime", "repeat", "globalrepeat"})
+
+
+class StreamClock(ManualClock):
+    """The clock of a replay: it stands at the instant of the latest time event of the stream
+    and never moves by itself, so the wall clock cannot add anything to a replay.
+
+    A `time`/`globaltime` event moves it to its instant; a `repeat`/`globalrepeat` event
+    carries its series' first instant, which moves it at most that far (never back).
+    """
+
+    def __init__(self, start: float = from_qube(0)) -> None:
+        super().__init__(start)
+
+    def observe(self, event: Event) -> None:
+        if event.type not in _TIMED or event.extra is None:
+            return
+        head = event.extra.split("-", 1)[0]
+        try:
+            instant = float(head)
+        except ValueError:
+            return
+        if instant == instant and abs(instant) != float("inf") and from_qube(instant) > self.now():
+            self.set(from_qube(instant))

@@ -14,7 +14,7 @@ from typing import Literal
 
 from ..errors import TriggerError
 from ..lang.trigger import parse_trigger_with_warnings
-from ..model.triggers import AllOf, AnyOf, EventPattern, TriggerNode, trigger_text
+from ..model.triggers import AllOf, AnyOf, EventPattern, TriggerNode, item_key, trigger_text
 
 AtomKind = Literal["self", "parent", "label", "id", "global"]
 MaskTest = Callable[[int], bool]
@@ -37,7 +37,7 @@ class Atom:
 
 def atom_of(pattern: EventPattern) -> Atom:
     kind = pattern.context_kind
-    extra = None if pattern.extra == "*" else pattern.extra
+    extra = None if pattern.extra == "*" else item_key(pattern.type, pattern.extra)
     if kind is None:
         return Atom(None, pattern.type, "global", None, extra)
     if kind == "id":

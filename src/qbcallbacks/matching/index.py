@@ -6,11 +6,12 @@ is touched for every event; the frozen models stay at the edges, where data ente
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TypeVar
 
 from ..model.events import Job, JobCallback
 from ..model.rules import Rule
-from .compile import CompiledTrigger
+from .compile import Atom, CompiledTrigger
 
 K = TypeVar("K")
 #: A rule identity that survives a reload: (directory, file, canonical trigger text).
@@ -57,10 +58,15 @@ class RuleEntry:
     one object per rule, not two (at 10k rules and more, each is likely a cache miss).
     """
 
-    __slots__ = ("compiled", "key", "order", "rule", "simple", "test", "text")
+    __slots__ = ("born", "compiled", "key", "order", "retired", "rule", "simple", "test", "text")
 
-    def __init__(self, rule: Rule, order: tuple[int, int], compiled: CompiledTrigger) -> None:
+    def __init__(self, rule: Rule, order: tuple[int, int], compiled: CompiledTrigger,
+                 born: int = 0) -> None:
         self.rule = rule
+        #: The rule-set generation it joined and the one it left (None: still in force); with
+        #: `attach = submission` it has instances on the jobs attached in between.
+        self.born = born
+        self.retired: int | None = None
         self.order = order
         self.compiled = compiled
         self.text = compiled.text
@@ -119,9 +125,25 @@ class LiveJob:
     """A job with instances: the partial states of its universal rules (sparse: only rules
     with some atoms seen and not yet fired) and its job-specific callbacks."""
 
-    __slots__ = ("callbacks", "job", "state")
+    __slots__ = ("callbacks", "gen", "job", "state")
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, gen: int = 0) -> None:
         self.job = job
+        #: The rule-set generation in force when the job was attached.
+        self.gen = gen
         self.state: dict[RuleEntry, int] = {}
         self.callbacks: tuple[CallbackEntry, ...] = ()
+
+
+def bits(atoms: tuple[Atom, ...]) -> Iterable[tuple[int, Atom]]:
+    """Each atom with its bit in a compound state mask."""
+    return ((1 << i, atom) for i, atom in enumerate(atoms))
+
+
+def discard_member(groups: dict[int, dict[int, None]], key: int, member: int) -> None:
+    """Take `member` out of the group `key`, dropping the group when it empties."""
+    group = groups.get(key)
+    if group is not None:
+        group.pop(member, None)
+        if not group:
+            del groups[key]

@@ -4,96 +4,34 @@ Rules are compiled into indexes keyed by (event name, type), then by context kin
 looks up only its own keys, so its cost is O(1 + the firings and compound updates it causes)
 whatever the number of rules and jobs. Process-group and parent maps of live jobs turn a label
 or parent atom into exactly the instances it concerns. The plain evaluator this is proven
-against lives in the test suite (`tests/reference_matcher.py`); `spec/semantics.md` is the
-contract both follow.
+against lives in the test suite (`tests/support/reference_matcher.py`); `spec/semantics.md`
+is the contract both follow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 from operator import attrgetter, itemgetter
-from typing import Any
+from typing import Literal
 
-from pydantic import BaseModel
-
-from ..model._base import Frozen
-from ..model.events import Event, Job, JobCallback
+from ..model.events import Event, Job
 from ..model.rules import Rule
-from ..model.triggers import DONE_NAMES, GLOBAL_TYPES
+from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, item_key
 from .compile import Atom, TriggerCache
-from .index import (
-    Bucket,
-    CallbackEntry,
-    LiveJob,
-    NameTypeIndex,
-    RuleEntry,
-    RuleKey,
-)
+from .firing import Firing, _firing
+from .index import Bucket, CallbackEntry, LiveJob, NameTypeIndex, RuleEntry, RuleKey
+from .index import bits as _bits
+from .index import discard_member as _discard
 
 _ORDER = itemgetter(0, 1)
 #: The index of a type no rule mentions.
 _NO_NAMES: dict[str | None, NameTypeIndex] = {}
 _JOB_INDEX = attrgetter("job", "index")
 
-
-class Firing(Frozen):
-    """One callback instance fired by one event.
-
-    Exactly one of `rule` (a universal callback) and `job_callback` (with its `index` in the
-    job's list) is set; `job` is the job the instance is attached to, which is not always the
-    job the event is about (`parent`, label and id contexts).
-    """
-
-    job: int
-    event: Event
-    #: Canonical text of the trigger that fired.
-    trigger: str
-    rule: Rule | None = None
-    job_callback: JobCallback | None = None
-    index: int | None = None
-
-    @property
-    def callback(self) -> str:
-        """The universal callback's file name, or `job:<id>#<index>` for a job-specific one."""
-        if self.rule is not None:
-            return self.rule.file
-        return f"job:{self.job}#{self.index}"
-
-    @property
-    def directory(self) -> str | None:
-        """The rule's callback directory; None for a job-specific callback."""
-        return None if self.rule is None else self.rule.directory
-
-
-#: Every field of a firing is always given, so all firings share one fields-set (as `trusted`
-#: does per class: frozen models never add to it, and pydantic copies it before changing it).
-_FIRING_FIELDS: set[str] = set(Firing.model_fields)
-_new = object.__new__
-_SLOTS: Any = BaseModel.__dict__
-# The slot descriptors of every model, called directly: cheaper than `object.__setattr__`,
-# which looks each one up again by name.
-_set_dict = _SLOTS["__dict__"].__set__
-_set_fields = _SLOTS["__pydantic_fields_set__"].__set__
-_set_extra = _SLOTS["__pydantic_extra__"].__set__
-_set_private = _SLOTS["__pydantic_private__"].__set__
-
-
-def _firing(job: int, event: Event, trigger: str, rule: Rule | None,
-            job_callback: JobCallback | None, index: int | None) -> Firing:
-    """The firing `trusted(Firing, ...)` would build, for about half its cost.
-
-    A firing is made for every callback instance an event fires, so this is the matcher's
-    inner loop: positional arguments instead of a keyword dict, no per-class fields-set lookup.
-    The values come from the matcher's own state and are valid by construction; a test checks
-    the result equals the validated model.
-    """
-    firing = _new(Firing)
-    _set_dict(firing, {"job": job, "event": event, "trigger": trigger, "rule": rule,
-                       "job_callback": job_callback, "index": index})
-    _set_fields(firing, _FIRING_FIELDS)
-    _set_extra(firing, None)
-    _set_private(firing, None)
-    return firing
+#: Which rules a live job has instances of after a reload: those in force when it was attached
+#: (`submission`, the original's) or always the current ones (`live`).
+AttachPolicy = Literal["submission", "live"]
+__all__ = ["AttachPolicy", "Firing", "Matcher"]
 
 
 #: Refs of one bucket that accept the event, and the jobs whose instances they concern.
@@ -119,7 +57,15 @@ class Matcher:
     compound triggers, firing counts) and runs nothing. Not thread-safe; the dispatcher owns it.
     """
 
-    def __init__(self, rules: Iterable[Rule] = ()) -> None:
+    def __init__(self, rules: Iterable[Rule] = (), *, attach: AttachPolicy = "submission",
+                 ) -> None:
+        self.attach_policy: AttachPolicy = attach
+        #: Rule-set generation: bumped by every change of the rules once a job is live.
+        self._gen = 0
+        #: Rules taken out of the set that still have instances on older jobs (`submission`).
+        self._retired: set[RuleEntry] = set()
+        #: True once some rule does not apply to every live job (`submission` after a change).
+        self._gated = False
         self._cache = TriggerCache()
         #: By type, then name (None: the short global forms).
         self._index: dict[str, dict[str | None, NameTypeIndex]] = {}
@@ -142,10 +88,17 @@ class Matcher:
         return tuple(e.rule for e in sorted(self._entries, key=lambda e: e.order))
 
     def add_rules(self, rules: Iterable[Rule]) -> None:
-        """Add rules; each costs only its own atoms, the others are not touched."""
+        """Add rules; each costs only its own atoms, the others are not touched. With
+        `attach = submission` they have instances only on jobs attached from now on."""
+        rules = list(rules)
+        if rules:
+            self._next_generation()
+        self._add(rules)
+
+    def _add(self, rules: Iterable[Rule]) -> None:
         for rule in rules:
             entry = RuleEntry(rule, (rule.position, self._serial),
-                              self._cache.for_model(rule.trigger))
+                              self._cache.for_model(rule.trigger), self._gen)
             self._serial += 1
             self._entries[entry] = None
             self._by_key.setdefault(entry.key, []).append(entry)
@@ -159,7 +112,8 @@ class Matcher:
             entries = self._by_key.get(self._key(rule))
             if entries:
                 gone.add(entries.pop())
-        self._forget(gone)
+        self._next_generation()
+        self._retire(gone)
 
     def replace_rules(self, rules: Iterable[Rule]) -> None:
         """Make `rules` the rule set (a reload), keeping what can be kept.
@@ -168,6 +122,7 @@ class Matcher:
         state on every job, even if it moved to another line; the others start fresh, and
         rules no longer present are dropped with their state.
         """
+        self._next_generation()
         pool = {key: list(entries) for key, entries in self._by_key.items()}
         fresh: list[Rule] = []
         for rule in rules:
@@ -179,8 +134,54 @@ class Matcher:
                 self._serial += 1
             else:
                 fresh.append(rule)
-        self._forget({e for entries in pool.values() for e in entries})
-        self.add_rules(fresh)
+        gone = {e for entries in pool.values() for e in entries}
+        self._add(fresh)
+        self._retire(gone)
+
+    def _next_generation(self) -> None:
+        """A change of the rule set: under `submission`, jobs already live keep theirs."""
+        if self.attach_policy == "submission" and self._live:
+            self._gen += 1
+            self._gated = True
+
+    def _retire(self, gone: set[RuleEntry]) -> None:
+        """Take rules out of the set; under `submission` they keep their instances on the
+        jobs attached before, and are forgotten when the last of those is gone."""
+        if self.attach_policy == "live" or not self._live:
+            self._forget(gone)
+            return
+        for entry in gone:
+            entry.retired = self._gen
+            del self._entries[entry]
+            same = self._by_key.get(entry.key)
+            if same is not None and entry in same:
+                same.remove(entry)
+                if not same:
+                    del self._by_key[entry.key]
+        self._retired |= gone
+        self._collect()
+
+    def _collect(self) -> None:
+        oldest = min((live.gen for live in self._live.values()), default=self._gen)
+        done = {e for e in self._retired if e.retired is not None and e.retired <= oldest}
+        if done:
+            self._retired -= done
+            self._forget(done)
+        if not self._retired and all(e.born <= oldest for e in self._entries):
+            self._gated = False  # every rule in force applies to every live job again
+
+    def _gate(self, groups: list[_Group]) -> list[_Group]:
+        """Each rule's atoms only for the jobs that have an instance of it (`submission`)."""
+        live = self._live
+        out: list[_Group] = []
+        for refs, jobs in groups:
+            for entry, bit in refs.items():
+                born, retired = entry.born, entry.retired
+                kept = [j for j in jobs if born <= live[j].gen
+                        and (retired is None or live[j].gen < retired)]
+                if kept:
+                    out.append(({entry: bit}, kept))
+        return out
 
     def _key(self, rule: Rule) -> RuleKey:
         return (rule.directory, rule.file, self._cache.for_model(rule.trigger).text)
@@ -189,7 +190,7 @@ class Matcher:
         if not gone:
             return
         for entry in gone:
-            del self._entries[entry]
+            self._entries.pop(entry, None)
             same = self._by_key.get(entry.key)
             if same is not None:
                 if entry in same:
@@ -260,7 +261,7 @@ class Matcher:
             return
         compiled = [self._cache.for_text(cb.triggers) for cb in job.callbacks]
         if live is None:
-            live = self._live[job.id] = LiveJob(job)
+            live = self._live[job.id] = LiveJob(job, self._gen)
             previous: dict[int, CallbackEntry] = {}
         else:
             self._unlink(live)
@@ -281,6 +282,8 @@ class Matcher:
         live = self._live.pop(job_id, None)
         if live is not None:
             self._unlink(live)
+            if self._retired:
+                self._collect()
 
     def _link(self, live: LiveJob) -> None:
         job = live.job
@@ -351,7 +354,7 @@ class Matcher:
             self.attach(Job(id=x))
             xl = live[x]
         name, typ = event.name, event.type
-        extra = None if typ == "job" else event.extra
+        extra = None if typ == "job" else item_key(typ, event.extra)
         names = (name, "done") if name in DONE_NAMES else (name,)
         # Matching atoms are gathered as (refs, jobs) groups first and crossed only when needed:
         # the usual event meets one group of one rule and resolves without any (rule, job) key.
@@ -391,6 +394,10 @@ class Matcher:
         return firings
 
     def _resolve_rules(self, groups: list[_Group], event: Event) -> list[Firing]:
+        if self._gated:
+            groups = self._gate(groups)
+            if not groups:
+                return []
         if len(groups) == 1:
             refs, jobs = groups[0]
             if len(refs) == 1:
@@ -486,14 +493,3 @@ class Matcher:
         return [_firing(e.job, event, e.compiled.text, None, e.callback, e.index)
                 for e in fired]
 
-
-def _bits(atoms: tuple[Atom, ...]) -> Iterable[tuple[int, Atom]]:
-    return ((1 << i, atom) for i, atom in enumerate(atoms))
-
-
-def _discard(groups: dict[int, dict[int, None]], key: int, member: int) -> None:
-    group = groups.get(key)
-    if group is not None:
-        group.pop(member, None)
-        if not group:
-            del groups[key]

@@ -3,16 +3,10 @@
 Triggers name instants in Qube time: `dummy-time-self-<T>` and `globaltime-<T>` happen once at
 T; `name-repeat-ctx-<T>-<I>` and `globalrepeat-<T>-<I>` happen at T and every I seconds after.
 The scheduler turns those instants into ordinary events that enter the same stream as the
-supervisor's, so matching stays the matcher's business.
-
-Decisions (the original is silent):
-- An instant already past when it becomes known (host started late, rule added by a reload)
-  happens once, at once; a repeat then continues at its next future multiple, never in a burst.
-- A job-scoped time event (`time`, `repeat`) is raised for every live job, or only for job N when
-  the context is the numeric id N; the matcher then decides which instances it fires, exactly as
-  for any other event. A global event is raised once, about job 0.
-- An extra that is `*`, missing or not a number cannot be scheduled and is ignored (`check`
-  accepts it; it can only be raised by the host itself).
+supervisor's, so matching stays the matcher's business. The rules are in `spec/semantics.md`
+("Time events"): universal rules and job-specific callbacks are both scheduled; an event is
+raised only about live jobs (a numeric context names one job, raised only while it is live:
+never a phantom); a past instant happens once, at once; repeats stay on their grid.
 """
 
 from __future__ import annotations
@@ -21,12 +15,13 @@ import heapq
 import math
 from collections.abc import Iterable
 
+from ..errors import QbCallbacksError
+from ..lang.trigger import parse_trigger
 from ..model._base import Frozen
-from ..model.events import Event
-from ..model.triggers import EventPattern, EventType, TriggerNode
+from ..model.events import Event, Job
+from ..model.triggers import TIME_TYPES, EventPattern, EventType, TriggerNode, time_extra
 from .clock import from_qube, to_qube
 
-TIME_TYPES = frozenset({"time", "repeat", "globaltime", "globalrepeat"})
 #: The name given to a global time event, which has no name in its trigger.
 GLOBAL_NAME = "dummy"
 
@@ -49,99 +44,144 @@ class TimeSpec(Frozen):
         return self.type.startswith("global")
 
 
-def time_spec(atom: EventPattern) -> TimeSpec | None:
-    """The schedule an atom names, or None if it is not a schedulable time atom."""
+def time_spec(atom: EventPattern, owner: Job | None = None) -> TimeSpec | None:
+    """The schedule an atom names, or None if it is not a schedulable time atom.
+
+    `owner` is the job of a job-specific callback: its `self` and `parent` contexts then name
+    one job (the owner, its parent), as a numeric context does."""
     if atom.type not in TIME_TYPES or atom.extra is None or atom.extra == "*":
         return None
-    repeat = atom.type in ("repeat", "globalrepeat")
-    parts = atom.extra.split("-")
-    try:
-        if repeat:
-            if len(parts) != 2:
-                return None
-            start, interval = float(parts[0]), float(parts[1])
-            if not (math.isfinite(interval) and interval > 0):
-                return None
-        else:
-            if len(parts) != 1:
-                return None
-            start, interval = float(parts[0]), 0.0
-    except ValueError:
-        return None
-    if not math.isfinite(start):
-        return None
+    when = time_extra(atom.type, atom.extra)
+    if isinstance(when, str):
+        return None  # the loader warned: this atom can never fire (QCB131, QCB132)
+    start, interval = when
     job = None
     if atom.context is not None and atom.context.isdigit() and atom.context.isascii():
         job = int(atom.context)
+    elif owner is not None and atom.context == "self":
+        job = owner.id
+    elif owner is not None and atom.context == "parent":
+        if not owner.pid:
+            return None  # no parent: nothing to raise the event about
+        job = owner.pid
     name = atom.name if atom.name is not None else GLOBAL_NAME
     return TimeSpec(name=name, type=atom.type, extra=atom.extra, start=start, interval=interval,
                     job=job)
 
 
-def time_specs(triggers: Iterable[TriggerNode]) -> set[TimeSpec]:
-    """Every distinct schedule named anywhere in `triggers`."""
+def time_specs(triggers: Iterable[TriggerNode], owner: Job | None = None) -> set[TimeSpec]:
+    """Every distinct schedule named anywhere in `triggers` (of `owner`'s callbacks)."""
     out: set[TimeSpec] = set()
     for trigger in triggers:
         for atom in trigger.events():
-            spec = time_spec(atom)
+            spec = time_spec(atom, owner)
             if spec is not None:
                 out.add(spec)
     return out
 
 
+def job_time_specs(job: Job) -> set[TimeSpec]:
+    """The schedules of a job's own callbacks (bad trigger texts are the matcher's to report)."""
+    triggers: list[TriggerNode] = []
+    for callback in job.callbacks:
+        try:
+            triggers.append(parse_trigger(callback.triggers))
+        except QbCallbacksError:
+            continue
+    return time_specs(triggers, job)
+
+
+#: Who asked for a schedule: the universal rules (None) or one job's own callbacks.
+_Owner = int | None
+
+
 class Scheduler:
     """A heap of the next instant of every known schedule; not thread-safe (one owner).
 
-    `due(now)` pops what is due and returns the events to emit; `live_jobs` tells it which jobs
-    a job-scoped time event is raised for.
+    Schedules come from the universal rules (`set_specs`) and from each live job's own
+    callbacks (`set_job_specs`, `drop_job`); one schedule named by several owners is kept
+    once. `due(now, live_jobs)` pops what is due and returns the events to emit.
     """
 
     def __init__(self) -> None:
         self._heap: list[tuple[float, int, TimeSpec]] = []
-        self._specs: set[TimeSpec] = set()
+        self._owners: dict[TimeSpec, set[_Owner]] = {}
+        self._by_owner: dict[_Owner, set[TimeSpec]] = {}
         self._counter = 0
 
     @property
     def specs(self) -> frozenset[TimeSpec]:
-        return frozenset(self._specs)
+        return frozenset(self._owners)
 
-    def set_specs(self, specs: Iterable[TimeSpec], now: float) -> None:
-        """Schedule exactly `specs`: new ones are added, vanished ones forgotten, kept ones keep
-        their place (a reload does not re-fire a one-shot that already happened)."""
-        wanted = set(specs)
-        for spec in wanted - self._specs:
-            self._push(spec.start, spec)
-        self._specs = wanted
-        self._heap = [item for item in self._heap if item[2] in wanted]
-        heapq.heapify(self._heap)
-        del now  # the first instant is kept even if past: `due` fires it at once
+    def set_specs(self, specs: Iterable[TimeSpec], now: float = 0.0) -> None:
+        """Schedule exactly `specs` for the universal rules: new ones are added, vanished ones
+        forgotten, kept ones keep their place (a reload does not re-fire a one-shot that
+        already happened). A first instant already past is kept: `due` fires it at once."""
+        self._set(None, set(specs))
+
+    def set_job_specs(self, job: int, specs: Iterable[TimeSpec]) -> None:
+        """Schedule exactly `specs` for job `job`'s own callbacks (attach or update)."""
+        self._set(job, set(specs))
+
+    def drop_job(self, job: int) -> None:
+        """The job was removed: forget the schedules only its callbacks named."""
+        self._set(job, set())
+
+    def _set(self, owner: _Owner, wanted: set[TimeSpec]) -> None:
+        before = self._by_owner.get(owner, set())
+        if wanted == before:
+            return
+        for spec in wanted - before:
+            owners = self._owners.get(spec)
+            if owners is None:
+                owners = self._owners[spec] = set()
+                self._push(spec.start, spec)
+            owners.add(owner)
+        gone = False
+        for spec in before - wanted:
+            owners = self._owners[spec]
+            owners.discard(owner)
+            if not owners:
+                del self._owners[spec]
+                gone = True
+        if wanted:
+            self._by_owner[owner] = wanted
+        else:
+            self._by_owner.pop(owner, None)
+        if gone:
+            self._heap = [item for item in self._heap if item[2] in self._owners]
+            heapq.heapify(self._heap)
 
     def next_due(self) -> float | None:
         """Unix time of the next instant, or None when nothing is scheduled."""
         return from_qube(self._heap[0][0]) if self._heap else None
 
     def due(self, now: float, live_jobs: Iterable[int]) -> list[Event]:
-        """Events of every instant at or before `now` (Unix time), in time order."""
+        """Events of every instant at or before `now` (Unix time), in time order; an event
+        is raised only about a live job, and once however many schedules name it."""
         qnow = to_qube(now)
-        jobs = sorted(set(live_jobs))
-        out: list[Event] = []
+        live = set(live_jobs)
+        jobs = sorted(live)
+        out: dict[tuple[str, str, str, int], Event] = {}
         while self._heap and self._heap[0][0] <= qnow:
             at, _, spec = heapq.heappop(self._heap)
-            out.extend(self._events(spec, jobs))
+            for event in self._events(spec, jobs, live):
+                out.setdefault((event.name, event.type, event.extra or "", event.job), event)
             if spec.interval > 0:
                 # Next future multiple: a late host fires once, not once per missed period.
                 periods = math.floor((qnow - at) / spec.interval) + 1
                 self._push(at + periods * spec.interval, spec)
-        return out
+        return list(out.values())
 
     def _push(self, at: float, spec: TimeSpec) -> None:
         self._counter += 1
         heapq.heappush(self._heap, (at, self._counter, spec))
 
     @staticmethod
-    def _events(spec: TimeSpec, jobs: list[int]) -> list[Event]:
+    def _events(spec: TimeSpec, jobs: list[int], live: set[int]) -> list[Event]:
         if spec.is_global:
             return [Event(name=spec.name, type=spec.type, job=0, extra=spec.extra)]
-        targets = [spec.job] if spec.job is not None else jobs
+        # A numeric (or owner's own) context names one job: raised only while it is live.
+        targets = jobs if spec.job is None else [spec.job] if spec.job in live else []
         return [Event(name=spec.name, type=spec.type, job=j, extra=spec.extra)
                 for j in targets]

@@ -9,7 +9,24 @@ from pydantic import Field, field_validator, model_validator
 
 from ._base import Frozen
 from .languages import JobCallbackLanguage
-from .triggers import NAME_RE, EventType, normalise_name
+from .statuses import JOB_STATES
+from .triggers import CONTEXT_RE, NAME_RE, EventType, normalise_name
+
+
+def label_problem(label: str) -> str | None:
+    """Why a trigger could never address a job with this label, or None (an empty label is
+    no label). A label is a trigger's context: no dash, blank or operator character, not all
+    digits (that is a job id), not `self` or `parent`."""
+    if not label:
+        return None
+    if not CONTEXT_RE.match(label):
+        return (f"label {label!r} cannot be named by a trigger: a label has no '-', blank, "
+                "control character or any of ()&|#*=")
+    if label.isdigit() and label.isascii():
+        return f"label {label!r} is all digits: a trigger would read it as a job id"
+    if label.lower() in ("self", "parent"):
+        return f"label {label!r} is a keyword: a trigger would read it as {label.lower()}"
+    return None
 
 
 class JobCallback(Frozen):
@@ -23,22 +40,75 @@ class JobCallback(Frozen):
 
 
 class Job(Frozen):
-    """What the engine needs to know of a job to decide which callbacks an event fires."""
+    """What the engine needs to know of a job to decide which callbacks an event fires.
 
-    id: int = Field(ge=0)
+    Every field is checked here, once, whatever route a job comes by (a replay line, an
+    embedding supervisor, a test): an id is 1 or more (0 means "no job" and is never
+    attached), a process group and a parent are job ids (a parent is not the job itself), the
+    status is one of `JOB_STATES`, and a label is one a trigger can address.
+    """
+
+    id: int
     #: Process group; a job submitted alone is its own group.
     pgrp: int = Field(default=-1)
     label: str = ""
     name: str = ""
     #: Parent job id, 0 for none.
-    pid: int = Field(default=0, ge=0)
+    pid: int = 0
     status: str = "pending"
+    #: The job's owner and where its mail goes (the `qb` and qcb mail commands use them).
+    user: str = ""
+    email: str = ""
     callbacks: tuple[JobCallback, ...] = ()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _check_given(cls, data: Any) -> Any:
+        # The default process group is the job's own; any given one must be a job id.
+        if isinstance(data, Mapping):
+            pgrp = data.get("pgrp", -1)
+            if isinstance(pgrp, int) and pgrp != -1 and pgrp < 1:
+                raise ValueError(f"pgrp {pgrp} is not a job id (a process group is named by "
+                                 "its first job's id, 1 or more)")
+        return data
+
+    @field_validator("id")
+    @classmethod
+    def _check_id(cls, value: int) -> int:
+        if value < 1:
+            raise ValueError(f"job id {value} is not a job: ids are 1 or more (0 means no job "
+                             "and is never attached)")
+        return value
+
+    @field_validator("pid")
+    @classmethod
+    def _check_pid(cls, value: int) -> int:
+        if value < 0:
+            raise ValueError(f"pid {value} is not a job id (0 means no parent)")
+        return value
+
+    @field_validator("status")
+    @classmethod
+    def _check_status(cls, value: str) -> str:
+        if value not in JOB_STATES:
+            raise ValueError(f"unknown status {value!r}; a job is one of "
+                             f"{', '.join(sorted(JOB_STATES))}")
+        return value
+
+    @field_validator("label")
+    @classmethod
+    def _check_label(cls, value: str) -> str:
+        problem = label_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
 
     @model_validator(mode="after")
     def _default_pgrp(self) -> Job:
         if self.pgrp < 0:
             object.__setattr__(self, "pgrp", self.id)
+        if self.pid == self.id:
+            raise ValueError(f"job {self.id} cannot be its own parent (pid)")
         return self
 
     def updated(self, changes: Mapping[str, Any]) -> Job:

@@ -12,7 +12,7 @@ accepts and rejects the same spellings.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Protocol, get_args, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import field_validator
 
@@ -28,9 +28,6 @@ SubjobAction = Literal[
     "unblock", "unblock-single", "block", "fail", "kill", "migrate", "preempt", "interrupt",
     "suspend", "resume",
 ]
-JOB_ACTIONS: tuple[str, ...] = get_args(JobAction)
-WORK_ACTIONS: tuple[str, ...] = get_args(WorkAction)
-SUBJOB_ACTIONS: tuple[str, ...] = get_args(SubjobAction)
 
 
 class HostError(QbCallbacksError):
@@ -146,6 +143,22 @@ def parse_jobinfo_args(args: tuple[Any, ...] | list[Any]) -> JobQuery:
     return JobQuery(ids=tuple(ids), pgrps=tuple(pgrps), **flags)
 
 
+def jobinfo_record(*, id: int, name: str, label: str, status: str, pgrp: int, pid: int,
+                   user: str, email: str = "", priority: int = 0, todo: int = 0,
+                   agenda: list[tuple[str, str]] | None = None,
+                   subjobs: list[tuple[int, str, str]] | None = None) -> dict[str, Any]:
+    """The one shape of a job in a `jobinfo` answer, as the original's scripts read it:
+    `agenda` (work name, status) and `subjobs` (id, status, host) only when asked for."""
+    info: dict[str, Any] = {
+        "id": id, "name": name, "label": label, "status": status, "pgrp": pgrp, "pid": pid,
+        "user": user, "email": email, "priority": priority, "todo": todo}
+    if agenda is not None:
+        info["agenda"] = [{"name": n, "status": st} for n, st in agenda]
+    if subjobs is not None:
+        info["subjobs"] = [{"id": i, "status": st, "host": h} for i, st, h in subjobs]
+    return info
+
+
 @runtime_checkable
 class Supervisor(Protocol):
     """The host side of every callback: job lookup and actions on jobs, work and subjobs.
@@ -164,7 +177,13 @@ class Supervisor(Protocol):
         ...
 
     def job_action(self, action: JobAction, job_id: int) -> bool:
-        """Apply `action` to a job; False if the job does not exist or cannot take it."""
+        """Apply `action` to a job; False if the job does not exist or cannot take it.
+
+        Three actions take a running job off its hosts and differ in what happens to its
+        running instances: `preempt` lets them finish their current work (passive),
+        `interrupt` stops them and requeues their work (aggressive), `migrate` does what
+        `interrupt` does and asks for other hosts.
+        """
         ...
 
     def work_action(self, action: WorkAction, job_id: int, work: str) -> bool:
@@ -172,7 +191,8 @@ class Supervisor(Protocol):
         ...
 
     def subjob_action(self, action: SubjobAction, job_id: int, subjob: int) -> bool:
-        """Apply `action` to a subjob (instance) of a job."""
+        """Apply `action` to a subjob (instance) of a job; `unblock` unblocks every blocked
+        subjob of the job, `unblock-single` only this one."""
         ...
 
     def mail(self, message: MailMessage) -> None:

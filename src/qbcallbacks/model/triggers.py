@@ -22,6 +22,45 @@ EventType = Literal[
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 #: Types written in the short form `type[-extra]`, with no name or context.
 GLOBAL_TYPES: frozenset[str] = frozenset({"global", "globaltime", "globalrepeat"})
+#: Types whose extra names instants: `<time>` (time, globaltime) or `<time>-<interval>`.
+TIME_TYPES: frozenset[str] = frozenset({"time", "repeat", "globaltime", "globalrepeat"})
+REPEAT_TYPES: frozenset[str] = frozenset({"repeat", "globalrepeat"})
+
+
+def time_extra(type_: str, extra: str) -> tuple[float, float] | str:
+    """The (first instant, interval) a time-type extra names, interval 0 for a one-shot; or,
+    when no instant can ever match it, the reason in words (for the diagnostic)."""
+    parts = extra.split("-")
+    if type_ in REPEAT_TYPES:
+        if len(parts) != 2:
+            example = ("globalrepeat-1000000-60" if type_ == "globalrepeat"
+                       else "dummy-repeat-self-1000000-60")
+            return (f"a {type_} extra is <time>-<interval> in seconds, as in {example}; "
+                    f"{extra!r} has no interval")
+        try:
+            start, interval = float(parts[0]), float(parts[1])
+        except ValueError:
+            return f"{extra!r} is not <time>-<interval> with two numbers"
+        if not interval > 0 or interval == float("inf"):
+            return f"the interval {parts[1]!r} is not a positive number of seconds"
+    else:
+        try:
+            start, interval = float(extra), 0.0
+        except ValueError:
+            return f"a {type_} extra is a Qube time (a number of seconds), not {extra!r}"
+    if start != start or abs(start) == float("inf"):
+        return f"{parts[0]!r} is not a Qube time"
+    return start, interval
+
+
+def item_key(type_: str, extra: str | None) -> str | None:
+    """The form in which an event's item and an atom's extra are compared: a subjob id that
+    is all digits is compared as a number (`02` is subjob 2), everything else as written."""
+    if type_ == "subjob" and extra is not None and extra.isdigit() and extra.isascii():
+        return str(int(extra))
+    return extra
+
+
 #: Event names the supervisor raises itself; matched case-insensitively.
 BUILTIN_NAMES: frozenset[str] = frozenset({
     "complete", "done", "submit", "killed", "blocked", "failed", "running", "waiting",

@@ -27,6 +27,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ..config.qbconf import MailSettings
 from ..errors import QbCallbacksError
 from ..model.supervisor import MailMessage
 
@@ -83,14 +84,16 @@ def _check_serialized(msg: EmailMessage) -> None:
             raise MailError(f"refusing a mail whose {name} decodes to a line break")
 
 
-def build_email(message: MailMessage, *, domain: str = "localhost") -> EmailMessage:
-    """The RFC 5322 message for a callback's mail; raises `MailError` if it would be unsafe."""
-    for value in (message.subject, message.sender, *message.to):
+def build_email(message: MailMessage, *, domain: str = "localhost",
+                sender: str | None = None) -> EmailMessage:
+    """The RFC 5322 message for a callback's mail; `sender` (qb.conf's `mail_from`) replaces
+    the message's own sender. Raises `MailError` if the mail would be unsafe."""
+    sender = sender or message.sender
+    for value in (message.subject, sender, *message.to):
         if "\r" in value or "\n" in value:
             raise MailError("a mail header cannot contain a line break")
     msg = EmailMessage()
-    sender = message.sender if "@" in message.sender else f"{message.sender}@{domain}"
-    msg["From"] = safe_header_value(sender)
+    msg["From"] = safe_header_value(sender if "@" in sender else f"{sender}@{domain}")
     msg["To"] = safe_header_value(", ".join(message.to))
     msg["Subject"] = safe_header_value(message.subject)
     msg["Date"] = formatdate(localtime=False)
@@ -107,13 +110,14 @@ class MboxTransport:
     """Appends every message to one mbox file (locked, so concurrent callbacks interleave
     whole messages)."""
 
-    def __init__(self, path: str | Path, *, domain: str = "localhost") -> None:
+    def __init__(self, path: str | Path, *, domain: str = "localhost",
+                 sender: str | None = None) -> None:
         self.path = Path(path)
-        self.domain = domain
+        self.domain, self.sender = domain, sender
         self._lock = threading.Lock()
 
     def send(self, message: MailMessage) -> None:
-        msg = build_email(message, domain=self.domain)
+        msg = build_email(message, domain=self.domain, sender=self.sender)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._lock:
@@ -134,14 +138,14 @@ class SmtpTransport:
     between two mails must not break the second."""
 
     def __init__(self, host: str, port: int = 25, *, domain: str = "localhost",
-                 timeout: float = 10.0, starttls: bool = False,
+                 sender: str | None = None, timeout: float = 10.0, starttls: bool = False,
                  username: str | None = None, password: str | None = None) -> None:
-        self.host, self.port, self.domain = host, port, domain
+        self.host, self.port, self.domain, self.sender = host, port, domain, sender
         self.timeout, self.starttls = timeout, starttls
         self.username, self.password = username, password
 
     def send(self, message: MailMessage) -> None:
-        msg = build_email(message, domain=self.domain)
+        msg = build_email(message, domain=self.domain, sender=self.sender)
         try:
             with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
                 if self.starttls:
@@ -151,3 +155,14 @@ class SmtpTransport:
                 smtp.send_message(msg)
         except (OSError, smtplib.SMTPException) as exc:
             raise MailError(f"cannot send mail through {self.host}:{self.port}: {exc}") from exc
+
+
+def transport_for(settings: MailSettings | None, default_mbox: str | Path) -> MailTransport:
+    """SMTP through the settings' host when there is one, else the mbox file `default_mbox`;
+    the settings' domain and sender apply to both."""
+    if settings is None:
+        return MboxTransport(default_mbox)
+    if settings.host:
+        return SmtpTransport(settings.host, settings.port, domain=settings.domain,
+                             sender=settings.sender)
+    return MboxTransport(default_mbox, domain=settings.domain, sender=settings.sender)

@@ -6,9 +6,8 @@ would report (`complete-work-<job>-<work>`, ...), collected in `events` for a dr
 to the matcher. It is what the tests and the CLI's simulations run against; the embedding
 issue adds a persistent one.
 
-State changes follow a small table per action (`_JOB_MOVES`, `_WORK_MOVES`); an action that
-does not apply in the current state returns False and changes nothing, as a real supervisor
-refuses to unblock a job that is not blocked.
+Actions follow the transition table shared with the SQLite supervisor (`transitions`): an
+action that does not apply in the current state returns False and changes nothing.
 """
 
 from __future__ import annotations
@@ -20,42 +19,17 @@ from typing import Any, Literal
 
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
+from ..model.statuses import EVENT_STATES
 from ..model.supervisor import (
     HostError,
     JobAction,
     MailMessage,
     SubjobAction,
     WorkAction,
+    jobinfo_record,
     parse_jobinfo_args,
 )
-from ..model.triggers import BUILTIN_NAMES
-
-_ACTIVE = frozenset({"pending", "running", "waiting", "blocked", "suspended"})
-
-# action -> (states it applies in, new state); None as the source set means "any non-final".
-_JOB_MOVES: dict[str, tuple[frozenset[str] | None, str]] = {
-    "unblock": (frozenset({"blocked"}), "pending"),
-    "block": (frozenset({"pending", "running", "waiting", "suspended"}), "blocked"),
-    "fail": (None, "failed"),
-    "kill": (None, "killed"),
-    "migrate": (frozenset({"running"}), "pending"),
-    "preempt": (frozenset({"running"}), "pending"),
-    "interrupt": (frozenset({"running"}), "pending"),
-    "suspend": (frozenset({"pending", "running", "waiting"}), "suspended"),
-    "resume": (frozenset({"suspended"}), "pending"),
-}
-_SUBJOB_MOVES: dict[str, tuple[frozenset[str] | None, str]] = {
-    **_JOB_MOVES, "unblock-single": (frozenset({"blocked"}), "pending"),
-}
-_WORK_MOVES: dict[str, tuple[frozenset[str] | None, str]] = {
-    "unblock": (frozenset({"blocked"}), "pending"),
-    "block": (frozenset({"pending", "waiting"}), "blocked"),
-    "kill": (None, "killed"),
-    "retry": (frozenset({"failed", "killed", "complete"}), "pending"),
-    "requeue": (frozenset({"running", "pending", "waiting"}), "pending"),
-    "complete": (None, "complete"),
-    "fail": (None, "failed"),
-}
+from .transitions import Move, move
 
 
 class ActionRecord(Frozen):
@@ -79,20 +53,16 @@ class _JobState:
     user: str
     priority: int
     callbacks: tuple[JobCallback, ...]
+    email: str = ""
     work: dict[str, str] = field(default_factory=dict)
     subjobs: dict[int, str] = field(default_factory=dict)
 
     def as_dict(self, agenda: bool, subjobs: bool) -> dict[str, Any]:
-        info: dict[str, Any] = {
-            "id": self.id, "name": self.name, "label": self.label, "status": self.status,
-            "pgrp": self.pgrp, "pid": self.pid, "user": self.user, "priority": self.priority,
-            "todo": len(self.work),
-        }
-        if agenda:
-            info["agenda"] = [{"name": n, "status": s} for n, s in self.work.items()]
-        if subjobs:
-            info["subjobs"] = [{"id": i, "status": s, "host": ""} for i, s in self.subjobs.items()]
-        return info
+        return jobinfo_record(
+            id=self.id, name=self.name, label=self.label, status=self.status, pgrp=self.pgrp,
+            pid=self.pid, user=self.user, email=self.email, priority=self.priority,
+            todo=len(self.work), agenda=list(self.work.items()) if agenda else None,
+            subjobs=[(i, s, "") for i, s in self.subjobs.items()] if subjobs else None)
 
 
 class MemorySupervisor:
@@ -202,33 +172,39 @@ class MemorySupervisor:
                     del self._jobs[job_id]
                     self.events.append(Event(name="removed", type="job", job=job_id))
                     ok = True
-                elif _allowed(_JOB_MOVES, action, state.status):
-                    self._move_job(state, _JOB_MOVES[action][1])
-                    ok = True
+                else:
+                    row = move("job", action, state.status)
+                    if row is not None:
+                        self._move_job(state, row.target)
+                        self._cascade(state, row)
+                        ok = True
             self.actions.append(ActionRecord(target="job", action=action, job=job_id, ok=ok))
             return ok
 
     def work_action(self, action: WorkAction, job_id: int, work: str) -> bool:
         with self._lock:
             state = self._jobs.get(job_id)
-            ok = (state is not None and work in state.work
-                  and _allowed(_WORK_MOVES, action, state.work[work]))
-            if ok and state is not None:
-                self._move_item(state, "work", work, _WORK_MOVES[action][1])
+            row = (move("work", action, state.work[work])
+                   if state is not None and work in state.work else None)
+            if row is not None and state is not None:
+                self._move_item(state, "work", work, row.target)
             self.actions.append(ActionRecord(target="work", action=action, job=job_id,
-                                             item=work, ok=ok))
-            return ok
+                                             item=work, ok=row is not None))
+            return row is not None
 
     def subjob_action(self, action: SubjobAction, job_id: int, subjob: int) -> bool:
         with self._lock:
             state = self._jobs.get(job_id)
-            ok = (state is not None and subjob in state.subjobs
-                  and _allowed(_SUBJOB_MOVES, action, state.subjobs[subjob]))
-            if ok and state is not None:
-                self._move_item(state, "subjob", subjob, _SUBJOB_MOVES[action][1])
+            row = (move("subjob", action, state.subjobs[subjob])
+                   if state is not None and subjob in state.subjobs else None)
+            if row is not None and state is not None:
+                self._move_item(state, "subjob", subjob, row.target)
+                for other, status in list(state.subjobs.items()):
+                    if other != subjob and status in row.siblings:
+                        self._move_item(state, "subjob", other, row.target)
             self.actions.append(ActionRecord(target="subjob", action=action, job=job_id,
-                                             item=str(subjob), ok=ok))
-            return ok
+                                             item=str(subjob), ok=row is not None))
+            return row is not None
 
     def mail(self, message: MailMessage) -> None:
         with self._lock:
@@ -245,13 +221,23 @@ class MemorySupervisor:
     @staticmethod
     def _model(state: _JobState) -> Job:
         return Job(id=state.id, pgrp=state.pgrp, label=state.label, name=state.name,
-                   pid=state.pid, status=state.status, callbacks=state.callbacks)
+                   pid=state.pid, status=state.status, user=state.user, email=state.email,
+                   callbacks=state.callbacks)
 
     def _move_job(self, state: _JobState, status: str) -> list[Event]:
         if state.status == status:
             return []
         state.status = status
         return self._raise(status, "job", state.id, None)
+
+    def _cascade(self, state: _JobState, row: Move) -> None:
+        """Move the job's items the row names, work items in order, then subjobs."""
+        for work, status in list(state.work.items()):
+            if status in row.items:
+                self._move_item(state, "work", work, row.target)
+        for sub, status in list(state.subjobs.items()):
+            if status in row.items:
+                self._move_item(state, "subjob", sub, row.target)
 
     def _move_item(self, state: _JobState, kind: Literal["work", "subjob"], item: str | int,
                    status: str) -> list[Event]:
@@ -270,14 +256,9 @@ class MemorySupervisor:
     def _raise(self, status: str, kind: Literal["job", "work", "subjob"], job_id: int,
                extra: str | None) -> list[Event]:
         # Only states that are event names raise events (`pending` is not one).
-        if status not in BUILTIN_NAMES:
+        if status not in EVENT_STATES:
             return []
         event = Event(name=status, type=kind, job=job_id, extra=extra)
         self.events.append(event)
         return [event]
 
-
-def _allowed(table: Mapping[str, tuple[frozenset[str] | None, str]], action: str,
-             status: str) -> bool:
-    sources, _target = table[action]
-    return status in _ACTIVE if sources is None else status in sources

@@ -19,14 +19,20 @@ from typing import Any
 from ..errors import QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event, Job, JobCallback
-from ..model.statuses import FINAL_JOB_STATES as FINAL
-from ..model.supervisor import JobAction, MailMessage, SubjobAction, WorkAction, parse_jobinfo_args
+from ..model.statuses import EVENT_STATES
+from ..model.supervisor import (
+    JobAction,
+    MailMessage,
+    SubjobAction,
+    WorkAction,
+    jobinfo_record,
+    parse_jobinfo_args,
+)
 from .mail import MailTransport, MboxTransport
+from .transitions import Move, move
 
 #: Statuses whose entry the supervisor reports as an event of the same name.
-EVENT_STATUSES = frozenset({
-    "running", "complete", "failed", "killed", "blocked", "waiting", "assigned", "removed",
-})
+EVENT_STATUSES = EVENT_STATES
 
 Listener = Callable[[Event, Job], None]
 
@@ -39,7 +45,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     name TEXT NOT NULL DEFAULT '',
     user TEXT NOT NULL DEFAULT '',
     status TEXT NOT NULL,
-    callbacks TEXT NOT NULL DEFAULT '[]'
+    callbacks TEXT NOT NULL DEFAULT '[]',
+    email TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS work (
     job INTEGER NOT NULL,
@@ -101,6 +108,9 @@ class SqliteSupervisor:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(jobs)")}
+        if "email" not in columns:  # a database written before jobs had an address
+            self._db.execute("ALTER TABLE jobs ADD COLUMN email TEXT NOT NULL DEFAULT ''")
         self._lock = threading.RLock()
         default_mbox = (Path(self.path).with_name("mail.mbox") if self.path != ":memory:"
                         else Path("mail.mbox"))
@@ -117,14 +127,16 @@ class SqliteSupervisor:
     def job(self, job_id: int) -> Job | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT id, pgrp, pid, label, name, status, callbacks FROM jobs WHERE id=?",
+                "SELECT id, pgrp, pid, label, name, status, callbacks, user, email FROM jobs "
+                "WHERE id=?",
                 (job_id,)).fetchone()
         return None if row is None else _job(row)
 
     def jobs(self) -> list[Job]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, pgrp, pid, label, name, status, callbacks FROM jobs ORDER BY id"
+                "SELECT id, pgrp, pid, label, name, status, callbacks, user, email FROM jobs "
+                "ORDER BY id"
             ).fetchall()
         return [_job(r) for r in rows]
 
@@ -157,24 +169,20 @@ class SqliteSupervisor:
             out = []
             for key in ids:
                 row = self._db.execute(
-                    "SELECT id, pgrp, pid, label, name, status, user FROM jobs WHERE id=?",
-                    (key,)).fetchone()
+                    "SELECT id, pgrp, pid, label, name, status, user, email FROM jobs "
+                    "WHERE id=?", (key,)).fetchone()
                 if row is None:
                     continue
-                jid, pgrp, pid, label, name, status, user = row
+                jid, pgrp, pid, label, name, status, user, email = row
                 work = self._db.execute("SELECT name, status FROM work WHERE job=? "
                                         "ORDER BY position", (jid,)).fetchall()
-                info: dict[str, Any] = {
-                    "id": jid, "pgrp": pgrp, "pid": pid, "label": label, "name": name,
-                    "status": status, "user": user, "priority": 0, "todo": len(work)}
-                if query.agenda:
-                    info["agenda"] = [{"name": n, "status": st} for n, st in work]
-                if query.subjobs:
-                    info["subjobs"] = [
-                        {"id": i, "status": st, "host": h} for i, st, h in self._db.execute(
-                            "SELECT id, status, host FROM subjobs WHERE job=? ORDER BY id",
-                            (jid,)).fetchall()]
-                out.append(info)
+                subs = self._db.execute("SELECT id, status, host FROM subjobs WHERE job=? "
+                                        "ORDER BY id", (jid,)).fetchall()
+                out.append(jobinfo_record(
+                    id=jid, name=name, label=label, status=status, pgrp=pgrp, pid=pid,
+                    user=user, email=email, todo=len(work),
+                    agenda=[(n, st) for n, st in work] if query.agenda else None,
+                    subjobs=[(i, st, h) for i, st, h in subs] if query.subjobs else None))
         return out
 
     # -- the farm's side: submitting and driving -------------------------------------------
@@ -200,7 +208,8 @@ class SqliteSupervisor:
                     pid = 0 if spec.parent is None else first + spec.parent
                     status = "blocked" if spec.blocked else "pending"
                     self._db.execute(
-                        "INSERT INTO jobs VALUES (?,?,?,?,?,?,?,?)",
+                        "INSERT INTO jobs(id, pgrp, pid, label, name, user, status, callbacks) "
+                        "VALUES (?,?,?,?,?,?,?,?)",
                         (jid, first, pid, spec.label, spec.name, spec.user, status,
                          json.dumps([c.model_dump() for c in spec.callbacks])))
                     self._db.executemany("INSERT INTO work VALUES (?,?,?,?,0)", [
@@ -217,32 +226,37 @@ class SqliteSupervisor:
         self._report(events)
         return [j for j in (self.job(first + i) for i in range(len(specs))) if j is not None]
 
-    def set_job_status(self, job_id: int, status: str) -> bool:
-        """Move a job to `status`; reports the event of that name if there is one."""
+    def set_job_status(self, job_id: int, status: str) -> list[Event]:
+        """Move a job to `status`; returns (and reports) the event of that name, if any."""
         with self._lock:
             cur = self._db.execute("UPDATE jobs SET status=? WHERE id=? AND status != ?",
                                    (status, job_id, status))
-        if cur.rowcount and status in EVENT_STATUSES:
-            self._report([(status, "job", job_id, None)])
-        return bool(cur.rowcount)
+        return self._changed(cur.rowcount, status, "job", job_id, None)
 
-    def set_work_status(self, job_id: int, work: str, status: str, *, retry: bool = False) -> bool:
+    def set_work_status(self, job_id: int, work: str, status: str, *,
+                        retry: bool = False) -> list[Event]:
+        """Move a work item to `status`; returns (and reports) the event, if any."""
         with self._lock:
             cur = self._db.execute(
                 "UPDATE work SET status=?, retries=retries+? WHERE job=? AND name=? "
                 "AND status != ?", (status, int(retry), job_id, work, status))
-        if cur.rowcount and status in EVENT_STATUSES:
-            self._report([(status, "work", job_id, work)])
-        return bool(cur.rowcount)
+        return self._changed(cur.rowcount, status, "work", job_id, work)
 
-    def set_subjob_status(self, job_id: int, subjob: int, status: str, host: str = "") -> bool:
+    def set_subjob_status(self, job_id: int, subjob: int, status: str,
+                          host: str = "") -> list[Event]:
+        """Move a subjob to `status` (on `host`); returns (and reports) the event, if any."""
         with self._lock:
             cur = self._db.execute(
                 "UPDATE subjobs SET status=?, host=? WHERE job=? AND id=? AND status != ?",
                 (status, host, job_id, subjob, status))
-        if cur.rowcount and status in EVENT_STATUSES:
-            self._report([(status, "subjob", job_id, str(subjob))])
-        return bool(cur.rowcount)
+        return self._changed(cur.rowcount, status, "subjob", job_id, str(subjob))
+
+    def _changed(self, rows: int, status: str, kind: str, job_id: int,
+                 item: str | None) -> list[Event]:
+        if not rows or status not in EVENT_STATES:
+            return []
+        self._report([(status, kind, job_id, item)])
+        return [Event(name=status, type=kind, job=job_id, extra=item)]
 
     def apply(self, event: Event, job: Job | None = None) -> None:
         """Take the state an event reports (and the job, if given) without reporting anything:
@@ -250,13 +264,14 @@ class SqliteSupervisor:
         with self._lock:
             if job is not None:
                 self._db.execute(
-                    "INSERT INTO jobs(id, pgrp, pid, label, name, user, status, callbacks) "
-                    "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET pgrp=excluded.pgrp, "
-                    "pid=excluded.pid, label=excluded.label, name=excluded.name, "
-                    "status=excluded.status, callbacks=excluded.callbacks",
-                    (job.id, job.pgrp, job.pid, job.label, job.name, self.default_user,
-                     job.status,
-                     json.dumps([c.model_dump() for c in job.callbacks])))
+                    "INSERT INTO jobs(id, pgrp, pid, label, name, user, status, callbacks, email) "
+                    "VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
+                    "pgrp=excluded.pgrp, pid=excluded.pid, label=excluded.label, "
+                    "name=excluded.name, user=excluded.user, status=excluded.status, "
+                    "callbacks=excluded.callbacks, email=excluded.email",
+                    (job.id, job.pgrp, job.pid, job.label, job.name,
+                     job.user or self.default_user, job.status,
+                     json.dumps([c.model_dump() for c in job.callbacks]), job.email))
             elif event.job and not event.type.startswith("global"):
                 self._db.execute("INSERT OR IGNORE INTO jobs(id, pgrp, user, status) "
                                  "VALUES (?,?,?,?)",
@@ -283,51 +298,37 @@ class SqliteSupervisor:
     # -- the Supervisor protocol -----------------------------------------------------------
 
     def job_action(self, action: JobAction, job_id: int) -> bool:
+        """Apply `action` as the shared transition table says; False when refused."""
         job = self.job(job_id)
         if job is None:
             return False
-        status = job.status
         if action == "remove":
-            return self.set_job_status(job_id, "removed")
-        if status in FINAL:
+            return bool(self.set_job_status(job_id, "removed"))
+        row = move("job", action, job.status)
+        if row is None:
             return False
-        if action == "unblock":
-            if status != "blocked":
-                return False
-            self._set_items(job_id, "blocked", "pending")
-            return self.set_job_status(job_id, "pending")
-        if action == "block":
-            return self.set_job_status(job_id, "blocked")
-        if action in ("kill", "fail"):
-            final = "killed" if action == "kill" else "failed"
-            self._set_items(job_id, None, final, skip=FINAL)
-            return self.set_job_status(job_id, final)
-        if action == "suspend":
-            return self.set_job_status(job_id, "suspended")
-        if action == "resume":
-            return status == "suspended" and self.set_job_status(job_id, "pending")
-        # migrate, preempt, interrupt: the job goes back to the queue to be picked again.
-        self._set_items(job_id, "running", "pending")
-        return self.set_job_status(job_id, "pending")
+        self.set_job_status(job_id, row.target)
+        self._set_items(job_id, row)
+        return True
 
     def work_action(self, action: WorkAction, job_id: int, work: str) -> bool:
-        items = {w.name: w for w in self.work(job_id)}
-        item = items.get(work)
-        if item is None:
+        item = next((w for w in self.work(job_id) if w.name == work), None)
+        row = None if item is None else move("work", action, item.status)
+        if row is None:
             return False
-        target = {"unblock": "pending", "block": "blocked", "kill": "killed", "retry": "pending",
-                  "requeue": "pending", "complete": "complete", "fail": "failed"}[action]
-        if action == "unblock" and item.status != "blocked":
-            return False
-        if action == "block" and item.status not in ("pending", "blocked"):
-            return False
-        return self.set_work_status(job_id, work, target, retry=action == "retry")
+        self.set_work_status(job_id, work, row.target, retry=action == "retry")
+        return True
 
     def subjob_action(self, action: SubjobAction, job_id: int, subjob: int) -> bool:
-        target = {"unblock": "pending", "unblock-single": "pending", "block": "blocked",
-                  "fail": "failed", "kill": "killed", "suspend": "suspended",
-                  "resume": "pending"}.get(action, "pending")
-        return self.set_subjob_status(job_id, subjob, target)
+        subs = {sub: (status, host) for sub, status, host in self.subjobs(job_id)}
+        row = None if subjob not in subs else move("subjob", action, subs[subjob][0])
+        if row is None:
+            return False
+        self._move_subjob(job_id, subjob, row, subs[subjob][1])
+        for other, (status, host) in subs.items():
+            if other != subjob and status in row.siblings:
+                self._move_subjob(job_id, other, row, host)
+        return True
 
     def mail(self, message: MailMessage) -> None:
         self.mailer.send(message)
@@ -336,15 +337,21 @@ class SqliteSupervisor:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _set_items(self, job_id: int, from_status: str | None, to_status: str,
-                   skip: frozenset[str] = frozenset()) -> None:
-        """Move a job's work items (and subjobs), reporting each, in frame order."""
+    def _set_items(self, job_id: int, row: Move) -> None:
+        """Move the job's items the row names, reporting each: work in frame order, then
+        subjobs."""
+        if not row.items:
+            return
         for item in self.work(job_id):
-            if (from_status is None or item.status == from_status) and item.status not in skip:
-                self.set_work_status(job_id, item.name, to_status)
-        for sub, status, _ in self.subjobs(job_id):
-            if (from_status is None or status == from_status) and status not in skip:
-                self.set_subjob_status(job_id, sub, to_status)
+            if item.status in row.items:
+                self.set_work_status(job_id, item.name, row.target)
+        for sub, status, host in self.subjobs(job_id):
+            if status in row.items:
+                self._move_subjob(job_id, sub, row, host)
+
+    def _move_subjob(self, job_id: int, subjob: int, row: Move, host: str) -> list[Event]:
+        return self.set_subjob_status(job_id, subjob, row.target,
+                                      "" if row.clear_host else host)
 
     def _report(self, events: Sequence[tuple[str, str, int, str | None]]) -> None:
         listener = self.listener
@@ -357,6 +364,7 @@ class SqliteSupervisor:
 
 
 def _job(row: Sequence[Any]) -> Job:
-    jid, pgrp, pid, label, name, status, callbacks = row
-    return Job(id=jid, pgrp=pgrp, pid=pid, label=label, name=name, status=status,
+    jid, pgrp, pid, label, name, status, callbacks, user, email = row
+    return Job(id=jid, pgrp=pgrp, pid=pid, label=label, name=name, status=status, user=user,
+               email=email,
                callbacks=tuple(JobCallback(**c) for c in json.loads(callbacks)))

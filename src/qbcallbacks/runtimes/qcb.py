@@ -8,11 +8,14 @@ Each command of a `.qcb` file (or of a job callback's inline `qube` code) become
   item whose event fired the callback (the event's extra), so `unblock-work-self` on
   `complete-work-render-5` unblocks frame 5 of the own job;
 * `<action>-subjob-self` -> `subjob_action(...)` with the firing subjob's id
-  (`unblock-subjob-self-single` is the action `unblock-single`);
+  (`unblock-subjob-self` unblocks every blocked subjob of the job, `unblock-subjob-self-single`,
+  the action `unblock-single`, only the firing one);
 * `mail-status`, `mail-license-status`, `mail-report-status`, `mail-subjob-status` build a
   :class:`MailMessage` for the job's owner from the original's variables (`JOB_ID`,
-  `JOB_NAME`, `JOB_STATUS`, ...). Values are made single-line before they reach the subject,
-  and the message model refuses line breaks in headers, so a job name cannot add a header.
+  `JOB_NAME`, `JOB_STATUS`, ...); the license report adds the running instances that hold a
+  license, the full report every work item and subjob with its state. Values are made
+  single-line before they reach the subject, and the message model refuses line breaks in
+  headers, so a job name cannot add a header.
 
 An action the target cannot take (a frame that is not blocked, a job without that frame) is
 not an error: it is noted in the output, as the recipe's "no-op for jobs without that frame"
@@ -188,11 +191,33 @@ def mail_variables(invocation: Invocation, job: dict[str, Any]) -> dict[str, str
     return {k: single_line(str(v)) for k, v in values.items()}
 
 
+def _details(command: str, job: dict[str, Any]) -> str:
+    """What sets the license and full reports apart from `mail-status`.
+
+    A license report lists the job's instances that hold a license now (running subjobs,
+    with their hosts); a full report adds every work item and every subjob with its state.
+    """
+    subjobs = [s for s in job.get("subjobs", ()) if isinstance(s, dict)]
+    if command == "mail-license-status":
+        running = [s for s in subjobs if s.get("status") == "running"]
+        lines = [f"LICENSES_IN_USE: {len(running)}"]
+        lines += [f"LICENSE: subjob {s.get('id')} on {s.get('host') or 'unknown host'}"
+                  for s in running]
+        return "\n" + "".join(single_line(line) + "\n" for line in lines)
+    if command == "mail-report-status":
+        work = [w for w in job.get("agenda", ()) if isinstance(w, dict)]
+        lines = [f"WORK {w.get('name')}: {w.get('status')}" for w in work]
+        lines += [f"SUBJOB {s.get('id')}: {s.get('status')}"
+                  + (f" on {s.get('host')}" if s.get("host") else "") for s in subjobs]
+        return "\n" + "".join(single_line(line) + "\n" for line in lines) if lines else ""
+    return ""
+
+
 def build_mail(command: str, invocation: Invocation, supervisor: Supervisor) -> MailMessage:
     """The message a mail command sends, to the job's `email` (or `mailaddress`, or user)."""
     if command == "mail-subjob-status" and invocation.subjob_id < 0:
         raise HostError(f"needs a subjob event; fired by {invocation.event.format()}")
-    found = supervisor.jobinfo("-id", invocation.job_id, "-subjobs")
+    found = supervisor.jobinfo("-id", invocation.job_id, "-subjobs", "-agenda")
     if not found:
         raise HostError(f"job {invocation.job_id} does not exist")
     job: dict[str, Any] = found[0]
@@ -202,7 +227,7 @@ def build_mail(command: str, invocation: Invocation, supervisor: Supervisor) -> 
         raise HostError(f"job {invocation.job_id} has no owner to mail")
     subject_template, intro = _MAILS[command]
     body = intro.format(**variables) + "\n\n" + "".join(
-        f"{k}: {v}\n" for k, v in variables.items() if v != "")
+        f"{k}: {v}\n" for k, v in variables.items() if v != "") + _details(command, job)
     try:
         return MailMessage(to=(to,), subject=subject_template.format(**variables), body=body)
     except ValidationError as exc:

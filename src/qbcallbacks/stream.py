@@ -1,0 +1,172 @@
+"""The JSON Lines event stream: the one place its lines are read and written.
+
+One event per line: `{"event": NAME, "type": TYPE, "job": JOB, "extra": ITEM}`. `JOB` is a
+job object (`id` and any `Job` fields to set or update) or the id of a job given as an object
+on an earlier line; global events may leave out `job` (0) and `event` (the type). `replay`
+reads streams with :func:`read_events`; a recorded session is written back with
+:func:`event_line`, so what the audit trail recorded replays as it ran.
+
+A `removed` job event ends what the stream knows of that job: a later line that names it by
+id sees it for the first time again, with default fields (as the matcher does).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from .errors import QbCallbacksError
+from .lang import parse_trigger
+from .model.events import Event, Job
+from .model.triggers import EVENT_TYPES, GLOBAL_TYPES, NAME_RE
+
+EVENT_KEYS = frozenset({"event", "type", "job", "extra"})
+JOB_KEYS = frozenset(Job.model_fields)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayStep:
+    """One good line: attach or update `job` (the job as known after this line), then
+    observe `event`. `seq` is the 0-based line number."""
+
+    seq: int
+    event: Event
+    job: Job | None
+
+
+@dataclass(frozen=True, slots=True)
+class BadLine:
+    """A line that is not a valid event; `seq` is its 0-based line number."""
+
+    seq: int
+    message: str
+
+
+class EventLineError(QbCallbacksError):
+    """An events file line that cannot be read as an event."""
+
+
+def event_line(event: Event, job: Job | Mapping[str, Any] | None = None) -> str:
+    """One stream line for `event`, with `job` (a model or its dumped fields) as an object."""
+    data: Any = job.model_dump(mode="json") if isinstance(job, Job) else job
+    return json.dumps({"event": event.name, "type": event.type,
+                       "job": dict(data) if data else event.job, "extra": event.extra})
+
+
+def read_events(lines: Iterable[str | bytes]) -> Iterator[ReplayStep | BadLine]:
+    """Read JSON Lines events; blank lines are skipped (they still count in `seq`).
+
+    A job given as an object is remembered, so later lines may name it by id; an object for a
+    known id updates only the keys it gives.
+    """
+    known: dict[int, Job] = {}
+    removed: set[int] = set()
+    for seq, raw in enumerate(lines):
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            yield BadLine(seq, f"not UTF-8 (byte {exc.start + 1})")
+            continue
+        if seq == 0:
+            text = text.removeprefix("\ufeff")
+        if not text.strip():
+            continue
+        try:
+            step = _read_line(text, known, removed)
+        except EventLineError as exc:
+            yield BadLine(seq, str(exc))
+            continue
+        event = step.event
+        if event.type == "job" and event.name == "removed" and event.job in known:
+            del known[event.job]
+            removed.add(event.job)
+        yield ReplayStep(seq, event, step.job)
+
+
+def _read_line(text: str, known: dict[int, Job], removed: set[int]) -> ReplayStep:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EventLineError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    if not isinstance(data, dict):
+        raise EventLineError("an event line is a JSON object such as "
+                             '{"event": "complete", "type": "job", "job": 12}')
+    unknown = sorted(set(data) - EVENT_KEYS)
+    if unknown:
+        raise EventLineError(f"unknown key(s) {', '.join(map(repr, unknown))}; an event has "
+                             "'event', 'type', 'job' and 'extra'")
+    typ = data.get("type")
+    if not isinstance(typ, str) or typ.lower() not in EVENT_TYPES:
+        raise EventLineError(f"'type' must be one of {', '.join(EVENT_TYPES)}, not {typ!r}")
+    typ = typ.lower()
+    is_global = typ in GLOBAL_TYPES
+    name = data.get("event", typ if is_global else None)
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise EventLineError(f"'event' must be an event name (an identifier), not {name!r}")
+    job_id, job = _read_job(data.get("job", 0 if is_global else None), known, removed)
+    extra = data.get("extra")
+    if isinstance(extra, float):
+        raise EventLineError(f"'extra' {extra!r} is not a whole number; an extra that is not "
+                             f"one is written as a string, such as \"{extra}\"")
+    if isinstance(extra, bool) or not isinstance(extra, str | int | None):
+        raise EventLineError(f"'extra' must be a string or a whole number, not {extra!r}")
+    try:
+        event = Event(name=name, type=typ, job=job_id,
+                      extra=None if extra is None else str(extra))
+    except ValidationError as exc:
+        raise EventLineError(_words(exc)) from None
+    return ReplayStep(0, event, job)
+
+
+def _read_job(value: object, known: dict[int, Job], removed: set[int],
+              ) -> tuple[int, Job | None]:
+    """The job id a line is about and the job to attach or update first (None: none)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value in known:
+            return value, known[value]
+        if value == 0 or value in removed:
+            # 0 is no job; a removed job named again is seen for the first time, with
+            # default fields.
+            return value, None
+        raise EventLineError(f"job {value} has not been seen: give it as an object "
+                             f'{{"id": {value}, ...}} on its first line')
+    if not isinstance(value, dict):
+        raise EventLineError(f"'job' must be a job object with an 'id' or a job id, not "
+                             f"{value!r}")
+    job_id = value.get("id")
+    if isinstance(job_id, bool) or not isinstance(job_id, int) or job_id < 1:
+        raise EventLineError(f"a job object needs an 'id' that is a job id (1 or more; 0 means "
+                             f"no job and is never attached), not {job_id!r}")
+    unknown = sorted(set(value) - JOB_KEYS)
+    if unknown:
+        raise EventLineError(f"unknown job key(s) {', '.join(map(repr, unknown))}; a job has "
+                             f"{', '.join(sorted(JOB_KEYS))}")
+    try:
+        job = known[job_id].updated(value) if job_id in known else Job.model_validate(value)
+    except ValidationError as exc:
+        raise EventLineError(_words(exc)) from None
+    for index, callback in enumerate(job.callbacks):
+        try:
+            parse_trigger(callback.triggers)
+        except QbCallbacksError as exc:
+            raise EventLineError(f"job {job_id} callback {index}: bad triggers "
+                                 f"{callback.triggers!r}: {_first_line(exc)}") from None
+    known[job_id] = job
+    return job_id, job
+
+
+def _words(exc: ValidationError) -> str:
+    out = []
+    for e in exc.errors():
+        where = ".".join(map(str, e["loc"]))
+        msg = str(e["msg"]).removeprefix("Value error, ")
+        out.append(f"{where or 'value'}: {msg}")
+    return "; ".join(out)
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__

@@ -1,0 +1,86 @@
+"""The JSON Lines event stream: one reader, one writer, the job-field checks, the
+removed-job rule and the mail fields a replay line may carry."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qbcallbacks.matching.matcher import Matcher
+from qbcallbacks.model.events import Event, Job
+from qbcallbacks.stream import BadLine, ReplayStep, event_line, read_events
+
+
+def steps(*lines: object) -> list[ReplayStep | BadLine]:
+    return list(read_events(json.dumps(line) for line in lines))
+
+
+def bad(line: object) -> str:
+    [item] = steps(line)
+    assert isinstance(item, BadLine), item
+    return item.message
+
+
+def test_written_lines_read_back_as_the_same_event_and_job() -> None:
+    job = Job(id=7, pgrp=3, pid=3, label="comp", name="c", status="blocked", user="ann",
+              email="ann@example.org")
+    event = Event(name="complete", type="work", job=7, extra="1-10")
+    [step] = list(read_events([event_line(event, job), event_line(event)]))[:1]
+    assert isinstance(step, ReplayStep)
+    assert (step.event, step.job) == (event, job)
+    assert json.loads(event_line(event)) == {"event": "complete", "type": "work", "job": 7,
+                                             "extra": "1-10"}
+
+
+def test_user_and_email_are_job_fields() -> None:
+    [step] = steps({"event": "submit", "type": "job",
+                    "job": {"id": 4, "user": "bob", "email": "bob@example.org"}})
+    assert isinstance(step, ReplayStep) and step.job is not None
+    assert (step.job.user, step.job.email) == ("bob", "bob@example.org")
+
+
+@pytest.mark.parametrize(("job", "words"), [
+    ({"id": 0}, "0 means no job"),
+    ({"id": 5, "pgrp": -5}, "pgrp -5 is not a job id"),
+    ({"id": 5, "pgrp": 0}, "pgrp 0 is not a job id"),
+    ({"id": 5, "pid": 5}, "cannot be its own parent"),
+    ({"id": 5, "pid": -1}, "pid -1 is not a job id"),
+    ({"id": 5, "status": "sleeping"}, "unknown status 'sleeping'"),
+    ({"id": 5, "label": "my-render"}, "cannot be named by a trigger"),
+    ({"id": 5, "label": "42"}, "all digits"),
+    ({"id": 5, "label": "Self"}, "keyword"),
+])
+def test_job_fields_are_checked_with_a_clear_reason(job: dict[str, object], words: str) -> None:
+    assert words in bad({"event": "submit", "type": "job", "job": job})
+
+
+def test_a_float_extra_says_to_write_it_as_a_string() -> None:
+    message = bad({"event": "dummy", "type": "time", "job": 0, "extra": 1.5})
+    assert "not a whole number" in message and '"1.5"' in message
+
+
+def test_a_removed_job_named_again_comes_back_with_default_fields() -> None:
+    items = steps(
+        {"event": "submit", "type": "job", "job": {"id": 5, "label": "render", "pgrp": 2,
+                                                   "pid": 2}},
+        {"event": "removed", "type": "job", "job": 5},
+        {"event": "running", "type": "job", "job": 5})
+    assert all(isinstance(i, ReplayStep) for i in items)
+    assert items[2].job is None  # type: ignore[union-attr]
+    matcher = Matcher()
+    for item in items:
+        assert isinstance(item, ReplayStep)
+        matcher.observe(item.event, item.job)
+    assert matcher.job(5) == Job(id=5)
+
+
+def test_a_job_never_given_is_still_an_error_and_job_zero_is_no_job() -> None:
+    assert "has not been seen" in bad({"event": "complete", "type": "job", "job": 9})
+    [step] = steps({"type": "global", "job": 0})
+    assert isinstance(step, ReplayStep) and step.job is None and step.event.job == 0
+
+
+def test_job_zero_is_never_attached_by_the_model() -> None:
+    with pytest.raises(ValueError, match="never attached"):
+        Job(id=0)
