@@ -13,7 +13,7 @@ import click
 
 from ..errors import SourceError
 from ..lang import parse_config, parse_qcb
-from ..lang.source import decode_source
+from ..lang.source import read_source_file
 from ..runtimes.api import runtime_classes
 
 
@@ -24,9 +24,7 @@ from ..runtimes.api import runtime_classes
 def command(ctx: click.Context, file: Path, check: bool) -> None:
     """Render a callbacks.conf or .qcb file canonically."""
     try:
-        text = decode_source(file.read_bytes(), str(file))
-    except OSError as exc:
-        raise click.UsageError(f"cannot read {file}: {exc.strerror}") from exc
+        text = read_source_file(file)  # regular files only, within the size limits
     except SourceError as exc:
         for d in exc.diagnostics:
             click.echo(d.render(), err=True)

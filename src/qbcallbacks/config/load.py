@@ -14,9 +14,10 @@ from pathlib import Path
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.config import RuleSite, parse_config
-from ..lang.source import decode_source
+from ..lang.source import cap_diagnostics, kind_of, read_source_file, size_limit
 from ..model._base import Frozen, trusted
 from ..model.languages import language_of
+from ..model.limits import Limits, default_limits
 from ..model.rules import Rule
 from ..runtimes.api import Runtime, runtime_classes
 
@@ -101,32 +102,35 @@ def _runtimes() -> dict[str, Runtime]:
 
 
 def load_directory(directory: str, *, position: int = 0, check_scripts: bool = True,
-                   runtimes: Mapping[str, Runtime] | None = None) -> DirectoryLoad:
+                   runtimes: Mapping[str, Runtime] | None = None,
+                   limits: Limits | None = None) -> DirectoryLoad:
     """Load one callback directory; `position` is the firing position of its first rule."""
     runtimes = _runtimes() if runtimes is None else runtimes
+    limits = default_limits() if limits is None else limits
     root = Path(directory)
     conf = root / CONFIG_NAME
-    if not root.is_dir():
-        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
-            "QCB204", f"callback directory {directory!r} "
-            f"{'is not a directory' if root.exists() else 'does not exist'}; it is skipped",
-            file=directory, severity="warning"),))
-    if not conf.is_file():
-        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
-            "QCB205", f"no {CONFIG_NAME} in {directory!r}; the directory adds no callbacks",
-            file=str(conf), severity="warning"),))
+    unusable = _directory_problem(directory, conf)
+    if unusable is not None:
+        return DirectoryLoad(directory=directory, diagnostics=(unusable,))
     diags: list[Diagnostic] = []
-    text = _read_text(conf, diags)
+    text = _read_text(conf, diags, limits)
     if text is None:
         return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
     diags.extend(_permission_warnings(conf, str(conf)))
-    parsed = parse_config(text, str(conf), extensions=tuple(runtimes))
+    try:
+        parsed = parse_config(text, str(conf), extensions=tuple(runtimes), limits=limits)
+    except MemoryError:
+        del text
+        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
+            "QCB014", f"out of memory while parsing {CONFIG_NAME}; lower its size limit",
+            file=str(conf)),))
+    del text
     diags.extend(parsed.diagnostics)
     rules: list[Rule] = []
     checked: dict[str, list[Diagnostic]] = {}
     real_root = os.path.realpath(root)
     for site in parsed.rules:
-        problems = _script_problems(root, real_root, site, str(conf))
+        problems = _script_problems(root, real_root, site, str(conf), limits)
         if not problems and check_scripts:
             name = site.rule.file
             if name not in checked:
@@ -144,26 +148,48 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
             trigger=site.rule.trigger, line=site.line, column=site.file_column,
             trigger_column=site.trigger_column, position=position + len(rules),
         ))
-    return DirectoryLoad(directory=directory, rules=tuple(rules),
-                         diagnostics=tuple(sorted(diags, key=_order)))
+    return DirectoryLoad(directory=directory, rules=tuple(rules), diagnostics=cap_diagnostics(
+        sorted(diags, key=_order), limits.max_diagnostics))
 
 
-def _order(d: Diagnostic) -> tuple[str, int, int]:
-    return (d.file, d.line, d.column)
+def _order(d: Diagnostic) -> tuple[str, int, int, bool]:
+    return (d.file, d.line, d.column, d.code == "QCB010")
 
 
-def _read_text(path: Path, diags: list[Diagnostic]) -> str | None:
+def _directory_problem(directory: str, conf: Path) -> Diagnostic | None:
+    """Why the directory adds nothing (missing, not a directory, no callbacks.conf, cannot be
+    entered), from `stat` alone; None when callbacks.conf is there to be read."""
     try:
-        return decode_source(path.read_bytes(), str(path))
+        info = os.stat(directory)
+        if not stat.S_ISDIR(info.st_mode):
+            return make_diagnostic("QCB204", f"callback directory {directory!r} is not a "
+                                   "directory; it is skipped", file=directory, severity="warning")
+        os.lstat(conf)
+    except FileNotFoundError:
+        if not os.path.lexists(directory):
+            return make_diagnostic("QCB204", f"callback directory {directory!r} does not exist;"
+                                   " it is skipped", file=directory, severity="warning")
+        return make_diagnostic("QCB205", f"no {CONFIG_NAME} in {directory!r}; the directory "
+                               "adds no callbacks", file=str(conf), severity="warning")
+    except PermissionError:
+        return make_diagnostic("QCB013", f"cannot enter callback directory {directory!r} or a "
+                               "directory above it: permission denied", file=directory)
     except OSError as exc:
-        diags.append(make_diagnostic("QCB001", f"cannot read {path.name}: {exc.strerror}",
-                                     file=str(path)))
+        return make_diagnostic("QCB015", f"cannot read callback directory {directory!r}: "
+                               f"{exc.strerror or exc}", file=directory)
+    return None
+
+
+def _read_text(path: Path, diags: list[Diagnostic], limits: Limits) -> str | None:
+    try:
+        return read_source_file(path, kind="config", limits=limits, root=path.parent)
     except SourceError as exc:
         diags.extend(exc.diagnostics)
     return None
 
 
-def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str) -> list[Diagnostic]:
+def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str,
+                     limits: Limits) -> list[Diagnostic]:
     path = root / site.rule.file
 
     def problem(code: str, message: str) -> list[Diagnostic]:
@@ -187,6 +213,13 @@ def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str) -> l
             return problem("QCB112", f"script {site.rule.file!r} is a broken link")
     if not stat.S_ISREG(info.st_mode):
         return problem("QCB114", f"script {site.rule.file!r} is not a regular file")
+    kind = kind_of(site.rule.file)
+    kind = "qcb" if kind == "qcb" else "script"
+    limit = size_limit(kind, limits)
+    if info.st_size > limit:
+        code = "QCB008" if kind == "qcb" else "QCB009"
+        return problem(code, f"script {site.rule.file!r} is {info.st_size} bytes, over the "
+                       f"limit of {limit} for a {kind} file; it is not checked or run")
     return []
 
 
