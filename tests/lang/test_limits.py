@@ -8,12 +8,16 @@ import tracemalloc
 from collections.abc import Callable
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
 from pydantic import ValidationError
 
 from qbcallbacks import parse_config, parse_qcb, parse_trigger
 from qbcallbacks.errors import Diagnostic, TriggerError, make_diagnostic, terminal_safe
 from qbcallbacks.lang import config as config_module
 from qbcallbacks.lang import qcb as qcb_module
+from qbcallbacks.lang import trigger_lark
 from qbcallbacks.lang.source import cap_diagnostics
 from qbcallbacks.model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, limits_from_env
 from qbcallbacks.model.supervisor import HostError, parse_jobinfo_args
@@ -68,6 +72,25 @@ def test_every_accepted_depth_serializes_and_formats() -> None:
     assert at_stack_depth(sys.getrecursionlimit() - 200, lambda: parse_trigger(
         nested(HARD_MAX_TRIGGER_DEPTH), limits=limits)) == model
     assert parse_trigger(model.format(), limits=limits) == model
+
+
+def paren_depth(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        depth = max(0, depth + (char == "(") - (char == ")"))
+        deepest = max(deepest, depth)
+    return deepest
+
+
+@given(from_lark(trigger_lark(), start="trigger"), st.integers(0, 40))
+def test_grammatical_triggers_nested_deeper_than_the_limit_are_qcb005(text: str,
+                                                                      extra: int) -> None:
+    limits = Limits(max_trigger_depth=16)
+    wrapped = "(" * extra + text + ")" * extra
+    if paren_depth(wrapped) > limits.max_trigger_depth:
+        assert trigger_codes(wrapped, limits) == ["QCB005"]
+    else:
+        assert parse_trigger(wrapped, limits=limits) == parse_trigger(text, limits=limits)
 
 
 def test_depth_setting_cannot_pass_the_hard_ceiling() -> None:
