@@ -215,3 +215,18 @@ def test_check_shows_control_characters_escaped(tmp_path: Path) -> None:
     assert "\\x1b]0;owned\\x07" in done.stdout and "cb\\x1b]0;t\\x07" in done.stdout
     as_json = run_cli("check", "--format", "json", str(d))
     assert json.loads(as_json.stdout)[0]["file"] == str(d / "callbacks.conf")
+
+
+def test_many_lines_naming_missing_scripts_are_capped(tmp_path: Path) -> None:
+    d = cb_dir(tmp_path)
+    (d / "callbacks.conf").write_text("".join(f"gone{i}.py = done-job-self\n"
+                                              for i in range(5000)))
+    tracemalloc.start()
+    try:
+        load = load_directory(str(d), limits=Limits(max_diagnostics=20))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [x.code for x in load.diagnostics] == ["QCB112"] * 20 + ["QCB010"]
+    assert load.diagnostics[-1].message.startswith("4980 more problem(s)")
+    assert peak < 20 * MB

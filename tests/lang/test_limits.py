@@ -18,7 +18,7 @@ from qbcallbacks.errors import Diagnostic, TriggerError, make_diagnostic, termin
 from qbcallbacks.lang import config as config_module
 from qbcallbacks.lang import qcb as qcb_module
 from qbcallbacks.lang import trigger_lark
-from qbcallbacks.lang.source import cap_diagnostics
+from qbcallbacks.lang.source import cap_diagnostics, iter_line_runs, iter_lines
 from qbcallbacks.model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, limits_from_env
 from qbcallbacks.model.supervisor import HostError, parse_jobinfo_args
 
@@ -207,3 +207,11 @@ def test_render_escapes_control_characters_and_keeps_the_caret_under_the_span() 
     assert shown[caret.index("^"):caret.index("^") + 13] == "done-job-self"
     assert diag.to_json()["message"] == "bad \x1b[31m"
     assert terminal_safe("tab\tstays") == "tab\tstays"
+
+
+@given(st.text(alphabet="\n\r a\ufeff", max_size=40))
+def test_blank_runs_expand_to_the_same_lines(text: str) -> None:
+    expanded: list[str] = []
+    for item in iter_line_runs(text):
+        expanded.extend([""] * item if isinstance(item, int) else [item])
+    assert expanded == list(iter_lines(text))

@@ -14,7 +14,15 @@ from pathlib import Path
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.config import RuleSite, parse_config
-from ..lang.source import cap_diagnostics, kind_of, read_source_file, size_limit
+from ..lang.source import (
+    SourceKind,
+    cap_diagnostics,
+    collector_paused,
+    kind_of,
+    read_source_file,
+    size_limit,
+    summary_diagnostic,
+)
 from ..model._base import Frozen, trusted
 from ..model.languages import language_of
 from ..model.limits import Limits, default_limits
@@ -126,30 +134,59 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
             file=str(conf)),))
     del text
     diags.extend(parsed.diagnostics)
+    with collector_paused():  # tens of thousands of rules, none in a reference cycle
+        rules = _load_rules(directory, root, parsed.rules, str(conf), diags, position,
+                            check_scripts, runtimes, limits)
+    return DirectoryLoad(directory=directory, rules=tuple(rules), diagnostics=cap_diagnostics(
+        sorted(diags, key=_order), limits.max_diagnostics))
+
+
+def _load_rules(directory: str, root: Path, sites: tuple[RuleSite, ...], conf: str,
+                diags: list[Diagnostic], position: int, check_scripts: bool,
+                runtimes: Mapping[str, Runtime], limits: Limits) -> list[Rule]:
+    """The rules whose scripts are usable; each script is looked at once, and past the
+    diagnostics limit a bad line is only counted."""
     rules: list[Rule] = []
-    checked: dict[str, list[Diagnostic]] = {}
+    errors_of: dict[str, bool] = {}
     real_root = os.path.realpath(root)
-    for site in parsed.rules:
-        problems = _script_problems(root, real_root, site, str(conf), limits)
-        if not problems and check_scripts:
-            name = site.rule.file
-            if name not in checked:
-                runtime = runtimes[Path(name).suffix.lower()]
-                checked[name] = runtime.validate(root / name)
-                diags.extend(checked[name])
-                diags.extend(_permission_warnings(root / name, str(conf), site))
-            problems = [d for d in checked[name] if d.severity == "error"]
-        elif problems:
-            diags.extend(problems)
-        if any(d.severity == "error" for d in problems):
+    verdicts: dict[str, tuple[str, str] | None] = {}
+    room = limits.max_diagnostics - sum(d.file == conf for d in diags)
+    dropped = 0
+    for site in sites:
+        name = site.rule.file
+        if name not in verdicts:
+            verdicts[name] = _script_verdict(root, real_root, name, limits)
+        verdict = verdicts[name]
+        if verdict is not None:
+            if room > 0:
+                diags.append(_on_line(verdict, site, conf))
+                room -= 1
+            else:
+                dropped += 1
+            continue
+        if check_scripts and name not in errors_of:
+            runtime = runtimes[Path(name).suffix.lower()]
+            found = runtime.validate(root / name)
+            diags.extend(found)
+            diags.extend(_permission_warnings(root / name, conf, site))
+            errors_of[name] = any(d.severity == "error" for d in found)
+        if errors_of.get(name):
             continue
         rules.append(trusted(
-            Rule, directory=directory, file=site.rule.file, language=language_of(site.rule.file),
+            Rule, directory=directory, file=name, language=language_of(name),
             trigger=site.rule.trigger, line=site.line, column=site.file_column,
             trigger_column=site.trigger_column, position=position + len(rules),
         ))
-    return DirectoryLoad(directory=directory, rules=tuple(rules), diagnostics=cap_diagnostics(
-        sorted(diags, key=_order), limits.max_diagnostics))
+    if dropped:
+        diags.append(summary_diagnostic(conf, dropped, dropped, limits.max_diagnostics))
+    return rules
+
+
+def _on_line(verdict: tuple[str, str], site: RuleSite, conf: str) -> Diagnostic:
+    code, message = verdict
+    return make_diagnostic(code, message, file=conf, line=site.line, column=site.file_column,
+                           end_column=site.file_column + len(site.rule.file),
+                           source_line=site.source_line)
 
 
 def _order(d: Diagnostic) -> tuple[str, int, int, bool]:
@@ -188,39 +225,32 @@ def _read_text(path: Path, diags: list[Diagnostic], limits: Limits) -> str | Non
     return None
 
 
-def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str,
-                     limits: Limits) -> list[Diagnostic]:
-    path = root / site.rule.file
-
-    def problem(code: str, message: str) -> list[Diagnostic]:
-        return [make_diagnostic(code, message, file=conf, line=site.line,
-                                column=site.file_column,
-                                end_column=site.file_column + len(site.rule.file),
-                                source_line=site.source_line)]
-
+def _script_verdict(root: Path, real_root: str, name: str,
+                    limits: Limits) -> tuple[str, str] | None:
+    """(code, message) when the script cannot be used, from `lstat`/`stat` alone."""
+    path = root / name
     try:
         info = path.lstat()
     except OSError:
-        return problem("QCB112", f"script {site.rule.file!r} is not in {str(root)!r}")
+        return ("QCB112", f"script {name!r} is not in {str(root)!r}")
     if stat.S_ISLNK(info.st_mode):
         target = os.path.realpath(path)
         if os.path.commonpath([real_root, target]) != real_root:
-            return problem("QCB113", f"script {site.rule.file!r} is a link to {target!r}, outside "
-                           "the callback directory")
+            return ("QCB113", f"script {name!r} is a link to {target!r}, outside the callback "
+                    "directory")
         try:
             info = path.stat()
         except OSError:
-            return problem("QCB112", f"script {site.rule.file!r} is a broken link")
+            return ("QCB112", f"script {name!r} is a broken link")
     if not stat.S_ISREG(info.st_mode):
-        return problem("QCB114", f"script {site.rule.file!r} is not a regular file")
-    kind = kind_of(site.rule.file)
-    kind = "qcb" if kind == "qcb" else "script"
+        return ("QCB114", f"script {name!r} is not a regular file")
+    kind: SourceKind = "qcb" if kind_of(name) == "qcb" else "script"
     limit = size_limit(kind, limits)
     if info.st_size > limit:
         code = "QCB008" if kind == "qcb" else "QCB009"
-        return problem(code, f"script {site.rule.file!r} is {info.st_size} bytes, over the "
-                       f"limit of {limit} for a {kind} file; it is not checked or run")
-    return []
+        return (code, f"script {name!r} is {info.st_size} bytes, over the limit of {limit} "
+                f"for a {kind} file; it is not checked or run")
+    return None
 
 
 def _permission_warnings(path: Path, conf: str, site: RuleSite | None = None,

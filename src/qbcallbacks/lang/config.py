@@ -24,7 +24,7 @@ from ..model.documents import (
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits, default_limits
 from ._trigger_build import Problem, shorten
-from .source import DiagnosticBudget, collector_paused, iter_lines, line_too_long
+from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
 
 #: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
@@ -103,7 +103,14 @@ def parse_config(text: str, file: str = "callbacks.conf",
     # Cached parses hand back one model per distinct trigger text; format each once.
     texts: dict[int, str] = {}
     with collector_paused():
-        for number, raw in enumerate(iter_lines(text), 1):
+        number = 0
+        for raw in iter_line_runs(text):
+            if type(raw) is int:  # a run of empty lines
+                lines.extend([BLANK] * raw)
+                number += raw
+                continue
+            assert isinstance(raw, str)
+            number += 1
             if not raw:
                 lines.append(BLANK)
                 continue

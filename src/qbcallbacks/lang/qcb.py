@@ -20,7 +20,7 @@ from ..model.documents import (
 )
 from ..model.limits import Limits, default_limits
 from ._lark import qcb_lark
-from .source import DiagnosticBudget, iter_lines, line_too_long
+from .source import DiagnosticBudget, iter_line_runs, line_too_long
 
 
 class ParsedQcb(Frozen):
@@ -52,7 +52,14 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
     numbers: list[int] = []
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     parser = qcb_lark()
-    for number, raw in enumerate(iter_lines(text), 1):
+    number = 0
+    for raw in iter_line_runs(text):
+        if type(raw) is int:  # a run of empty lines
+            lines.extend([_BLANK] * raw)
+            number += raw
+            continue
+        assert isinstance(raw, str)
+        number += 1
         if not raw.strip(" \t"):  # the grammar's blank_line, without a parse
             lines.append(_BLANK)
             continue
