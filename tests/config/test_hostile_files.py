@@ -230,3 +230,17 @@ def test_many_lines_naming_missing_scripts_are_capped(tmp_path: Path) -> None:
     assert [x.code for x in load.diagnostics] == ["QCB112"] * 20 + ["QCB010"]
     assert load.diagnostics[-1].message.startswith("4980 more problem(s)")
     assert peak < 20 * MB
+
+
+def test_cli_turns_running_out_of_memory_into_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str],
+                                                      tmp_path: Path) -> None:
+    from qbcallbacks.cli import check, main
+
+    def exhausted(*args: object, **kwargs: object) -> object:
+        raise MemoryError
+
+    monkeypatch.setattr(check, "load_callback_path", exhausted)
+    assert main(["check", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out of memory" in err

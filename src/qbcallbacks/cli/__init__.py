@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except MemoryError:  # the limits should prevent it; never a traceback if they do not
+        click.echo("qbcallbacks: out of memory (see spec/limits.md to lower the limits)", err=True)
+        return 1
     return code if isinstance(code, int) else 0
 
 
