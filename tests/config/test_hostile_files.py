@@ -244,3 +244,10 @@ def test_cli_turns_running_out_of_memory_into_one_line(monkeypatch: pytest.Monke
     assert main(["check", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "out of memory" in err
+
+
+def test_a_script_the_compiler_cannot_take_is_a_diagnostic(tmp_path: Path) -> None:
+    d = cb_dir(tmp_path)
+    (d / "callbacks.conf").write_text("deep.py = done-job-self\n")
+    (d / "deep.py").write_text("x = " + "-" * 200_000 + "1\n")
+    assert codes(d) == ["QCB014"]

@@ -165,8 +165,7 @@ def _load_rules(directory: str, root: Path, sites: tuple[RuleSite, ...], conf: s
                 dropped += 1
             continue
         if check_scripts and name not in errors_of:
-            runtime = runtimes[Path(name).suffix.lower()]
-            found = runtime.validate(root / name)
+            found = _validate(runtimes[Path(name).suffix.lower()], root / name)
             diags.extend(found)
             diags.extend(_permission_warnings(root / name, conf, site))
             errors_of[name] = any(d.severity == "error" for d in found)
@@ -180,6 +179,16 @@ def _load_rules(directory: str, root: Path, sites: tuple[RuleSite, ...], conf: s
     if dropped:
         diags.append(summary_diagnostic(conf, dropped, dropped, limits.max_diagnostics))
     return rules
+
+
+def _validate(runtime: Runtime, path: Path) -> list[Diagnostic]:
+    """The runtime's own check of a script; a compiler that runs out of stack or memory on a
+    pathological script (a few hundred thousand nested operators) is a diagnostic too."""
+    try:
+        return list(runtime.validate(path))
+    except (MemoryError, RecursionError):
+        return [make_diagnostic("QCB014", f"{path.name} is too deeply nested or too large to "
+                                "check; it is not run", file=str(path))]
 
 
 def _on_line(verdict: tuple[str, str], site: RuleSite, conf: str) -> Diagnostic:
