@@ -24,6 +24,7 @@ from qbcallbacks.config.load import load_directory
 from qbcallbacks.model.limits import Limits
 
 MB = 1 << 20
+NL = b"\n"
 #: Limits raised so far that the line, depth and diagnostics checks (not the size check) are
 #: what stops each input: the worst case a site could configure.
 RAISED = Limits(max_config_bytes=64 * MB, max_qcb_bytes=64 * MB)
@@ -91,10 +92,17 @@ def make_inputs(root: Path, scale: float) -> list[tuple[str, Path, Limits]]:
     qcb = conf_dir("badqcb", b"x.qcb = done-job-self\n")
     (qcb / "x.qcb").write_bytes(b"unblok-self\n" * bad)
     out.append((f"{bad:,} bad qcb lines (size limit)", qcb, Limits()))
-    good = int(200_000 * scale)
-    out.append((f"{good:,} good lines (limits raised)",
-                conf_dir("good", b"".join(b"a.py = done-job-x%d\n" % i for i in range(good))),
-                RAISED))
+    good = int(1_000_000 * scale)
+    good_text = b"".join(b"a.py = done-job-x%d\n" % i for i in range(good))
+    out.append((f"{good:,} good lines (size limit)", conf_dir("good", good_text), Limits()))
+    fits = good_text[:Limits().max_config_bytes]
+    fits = fits[:fits.rfind(b"\n") + 1]
+    out.append((f"{fits.count(NL):,} good lines (1 MiB, the default limit)",
+                conf_dir("good1", fits), Limits()))
+    fewer = good_text[:good_text.index(b"x%d\n" % (good // 5)) + 1]
+    fewer = fewer[:fewer.rfind(b"\n") + 1]
+    out.append((f"{fewer.count(NL):,} good lines (limits raised)",
+                conf_dir("good2", fewer), RAISED))
     script = conf_dir("script", b"big.py = done-job-self\n")
     with open(script / "big.py", "wb") as f:
         f.truncate(54 * MB)
