@@ -8,7 +8,7 @@ import tracemalloc
 from collections.abc import Callable
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from pydantic import ValidationError
@@ -82,6 +82,7 @@ def paren_depth(text: str) -> int:
     return deepest
 
 
+@settings(max_examples=min(settings.default.max_examples, 100))
 @given(from_lark(trigger_lark(), start="trigger"), st.integers(0, 40))
 def test_grammatical_triggers_nested_deeper_than_the_limit_are_qcb005(text: str,
                                                                       extra: int) -> None:
