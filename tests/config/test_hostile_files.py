@@ -191,9 +191,21 @@ def test_qbconf_reader_refuses_a_fifo(tmp_path: Path, opened: list[str]) -> None
     assert opened == []
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "qbcallbacks", *args], capture_output=True,
-                          text=True, timeout=60, check=False)
+                          text=True, timeout=60, check=False,
+                          env=None if env is None else {**os.environ, **env})
+
+
+def test_limits_are_set_from_the_environment(tmp_path: Path) -> None:
+    d = cb_dir(tmp_path)
+    (d / "a.py").write_text("pass\n")
+    (d / "callbacks.conf").write_text("a.py = " + " || ".join(["done-job-self"] * 20) + "\n")
+    assert run_cli("check", str(d)).returncode == 0
+    done = run_cli("check", "--format", "json", str(d),
+                   env={"QBCALLBACKS_MAX_LINE_LENGTH": "100"})
+    assert done.returncode == 1
+    assert [x["code"] for x in json.loads(done.stdout)] == ["QCB006"]
 
 
 def test_format_refuses_special_files_without_a_traceback(tmp_path: Path) -> None:

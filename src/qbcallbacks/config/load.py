@@ -92,14 +92,15 @@ def _expand_vars(text: str, env: Mapping[str, str]) -> str:
 
 
 def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: bool = True,
-                       env: Mapping[str, str] | None = None) -> CallbackSet:
+                       env: Mapping[str, str] | None = None,
+                       limits: Limits | None = None) -> CallbackSet:
     """Load every directory of a callback path; rules are numbered in firing order."""
     runtimes = _runtimes()
     loads: list[DirectoryLoad] = []
     position = 0
     for directory in expand_callback_path(specs, env):
         load = load_directory(directory, position=position, check_scripts=check_scripts,
-                              runtimes=runtimes)
+                              runtimes=runtimes, limits=limits)
         position += len(load.rules)
         loads.append(load)
     return CallbackSet(directories=tuple(loads))
