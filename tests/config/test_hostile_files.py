@@ -215,6 +215,7 @@ def test_format_refuses_special_files_without_a_traceback(tmp_path: Path) -> Non
         done = run_cli("format", path)
         assert done.returncode == 1
         assert "[QCB012]" in done.stderr and "Traceback" not in done.stderr
+    assert run_cli("format", str(tmp_path / "missing.conf")).returncode == 2
 
 
 def test_check_shows_control_characters_escaped(tmp_path: Path) -> None:

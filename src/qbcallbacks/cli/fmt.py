@@ -7,6 +7,7 @@ A file with errors is not formatted: its diagnostics are printed and the exit st
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -23,6 +24,8 @@ from ..runtimes.api import runtime_classes
 @click.pass_context
 def command(ctx: click.Context, file: Path, check: bool) -> None:
     """Render a callbacks.conf or .qcb file canonically."""
+    if not os.path.lexists(file):
+        raise click.UsageError(f"cannot read {file}: No such file or directory")
     try:
         text = read_source_file(file)  # regular files only, within the size limits
     except SourceError as exc:
