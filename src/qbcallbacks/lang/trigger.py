@@ -211,7 +211,7 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
 
 
 def _too_deep(text: str) -> Problem:
-    return Problem("QCB107", "trigger nests parentheses too deeply", 0, max(1, len(text)))
+    return Problem("QCB005", "trigger nests parentheses too deeply", 0, max(1, len(text)))
 
 
 _PARENS = re.compile(r"[()]")
