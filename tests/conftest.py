@@ -1,4 +1,8 @@
-"""Shared test set-up: hypothesis profiles chosen by HYPOTHESIS_PROFILE (dev, ci, fuzz)."""
+"""Shared test set-up: hypothesis profiles chosen by HYPOTHESIS_PROFILE.
+
+`dev` (the default) is quick for the edit-test loop, `ci` is what `.ci/run` uses, `nightly` is
+for long unattended runs, `fuzz` hunts with many examples and no health checks.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,17 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-settings.register_profile("dev", max_examples=100, deadline=None)
+# Grammar-generated text (`from_lark`) is occasionally filtered a lot by Hypothesis itself;
+# that is not a failure of the code under test.
+_generated = [HealthCheck.filter_too_much, HealthCheck.too_slow]
+settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=_generated)
 settings.register_profile(
     "ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow],
     derandomize=True,
+)
+settings.register_profile(
+    "nightly", max_examples=10_000, deadline=None, suppress_health_check=_generated,
+    print_blob=True,
 )
 settings.register_profile(
     "fuzz", max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck)

@@ -26,6 +26,63 @@ CODE_DOCS: dict[str, CodeDoc] = {
         "The supervisor reads callback files as UTF-8; a file it cannot read or decode adds "
         "no callbacks at all, so every callback it names silently never runs.",
         "Check the file's permissions and save it as UTF-8 (a byte order mark is accepted)."),
+    "QCB005": CodeDoc(
+        "Parsing cost grows with nesting, and no real trigger needs more than a few levels; "
+        "a limit checked before any parser runs keeps a hostile line from stalling a check or "
+        "a reload.",
+        "Flatten the expression (`a && b && c` needs no parentheses), or raise the limit "
+        "(spec/limits.md)."),
+    "QCB006": CodeDoc(
+        "An overlong line is refused before it is parsed, so that one line cannot cost the "
+        "time and memory of a whole file.",
+        "Split the trigger over several rules, or raise the limit (spec/limits.md)."),
+    "QCB007": CodeDoc(
+        "A callbacks.conf larger than the limit is not read at all, so none of its callbacks "
+        "are loaded.",
+        "Split the rules over several callback directories, or raise the limit "
+        "(spec/limits.md)."),
+    "QCB008": CodeDoc(
+        "A .qcb file larger than the limit is neither checked nor run.",
+        "qcb programs are a few commands; move long logic into a Python or Perl script."),
+    "QCB009": CodeDoc(
+        "A script larger than the limit is neither checked nor run: checking it would cost "
+        "the host more time and memory than any callback is worth.",
+        "Keep callback scripts small and import the rest from modules, or raise the limit "
+        "(spec/limits.md)."),
+    "QCB010": CodeDoc(
+        "Past the per-file limit further findings are only counted, so a file of garbage "
+        "cannot flood a terminal, an editor or a CI log.",
+        "Fix the findings shown first; the rest usually share their cause."),
+    "QCB011": CodeDoc(
+        "A link that leaves the callback directory would let whoever controls its target "
+        "decide what is read (and echoed) as site configuration.",
+        "Copy the file into the callback directory instead of linking to it."),
+    "QCB012": CodeDoc(
+        "Only regular files are read: a FIFO or device would block or never end, and a "
+        "directory has no text.",
+        "Put a regular file in its place."),
+    "QCB013": CodeDoc(
+        "A directory that cannot be read or entered adds no callbacks; the supervisor would "
+        "silently run none of them.",
+        "Give the supervisor's user read and execute permission on the directory and its "
+        "parents."),
+    "QCB014": CodeDoc(
+        "The input needed more memory than the host could give; it is refused rather than "
+        "taking the host down.",
+        "Make the file smaller or simpler, or lower the limits so it is refused earlier."),
+    "QCB015": CodeDoc(
+        "The operating system reported an error while reading; nothing from the file is used.",
+        "Check the disk and the file system, then check again."),
+    "QCB016": CodeDoc(
+        "A `qb` call with that many arguments is refused before the host works on it, so one "
+        "script cannot hold the host past its deadline.",
+        "Pass fewer arguments (query one job at a time), or raise the limit."),
+    "QCB017": CodeDoc(
+        "A `qb` call argument over the size limit is refused before the host works on it.",
+        "Pass a smaller value."),
+    "QCB018": CodeDoc(
+        "A qb.conf over the size limit is not read; no setting of it applies.",
+        "qb.conf is a few hundred lines at most; check what filled it."),
     "QCB020": CodeDoc(
         "A path that does not exist is usually a typo in a hook or CI script; checking "
         "nothing and reporting success would hide every error in the real directory.",

@@ -8,6 +8,7 @@ same thing the same way.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
@@ -18,6 +19,20 @@ Severity = Literal["error", "warning"]
 #: Stable diagnostic codes; tools may match on them, so they never change meaning.
 CODES: dict[str, str] = {
     "QCB001": "file cannot be read or is not UTF-8",
+    "QCB005": "trigger nests parentheses too deeply",
+    "QCB006": "line too long",
+    "QCB007": "callbacks.conf too large",
+    "QCB008": "qcb file too large",
+    "QCB009": "script file too large",
+    "QCB010": "too many diagnostics in one file; the rest are counted",
+    "QCB011": "file to read is a link leaving its directory",
+    "QCB012": "not a regular file (FIFO, device, directory or socket)",
+    "QCB013": "directory cannot be read or entered",
+    "QCB014": "out of memory while reading a file",
+    "QCB015": "input read error",
+    "QCB016": "too many arguments in a qb call",
+    "QCB017": "qb call argument too large",
+    "QCB018": "qb.conf too large",
     "QCB020": "path given on the command line does not exist",
     "QCB021": "path is not a callback directory, callbacks.conf or callback script",
     "QCB101": "missing '=' between file name and trigger",
@@ -58,6 +73,20 @@ CODES: dict[str, str] = {
 }
 
 
+# C0 controls other than tab, DEL and the C1 controls: a terminal acts on these (colours, titles,
+# cursor moves), so text output shows them escaped. Tabs are shown as a blank.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    return f"\\x{ord(m.group()):02x}"
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with control characters written as `\\xNN`, safe to print to a terminal."""
+    return _CONTROL.sub(_escape_char, text)
+
+
 class Diagnostic(BaseModel):
     """One finding about a span of user text; positions are 1-based, end column exclusive."""
 
@@ -89,14 +118,18 @@ class Diagnostic(BaseModel):
 
     def render(self) -> str:
         """`file:line:col: severity: message [code]`, then the line and a caret under the span."""
-        where = f"{self.file}:{self.line}:{self.column}"
-        head = f"{where}: {self.severity}: {self.message} [{self.code}]"
+        where = f"{terminal_safe(self.file)}:{self.line}:{self.column}"
+        head = f"{where}: {self.severity}: {terminal_safe(self.message)} [{self.code}]"
         if self.source_line is None:
             return head
-        text = self.source_line.expandtabs(1)
-        width = max(1, (self.end_column - self.column) if self.end_line == self.line else 1)
-        caret = " " * (self.column - 1) + "^" + "~" * (width - 1)
-        return f"{head}\n    {text}\n    {caret}"
+        line = self.source_line.replace("\t", " ")
+        start = self.column - 1
+        stop = self.end_column - 1 if self.end_line == self.line else self.column
+        # Escapes widen the text: place the caret under the escaped span.
+        before = len(terminal_safe(line[:start])) + max(0, start - len(line))
+        width = max(1, len(terminal_safe(line[start:stop])) + max(0, stop - max(len(line), start)))
+        caret = " " * before + "^" + "~" * (width - 1)
+        return f"{head}\n    {terminal_safe(line)}\n    {caret}"
 
     def moved(self, *, file: str | None = None, line: int | None = None, column_offset: int = 0,
               source_line: str | None = None) -> Diagnostic:

@@ -92,6 +92,8 @@ def _read_line(text: str, known: dict[int, Job], removed: set[int]) -> ReplaySte
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise EventLineError(f"not JSON: {exc.msg} at column {exc.colno}") from None
+    except (ValueError, RecursionError) as exc:  # a huge number, arrays nested too deep
+        raise EventLineError(f"not readable JSON: {str(exc)[:80]}") from None
     if not isinstance(data, dict):
         raise EventLineError("an event line is a JSON object such as "
                              '{"event": "complete", "type": "job", "job": 12}')

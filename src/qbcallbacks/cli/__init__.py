@@ -66,8 +66,6 @@ def cli() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 findings or failed callbacks, 2 usage or
     environment error). A user's mistake is one line on standard error, never a traceback."""
-    import sqlite3
-
     from ..errors import QbCallbacksError
 
     try:
@@ -87,9 +85,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 130
+    except MemoryError:  # the limits should prevent it; never a traceback if they do not
+        click.echo("qbcallbacks: out of memory (see spec/limits.md to lower the limits)", err=True)
+        return 1
     except (BrokenPipeError, _PipeClosed):
         return _broken_pipe()
-    except (QbCallbacksError, OSError, sqlite3.Error) as exc:
+    except (QbCallbacksError, OSError) as exc:
+        click.echo(f"qbcallbacks: error: {_one_line(exc)}", err=True)
+        return 2
+    except Exception as exc:
+        # A database error from a command that opened one; `check` never imports sqlite3,
+        # so the class is looked up only where the module is already loaded.
+        sqlite3 = sys.modules.get("sqlite3")
+        if sqlite3 is None or not isinstance(exc, sqlite3.Error):
+            raise
         click.echo(f"qbcallbacks: error: {_one_line(exc)}", err=True)
         return 2
     return code if isinstance(code, int) else 0

@@ -20,7 +20,7 @@ import click
 
 from ..errors import Diagnostic, SourceError
 from ..lang import parse_config, parse_qcb
-from ..lang.source import decode_source
+from ..lang.source import read_source_file
 from ..runtimes.registry import extensions as runtime_extensions
 from ._targets import SetupError
 
@@ -104,10 +104,10 @@ def command(ctx: click.Context, files: tuple[Path, ...], check: bool, diff: bool
         if not (write or check or diff) and _is_stdout(file):
             raise click.UsageError(f"standard output is {file} itself (the shell has emptied "
                                    "it); use --write to format a file in place")
+        if not os.path.lexists(file):
+            raise SetupError(f"cannot read {file}: No such file or directory")
         try:
-            text = decode_source(file.read_bytes(), str(file))
-        except OSError as exc:
-            raise SetupError(f"cannot read {file}: {exc.strerror}") from None
+            text = read_source_file(file)  # regular files only, within the size limits
         except SourceError as exc:
             for d in exc.diagnostics:
                 click.echo(d.render(), err=True)

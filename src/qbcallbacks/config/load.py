@@ -15,9 +15,18 @@ from pathlib import Path
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.config import RuleSite, parse_config
 from ..lang.near_miss import near_miss_diagnostics
-from ..lang.source import decode_source
+from ..lang.source import (
+    SourceKind,
+    cap_diagnostics,
+    collector_paused,
+    kind_of,
+    read_source_file,
+    size_limit,
+    summary_diagnostic,
+)
 from ..model._base import Frozen, trusted
 from ..model.languages import language_of
+from ..model.limits import Limits, default_limits
 from ..model.rules import Rule
 from ..runtimes.api import Runtime
 from ..runtimes.validate import Validator, validators
@@ -87,7 +96,7 @@ def _expand_vars(text: str, env: Mapping[str, str]) -> str:
 
 def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: bool = True,
                        env: Mapping[str, str] | None = None,
-                       compile_perl: bool = False) -> CallbackSet:
+                       limits: Limits | None = None, compile_perl: bool = False) -> CallbackSet:
     """Load every directory of a callback path; rules are numbered in firing order.
 
     Scripts are checked without running any of their code, unless `compile_perl` asks for
@@ -98,7 +107,7 @@ def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: boo
     position = 0
     for directory in expand_callback_path(specs, env):
         load = load_directory(directory, position=position, check_scripts=check_scripts,
-                              runtimes=runtimes)
+                              runtimes=runtimes, limits=limits)
         position += len(load.rules)
         loads.append(load)
     return CallbackSet(directories=tuple(loads))
@@ -110,93 +119,141 @@ def _runtimes(compile_perl: bool = False) -> dict[str, Validator]:
 
 def load_directory(directory: str, *, position: int = 0, check_scripts: bool = True,
                    runtimes: Mapping[str, Runtime | Validator] | None = None,
-                   text: str | None = None) -> DirectoryLoad:
+                   limits: Limits | None = None, text: str | None = None) -> DirectoryLoad:
     """Load one callback directory; `position` is the firing position of its first rule.
     `text`, when given, stands in for the callbacks.conf on disk (standard input, an editor)."""
     runtimes = _runtimes() if runtimes is None else runtimes
+    limits = default_limits() if limits is None else limits
     root = Path(directory)
     conf = root / CONFIG_NAME
-    if not root.is_dir():
-        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
-            "QCB204", f"callback directory {directory!r} "
-            f"{'is not a directory' if root.exists() else 'does not exist'}; it is skipped",
-            file=directory, severity="warning"),))
-    if text is None and not conf.is_file():
-        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
-            "QCB205", f"no {CONFIG_NAME} in {directory!r}; the directory adds no callbacks",
-            file=str(conf), severity="warning"),))
+    unusable = _directory_problem(directory, conf, given_text=text is not None)
+    if unusable is not None:
+        return DirectoryLoad(directory=directory, diagnostics=(unusable,))
     diags: list[Diagnostic] = []
     if text is None:
-        text = _read_text(conf, diags)
+        text = _read_text(conf, diags, limits)
         if text is None:
             return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
         diags.extend(file_problems(conf, str(conf)))
     diags.extend(directory_problems(root))
     if any(d.severity == "error" for d in diags):  # unsafe to run anything from here
         return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
-    parsed = parse_config(text, str(conf), extensions=tuple(runtimes))
+    try:
+        parsed = parse_config(text, str(conf), extensions=tuple(runtimes), limits=limits)
+    except MemoryError:
+        del text
+        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
+            "QCB014", f"out of memory while parsing {CONFIG_NAME}; lower its size limit",
+            file=str(conf)),))
+    del text
     diags.extend(parsed.diagnostics)
     diags.extend(near_miss_diagnostics(parsed))
+    with collector_paused():  # tens of thousands of rules, none in a reference cycle
+        rules = _load_rules(directory, root, parsed.rules, str(conf), diags, position,
+                            check_scripts, runtimes, limits)
+    return DirectoryLoad(directory=directory, rules=tuple(rules), diagnostics=cap_diagnostics(
+        sorted(diags, key=_order), limits.max_diagnostics))
+
+
+def _load_rules(directory: str, root: Path, sites: tuple[RuleSite, ...], conf: str,
+                diags: list[Diagnostic], position: int, check_scripts: bool,
+                runtimes: Mapping[str, Runtime | Validator], limits: Limits) -> list[Rule]:
+    """The rules whose scripts are usable; each script is looked at once, and past the
+    diagnostics limit a bad line is only counted."""
     rules: list[Rule] = []
-    checked: dict[str, list[Diagnostic]] = {}
+    errors_of: dict[str, bool] = {}
     real_root = os.path.realpath(root)
     verdicts: dict[str, tuple[str, str] | None] = {}
-    for site in parsed.rules:
-        problems = _script_problems(root, real_root, site, str(conf), verdicts)
-        if not problems and check_scripts:
-            name = site.rule.file
-            if name not in checked:
-                checker = runtimes[Path(name).suffix.lower()]
-                checked[name] = (checker.validate(root / name) if isinstance(checker, Runtime)
-                                 else checker(root / name))
-                checked[name] += file_problems(root / name, str(conf), site)
-                diags.extend(checked[name])
-            problems = [d for d in checked[name] if d.severity == "error"]
-        elif problems:
-            diags.extend(problems)
-        if any(d.severity == "error" for d in problems):
+    room = limits.max_diagnostics - sum(d.file == conf for d in diags)
+    dropped = 0
+    for site in sites:
+        name = site.rule.file
+        if name not in verdicts:
+            verdicts[name] = _script_verdict(root, real_root, name, limits)
+        verdict = verdicts[name]
+        if verdict is not None:
+            if room > 0:
+                diags.append(_on_line(verdict, site, conf))
+                room -= 1
+            else:
+                dropped += 1
+            continue
+        if check_scripts and name not in errors_of:
+            found = _validate(runtimes[Path(name).suffix.lower()], root / name)
+            found += file_problems(root / name, conf, site)
+            diags.extend(found)
+            errors_of[name] = any(d.severity == "error" for d in found)
+        if errors_of.get(name):
             continue
         rules.append(trusted(
-            Rule, directory=directory, file=site.rule.file, language=language_of(site.rule.file),
+            Rule, directory=directory, file=name, language=language_of(name),
             trigger=site.rule.trigger, line=site.line, column=site.file_column,
             trigger_column=site.trigger_column, position=position + len(rules),
         ))
-    return DirectoryLoad(directory=directory, rules=tuple(rules),
-                         diagnostics=tuple(sorted(diags, key=_order)))
+    if dropped:
+        diags.append(summary_diagnostic(conf, dropped, dropped, limits.max_diagnostics))
+    return rules
 
 
-def _order(d: Diagnostic) -> tuple[str, int, int]:
-    return (d.file, d.line, d.column)
-
-
-def _read_text(path: Path, diags: list[Diagnostic]) -> str | None:
+def _validate(checker: Runtime | Validator, path: Path) -> list[Diagnostic]:
+    """The script check for its language; a compiler that runs out of stack or memory on a
+    pathological script (a few hundred thousand nested operators) is a diagnostic too."""
     try:
-        return decode_source(path.read_bytes(), str(path))
+        return list(checker.validate(path) if isinstance(checker, Runtime) else checker(path))
+    except (MemoryError, RecursionError):
+        return [make_diagnostic("QCB014", f"{path.name} is too deeply nested or too large to "
+                                "check; it is not run", file=str(path))]
+
+
+def _on_line(verdict: tuple[str, str], site: RuleSite, conf: str) -> Diagnostic:
+    code, message = verdict
+    return make_diagnostic(code, message, file=conf, line=site.line, column=site.file_column,
+                           end_column=site.file_column + len(site.rule.file),
+                           source_line=site.source_line)
+
+
+def _order(d: Diagnostic) -> tuple[str, int, int, bool]:
+    return (d.file, d.line, d.column, d.code == "QCB010")
+
+
+def _directory_problem(directory: str, conf: Path, *, given_text: bool = False,
+                       ) -> Diagnostic | None:
+    """Why the directory adds nothing (missing, not a directory, no callbacks.conf, cannot be
+    entered), from `stat` alone; None when callbacks.conf is there to be read (or its text
+    was given)."""
+    try:
+        info = os.stat(directory)
+        if not stat.S_ISDIR(info.st_mode):
+            return make_diagnostic("QCB204", f"callback directory {directory!r} is not a "
+                                   "directory; it is skipped", file=directory, severity="warning")
+        if not given_text:
+            os.lstat(conf)
+    except FileNotFoundError:
+        if not os.path.lexists(directory):
+            return make_diagnostic("QCB204", f"callback directory {directory!r} does not exist;"
+                                   " it is skipped", file=directory, severity="warning")
+        return make_diagnostic("QCB205", f"no {CONFIG_NAME} in {directory!r}; the directory "
+                               "adds no callbacks", file=str(conf), severity="warning")
+    except PermissionError:
+        return make_diagnostic("QCB013", f"cannot enter callback directory {directory!r} or a "
+                               "directory above it: permission denied", file=directory)
     except OSError as exc:
-        diags.append(make_diagnostic("QCB001", f"cannot read {path.name}: {exc.strerror}",
-                                     file=str(path)))
+        return make_diagnostic("QCB015", f"cannot read callback directory {directory!r}: "
+                               f"{exc.strerror or exc}", file=directory)
+    return None
+
+
+def _read_text(path: Path, diags: list[Diagnostic], limits: Limits) -> str | None:
+    try:
+        return read_source_file(path, kind="config", limits=limits, root=path.parent)
     except SourceError as exc:
         diags.extend(exc.diagnostics)
     return None
 
 
-def _script_problems(root: Path, real_root: str, site: RuleSite, conf: str,
-                     seen: dict[str, tuple[str, str] | None]) -> list[Diagnostic]:
-    """Problems of the script a rule names; `seen` keeps each name's verdict for this load,
-    since a directory names a few scripts on many lines."""
-    name = site.rule.file
-    if name not in seen:
-        seen[name] = _script_problem(root, real_root, name)
-    found = seen[name]
-    if found is None:
-        return []
-    return [make_diagnostic(found[0], found[1], file=conf, line=site.line,
-                            column=site.file_column,
-                            end_column=site.file_column + len(name),
-                            source_line=site.source_line)]
-
-
-def _script_problem(root: Path, real_root: str, name: str) -> tuple[str, str] | None:
+def _script_verdict(root: Path, real_root: str, name: str,
+                    limits: Limits) -> tuple[str, str] | None:
+    """(code, message) when the script cannot be used, from `lstat`/`stat` alone."""
     path = root / name
     try:
         info = path.lstat()
@@ -205,12 +262,18 @@ def _script_problem(root: Path, real_root: str, name: str) -> tuple[str, str] | 
     if stat.S_ISLNK(info.st_mode):
         target = os.path.realpath(path)
         if os.path.commonpath([real_root, target]) != real_root:
-            return ("QCB113", f"script {name!r} is a link to {target!r}, outside "
-                    "the callback directory")
+            return ("QCB113", f"script {name!r} is a link to {target!r}, outside the callback "
+                    "directory")
         try:
             info = path.stat()
         except OSError:
             return ("QCB112", f"script {name!r} is a broken link")
     if not stat.S_ISREG(info.st_mode):
         return ("QCB114", f"script {name!r} is not a regular file")
+    kind: SourceKind = "qcb" if kind_of(name) == "qcb" else "script"
+    limit = size_limit(kind, limits)
+    if info.st_size > limit:
+        code = "QCB008" if kind == "qcb" else "QCB009"
+        return (code, f"script {name!r} is {info.st_size} bytes, over the limit of {limit} "
+                f"for a {kind} file; it is not checked or run")
     return None

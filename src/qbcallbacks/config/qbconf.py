@@ -12,8 +12,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import QbCallbacksError, make_diagnostic
+from ..errors import QbCallbacksError, SourceError
+from ..lang.source import read_source_bytes
 from ..model._base import Frozen
+from ..model.limits import Limits
 from ..runtimes.policy import JOB_CODE_KEY
 from .load import expand_callback_path
 
@@ -91,10 +93,10 @@ def parse_qbconf(text: str, path: str = "qb.conf") -> QbConf:
     return QbConf(path=path, values=values)
 
 
-def read_qbconf(path: str | Path) -> QbConf:
+def read_qbconf(path: str | Path, limits: Limits | None = None) -> QbConf:
+    """Read qb.conf: a regular file within its size limit (undecodable bytes are replaced)."""
     try:
-        text = Path(path).read_bytes().decode("utf-8", errors="replace")
-    except OSError as exc:
-        raise QbConfError(make_diagnostic("QCB001", f"cannot read {path}: {exc.strerror}",
-                                          file=str(path)).render()) from exc
-    return parse_qbconf(text, str(path))
+        data = read_source_bytes(path, kind="qbconf", limits=limits)
+    except SourceError as exc:
+        raise QbConfError("\n".join(d.render() for d in exc.diagnostics)) from exc
+    return parse_qbconf(data.decode("utf-8", errors="replace"), str(path))

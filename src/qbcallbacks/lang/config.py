@@ -22,13 +22,16 @@ from ..model.documents import (
     RuleLine,
 )
 from ..model.languages import SCRIPT_LANGUAGES
+from ..model.limits import Limits, default_limits
 from ._trigger_build import Problem, shorten
-from .source import collector_paused, split_lines
+from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
 
 #: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
 BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGES)
 _TRAILING_COMMENT = re.compile(r"[ \t]#")
+#: Every blank line of every document is this one object: blank lines cost a pointer each.
+BLANK: BlankLine = trusted(BlankLine, kind="blank")
 
 
 class RuleSite(Frozen):
@@ -84,20 +87,37 @@ def file_name_problem(name: str,
 
 
 def parse_config(text: str, file: str = "callbacks.conf",
-                 extensions: Collection[str] = BUILTIN_EXTENSIONS) -> ParsedConfig:
+                 extensions: Collection[str] = BUILTIN_EXTENSIONS,
+                 limits: Limits | None = None) -> ParsedConfig:
     """Parse a whole `callbacks.conf`; never raises for bad text, reports it instead.
 
-    `extensions` (with the dot) are those a runtime is registered for.
+    `extensions` (with the dot) are those a runtime is registered for. Lines over the length
+    limit are reported, not parsed; past the diagnostics limit problems are only counted.
     """
-    diags: list[Diagnostic] = []
+    limits = default_limits() if limits is None else limits
+    max_len = limits.max_line_length
+    diags = DiagnosticBudget(file, limits.max_diagnostics)
     lines: list[ConfigLine] = []
     sites: list[RuleSite] = []
     seen: dict[tuple[str, str], int] = {}
     # Cached parses hand back one model per distinct trigger text; format each once.
     texts: dict[int, str] = {}
     with collector_paused():
-        for number, raw in enumerate(split_lines(text), 1):
-            entry = _parse_line(raw, number, file, diags, extensions)
+        number = 0
+        for raw in iter_line_runs(text):
+            if type(raw) is int:  # a run of empty lines
+                lines.extend([BLANK] * raw)
+                number += raw
+                continue
+            assert isinstance(raw, str)
+            number += 1
+            if not raw:
+                lines.append(BLANK)
+                continue
+            if len(raw) > max_len:
+                diags.append(line_too_long(raw, number, file, max_len))
+                continue
+            entry = _parse_line(raw, number, file, diags, extensions, limits)
             if entry is None:
                 continue
             line, site = entry
@@ -117,10 +137,9 @@ def parse_config(text: str, file: str = "callbacks.conf",
             else:
                 seen[key] = number
             sites.append(site)
-    ok = all(d.severity != "error" for d in diags)
-    document = trusted(ConfigDocument, lines=tuple(lines)) if ok else None
+    document = None if diags.has_error else trusted(ConfigDocument, lines=tuple(lines))
     return trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
-                   diagnostics=tuple(diags))
+                   diagnostics=diags.result())
 
 
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
@@ -130,14 +149,15 @@ def parse_config(text: str, file: str = "callbacks.conf",
 _COMMENT_START = re.compile(r"[ \t]#")
 
 
-def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
-                extensions: Collection[str]) -> tuple[ConfigLine, RuleSite | None] | None:
+def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
+                extensions: Collection[str], limits: Limits,
+                ) -> tuple[ConfigLine, RuleSite | None] | None:
     stripped = raw.lstrip(" \t")
     if "\r" in raw:
         _line_error(raw, number, file, diags)
         return None
     if not stripped:
-        return BlankLine(), None
+        return BLANK, None
     if stripped[0] == "#":
         return trusted(CommentLine, kind="comment", text=stripped.rstrip(" \t")), None
     eq = raw.find("=")
@@ -154,9 +174,9 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
     if bad_name is not None:
         diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
                                              column=file_col, source_line=raw))
-    model, offset, problems = trigger_problems(trigger)
+    model, offset, problems = trigger_problems(trigger, limits)
     if model is None:
-        _line_error(raw, number, file, diags)
+        _line_error(raw, number, file, diags, limits)
         return None
     if bad_name is not None:
         return None
@@ -170,11 +190,15 @@ def _parse_line(raw: str, number: int, file: str, diags: list[Diagnostic],
     return line, site
 
 
-def _line_error(raw: str, number: int, file: str, diags: list[Diagnostic]) -> None:
-    diags.append(explain_line(raw, number, file))
+def _line_error(raw: str, number: int, file: str, diags: DiagnosticBudget,
+                limits: Limits | None = None) -> None:
+    if diags.full:  # explaining costs more than parsing; past the limit only count
+        diags.count("error")
+    else:
+        diags.append(explain_line(raw, number, file, limits))
 
 
-def explain_line(raw: str, number: int, file: str) -> Diagnostic:
+def explain_line(raw: str, number: int, file: str, limits: Limits | None = None) -> Diagnostic:
     """The diagnostic for a line the grammar rejected, in an administrator's words."""
     def at(problem: Problem, base: int = 0) -> Diagnostic:
         return problems_to_diagnostics((problem,), file=file, line=number, column=base + 1,
@@ -202,7 +226,7 @@ def explain_line(raw: str, number: int, file: str) -> Diagnostic:
     if not trigger.strip(" \t"):
         return at(Problem("QCB102", "empty trigger: write an event such as done-job-self "
                           "after '='", eq, eq + 1))
-    _, offset, problems = trigger_problems(trigger)
+    _, offset, problems = trigger_problems(trigger, limits)
     if problems and problems[0].severity == "error":
         return at(problems[0], trig_start + offset)
     bad_name = file_name_problem(name)

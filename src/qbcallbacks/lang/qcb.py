@@ -9,7 +9,7 @@ from lark import Token, Tree
 from lark.exceptions import LarkError, UnexpectedInput
 
 from ..errors import Diagnostic, make_diagnostic
-from ..model._base import Frozen
+from ..model._base import Frozen, trusted
 from ..model.documents import (
     QCB_COMMANDS,
     BlankLine,
@@ -18,8 +18,9 @@ from ..model.documents import (
     QcbLine,
     QcbProgram,
 )
+from ..model.limits import Limits, default_limits
 from ._lark import qcb_lark
-from .source import split_lines
+from .source import DiagnosticBudget, iter_line_runs, line_too_long
 
 
 class ParsedQcb(Frozen):
@@ -36,25 +37,50 @@ class ParsedQcb(Frozen):
         return not any(d.severity == "error" for d in self.diagnostics)
 
 
-def parse_qcb(text: str, file: str = "<qcb>") -> ParsedQcb:
-    """Parse a `.qcb` program; never raises for bad text, reports it instead."""
+#: Every blank line of every program is this one object.
+_BLANK: BlankLine = trusted(BlankLine, kind="blank")
+
+
+def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> ParsedQcb:
+    """Parse a `.qcb` program; never raises for bad text, reports it instead.
+
+    Lines over the length limit are reported, not parsed; past the diagnostics limit problems
+    are only counted.
+    """
+    limits = default_limits() if limits is None else limits
     lines: list[QcbLine] = []
     numbers: list[int] = []
-    diags: list[Diagnostic] = []
+    diags = DiagnosticBudget(file, limits.max_diagnostics)
     parser = qcb_lark()
-    for number, raw in enumerate(split_lines(text), 1):
+    number = 0
+    for raw in iter_line_runs(text):
+        if type(raw) is int:  # a run of empty lines
+            lines.extend([_BLANK] * raw)
+            number += raw
+            continue
+        assert isinstance(raw, str)
+        number += 1
+        if not raw.strip(" \t"):  # the grammar's blank_line, without a parse
+            lines.append(_BLANK)
+            continue
+        if len(raw) > limits.max_line_length:
+            diags.append(line_too_long(raw, number, file, limits.max_line_length))
+            continue
         try:
             tree = parser.parse(raw, start="line")
         except (UnexpectedInput, LarkError, RecursionError):
-            diags.append(_explain(raw, number, file))
+            if diags.full:  # explaining (close matches) costs more than parsing
+                diags.count("error")
+            else:
+                diags.append(_explain(raw, number, file))
             continue
         line = _build(tree)
         if isinstance(line, CommandLine):
             numbers.append(number)
         lines.append(line)
-    program = QcbProgram(lines=tuple(lines)) if not diags else None
+    program = QcbProgram(lines=tuple(lines)) if not diags.has_error else None
     return ParsedQcb(file=file, program=program, command_lines=tuple(numbers),
-                     diagnostics=tuple(diags))
+                     diagnostics=diags.result())
 
 
 def _build(tree: Tree[Token]) -> QcbLine:
@@ -65,7 +91,7 @@ def _build(tree: Tree[Token]) -> QcbLine:
                            comment=comment.rstrip(" \t") if comment else None)
     if tree.data == "comment_line":
         return CommentLine(text=toks["COMMENT"])
-    return BlankLine()
+    return _BLANK
 
 
 _WORD = re.compile(r"[^ \t#]+")

@@ -10,6 +10,7 @@ from lark.exceptions import LarkError, UnexpectedInput
 
 from ..errors import Diagnostic, TriggerError, make_diagnostic
 from ..model._base import trusted
+from ..model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, default_limits
 from ..model.triggers import (
     AllOf,
     AnyOf,
@@ -101,9 +102,9 @@ _AFTER = re.compile(
     r"|[ \t]+(?:(?P<wand>(?i:and))|(?P<wor>(?i:or)))[ \t]+"
     r"|[ \t]*(?P<rpar>\))"
 )
-#: Parentheses nested deeper than this are left to Lark, which also reports nesting too deep
-#: for its recursive tree builder.
-MAX_FAST_DEPTH = 32
+#: Parentheses nested deeper than this are left to Lark. No accepted trigger is deeper (the
+#: depth limit is checked first and never exceeds it), so Lark only sees shallow text.
+MAX_FAST_DEPTH = HARD_MAX_TRIGGER_DEPTH
 
 
 def _joined(cls: type[AllOf] | type[AnyOf], parts: list[TriggerModel]) -> TriggerModel:
@@ -214,23 +215,62 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
 
 
 def _too_deep(text: str) -> Problem:
-    return Problem("QCB107", "trigger nests parentheses too deeply", 0, max(1, len(text)))
+    return Problem("QCB005", "trigger nests parentheses too deeply", 0, max(1, len(text)))
 
 
-def trigger_problems(text: str) -> tuple[TriggerModel | None, int, tuple[Problem, ...]]:
+_PARENS = re.compile(r"[()]")
+
+
+def too_deep(text: str, limit: int) -> Problem | None:
+    """The first parenthesis that opens more than `limit` groups at once, or None.
+
+    Counted before any parsing, so the answer is the same whatever the call stack."""
+    if text.count("(") <= limit:
+        return None
+    depth = 0
+    for m in _PARENS.finditer(text):
+        if m.group() == ")":
+            depth = max(0, depth - 1)
+            continue
+        depth += 1
+        if depth > limit:
+            at = m.start()
+            return Problem("QCB005", f"parentheses nest more than {limit} deep; write the "
+                           "trigger flatter (or raise QBCALLBACKS_MAX_TRIGGER_DEPTH)",
+                           at, at + 1)
+    return None
+
+
+def trigger_problems(text: str, limits: Limits | None = None,
+                     ) -> tuple[TriggerModel | None, int, tuple[Problem, ...]]:
     """Parse `text` ignoring surrounding blanks; returns the model, the offset of the stripped
-    text in `text`, and problems as offsets into the stripped text."""
+    text in `text`, and problems as offsets into the stripped text.
+
+    The length and nesting limits are checked before any parser sees the text."""
+    limits = default_limits() if limits is None else limits
     stripped = text.strip(_BLANKS)
     offset = len(text) - len(text.lstrip(_BLANKS)) if stripped else 0
+    if len(stripped) > limits.max_line_length:
+        cut = limits.max_line_length
+        return None, offset, (Problem(
+            "QCB006", f"trigger is {len(stripped)} characters long, over the limit of "
+            f"{limits.max_line_length}", cut, cut + 1),)
     if "\n" in stripped or "\r" in stripped:
         cut = min(i for i in (stripped.find("\n"), stripped.find("\r")) if i >= 0)
         return None, offset, (Problem("QCB107", "a trigger is one line", cut, cut + 1),)
+    deep = too_deep(stripped, limits.max_trigger_depth)
+    if deep is not None:
+        return None, offset, (deep,)
     model, problems = _parse_cached(stripped)
     return model, offset, problems
 
 
+#: Lines longer than twice this are not echoed under their diagnostics.
+_SHOWN = 4096
+
+
 def problems_to_diagnostics(problems: tuple[Problem, ...], *, file: str, line: int,
-                            column: int, source_line: str) -> list[Diagnostic]:
+                            column: int, source_line: str | None) -> list[Diagnostic]:
     """Place problems found in a fragment that starts at `column` (1-based) of `line`."""
     return [
         make_diagnostic(p.code, p.message, file=file, line=line, column=column + p.start,
@@ -241,16 +281,19 @@ def problems_to_diagnostics(problems: tuple[Problem, ...], *, file: str, line: i
 
 
 def parse_trigger_with_warnings(text: str, *, file: str = "<trigger>", line: int = 1,
-                                column: int = 1) -> tuple[TriggerModel, list[Diagnostic]]:
+                                column: int = 1, limits: Limits | None = None,
+                                ) -> tuple[TriggerModel, list[Diagnostic]]:
     """Parse one trigger; raise :class:`TriggerError` on errors, return warnings otherwise."""
-    model, offset, problems = trigger_problems(text)
+    model, offset, problems = trigger_problems(text, limits)
+    shown = text if len(text) <= 2 * _SHOWN else None  # a huge line is not echoed
     diags = problems_to_diagnostics(problems, file=file, line=line, column=column + offset,
-                                    source_line=text)
+                                    source_line=shown)
     if model is None:
         raise TriggerError(diags)
     return model, diags
 
 
-def parse_trigger(text: str, *, file: str = "<trigger>") -> TriggerModel:
+def parse_trigger(text: str, *, file: str = "<trigger>",
+                  limits: Limits | None = None) -> TriggerModel:
     """Parse one trigger expression into its canonical model (warnings are dropped)."""
-    return parse_trigger_with_warnings(text, file=file)[0]
+    return parse_trigger_with_warnings(text, file=file, limits=limits)[0]

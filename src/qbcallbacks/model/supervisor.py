@@ -18,6 +18,7 @@ from pydantic import field_validator
 
 from ..errors import QbCallbacksError
 from ._base import Frozen
+from .limits import qb_args_problem
 
 JobAction = Literal[
     "unblock", "block", "fail", "kill", "remove", "migrate", "preempt", "interrupt", "suspend",
@@ -118,6 +119,9 @@ def parse_jobinfo_args(args: tuple[Any, ...] | list[Any]) -> JobQuery:
     ids: list[int] = []
     pgrps: list[int] = []
     flags = {"agenda": False, "subjobs": False}
+    too_big = qb_args_problem("jobinfo", args)
+    if too_big is not None:
+        raise HostError(too_big)
     items = list(args)
     if not items:
         raise HostError('jobinfo needs arguments, such as "-id", <job id>')

@@ -1,0 +1,8 @@
+"""Fuzz target: checks.check_trigger (see fuzz/README.md)."""
+
+from __future__ import annotations
+
+from _target import main
+
+if __name__ == "__main__":
+    main("trigger")
