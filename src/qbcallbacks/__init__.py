@@ -16,7 +16,14 @@ from .config.load import (
     load_callback_path,
     load_directory,
 )
-from .dispatch.dispatcher import BackPressureError, Dispatcher, DispatcherClosed, DispatcherConfig
+from .dispatch.dispatcher import (
+    BackPressureError,
+    Dispatcher,
+    DispatcherClosed,
+    DispatcherConfig,
+    DispatcherSettings,
+    DispatcherUnavailable,
+)
 from .errors import (
     ConfigError,
     Diagnostic,
@@ -74,6 +81,8 @@ __all__ = [
     "Dispatcher",
     "DispatcherClosed",
     "DispatcherConfig",
+    "DispatcherSettings",
+    "DispatcherUnavailable",
     "Event",
     "EventPattern",
     "Firing",

@@ -32,6 +32,7 @@ CODES: dict[str, str] = {
     "QCB112": "missing script file",
     "QCB113": "link leaving the callback directory",
     "QCB114": "script is not a regular file",
+    "QCB150": "reload exceeded its time budget",
     "QCB201": "writable by group or others",
     "QCB202": "duplicate line",
     "QCB203": "job event with an extra",

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from ..audit.reconcile import verify_session
 from ..audit.store import AuditStore
-from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
+from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
 from ..reference.mail import MboxTransport
 from ..reference.sqlite import SqliteSupervisor
 from ._summary import print_summary
@@ -110,7 +110,7 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
         supervisor = SqliteSupervisor(farm_db, mail=MboxTransport(run_dir / "mail.mbox"))
         audit = AuditStore(audit_file)
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
-                                config=DispatcherConfig(timeout=timeout, log_dir=str(logs)),
+                                settings=DispatcherSettings(timeout=timeout, log_dir=str(logs)),
                                 audit=audit, on_diagnostics=show)
         try:
             yield RunSession(console, run_dir, audit_file, logs, supervisor, audit, dispatcher,
@@ -129,4 +129,8 @@ def finish_session(session: RunSession, *, jobs: dict[str, int] | None = None) -
                   elapsed=time.perf_counter() - session.started, jobs=jobs,
                   audit_path=session.audit_file, log_dir=session.logs, run_dir=session.run_dir)
     session.audit.close()
+    if session.dispatcher.previous_run_died:
+        session.console.print(f"the previous run on {session.audit_file} did not close (its host "
+                              "died); its unfinished work was recovered or marked lost")
+        return False
     return verification.ok

@@ -10,38 +10,14 @@ the farm.
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..model.events import Event
+from ..audit.records import PendingFiring
 from ..model.languages import runtime_extension
 
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One firing as the dispatcher needs it: who, what to run, and why."""
-
-    job: int
-    callback: str
-    directory: str
-    trigger: str
-    language: str
-    path: Path | None = None
-    code: str | None = None
-
-
-@dataclass(slots=True)
-class Run:
-    """A firing recorded as pending and waiting for (or in) its run."""
-
-    firing_id: int
-    match: Match
-    event: Event
-    queued_at: float = field(default_factory=time.time)
+Run = PendingFiring  # a recorded firing waiting for (or in) its run
 
 
 class Lanes:
@@ -60,11 +36,11 @@ class Lanes:
 
     def submit(self, run: Run) -> None:
         with self._lock:
-            lane = self._lanes.get(run.match.job)
+            lane = self._lanes.get(run.job)
             if lane is not None:
                 lane.append(run)
                 return
-            self._lanes[run.match.job] = deque()
+            self._lanes[run.job] = deque()
         self._start(run)
 
     def cancel_waiting(self) -> list[Run]:
@@ -95,7 +71,7 @@ class Lanes:
         return pool
 
     def _start(self, run: Run) -> None:
-        self._pool(run.match.language).submit(self._body, run)
+        self._pool(run.language).submit(self._body, run)
 
     def _body(self, run: Run) -> None:
         try:
@@ -103,9 +79,9 @@ class Lanes:
                 self._execute(run)
         finally:
             with self._lock:
-                lane = self._lanes.get(run.match.job)
+                lane = self._lanes.get(run.job)
                 nxt = lane.popleft() if lane else None
                 if nxt is None:
-                    self._lanes.pop(run.match.job, None)
+                    self._lanes.pop(run.job, None)
             if nxt is not None:
                 self._start(nxt)
