@@ -192,6 +192,14 @@ class AuditStore:
                 os.close(self._lock_fd)  # closing the descriptor drops the lock
             self._lock_fd = -1
 
+    def release_writer(self) -> None:
+        """Stop writing (after a flush) and let another writer in; reading keeps working."""
+        with self._lock:
+            if not self.readonly:
+                self.flush()
+                self.readonly = True
+            self._release_writer_lock()
+
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock:
             row = self._db.execute(sql, args).fetchone()

@@ -25,11 +25,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from ..audit.journal import Journal, JournalError, Position
+from ..audit.journal import Journal, JournalError
 from ..audit.records import FiringRecord, PendingFiring
 from ..audit.store import AuditError, AuditStore
 from ..config.load import expand_callback_path
@@ -37,12 +36,11 @@ from ..config.qbconf import read_qbconf
 from ..config.watch import Watcher
 from ..errors import Diagnostic
 from ..matching.clock import Clock, SystemClock
-from ..matching.matcher import Firing, Matcher
-from ..model._base import trusted
 from ..model.events import Event, Job
 from ..model.rules import Rule
 from ..model.supervisor import Supervisor
-from ..runtimes.api import PythonMode, Runtime, inline_code
+from ..runtimes.api import PythonMode, Runtime
+from .intake import Accepted, Item, MatcherSource, MatchSource, Swap, pending_firing
 from .lanes import Lanes
 from .recovery import recover
 from .reload import DiagnosticsHandler, RuleBook
@@ -62,69 +60,6 @@ __all__ = ["BackPressureError", "Dispatcher", "DispatcherClosed", "DispatcherCon
            "MatcherSource", "build_runtimes"]
 
 log = logging.getLogger("qbcallbacks.dispatch")
-
-
-class MatchSource(Protocol):
-    """What the dispatcher needs from the matcher; only ever called from the matcher thread."""
-
-    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
-        """The firings of one event, in firing order; `job` updates what is known of it."""
-        ...
-
-    def set_rules(self, rules: Sequence[Rule]) -> None:
-        """Replace the universal rules; the state of rules kept unchanged survives."""
-        ...
-
-
-class MatcherSource:
-    """The compiled `Matcher` as a `MatchSource`."""
-
-    def __init__(self, matcher: Matcher | None = None) -> None:
-        self.matcher = matcher if matcher is not None else Matcher()
-
-    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
-        return self.matcher.observe(event, job)
-
-    def set_rules(self, rules: Sequence[Rule]) -> None:
-        self.matcher.replace_rules(rules)
-
-
-@dataclass(slots=True)
-class _Accepted:
-    """An event taken by `emit` (or read back from the journal) on its way to the matcher."""
-
-    #: Its number in the journal (events are numbered per session when matched).
-    jseq: int
-    event: Event
-    job: Job | None
-    job_json: str | None
-    end: Position
-    #: Whether it holds a slot of the bounded queue (replayed events do not).
-    counted: bool = True
-
-
-@dataclass(slots=True)
-class _Swap:
-    """New rules for the matcher thread to put in force between two events."""
-
-    rules: tuple[Rule, ...]
-    done: Future[None]
-
-
-_Item = _Accepted | _Swap | None  # None stops the matcher thread
-
-
-def _pending(seq: int, ordinal: int, firing: Firing) -> PendingFiring:
-    """The record of a firing at match time (built from valid data: no validation)."""
-    rule, cb = firing.rule, firing.job_callback
-    if rule is not None:
-        directory, language, code = rule.directory, rule.language, None
-    else:
-        assert cb is not None  # a firing is of a rule or of a job callback
-        directory, language, code = "", cb.language, inline_code(cb.language, cb.code)
-    return trusted(PendingFiring, event_seq=seq, ordinal=ordinal, event=firing.event,
-                   job=firing.job, callback=firing.callback, directory=directory,
-                   trigger=firing.trigger, language=language, code=code, id=0)
 
 
 class Dispatcher:
@@ -166,6 +101,7 @@ class Dispatcher:
         if audit is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="qbcallbacks-")
             audit = Path(self._tmp.name) / "audit.db"
+        self._own_audit = not isinstance(audit, AuditStore)
         self.audit = audit if isinstance(audit, AuditStore) else AuditStore(
             audit, busy_timeout=s.busy_timeout, synchronous=s.synchronous)
         self.session = self.audit.begin_session(note=",".join(self.directories))
@@ -174,7 +110,7 @@ class Dispatcher:
         if self.audit.first_session:
             self.journal.discard()  # left over from a trail that was deleted
 
-        self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._room = threading.Semaphore(s.queue_size)
         self._emit_lock = threading.Lock()
         self._idle = threading.Condition()
@@ -200,7 +136,7 @@ class Dispatcher:
         for entry in found.events:
             self._hold(1)
             job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
-            self._queue.put(_Accepted(entry.seq, entry.event, job, entry.job_json, entry.end,
+            self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end,
                                       counted=False))
         self._matcher_thread = threading.Thread(target=self._match_loop,
                                                 name="qbcallbacks-matcher", daemon=True)
@@ -272,7 +208,7 @@ class Dispatcher:
         try:
             with self._emit_lock:  # journal order is queue order
                 seq, end = self.journal.append(event, job_json)
-                self._queue.put(_Accepted(seq, event, job, job_json, end))
+                self._queue.put(Accepted(seq, event, job, job_json, end))
         except BaseException:
             self._done(1)
             raise
@@ -299,7 +235,7 @@ class Dispatcher:
         a directory with errors, or whose load is too slow, keeps its last good rules."""
         rules, found = self._book.load(initial=False, only=directories,
                                        budget=self.settings.reload_budget)
-        swap = _Swap(rules, Future())
+        swap = Swap(rules, Future())
         self._hold(1)
         self._queue.put(swap)
         swap.done.result(timeout)
@@ -350,6 +286,8 @@ class Dispatcher:
         self.journal.close()
         try:
             self.audit.end_session()
+            if self._own_audit:
+                self.audit.release_writer()  # the trail stays readable (`audit.query`)
         except AuditError as exc:
             log.error("the session could not be closed in the audit trail: %s", exc)
         return drained
@@ -433,13 +371,13 @@ class Dispatcher:
                 break
         return self._process(batch)
 
-    def _process(self, batch: list[_Item]) -> bool:
-        accepted: list[_Accepted] = []
+    def _process(self, batch: list[Item]) -> bool:
+        accepted: list[Accepted] = []
         stop = False
         for item in batch:
             if item is None:
                 stop = True
-            elif isinstance(item, _Swap):
+            elif isinstance(item, Swap):
                 self._record(accepted)
                 accepted = []
                 try:
@@ -461,7 +399,7 @@ class Dispatcher:
         self._matcher.set_rules(rules)
         self._timer.set_triggers(r.trigger for r in rules)
 
-    def _record(self, accepted: list[_Accepted]) -> None:
+    def _record(self, accepted: list[Accepted]) -> None:
         """Match a run of events, commit them with their firings, hand the firings on."""
         if not accepted:
             return
@@ -478,7 +416,7 @@ class Dispatcher:
                 log.exception("matcher failed on %s", a.event.format())
                 found = ()
             events.append((seq, a.event, a.job_json))
-            pending.extend(_pending(seq, i, f) for i, f in enumerate(found))
+            pending.extend(pending_firing(seq, i, f) for i, f in enumerate(found))
         end, jseq = accepted[-1].end, accepted[-1].jseq
         try:
             ids = self._retry(lambda: self.audit.record_batch(events, pending, end, jseq))
