@@ -3,6 +3,7 @@ a second writer, a slow reload."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sqlite3
@@ -229,3 +230,45 @@ def test_slow_reload_keeps_events_flowing(tmp_path, monkeypatch):
         release.set()
         d.close()
     assert len(rt.calls) == 50
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_background_program_survives_a_later_timeout(tmp_path):
+    root = tmp_path / "cb"
+    root.mkdir()
+    pid_file = tmp_path / "child.pid"
+    (root / "start.py").write_text(
+        "import subprocess\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        f"open({str(pid_file)!r}, 'w').write(str(child.pid))\n")
+    (root / "hang.py").write_text("import time\ntime.sleep(60)\n")
+    (root / "callbacks.conf").write_text(
+        "start.py = submit-job-self\nhang.py = complete-job-self\n")
+    for p in root.iterdir():
+        p.chmod(0o644)
+    settings = DispatcherSettings(per_runtime={"py": 1}, max_runs=1,
+                                  rule_timeouts={"hang.py": 1.0})
+    d = Dispatcher([str(root)], MemorySupervisor(), audit=tmp_path / "audit.db",
+                   settings=settings)
+    child = 0
+    try:
+        d.emit(Event(name="submit", type="job", job=1))
+        assert d.wait_idle(30)
+        child = int(pid_file.read_text())
+        d.emit(Event(name="complete", type="job", job=1))  # same worker, then a timeout
+        assert d.wait_idle(30)
+        statuses = {r.callback: r.status for r in d.audit.query()}
+        assert statuses == {"start.py": "ok", "hang.py": "timeout"}
+        assert _alive(child), "the earlier callback's program was killed with the worker"
+    finally:
+        d.close()
+        if child:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)
