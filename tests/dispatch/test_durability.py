@@ -272,3 +272,26 @@ def test_background_program_survives_a_later_timeout(tmp_path):
         if child:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)
+
+
+def test_unwritable_journal_refuses_emit_and_says_why(tmp_path, monkeypatch):
+    from qbcallbacks.audit.journal import Journal, JournalError
+
+    root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
+    rt = RecordingRuntime()
+    with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt),
+                    audit=tmp_path / "audit.db") as d:
+        real = Journal.append
+
+        def full(self, event, job_json):
+            raise JournalError("cannot write the event journal: No space left on device")
+
+        monkeypatch.setattr(Journal, "append", full)
+        with pytest.raises(DispatcherUnavailable, match="No space left"):
+            d.emit(Event(name="complete", type="job", job=1))
+        assert not d.health.ok and "No space" in (d.health.problem or "")
+        monkeypatch.setattr(Journal, "append", real)
+        d.emit(Event(name="complete", type="job", job=2))
+        assert d.health.ok
+        assert d.wait_idle(10)
+    assert [c.job_id for c in rt.calls] == [2]

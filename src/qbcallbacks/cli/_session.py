@@ -15,7 +15,7 @@ import click
 from rich.console import Console
 
 from ..audit.reconcile import verify_session
-from ..audit.store import AuditStore
+from ..audit.store import AuditError, AuditStore
 from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
 from ..reference.mail import MboxTransport
 from ..reference.sqlite import SqliteSupervisor
@@ -107,8 +107,11 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
 
     started = time.perf_counter()
     with working_directory(run_dir):
+        try:
+            audit = AuditStore(audit_file)
+        except AuditError as exc:  # in use by a live writer, or unreadable
+            raise click.ClickException(str(exc)) from None
         supervisor = SqliteSupervisor(farm_db, mail=MboxTransport(run_dir / "mail.mbox"))
-        audit = AuditStore(audit_file)
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
                                 settings=DispatcherSettings(timeout=timeout, log_dir=str(logs)),
                                 audit=audit, on_diagnostics=show)

@@ -107,7 +107,7 @@ def _started_since(pgid: int, ticks: int, spared: frozenset[int]) -> list[int]:
 
     def earlier(pid: int) -> bool:
         seen = 0
-        while pid in group and seen < 64:
+        while pid in group and pid != pgid and seen < 64:  # up to the worker, not beyond
             parent, start = group[pid]
             if pid in spared or start < ticks:
                 return True
