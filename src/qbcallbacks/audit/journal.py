@@ -51,7 +51,7 @@ class JournalEntry(NamedTuple):
     end: Position
 
 
-_SEGMENT_BYTES = 16 * 1024 * 1024
+_SEGMENT_BYTES = 4 * 1024 * 1024
 
 
 class Journal:
