@@ -44,7 +44,8 @@ NAMES = ["complete"] * 975 + ["failed"] * 20 + ["killed"] * 2 + ["suspend"] * 3
 
 HOST = textwrap.dedent("""
     import json, os, resource, sys, time
-    from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
+    from qbcallbacks.dispatch.dispatcher import (BackPressureError, Dispatcher,
+                                                 DispatcherSettings)
     from qbcallbacks.model.events import Event
     from qbcallbacks.model.supervisor import MailMessage
 
@@ -53,7 +54,7 @@ HOST = textwrap.dedent("""
             return lambda *a, **k: None
 
     cbdir, audit, events, accepted, start, finish, rate = sys.argv[1:8]
-    settings = DispatcherSettings(queue_size=200_000, rule_timeouts={"hang.py": 0.3},
+    settings = DispatcherSettings(rule_timeouts={"hang.py": 0.3},
                                   timeout=5, per_runtime={"py": 2}, max_runs=4)
     d = Dispatcher([cbdir], Null(), audit=audit, settings=settings)
     fd = os.open(accepted, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
@@ -66,7 +67,12 @@ HOST = textwrap.dedent("""
             time.sleep(pause)  # a supervisor's pace, so kills land all along the run
         e = json.loads(lines[i])
         os.write(fd, f"t{i}\\n".encode())  # in doubt until emit returns
-        d.emit(Event(name=e["event"], type="job", job=e["job"]["id"]))
+        while True:
+            try:
+                d.emit(Event(name=e["event"], type="job", job=e["job"]["id"]))
+                break
+            except BackPressureError:  # what a supervisor does: wait, then retry
+                time.sleep(0.05)
         os.write(fd, f"{i}\\n".encode())  # the event's emit returned: it is accepted
     if finish == "1":
         d.wait_idle()

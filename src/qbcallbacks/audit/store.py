@@ -273,11 +273,18 @@ class AuditStore:
         then known on restart); returns the attempts so far, this one included."""
         with self._lock:
             try:
+                self._db.execute("BEGIN IMMEDIATE")
+                # Outcomes buffered so far ride along: a finished run is not taken for one
+                # the host died in.
+                written = self._write_completions()
                 row = self._db.execute(
                     "UPDATE firings SET attempts=attempts+1, started_at=? WHERE id=? "
                     "RETURNING attempts", (started_at, firing_id)).fetchone()
+                self._db.execute("COMMIT")
             except sqlite3.Error as exc:
+                self._rollback()
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            del self._buffer[:written]
         return int(row[0]) if row else 0
 
     def complete(self, firing_id: int, status: str, *, exit_code: int | None = None,

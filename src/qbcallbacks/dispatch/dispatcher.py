@@ -358,6 +358,8 @@ class Dispatcher:
                 log.exception("matcher thread: a batch failed; going on")
 
     def _match_once(self) -> bool:
+        self._lanes.wait_below(self.settings.max_backlog,
+                               lambda: self._cancelling or self._abandon)
         try:
             item = self._queue.get(timeout=0.05)
         except queue.Empty:

@@ -27,6 +27,9 @@ class Lanes:
                  per_runtime: Mapping[str, int], default_per_runtime: int) -> None:
         self._execute = execute
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
+        #: Firings submitted and not yet finished (waiting in a lane or running).
+        self.backlog = 0
         self._lanes: dict[int, deque[Run]] = {}
         self._overall = threading.BoundedSemaphore(max(1, overall))
         self._pools: dict[str, ThreadPoolExecutor] = {}
@@ -36,6 +39,7 @@ class Lanes:
 
     def submit(self, run: Run) -> None:
         with self._lock:
+            self.backlog += 1
             lane = self._lanes.get(run.job)
             if lane is not None:
                 lane.append(run)
@@ -50,7 +54,16 @@ class Lanes:
             taken = [r for lane in self._lanes.values() for r in lane]
             for lane in self._lanes.values():
                 lane.clear()
+            self.backlog -= len(taken)
+            self._freed.notify_all()
         return taken
+
+    def wait_below(self, limit: int, give_up: Callable[[], bool]) -> None:
+        """Wait until fewer than `limit` firings are waiting or running (or `give_up()`):
+        the matcher pauses here, so a backlog waits in the journal, not in memory."""
+        with self._lock:
+            while self.backlog >= limit and not give_up():
+                self._freed.wait(0.1)
 
     def close(self) -> None:
         with self._lock:
@@ -79,6 +92,8 @@ class Lanes:
                 self._execute(run)
         finally:
             with self._lock:
+                self.backlog -= 1
+                self._freed.notify_all()
                 lane = self._lanes.get(run.job)
                 nxt = lane.popleft() if lane else None
                 if nxt is None:

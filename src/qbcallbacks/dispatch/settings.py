@@ -38,6 +38,9 @@ class DispatcherSettings(Frozen):
     timeout: float = Field(default=30.0, gt=0)
     #: Per-rule timeouts by callback file name (or `job:<id>#<i>`).
     rule_timeouts: dict[str, float] = Field(default_factory=dict)
+    #: Firings waiting or running before the matcher pauses (events then wait in the
+    #: journal and the queue, and a full queue pushes back on `emit`): bounds memory.
+    max_backlog: int = Field(default=10_000, ge=1)
     #: Events matched per audit transaction at most.
     batch: int = Field(default=512, ge=1)
     #: What to do with firings a crashed host left pending: run them again or mark them `lost`.
