@@ -69,7 +69,8 @@ HOST = textwrap.dedent("""
         os.write(fd, f"t{i}\\n".encode())  # in doubt until emit returns
         while True:
             try:
-                d.emit(Event(name=e["event"], type="job", job=e["job"]["id"]))
+                job = e["job"]["id"] if isinstance(e["job"], dict) else e["job"]
+                d.emit(Event(name=e["event"], type="job", job=job))
                 break
             except BackPressureError:  # what a supervisor does: wait, then retry
                 time.sleep(0.05)
@@ -117,8 +118,13 @@ def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, int
         p.chmod(0o644)
     rng = random.Random(seed)
     events = work / "events.jsonl"
-    events.write_text("".join(json.dumps({"event": rng.choice(NAMES), "type": "job",
-                                          "job": {"id": i + 1}}) + "\n" for i in range(n)))
+    # Each job gets one state change, then is removed (as a supervisor's jobs are, which
+    # lets the engine forget them): n events over n / 2 jobs.
+    lines = []
+    for i in range(n // 2):
+        lines.append({"event": rng.choice(NAMES), "type": "job", "job": {"id": i + 1}})
+        lines.append({"event": "removed", "type": "job", "job": i + 1})
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
     audit, accepted = work / "audit.db", work / "accepted"
     points = sorted(rng.sample(range(n // 20, n), kills)) if kills else []
     peaks: list[int] = []
@@ -138,11 +144,13 @@ def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, int
     peaks.append(int(last.stdout.split()[-1]))
 
     store = AuditStore(audit, readonly=True)
-    seen = {rec.event.job for rec in store.events()}
+    seen = {(rec.event.name, rec.event.job) for rec in store.events()}
     rows = store.query()
     store.close()
     # An emit the kill interrupted may or may not have been taken: the trail tells.
-    refused = {i for i in in_doubt(accepted) if i + 1 not in seen}
+    stream = [json.loads(line) for line in events.read_text().splitlines()]
+    refused = {i for i in in_doubt(accepted)
+               if (stream[i]["event"], i // 2 + 1) not in seen}
     taken = work / "taken.jsonl"
     taken.write_text("".join(line + "\n" for i, line in
                              enumerate(events.read_text().splitlines()) if i not in refused))

@@ -23,12 +23,12 @@ import queue
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..audit.journal import Journal, JournalError
+from ..audit.journal import Journal, JournalEntry, JournalError
 from ..audit.records import FiringRecord, PendingFiring
 from ..audit.store import AuditError, AuditStore
 from ..config.load import expand_callback_path
@@ -133,11 +133,11 @@ class Dispatcher:
         for firing in found.rerun:
             self._hold(1)
             self._lanes.submit(firing)
-        for entry in found.events:
-            self._hold(1)
-            job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
-            self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end,
-                                      counted=False))
+        # Events accepted but never matched go first; `emit` waits until they are queued.
+        self._replayed = threading.Event()
+        self._hold(1)  # until the replay is queued: `wait_idle` waits for it
+        threading.Thread(target=self._replay, args=(found.events,), name="qbcallbacks-replay",
+                         daemon=True).start()
         self._matcher_thread = threading.Thread(target=self._match_loop,
                                                 name="qbcallbacks-matcher", daemon=True)
         self._matcher_thread.start()
@@ -190,6 +190,9 @@ class Dispatcher:
         problem = self._audit_problem
         if problem is not None:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
+        if not self._replayed.wait(self.settings.emit_timeout):
+            raise BackPressureError(f"event {event.format()} not accepted: events a previous "
+                                    "host accepted are still being read back from the journal")
         if not self._room.acquire(timeout=self.settings.emit_timeout):
             raise BackPressureError(
                 f"event {event.format()} not accepted: {self.settings.queue_size} events are "
@@ -212,6 +215,20 @@ class Dispatcher:
         except BaseException:
             self._done(1)
             raise
+
+    def _replay(self, entries: Iterator[JournalEntry]) -> None:
+        """Queue the journal's unmatched events, in order, within the queue's bound."""
+        try:
+            for entry in entries:
+                job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
+                self._room.acquire()
+                self._hold(1)
+                self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
+        except Exception:  # reported; what was not queued is matched at the next start
+            log.exception("reading the journal back failed")
+        finally:
+            self._replayed.set()
+            self._done(1)
 
     def _emit_time_event(self, event: Event) -> None:
         # Our own events: wait for room rather than fail, so a due instant is never lost.
@@ -390,8 +407,7 @@ class Dispatcher:
                 self._done(1)
             else:
                 accepted.append(item)
-                if item.counted:
-                    self._room.release()
+                self._room.release()
         self._record(accepted)
         if stop:
             self._flush()

@@ -51,8 +51,6 @@ class Accepted:
     job: Job | None
     job_json: str | None
     end: Position
-    #: Whether it holds a slot of the bounded queue (replayed events do not).
-    counted: bool = True
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ position are matched again in order, as if emitted anew.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..audit.journal import Journal, JournalEntry
@@ -27,8 +27,8 @@ class Recovery:
     orphans: list[FiringRecord] = field(default_factory=list)
     #: Those to run again, oldest first.
     rerun: list[PendingFiring] = field(default_factory=list)
-    #: Journalled events never matched, in emit order.
-    events: list[JournalEntry] = field(default_factory=list)
+    #: Journalled events never matched, in emit order (read lazily: there may be many).
+    events: Iterator[JournalEntry] = field(default_factory=lambda: iter(()))
     #: Firings marked `lost`, with the reason.
     lost: list[tuple[int, str]] = field(default_factory=list)
 
@@ -49,7 +49,7 @@ def recover(store: AuditStore, journal: Journal, rules: Sequence[Rule],
     store.flush()
     position, last_seq = store.journal_position()
     journal.ensure_after(last_seq)
-    out.events = [e for e in journal.read_from(position) if e.seq > last_seq]
+    out.events = (e for e in journal.read_from(position) if e.seq > last_seq)
     return out
 
 
