@@ -26,6 +26,8 @@ if TYPE_CHECKING:
         Dispatcher,
         DispatcherClosed,
         DispatcherConfig,
+        DispatcherSettings,
+        DispatcherUnavailable,
     )
     from .errors import (
         ConfigError,
@@ -84,6 +86,8 @@ _HOMES: dict[str, str] = {
     "Dispatcher": "dispatch.dispatcher",
     "DispatcherClosed": "dispatch.dispatcher",
     "DispatcherConfig": "dispatch.dispatcher",
+    "DispatcherSettings": "dispatch.dispatcher",
+    "DispatcherUnavailable": "dispatch.dispatcher",
     "ConfigError": "errors",
     "Diagnostic": "errors",
     "QbCallbacksError": "errors",
@@ -182,6 +186,8 @@ __all__ = [
     "Dispatcher",
     "DispatcherClosed",
     "DispatcherConfig",
+    "DispatcherSettings",
+    "DispatcherUnavailable",
     "Event",
     "EventPattern",
     "Firing",

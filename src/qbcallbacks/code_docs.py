@@ -162,6 +162,12 @@ CODE_DOCS: dict[str, CodeDoc] = {
         "A subjob trigger whose extra can never name a subjob (not a number, or negative) "
         "never fires.",
         "Use the subjob's index as the extra, or `*` for any subjob."),
+    "QCB150": CodeDoc(
+        "Loading and checking changed callback directories happens off the event path with a "
+        "time budget; a load that takes longer (a pathological line, a script check that "
+        "hangs) is abandoned and the last good rules stay in force, so events keep flowing.",
+        "Find what makes the directory slow to load (`qbcallbacks check` on it), or raise "
+        "`reload_budget` in the dispatcher settings."),
     "QCB201": CodeDoc(
         "Callbacks run as the supervisor's user: whoever can edit a callback file can run "
         "code with the supervisor's rights.",

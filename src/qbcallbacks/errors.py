@@ -53,6 +53,7 @@ CODES: dict[str, str] = {
     "QCB131": "time trigger that can never fire: not a Qube time",
     "QCB132": "repeat trigger that can never fire: no positive interval",
     "QCB133": "subjob trigger that can never fire: extra is not a subjob id",
+    "QCB150": "reload exceeded its time budget",
     "QCB201": "writable by group or others",
     "QCB202": "duplicate line",
     "QCB203": "job event with an extra",

@@ -49,7 +49,8 @@ def test_orphans_of_a_dead_session_are_claimed_once(tmp_path):
     first.record_batch([], [pending(0, 1), pending(1, 2)])
     first.complete(1, "ok")
     first.flush()
-    first._db.close()  # a crash: no end_session, no close
+    first._db.close()  # a crash: no end_session, no close; the OS drops the lock
+    first._release_writer_lock()
     second = AuditStore(path)
     session = second.begin_session()
     orphans = second.claim_orphans()

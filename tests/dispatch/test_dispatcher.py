@@ -13,8 +13,8 @@ from qbcallbacks.dispatch.dispatcher import (
     DispatcherConfig,
     MatcherSource,
 )
-from qbcallbacks.dispatch.lanes import Match
 from qbcallbacks.matching.clock import ManualClock, from_qube
+from qbcallbacks.matching.matcher import Firing
 from qbcallbacks.model.events import Event, Job, JobCallback
 from qbcallbacks.model.rules import Rule
 from qbcallbacks.reference.memory import MemorySupervisor
@@ -105,7 +105,7 @@ class BlockingSource(MatcherSource):
         self.gate = threading.Event()
         self.entered = threading.Event()
 
-    def observe(self, event: Event, job: Job | None) -> Sequence[Match]:
+    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
         self.entered.set()
         self.gate.wait(10)
         return super().observe(event, job)

@@ -1,7 +1,8 @@
 """The audit trail: every firing, written as pending before it runs and completed after.
 
-SQLite in WAL mode, so `qbcallbacks history` can read while a dispatcher writes. One dispatcher
-writes a database at a time (ids are allocated by the writer); readers are unlimited.
+SQLite in WAL mode, so `qbcallbacks history` can read while a dispatcher writes. One process
+writes a database at a time (an OS lock on `<db>.lock`; ids come from SQLite); readers are
+unlimited.
 
 Durability: a batch of pending firings is committed before any of them runs, so a host that
 dies leaves them pending and the next start finds them (`recover`). Completions are buffered
@@ -13,23 +14,34 @@ twice after a crash, it is never lost silently.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
+import socket
 import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import QbCallbacksError
-from ..model._base import Frozen
 from ..model.events import Event
-from ..model.statuses import FiringStatus
+from .journal import Position
+from .records import (
+    EXCERPT_HEAD,
+    EXCERPT_TAIL,
+    EventRecord,
+    FiringRecord,
+    PendingFiring,
+    excerpt,
+)
 
-#: How much of a run's output the trail keeps: the head and the tail, joined by a marker.
-EXCERPT_HEAD = 2000
-EXCERPT_TAIL = 1000
+__all__ = ["EXCERPT_HEAD", "EXCERPT_TAIL", "AuditError", "AuditInUse", "AuditStore",
+           "EventRecord", "FiringRecord", "PendingFiring", "excerpt"]
+
+#: A batch's events: number in the session, the event, the job as JSON text (or a dict).
+EventRow = tuple[int, Event, str | dict[str, Any] | None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -81,6 +93,12 @@ CREATE INDEX IF NOT EXISTS firings_callback ON firings(callback);
 CREATE INDEX IF NOT EXISTS firings_status ON firings(status);
 CREATE INDEX IF NOT EXISTS firings_queued ON firings(queued_at);
 CREATE INDEX IF NOT EXISTS events_session ON events(session, seq);
+CREATE TABLE IF NOT EXISTS journal_position (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    segment INTEGER NOT NULL,
+    offset INTEGER NOT NULL,
+    seq INTEGER NOT NULL
+);
 """
 
 
@@ -88,60 +106,8 @@ class AuditError(QbCallbacksError):
     """The audit database cannot be opened or written."""
 
 
-class PendingFiring(Frozen):
-    """A firing about to run, as the dispatcher records it."""
-
-    event_seq: int
-    ordinal: int
-    event: Event
-    job: int
-    callback: str
-    directory: str
-    trigger: str
-    language: str
-    code: str | None = None
-
-
-class FiringRecord(PendingFiring):
-    """One row of the trail: the firing as recorded, and what became of it."""
-
-    id: int
-    session: int
-    code: str | None
-    status: FiringStatus
-    exit_code: int | None
-    output: str
-    error: str | None
-    queued_at: float
-    started_at: float | None
-    finished_at: float | None
-    duration: float | None
-    attempts: int
-
-    def to_json(self) -> dict[str, Any]:
-        data = self.model_dump(exclude={"event", "code"})
-        data["event"] = self.event.format()
-        data["event_name"], data["event_type"] = self.event.name, self.event.type
-        data["event_job"], data["event_extra"] = self.event.job, self.event.extra
-        return data
-
-
-class EventRecord(Frozen):
-    """One recorded event, with what was known of its job when it was emitted."""
-
-    session: int
-    seq: int
-    event: Event
-    job_data: dict[str, Any] | None
-    at: float
-
-
-def excerpt(output: str) -> str:
-    """The head and tail of a long output, with how much was cut in between."""
-    if len(output) <= EXCERPT_HEAD + EXCERPT_TAIL:
-        return output
-    cut = len(output) - EXCERPT_HEAD - EXCERPT_TAIL
-    return f"{output[:EXCERPT_HEAD]}\n[... {cut} characters cut ...]\n{output[-EXCERPT_TAIL:]}"
+class AuditInUse(AuditError):
+    """Another live process writes this audit database; one writer at a time."""
 
 
 _COLUMNS = ("id, session, event_seq, ordinal, event_name, event_type, event_job, event_extra, "
@@ -162,14 +128,25 @@ def _record(row: Sequence[Any]) -> FiringRecord:
 
 
 class AuditStore:
-    """A connection to one audit database; thread-safe (one lock around one connection)."""
+    """A connection to one audit database; thread-safe (one lock around one connection).
 
-    def __init__(self, path: str | Path, *, readonly: bool = False) -> None:
+    A writer holds an OS lock on `<db>.lock` (which names its pid and host) for as long as it
+    is open, so a second writer fails at once with `AuditInUse` instead of claiming the live
+    writer's firings; readers (`readonly=True`) never lock.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0,
+                 synchronous: Literal["normal", "full"] = "normal") -> None:
         self.path = Path(path)
         self.readonly = readonly
         self._lock = threading.RLock()
         self._buffer: list[tuple[Any, ...]] = []
+        self._lock_fd = -1
         self.session: int = 0
+        #: True when the session before this writer's never closed: its host died.
+        self.previous_session_died = False
+        #: True when this writer's session is the first of the database.
+        self.first_session = True
         try:
             if readonly:
                 if not self.path.exists():
@@ -178,21 +155,50 @@ class AuditStore:
                                            check_same_thread=False)
             else:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._take_writer_lock()
                 self._db = sqlite3.connect(self.path, check_same_thread=False,
                                            isolation_level=None)
+                self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
                 self._db.execute("PRAGMA journal_mode=WAL")
-                # NORMAL in WAL: a commit survives a crash of the process (our threat); only
-                # a power loss may undo the last transactions.
-                self._db.execute("PRAGMA synchronous=NORMAL")
+                # NORMAL in WAL: a commit survives a crash of the process; FULL also survives
+                # a power loss, at the cost of an fsync per commit.
+                self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
                 self._db.executescript(_SCHEMA)
-            self._db.execute("PRAGMA busy_timeout=5000")
-        except sqlite3.Error as exc:
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        except (sqlite3.Error, OSError) as exc:
+            self._release_writer_lock()
             raise AuditError(f"cannot open the audit database {self.path}: {exc}") from exc
-        self._next_id = 1
-        self._next_event = 1
-        if not readonly:
-            self._next_id = self._scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM firings")
-            self._next_event = self._scalar("SELECT COALESCE(MAX(id), 0) + 1 FROM events")
+        except AuditError:
+            self._release_writer_lock()
+            raise
+
+    def _take_writer_lock(self) -> None:
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise AuditInUse(f"the audit database {self.path} is being written by {holder}; "
+                             "one writer at a time (read it with `qbcallbacks history`)") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"process {os.getpid()} on host {socket.gethostname()}\n".encode(), 0)
+        self._lock_fd = fd
+
+    def _release_writer_lock(self) -> None:
+        if self._lock_fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._lock_fd)  # closing the descriptor drops the lock
+            self._lock_fd = -1
+
+    def release_writer(self) -> None:
+        """Stop writing (after a flush) and let another writer in; reading keeps working."""
+        with self._lock:
+            if not self.readonly:
+                self.flush()
+                self.readonly = True
+            self._release_writer_lock()
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock:
@@ -203,8 +209,12 @@ class AuditStore:
 
     def begin_session(self, note: str = "") -> int:
         """Start this writer's session; pending firings of earlier sessions are the crashed
-        ones."""
+        ones, and an earlier session never closed means its host died."""
         with self._lock:
+            row = self._db.execute(
+                "SELECT closed_at FROM sessions ORDER BY id DESC LIMIT 1").fetchone()
+            self.previous_session_died = row is not None and row[0] is None
+            self.first_session = row is None
             cur = self._db.execute(
                 "INSERT INTO sessions(pid, started_at, note) VALUES (?, ?, ?)",
                 (os.getpid(), time.time(), note))
@@ -217,40 +227,65 @@ class AuditStore:
             self._db.execute("UPDATE sessions SET closed_at = ? WHERE id = ?",
                              (time.time(), self.session))
 
-    def record_batch(self, events: Iterable[tuple[int, Event, dict[str, Any] | None]],
-                     firings: Sequence[PendingFiring]) -> list[int]:
-        """Commit events and their pending firings in one transaction; returns firing ids."""
+    def record_batch(self, events: Iterable[EventRow], firings: Sequence[PendingFiring],
+                     position: Position | None = None, journal_seq: int = 0) -> list[int]:
+        """Commit events and their pending firings in one transaction, with the journal
+        position (and journal number) they were read up to; returns the firings' ids
+        (allocated by SQLite)."""
         now = time.time()
+        ev_rows = [(self.session, seq, event.name, event.type, event.job, event.extra,
+                    job_data if job_data is None or isinstance(job_data, str)
+                    else json.dumps(job_data), now) for seq, event, job_data in events]
         with self._lock:
-            ev_rows = []
-            for seq, event, job_data in events:
-                ev_rows.append((self._next_event, self.session, seq, event.name, event.type,
-                                event.job, event.extra,
-                                None if job_data is None else json.dumps(job_data), now))
-                self._next_event += 1
-            ids = list(range(self._next_id, self._next_id + len(firings)))
-            self._next_id += len(firings)
-            rows = [(fid, self.session, f.event_seq, f.ordinal, f.event.format(), f.event.name,
-                     f.event.type, f.event.job, f.event.extra, f.job, f.callback, f.directory,
-                     f.trigger, f.language, f.code, "pending", now)
-                    for fid, f in zip(ids, firings, strict=True)]
             try:
-                self._db.execute("BEGIN")
-                self._write_completions()
+                self._db.execute("BEGIN IMMEDIATE")
+                written = self._write_completions()
                 if ev_rows:
-                    self._db.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)",
-                                         ev_rows)
-                if rows:
                     self._db.executemany(
-                        "INSERT INTO firings(id, session, event_seq, ordinal, event, event_name, "
+                        "INSERT INTO events(session, seq, name, type, job, extra, job_data, at) "
+                        "VALUES (?,?,?,?,?,?,?,?)", ev_rows)
+                ids = []
+                for f in firings:
+                    cur = self._db.execute(
+                        "INSERT INTO firings(session, event_seq, ordinal, event, event_name, "
                         "event_type, event_job, event_extra, job, callback, directory, trigger, "
                         "language, code, status, queued_at) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", rows)
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,'pending',?)",
+                        (self.session, f.event_seq, f.ordinal, f.event.format(), f.event.name,
+                         f.event.type, f.event.job, f.event.extra, f.job, f.callback,
+                         f.directory, f.trigger, f.language, f.code, now))
+                    ids.append(int(cur.lastrowid or 0))
+                if position is not None:
+                    self._db.execute(
+                        "INSERT INTO journal_position(id, segment, offset, seq) "
+                        "VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET segment=excluded."
+                        "segment, offset=excluded.offset, seq=MAX(seq, excluded.seq)",
+                        (position.segment, position.offset, journal_seq))
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            del self._buffer[:written]
         return ids
+
+    def start(self, firing_id: int, started_at: float) -> int:
+        """Count a run's attempt, committed before it starts (a run that kills the host is
+        then known on restart); returns the attempts so far, this one included."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                # Outcomes buffered so far ride along: a finished run is not taken for one
+                # the host died in.
+                written = self._write_completions()
+                row = self._db.execute(
+                    "UPDATE firings SET attempts=attempts+1, started_at=? WHERE id=? "
+                    "RETURNING attempts", (started_at, firing_id)).fetchone()
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            del self._buffer[:written]
+        return int(row[0]) if row else 0
 
     def complete(self, firing_id: int, status: str, *, exit_code: int | None = None,
                  output: str = "", error: str | None = None, started_at: float | None = None,
@@ -262,28 +297,40 @@ class AuditStore:
             self._buffer.append(row)
 
     def flush(self) -> None:
-        """Commit buffered completions."""
+        """Commit buffered completions; on failure they stay buffered for the next try."""
         with self._lock:
             if not self._buffer:
                 return
             try:
-                self._db.execute("BEGIN")
-                self._write_completions()
+                self._db.execute("BEGIN IMMEDIATE")
+                written = self._write_completions()
                 self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            del self._buffer[:written]
 
-    def _write_completions(self) -> None:
-        if self._buffer:
+    def _write_completions(self) -> int:
+        n = len(self._buffer)
+        if n:
             self._db.executemany(
-                "UPDATE firings SET status=?, exit_code=?, output=?, error=?, started_at=?, "
-                "finished_at=?, duration=?, attempts=attempts+1 WHERE id=?", self._buffer)
-            self._buffer.clear()
+                "UPDATE firings SET status=?, exit_code=?, output=?, error=?, "
+                "started_at=COALESCE(started_at, ?), finished_at=?, duration=?, "
+                "attempts=MAX(attempts, 1) WHERE id=?", self._buffer[:n])
+        return n
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
+
+    def journal_position(self) -> tuple[Position, int]:
+        """Where the matched part of the journal ends, and the last journal number matched."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT segment, offset, seq FROM journal_position WHERE id = 1").fetchone()
+        if row is None:
+            return Position(1, 0), 0
+        return Position(int(row[0]), int(row[1])), int(row[2])
 
     def claim_orphans(self) -> list[FiringRecord]:
         """Pending firings left by earlier sessions (a crashed host), oldest first; they are
@@ -299,13 +346,12 @@ class AuditStore:
 
     def close(self) -> None:
         with self._lock:
-            if not self.readonly:
-                try:
+            try:
+                if not self.readonly:
                     self.flush()
-                finally:
-                    self._db.close()
-            else:
+            finally:
                 self._db.close()
+                self._release_writer_lock()
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -15,9 +15,9 @@ import click
 from rich.console import Console
 
 from ..audit.reconcile import verify_session
-from ..audit.store import AuditStore
+from ..audit.store import AuditError, AuditStore
 from ..config.qbconf import MailSettings, QbConf
-from ..dispatch.dispatcher import Dispatcher, DispatcherConfig
+from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
 from ..matching.clock import Clock
 from ..model.statuses import FAILED_FIRING_STATUSES
 from ..reference.mail import transport_for
@@ -153,12 +153,15 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
 
     started = time.perf_counter()
     with working_directory(run_dir):
-        audit = AuditStore(audit_file)  # first: a bad --audit leaves nothing open
+        try:
+            audit = AuditStore(audit_file)  # first: a bad --audit leaves nothing open
+        except AuditError as exc:  # in use by a live writer, or unreadable
+            raise SetupError(str(exc)) from None
         supervisor = SqliteSupervisor(farm_db, mail=transport_for(mail, run_dir / "mail.mbox"))
         dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
-                                config=DispatcherConfig(timeout=timeout, log_dir=str(logs),
-                                                        time_events=time_events,
-                                                        allow_job_code=allow_job_code),
+                                settings=DispatcherSettings(timeout=timeout, log_dir=str(logs),
+                                                            time_events=time_events,
+                                                            allow_job_code=allow_job_code),
                                 audit=audit, clock=clock, on_diagnostics=show)
         try:
             yield RunSession(console, run_dir, audit_file, logs, supervisor, audit, dispatcher,
@@ -198,4 +201,9 @@ def finish_session(session: RunSession, *, jobs: dict[str, int] | None = None,
                                      "(--allow-failures accepts them)"),
                                   markup=False, soft_wrap=True)
     session.audit.close()
+    if session.dispatcher.previous_run_died:
+        session.console.print(f"the previous run on {session.audit_file} did not close (its host "
+                              "died); its unfinished work was recovered or marked lost",
+                              markup=False, soft_wrap=True)
+        return False
     return verification.ok and (allow_failures or not failed)

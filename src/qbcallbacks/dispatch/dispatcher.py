@@ -1,157 +1,67 @@
 """The dispatcher a supervisor embeds: `emit(event)` returns at once, callbacks run behind it.
 
-Pipeline: `emit` puts the event on a bounded queue (waiting up to `emit_timeout` when it is
-full, then raising `BackPressureError`: an event is never dropped silently). One matcher
-thread takes events in emit order, asks the matcher which callbacks fire, commits the batch's
-events and pending firings to the audit trail, then hands the runs to per-job lanes that feed
-per-runtime pools under an overall limit (see `runs`). Completions are committed in batches.
+Pipeline: `emit` appends the event to the journal (so it survives a killed host), then queues
+it (waiting up to `emit_timeout` for room, then raising `BackPressureError`: an event is never
+dropped silently). One matcher thread takes events in emit order, asks the matcher which
+callbacks fire, commits the events, the pending firings and the journal position to the audit
+trail in one transaction, then hands the firings to per-job lanes that feed per-runtime pools
+under an overall limit (`lanes`, `runner`). Completions are committed in batches.
 
-Reloads and time events go through the same queue, so they are ordered with the events around
-them and the matcher is only ever touched by its own thread.
+Reloads are loaded off the matcher thread (`reload`) and swapped in through the queue, like
+time events (`timer`), so they are ordered with the events around them and the matcher is only
+ever touched by its own thread. A start finishes what a dead host left (`recovery`).
+
+Faults: a failing audit write is retried with backoff; meanwhile `emit` raises
+`DispatcherUnavailable` naming the cause and `health` says so; work resumes by itself. No
+thread dies of an exception: each loop logs it (logger `qbcallbacks.dispatch`) and goes on.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
+import tempfile
 import threading
 import time
-import traceback
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
-from pydantic import Field
-
-from ..audit.store import AuditStore, FiringRecord, PendingFiring
-from ..config.load import expand_callback_path, load_directory
+from ..audit.journal import Journal, JournalEntry, JournalError
+from ..audit.records import FiringRecord, PendingFiring
+from ..audit.store import AuditError, AuditStore
+from ..config.load import expand_callback_path
 from ..config.qbconf import read_qbconf
 from ..config.watch import Watcher
-from ..errors import Diagnostic, QbCallbacksError
+from ..errors import Diagnostic
 from ..matching.clock import Clock, SystemClock
-from ..matching.matcher import AttachPolicy, Firing, Matcher
-from ..matching.schedule import Scheduler, job_time_specs, time_specs
-from ..model._base import Frozen, trusted
+from ..matching.matcher import Matcher
 from ..model.events import Event, Job
-from ..model.languages import runtime_extension
 from ..model.rules import Rule
 from ..model.supervisor import Supervisor
-from ..runtimes.api import (
-    Invocation,
-    PythonMode,
-    RunResult,
-    Runtime,
-    RuntimeSettings,
-    inline_code,
-    runtime_classes,
-)
+from ..runtimes.api import PythonMode, Runtime
 from ..runtimes.policy import job_code_refusal
-from .lanes import Lanes, Match, Run
+from .intake import Accepted, Item, MatcherSource, MatchSource, Swap, pending_firing
+from .lanes import Lanes
+from .recovery import recover
+from .reload import DiagnosticsHandler, RuleBook
+from .runner import Runner, build_runtimes
+from .settings import (
+    BackPressureError,
+    DispatcherClosed,
+    DispatcherConfig,
+    DispatcherSettings,
+    DispatcherUnavailable,
+    Health,
+)
+from .timer import Timer
 
+__all__ = ["BackPressureError", "Dispatcher", "DispatcherClosed", "DispatcherConfig",
+           "DispatcherSettings", "DispatcherUnavailable", "Health", "MatchSource",
+           "MatcherSource", "build_runtimes"]
 
-class BackPressureError(QbCallbacksError):
-    """`emit` waited `emit_timeout` seconds for room in a full queue; the event was not taken."""
-
-
-class DispatcherClosed(QbCallbacksError):
-    """`emit` after `close()`."""
-
-
-class DispatcherConfig(Frozen):
-    """Limits and policies; defaults suit a supervisor with a few thousand jobs."""
-
-    #: Events waiting to be matched before `emit` starts to wait.
-    queue_size: int = Field(default=10_000, ge=1)
-    #: Seconds `emit` waits for room in a full queue before raising `BackPressureError`.
-    emit_timeout: float = Field(default=1.0, ge=0)
-    #: Runs in progress at once, over all runtimes.
-    max_runs: int = Field(default=8, ge=1)
-    #: Runs in progress at once per runtime extension (`py`, `pl`, `qcb`, ...).
-    per_runtime: dict[str, int] = Field(default_factory=lambda: {"py": 4, "pl": 2, "qcb": 8})
-    #: Default seconds a run may take.
-    timeout: float = Field(default=30.0, gt=0)
-    #: Per-rule timeouts by callback file name (or `job:<id>#<i>`).
-    rule_timeouts: dict[str, float] = Field(default_factory=dict)
-    #: Events matched per audit transaction at most.
-    batch: int = Field(default=512, ge=1)
-    #: What to do with firings a crashed host left pending: run them again or mark them `lost`.
-    recovery: Literal["rerun", "report"] = "rerun"
-    #: Where `<jobid>.cb` callback logs go; None keeps output in the audit trail only.
-    log_dir: str | None = None
-    #: Run job-specific Python and Perl callbacks (see `runtimes.policy`); off by default.
-    allow_job_code: bool = False
-    #: `scheduled`: raise time events when the clock reaches them; `stream`: raise none, the
-    #: events given to `emit` carry them (a replay: it runs its stream's events only).
-    time_events: Literal["scheduled", "stream"] = "scheduled"
-    #: After a reload, a live job keeps the rules it was attached under (`submission`, the
-    #: original's) or takes the new set (`live`); see `spec/semantics.md`.
-    attach: AttachPolicy = "submission"
-
-
-class MatchSource(Protocol):
-    """What the dispatcher needs from the matcher; only ever called from the matcher thread."""
-
-    def observe(self, event: Event, job: Job | None) -> Sequence[Match]:
-        """The firings of one event, in firing order; `job` updates what is known of it."""
-        ...
-
-    def set_rules(self, rules: Sequence[Rule]) -> None:
-        """Replace the universal rules; the state of rules kept unchanged survives."""
-        ...
-
-
-class MatcherSource:
-    """The compiled `Matcher` seen as a `MatchSource`: its firings become `Match`es."""
-
-    def __init__(self, matcher: Matcher | None = None) -> None:
-        self.matcher = matcher if matcher is not None else Matcher()
-
-    def observe(self, event: Event, job: Job | None) -> Sequence[Match]:
-        return [_match(f) for f in self.matcher.observe(event, job)]
-
-    def set_rules(self, rules: Sequence[Rule]) -> None:
-        self.matcher.replace_rules(rules)
-
-
-def _match(firing: Firing) -> Match:
-    rule = firing.rule
-    if rule is not None:
-        return Match(job=firing.job, callback=rule.file, directory=rule.directory,
-                     trigger=firing.trigger, language=rule.language, path=rule.path)
-    cb = firing.job_callback
-    assert cb is not None  # a firing is of a rule or of a job callback
-    return Match(job=firing.job, callback=firing.callback, directory="",
-                 trigger=firing.trigger, language=cb.language,
-                 code=inline_code(cb.language, cb.code))
-
-
-def build_runtimes(supervisor: Supervisor, *, mode: PythonMode = "isolated",
-                   pool_sizes: Mapping[str, int] | None = None,
-                   settings: RuntimeSettings | None = None) -> dict[str, Runtime]:
-    """One runtime per registered extension, bound to `supervisor`, pools sized to the
-    dispatcher's per-runtime limits (a bigger pool than the limit would only idle)."""
-    sizes = dict(pool_sizes or {})
-    out: dict[str, Runtime] = {}
-    for ext, cls in runtime_classes().items():
-        overrides: dict[str, object] = {"mode": mode}
-        if ext in sizes:
-            overrides["pool_size"] = max(1, min(64, sizes[ext]))
-        out[ext] = cls(supervisor, settings, **overrides)
-    return out
-
-
-DiagnosticsHandler = Callable[[str, Sequence[Diagnostic]], None]
-
-
-class _Reload:
-    """A reload request travelling through the event queue."""
-
-    def __init__(self, directories: Sequence[str] | None) -> None:
-        self.directories = directories
-        self.done: Future[list[Diagnostic]] = Future()
-
-
-_Item = tuple[Event, Job | None] | _Reload | None  # None stops the matcher thread
+log = logging.getLogger("qbcallbacks.dispatch")
 
 
 class Dispatcher:
@@ -160,62 +70,82 @@ class Dispatcher:
     Build it with the callback path and a `Supervisor`; `emit` events; `close()` at the end
     (or use it as a context manager). `wait_idle()` waits until everything emitted so far,
     and everything the callbacks caused, has run.
+
+    `audit` is the trail (a path or an open `AuditStore`; its journal lives next to it in
+    `<db>.events/`); with none, the trail and journal go to a temporary directory removed
+    when the dispatcher is garbage-collected: nothing is ever written to the current
+    directory. `settings` (a `DispatcherSettings`, alias `DispatcherConfig`, also accepted as
+    `config`) holds every limit and policy; the collaborators are optional replacements.
+
+    In-process mode runs Python callbacks inside this process: one that calls `os._exit` or
+    crashes the interpreter takes the host down. The run is counted before it starts, so the
+    next start re-runs it at most `max_reruns` times, then marks it `lost`;
+    `previous_run_died` tells the caller that the last host did not close.
     """
 
     def __init__(self, callback_path: Iterable[str] | None, supervisor: Supervisor, *,
+                 mode: PythonMode = "isolated", settings: DispatcherSettings | None = None,
+                 audit: AuditStore | str | Path | None = None,
                  matcher: MatchSource | None = None,
-                 runtimes: Mapping[str, Runtime] | None = None,
-                 mode: PythonMode = "isolated", config: DispatcherConfig | None = None,
-                 audit: AuditStore | str | Path | None = None, clock: Clock | None = None,
+                 runtimes: Mapping[str, Runtime] | None = None, clock: Clock | None = None,
                  env: Mapping[str, str] | None = None, watch: bool = False,
-                 on_diagnostics: DiagnosticsHandler | None = None) -> None:
-        self.config = config or DispatcherConfig()
+                 on_diagnostics: DiagnosticsHandler | None = None,
+                 config: DispatcherSettings | None = None) -> None:
+        self.settings = s = settings or config or DispatcherSettings()
         self.supervisor = supervisor
         self.directories = expand_callback_path(callback_path, env)
         self.clock: Clock = clock or SystemClock()
         self._matcher: MatchSource = (matcher if matcher is not None
-                                      else MatcherSource(Matcher(attach=self.config.attach)))
+                                      else MatcherSource(Matcher(attach=s.attach)))
         self._own_runtimes = runtimes is None
-        self._runtimes = dict(runtimes) if runtimes is not None else build_runtimes(
-            supervisor, mode=mode, pool_sizes=self.config.per_runtime)
-        self._on_diagnostics = on_diagnostics
+        self._runner = Runner(runtimes if runtimes is not None else build_runtimes(
+            supervisor, mode=mode, pool_sizes=s.per_runtime), s, self._count_attempt)
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if audit is None:
-            audit = Path("qbcallbacks-run") / "audit.db"
-        self.audit = audit if isinstance(audit, AuditStore) else AuditStore(audit)
+            self._tmp = tempfile.TemporaryDirectory(prefix="qbcallbacks-")
+            audit = Path(self._tmp.name) / "audit.db"
+        self._own_audit = not isinstance(audit, AuditStore)
+        self.audit = audit if isinstance(audit, AuditStore) else AuditStore(
+            audit, busy_timeout=s.busy_timeout, synchronous=s.synchronous)
         self.session = self.audit.begin_session(note=",".join(self.directories))
-        self.log_dir = Path(self.config.log_dir) if self.config.log_dir else None
+        self.journal = Journal(self.audit.path.with_name(self.audit.path.name + ".events"),
+                               fsync=s.synchronous == "full")
+        if self.audit.first_session:
+            self.journal.discard()  # left over from a trail that was deleted
 
-        self._queue: queue.Queue[_Item] = queue.Queue(maxsize=self.config.queue_size)
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._room = threading.Semaphore(s.queue_size)
+        self._emit_lock = threading.Lock()
         self._idle = threading.Condition()
         self._outstanding = 0
-        self._closed = False
-        self._closing = False
-        self._cancelling = False
-        self._wake = threading.Event()
-        self._seq = 0
-        self._live: set[int] = set()
-        self._live_lock = threading.Lock()
-        self._time_lock = threading.Lock()
-        self._scheduler = Scheduler()
-        #: The rules in force per directory (the last good load) and the latest findings.
-        self._rules: dict[str, tuple[Rule, ...]] = {}
-        self._numbered: tuple[Rule, ...] = ()
-        self.diagnostics: dict[str, tuple[Diagnostic, ...]] = {}
-        self.recovered: list[FiringRecord] = []
+        self._closed = self._closing = self._cancelling = self._abandon = False
+        self._audit_problem: tuple[str, float] | None = None
+        self._journal_problem: tuple[str, float] | None = None
+        self._trimmed = 0
+        self._seq = 0  # events matched in this session
         self.lost_events = 0
 
-        self._load_all(initial=True)
-        self._lanes = Lanes(self._execute, overall=self.config.max_runs,
-                            per_runtime=self.config.per_runtime,
-                            default_per_runtime=self.config.max_runs)
-        self._recover()
+        self._book = RuleBook(self.directories, on_diagnostics)
+        self._timer = Timer(self.clock, self._emit_time_event)
+        self._apply(self._book.load(initial=True)[0])
+        self._lanes = Lanes(self._execute, overall=s.max_runs, per_runtime=s.per_runtime,
+                            default_per_runtime=s.max_runs)
+        found = recover(self.audit, self.journal, self.rules, s)
+        #: Firings an earlier, dead host left unfinished (re-run or marked `lost`).
+        self.recovered: list[FiringRecord] = found.orphans
+        for firing in found.rerun:
+            self._hold(1)
+            self._lanes.submit(firing)
+        # Events accepted but never matched go first; `emit` waits until they are queued.
+        self._replayed = threading.Event()
+        self._hold(1)  # until the replay is queued: `wait_idle` waits for it
+        threading.Thread(target=self._replay, args=(found.events,), name="qbcallbacks-replay",
+                         daemon=True).start()
         self._matcher_thread = threading.Thread(target=self._match_loop,
                                                 name="qbcallbacks-matcher", daemon=True)
         self._matcher_thread.start()
-        self._unsubscribe = self.clock.subscribe(self.poll_time)
-        self._timer_thread = threading.Thread(target=self._time_loop, name="qbcallbacks-time",
-                                              daemon=True)
-        self._timer_thread.start()
+        if s.time_events == "scheduled":  # a replay's stream carries its own time events
+            self._timer.start()
         self._watcher = Watcher(self.directories, self.reload).start() if watch else None
 
     @classmethod
@@ -224,59 +154,121 @@ class Dispatcher:
         """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf."""
         conf = read_qbconf(qbconf)
         if conf.allow_job_code:
-            config = kwargs.get("config") or DispatcherConfig()
-            kwargs["config"] = config.model_copy(update={"allow_job_code": True})
-        env = kwargs.get("env")
-        return cls(conf.callback_path(env), supervisor, **kwargs)
+            given = kwargs.pop("settings", None) or kwargs.pop("config", None)
+            kwargs["settings"] = (given or DispatcherSettings()).model_copy(
+                update={"allow_job_code": True})
+        return cls(conf.callback_path(kwargs.get("env")), supervisor, **kwargs)
 
     # -- the public surface ----------------------------------------------------------------
 
+    @property
+    def config(self) -> DispatcherSettings:
+        """The settings (the name they had first)."""
+        return self.settings
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        """The rules in force, numbered in firing order over the whole path."""
+        return self._book.numbered
+
+    @property
+    def diagnostics(self) -> dict[str, tuple[Diagnostic, ...]]:
+        """The latest findings per directory."""
+        return self._book.diagnostics
+
+    @property
+    def health(self) -> Health:
+        """Whether events are being taken; when not, the cause (cleared when it clears)."""
+        for problem in (self._audit_problem, self._journal_problem):
+            if problem is not None:
+                return Health(ok=False, problem=problem[0], since=problem[1])
+        return Health()
+
+    @property
+    def previous_run_died(self) -> bool:
+        """True when the previous host on this audit trail never closed (it was killed)."""
+        return self.audit.previous_session_died
+
     def emit(self, event: Event, job: Job | None = None) -> None:
-        """Queue an event (and what is known of its job); returns at once unless the queue is
-        full, then waits up to `emit_timeout` and raises `BackPressureError`."""
+        """Journal and queue an event (and what is known of its job). Returns at once unless
+        the queue is full (then waits up to `emit_timeout` and raises `BackPressureError`) or
+        the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause)."""
         if self._closed:
             raise DispatcherClosed("the dispatcher is closed; the event was not taken")
-        try:
-            self._put((event, job), self.config.emit_timeout)
-        except queue.Full:
+        problem = self._audit_problem
+        if problem is not None:
+            raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
+        if not self._replayed.wait(self.settings.emit_timeout):
+            raise BackPressureError(f"event {event.format()} not accepted: events a previous "
+                                    "host accepted are still being read back from the journal")
+        if not self._room.acquire(timeout=self.settings.emit_timeout):
             raise BackPressureError(
-                f"event {event.format()} not accepted: {self.config.queue_size} events are "
-                f"waiting and none was taken in {self.config.emit_timeout:g} s; the supervisor "
-                "must retry or slow down") from None
+                f"event {event.format()} not accepted: {self.settings.queue_size} events are "
+                f"waiting and none was taken in {self.settings.emit_timeout:g} s; the "
+                "supervisor must retry or slow down")
+        try:
+            self._accept(event, job, job.model_dump_json() if job is not None else None)
+        except JournalError as exc:
+            self._room.release()
+            self._journal_problem = (str(exc), time.time())
+            raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
+        self._journal_problem = None
+
+    def _accept(self, event: Event, job: Job | None, job_json: str | None) -> None:
+        self._hold(1)
+        try:
+            with self._emit_lock:  # journal order is queue order
+                seq, end = self.journal.append(event, job_json)
+                self._queue.put(Accepted(seq, event, job, job_json, end))
+        except BaseException:
+            self._done(1)
+            raise
+
+    def _replay(self, entries: Iterator[JournalEntry]) -> None:
+        """Queue the journal's unmatched events, in order, within the queue's bound."""
+        try:
+            for entry in entries:
+                job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
+                self._room.acquire()
+                self._hold(1)
+                self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
+        except Exception:  # reported; what was not queued is matched at the next start
+            log.exception("reading the journal back failed")
+        finally:
+            self._replayed.set()
+            self._done(1)
+
+    def _emit_time_event(self, event: Event) -> None:
+        # Our own events: wait for room rather than fail, so a due instant is never lost.
+        self._room.acquire()
+        try:
+            self._accept(event, None, None)
+        except JournalError as exc:
+            self._room.release()
+            log.error("time event %s not journalled: %s", event.format(), exc)
+
+    def poll_time(self) -> None:
+        """Emit the time events due now; called by the timer thread and by manual clocks."""
+        if not self._closing and self.settings.time_events == "scheduled":
+            self._timer.poll()
 
     def reload(self, directories: Sequence[str] | None = None,
                timeout: float | None = None) -> list[Diagnostic]:
         """Reload callback directories (all by default) and return their findings.
 
-        A directory whose new configuration has errors keeps its last good rules."""
-        request = _Reload(directories)
-        self._put(request, None)
-        return request.done.result(timeout)
-
-    def _put(self, item: _Item, timeout: float | None) -> None:
-        with self._idle:
-            self._outstanding += 1
-        try:
-            self._queue.put(item, timeout=timeout)
-        except BaseException:
-            self._done(1)
-            raise
-
-    def poll_time(self) -> None:
-        """Emit the time events due now; called by the timer thread and by manual clocks."""
-        if self._closing or self.config.time_events == "stream":
-            return
-        with self._time_lock:
-            with self._live_lock:
-                live = list(self._live)
-            due = self._scheduler.due(self.clock.now(), live)
-            # Our own events: wait for room rather than fail, so a due instant is never lost.
-            for event in due:
-                self._put((event, None), None)
-        self._wake.set()
+        Loading happens off the matcher thread within `reload_budget` seconds per directory;
+        a directory with errors, or whose load is too slow, keeps its last good rules."""
+        rules, found = self._book.load(initial=False, only=directories,
+                                       budget=self.settings.reload_budget)
+        swap = Swap(rules, Future())
+        self._hold(1)
+        self._queue.put(swap)
+        swap.done.result(timeout)
+        return found
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until every event emitted so far is matched and every run finished."""
+        """Wait until every event emitted so far is matched and every run finished (and the
+        outcomes are committed); False if that did not happen within `timeout`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._idle:
             while self._outstanding:
@@ -284,7 +276,10 @@ class Dispatcher:
                 if left is not None and left <= 0:
                     return False
                 self._idle.wait(left if left is not None else 0.5)
-            self.audit.flush()
+        while not self._flush():
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
         return True
 
     def close(self, *, drain: bool = True, timeout: float | None = None) -> bool:
@@ -292,30 +287,34 @@ class Dispatcher:
 
         Cancelled firings are recorded as `cancelled`, never dropped. Runs already started
         finish (each within its timeout). Returns False if draining timed out (what was left
-        was then cancelled)."""
+        was then cancelled; events never matched stay in the journal for the next start)."""
         if self._closing:
             return True
         # Events the callbacks cause while draining are still taken; the caller stopped.
         self._closing = True
         if self._watcher is not None:
             self._watcher.stop()
-        self._unsubscribe()
-        self._wake.set()
+        self._timer.stop()
         drained = self.wait_idle(timeout) if drain else False
         self._closed = True
         if not drained:
             self._cancelling = True
-            for run in self._lanes.cancel_waiting():
-                self._finish(run, "cancelled", error="dispatcher closed before the run started")
-            self.wait_idle()
+            for firing in self._lanes.cancel_waiting():
+                self._finish(firing, "cancelled", error="dispatcher closed before the run started")
+            if not self.wait_idle(timeout if timeout is not None else 30.0):
+                self._abandon = True  # the trail stays unwritable: leave the rest to a restart
         self._queue.put(None)
         self._matcher_thread.join()
-        self._timer_thread.join()
         self._lanes.close()
         if self._own_runtimes:
-            for runtime in self._runtimes.values():
-                runtime.close()
-        self.audit.end_session()
+            self._runner.close()
+        self.journal.close()
+        try:
+            self.audit.end_session()
+            if self._own_audit:
+                self.audit.release_writer()  # the trail stays readable (`audit.query`)
+        except AuditError as exc:
+            log.error("the session could not be closed in the audit trail: %s", exc)
         return drained
 
     def __enter__(self) -> Dispatcher:
@@ -324,200 +323,11 @@ class Dispatcher:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    @property
-    def rules(self) -> tuple[Rule, ...]:
-        """The rules in force, numbered in firing order over the whole path."""
-        return self._numbered
+    # -- bookkeeping -----------------------------------------------------------------------
 
-    # -- loading ---------------------------------------------------------------------------
-
-    def _load_all(self, *, initial: bool, only: Sequence[str] | None = None) -> list[Diagnostic]:
-        found: list[Diagnostic] = []
-        for directory in self.directories:
-            if only is not None and directory not in only:
-                continue
-            load = load_directory(directory)
-            self.diagnostics[directory] = load.diagnostics
-            found.extend(load.diagnostics)
-            errors = [d for d in load.diagnostics if d.severity == "error"]
-            # A directory with errors keeps its last good rules (the findings say why nothing
-            # changed); at the first load there are none, so what loaded is used.
-            if not (errors and not initial and directory in self._rules):
-                self._rules[directory] = load.rules
-            if load.diagnostics and self._on_diagnostics is not None:
-                self._on_diagnostics(directory, load.diagnostics)
-        rules = self._numbered = self._renumbered()
-        self._matcher.set_rules(rules)
-        with self._time_lock:
-            self._scheduler.set_specs(time_specs(r.trigger for r in rules), self.clock.now())
-        self._wake.set()
-        return found
-
-    def _renumbered(self) -> tuple[Rule, ...]:
-        out: list[Rule] = []
-        for rule in (r for d in self.directories for r in self._rules.get(d, ())):
-            out.append(rule if rule.position == len(out)
-                       else rule.model_copy(update={"position": len(out)}))
-        return tuple(out)
-
-    # -- crash recovery --------------------------------------------------------------------
-
-    def _recover(self) -> None:
-        orphans = self.audit.claim_orphans()
-        self.recovered = orphans
-        by_key = {(r.directory, r.file): r for r in self.rules}
-        for rec in orphans:
-            if self.config.recovery == "report":
-                self.audit.complete(rec.id, "lost", error="the host stopped before this run "
-                                    "finished; not run again (recovery = report)")
-                continue
-            if rec.code is None:
-                rule = by_key.get((rec.directory, rec.callback))
-                if rule is None:
-                    self.audit.complete(rec.id, "lost", error="the host stopped before this "
-                                        "run finished and the callback is no longer configured")
-                    continue
-                match = Match(job=rec.job, callback=rec.callback, directory=rec.directory,
-                              trigger=rec.trigger, language=rule.language, path=rule.path)
-            else:
-                match = Match(job=rec.job, callback=rec.callback, directory=rec.directory,
-                              trigger=rec.trigger, language=rec.language, code=rec.code)
-            with self._idle:
-                self._outstanding += 1
-            self._lanes.submit(Run(rec.id, match, rec.event))
-        self.audit.flush()
-
-    # -- the matcher thread ----------------------------------------------------------------
-
-    def _match_loop(self) -> None:
-        while True:
-            try:
-                item = self._queue.get(timeout=0.05)
-            except queue.Empty:
-                self.audit.flush()
-                continue
-            batch = [item]
-            while len(batch) < self.config.batch:
-                try:
-                    batch.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = self._process(batch)
-            if stop:
-                self.audit.flush()
-                return
-
-    def _process(self, batch: list[_Item]) -> bool:
-        events: list[tuple[int, Event, dict[str, object] | None]] = []
-        pending: list[PendingFiring] = []
-        matches: list[Match] = []
-        taken = 0
-        stop = False
-        for item in batch:
-            if item is None:
-                stop = True
-                continue
-            if isinstance(item, _Reload):
-                self._flush_batch(events, pending, matches, taken)
-                events, pending, matches, taken = [], [], [], 0
-                try:
-                    item.done.set_result(self._load_all(initial=False, only=item.directories))
-                except Exception as exc:  # a reload must not kill the matcher thread
-                    item.done.set_exception(exc)
-                self._done(1)
-                continue
-            event, job = item
-            taken += 1
-            seq = self._seq
-            self._seq += 1
-            self._track(event, job)
-            try:
-                found = self._matcher.observe(event, job)
-            except Exception:  # a matcher bug must not stop the stream; record it loudly
-                self.lost_events += 1
-                traceback.print_exc()
-                found = ()
-            events.append((seq, event, None if job is None else job.model_dump(mode="json")))
-            for ordinal, m in enumerate(found):
-                # Built from the matcher's already valid data: no validation on this path.
-                pending.append(trusted(
-                    PendingFiring, event_seq=seq, ordinal=ordinal, event=event, job=m.job,
-                    callback=m.callback, directory=m.directory, trigger=m.trigger,
-                    language=m.language, code=m.code))
-                matches.append(m)
-        self._flush_batch(events, pending, matches, taken)
-        return stop
-
-    def _flush_batch(self, events: list[tuple[int, Event, dict[str, object] | None]],
-                     pending: list[PendingFiring], matches: list[Match], taken: int) -> None:
-        if not events and not pending:
-            return
-        ids = self.audit.record_batch(events, pending)
+    def _hold(self, n: int) -> None:
         with self._idle:
-            self._outstanding += len(ids)
-        for fid, p, m in zip(ids, pending, matches, strict=True):
-            run = Run(fid, m, p.event)
-            if self._cancelling:
-                self._finish(run, "cancelled", error="dispatcher closed before the run started")
-            else:
-                self._lanes.submit(run)
-        self._done(taken)
-
-    def _track(self, event: Event, job: Job | None) -> None:
-        removed = event.type == "job" and event.name == "removed"
-        if removed or (job is not None and job.id):
-            with self._time_lock:  # a job's own time triggers are scheduled while it is live
-                specs = job_time_specs(job) if job is not None and not removed else ()
-                self._scheduler.set_job_specs(event.job if removed or job is None else job.id,
-                                              specs)
-            self._wake.set()
-        if event.type.startswith("global") or not event.job:
-            return
-        with self._live_lock:
-            if removed:
-                self._live.discard(event.job)
-            else:
-                self._live.add(event.job)
-
-    # -- runs ------------------------------------------------------------------------------
-
-    def _execute(self, run: Run) -> None:
-        if self._cancelling:
-            self._finish(run, "cancelled", error="dispatcher closed before the run started")
-            return
-        m = run.match
-        ext = runtime_extension(m.language)
-        runtime = self._runtimes.get(ext)
-        started = time.time()
-        if runtime is None:
-            self._finish(run, "error", error=f"no runtime for {m.language!r} callbacks",
-                         started_at=started)
-            return
-        refusal = job_code_refusal(m.language, job_specific=m.path is None,
-                                   allowed=self.config.allow_job_code)
-        if refusal is not None:
-            self._finish(run, "refused", error=refusal, started_at=started)
-            return
-        timeout = self.config.rule_timeouts.get(m.callback, self.config.timeout)
-        invocation = Invocation(
-            callback=m.callback, path=m.path, code=m.code if m.path is None else None,
-            job_id=m.job, event=run.event, timeout=timeout,
-            log_path=None if self.log_dir is None else self.log_dir / f"{m.job}.cb")
-        try:
-            result = runtime.run(invocation)
-        except Exception as exc:  # a runtime bug is this run's failure, not the host's
-            result = RunResult(status="crashed", error=f"runtime failed: {exc!r}",
-                               duration=time.time() - started)
-        self._finish(run, result.status, exit_code=result.exit_code, output=result.output,
-                     error=result.error, started_at=started, duration=result.duration)
-
-    def _finish(self, run: Run, status: str, *, exit_code: int | None = None, output: str = "",
-                error: str | None = None, started_at: float | None = None,
-                duration: float | None = None) -> None:
-        self.audit.complete(run.firing_id, status, exit_code=exit_code, output=output,
-                            error=error, started_at=started_at, finished_at=time.time(),
-                            duration=duration)
-        self._done(1)
+            self._outstanding += n
 
     def _done(self, n: int) -> None:
         if not n:
@@ -527,19 +337,157 @@ class Dispatcher:
             if self._outstanding <= 0:
                 self._idle.notify_all()
 
-    # -- time ------------------------------------------------------------------------------
-
-    def _time_loop(self) -> None:
+    def _retry(self, what: Callable[[], Any]) -> Any:
+        """Run an audit write until it succeeds (backing off, reporting the fault meanwhile),
+        or until `close` gives up; then raise the last error."""
+        delay = 0.01
         while True:
-            # Clear first: a wake-up after this line is seen by the wait below.
-            self._wake.clear()
-            if self._closing:
-                return
-            with self._time_lock:
-                nxt = self._scheduler.next_due()
-            delay = 1.0 if nxt is None else nxt - self.clock.now()
-            if delay > 0:
-                # At most a second: the real clock may be set forward under us.
-                self.clock.wait(self._wake, min(delay, 1.0))
+            try:
+                out = what()
+            except AuditError as exc:
+                if self._audit_problem is None:
+                    log.error("audit trail unwritable, retrying: %s", exc)
+                    self._audit_problem = (f"the audit trail cannot be written: {exc}",
+                                           time.time())
+                if self._abandon:
+                    raise
+                time.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max)
                 continue
-            self.poll_time()
+            if self._audit_problem is not None:
+                log.warning("audit trail writable again")
+                self._audit_problem = None
+            return out
+
+    def _flush(self) -> bool:
+        try:
+            self.audit.flush()
+        except AuditError as exc:
+            if self._audit_problem is None:
+                self._audit_problem = (f"the audit trail cannot be written: {exc}", time.time())
+            return False
+        self._audit_problem = None
+        return True
+
+    def _count_attempt(self, firing_id: int, started: float) -> None:
+        self._retry(lambda: self.audit.start(firing_id, started))
+
+    # -- the matcher thread ----------------------------------------------------------------
+
+    def _match_loop(self) -> None:
+        while True:
+            try:
+                if self._match_once():
+                    return
+            except Exception:  # reported; the loop goes on with the next items
+                log.exception("matcher thread: a batch failed; going on")
+
+    def _match_once(self) -> bool:
+        self._lanes.wait_below(self.settings.max_backlog,
+                               lambda: self._cancelling or self._abandon)
+        try:
+            item = self._queue.get(timeout=0.05)
+        except queue.Empty:
+            self._flush()
+            return False
+        batch = [item]
+        while len(batch) < self.settings.batch:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return self._process(batch)
+
+    def _process(self, batch: list[Item]) -> bool:
+        accepted: list[Accepted] = []
+        stop = False
+        for item in batch:
+            if item is None:
+                stop = True
+            elif isinstance(item, Swap):
+                self._record(accepted)
+                accepted = []
+                try:
+                    self._apply(item.rules)
+                    item.done.set_result(None)
+                except Exception as exc:  # a bad swap must not kill the matcher thread
+                    item.done.set_exception(exc)
+                self._done(1)
+            else:
+                accepted.append(item)
+                self._room.release()
+        self._record(accepted)
+        if stop:
+            self._flush()
+        return stop
+
+    def _apply(self, rules: tuple[Rule, ...]) -> None:
+        self._matcher.set_rules(rules)
+        self._timer.set_triggers(r.trigger for r in rules)
+
+    def _record(self, accepted: list[Accepted]) -> None:
+        """Match a run of events, commit them with their firings, hand the firings on."""
+        if not accepted:
+            return
+        events: list[tuple[int, Event, str | None]] = []
+        pending: list[PendingFiring] = []
+        for a in accepted:
+            seq = self._seq
+            self._seq += 1
+            self._timer.track(a.event, a.job)
+            try:
+                found = self._matcher.observe(a.event, a.job)
+            except Exception:  # a matcher bug must not stop the stream; record it loudly
+                self.lost_events += 1
+                log.exception("matcher failed on %s", a.event.format())
+                found = ()
+            events.append((seq, a.event, a.job_json))
+            pending.extend(pending_firing(seq, i, f) for i, f in enumerate(found))
+        end, jseq = accepted[-1].end, accepted[-1].jseq
+        try:
+            ids = self._retry(lambda: self.audit.record_batch(events, pending, end, jseq))
+        except AuditError:
+            # Closing gave up: the events stay in the journal and run at the next start.
+            self._done(len(accepted))
+            return
+        if end.segment > self._trimmed:
+            self.journal.trim(end)
+            self._trimmed = end.segment
+        self._hold(len(ids))
+        for fid, p in zip(ids, pending, strict=True):
+            firing = p.model_copy(update={"id": fid})
+            if self._cancelling:
+                self._finish(firing, "cancelled", error="dispatcher closed before the run started")
+            else:
+                self._lanes.submit(firing)
+        self._done(len(accepted))
+
+    # -- runs ------------------------------------------------------------------------------
+
+    def _execute(self, firing: PendingFiring) -> None:
+        try:
+            if self._cancelling:
+                self._finish(firing, "cancelled", error="dispatcher closed before the run started")
+                return
+            refusal = job_code_refusal(firing.language, job_specific=firing.path is None,
+                                       allowed=self.settings.allow_job_code)
+            if refusal is not None:
+                self._finish(firing, "refused", error=refusal, started_at=time.time())
+                return
+            result, started = self._runner.run(firing)
+            self._finish(firing, result.status, exit_code=result.exit_code,
+                         output=result.output, error=result.error, started_at=started,
+                         duration=result.duration)
+        except AuditError:  # closing gave up on the trail: the firing stays pending
+            self._done(1)
+        except Exception:  # never lose the count: the run is over, whatever happened
+            log.exception("run of %s failed in the dispatcher", firing.callback)
+            self._finish(firing, "crashed", error="the dispatcher failed around this run")
+
+    def _finish(self, firing: PendingFiring, status: str, *, exit_code: int | None = None,
+                output: str = "", error: str | None = None, started_at: float | None = None,
+                duration: float | None = None) -> None:
+        self.audit.complete(firing.id, status, exit_code=exit_code, output=output,
+                            error=error, started_at=started_at, finished_at=time.time(),
+                            duration=duration)
+        self._done(1)

@@ -10,38 +10,14 @@ the farm.
 from __future__ import annotations
 
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 
-from ..model.events import Event
+from ..audit.records import PendingFiring
 from ..model.languages import runtime_extension
 
-
-@dataclass(frozen=True, slots=True)
-class Match:
-    """One firing as the dispatcher needs it: who, what to run, and why."""
-
-    job: int
-    callback: str
-    directory: str
-    trigger: str
-    language: str
-    path: Path | None = None
-    code: str | None = None
-
-
-@dataclass(slots=True)
-class Run:
-    """A firing recorded as pending and waiting for (or in) its run."""
-
-    firing_id: int
-    match: Match
-    event: Event
-    queued_at: float = field(default_factory=time.time)
+Run = PendingFiring  # a recorded firing waiting for (or in) its run
 
 
 class Lanes:
@@ -51,6 +27,9 @@ class Lanes:
                  per_runtime: Mapping[str, int], default_per_runtime: int) -> None:
         self._execute = execute
         self._lock = threading.Lock()
+        self._freed = threading.Condition(self._lock)
+        #: Firings submitted and not yet finished (waiting in a lane or running).
+        self.backlog = 0
         self._lanes: dict[int, deque[Run]] = {}
         self._overall = threading.BoundedSemaphore(max(1, overall))
         self._pools: dict[str, ThreadPoolExecutor] = {}
@@ -60,11 +39,12 @@ class Lanes:
 
     def submit(self, run: Run) -> None:
         with self._lock:
-            lane = self._lanes.get(run.match.job)
+            self.backlog += 1
+            lane = self._lanes.get(run.job)
             if lane is not None:
                 lane.append(run)
                 return
-            self._lanes[run.match.job] = deque()
+            self._lanes[run.job] = deque()
         self._start(run)
 
     def cancel_waiting(self) -> list[Run]:
@@ -74,7 +54,16 @@ class Lanes:
             taken = [r for lane in self._lanes.values() for r in lane]
             for lane in self._lanes.values():
                 lane.clear()
+            self.backlog -= len(taken)
+            self._freed.notify_all()
         return taken
+
+    def wait_below(self, limit: int, give_up: Callable[[], bool]) -> None:
+        """Wait until fewer than `limit` firings are waiting or running (or `give_up()`):
+        the matcher pauses here, so a backlog waits in the journal, not in memory."""
+        with self._lock:
+            while self.backlog >= limit and not give_up():
+                self._freed.wait(0.1)
 
     def close(self) -> None:
         with self._lock:
@@ -95,7 +84,7 @@ class Lanes:
         return pool
 
     def _start(self, run: Run) -> None:
-        self._pool(run.match.language).submit(self._body, run)
+        self._pool(run.language).submit(self._body, run)
 
     def _body(self, run: Run) -> None:
         try:
@@ -103,9 +92,11 @@ class Lanes:
                 self._execute(run)
         finally:
             with self._lock:
-                lane = self._lanes.get(run.match.job)
+                self.backlog -= 1
+                self._freed.notify_all()
+                lane = self._lanes.get(run.job)
                 nxt = lane.popleft() if lane else None
                 if nxt is None:
-                    self._lanes.pop(run.match.job, None)
+                    self._lanes.pop(run.job, None)
             if nxt is not None:
                 self._start(nxt)

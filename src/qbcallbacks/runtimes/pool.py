@@ -18,10 +18,11 @@ workers also stop writing Python- or Perl-level output at the cap; a child proce
 writes to the inherited descriptors is limited only by the run's timeout.)
 
 The host never trusts a worker: every read has the run's deadline, a worker that overruns is
-killed with its whole process group (it leads its own session), one that dies or breaks the
-protocol is reaped, and either is replaced by a fresh worker at once. The deadline also covers
-the time the host spends answering `qb` calls: a run whose answer came back after its deadline
-is stopped there, as if the script had overrun.
+killed with what the current run started (it leads its own session; programs earlier runs
+left in the background survive), one that dies or breaks the protocol is reaped, and either is
+replaced by a fresh worker at once. The deadline also covers the time the host spends
+answering `qb` calls: a run whose answer came back after its deadline is stopped there, as if
+the script had overrun.
 """
 
 from __future__ import annotations
@@ -59,8 +60,74 @@ class PoolClosed(QbCallbacksError):
     """`run` was called on a runtime after `close`."""
 
 
+def boot_ticks() -> int:
+    """Now, in the clock ticks since boot that /proc uses for a process's start time."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def children(pid: int) -> frozenset[int]:
+    """The direct children of `pid`'s main thread now (empty when /proc cannot tell)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
+            return frozenset(int(x) for x in fh.read().split())
+    except (OSError, ValueError):
+        return frozenset()
+
+
+def _group(pgid: int) -> dict[int, tuple[int, int]] | None:
+    """Members of process group `pgid`: pid -> (parent pid, start tick); None without /proc."""
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return None
+    out: dict[int, tuple[int, int]] = {}
+    for name in entries:
+        if not name.isdigit():
+            continue
+        try:
+            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fields = os.read(fd, 4096).rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        finally:
+            os.close(fd)
+        if int(fields[2]) == pgid:
+            out[int(name)] = (int(fields[1]), int(fields[19]))
+    return out
+
+
+def _started_since(pgid: int, ticks: int, spared: frozenset[int]) -> list[int]:
+    """Members of process group `pgid` the current run started: not started before `ticks`,
+    not one of the worker's children from before the run (`spared`) nor their descendants.
+    Without /proc, the whole group is signalled."""
+    group = _group(pgid)
+    if group is None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        return []
+
+    def earlier(pid: int) -> bool:
+        seen = 0
+        while pid in group and pid != pgid and seen < 64:  # up to the worker, not beyond
+            parent, start = group[pid]
+            if pid in spared or start < ticks:
+                return True
+            pid, seen = parent, seen + 1
+        return pid in spared
+
+    return [pid for pid in group if pid != pgid and not earlier(pid)]
+
+
 class Worker:
     """One worker process and the host ends of its pipes."""
+
+    #: When the current run began (`boot_ticks`) and the worker's children then: what
+    #: started before the run survives a kill.
+    run_ticks = 0
+    run_spared: frozenset[int] = frozenset()
 
     def __init__(self, argv: list[str], env: dict[str, str], cwd: str,
                  hello: dict[str, Any] | None = None) -> None:
@@ -146,10 +213,15 @@ class Worker:
         return keep_output(os.pread(fd, min(size, cap + 4), 0)[:size], cap)[0], max(0, size - cap)
 
     def kill(self) -> None:
-        """Kill the worker and everything it started; reap it."""
+        """Kill the worker and what the current run started; reap it.
+
+        Programs an earlier run left running in the background (as the original documentation
+        recommends for long work) are spared: only members of the worker's process group
+        started since the current run began are killed. Without /proc, the whole group."""
         self.dead = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        for pid in _started_since(self.proc.pid, self.run_ticks, self.run_spared):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
             self.proc.kill()
         self.proc.wait()
@@ -300,6 +372,8 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
                          error=f"no worker came free within {invocation.timeout:g}s")
     reusable = recycled = False
     try:
+        worker.run_ticks = boot_ticks()
+        worker.run_spared = children(worker.proc.pid)
         worker.reset_output()
         worker.send(request, deadline)
         while True:

@@ -1,0 +1,211 @@
+"""Reliability benchmark: a host that is SIGKILLed at random points loses no accepted event.
+
+A host process emits a stream of job events (each to its own job) through a dispatcher with
+isolated Python callbacks that succeed, fail, hang past their timeout and crash their worker,
+and is SIGKILLed at random points; each time a new host is started on the same audit database
+and goes on from the first event whose `emit` had not returned. At the end the trail is
+compared with `qbcallbacks replay --dry-run` of the accepted events.
+
+    .venv/bin/python bench/reliability.py            # 3,000 events, 3 kills (about a minute)
+    .venv/bin/python bench/reliability.py --full     # 100,000 events, 10 kills
+
+Prints: accepted (an emit the kill interrupted counts only if the trail has its event), lost
+(must be 0), run twice (only firings running at a kill, or finished but not yet committed),
+lost to crash loops (running at more kills than `max_reruns` allows), and the host's peak
+memory in its first and last life (must stay flat). The baseline is a run of the same stream
+with no kill, in the same invocation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+
+from qbcallbacks.audit.store import AuditStore
+
+CALLBACKS = {
+    "ok.py": ("complete-job-self", "print('ok')\n"),
+    "fail.py": ("failed-job-self", "import sys\nsys.exit(2)\n"),
+    "hang.py": ("killed-job-self", "import time\ntime.sleep(30)\n"),
+    "crash.py": ("suspend-job-self", "import os\nos._exit(7)\n"),
+}
+#: Event names, per thousand: mostly successes, some failures, a few hangs and crashes.
+NAMES = ["complete"] * 975 + ["failed"] * 20 + ["killed"] * 2 + ["suspend"] * 3
+
+HOST = textwrap.dedent("""
+    import json, os, resource, sys, time
+    from qbcallbacks.dispatch.dispatcher import (BackPressureError, Dispatcher,
+                                                 DispatcherSettings)
+    from qbcallbacks.model.events import Event
+    from qbcallbacks.model.supervisor import MailMessage
+
+    class Null:
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    cbdir, audit, events, accepted, start, finish, rate = sys.argv[1:8]
+    settings = DispatcherSettings(rule_timeouts={"hang.py": 0.3},
+                                  timeout=5, per_runtime={"py": 2}, max_runs=4)
+    d = Dispatcher([cbdir], Null(), audit=audit, settings=settings)
+    fd = os.open(accepted, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    with open(events) as fh:
+        lines = fh.read().splitlines()
+    t0, gap = time.monotonic(), 1 / float(rate)
+    for i in range(int(start), len(lines)):
+        pause = t0 + (i - int(start)) * gap - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)  # a supervisor's pace, so kills land all along the run
+        e = json.loads(lines[i])
+        os.write(fd, f"t{i}\\n".encode())  # in doubt until emit returns
+        while True:
+            try:
+                job = e["job"]["id"] if isinstance(e["job"], dict) else e["job"]
+                d.emit(Event(name=e["event"], type="job", job=job))
+                break
+            except BackPressureError:  # what a supervisor does: wait, then retry
+                time.sleep(0.05)
+        os.write(fd, f"{i}\\n".encode())  # the event's emit returned: it is accepted
+    if finish == "1":
+        d.wait_idle()
+        d.close()
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+""")
+
+
+def peak_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def accepted_upto(path: Path) -> int:
+    """The index after the last event whose emit was started (`t<i>`) or returned (`<i>`)."""
+    if not path.exists():
+        return 0
+    done = [int(x.lstrip("t")) for x in path.read_text().split()]
+    return max(done) + 1 if done else 0
+
+
+def in_doubt(path: Path) -> set[int]:
+    """Events whose emit was started but never returned (the host was killed inside it)."""
+    words = path.read_text().split()
+    started = {int(w[1:]) for w in words if w.startswith("t")}
+    return started - {int(w) for w in words if not w.startswith("t")}
+
+
+def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, int]:
+    cbdir = work / "cb"
+    cbdir.mkdir(parents=True)
+    for name, (_trigger, code) in CALLBACKS.items():
+        (cbdir / name).write_text(code)
+    (cbdir / "callbacks.conf").write_text(
+        "".join(f"{name} = {trigger}\n" for name, (trigger, _c) in CALLBACKS.items()))
+    for p in cbdir.iterdir():
+        p.chmod(0o644)
+    rng = random.Random(seed)
+    events = work / "events.jsonl"
+    # Each job gets one state change, then is removed (as a supervisor's jobs are, which
+    # lets the engine forget them): n events over n / 2 jobs.
+    lines = []
+    for i in range(n // 2):
+        lines.append({"event": rng.choice(NAMES), "type": "job", "job": {"id": i + 1}})
+        lines.append({"event": "removed", "type": "job", "job": i + 1})
+    events.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    audit, accepted = work / "audit.db", work / "accepted"
+    points = sorted(rng.sample(range(n // 20, n), kills)) if kills else []
+    peaks: list[int] = []
+    for point in points:
+        start = accepted_upto(accepted)
+        proc = subprocess.Popen([sys.executable, "-c", HOST, str(cbdir), str(audit),
+                                 str(events), str(accepted), str(start), "0", str(rate)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while accepted_upto(accepted) <= point and proc.poll() is None:
+            time.sleep(0.01)
+        peaks.append(peak_kib(proc.pid))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    last = subprocess.run([sys.executable, "-c", HOST, str(cbdir), str(audit), str(events),
+                           str(accepted), str(accepted_upto(accepted)), "1", str(rate)],
+                          capture_output=True, text=True, check=True)
+    peaks.append(int(last.stdout.split()[-1]))
+
+    store = AuditStore(audit, readonly=True)
+    seen = {(rec.event.name, rec.event.job) for rec in store.events()}
+    rows = store.query()
+    store.close()
+    # An emit the kill interrupted may or may not have been taken: the trail tells.
+    stream = [json.loads(line) for line in events.read_text().splitlines()]
+    refused = {i for i in in_doubt(accepted)
+               if (stream[i]["event"], i // 2 + 1) not in seen}
+    taken = work / "taken.jsonl"
+    taken.write_text("".join(line + "\n" for i, line in
+                             enumerate(events.read_text().splitlines()) if i not in refused))
+    dry = subprocess.run([sys.executable, "-m", "qbcallbacks", "replay", str(cbdir), "--events",
+                          str(taken), "--dry-run", "--format", "json"],
+                         capture_output=True, text=True, check=False)
+    predicted = Counter((d["job"], d["callback"]) for d in
+                        (json.loads(line) for line in dry.stdout.splitlines() if line.strip()))
+    final = Counter((r.job, r.callback) for r in rows if r.status != "pending")
+    return {
+        "accepted": accepted_upto(accepted) - len(refused),
+        "predicted": sum(predicted.values()),
+        "lost": sum((predicted - final).values()),
+        "unexpected": sum((final - predicted).values()),
+        "run twice": sum(1 for r in rows if r.attempts > 1),
+        "lost to crash loops": sum(1 for r in rows if r.status == "lost"),
+        "peak KiB first": peaks[0],
+        "peak KiB last": peaks[-1],
+        "kills": len(points),
+        "in doubt, not taken": len(refused),
+    }
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--full", action="store_true", help="100,000 events and 10 kills")
+    ap.add_argument("--events", type=int, default=None)
+    ap.add_argument("--kills", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--rate", type=float, default=None,
+                    help="events per second the host emits (default 500, 2,000 with --full)")
+    args = ap.parse_args()
+    rate = args.rate or (2_000 if args.full else 500)
+    n = args.events or (100_000 if args.full else 3_000)
+    kills = args.kills if args.kills is not None else (10 if args.full else 3)
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        base = run(Path(tmp) / "baseline", n, 0, args.seed, rate)
+        t_base = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        got = run(Path(tmp) / "killed", n, kills, args.seed, rate)
+        t_killed = time.perf_counter() - t0
+    print(f"events {n:,} at {rate:,.0f}/s, kills {got['kills']}")
+    for key in ("accepted", "in doubt, not taken", "predicted", "lost", "unexpected", "run twice",
+                "lost to crash loops", "peak KiB first", "peak KiB last"):
+        print(f"  {key:<20} {got[key]:>10,}   (no kill: {base[key]:,})")
+    print(f"  wall time            {t_killed:>10.1f} s (no kill: {t_base:.1f} s, "
+          f"{t_killed / t_base:.2f}x)")
+    flat = got["peak KiB last"] <= 1.5 * max(got["peak KiB first"], base["peak KiB last"])
+    taken = got["accepted"] + got["in doubt, not taken"] == n
+    ok = got["lost"] == 0 and got["unexpected"] == 0 and taken and flat
+    print("targets: 0 lost, nothing unexpected, every event accepted or refused, memory flat: "
+          + ("met" if ok else "MISSED"))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,229 @@
+"""The event journal: `emit` appends here before it returns, so an accepted event survives.
+
+Segments next to the audit database (`<db>.events/000001.log`, ...), each allocated on disk
+in full when opened (so a full disk shows up as an error here, never later) and mapped into
+memory. Each line is one event: `seq<TAB>[name, type, job, extra]<TAB>job JSON or null`;
+the unused rest of a segment is zero bytes. Copying a line into the shared mapping puts it in
+the kernel's page cache, which a killed process cannot undo: durability against a killed host
+without a system call, and without letting go of the interpreter lock in the middle of `emit`.
+With `fsync=True` each `append` also waits until the line is on disk; appends that arrive
+while a sync is under way share the next one (group commit), so the cost is paid once per
+group, not per event. Every open starts a new segment, so nothing is ever appended after a
+line torn by a kill.
+
+The audit trail records, in the same transaction as a batch's firings, the position after the
+batch's last event (`AuditStore.record_batch`); on restart `read_from` that position gives the
+events accepted but not yet matched. Segments wholly before that position are deleted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import mmap
+import os
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import NamedTuple
+
+from ..errors import QbCallbacksError
+from ..model.events import Event
+
+
+class JournalError(QbCallbacksError):
+    """The journal cannot be written: the event was not accepted."""
+
+
+class Position(NamedTuple):
+    """A place in the journal: a segment number and a byte offset in it."""
+
+    segment: int
+    offset: int
+
+
+class JournalEntry(NamedTuple):
+    """One journalled event and the position just after it."""
+
+    seq: int
+    event: Event
+    job_json: str | None
+    end: Position
+
+
+_SEGMENT_BYTES = 4 * 1024 * 1024
+
+
+class Journal:
+    """Appends events (thread-safe) and reads back those after a position."""
+
+    def __init__(self, directory: str | Path, *, fsync: bool = False,
+                 segment_bytes: int = _SEGMENT_BYTES) -> None:
+        self.directory = Path(directory)
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._fd = -1
+        self._mm: mmap.mmap | None = None
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            segments = self.segments()
+            self._segment = segments[-1] if segments else 0
+            self._next_seq = self._last_seq(segments) + 1
+            self._open(self._segment + 1)
+        except OSError as exc:
+            raise JournalError(f"cannot open the event journal {self.directory}: {exc}") from exc
+        self._written = 0  # appends made, and appends known to be on disk (fsync mode)
+        self._synced = 0
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(self, event: Event, job_json: str | None) -> tuple[int, Position]:
+        """Write one event; returns its sequence number and the position after it."""
+        head = json.dumps([event.name, event.type, event.job, event.extra])
+        with self._lock:
+            seq = self._next_seq
+            line = f"{seq}\t{head}\t{job_json or 'null'}\n".encode()
+            try:
+                if self._offset + len(line) > self._size:
+                    self._open(self._segment + 1, len(line))
+                assert self._mm is not None
+                self._mm[self._offset:self._offset + len(line)] = line
+            except (OSError, ValueError) as exc:
+                raise JournalError(f"cannot write the event journal {self.directory}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}") from exc
+            self._next_seq += 1
+            self._offset += len(line)
+            self._written += 1
+            mine = self._written
+            end = Position(self._segment, self._offset)
+        if self.fsync:
+            self._sync(mine)
+        return seq, end
+
+    def _sync(self, mine: int) -> None:
+        with self._sync_lock:
+            if self._synced >= mine:
+                return  # a sync that started after our write already covered it
+            with self._lock:
+                target, mm = self._written, self._mm
+            try:
+                if mm is not None:
+                    mm.flush()
+            except (OSError, ValueError) as exc:
+                raise JournalError(f"cannot sync the event journal {self.directory}: "
+                                   f"{getattr(exc, 'strerror', None) or exc}") from exc
+            self._synced = target
+
+    def _open(self, segment: int, need: int = 0) -> None:
+        size = max(self.segment_bytes, need)
+        fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, size)
+            mm = mmap.mmap(fd, size)
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                self._path(segment).unlink()
+            raise
+        self._release()
+        self._fd, self._mm, self._segment, self._size, self._offset = fd, mm, segment, size, 0
+
+    def _release(self) -> None:
+        if self._mm is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if self.fsync:
+                    self._mm.flush()
+                self._mm.close()
+            self._mm = None
+        if self._fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = -1
+
+    def close(self) -> None:
+        with self._lock:
+            self._release()
+
+    # -- reading and trimming --------------------------------------------------------------
+
+    def segments(self) -> list[int]:
+        out = []
+        for p in self.directory.glob("*.log"):
+            with contextlib.suppress(ValueError):
+                out.append(int(p.stem))
+        return sorted(out)
+
+    def _path(self, segment: int) -> Path:
+        return self.directory / f"{segment:06d}.log"
+
+    def read_from(self, start: Position) -> Iterator[JournalEntry]:
+        """Every complete line after `start`, in order (a torn last line is skipped)."""
+        for segment in self.segments():
+            if segment < start.segment:
+                continue
+            with self._mapped(segment) as data:
+                offset = start.offset if segment == start.segment else 0
+                while True:
+                    nl = data.find(b"\n", offset)
+                    if nl < 0:
+                        break
+                    entry = _parse(data[offset:nl], Position(segment, nl + 1))
+                    offset = nl + 1
+                    if entry is not None:
+                        yield entry
+
+    @contextlib.contextmanager
+    def _mapped(self, segment: int) -> Iterator[mmap.mmap | bytes]:
+        """A segment's bytes, mapped rather than read (segments are large and mostly zeros)."""
+        with open(self._path(segment), "rb") as fh:
+            if os.fstat(fh.fileno()).st_size == 0:
+                yield b""
+                return
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                yield mm
+
+    def _last_seq(self, segments: list[int]) -> int:
+        for segment in reversed(segments):
+            with self._mapped(segment) as data:
+                end = data.rfind(b"\n")  # what follows the last newline is torn or zeros
+                while end > 0:
+                    start = data.rfind(b"\n", 0, end) + 1
+                    entry = _parse(data[start:end], Position(segment, 0))
+                    if entry is not None:
+                        return entry.seq
+                    end = start - 1
+        return 0
+
+    def trim(self, consumed: Position) -> None:
+        """Delete segments wholly before `consumed` (their events are all matched)."""
+        for segment in self.segments():
+            if segment >= consumed.segment:
+                break
+            with contextlib.suppress(OSError):
+                self._path(segment).unlink()
+
+    def discard(self) -> None:
+        """Forget every journalled event (a new trail starts with an empty journal)."""
+        with self._lock:
+            for segment in self.segments():
+                with contextlib.suppress(OSError):
+                    self._path(segment).unlink()
+            self._release()
+            self._open(1)
+
+    def ensure_after(self, seq: int) -> None:
+        """Number new events after `seq` (the trail may know of more than the files)."""
+        with self._lock:
+            self._next_seq = max(self._next_seq, seq + 1)
+
+
+def _parse(raw: bytes, end: Position) -> JournalEntry | None:
+    try:
+        seq_text, head, job = raw.decode().split("\t", 2)
+        name, typ, job_id, extra = json.loads(head)
+        event = Event(name=name, type=typ, job=job_id, extra=extra)
+        return JournalEntry(int(seq_text), event, None if job == "null" else job, end)
+    except (ValueError, TypeError):
+        return None

@@ -1,0 +1,103 @@
+"""Time events: which are due, for which live jobs, and the thread that waits for them.
+
+Due events go through the dispatcher's intake like any other, so they are ordered with the
+events around them; the set of live jobs is what the matcher thread has seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable
+
+from ..matching.clock import Clock
+from ..matching.schedule import Scheduler, job_time_specs, time_specs
+from ..model.events import Event, Job
+from ..model.triggers import Trigger
+
+log = logging.getLogger("qbcallbacks.dispatch")
+
+
+class Timer:
+    """Owns the schedule and the live-job set; `start` runs the waiting thread."""
+
+    def __init__(self, clock: Clock, emit: Callable[[Event], None]) -> None:
+        self.clock = clock
+        self._emit = emit
+        self._scheduler = Scheduler()
+        self._lock = threading.Lock()
+        self._live: set[int] = set()
+        self._live_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._loop, name="qbcallbacks-time",
+                                        daemon=True)
+        self._unsubscribe: Callable[[], None] = lambda: None
+
+    def start(self) -> None:
+        self._unsubscribe = self.clock.subscribe(self.poll)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._unsubscribe()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def set_triggers(self, triggers: Iterable[Trigger]) -> None:
+        with self._lock:
+            self._scheduler.set_specs(time_specs(triggers), self.clock.now())
+        self._wake.set()
+
+    def track(self, event: Event, job: Job | None = None) -> None:
+        """Keep the live-job set and each job's own time triggers up to date (called by the
+        matcher thread): a job's time triggers are scheduled while it is live."""
+        removed = event.type == "job" and event.name == "removed"
+        if removed or (job is not None and job.id):
+            with self._lock:
+                specs = job_time_specs(job) if job is not None and not removed else ()
+                self._scheduler.set_job_specs(event.job if removed or job is None else job.id,
+                                              specs)
+            self._wake.set()
+        if event.type.startswith("global") or not event.job:
+            return
+        with self._live_lock:
+            if removed:
+                self._live.discard(event.job)
+            else:
+                self._live.add(event.job)
+
+    def poll(self) -> None:
+        """Emit the time events due now; called by the thread and by manual clocks."""
+        if self._stopping:
+            return
+        with self._lock:
+            with self._live_lock:
+                live = list(self._live)
+            due = self._scheduler.due(self.clock.now(), live)
+            for event in due:
+                self._emit(event)
+        self._wake.set()
+
+    def _loop(self) -> None:
+        while not self._stopping:
+            try:
+                self._step()
+            except Exception:  # a failing step is reported; time keeps being watched
+                log.exception("time events: a step failed; going on")
+                self.clock.wait(self._wake, 1.0)
+
+    def _step(self) -> None:
+        # Clear first: a wake-up after this line is seen by the wait below.
+        self._wake.clear()
+        if self._stopping:
+            return
+        with self._lock:
+            nxt = self._scheduler.next_due()
+        delay = 1.0 if nxt is None else nxt - self.clock.now()
+        if delay > 0:
+            # At most a second: the real clock may be set forward under us.
+            self.clock.wait(self._wake, min(delay, 1.0))
+            return
+        self.poll()

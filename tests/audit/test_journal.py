@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from qbcallbacks.audit.journal import Journal, Position
+from qbcallbacks.model.events import Event
+
+
+def ev(job: int) -> Event:
+    return Event(name="complete", type="work", job=job, extra="5")
+
+
+def test_appends_read_back_in_order_from_a_position(tmp_path):
+    j = Journal(tmp_path / "j")
+    ends = [j.append(ev(i), f'{{"id": {i}}}' if i % 2 else None) for i in range(1, 6)]
+    assert [seq for seq, _ in ends] == [1, 2, 3, 4, 5]
+    entries = list(j.read_from(Position(1, 0)))
+    assert [(e.seq, e.event, e.job_json) for e in entries] == [
+        (i, ev(i), f'{{"id": {i}}}' if i % 2 else None) for i in range(1, 6)]
+    assert [e.seq for e in j.read_from(ends[2][1])] == [4, 5]
+    j.close()
+
+
+def test_reopen_continues_numbering_in_a_new_segment_after_a_torn_line(tmp_path):
+    j = Journal(tmp_path / "j")
+    j.append(ev(1), None)
+    _, end = j.append(ev(2), None)
+    j.close()
+    seg = tmp_path / "j" / "000001.log"
+    data = bytearray(seg.read_bytes())
+    data[end.offset:end.offset + 9] = b"3\t[\"compl"  # a line cut short by a kill
+    seg.write_bytes(bytes(data))
+    j = Journal(tmp_path / "j")
+    seq, pos = j.append(ev(3), None)
+    assert seq == 3 and pos.segment == 2
+    assert [e.seq for e in j.read_from(Position(1, 0))] == [1, 2, 3]
+    j.trim(pos)
+    assert j.segments() == [2]
+    j.discard()
+    assert list(j.read_from(Position(1, 0))) == []
+    j.close()
+
+
+def test_segments_roll_over_and_fsync_mode_groups(tmp_path):
+    j = Journal(tmp_path / "j", fsync=True, segment_bytes=200)
+    for i in range(1, 21):
+        j.append(ev(i), None)
+    assert len(j.segments()) > 3
+    assert [e.seq for e in j.read_from(Position(1, 0))] == list(range(1, 21))
+    j.close()
