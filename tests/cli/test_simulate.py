@@ -92,7 +92,6 @@ def test_frame_dependency_follows_the_semantics(simulated):
 
 
 def test_replay_dry_run_predicts_the_same_firings(simulated, tmp_path):
-    pytest.importorskip("qbcallbacks.cli.replay")
     _, _, events, firings = simulated
     stream = tmp_path / "events.jsonl"
     with stream.open("w") as fh:

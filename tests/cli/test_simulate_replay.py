@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 
-import pytest
-
 from qbcallbacks.audit.reconcile import predict
 from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli._execute import execute_stream
@@ -52,7 +50,6 @@ def test_execute_stream_runs_every_predicted_firing(tmp_path, capsys):
 
 
 def test_replay_cli_executes_with_execute(tmp_path):
-    pytest.importorskip("qbcallbacks.cli.replay")
     from qbcallbacks.cli import main
 
     events = tmp_path / "events.jsonl"

@@ -7,13 +7,12 @@ Loading lazily keeps `qbcallbacks check` fast: it never imports the runtimes' wo
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import sys
 from collections.abc import Sequence
 
 import click
 
-#: Subcommand name -> module; a module that is not installed is simply not offered.
+#: Subcommand name -> the module that defines it, imported only when the command runs.
 COMMANDS: dict[str, str] = {
     "check": "qbcallbacks.cli.check",
     "format": "qbcallbacks.cli.fmt",
@@ -42,11 +41,11 @@ class _LazyGroup(click.Group):
             raise _PipeClosed() from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return [n for n, mod in COMMANDS.items() if importlib.util.find_spec(mod) is not None]
+        return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
-        if module is None or importlib.util.find_spec(module) is None:
+        if module is None:
             return None
         command = importlib.import_module(module).command
         assert isinstance(command, click.Command)

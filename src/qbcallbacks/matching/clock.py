@@ -1,8 +1,9 @@
 """The Qube clock: Unix time minus 946702800 (2000-01-01 05:00 UTC), behind an injectable clock.
 
-Time triggers name instants in Qube time. The dispatcher never calls `time.time()` itself: it
-asks a `Clock`, so tests drive time with a `ManualClock` instead of sleeping, and a replay runs
-on a `StreamClock` that only its stream's time events move.
+Time triggers name instants in Qube time. Whether a time event is due is always asked of a
+`Clock`, never of the wall clock directly, so tests drive time with a `ManualClock` instead of
+sleeping, and a replay runs on a `StreamClock` that only its stream's time events move. (The
+wall clock still stamps records: when a firing was queued, started and finished.)
 """
 
 from __future__ import annotations
