@@ -14,7 +14,7 @@ from typing import IO, Any
 
 import click
 
-from ..config.load import expand_callback_path, load_directory
+from ..config.load import expand_callback_path, load_callback_path
 from ..errors import Diagnostic
 from ..matching.matcher import Firing, Matcher
 from ..model.rules import Rule
@@ -31,17 +31,12 @@ def load_rules(paths: Sequence[str], env: Mapping[str, str] | None = None,
         written.extend(part.strip() for part in spec.split(",") if part.strip())
     if not written:
         written = expand_callback_path(None, env)
-    rules: list[Rule] = []
-    shown: dict[int, str] = {}
-    diagnostics: list[Diagnostic] = []
-    for as_written in written:
-        (directory,) = expand_callback_path([as_written], env)
-        load = load_directory(directory, position=len(rules))
-        for rule in load.rules:
-            shown[rule.position] = as_written
-        rules.extend(load.rules)
-        diagnostics.extend(load.diagnostics)
-    return tuple(rules), shown, tuple(diagnostics)
+    directories = [expand_callback_path([as_written], env)[0] for as_written in written]
+    loaded = load_callback_path(directories, env=env)
+    shown = {rule.position: as_written
+             for as_written, load in zip(written, loaded.directories, strict=True)
+             for rule in load.rules}
+    return loaded.rules, shown, loaded.diagnostics
 
 
 def dry_run(steps: Iterable[ReplayStep | BadLine], matcher: Matcher,
