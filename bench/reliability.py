@@ -30,6 +30,7 @@ import textwrap
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from qbcallbacks.audit.store import AuditStore
 
@@ -107,7 +108,7 @@ def in_doubt(path: Path) -> set[int]:
     return started - {int(w) for w in words if not w.startswith("t")}
 
 
-def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, int]:
+def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, Any]:
     cbdir = work / "cb"
     cbdir.mkdir(parents=True)
     for name, (_trigger, code) in CALLBACKS.items():
@@ -170,6 +171,7 @@ def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, int
         "peak KiB first": peaks[0],
         "peak KiB last": peaks[-1],
         "kills": len(points),
+        "peaks": peaks,
         "in doubt, not taken": len(refused),
     }
 
@@ -197,6 +199,7 @@ def main() -> int:
     for key in ("accepted", "in doubt, not taken", "predicted", "lost", "unexpected", "run twice",
                 "lost to crash loops", "peak KiB first", "peak KiB last"):
         print(f"  {key:<20} {got[key]:>10,}   (no kill: {base[key]:,})")
+    print(f"  peak KiB per life    {', '.join(f'{p:,}' for p in got['peaks'])}")
     print(f"  wall time            {t_killed:>10.1f} s (no kill: {t_base:.1f} s, "
           f"{t_killed / t_base:.2f}x)")
     flat = got["peak KiB last"] <= 1.5 * max(got["peak KiB first"], base["peak KiB last"])

@@ -1,4 +1,4 @@
-"""Turning a firing into a run: the runtime for its language, its limits, its ordering lane.
+"""Ordering and limits of runs: per-job lanes feeding per-runtime pools, and a bounded backlog.
 
 Ordering (a decision the dispatcher documents): the firings of one *attached job* run one at a
 time, in the order the matcher produced them, across events too; firings of different jobs run
