@@ -60,15 +60,24 @@ def _perl_diagnostic(path: Path, source: bytes, line: int, column: int,
                            source_line=src)
 
 
-def perl_syntax(path: Path, perl: str | None = None) -> list[Diagnostic]:
-    """Parse the script statically with PPI; nothing in it runs."""
+def _perl_and_source(path: Path, perl: str | None) -> tuple[str, bytes] | list[Diagnostic]:
+    """The Perl interpreter and the script's bytes, or what to report instead (nothing when
+    no Perl is installed: then nothing can be said about the script)."""
     exe = shutil.which(perl or "perl")
     if exe is None:
         return []
     try:
-        source = path.read_bytes()
+        return exe, path.read_bytes()
     except OSError as exc:
         return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
+
+
+def perl_syntax(path: Path, perl: str | None = None) -> list[Diagnostic]:
+    """Parse the script statically with PPI; nothing in it runs."""
+    found = _perl_and_source(path, perl)
+    if not isinstance(found, tuple):
+        return found
+    exe, source = found
     try:
         done = subprocess.run([exe, str(PERL_CHECK)], input=source, capture_output=True,
                               timeout=20, env=_SAFE_ENV, check=False)
@@ -91,13 +100,10 @@ def perl_compile(path: Path, perl: str | None = None) -> list[Diagnostic]:
 
     The script is compiled with `qb` marked as loaded, so `use qb;` passes as at run time.
     """
-    exe = shutil.which(perl or "perl")
-    if exe is None:
-        return []
-    try:
-        source = path.read_bytes()
-    except OSError as exc:
-        return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
+    found = _perl_and_source(path, perl)
+    if not isinstance(found, tuple):
+        return found
+    exe, source = found
     shown = re.sub(r'["\r\n]', "_", str(path)).encode("utf-8", "replace")
     program = (b"BEGIN { $INC{'qb.pm'} = 'qbcallbacks' }\n#line 1 \"" + shown + b"\"\n"
                + source)
@@ -110,9 +116,9 @@ def perl_compile(path: Path, perl: str | None = None) -> list[Diagnostic]:
     if done.returncode == 0:
         return []
     stderr = done.stderr.decode("utf-8", "replace")
-    found = _PERL_ERROR.search(stderr)
-    line = int(found["line"]) if found else 1
-    msg = found["msg"] if found else (stderr.strip().splitlines() or ["failed"])[0]
+    error = _PERL_ERROR.search(stderr)
+    line = int(error["line"]) if error else 1
+    msg = error["msg"] if error else (stderr.strip().splitlines() or ["failed"])[0]
     return [_perl_diagnostic(path, source, line, 1, msg)]
 
 
