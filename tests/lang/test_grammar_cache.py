@@ -13,13 +13,13 @@ from qbcallbacks.lang import _lark
 @pytest.fixture
 def cache_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    _lark._private_cache_dir.cache_clear()
+    _lark.private_cache_dir.cache_clear()
     yield tmp_path
-    _lark._private_cache_dir.cache_clear()
+    _lark.private_cache_dir.cache_clear()
 
 
 def test_the_cache_directory_is_private_to_the_user(cache_home: Path) -> None:
-    directory = _lark._private_cache_dir()
+    directory = _lark.private_cache_dir()
     assert directory == cache_home / "qbcallbacks"
     assert directory.stat().st_mode & 0o777 == 0o700
 
@@ -27,7 +27,7 @@ def test_the_cache_directory_is_private_to_the_user(cache_home: Path) -> None:
 def test_a_directory_others_can_write_is_not_used(cache_home: Path) -> None:
     (cache_home / "qbcallbacks").mkdir(mode=0o700)
     os.chmod(cache_home / "qbcallbacks", 0o777)
-    assert _lark._private_cache_dir() is None
+    assert _lark.private_cache_dir() is None
     assert _lark._cache_file("qcb.lark") is False
 
 
@@ -36,16 +36,16 @@ def test_a_link_in_place_of_the_directory_is_not_followed(cache_home: Path,
                                                           ) -> None:
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (cache_home / "qbcallbacks").symlink_to(elsewhere)
-    assert _lark._private_cache_dir() is None
+    assert _lark.private_cache_dir() is None
 
 
 def test_a_relative_cache_home_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", "relative/dir")
-    _lark._private_cache_dir.cache_clear()
+    _lark.private_cache_dir.cache_clear()
     try:
-        assert _lark._private_cache_dir() is None
+        assert _lark.private_cache_dir() is None
     finally:
-        _lark._private_cache_dir.cache_clear()
+        _lark.private_cache_dir.cache_clear()
 
 
 def test_a_parser_loaded_from_the_cache_parses_like_a_fresh_one(cache_home: Path) -> None:

@@ -22,7 +22,7 @@ GRAMMAR_FILES: tuple[str, ...] = ("common.lark", "trigger.lark", "callbacks.lark
 
 
 @cache
-def _private_cache_dir() -> Path | None:
+def private_cache_dir() -> Path | None:
     """A cache directory only the current user can write, created if needed, or None."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
@@ -40,7 +40,7 @@ def _private_cache_dir() -> Path | None:
 
 
 def _cache_file(name: str) -> str | bool:
-    directory = _private_cache_dir()
+    directory = private_cache_dir()
     if directory is None:
         return False
     # Lark adds nothing to a given file name, so the key must change with what is cached.

@@ -6,10 +6,17 @@ Perl scripts are parsed statically with PPI (`workers/perl_check.pl`), which nev
 their `BEGIN` blocks or `use` statements; `perl -c` finds more errors but runs those blocks,
 so it is only used when asked for explicitly (`compile_perl=True`, `check --compile-perl`).
 Without perl, or without PPI, a Perl script is not checked and nothing is said.
+
+Starting Perl and loading PPI costs tens of milliseconds a script, paid by every `check` run
+(a pre-commit hook, an editor save). The findings of the static check are kept as JSON in the
+private per-user cache directory (the one the grammars use), keyed by a hash of the script's
+bytes, its path, the interpreter and the checker, so an unchanged script is not parsed again.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import Diagnostic, make_diagnostic
+from ..lang._lark import private_cache_dir
 from ..lang.qcb import parse_qcb
 from .registry import BUILTIN_RUNTIMES, RuntimeNotFound, references, runtime_for
 
@@ -72,27 +80,72 @@ def _perl_and_source(path: Path, perl: str | None) -> tuple[str, bytes] | list[D
         return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
 
 
+def _cache_file(kind: str, exe: str, path: Path, source: bytes) -> Path | None:
+    directory = private_cache_dir()
+    if directory is None:
+        return None
+    digest = hashlib.sha256()
+    for part in (kind.encode(), exe.encode(), str(path).encode("utf-8", "replace"),
+                 PERL_CHECK.read_bytes(), source):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return directory / f"{kind}-{digest.hexdigest()[:32]}.json"
+
+
+def _cached(file: Path | None) -> list[Diagnostic] | None:
+    if file is None:
+        return None
+    try:
+        return [Diagnostic.model_validate(d) for d in json.loads(file.read_text("utf-8"))]
+    except (OSError, ValueError):  # absent, or not what we wrote: check again
+        return None
+
+
+def _keep(file: Path | None, found: list[Diagnostic]) -> None:
+    if file is None:
+        return
+    tmp = file.with_suffix(".tmp")
+    try:
+        tmp.write_text(json.dumps([d.model_dump() for d in found]), "utf-8")
+        tmp.replace(file)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
 def perl_syntax(path: Path, perl: str | None = None) -> list[Diagnostic]:
-    """Parse the script statically with PPI; nothing in it runs."""
+    """Parse the script statically with PPI; nothing in it runs. Findings are cached."""
     found = _perl_and_source(path, perl)
     if not isinstance(found, tuple):
         return found
     exe, source = found
+    cache = _cache_file("perl-syntax", exe, path, source)
+    cached = _cached(cache)
+    if cached is not None:
+        return cached
+    out, lasting = _perl_syntax(exe, path, source)
+    if lasting:
+        _keep(cache, out)
+    return out
+
+
+def _perl_syntax(exe: str, path: Path, source: bytes) -> tuple[list[Diagnostic], bool]:
+    """The static check's findings, and whether they say something about the script itself
+    (and may be kept) rather than about this attempt (PPI missing, a failed run)."""
     try:
         done = subprocess.run([exe, str(PERL_CHECK)], input=source, capture_output=True,
                               timeout=20, env=_SAFE_ENV, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         return [make_diagnostic("QCB402", f"the Perl syntax check failed: {exc}",
-                                file=str(path))]
+                                file=str(path))], False
     if done.returncode != 0:  # PPI is not installed: nothing can be said without running code
-        return []
+        return [], False
     out: list[Diagnostic] = []
     for row in done.stdout.decode("utf-8", "replace").splitlines():
         line, _, rest = row.partition("\t")
         column, _, msg = rest.partition("\t")
         if line.isdigit() and column.isdigit():
             out.append(_perl_diagnostic(path, source, int(line), int(column), msg))
-    return out
+    return out, True
 
 
 def perl_compile(path: Path, perl: str | None = None) -> list[Diagnostic]:
