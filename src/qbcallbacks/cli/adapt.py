@@ -112,13 +112,14 @@ def flamenco(mqtt_url: str, prefix: str, client_id: str, manager: str, state_pat
 def _direct_sink(paths: tuple[str, ...], supervisor: Supervisor, audit_path: str,
                  timeout: float, mode: str) -> DirectSink:
     from ..adapters.flamenco.bridge import DirectSink
-    from ..audit.store import AuditError, AuditStore
+    from ..audit.backends import is_url, open_audit
+    from ..audit.store import AuditError
     from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
     from ._session import callback_dirs
 
     dirs = callback_dirs(paths, None)
     try:
-        audit = AuditStore(Path(audit_path).resolve())
+        audit = open_audit(audit_path if is_url(audit_path) else Path(audit_path).resolve())
     except AuditError as exc:
         raise SetupError(str(exc)) from None
     dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]

@@ -1,0 +1,42 @@
+"""Where a trail lives: a file path (SQLite, `audit.store`) or a `postgresql://` URL
+(`audit.pgstore`, loaded only when asked for). Every command and the dispatcher open trails and
+journals through these two functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from .journal import Journal
+from .store import AuditError, AuditStore
+
+
+def is_url(location: object) -> bool:
+    """True for a PostgreSQL URL (`postgresql://...` or `postgres://...`)."""
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
+
+
+def open_audit(location: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0,
+               synchronous: Literal["normal", "full"] = "normal") -> AuditStore:
+    """The trail at `location`: SQLite for a path, PostgreSQL for a URL."""
+    if is_url(location):
+        try:
+            from .pgstore import PgAuditStore
+        except ImportError as exc:
+            raise AuditError("a postgresql:// audit database needs psycopg 3 "
+                             "(pip install 'qbcallbacks[postgresql]')") from exc
+        return PgAuditStore(str(location), readonly=readonly, busy_timeout=busy_timeout,
+                            synchronous=synchronous)
+    return AuditStore(location, readonly=readonly, busy_timeout=busy_timeout,
+                      synchronous=synchronous)
+
+
+def open_journal(store: AuditStore, *, fsync: bool = False) -> Journal:
+    """The event journal that goes with `store`: `<db>.events/` next to a SQLite file, the
+    `journal` table of a PostgreSQL trail."""
+    if type(store).__name__ == "PgAuditStore":
+        from .pgstore import PgAuditStore, PgJournal
+
+        assert isinstance(store, PgAuditStore)
+        return PgJournal(store, fsync=fsync)
+    return Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync)
