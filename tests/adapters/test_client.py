@@ -3,9 +3,7 @@ acked, re-sent numbers are duplicates, the service's calls are answered by our s
 
 from __future__ import annotations
 
-import json
 import socket
-import threading
 
 import pytest
 
@@ -17,64 +15,7 @@ from qbcallbacks.adapters.client import (
     open_socket,
 )
 from qbcallbacks.reference.memory import MemorySupervisor
-
-
-class FakeService:
-    """Acks events by `seq` (a number not above the last is a duplicate), refuses
-    `type: "bad"` and `seq` 13 (busy), and asks `jobinfo` after the first event."""
-
-    def __init__(self, path: str) -> None:
-        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.listener.bind(path)
-        self.listener.listen()
-        self.last_seq = 0
-        self.journaled: list[int] = []
-        self.answers: list[object] = []
-        self.answered = threading.Event()
-        self.thread = threading.Thread(target=self.serve, daemon=True)
-        self.thread.start()
-
-    def serve(self) -> None:
-        conn, _ = self.listener.accept()
-        self.conn = conn
-        with conn, conn.makefile("rb") as reader:
-            self.talk(conn, reader)
-
-    def talk(self, conn: socket.socket, reader) -> None:
-        asked = False
-        for raw in reader:
-            msg = json.loads(raw)
-            if "method" not in msg:
-                self.answers.append(msg.get("result", msg.get("error")))
-                self.answered.set()
-                continue
-            params = msg["params"]
-            if msg["method"] == "health":
-                reply = {"result": {"ok": True, "last_seq": self.last_seq}}
-            elif params.get("type") == "bad":
-                reply = {"error": {"code": -32602, "message": "'type' must be one of job"}}
-            elif params["seq"] == 13:
-                reply = {"error": {"code": -32001, "message": "queue full"}}
-            elif params["seq"] <= self.last_seq:
-                reply = {"result": {"ack": params["seq"], "duplicate": True}}
-            else:
-                self.last_seq = params["seq"]
-                self.journaled.append(params["seq"])
-                reply = {"result": {"ack": params["seq"]}}
-            conn.sendall((json.dumps({"jsonrpc": "2.0", "id": msg["id"], **reply}) + "\n")
-                         .encode())
-            if not asked:
-                asked = True
-                conn.sendall(b'{"jsonrpc":"2.0","id":"s1","method":"jobinfo",'
-                             b'"params":{"args":["-id",1]}}\n'
-                             b'{"jsonrpc":"2.0","id":"s2","method":"explode",'
-                             b'"params":{"action":"warp","job":1}}\n')
-
-    def close(self) -> None:
-        self.listener.close()
-        if hasattr(self, "conn"):
-            self.conn.close()
-        self.thread.join(10)
+from support.line_service import FakeService
 
 
 @pytest.fixture
@@ -133,3 +74,30 @@ def test_bad_addresses_are_service_gone(tmp_path) -> None:
         open_socket("http://x")
     with pytest.raises(ServiceGone, match="cannot connect"):
         open_socket(f"unix:{tmp_path / 'none.sock'}")
+
+
+def test_the_adapter_feeds_the_service_and_resends_as_duplicates(service, tmp_path) -> None:
+    from qbcallbacks.adapters.flamenco.bridge import EventRefused, ServiceSink
+    from qbcallbacks.adapters.flamenco.messages import read_update
+    from qbcallbacks.adapters.flamenco.state import AdapterState
+
+    svc, address = service
+    svc.last_seq = 40  # what the service's trail already holds
+    state = AdapterState(tmp_path / "state.db")
+    sink = ServiceSink(address, MemorySupervisor(), state)
+    payload = b'{"id": "j-1", "name": "shot", "status": "active", "updated": "1"}'
+    update = read_update("job", payload)
+    sink.connect()  # learns the last seq the service holds
+    first = state.translate("flamenco/jobs", payload, update)
+    assert first.first_seq == 41  # numbered above what the service holds
+    for i, line in enumerate(first.lines):
+        sink.deliver(first.first_seq + i, line)
+    assert svc.journaled == [41, 42]  # submit, running
+    again = state.translate("flamenco/jobs", payload, update)  # the broker redelivers
+    for i, line in enumerate(again.lines):
+        sink.deliver(again.first_seq + i, line)
+    assert svc.journaled == [41, 42]
+    with pytest.raises(EventRefused):
+        sink.deliver(43, {"type": "bad"})
+    sink.close()
+    state.close()

@@ -64,7 +64,8 @@ class ServiceSink:
         self.state = state
         self._client: ServiceClient | None = None
 
-    def _connected(self) -> ServiceClient:
+    def connect(self) -> ServiceClient:
+        """The open connection, made (and numbering raised above the service's) if needed."""
         if self._client is None or not self._client.alive:
             if self._client is not None:
                 self._client.close()
@@ -77,7 +78,7 @@ class ServiceSink:
 
     def deliver(self, seq: int, line: dict[str, Any]) -> None:
         try:
-            self._connected().event({**line, "seq": seq})
+            self.connect().event({**line, "seq": seq})
         except ServiceRefused as exc:
             raise EventRefused(str(exc)) from None
         except ServiceGone:
