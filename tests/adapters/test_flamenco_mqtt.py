@@ -4,23 +4,16 @@ callbacks the mapping predicts, and an adapter stopped while messages arrive los
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from qbcallbacks.audit.store import AuditStore
+from support.mqtt import MOSQUITTO, PUB, expected, lifecycle, publish, wait_for
 
-MOSQUITTO = shutil.which("mosquitto") or next(
-    (p for p in ("/usr/sbin/mosquitto",) if os.path.exists(p)), None)
-PUB = shutil.which("mosquitto_pub")
 pytestmark = pytest.mark.skipif(MOSQUITTO is None or PUB is None,
                                 reason="mosquitto and mosquitto_pub are not installed")
 
@@ -29,46 +22,6 @@ submitted.py = submit-job-self
 finished.py = done-job-self
 frame.py = complete-work-self-*
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(check, what: str, limit: float = 60.0) -> None:
-    """Poll `check` until it is true; a test that waits longer than `limit` fails."""
-    deadline = time.monotonic() + limit
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 10000\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-
-    def listening() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            return False
-
-    wait_for(listening, "mosquitto to listen")
-    yield port
-    proc.terminate()
-    proc.wait(10)
-    if proc.stderr:
-        proc.stderr.close()
 
 
 @pytest.fixture
@@ -124,36 +77,6 @@ def firings(work: Path) -> list[tuple[str, str]]:
                       if r.status == "ok")
     finally:
         store.close()
-
-
-def publish(port: int, topic: str, payload: dict) -> None:
-    subprocess.run([PUB, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic,
-                    "-m", json.dumps(payload)], check=True, timeout=30)
-
-
-def lifecycle(port: int, uuid: str, frames: int = 2) -> None:
-    """A job's updates as Flamenco publishes them: created, active, its tasks, completed."""
-    def job(status: str, previous: str | None, n: int) -> dict:
-        data = {"id": uuid, "name": f"job {uuid[:4]}", "updated": f"2026-01-01T00:00:0{n}Z",
-                "status": status, "type": "simple-blender-render", "priority": 50,
-                "refresh_tasks": False}
-        if previous:
-            data["previous_status"] = previous
-        return data
-
-    publish(port, "flamenco/jobs", job("queued", None, 0))
-    publish(port, "flamenco/jobs", job("active", "queued", 1))
-    for frame in range(frames):
-        publish(port, f"flamenco/jobs/{uuid}", {
-            "id": f"{uuid[:8]}-task-{frame}", "job_id": uuid, "name": f"render-{frame}",
-            "updated": "2026-01-01T00:00:02Z", "status": "completed",
-            "previous_status": "active", "activity": "done"})
-    publish(port, "flamenco/jobs", job("completed", "active", 3))
-
-
-def expected(number: int, frames: int = 2) -> list[tuple[str, str]]:
-    return [("submitted.py", f"submit-job-{number}"), ("finished.py", f"complete-job-{number}"),
-            *[("frame.py", f"complete-work-{number}-render-{f}") for f in range(frames)]]
 
 
 def test_flamenco_updates_fire_the_predicted_callbacks(broker, site, tmp_path) -> None:

@@ -4,9 +4,6 @@ standing in for it here, answering as Flamenco's OpenAPI document says)."""
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import ClassVar
 
 import pytest
 
@@ -14,68 +11,18 @@ from qbcallbacks.adapters.flamenco.messages import read_update
 from qbcallbacks.adapters.flamenco.rest import FlamencoSupervisor
 from qbcallbacks.adapters.flamenco.state import AdapterState
 from qbcallbacks.model.supervisor import HostError, MailMessage, Supervisor
-
-JOB = "5b1e0c3a-1111-4222-8333-944455556666"
-TASK = "7c2f1d4b-aaaa-4bbb-8ccc-dddd11112222"
-
-
-class Manager(BaseHTTPRequestHandler):
-    calls: ClassVar[list[tuple[str, str, object]]] = []
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-    def _reply(self, code: int, body: object = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_GET(self) -> None:
-        self.calls.append(("GET", self.path, None))
-        if self.path == f"/api/v3/jobs/{JOB}":
-            self._reply(200, {"id": JOB, "name": "shot", "status": "active", "priority": 60,
-                              "type": "simple-blender-render"})
-        elif self.path == f"/api/v3/jobs/{JOB}/tasks":
-            self._reply(200, {"tasks": [{"id": TASK, "name": "render 1", "status": "failed"}]})
-        else:
-            self._reply(404)
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.calls.append(("POST", self.path, body))
-        known = (f"/api/v3/jobs/{JOB}/setstatus", f"/api/v3/tasks/{TASK}/setstatus")
-        if self.path in known and body.get("status") != "paused":
-            self._reply(204)
-        else:
-            self._reply(422, {"code": 422, "message": "not allowed"})
-
-    def do_DELETE(self) -> None:
-        self.calls.append(("DELETE", self.path, None))
-        self._reply(204)
+from support.flamenco_manager import JOB, TASK, Manager
 
 
 @pytest.fixture
-def manager():
-    Manager.calls = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Manager)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def supervisor(tmp_path, manager):
+def supervisor(tmp_path, flamenco_manager):
     state = AdapterState(tmp_path / "state.db")
     job = json.dumps({"id": JOB, "status": "active", "updated": "1"}).encode()
     state.translate("flamenco/jobs", job, read_update("job", job))
     task = json.dumps({"id": TASK, "job_id": JOB, "name": "render 1", "status": "failed",
                        "updated": "2"}).encode()
     state.translate(f"flamenco/jobs/{JOB}", task, read_update("task", task))
-    yield FlamencoSupervisor(manager, state, timeout=5)
+    yield FlamencoSupervisor(flamenco_manager, state, timeout=5)
     state.close()
 
 
