@@ -4,6 +4,7 @@ journals through these two functions."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Literal
 
@@ -16,27 +17,31 @@ def is_url(location: object) -> bool:
     return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
-def open_audit(location: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0,
-               synchronous: Literal["normal", "full"] = "normal") -> AuditStore:
-    """The trail at `location`: SQLite for a path, PostgreSQL for a URL."""
+def store_class(location: str | Path) -> type[AuditStore]:
+    """The class that opens `location` (to extend a store whatever its backend)."""
     if is_url(location):
         try:
             from .pgstore import PgAuditStore
         except ImportError as exc:
             raise AuditError("a postgresql:// audit database needs psycopg 3 "
                              "(pip install 'qbcallbacks[postgresql]')") from exc
-        return PgAuditStore(str(location), readonly=readonly, busy_timeout=busy_timeout,
-                            synchronous=synchronous)
-    return AuditStore(location, readonly=readonly, busy_timeout=busy_timeout,
-                      synchronous=synchronous)
+        return PgAuditStore
+    return AuditStore
+
+
+def open_audit(location: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0,
+               synchronous: Literal["normal", "full"] = "normal") -> AuditStore:
+    """The trail at `location`: SQLite for a path, PostgreSQL for a URL."""
+    cls = store_class(location)
+    return cls(str(location) if cls is not AuditStore else location, readonly=readonly,
+               busy_timeout=busy_timeout, synchronous=synchronous)
 
 
 def open_journal(store: AuditStore, *, fsync: bool = False) -> Journal:
     """The event journal that goes with `store`: `<db>.events/` next to a SQLite file, the
     `journal` table of a PostgreSQL trail."""
-    if type(store).__name__ == "PgAuditStore":
-        from .pgstore import PgAuditStore, PgJournal
-
-        assert isinstance(store, PgAuditStore)
-        return PgJournal(store, fsync=fsync)
+    pgstore = sys.modules.get("qbcallbacks.audit.pgstore")  # loaded if a URL was opened
+    if pgstore is not None and isinstance(store, pgstore.PgAuditStore):
+        journal: Journal = pgstore.PgJournal(store, fsync=fsync)
+        return journal
     return Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync)
