@@ -101,6 +101,23 @@ def test_the_journal_numbers_and_reads_back_in_order(postgres_url) -> None:
     store.close()
 
 
+def test_the_highest_key_survives_restarts_and_trims(postgres_url) -> None:
+    store = open_audit(postgres_url)
+    journal = open_journal(store)
+    assert journal.last_key == 0
+    journal.append(Event(name="a", type="job", job=1), None, key=7)
+    _, end = journal.append(Event(name="b", type="job", job=1), None, key=5)
+    journal.append(Event(name="c", type="job", job=1), None)
+    journal.trim(end)
+    journal.close()
+    again = open_journal(store)
+    assert again.last_key == 7
+    again.discard()
+    assert again.last_key == 0
+    again.close()
+    store.close()
+
+
 def test_two_services_on_one_database_each_run_their_own(postgres_url, tmp_path) -> None:
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
     runs = {name: RecordingRuntime() for name in ("farm_a", "farm_b")}

@@ -63,7 +63,9 @@ CREATE TABLE IF NOT EXISTS journal_position (
     trail TEXT PRIMARY KEY, segment BIGINT NOT NULL, pos BIGINT NOT NULL, seq BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS journal (
     trail TEXT NOT NULL, seq BIGINT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
-    job BIGINT NOT NULL, extra TEXT, job_json TEXT, PRIMARY KEY (trail, seq));
+    job BIGINT NOT NULL, extra TEXT, job_json TEXT, key BIGINT, PRIMARY KEY (trail, seq));
+CREATE TABLE IF NOT EXISTS journal_keys (
+    trail TEXT PRIMARY KEY, last_key BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     trail TEXT PRIMARY KEY, holder TEXT NOT NULL, since DOUBLE PRECISION NOT NULL);
 """
@@ -399,23 +401,43 @@ class PgJournal(Journal):
                 self._pg.execute("SET synchronous_commit = off")
             row = self._pg.execute("SELECT MAX(seq) FROM journal WHERE trail=%s",
                                    (self.trail,)).fetchone()
+            key = self._pg.execute("SELECT last_key FROM journal_keys WHERE trail=%s",
+                                   (self.trail,)).fetchone()
         except psycopg.Error as exc:
             self._pg.close()
             raise JournalError(f"cannot open the event journal: {exc}") from exc
         self._next_seq = (int(row[0]) if row and row[0] is not None else 0) + 1
+        self._last_key = int(key[0]) if key else 0
 
-    def append(self, event: Event, job_json: str | None) -> tuple[int, Position]:
+    @property
+    def last_key(self) -> int:
+        """The highest idempotency key journalled (0: none), across restarts and trims."""
+        return self._last_key
+
+    def append(self, event: Event, job_json: str | None,
+               key: int | None = None) -> tuple[int, Position]:
+        """Write one event (with the caller's idempotency `key`, if any, recorded in the same
+        statement); returns its number and the position after it."""
+        insert = ("INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key) "
+                  "VALUES (%s,%s,%s,%s,%s,%s,%s,%s)")
         with self._lock:
             seq = self._next_seq
+            values = (self.trail, seq, event.name, event.type, event.job, _text(event.extra),
+                      _text(job_json), key)
             try:
-                self._pg.execute(
-                    "INSERT INTO journal(trail, seq, name, type, job, extra, job_json) "
-                    "VALUES (%s,%s,%s,%s,%s,%s,%s)",
-                    (self.trail, seq, event.name, event.type, event.job, _text(event.extra),
-                     _text(job_json)))
+                if key is None:
+                    self._pg.execute(insert, values)
+                else:
+                    self._pg.execute(
+                        f"WITH added AS ({insert}) INSERT INTO journal_keys(trail, last_key) "
+                        "VALUES (%s, %s) ON CONFLICT (trail) DO UPDATE SET "
+                        "last_key=GREATEST(journal_keys.last_key, EXCLUDED.last_key)",
+                        (*values, self.trail, key))
             except psycopg.Error as exc:
                 raise JournalError(f"cannot write the event journal: {exc}") from exc
             self._next_seq += 1
+            if key is not None and key > self._last_key:
+                self._last_key = key
         return seq, Position(1, seq)
 
     def close(self) -> None:
@@ -451,9 +473,12 @@ class PgJournal(Journal):
     def discard(self) -> None:
         with self._lock:
             try:
-                self._pg.execute("DELETE FROM journal WHERE trail=%s", (self.trail,))
+                with self._pg.transaction():
+                    self._pg.execute("DELETE FROM journal WHERE trail=%s", (self.trail,))
+                    self._pg.execute("DELETE FROM journal_keys WHERE trail=%s", (self.trail,))
             except psycopg.Error as exc:
                 raise JournalError(f"cannot reset the event journal: {exc}") from exc
+            self._last_key = 0
 
     def ensure_after(self, seq: int) -> None:
         with self._lock:
