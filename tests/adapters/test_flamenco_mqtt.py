@@ -12,7 +12,16 @@ from pathlib import Path
 import pytest
 
 from qbcallbacks.audit.store import AuditStore
-from support.mqtt import MOSQUITTO, PUB, expected, lifecycle, publish, wait_for
+from support.mqtt import (
+    MOSQUITTO,
+    PUB,
+    Broker,
+    expected,
+    free_port,
+    lifecycle,
+    publish,
+    wait_for,
+)
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None or PUB is None,
                                 reason="mosquitto and mosquitto_pub are not installed")
@@ -46,14 +55,20 @@ class Adapter:
         self.work = work
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *, wait: bool = True) -> None:
         log = open(self.work / "adapter.log", "ab")  # noqa: SIM115 - the child keeps it
+        before = self.log().count("subscribed to")
         self.proc = subprocess.Popen(self.args, cwd=self.work, stdout=subprocess.DEVNULL,
                                      stderr=log)
         log.close()
-        start = (self.work / "adapter.log").read_text().count("subscribed to")
-        wait_for(lambda: self.log().count("subscribed to") > start or self.proc.poll() is not None,
-                 "the adapter to subscribe")
+        if wait:
+            self.wait_subscribed(before)
+
+    def wait_subscribed(self, before: int) -> None:
+        """Wait until the log says `subscribed to` more than `before` times."""
+        assert self.proc is not None
+        wait_for(lambda: self.log().count("subscribed to") > before
+                 or self.proc.poll() is not None, "the adapter to subscribe")
         assert self.proc.poll() is None, self.log()
 
     def log(self) -> str:
@@ -112,3 +127,25 @@ def test_an_adapter_stopped_while_messages_arrive_loses_nothing(broker, site, tm
     wait_for(lambda: len(firings(tmp_path)) >= len(want), "the firings")
     assert adapter.stop() == 0
     assert firings(tmp_path) == want
+
+
+def test_the_adapter_waits_for_a_broker_that_is_down_and_one_that_restarts(site, tmp_path):
+    port = free_port()
+    adapter = Adapter(port, site, tmp_path)
+    adapter.start(wait=False)  # nothing listens yet: the adapter keeps trying
+    broker = Broker(port, tmp_path)
+    try:
+        adapter.wait_subscribed(0)
+        lifecycle(port, "aaaa0001-0000-4000-8000-000000000001")
+        wait_for(lambda: len(firings(tmp_path)) >= 4, "the first job's firings")
+        broker.stop()
+        broker = Broker(port, tmp_path)  # a restart: the adapter connects and subscribes again
+        adapter.wait_subscribed(1)
+        lifecycle(port, "bbbb0002-0000-4000-8000-000000000002")
+        wait_for(lambda: len(firings(tmp_path)) >= 8, "the second job's firings")
+        assert adapter.stop() == 0
+    finally:
+        broker.stop()
+        if adapter.proc is not None:
+            adapter.stop(signal.SIGKILL)
+    assert firings(tmp_path) == sorted(expected(1) + expected(2))

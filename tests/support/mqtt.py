@@ -32,33 +32,47 @@ def wait_for(check, what: str, limit: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.fixture
-def broker(tmp_path):
-    """A mosquitto listening on a loopback port; yields the port."""
+class Broker:
+    """A mosquitto on `port` (loopback), configured in `directory`; `stop()` ends it."""
+
+    def __init__(self, port: int, directory) -> None:
+        self.port = port
+        conf = directory / f"mosquitto-{port}.conf"
+        conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
+                        "max_queued_messages 10000\n")
+        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        wait_for(self._listening, "mosquitto to listen")
+
+    def _listening(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            assert self.proc.poll() is None, (
+                self.proc.stderr.read().decode() if self.proc.stderr else "")
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        if self.proc.stderr:
+            self.proc.stderr.close()
+
+
+def need_mosquitto() -> None:
     if MOSQUITTO is None or PUB is None:
         pytest.skip("mosquitto and mosquitto_pub are not installed (Debian: mosquitto, "
                     "mosquitto-clients)")
-    port = free_port()
-    conf = tmp_path / "mosquitto.conf"
-    conf.write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-                    "max_queued_messages 10000\n")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
 
-    def listening() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
-            return False
 
-    wait_for(listening, "mosquitto to listen")
-    yield port
-    proc.terminate()
-    proc.wait(10)
-    if proc.stderr:
-        proc.stderr.close()
+@pytest.fixture
+def broker(tmp_path):
+    """A mosquitto listening on a loopback port; yields the port."""
+    need_mosquitto()
+    running = Broker(free_port(), tmp_path)
+    yield running.port
+    running.stop()
 
 
 def publish(port: int, topic: str, payload: dict) -> None:
