@@ -10,8 +10,9 @@ import threading
 import pytest
 
 from qbcallbacks.audit.backends import open_audit, open_journal
-from qbcallbacks.audit.journal import Position
-from qbcallbacks.audit.pgstore import PgAuditStore, PgJournal, shown, split_url
+from qbcallbacks.audit.journal import JournalError, Position
+from qbcallbacks.audit.pgjournal import PgJournal
+from qbcallbacks.audit.pgstore import PgAuditStore, shown, split_url
 from qbcallbacks.audit.records import PendingFiring
 from qbcallbacks.audit.store import AuditError, AuditInUse
 from qbcallbacks.cli import main
@@ -160,3 +161,26 @@ def test_history_reads_a_postgresql_trail(postgres_url, tmp_path, capsys) -> Non
     rows = rows["firings"] if isinstance(rows, dict) else rows
     assert [(r["job"], r["status"]) for r in rows] == [(5, "ok")]
     assert main(["history", "--audit", postgres_url.replace("/test_", "/nowhere_")]) == 2
+
+
+def test_a_dropped_connection_is_made_again_and_the_lease_taken_again(postgres_url) -> None:
+    import psycopg
+
+    store = open_audit(trail(postgres_url, "farm_a"))
+    journal = open_journal(store)
+    store.begin_session()
+    journal.append(Event(name="a", type="job", job=1), None)
+    with psycopg.connect(postgres_url, autocommit=True) as admin:  # the server drops them
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+    with pytest.raises(AuditError):
+        store.record_batch([], [firing(1)])  # this one sees the connection go
+    assert store.record_batch([], [firing(2)]) == [1]  # connected again, lease again
+    with pytest.raises(AuditInUse):
+        open_audit(trail(postgres_url, "farm_a"))
+    with pytest.raises(JournalError):
+        journal.append(Event(name="b", type="job", job=1), None)
+    assert journal.append(Event(name="c", type="job", job=1), None)[0] == 2
+    assert [e.event.name for e in journal.read_from(Position(1, 0))] == ["a", "c"]
+    journal.close()
+    store.close()

@@ -42,6 +42,7 @@ def open_journal(store: AuditStore, *, fsync: bool = False) -> Journal:
     `journal` table of a PostgreSQL trail."""
     pgstore = sys.modules.get("qbcallbacks.audit.pgstore")  # loaded if a URL was opened
     if pgstore is not None and isinstance(store, pgstore.PgAuditStore):
-        journal: Journal = pgstore.PgJournal(store, fsync=fsync)
-        return journal
+        from .pgjournal import PgJournal
+
+        return PgJournal(store, fsync=fsync)
     return Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync)

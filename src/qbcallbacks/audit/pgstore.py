@@ -32,7 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from ..model.events import Event
-from .journal import Journal, JournalEntry, JournalError, Position
+from .journal import Position
 from .records import EventRecord, FiringRecord, PendingFiring, excerpt
 from .store import _COLUMNS, AuditError, AuditInUse, AuditStore, EventRow, _record
 
@@ -124,27 +124,46 @@ class PgAuditStore(AuditStore):
         self.session = 0
         self.previous_session_died = False
         self.first_session = True
-        self._pg = _connect(self.dsn, "audit database")
+        self._shut = False
+        self._busy_timeout = busy_timeout
+        self._pg = self._open()
+
+    def _open(self) -> psycopg.Connection[Any]:
+        """Connect, and as a writer make the schema and take the trail's lease."""
+        pg = _connect(self.dsn, "audit database")
         try:
-            self._pg.execute(f"SET lock_timeout = {int(busy_timeout * 1000)}")
-            if readonly:
-                row = self._pg.execute("SELECT to_regclass('firings')").fetchone()
+            pg.execute(f"SET lock_timeout = {int(self._busy_timeout * 1000)}")
+            if self.readonly:
+                row = pg.execute("SELECT to_regclass('firings')").fetchone()
                 if row is None or row[0] is None:
                     raise AuditError(f"no audit trail in {shown(self.dsn)}")
-                self._pg.execute("SET default_transaction_read_only = on")
+                pg.execute("SET default_transaction_read_only = on")
             else:
-                with self._pg.transaction():
-                    self._pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks "
-                                     "schema'))")
-                    self._pg.execute(_SCHEMA)
-                self._take_lease()
+                with pg.transaction():
+                    pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
+                    pg.execute(_SCHEMA)
+                self._take_lease(pg)
         except psycopg.Error as exc:
-            self._pg.close()
+            pg.close()
             raise AuditError(f"cannot open the audit database {shown(self.dsn)}: {exc}"
                              ) from exc
         except AuditError:
-            self._pg.close()
+            pg.close()
             raise
+        return pg
+
+    @contextlib.contextmanager
+    def _using(self) -> Iterator[None]:
+        """Hold the store's lock around a use of the connection, connecting again first if
+        the server dropped it (a writer takes its lease again, or fails with `AuditInUse`);
+        a database error becomes an `AuditError`, which the dispatcher retries."""
+        with self._lock:
+            if self._pg.closed and not self._shut:
+                self._pg = self._open()
+            try:
+                yield
+            except psycopg.Error as exc:
+                raise AuditError(f"the audit trail {self}: {exc}") from exc
 
     def __del__(self) -> None:
         # A dispatcher that owned its trail lets go of writing but keeps it readable; the
@@ -157,17 +176,17 @@ class PgAuditStore(AuditStore):
     def __str__(self) -> str:
         return f"{shown(self.dsn)} (trail {self.trail})"
 
-    def _take_lease(self) -> None:
-        got = self._pg.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
+    def _take_lease(self, pg: psycopg.Connection[Any]) -> None:
+        got = pg.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
                                (_lease_key(self.trail),)).fetchone()
         if not got or not got[0]:
-            row = self._pg.execute("SELECT holder FROM leases WHERE trail=%s",
+            row = pg.execute("SELECT holder FROM leases WHERE trail=%s",
                                    (self.trail,)).fetchone()
             holder = row[0] if row else "another process"
             raise AuditInUse(f"the audit trail {self.trail!r} in {shown(self.dsn)} is being "
                              f"written by {holder}; one writer per trail (read it with "
                              "`qbcallbacks history`)")
-        self._pg.execute(
+        pg.execute(
             "INSERT INTO leases(trail, holder, since) VALUES (%s, %s, %s) ON CONFLICT (trail) "
             "DO UPDATE SET holder=EXCLUDED.holder, since=EXCLUDED.since",
             (self.trail, f"process {os.getpid()} on host {socket.gethostname()}", time.time()))
@@ -182,14 +201,14 @@ class PgAuditStore(AuditStore):
         self._lock_fd = -1
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self._lock:
+        with self._using():
             row = self._pg.execute(sql, args).fetchone()
         return int(row[0]) if row and row[0] is not None else 0
 
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:
-        with self._lock:
+        with self._using():
             row = self._pg.execute("SELECT closed_at FROM sessions WHERE trail=%s ORDER BY id "
                                    "DESC LIMIT 1", (self.trail,)).fetchone()
             self.previous_session_died = row is not None and row[0] is None
@@ -203,7 +222,7 @@ class PgAuditStore(AuditStore):
         return self.session
 
     def end_session(self) -> None:
-        with self._lock:
+        with self._using():
             self.flush()
             self._pg.execute("UPDATE sessions SET closed_at=%s WHERE id=%s",
                              (time.time(), self.session))
@@ -215,7 +234,7 @@ class PgAuditStore(AuditStore):
                     _text(event.extra),
                     _text(job_data if job_data is None or isinstance(job_data, str)
                           else json.dumps(job_data)), now) for seq, event, job_data in events]
-        with self._lock:
+        with self._using():
             try:
                 with self._pg.transaction():
                     written = self._write_completions()
@@ -253,7 +272,7 @@ class PgAuditStore(AuditStore):
         return ids
 
     def start(self, firing_id: int, started_at: float) -> int:
-        with self._lock:
+        with self._using():
             try:
                 with self._pg.transaction():
                     written = self._write_completions()
@@ -274,7 +293,7 @@ class PgAuditStore(AuditStore):
             self._buffer.append(row)
 
     def flush(self) -> None:
-        with self._lock:
+        with self._using():
             if not self._buffer:
                 return
             try:
@@ -298,7 +317,7 @@ class PgAuditStore(AuditStore):
         pass  # `transaction()` rolls back by itself
 
     def journal_position(self) -> tuple[Position, int]:
-        with self._lock:
+        with self._using():
             row = self._pg.execute("SELECT segment, pos, seq FROM journal_position "
                                    "WHERE trail=%s", (self.trail,)).fetchone()
         if row is None:
@@ -306,7 +325,7 @@ class PgAuditStore(AuditStore):
         return Position(int(row[0]), int(row[1])), int(row[2])
 
     def claim_orphans(self) -> list[FiringRecord]:
-        with self._lock, self._pg.transaction():
+        with self._using(), self._pg.transaction():
             rows = self._pg.execute(
                 f"SELECT {_COLUMNS} FROM firings WHERE trail=%s AND status='pending' "
                 "AND session != %s ORDER BY id", (self.trail, self.session)).fetchall()
@@ -322,6 +341,7 @@ class PgAuditStore(AuditStore):
                 if not self.readonly and not self._pg.closed:
                     self.flush()
             finally:
+                self._shut = True
                 self._release_writer_lock()
                 self._pg.close()
 
@@ -351,7 +371,7 @@ class PgAuditStore(AuditStore):
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
+        with self._using():
             rows = self._pg.execute(sql, args).fetchall()
         return [_record(r) for r in rows]
 
@@ -370,116 +390,11 @@ class PgAuditStore(AuditStore):
     def _select(self, head: str, session: int | None, tail: str) -> list[Any]:
         args: list[Any] = [self.trail] + ([] if session is None else [session])
         sql = head + " WHERE trail = %s" + ("" if session is None else " AND session = %s")
-        with self._lock:
+        with self._using():
             return self._pg.execute(sql + tail, args).fetchall()
 
     def sessions(self) -> list[tuple[int, int, float, float | None, str]]:
-        with self._lock:
+        with self._using():
             rows = self._pg.execute("SELECT id, pid, started_at, closed_at, note FROM sessions "
                                     "WHERE trail=%s ORDER BY id", (self.trail,)).fetchall()
         return [tuple(r) for r in rows]
-
-
-class PgJournal(Journal):
-    """The event journal of one trail, as rows; `Position(1, seq)` is the place after `seq`.
-
-    Its own connection, so appends never wait behind the trail's transactions."""
-
-    def __init__(self, store: PgAuditStore, *, fsync: bool = False, chunk: int = 1000) -> None:
-        self.trail = store.trail
-        self.directory = store.path
-        self.fsync = fsync
-        self.chunk = chunk
-        self._lock = threading.Lock()
-        self._dsn = store.dsn
-        try:
-            self._pg = _connect(self._dsn, "event journal")
-        except AuditError as exc:
-            raise JournalError(str(exc)) from exc
-        try:
-            if not fsync:
-                self._pg.execute("SET synchronous_commit = off")
-            row = self._pg.execute("SELECT MAX(seq) FROM journal WHERE trail=%s",
-                                   (self.trail,)).fetchone()
-            key = self._pg.execute("SELECT last_key FROM journal_keys WHERE trail=%s",
-                                   (self.trail,)).fetchone()
-        except psycopg.Error as exc:
-            self._pg.close()
-            raise JournalError(f"cannot open the event journal: {exc}") from exc
-        self._next_seq = (int(row[0]) if row and row[0] is not None else 0) + 1
-        self._last_key = int(key[0]) if key else 0
-
-    @property
-    def last_key(self) -> int:
-        """The highest idempotency key journalled (0: none), across restarts and trims."""
-        return self._last_key
-
-    def append(self, event: Event, job_json: str | None,
-               key: int | None = None) -> tuple[int, Position]:
-        """Write one event (with the caller's idempotency `key`, if any, recorded in the same
-        statement); returns its number and the position after it."""
-        insert = ("INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key) "
-                  "VALUES (%s,%s,%s,%s,%s,%s,%s,%s)")
-        with self._lock:
-            seq = self._next_seq
-            values = (self.trail, seq, event.name, event.type, event.job, _text(event.extra),
-                      _text(job_json), key)
-            try:
-                if key is None:
-                    self._pg.execute(insert, values)
-                else:
-                    self._pg.execute(
-                        f"WITH added AS ({insert}) INSERT INTO journal_keys(trail, last_key) "
-                        "VALUES (%s, %s) ON CONFLICT (trail) DO UPDATE SET "
-                        "last_key=GREATEST(journal_keys.last_key, EXCLUDED.last_key)",
-                        (*values, self.trail, key))
-            except psycopg.Error as exc:
-                raise JournalError(f"cannot write the event journal: {exc}") from exc
-            self._next_seq += 1
-            if key is not None and key > self._last_key:
-                self._last_key = key
-        return seq, Position(1, seq)
-
-    def close(self) -> None:
-        with self._lock:
-            self._pg.close()
-
-    def segments(self) -> list[int]:
-        return [1]
-
-    def read_from(self, start: Position) -> Iterator[JournalEntry]:
-        after = start.offset
-        reader = _connect(self._dsn, "event journal")
-        try:
-            while True:
-                rows = reader.execute(
-                    "SELECT seq, name, type, job, extra, job_json FROM journal WHERE trail=%s "
-                    "AND seq > %s ORDER BY seq LIMIT %s", (self.trail, after, self.chunk),
-                ).fetchall()
-                if not rows:
-                    return
-                for seq, name, typ, job, extra, job_json in rows:
-                    after = int(seq)
-                    yield JournalEntry(after, Event(name=name, type=typ, job=job, extra=extra),
-                                       job_json, Position(1, after))
-        finally:
-            reader.close()
-
-    def trim(self, consumed: Position) -> None:
-        with self._lock, contextlib.suppress(psycopg.Error):  # trimmed at the next batch
-            self._pg.execute("DELETE FROM journal WHERE trail=%s AND seq <= %s",
-                             (self.trail, consumed.offset))
-
-    def discard(self) -> None:
-        with self._lock:
-            try:
-                with self._pg.transaction():
-                    self._pg.execute("DELETE FROM journal WHERE trail=%s", (self.trail,))
-                    self._pg.execute("DELETE FROM journal_keys WHERE trail=%s", (self.trail,))
-            except psycopg.Error as exc:
-                raise JournalError(f"cannot reset the event journal: {exc}") from exc
-            self._last_key = 0
-
-    def ensure_after(self, seq: int) -> None:
-        with self._lock:
-            self._next_seq = max(self._next_seq, seq + 1)
