@@ -4,10 +4,10 @@ import time
 
 import pytest
 
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.audit.store import (
     EXCERPT_HEAD,
     AuditError,
-    AuditStore,
     PendingFiring,
     excerpt,
 )
@@ -21,8 +21,8 @@ def pending(seq: int, job: int, callback: str = "a.py", ordinal: int = 0) -> Pen
                          language="python")
 
 
-def test_pending_then_completed(tmp_path):
-    store = AuditStore(tmp_path / "audit.db")
+def test_pending_then_completed(backend):
+    store = open_audit(backend.location())
     store.begin_session()
     ev = Event(name="complete", type="work", job=3, extra="5")
     ids = store.record_batch([(0, ev, {"id": 3})], [pending(0, 3), pending(0, 3, "b.pl", 1)])
@@ -42,16 +42,15 @@ def test_pending_then_completed(tmp_path):
     store.close()
 
 
-def test_orphans_of_a_dead_session_are_claimed_once(tmp_path):
-    path = tmp_path / "audit.db"
-    first = AuditStore(path)
+def test_orphans_of_a_dead_session_are_claimed_once(backend):
+    path = backend.location()
+    first = open_audit(path)
     first.begin_session()
     first.record_batch([], [pending(0, 1), pending(1, 2)])
     first.complete(1, "ok")
     first.flush()
-    first._db.close()  # a crash: no end_session, no close; the OS drops the lock
-    first._release_writer_lock()
-    second = AuditStore(path)
+    backend.crash(first)  # no end_session, no close; the lock is dropped
+    second = open_audit(path)
     session = second.begin_session()
     orphans = second.claim_orphans()
     assert [o.job for o in orphans] == [2]
@@ -62,21 +61,21 @@ def test_orphans_of_a_dead_session_are_claimed_once(tmp_path):
     second.close()
 
 
-def test_query_by_time_and_readonly(tmp_path):
-    path = tmp_path / "audit.db"
-    store = AuditStore(path)
+def test_query_by_time_and_readonly(backend):
+    path = backend.location()
+    store = open_audit(path)
     store.begin_session()
     before = time.time() - 1
     store.record_batch([], [pending(0, 1)])
     store.end_session()
     store.close()
-    reader = AuditStore(path, readonly=True)
+    reader = open_audit(path, readonly=True)
     assert len(reader.query(since=before)) == 1
     assert reader.query(until=before) == []
     assert len(reader.query(status=["ok", "pending"], limit=5, newest_first=True)) == 1
     reader.close()
     with pytest.raises(AuditError):
-        AuditStore(tmp_path / "missing.db", readonly=True)
+        open_audit(backend.missing(), readonly=True)
 
 
 def test_excerpt_keeps_head_and_tail():

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
@@ -43,17 +43,17 @@ HOST = textwrap.dedent("""
 
 
 def count_pending(audit) -> int:
-    reader = AuditStore(audit, readonly=True)
+    reader = open_audit(audit, readonly=True)
     try:
         return len(reader.query(status="pending"))
     finally:
         reader.close()
 
 
-def crash_host(tmp_path):
+def crash_host(tmp_path, backend):
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self", "b.qcb": "done-job-self"})
     marker = tmp_path / "started"
-    audit = tmp_path / "audit.db"
+    audit = backend.location()
     tests = os.path.dirname(os.path.dirname(__file__))
     script = HOST.format(tests=tests, marker=str(marker), root=str(root), audit=str(audit))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
@@ -80,9 +80,9 @@ def crash_host(tmp_path):
     return root, audit
 
 
-def test_killed_host_restarts_and_completes_pending_firings(tmp_path):
-    root, audit = crash_host(tmp_path)
-    store = AuditStore(audit)
+def test_killed_host_restarts_and_completes_pending_firings(tmp_path, backend):
+    root, audit = crash_host(tmp_path, backend)
+    store = open_audit(audit)
     before = store.query()
     store.close()
     pending = [r for r in before if r.status == "pending"]
@@ -93,7 +93,7 @@ def test_killed_host_restarts_and_completes_pending_firings(tmp_path):
     with d:
         assert d.wait_idle(10)
         assert {r.id for r in d.recovered} == {r.id for r in pending}
-    after = AuditStore(audit, readonly=True)
+    after = open_audit(audit, readonly=True)
     try:
         rows = after.query()
     finally:
@@ -105,15 +105,15 @@ def test_killed_host_restarts_and_completes_pending_firings(tmp_path):
         assert [c.callback for c in rt.calls if c.job_id == job] == ["a.qcb", "b.qcb"]
 
 
-def test_killed_host_reported_when_configured(tmp_path):
-    root, audit = crash_host(tmp_path)
+def test_killed_host_reported_when_configured(tmp_path, backend):
+    root, audit = crash_host(tmp_path, backend)
     rt = RecordingRuntime()
     d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), audit=audit,
                    config=DispatcherConfig(recovery="report"))
     with d:
         assert d.wait_idle(10)
         assert len(d.recovered) == 6
-    reader = AuditStore(audit, readonly=True)
+    reader = open_audit(audit, readonly=True)
     rows = reader.query()
     reader.close()
     assert sorted({r.status for r in rows}) == ["lost", "ok"]

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "explain": "qbcallbacks.cli.explain",
     "lsp": "qbcallbacks.cli.lsp",
     "grammar": "qbcallbacks.cli.grammar",
+    "adapt": "qbcallbacks.cli.adapt",
 }
 
 #: Other names for commands (shown in the help of the command they stand for).

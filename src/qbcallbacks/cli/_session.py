@@ -14,6 +14,7 @@ from typing import Any, Literal, TypeVar
 import click
 from rich.console import Console
 
+from ..audit.backends import is_url, open_audit
 from ..audit.reconcile import verify_session
 from ..audit.store import AuditError, AuditStore
 from ..config.qbconf import MailSettings, QbConf
@@ -108,7 +109,7 @@ class RunSession:
 
     console: Console
     run_dir: Path
-    audit_file: Path
+    audit_file: Path | str
     logs: Path
     supervisor: SqliteSupervisor
     audit: AuditStore
@@ -133,7 +134,8 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
     """
     dirs = [str(Path(d).resolve()) for d in directories]
     run_dir = Path(workdir).resolve()
-    audit_file = Path(audit_path).resolve() if audit_path else run_dir / "audit.db"
+    audit_file: Path | str = (audit_path if is_url(audit_path) else Path(audit_path).resolve()
+                              ) if audit_path else run_dir / "audit.db"
     logs = Path(log_dir).resolve() if log_dir else run_dir / "logs"
     farm_db = run_dir / db_name
     try:
@@ -154,7 +156,7 @@ def run_session(directories: Sequence[str], *, db_name: str, timeout: float,
     started = time.perf_counter()
     with working_directory(run_dir):
         try:
-            audit = AuditStore(audit_file)  # first: a bad --audit leaves nothing open
+            audit = open_audit(audit_file)  # first: a bad --audit leaves nothing open
         except AuditError as exc:  # in use by a live writer, or unreadable
             raise SetupError(str(exc)) from None
         supervisor = SqliteSupervisor(farm_db, mail=transport_for(mail, run_dir / "mail.mbox"))

@@ -35,7 +35,7 @@ def progress_bar(console: Console, label: str = "frames", verb: str = "simulatin
 
 
 def print_summary(console: Console, audit: AuditStore, session: int,
-                  verification: Verification, *, elapsed: float, audit_path: Path,
+                  verification: Verification, *, elapsed: float, audit_path: Path | str,
                   log_dir: Path, jobs: dict[str, int] | None = None,
                   run_dir: Path | None = None) -> None:
     counts = audit.counts(session)

@@ -115,14 +115,15 @@ def command(audit_path: str, session: str | int, job: int | None, callback: str 
     """Query the audit trail of callback firings (by default, of the latest run)."""
     import sqlite3
 
-    from ..audit.store import AuditError, AuditStore
+    from ..audit.backends import open_audit
+    from ..audit.store import AuditError
 
     if json_lines:
         fmt = "json-lines"
     if follow and fmt == "json":
         raise click.UsageError("--follow prints a stream: use --format text or --json-lines")
     try:
-        store = AuditStore(audit_path, readonly=True)
+        store = open_audit(audit_path, readonly=True)
     except AuditError as exc:
         raise SetupError(str(exc)) from None
     try:

@@ -28,7 +28,8 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from ..audit.journal import Journal, JournalEntry, JournalError
+from ..audit.backends import open_audit, open_journal
+from ..audit.journal import JournalEntry, JournalError
 from ..audit.records import FiringRecord, PendingFiring
 from ..audit.store import AuditError, AuditStore
 from ..config.load import expand_callback_path
@@ -105,11 +106,10 @@ class Dispatcher:
             self._tmp = tempfile.TemporaryDirectory(prefix="qbcallbacks-")
             audit = Path(self._tmp.name) / "audit.db"
         self._own_audit = not isinstance(audit, AuditStore)
-        self.audit = audit if isinstance(audit, AuditStore) else AuditStore(
+        self.audit = audit if isinstance(audit, AuditStore) else open_audit(
             audit, busy_timeout=s.busy_timeout, synchronous=s.synchronous)
         self.session = self.audit.begin_session(note=",".join(self.directories))
-        self.journal = Journal(self.audit.path.with_name(self.audit.path.name + ".events"),
-                               fsync=s.synchronous == "full")
+        self.journal = open_journal(self.audit, fsync=s.synchronous == "full")
         if self.audit.first_session:
             self.journal.discard()  # left over from a trail that was deleted
 

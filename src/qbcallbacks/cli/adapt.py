@@ -1,0 +1,127 @@
+"""`qbcallbacks adapt flamenco`: carry a Flamenco Manager's job and task updates from its MQTT
+broker into the callback service (`--service`), or into an in-process dispatcher (`--direct`),
+and callbacks' actions back to the Manager's REST API.
+
+Runs until SIGTERM or SIGINT, then stops taking messages (what the broker still holds is
+delivered at the next start) and exits 0; 2 on a usage or environment error.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
+
+import click
+
+from ._targets import SetupError
+
+if TYPE_CHECKING:
+    from ..adapters.flamenco.bridge import DirectSink
+    from ..model.supervisor import Supervisor
+
+
+@click.group("adapt")
+def command() -> None:
+    """Bridge another farm manager's events to the callbacks (see `adapt flamenco --help`)."""
+
+
+@command.command("flamenco")
+@click.option("--mqtt", "mqtt_url", required=True, metavar="URL",
+              help="The broker Flamenco publishes to: mqtt://[USER:PASS@]HOST[:PORT] or mqtts://.")
+@click.option("--prefix", default="flamenco", show_default=True,
+              help="Flamenco's topic prefix (mqtt.client.topic_prefix).")
+@click.option("--client-id", default="qbcallbacks-flamenco", show_default=True,
+              help="MQTT client id of the persistent session (keep it fixed).")
+@click.option("--manager", default="http://localhost:8080", show_default=True, metavar="URL",
+              help="Flamenco Manager's base URL, for jobinfo and actions.")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False),
+              default="qbcallbacks-flamenco.db", show_default=True,
+              help="The adapter's database: job numbers, task names, message translations.")
+@click.option("--service", metavar="unix:SOCKET|tcp:HOST:PORT", default=None,
+              help="Feed a running `qbcallbacks serve`.")
+@click.option("--direct", "direct", multiple=True, metavar="PATH",
+              help="Run the callbacks of PATH in this process instead (with --audit).")
+@click.option("--audit", "audit_path", type=click.Path(dir_okay=False), default=None,
+              help="Audit database of --direct.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True, help="Default seconds one callback run may take (--direct).")
+@click.option("--mode", type=click.Choice(["isolated", "in-process"]), default="isolated",
+              show_default=True, help="How Python callbacks run (--direct).")
+def flamenco(mqtt_url: str, prefix: str, client_id: str, manager: str, state_path: str,
+             service: str | None, direct: tuple[str, ...], audit_path: str | None,
+             timeout: float, mode: str) -> None:
+    """Subscribe to Flamenco's job and task updates and raise the matching events.
+
+    Job status changes become job events, task status changes work events (the table is in
+    spec/flamenco.md); each Flamenco job gets a job number that never changes. Give either
+    --service or --direct PATH with --audit.
+    """
+    from ..adapters.flamenco.bridge import (
+        AdapterError,
+        FlamencoBridge,
+        ServiceSink,
+        Sink,
+        parse_broker,
+    )
+    from ..adapters.flamenco.rest import FlamencoSupervisor
+    from ..adapters.flamenco.state import AdapterState
+
+    if bool(service) == bool(direct):
+        raise click.UsageError("give either --service ADDRESS or --direct PATH (with --audit)")
+    if direct and not audit_path:
+        raise click.UsageError("--direct needs --audit DB")
+    try:
+        broker = parse_broker(mqtt_url)
+    except AdapterError as exc:
+        raise click.UsageError(str(exc)) from None
+    state = AdapterState(state_path)
+    supervisor = FlamencoSupervisor(manager, state)
+    sink: Sink
+    if service:
+        sink = ServiceSink(service, supervisor, state)
+    else:
+        sink = _direct_sink(direct, supervisor, audit_path or "", timeout, mode)
+
+    def ready() -> None:
+        click.echo(f"qbcallbacks adapt: subscribed to {', '.join(bridge.topics)} on "
+                   f"{broker.host}:{broker.port}", err=True)
+
+    bridge = FlamencoBridge(broker, sink, state, prefix=prefix, client_id=client_id,
+                            on_ready=ready)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        bridge.stop()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+    try:
+        bridge.run()
+    finally:
+        sink.close()
+        state.close()
+    click.echo(f"qbcallbacks adapt: stopped after {bridge.delivered} event(s), "
+               f"{bridge.refused} skipped", err=True)
+    sys.stdout.flush()
+
+
+def _direct_sink(paths: tuple[str, ...], supervisor: Supervisor, audit_path: str,
+                 timeout: float, mode: str) -> DirectSink:
+    from ..adapters.flamenco.bridge import DirectSink
+    from ..audit.backends import is_url, open_audit
+    from ..audit.store import AuditError
+    from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
+    from ._session import callback_dirs
+
+    dirs = callback_dirs(paths, None)
+    try:
+        audit = open_audit(audit_path if is_url(audit_path) else Path(audit_path).resolve())
+    except AuditError as exc:
+        raise SetupError(str(exc)) from None
+    dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
+                            settings=DispatcherSettings(timeout=timeout), audit=audit)
+    return DirectSink(dispatcher)

@@ -1,0 +1,103 @@
+"""The line-protocol client against a small service speaking `spec/service.md`: events are
+acked, re-sent numbers are duplicates, the service's calls are answered by our supervisor."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from qbcallbacks.adapters.client import (
+    ServiceBusy,
+    ServiceClient,
+    ServiceGone,
+    ServiceRefused,
+    open_socket,
+)
+from qbcallbacks.reference.memory import MemorySupervisor
+from support.line_service import FakeService
+
+
+@pytest.fixture
+def service(tmp_path):
+    path = str(tmp_path / "s.sock")
+    svc = FakeService(path)
+    yield svc, f"unix:{path}"
+    svc.close()
+
+
+def event(seq: int, type_: str = "job") -> dict:
+    return {"seq": seq, "type": type_, "event": "complete", "job": {"id": 1}, "extra": None}
+
+
+def test_events_are_acked_and_resends_are_duplicates(service) -> None:
+    svc, address = service
+    sup = MemorySupervisor()
+    sup.submit(name="shot")
+    client = ServiceClient(address, sup, timeout=10)
+    try:
+        assert client.request("health", {})["last_seq"] == 0
+        assert client.event(event(1)) == {"ack": 1}
+        assert client.event(event(2)) == {"ack": 2}
+        assert client.event(event(2)) == {"ack": 2, "duplicate": True}
+        assert svc.journaled == [1, 2]
+        with pytest.raises(ServiceRefused):
+            client.event(event(3, "bad"))
+        with pytest.raises(ServiceBusy):
+            client.event(event(13))
+        # The service's calls were answered from our supervisor, errors as errors.
+        while len(svc.answers) < 2:
+            assert svc.answered.wait(10)
+            svc.answered.clear()
+        jobs = [a for a in svc.answers if isinstance(a, list)]
+        errors = [a for a in svc.answers if isinstance(a, dict)]
+        assert jobs[0][0]["id"] == 1 and jobs[0][0]["name"] == "shot"
+        assert errors[0]["code"] == -32000
+    finally:
+        client.close()
+
+
+def test_a_closed_connection_is_service_gone(service) -> None:
+    svc, address = service
+    client = ServiceClient(address, MemorySupervisor(), timeout=10)
+    client.event(event(1))
+    svc.conn.shutdown(socket.SHUT_RDWR)
+    with pytest.raises(ServiceGone):
+        client.event(event(2))
+        client.event(event(3))
+    assert not client.alive
+    client.close()
+
+
+def test_bad_addresses_are_service_gone(tmp_path) -> None:
+    with pytest.raises(ServiceGone, match="unix:SOCKET"):
+        open_socket("http://x")
+    with pytest.raises(ServiceGone, match="cannot connect"):
+        open_socket(f"unix:{tmp_path / 'none.sock'}")
+
+
+def test_the_adapter_feeds_the_service_and_resends_as_duplicates(service, tmp_path) -> None:
+    from qbcallbacks.adapters.flamenco.bridge import EventRefused, ServiceSink
+    from qbcallbacks.adapters.flamenco.messages import read_update
+    from qbcallbacks.adapters.flamenco.state import AdapterState
+
+    svc, address = service
+    svc.last_seq = 40  # what the service's trail already holds
+    state = AdapterState(tmp_path / "state.db")
+    sink = ServiceSink(address, MemorySupervisor(), state)
+    payload = b'{"id": "j-1", "name": "shot", "status": "active", "updated": "1"}'
+    update = read_update("job", payload)
+    sink.connect()  # learns the last seq the service holds
+    first = state.translate("flamenco/jobs", payload, update)
+    assert first.first_seq == 41  # numbered above what the service holds
+    for i, line in enumerate(first.lines):
+        sink.deliver(first.first_seq + i, line)
+    assert svc.journaled == [41, 42]  # submit, running
+    again = state.translate("flamenco/jobs", payload, update)  # the broker redelivers
+    for i, line in enumerate(again.lines):
+        sink.deliver(again.first_seq + i, line)
+    assert svc.journaled == [41, 42]
+    with pytest.raises(EventRefused):
+        sink.deliver(43, {"type": "bad"})
+    sink.close()
+    state.close()
