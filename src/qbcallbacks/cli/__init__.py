@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "format": "qbcallbacks.cli.fmt",
     "replay": "qbcallbacks.cli.replay",
     "simulate": "qbcallbacks.cli.simulate",
+    "serve": "qbcallbacks.cli.serve",
     "history": "qbcallbacks.cli.history",
     "explain": "qbcallbacks.cli.explain",
     "lsp": "qbcallbacks.cli.lsp",
