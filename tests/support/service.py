@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,15 +52,36 @@ class Served:
 
     def __init__(self, proc: subprocess.Popen[bytes], sock: Path, workdir: Path) -> None:
         self.proc, self.sock, self.workdir = proc, sock, workdir
+        self._err: list[bytes] = []
+        # Read standard error all along: a full pipe would stop the service.
+        self._reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._reader.start()
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._err.append(line)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
+        code = self.proc.wait(timeout)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(30)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
 
     def stderr(self) -> str:
-        assert self.proc.stderr is not None
-        return self.proc.stderr.read().decode(errors="replace")
+        """What the service wrote on standard error after its first line (once it ended)."""
+        if self.proc.poll() is not None:
+            self._reader.join(30)
+        return b"".join(self._err).decode(errors="replace")
 
 
 def start(tmp: Path, callbacks: Path, *extra: str, timeout: float = 20.0,
@@ -86,9 +108,7 @@ def served(tmp: Path, callbacks: Path, *extra: str, **kw: Any) -> Iterator[Serve
     try:
         yield s
     finally:
-        if s.proc.poll() is None:
-            s.proc.kill()
-            s.proc.wait()
+        s.close()
 
 
 class LineClient:
@@ -141,4 +161,11 @@ class LineClient:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
+            self.rfile.close()
             self.sock.close()
+
+    def __enter__(self) -> LineClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -76,6 +76,9 @@ class Connection:
         finally:
             proxy.detach(self)
             with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                self._rfile.close()  # the file holds the socket open until it is closed too
                 self.sock.close()
 
     def _error(self, key: Any, code: int, message: str) -> None:
