@@ -114,9 +114,14 @@ def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fail
         c = LineClient(s.sock, jobs=None)
         assert c.event(1, 1)["result"] == {"ack": 1}
         c.close()  # nobody to ask: the run waits
+        probe = LineClient(s.sock, jobs={1: "probe"})
+        assert probe.request("health")["result"]["supervisor"] is False
         back = LineClient(s.sock, jobs={1: "back"})
         back.serve_questions(0.5)
         assert ran_lines(s.workdir) == ["back None"]
+        assert probe.request("health")["result"]["supervisor"] is True
+        assert probe.asked == []  # a health probe is never asked anything
+        probe.close()
         back.close()
         late = LineClient(s.sock, jobs=None)
         assert late.event(2, 2)["result"] == {"ack": 2}

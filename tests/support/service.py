@@ -154,6 +154,7 @@ class LineClient:
 
     def serve_questions(self, seconds: float) -> None:
         """Answer the service's questions for a while (a health request marks the end)."""
+        self.request("attach")
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             self.request("health")

@@ -58,7 +58,8 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
         listen = f"unix:{os.path.abspath(where)}"
     options = ServiceOptions(
         directories=[str(Path(d).resolve()) for d in dirs], listen=listen, http=http,
-        audit=Path(audit_path).resolve() if audit_path else run_dir / "audit.db",
+        audit=(audit_path if audit_path and "://" in audit_path  # a database URL
+               else Path(audit_path).resolve() if audit_path else run_dir / "audit.db"),
         log_dir=str(Path(log_dir).resolve() if log_dir else run_dir / "logs"),
         timeout=timeout, mode=mode,  # type: ignore[arg-type]
         allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout)

@@ -30,7 +30,8 @@ class ServiceOptions:
 
     directories: Sequence[str]
     listen: str
-    audit: Path
+    #: The audit database: a path (or a URL, for a store that takes one).
+    audit: Path | str
     log_dir: str | None = None
     http: str | None = None
     timeout: float = 30.0

@@ -72,7 +72,7 @@ class Service:
                 raise RpcFault(INVALID_PARAMS, "'timeout' must be a number of seconds")
             return {"drained": self.drain(timeout)}
         raise RpcFault(METHOD_NOT_FOUND, f"unknown method {method!r}; the service knows "
-                       "event, reload, health and drain")
+                       "event, attach, reload, health and drain")
 
     def event(self, params: dict[str, Any]) -> dict[str, Any]:
         started = time.perf_counter()

@@ -110,6 +110,16 @@ class ReloadResult(Frozen):
     diagnostics: list[DiagnosticOut]
 
 
+class AttachParams(Frozen):
+    pass
+
+
+class AttachResult(Frozen):
+    """This connection answers the service's requests from now on."""
+
+    attached: bool
+
+
 class HealthParams(Frozen):
     pass
 
@@ -198,6 +208,7 @@ class BatchResult(Frozen):
 SCHEMAS: dict[str, type[BaseModel]] = {
     "request": Request, "response": Response, "error": ErrorObject,
     "event.params": EventParams, "event.result": EventResult,
+    "attach.params": AttachParams, "attach.result": AttachResult,
     "reload.params": ReloadParams, "reload.result": ReloadResult,
     "health.params": HealthParams, "health.result": HealthResult,
     "drain.params": DrainParams, "drain.result": DrainResult,

@@ -52,6 +52,7 @@ class Connection:
         self.service = service
         self._wlock = threading.Lock()
         self._rfile = sock.makefile("rb", buffering=1 << 16)
+        self.attached = False  # answers the service's requests (after its first non-health)
 
     def send(self, message: dict[str, Any]) -> None:
         data = _dumps(message)
@@ -60,7 +61,6 @@ class Connection:
 
     def serve(self) -> None:
         proxy = self.service.proxy
-        proxy.attach(self)
         try:
             while True:
                 raw = self._rfile.readline(MAX_LINE + 1)
@@ -105,6 +105,13 @@ class Connection:
             self._error(key if isinstance(key, int | str) else None, INVALID_REQUEST,
                         'a request has "jsonrpc": "2.0", a "method", "params" as an object '
                         'and an "id"')
+            return
+        if method != "health" and not self.attached:
+            self.attached = True  # a probe that only asks `health` is never asked anything
+            self.service.proxy.attach(self)
+        if method == "attach":
+            if "id" in msg:
+                self.send({"jsonrpc": "2.0", "id": key, "result": {"attached": True}})
             return
         if method in ("drain", "reload"):
             threading.Thread(target=self._answer, args=("id" in msg, key, method, params),
