@@ -182,3 +182,45 @@ def test_http_batch_health_and_metrics(tmp_path: Path) -> None:
     assert 'qbcallbacks_firings_total{status="ok"} 2.0' in metrics
     assert "qbcallbacks_run_duration_seconds_count 2.0" in metrics
     assert "qbcallbacks_queue_depth 0.0" in metrics
+
+
+def test_tcp_listen_and_listen_errors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    callbacks = callback_dir(tmp_path, asking=False)
+    port = _free_port()
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "qbcallbacks", "serve", str(callbacks),
+                               "--workdir", str(tmp_path / "run"), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    for listen, why in (("udp:1", "is not unix:SOCKET or tcp:HOST:PORT"),
+                        ("tcp:127.0.0.1:99999", "is not unix:SOCKET"),
+                        (f"unix:{callbacks / 'callbacks.conf'}", "exists and is not a socket")):
+        out = serve("--listen", listen)
+        assert out.returncode == 2 and why in out.stderr, (listen, out.stderr)
+    assert (callbacks / "callbacks.conf").exists()  # never removed to make room for a socket
+
+    proc = subprocess.Popen([sys.executable, "-m", "qbcallbacks", "serve", str(callbacks),
+                             "--listen", f"tcp:127.0.0.1:{port}", "--workdir",
+                             str(tmp_path / "run"), "--audit", str(tmp_path / "tcp.db")],
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    try:
+        assert b"listening on tcp:127.0.0.1" in proc.stderr.readline()
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            rfile = conn.makefile("rb")
+            conn.sendall(b'{"jsonrpc":"2.0","id":1,"method":"event","params":{"seq":1,'
+                         b'"type":"job","event":"complete","job":{"id":1}}}\n')
+            assert json.loads(rfile.readline())["result"] == {"ack": 1}
+            rfile.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert ran_lines(tmp_path / "run") == ["job 1"]

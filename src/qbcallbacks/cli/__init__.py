@@ -58,7 +58,7 @@ class _LazyGroup(click.Group):
 @click.version_option(package_name="qbcallbacks")
 def cli() -> None:
     """Universal callbacks for a render-farm supervisor: check, format, explain, replay,
-    simulate, history.
+    simulate, history, serve.
 
     Exit status: 0 clean, 1 findings or failed callbacks, 2 usage or environment errors.
     """
