@@ -15,7 +15,7 @@ from support.paths import EXAMPLES, ROOT
 PACKAGE = ROOT / "src" / "qbcallbacks"
 #: The layers, bottom first: a module may import from its own layer or from one below.
 LAYERS = ("errors", "model", "lang", "matching", "runtimes", "config", "audit", "stream",
-          "dispatch", "reference", "adapters", "lsp", "cli")
+          "dispatch", "reference", "service", "adapters", "lsp", "cli")
 #: Modules at the top of the package that only re-export or start the CLI.
 ENTRY_MODULES = ("__init__", "__main__")
 MAX_LINES = 500

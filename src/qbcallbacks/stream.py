@@ -87,6 +87,28 @@ def read_events(lines: Iterable[str | bytes]) -> Iterator[ReplayStep | BadLine]:
         yield ReplayStep(seq, event, step.job)
 
 
+class EventReader:
+    """Reads events one at a time from a stream that never ends (the service): remembers the
+    jobs given as objects, as `read_events` does, and forgets a job at its `removed` event.
+
+    Unlike a replay, a job named by an id never seen is accepted (the engine may know it from
+    before a restart); the event then carries no job object.
+    """
+
+    def __init__(self) -> None:
+        self.known: dict[int, Job] = {}
+        self.removed: set[int] = set()
+
+    def read(self, data: Mapping[str, Any]) -> tuple[Event, Job | None]:
+        """The event of one decoded line and the job to attach or update first; raises
+        `EventLineError` saying what is wrong."""
+        step = _read_data(data, self.known, self.removed, lenient=True)
+        event = step.event
+        if event.type == "job" and event.name == "removed":
+            self.known.pop(event.job, None)
+        return event, step.job
+
+
 def _read_line(text: str, known: dict[int, Job], removed: set[int]) -> ReplayStep:
     try:
         data = json.loads(text)
@@ -94,6 +116,11 @@ def _read_line(text: str, known: dict[int, Job], removed: set[int]) -> ReplaySte
         raise EventLineError(f"not JSON: {exc.msg} at column {exc.colno}") from None
     except (ValueError, RecursionError) as exc:  # a huge number, arrays nested too deep
         raise EventLineError(f"not readable JSON: {str(exc)[:80]}") from None
+    return _read_data(data, known, removed)
+
+
+def _read_data(data: object, known: dict[int, Job], removed: set[int],
+               lenient: bool = False) -> ReplayStep:
     if not isinstance(data, dict):
         raise EventLineError("an event line is a JSON object such as "
                              '{"event": "complete", "type": "job", "job": 12}')
@@ -109,7 +136,8 @@ def _read_line(text: str, known: dict[int, Job], removed: set[int]) -> ReplaySte
     name = data.get("event", typ if is_global else None)
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise EventLineError(f"'event' must be an event name (an identifier), not {name!r}")
-    job_id, job = _read_job(data.get("job", 0 if is_global else None), known, removed)
+    job_id, job = _read_job(data.get("job", 0 if is_global else None), known, removed,
+                            lenient)
     extra = data.get("extra")
     if isinstance(extra, float):
         raise EventLineError(f"'extra' {extra!r} is not a whole number; an extra that is not "
@@ -124,13 +152,13 @@ def _read_line(text: str, known: dict[int, Job], removed: set[int]) -> ReplaySte
     return ReplayStep(0, event, job)
 
 
-def _read_job(value: object, known: dict[int, Job], removed: set[int],
+def _read_job(value: object, known: dict[int, Job], removed: set[int], lenient: bool = False,
               ) -> tuple[int, Job | None]:
     """The job id a line is about and the job to attach or update first (None: none)."""
     if isinstance(value, int) and not isinstance(value, bool):
         if value in known:
             return value, known[value]
-        if value == 0 or value in removed:
+        if value == 0 or value in removed or (lenient and value > 0):
             # 0 is no job; a removed job named again is seen for the first time, with
             # default fields.
             return value, None

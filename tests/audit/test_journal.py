@@ -46,3 +46,26 @@ def test_segments_roll_over_and_fsync_mode_groups(tmp_path):
     assert len(j.segments()) > 3
     assert [e.seq for e in j.read_from(Position(1, 0))] == list(range(1, 21))
     j.close()
+
+
+def test_the_highest_key_survives_reopening_and_trimming(tmp_path):
+    j = Journal(tmp_path / "j", segment_bytes=200)
+    assert j.last_key == 0
+    for i in range(1, 8):
+        j.append(ev(i), None, key=10 * i)
+    _, end = j.append(ev(8), None)  # an event without a key (a time event) keeps the highest
+    assert j.last_key == 70
+    assert [e.key for e in j.read_from(Position(1, 0))] == [10 * i for i in range(1, 8)] + [None]
+    j.close()
+    j = Journal(tmp_path / "j", segment_bytes=200)
+    assert j.last_key == 70
+    _, later = j.append(ev(9), None)  # a new segment, whose first line says 70
+    j.trim(later)  # every segment with a keyed event is gone
+    assert j.segments() == [later.segment]
+    j.close()
+    j = Journal(tmp_path / "j", segment_bytes=200)
+    assert j.last_key == 70
+    assert [e.seq for e in j.read_from(end)] == [9]  # the key line is not an event
+    j.discard()
+    assert j.last_key == 0
+    j.close()

@@ -2,8 +2,11 @@
 
 Segments next to the audit database (`<db>.events/000001.log`, ...), each allocated on disk
 in full when opened (so a full disk shows up as an error here, never later) and mapped into
-memory. Each line is one event: `seq<TAB>[name, type, job, extra]<TAB>job JSON or null`;
-the unused rest of a segment is zero bytes. Copying a line into the shared mapping puts it in
+memory. Each line is one event: `seq<TAB>[name, type, job, extra]<TAB>job JSON or null`, or
+`[name, type, job, extra, key]` for an event given with a caller's idempotency key (the
+service's `seq`); a segment starts with `key<TAB>N`, the highest key so far, when there is one,
+so the highest key survives the trimming of older segments. The unused rest of a segment is
+zero bytes. Copying a line into the shared mapping puts it in
 the kernel's page cache, which a killed process cannot undo: durability against a killed host
 without a system call, and without letting go of the interpreter lock in the middle of `emit`.
 With `fsync=True` each `append` also waits until the line is on disk; appends that arrive
@@ -49,6 +52,8 @@ class JournalEntry(NamedTuple):
     event: Event
     job_json: str | None
     end: Position
+    #: The caller's idempotency key given to `append`, if any.
+    key: int | None = None
 
 
 _SEGMENT_BYTES = 4 * 1024 * 1024
@@ -66,11 +71,13 @@ class Journal:
         self._sync_lock = threading.Lock()
         self._fd = -1
         self._mm: mmap.mmap | None = None
+        self._last_key = 0
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             segments = self.segments()
             self._segment = segments[-1] if segments else 0
             self._next_seq = self._last_seq(segments) + 1
+            self._last_key = self._find_last_key(segments)
             self._open(self._segment + 1)
         except OSError as exc:
             raise JournalError(f"cannot open the event journal {self.directory}: {exc}") from exc
@@ -79,15 +86,25 @@ class Journal:
 
     # -- writing ---------------------------------------------------------------------------
 
-    def append(self, event: Event, job_json: str | None) -> tuple[int, Position]:
-        """Write one event; returns its sequence number and the position after it."""
-        head = json.dumps([event.name, event.type, event.job, event.extra])
+    @property
+    def last_key(self) -> int:
+        """The highest idempotency key journalled (0: none), across restarts."""
+        return self._last_key
+
+    def append(self, event: Event, job_json: str | None,
+               key: int | None = None) -> tuple[int, Position]:
+        """Write one event (with the caller's idempotency `key`, if any); returns its
+        sequence number and the position after it."""
+        fields: list[object] = [event.name, event.type, event.job, event.extra]
+        if key is not None:
+            fields.append(key)
+        head = json.dumps(fields)
         with self._lock:
             seq = self._next_seq
             line = f"{seq}\t{head}\t{job_json or 'null'}\n".encode()
             try:
                 if self._offset + len(line) > self._size:
-                    self._open(self._segment + 1, len(line))
+                    self._open(self._segment + 1, len(line) + 32)
                 assert self._mm is not None
                 self._mm[self._offset:self._offset + len(line)] = line
             except (OSError, ValueError) as exc:
@@ -95,6 +112,8 @@ class Journal:
                                    f"{getattr(exc, 'strerror', None) or exc}") from exc
             self._next_seq += 1
             self._offset += len(line)
+            if key is not None and key > self._last_key:
+                self._last_key = key
             self._written += 1
             mine = self._written
             end = Position(self._segment, self._offset)
@@ -117,7 +136,7 @@ class Journal:
             self._synced = target
 
     def _open(self, segment: int, need: int = 0) -> None:
-        size = max(self.segment_bytes, need)
+        size = max(self.segment_bytes, need, 64)
         fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.posix_fallocate(fd, 0, size)
@@ -129,6 +148,10 @@ class Journal:
             raise
         self._release()
         self._fd, self._mm, self._segment, self._size, self._offset = fd, mm, segment, size, 0
+        if self._last_key:
+            marker = f"key\t{self._last_key}\n".encode()
+            mm[:len(marker)] = marker
+            self._offset = len(marker)
 
     def _release(self) -> None:
         if self._mm is not None:
@@ -196,6 +219,24 @@ class Journal:
                     end = start - 1
         return 0
 
+    def _find_last_key(self, segments: list[int]) -> int:
+        """The last key line or keyed event of the newest segment that has one."""
+        for segment in reversed(segments):
+            with self._mapped(segment) as data:
+                end = data.rfind(b"\n")
+                while end > 0:
+                    start = data.rfind(b"\n", 0, end) + 1
+                    raw = data[start:end]
+                    if raw.startswith(b"key\t"):
+                        with contextlib.suppress(ValueError):
+                            return int(raw[4:])
+                    else:
+                        entry = _parse(raw, Position(segment, 0))
+                        if entry is not None and entry.key is not None:
+                            return entry.key
+                    end = start - 1
+        return 0
+
     def trim(self, consumed: Position) -> None:
         """Delete segments wholly before `consumed` (their events are all matched)."""
         for segment in self.segments():
@@ -211,6 +252,7 @@ class Journal:
                 with contextlib.suppress(OSError):
                     self._path(segment).unlink()
             self._release()
+            self._last_key = 0
             self._open(1)
 
     def ensure_after(self, seq: int) -> None:
@@ -222,8 +264,9 @@ class Journal:
 def _parse(raw: bytes, end: Position) -> JournalEntry | None:
     try:
         seq_text, head, job = raw.decode().split("\t", 2)
-        name, typ, job_id, extra = json.loads(head)
+        name, typ, job_id, extra, *rest = json.loads(head)
         event = Event(name=name, type=typ, job=job_id, extra=extra)
-        return JournalEntry(int(seq_text), event, None if job == "null" else job, end)
+        key = int(rest[0]) if rest else None
+        return JournalEntry(int(seq_text), event, None if job == "null" else job, end, key)
     except (ValueError, TypeError):
         return None

@@ -59,6 +59,8 @@ class PgJournal(Journal):
     def _live(self) -> psycopg.Connection[Any]:
         """The connection, made again if the server dropped it (under `_lock`)."""
         if self._pg.closed:
+            with contextlib.suppress(Exception):
+                self._pg.close()
             self._pg = self._connection()
         return self._pg
 

@@ -24,6 +24,7 @@ import os
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -96,6 +97,15 @@ def _text(value: str | None) -> str | None:
     return None if value is None else value.replace("\x00", "\ufffd")
 
 
+def _close_quietly(current: list[psycopg.Connection[Any]]) -> None:
+    """Close a store's connection when the store goes (a dispatcher that owned its trail lets
+    go of writing but keeps it readable; the connection goes with the store, as a SQLite one
+    would)."""
+    for pg in current:
+        with contextlib.suppress(Exception):
+            pg.close()
+
+
 def _connect(dsn: str, what: str) -> psycopg.Connection[Any]:
     try:
         return psycopg.connect(dsn, autocommit=True, connect_timeout=10)
@@ -127,6 +137,10 @@ class PgAuditStore(AuditStore):
         self._shut = False
         self._busy_timeout = busy_timeout
         self._pg = self._open()
+        # The connection is closed when the store goes, before the garbage collector could
+        # reach the connection on its own (psycopg warns about an open one it deletes).
+        self._current: list[psycopg.Connection[Any]] = [self._pg]
+        weakref.finalize(self, _close_quietly, self._current)
 
     def _open(self) -> psycopg.Connection[Any]:
         """Connect, and as a writer make the schema and take the trail's lease."""
@@ -159,19 +173,13 @@ class PgAuditStore(AuditStore):
         a database error becomes an `AuditError`, which the dispatcher retries."""
         with self._lock:
             if self._pg.closed and not self._shut:
-                self._pg = self._open()
+                with contextlib.suppress(Exception):
+                    self._pg.close()
+                self._pg = self._current[0] = self._open()
             try:
                 yield
             except psycopg.Error as exc:
                 raise AuditError(f"the audit trail {self}: {exc}") from exc
-
-    def __del__(self) -> None:
-        # A dispatcher that owned its trail lets go of writing but keeps it readable; the
-        # connection goes when the store does, as a SQLite one would.
-        pg = getattr(self, "_pg", None)
-        if pg is not None:
-            with contextlib.suppress(Exception):
-                pg.close()
 
     def __str__(self) -> str:
         return f"{shown(self.dsn)} (trail {self.trail})"

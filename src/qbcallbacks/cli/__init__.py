@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "format": "qbcallbacks.cli.fmt",
     "replay": "qbcallbacks.cli.replay",
     "simulate": "qbcallbacks.cli.simulate",
+    "serve": "qbcallbacks.cli.serve",
     "history": "qbcallbacks.cli.history",
     "explain": "qbcallbacks.cli.explain",
     "lsp": "qbcallbacks.cli.lsp",
@@ -57,7 +58,7 @@ class _LazyGroup(click.Group):
 @click.version_option(package_name="qbcallbacks")
 def cli() -> None:
     """Universal callbacks for a render-farm supervisor: check, format, explain, replay,
-    simulate, history.
+    simulate, history, serve.
 
     Exit status: 0 clean, 1 findings or failed callbacks, 2 usage or environment errors.
     """

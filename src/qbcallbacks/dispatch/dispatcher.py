@@ -185,14 +185,19 @@ class Dispatcher:
         return Health()
 
     @property
+    def queue_depth(self) -> int:  # events accepted and not yet taken by the matcher thread
+        return self._queue.qsize()
+
+    @property
     def previous_run_died(self) -> bool:
         """True when the previous host on this audit trail never closed (it was killed)."""
         return self.audit.previous_session_died
 
-    def emit(self, event: Event, job: Job | None = None) -> None:
+    def emit(self, event: Event, job: Job | None = None, *, key: int | None = None) -> None:
         """Journal and queue an event (and what is known of its job). Returns at once unless
         the queue is full (then waits up to `emit_timeout` and raises `BackPressureError`) or
-        the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause)."""
+        the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause).
+        `key` (an idempotency key) is journalled with it: see `journal.last_key`."""
         if self._closed:
             raise DispatcherClosed("the dispatcher is closed; the event was not taken")
         problem = self._audit_problem
@@ -207,18 +212,20 @@ class Dispatcher:
                 f"waiting and none was taken in {self.settings.emit_timeout:g} s; the "
                 "supervisor must retry or slow down")
         try:
-            self._accept(event, job, job.model_dump_json() if job is not None else None)
+            self._accept(event, job, job.model_dump_json() if job is not None else None, key)
         except JournalError as exc:
             self._room.release()
             self._journal_problem = (str(exc), time.time())
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
         self._journal_problem = None
 
-    def _accept(self, event: Event, job: Job | None, job_json: str | None) -> None:
+    def _accept(self, event: Event, job: Job | None, job_json: str | None,
+                key: int | None = None) -> None:
         self._hold(1)
         try:
             with self._emit_lock:  # journal order is queue order
-                seq, end = self.journal.append(event, job_json)
+                seq, end = (self.journal.append(event, job_json) if key is None
+                            else self.journal.append(event, job_json, key))
                 self._queue.put(Accepted(seq, event, job, job_json, end))
         except BaseException:
             self._done(1)

@@ -1,0 +1,166 @@
+"""Service benchmark: events per second and ack latency through the socket, journal on.
+
+A `qbcallbacks serve` process listens on a Unix socket; this process is the supervisor. Two
+figures through the socket: throughput with pipelined events (up to `--window` unacknowledged
+at once), and the latency of one event at a time, from writing its line to reading its ack
+(p50, p99). The baseline, in the same run: the in-process `Dispatcher.emit` on the same kind
+of trail and journal. The callbacks fire on an event name the stream never sends, so what is
+measured is intake (read, check, journal, ack), not callback runs.
+
+    .venv/bin/python bench/service.py                 # 20,000 events, 2,000 latency samples
+    .venv/bin/python bench/service.py --events 100000
+
+The goal: at least 5,000 events/s and an ack p99 under 2 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from qbcallbacks.dispatch.dispatcher import Dispatcher
+from qbcallbacks.model.events import Event, Job
+
+
+class _Null:
+    def __getattr__(self, name: str) -> Any:
+        return lambda *a, **k: None
+
+
+def _callbacks(root: Path) -> Path:
+    d = root / "callbacks"
+    d.mkdir()
+    (d / "callbacks.conf").write_text("never.py = migrated-job-self\n")
+    (d / "never.py").write_text("print('never')\n")
+    return d
+
+
+def _params(seq: int) -> dict[str, Any]:
+    job: Any = {"id": seq % 1000 + 1, "name": f"shot{seq % 1000}"} if seq <= 1000 else (
+        seq % 1000 + 1)
+    return {"seq": seq, "type": "work", "event": "complete", "job": job, "extra": str(seq)}
+
+
+def _pct(samples: list[float], p: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))]
+
+
+def in_process(root: Path, events: int) -> tuple[float, list[float]]:
+    d = Dispatcher([str(_callbacks(root))], _Null(), audit=root / "audit.db")  # type: ignore[arg-type]
+    jobs = {i: Job(id=i, name=f"shot{i - 1}") for i in range(1, 1001)}
+    lat: list[float] = []
+    start = time.perf_counter()
+    for seq in range(1, events + 1):
+        p = _params(seq)
+        job_id = p["job"]["id"] if isinstance(p["job"], dict) else p["job"]
+        t = time.perf_counter()
+        d.emit(Event(name="complete", type="work", job=job_id, extra=p["extra"]),
+               jobs[job_id] if seq <= 1000 else None, key=seq)
+        lat.append(time.perf_counter() - t)
+    rate = events / (time.perf_counter() - start)
+    d.close()
+    return rate, lat
+
+
+class _Client:
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(str(path))
+        self.rfile = self.sock.makefile("rb", buffering=1 << 16)
+
+    def line(self, key: int, params: dict[str, Any]) -> bytes:
+        return (json.dumps({"jsonrpc": "2.0", "id": key, "method": "event", "params": params},
+                           separators=(",", ":")) + "\n").encode()
+
+    def pipelined(self, first: int, count: int, window: int) -> float:
+        room = threading.Semaphore(window)
+        done = threading.Event()
+
+        def read() -> None:
+            for _ in range(count):
+                msg = json.loads(self.rfile.readline())
+                assert "result" in msg, msg
+                room.release()
+            done.set()
+
+        reader = threading.Thread(target=read)
+        start = time.perf_counter()
+        reader.start()
+        batch: list[bytes] = []
+        for seq in range(first, first + count):
+            room.acquire()
+            batch.append(self.line(seq, _params(seq)))
+            if len(batch) >= 32 or seq == first + count - 1:
+                self.sock.sendall(b"".join(batch))
+                batch = []
+        done.wait()
+        reader.join()
+        return count / (time.perf_counter() - start)
+
+    def one_at_a_time(self, first: int, count: int) -> list[float]:
+        lat = []
+        for seq in range(first, first + count):
+            data = self.line(seq, _params(seq))
+            t = time.perf_counter()
+            self.sock.sendall(data)
+            msg = json.loads(self.rfile.readline())
+            lat.append(time.perf_counter() - t)
+            assert msg["result"]["ack"] == seq, msg
+        return lat
+
+
+def through_socket(root: Path, events: int, samples: int,
+                   window: int) -> tuple[float, list[float]]:
+    sock = root / "svc.sock"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbcallbacks", "serve", str(_callbacks(root)), "--listen",
+         f"unix:{sock}", "--workdir", str(root / "run"), "--audit", str(root / "audit.db")],
+        stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    assert b"listening" in proc.stderr.readline()
+    try:
+        client = _Client(sock)
+        client.one_at_a_time(1, 200)  # warm up
+        rate = client.pipelined(201, events, window)
+        lat = client.one_at_a_time(201 + events, samples)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+        proc.stderr.close()
+    return rate, lat
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=20_000)
+    ap.add_argument("--samples", type=int, default=2_000)
+    ap.add_argument("--window", type=int, default=256)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+        base_rate, base_lat = in_process(Path(a), args.events)
+        rate, lat = through_socket(Path(b), args.events, args.samples, args.window)
+    ms = 1000.0
+    print(f"cores: {os.cpu_count()}, events: {args.events}, window: {args.window}")
+    print(f"in-process emit : {base_rate:10,.0f} events/s   emit p50 "
+          f"{statistics.median(base_lat) * ms:.3f} ms  p99 {_pct(base_lat, 0.99) * ms:.3f} ms")
+    print(f"through socket  : {rate:10,.0f} events/s   ack  p50 "
+          f"{statistics.median(lat) * ms:.3f} ms  p99 {_pct(lat, 0.99) * ms:.3f} ms")
+    print(f"socket / in-process throughput: {rate / base_rate:.2f}")
+    goal = rate >= 5000 and _pct(lat, 0.99) < 0.002
+    print(f"goal (>= 5,000 events/s, ack p99 < 2 ms): {'met' if goal else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""What the service counts, in Prometheus' terms (`GET /metrics`), on a registry of its own so
+that two services in one process (tests) never share counters."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from ..audit.store import AuditStore
+
+_FAST = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0)
+_RUNS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class Metrics:
+    """The service's counters, gauges and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        self.events = Counter("qbcallbacks_events", "Events received, by outcome "
+                              "(journaled, duplicate, rejected).", ["outcome"], registry=r)
+        self.firings = Counter("qbcallbacks_firings", "Firings finished, by final status.",
+                               ["status"], registry=r)
+        self.queue_depth = Gauge("qbcallbacks_queue_depth",
+                                 "Events accepted and not yet matched.", registry=r)
+        self.run_duration = Histogram("qbcallbacks_run_duration_seconds",
+                                      "How long callback runs took.", buckets=_RUNS, registry=r)
+        self.ack = Histogram("qbcallbacks_ack_seconds", "From receiving an event to its ack.",
+                             buckets=_FAST, registry=r)
+        self.supervisor_calls = Counter("qbcallbacks_supervisor_calls",
+                                        "Calls to the supervisor, by method and outcome.",
+                                        ["method", "outcome"], registry=r)
+        self.supervisor_connected = Gauge("qbcallbacks_supervisor_connected",
+                                          "1 while a supervisor connection is open.",
+                                          registry=r)
+
+    def watch(self, queue_depth: Callable[[], int], connected: Callable[[], bool]) -> None:
+        """Read the gauges from their owners at each scrape."""
+        self.queue_depth.set_function(lambda: float(queue_depth()))
+        self.supervisor_connected.set_function(lambda: 1.0 if connected() else 0.0)
+
+    def call(self, method: str, outcome: str) -> None:
+        self.supervisor_calls.labels(method, outcome).inc()
+
+    def finished(self, status: str, duration: float | None) -> None:
+        self.firings.labels(status).inc()
+        if duration is not None:
+            self.run_duration.observe(duration)
+
+    def text(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class MeteredAuditStore(AuditStore):
+    """The audit trail, counting each firing's outcome as it is recorded."""
+
+    metrics: Metrics | None = None
+
+    def complete(self, firing_id: int, status: str, **outcome: Any) -> None:
+        super().complete(firing_id, status, **outcome)
+        if self.metrics is not None:
+            self.metrics.finished(status, outcome.get("duration"))

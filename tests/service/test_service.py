@@ -1,0 +1,226 @@
+"""`qbcallbacks serve` as a real process: what an ack promises survives kill -9, a re-sent
+`seq` never fires twice (across restarts too), SIGTERM drains, protocol errors are answered,
+a supervisor that is away makes the runs that ask it wait or fail, and the HTTP face."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import signal
+import socket
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from qbcallbacks.audit.store import AuditStore
+from support.service import LineClient, callback_dir, ran_lines, served, start
+
+
+def test_kill_9_after_the_acks_loses_nothing_and_runs_each_once(tmp_path: Path) -> None:
+    callbacks = callback_dir(tmp_path)  # its runs wait for the supervisor's answer
+    s = start(tmp_path, callbacks)
+    silent = LineClient(s.sock, jobs=None)  # acks, but never answers a question
+    assert [silent.event(i, i)["result"] for i in range(1, 11)] == [
+        {"ack": i} for i in range(1, 11)]
+    assert s.stop(signal.SIGKILL) == -signal.SIGKILL
+    silent.close()
+    assert ran_lines(s.workdir) == []
+    with served(tmp_path, callbacks) as again:
+        with LineClient(again.sock, jobs={i: f"shot{i}" for i in range(1, 11)}) as client:
+            assert client.request("health")["result"]["last_seq"] == 10
+            assert client.request("drain")["result"] == {"drained": True}
+        assert again.proc.wait(60) == 0
+    assert sorted(ran_lines(s.workdir)) == sorted(f"shot{i} None" for i in range(1, 11))
+
+
+def test_a_re_sent_seq_is_acked_and_never_fires_twice_even_after_a_restart(
+        tmp_path: Path) -> None:
+    callbacks = callback_dir(tmp_path, asking=False)
+    with served(tmp_path, callbacks) as s, LineClient(s.sock) as c:
+        for i in (1, 2, 3):
+            assert c.event(i, i)["result"] == {"ack": i}
+        assert c.event(2, 2)["result"] == {"ack": 2, "duplicate": True}
+        assert c.request("drain")["result"] == {"drained": True}
+        assert s.proc.wait(60) == 0
+    with served(tmp_path, callbacks) as s, LineClient(s.sock) as c:
+        assert c.event(3, 3)["result"] == {"ack": 3, "duplicate": True}
+        assert c.event(1, 1)["result"] == {"ack": 1, "duplicate": True}
+        assert c.event(7, 4)["result"] == {"ack": 7}  # gaps are allowed
+        assert c.request("health")["result"]["last_seq"] == 7
+        assert c.request("drain")["result"] == {"drained": True}
+        assert s.proc.wait(60) == 0
+    assert sorted(ran_lines(s.workdir)) == ["job 1", "job 2", "job 3", "job 4"]
+
+
+def test_sigterm_drains_what_was_accepted_and_exits_0(tmp_path: Path) -> None:
+    callbacks = callback_dir(tmp_path, asking=False, sleep=0.3)
+    s = start(tmp_path, callbacks)
+    c = LineClient(s.sock)
+    for i in range(1, 7):
+        assert c.event(i, i)["result"] == {"ack": i}
+    assert s.stop(signal.SIGTERM) == 0
+    c.close()
+    assert sorted(ran_lines(s.workdir)) == [f"job {i}" for i in range(1, 7)]
+    assert "drained and stopped" in s.stderr()
+    assert not s.sock.exists()
+    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    assert {f.status for f in audit.query()} == {"ok"}
+    audit.close()
+
+
+def test_protocol_errors_are_answered_and_the_connection_goes_on(tmp_path: Path) -> None:
+    with served(tmp_path, callback_dir(tmp_path, asking=False)) as s:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(s.sock))
+        rfile = sock.makefile("rb")
+
+        def ask(line: bytes) -> dict[str, object]:
+            sock.sendall(line + b"\n")
+            return dict(json.loads(rfile.readline()))
+
+        assert ask(b"{not json")["error"]["code"] == -32700  # type: ignore[index]
+        assert ask(b"[1, 2]")["error"]["code"] == -32600  # type: ignore[index]
+        assert ask(b'{"jsonrpc": "1.0", "id": 1, "method": "health"}')["error"][  # type: ignore[index]
+            "code"] == -32600
+        assert ask(b'{"jsonrpc": "2.0", "id": 2, "method": "nope"}')["error"][  # type: ignore[index]
+            "code"] == -32601
+        for bad_seq in (b"0", b"true", b'"1"', b"9223372036854775808"):
+            answer = ask(b'{"jsonrpc":"2.0","id":3,"method":"event","params":{"seq":' + bad_seq
+                         + b',"type":"job","event":"complete","job":1}}')
+            assert answer["error"]["code"] == -32602, bad_seq  # type: ignore[index]
+        answer = ask(b'{"jsonrpc":"2.0","id":4,"method":"event","params":{"seq":1,"type":"job",'
+                     b'"event":"complete","job":{"id":1,"colour":"red"}}}')
+        assert answer["error"]["code"] == -32602  # type: ignore[index]
+        assert "colour" in answer["error"]["message"]  # type: ignore[index]
+        # A refused event was not journaled: the same seq is taken afterwards.
+        answer = ask(b'{"jsonrpc":"2.0","id":5,"method":"event","params":{"seq":1,"type":"job",'
+                     b'"event":"complete","job":{"id":1}}}')
+        assert answer == {"jsonrpc": "2.0", "id": 5, "result": {"ack": 1}}
+        # A line over the limit is refused and ends the connection (it cannot be framed).
+        sock.sendall(b"x" * (1 << 20 | 1) + b"\n")
+        assert json.loads(rfile.readline())["error"]["code"] == -32600
+        with contextlib.suppress(ConnectionResetError):  # unread bytes may reset it
+            assert rfile.readline() == b""
+        rfile.close()
+        sock.close()
+        with LineClient(s.sock) as c:
+            assert c.request("health")["result"]["ok"] is True
+
+
+def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fails_the_run(
+        tmp_path: Path) -> None:
+    callbacks = callback_dir(tmp_path)
+    with served(tmp_path, callbacks, timeout=3.0) as s:
+        c = LineClient(s.sock, jobs=None)
+        assert c.event(1, 1)["result"] == {"ack": 1}
+        c.close()  # nobody to ask: the run waits
+        probe = LineClient(s.sock, jobs={1: "probe"})
+        assert probe.request("health")["result"]["supervisor"] is False
+        back = LineClient(s.sock, jobs={1: "back"})
+        back.serve_questions(0.5)
+        assert ran_lines(s.workdir) == ["back None"]
+        assert probe.request("health")["result"]["supervisor"] is True
+        assert probe.asked == []  # a health probe is never asked anything
+        probe.close()
+        back.close()
+        late = LineClient(s.sock, jobs=None)
+        assert late.event(2, 2)["result"] == {"ack": 2}
+        late.close()  # and nobody comes back within the run timeout
+        with LineClient(s.sock, jobs=None) as final:
+            assert final.request("drain")["result"] == {"drained": True}
+        assert s.proc.wait(60) == 0
+    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    by_job = {f.job: f for f in audit.query()}
+    audit.close()
+    assert by_job[1].status == "ok"
+    # The question waits as long as the run may take: the run ends as a run past its deadline.
+    assert by_job[2].status == "timeout"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _post(url: str, body: object) -> tuple[int, dict[str, object]]:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_http_batch_health_and_metrics(tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    with served(tmp_path, callback_dir(tmp_path, asking=False), "--http",
+                f"127.0.0.1:{port}") as s:
+        ev = [{"seq": i, "type": "job", "event": "complete", "job": {"id": i}} for i in (1, 2)]
+        status, body = _post(f"{base}/events", [*ev, {"seq": 3, "type": "jobs"}, ev[0]])
+        assert status == 400
+        assert body["acks"] == [{"ack": 1}, {"ack": 2}]
+        assert body["error"]["seq"] == 3 and body["error"]["code"] == -32602  # type: ignore[index]
+        assert _post(f"{base}/events", ev[:1]) == (200, {"acks": [{"ack": 1, "duplicate": True}]})
+        assert _post(f"{base}/events", {"seq": 1})[0] == 400
+        with urllib.request.urlopen(f"{base}/health", timeout=30) as resp:
+            health = json.loads(resp.read())
+        assert resp.status == 200 and health["ok"] is True and health["last_seq"] == 2
+        with LineClient(s.sock) as c:
+            c.serve_questions(0.2)
+            assert c.request("drain")["result"] == {"drained": True}
+        metrics = ""
+        # The drain answered before the listeners close: the last counts are readable.
+        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as resp:
+            metrics = resp.read().decode()
+        assert s.proc.wait(60) == 0
+    assert 'qbcallbacks_events_total{outcome="journaled"} 2.0' in metrics
+    assert 'qbcallbacks_events_total{outcome="duplicate"} 1.0' in metrics
+    assert 'qbcallbacks_events_total{outcome="rejected"} 1.0' in metrics
+    assert 'qbcallbacks_firings_total{status="ok"} 2.0' in metrics
+    assert "qbcallbacks_run_duration_seconds_count 2.0" in metrics
+    assert "qbcallbacks_queue_depth 0.0" in metrics
+
+
+def test_tcp_listen_and_listen_errors(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    callbacks = callback_dir(tmp_path, asking=False)
+    port = _free_port()
+
+    def serve(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "qbcallbacks", "serve", str(callbacks),
+                               "--workdir", str(tmp_path / "run"), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    for listen, why in (("udp:1", "is not unix:SOCKET or tcp:HOST:PORT"),
+                        ("tcp:127.0.0.1:99999", "is not unix:SOCKET"),
+                        (f"unix:{callbacks / 'callbacks.conf'}", "exists and is not a socket")):
+        out = serve("--listen", listen)
+        assert out.returncode == 2 and why in out.stderr, (listen, out.stderr)
+    assert (callbacks / "callbacks.conf").exists()  # never removed to make room for a socket
+
+    proc = subprocess.Popen([sys.executable, "-m", "qbcallbacks", "serve", str(callbacks),
+                             "--listen", f"tcp:127.0.0.1:{port}", "--workdir",
+                             str(tmp_path / "run"), "--audit", str(tmp_path / "tcp.db")],
+                            stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    try:
+        assert b"listening on tcp:127.0.0.1" in proc.stderr.readline()
+        with socket.create_connection(("127.0.0.1", port)) as conn:
+            rfile = conn.makefile("rb")
+            conn.sendall(b'{"jsonrpc":"2.0","id":1,"method":"event","params":{"seq":1,'
+                         b'"type":"job","event":"complete","job":{"id":1}}}\n')
+            assert json.loads(rfile.readline())["result"] == {"ack": 1}
+            rfile.close()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert ran_lines(tmp_path / "run") == ["job 1"]

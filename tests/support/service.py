@@ -1,0 +1,172 @@
+"""Starting `qbcallbacks serve` as a real process, and a small line client for it."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+#: A callback that asks the supervisor about its job, then writes one line: it runs to its end
+#: only when the supervisor answers.
+ASKING_CALLBACK = """\
+import qb
+job = qb.jobinfo("-id", qb.jobid())[0]
+with open("ran.log", "a") as fh:
+    fh.write("%s %s\\n" % (job["name"], qb.workid() if hasattr(qb, "workid") else ""))
+"""
+
+#: A callback that only writes one line (no question to the supervisor).
+QUIET_CALLBACK = """\
+import qb, time
+time.sleep(%(sleep)s)
+with open("ran.log", "a") as fh:
+    fh.write("job %%s\\n" %% qb.jobid())
+"""
+
+
+def callback_dir(root: Path, *, asking: bool = True, sleep: float = 0.0) -> Path:
+    """A callback directory whose one callback fires on every job's `complete`."""
+    d = root / "callbacks"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "callbacks.conf").write_text("ran.py = complete-job-self\n")
+    (d / "ran.py").write_text(ASKING_CALLBACK if asking else QUIET_CALLBACK % {"sleep": sleep})
+    return d
+
+
+def ran_lines(workdir: Path) -> list[str]:
+    log = workdir / "ran.log"
+    return log.read_text().splitlines() if log.exists() else []
+
+
+class Served:
+    """A running `qbcallbacks serve` process."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], sock: Path, workdir: Path) -> None:
+        self.proc, self.sock, self.workdir = proc, sock, workdir
+        self._err: list[bytes] = []
+        # Read standard error all along: a full pipe would stop the service.
+        self._reader = threading.Thread(target=self._drain_stderr, daemon=True)
+        self._reader.start()
+
+    def _drain_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self._err.append(line)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self.close()
+        return code
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._reader.join(30)
+        if self.proc.stderr is not None:
+            self.proc.stderr.close()
+
+    def stderr(self) -> str:
+        """What the service wrote on standard error after its first line (once it ended)."""
+        if self.proc.poll() is not None:
+            self._reader.join(30)
+        return b"".join(self._err).decode(errors="replace")
+
+
+def start(tmp: Path, callbacks: Path, *extra: str, timeout: float = 20.0,
+          name: str = "svc.sock") -> Served:
+    """Start the service and wait until it listens (it says so on standard error)."""
+    sock = tmp / name
+    workdir = tmp / "run"
+    cmd = [sys.executable, "-m", "qbcallbacks", "serve", str(callbacks), "--listen",
+           f"unix:{sock}", "--workdir", str(workdir), "--audit", str(tmp / "audit.db"),
+           "--timeout", str(timeout), *extra]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stderr is not None
+    line = proc.stderr.readline().decode()
+    if "listening on" not in line:
+        proc.kill()
+        raise AssertionError(f"the service did not start: {line}{proc.stderr.read().decode()}")
+    return Served(proc, sock, workdir)
+
+
+@contextlib.contextmanager
+def served(tmp: Path, callbacks: Path, *extra: str, **kw: Any) -> Iterator[Served]:
+    s = start(tmp, callbacks, *extra, **kw)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+class LineClient:
+    """A blocking JSON-RPC line client that can answer `jobinfo` itself."""
+
+    def __init__(self, path: Path, jobs: dict[int, str] | None = None) -> None:
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.connect(str(path))
+        self.rfile = self.sock.makefile("rb")
+        self.jobs = jobs  # None: never answer the service's questions
+        self.asked: list[dict[str, Any]] = []
+        self._id = 0
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall((json.dumps(message) + "\n").encode())
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and return its response, answering questions meanwhile."""
+        self._id += 1
+        self.send({"jsonrpc": "2.0", "id": self._id, "method": method, "params": params or {}})
+        return self.response(self._id)
+
+    def response(self, key: int) -> dict[str, Any]:
+        while True:
+            msg = json.loads(self.rfile.readline())
+            if "method" in msg:
+                self.asked.append(msg)
+                self._answer(msg)
+            elif msg.get("id") == key:
+                return dict(msg)
+
+    def _answer(self, msg: dict[str, Any]) -> None:
+        if self.jobs is None:
+            return
+        job = int(msg["params"]["args"][1])
+        self.send({"jsonrpc": "2.0", "id": msg["id"], "result": [
+            {"id": job, "name": self.jobs.get(job, f"job{job}"), "label": "", "status":
+             "complete", "pgrp": job, "pid": 0}]})
+
+    def event(self, seq: int, job: int, name: str = "complete") -> dict[str, Any]:
+        return self.request("event", {"seq": seq, "type": "job", "event": name,
+                                      "job": {"id": job, "name": f"shot{job}"}})
+
+    def serve_questions(self, seconds: float) -> None:
+        """Answer the service's questions for a while (a health request marks the end)."""
+        self.request("attach")
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            self.request("health")
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.rfile.close()
+            self.sock.close()
+
+    def __enter__(self) -> LineClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
