@@ -11,6 +11,7 @@ import re
 import stat
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.config import RuleSite, parse_config
@@ -28,9 +29,11 @@ from ..model._base import Frozen, trusted
 from ..model.languages import language_of
 from ..model.limits import Limits, default_limits
 from ..model.rules import Rule
-from ..runtimes.api import Runtime
 from ..runtimes.validate import Validator, validators
 from .permissions import directory_problems, file_problems
+
+if TYPE_CHECKING:  # a site runtime's own check; the runtime interface loads only if used
+    from ..runtimes.api import Runtime
 
 CONFIG_NAME = "callbacks.conf"
 #: Where the original looks when no path is configured and QBDIR is not set.
@@ -199,7 +202,8 @@ def _validate(checker: Runtime | Validator, path: Path) -> list[Diagnostic]:
     """The script check for its language; a compiler that runs out of stack or memory on a
     pathological script (a few hundred thousand nested operators) is a diagnostic too."""
     try:
-        return list(checker.validate(path) if isinstance(checker, Runtime) else checker(path))
+        validate = getattr(checker, "validate", None)  # a Runtime, else a plain check
+        return list(validate(path) if callable(validate) else checker(path))  # type: ignore[operator]
     except (MemoryError, RecursionError):
         return [make_diagnostic("QCB014", f"{path.name} is too deeply nested or too large to "
                                 "check; it is not run", file=str(path))]
