@@ -264,3 +264,16 @@ def test_a_script_the_compiler_cannot_take_is_a_diagnostic(tmp_path: Path) -> No
     (d / "callbacks.conf").write_text("deep.py = done-job-self\n")
     (d / "deep.py").write_text("x = " + "-" * 200_000 + "1\n")
     assert codes(d) == ["QCB014"]
+
+
+def test_a_nul_byte_in_a_qb_conf_callback_path_is_a_warning_not_a_traceback(tmp_path: Path
+                                                                           ) -> None:
+    from qbcallbacks.config.load import load_callback_path
+    from qbcallbacks.config.qbconf import parse_qbconf
+
+    conf = parse_qbconf("supervisor_universal_callback_path = ~us\0er/cb,$X\0\n")
+    dirs = conf.callback_path(env={})
+    assert len(dirs) == 2 and all("\0" in d for d in dirs)
+    loaded = load_callback_path(dirs, env={})
+    assert [(d.code, d.severity) for d in loaded.diagnostics] == [("QCB204", "warning")] * 2
+    assert "NUL byte" in loaded.diagnostics[0].message

@@ -94,7 +94,11 @@ def _expand_vars(text: str, env: Mapping[str, str]) -> str:
     def sub(m: re.Match[str]) -> str:
         return env.get(m.group(1) or m.group(2), m.group(0))
 
-    return os.path.expanduser(_VAR.sub(sub, text))
+    expanded = _VAR.sub(sub, text)
+    try:
+        return os.path.expanduser(expanded)
+    except ValueError:  # a NUL byte names no user; the directory check reports the path
+        return expanded
 
 
 def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: bool = True,
@@ -244,6 +248,10 @@ def _directory_problem(directory: str, conf: Path, *, given_text: bool = False,
     except OSError as exc:
         return make_diagnostic("QCB015", f"cannot read callback directory {directory!r}: "
                                f"{exc.strerror or exc}", file=directory)
+    except ValueError:  # a NUL byte (from a qb.conf, say): no file system path holds one
+        return make_diagnostic("QCB204", f"callback directory {directory!r} is not a possible "
+                               "path (it holds a NUL byte); it is skipped", file=directory,
+                               severity="warning")
     return None
 
 
