@@ -11,8 +11,6 @@ from __future__ import annotations
 import contextlib
 import io
 from collections.abc import Callable
-from importlib import import_module
-from typing import Any
 
 from lark.exceptions import LarkError
 
@@ -30,6 +28,7 @@ from qbcallbacks.lang.trigger import (
     too_deep,
 )
 from qbcallbacks.model.limits import Limits
+from qbcallbacks.stream import read_events
 
 #: Fuzz inputs longer than this are cut: the limits reject longer lines before parsing, and
 #: short inputs let the fuzzer explore more per second.
@@ -39,19 +38,6 @@ _LIMITS = Limits()
 
 def _text(data: bytes) -> str:
     return data[:MAX_INPUT].decode("utf-8", errors="replace")
-
-
-def _read_events() -> Callable[[Any], Any]:
-    """The event-stream reader, wherever it lives (`stream` once it moves out of the CLI)."""
-    for name in ("qbcallbacks.stream", "qbcallbacks.cli.replay"):
-        try:
-            module = import_module(name)
-        except ImportError:
-            continue
-        reader = getattr(module, "read_events", None)
-        if reader is not None:
-            return reader  # type: ignore[no-any-return]
-    raise ImportError("no read_events in qbcallbacks.stream or qbcallbacks.cli.replay")
 
 
 def check_trigger(data: bytes) -> None:
@@ -100,7 +86,7 @@ def check_qcb(data: bytes) -> None:
 def check_events(data: bytes) -> None:
     """Read an event stream line by line; every line is an event or a bad line."""
     lines = io.BytesIO(data[: 4 * MAX_INPUT]).readlines()
-    steps = list(_read_events()(lines))
+    steps = list(read_events(lines))
     assert len(steps) <= len(lines)
 
 

@@ -2,6 +2,7 @@
 
     python fuzz/run.py                      # every target, 20 s each (CI)
     python fuzz/run.py --seconds 600 trigger  # one target, longer
+    python fuzz/run.py --seed 0             # a new random walk (CI keeps --seed 1)
 
 Each target starts from its checked-in seeds (fuzz/corpus/<target>/) plus a scratch corpus
 that is thrown away, so a run never changes the repository except to save a finding under
@@ -23,7 +24,7 @@ HERE = Path(__file__).resolve().parent
 TARGETS = ("trigger", "config", "qcb", "events", "qbconf", "differential")
 
 
-def run_target(name: str, seconds: int, timeout: int, rss_mb: int) -> bool:
+def run_target(name: str, seconds: int, timeout: int, rss_mb: int, seed: int) -> bool:
     """Fuzz one target; True when it ran its time without a finding."""
     findings = HERE / "findings" / name
     findings.mkdir(parents=True, exist_ok=True)
@@ -32,6 +33,7 @@ def run_target(name: str, seconds: int, timeout: int, rss_mb: int) -> bool:
             sys.executable, str(HERE / f"fuzz_{name}.py"),
             f"-max_total_time={seconds}", f"-timeout={timeout}", f"-rss_limit_mb={rss_mb}",
             "-max_len=4096", f"-artifact_prefix={findings}{os.sep}", "-print_final_stats=1",
+            f"-seed={seed}",
             scratch, str(HERE / "corpus" / name),
         ]
         done = subprocess.run(command, capture_output=True, text=True, check=False,
@@ -53,13 +55,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="time per target (default 20, or $FUZZ_SECONDS)")
     parser.add_argument("--timeout", type=int, default=2, help="seconds one input may take")
     parser.add_argument("--rss-mb", type=int, default=1024, help="memory limit of a target")
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("FUZZ_SEED", "0")),
+                        help="libFuzzer's seed: 0 (default, or $FUZZ_SEED) draws a new one; a "
+                             "fixed one repeats the same walk, as CI does")
     args = parser.parse_args(argv)
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
         parser.error(f"unknown target(s): {', '.join(sorted(unknown))}")
     ok = True
     for name in args.targets or TARGETS:
-        ok = run_target(name, args.seconds, args.timeout, args.rss_mb) and ok
+        ok = run_target(name, args.seconds, args.timeout, args.rss_mb, args.seed) and ok
     return 0 if ok else 1
 
 

@@ -57,7 +57,7 @@ def test_the_differential_check_catches_a_planted_disagreement(
 
 
 def test_event_lines_json_cannot_read_are_bad_lines() -> None:
-    read_events = _load_checks()._read_events()
+    from qbcallbacks.stream import read_events
     lines = [b'{"event":"done","type":"job","job":' + b"9" * 5000 + b"}\n", b"[" * 100_000]
     steps = list(read_events(lines))
     assert [type(s).__name__ for s in steps] == ["BadLine", "BadLine"]
