@@ -3,20 +3,14 @@ the line protocol, and a stand-in Manager receiving the actions the callbacks as
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from qbcallbacks.audit.store import AuditStore
 from support.flamenco_manager import JOB, Manager
 from support.mqtt import publish, wait_for
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("qbcallbacks.cli.serve") is None,
-                                reason="this tree has no `qbcallbacks serve`")
 
 CALLBACKS = {
     "callbacks.conf": "finished.py = done-job-self\nfailing.py = failed-work-self-*\n",

@@ -3,21 +3,15 @@ trail's lease, a third on a taken trail is refused, and a re-sent `seq` fires no
 
 from __future__ import annotations
 
-import importlib.util
 import signal
 import subprocess
 import sys
-
-import pytest
 
 from qbcallbacks.adapters.client import ServiceClient
 from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import write_dir
 from support.mqtt import wait_for
-
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("qbcallbacks.cli.serve") is None,
-                                reason="this tree has no `qbcallbacks serve`")
 
 
 def serve(site, sock, url, work, log):
