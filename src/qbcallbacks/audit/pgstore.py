@@ -32,9 +32,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from ..model.events import Event
 from .journal import Position
-from .records import EventRecord, FiringRecord, PendingFiring, excerpt
+from .records import FiringRecord, PendingFiring, excerpt
 from .store import _COLUMNS, AuditError, AuditInUse, AuditStore, EventRow, _record
 
 _SCHEMA = """
@@ -383,17 +382,7 @@ class PgAuditStore(AuditStore):
             rows = self._pg.execute(sql, args).fetchall()
         return [_record(r) for r in rows]
 
-    def events(self, session: int | None = None) -> list[EventRecord]:
-        rows = self._select("SELECT session, seq, name, type, job, extra, job_data, at "
-                            "FROM events", session, " ORDER BY id")
-        return [EventRecord(session=s, seq=q, event=Event(name=n, type=t, job=j, extra=x),
-                            job_data=None if d is None else json.loads(d), at=a)
-                for s, q, n, t, j, x, d, a in rows]
-
-    def counts(self, session: int | None = None) -> dict[tuple[str, str], int]:
-        rows = self._select("SELECT callback, status, COUNT(*) FROM firings", session,
-                            " GROUP BY callback, status ORDER BY callback, status")
-        return {(c, s): n for c, s, n in rows}
+    # `events` and `counts` are the SQLite store's: they read through this `_select`.
 
     def _select(self, head: str, session: int | None, tail: str) -> list[Any]:
         args: list[Any] = [self.trail] + ([] if session is None else [session])

@@ -55,11 +55,15 @@ class Timer:
         matcher thread): a job's time triggers are scheduled while it is live."""
         removed = event.type == "job" and event.name == "removed"
         if removed or (job is not None and job.id):
+            # Most events carry a job without callbacks of its own: nothing to parse, and the
+            # timer thread is woken only when a schedule actually changed.
+            own = job is not None and not removed and job.callbacks
+            specs = job_time_specs(job) if own and job is not None else ()
             with self._lock:
-                specs = job_time_specs(job) if job is not None and not removed else ()
-                self._scheduler.set_job_specs(event.job if removed or job is None else job.id,
-                                              specs)
-            self._wake.set()
+                changed = self._scheduler.set_job_specs(
+                    event.job if removed or job is None else job.id, specs)
+            if changed:
+                self._wake.set()
         if event.type.startswith("global") or not event.job:
             return
         with self._live_lock:

@@ -119,18 +119,19 @@ class Scheduler:
         already happened). A first instant already past is kept: `due` fires it at once."""
         self._set(None, set(specs))
 
-    def set_job_specs(self, job: int, specs: Iterable[TimeSpec]) -> None:
-        """Schedule exactly `specs` for job `job`'s own callbacks (attach or update)."""
-        self._set(job, set(specs))
+    def set_job_specs(self, job: int, specs: Iterable[TimeSpec]) -> bool:
+        """Schedule exactly `specs` for job `job`'s own callbacks (attach or update); True when
+        that changed what is scheduled."""
+        return self._set(job, set(specs))
 
     def drop_job(self, job: int) -> None:
         """The job was removed: forget the schedules only its callbacks named."""
         self._set(job, set())
 
-    def _set(self, owner: _Owner, wanted: set[TimeSpec]) -> None:
+    def _set(self, owner: _Owner, wanted: set[TimeSpec]) -> bool:
         before = self._by_owner.get(owner, set())
         if wanted == before:
-            return
+            return False
         for spec in wanted - before:
             owners = self._owners.get(spec)
             if owners is None:
@@ -151,6 +152,7 @@ class Scheduler:
         if gone:
             self._heap = [item for item in self._heap if item[2] in self._owners]
             heapq.heapify(self._heap)
+        return True
 
     def next_due(self) -> float | None:
         """Unix time of the next instant, or None when nothing is scheduled."""
