@@ -8,6 +8,7 @@ import contextlib
 import json
 import signal
 import socket
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -168,13 +169,20 @@ def test_http_batch_health_and_metrics(tmp_path: Path) -> None:
         with urllib.request.urlopen(f"{base}/health", timeout=30) as resp:
             health = json.loads(resp.read())
         assert resp.status == 200 and health["ok"] is True and health["last_seq"] == 2
+        # The listeners close soon after a drain answers, so the counts are read before it,
+        # once both runs have ended.
+        metrics = ""
+        deadline = time.monotonic() + 60
+        ended = ('qbcallbacks_firings_total{status="ok"} 2.0',
+                 "qbcallbacks_run_duration_seconds_count 2.0")
+        while not all(line in metrics for line in ended):
+            assert time.monotonic() < deadline, metrics
+            time.sleep(0.05)
+            with urllib.request.urlopen(f"{base}/metrics", timeout=30) as resp:
+                metrics = resp.read().decode()
         with LineClient(s.sock) as c:
             c.serve_questions(0.2)
             assert c.request("drain")["result"] == {"drained": True}
-        metrics = ""
-        # The drain answered before the listeners close: the last counts are readable.
-        with urllib.request.urlopen(f"{base}/metrics", timeout=30) as resp:
-            metrics = resp.read().decode()
         assert s.proc.wait(60) == 0
     assert 'qbcallbacks_events_total{outcome="journaled"} 2.0' in metrics
     assert 'qbcallbacks_events_total{outcome="duplicate"} 1.0' in metrics
