@@ -268,9 +268,14 @@ def test_threads_a_callback_leaves_behind_cannot_use_qb(sup: MemorySupervisor,
         threading.Thread(target=later).start()
     """, job.id)
     assert started.status == "ok"
-    time.sleep(0.3)
+    import builtins
+    deadline = time.monotonic() + 30  # the thread answers once the run has ended
+    while not hasattr(builtins, "_qb_probe"):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
     result = invoke(runtime, "import builtins; print(builtins._qb_probe)", job.id)
     runtime.close()
+    del builtins._qb_probe
     assert result.output.startswith("qb is only usable while a callback runs")
 
 
@@ -325,7 +330,7 @@ def test_timeout_kills_the_workers_children_too(isolated: PythonRuntime,
         child = subprocess.Popen(["sleep", "60"])
         print(child.pid, flush=True)
         child.wait()
-    """, job.id, timeout=1.0)
+    """, job.id, timeout=3.0)
     assert result.status == "timeout"
     child = int(result.output.split()[0])
     deadline = time.monotonic() + 5

@@ -197,17 +197,17 @@ def test_file_program_runs_in_order_and_bad_files_are_errors(sup: MemorySupervis
 
 class _SlowSupervisor(MemorySupervisor):
     def job_action(self, action: Any, job_id: int) -> bool:
-        time.sleep(0.4)
+        time.sleep(1.0)
         return super().job_action(action, job_id)
 
 
 def test_timeout_is_checked_between_commands() -> None:
     sup = _SlowSupervisor()
     job = sup.submit("j", status="running")
-    # Each action takes 0.4 s: the deadline passes during the second, so the third never runs
+    # Each action takes 1 s: the deadline passes during the second, so the third never runs
     # (the margins leave room for a loaded machine).
     result = run(QcbRuntime(sup), "suspend-self\nresume-self\nsuspend-self\n", job.id,
-                 timeout=0.6)
+                 timeout=1.5)
     assert result.status == "timeout"
     assert len(sup.actions) == 2
 
