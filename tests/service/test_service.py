@@ -118,7 +118,7 @@ def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fail
         probe = LineClient(s.sock, jobs={1: "probe"})
         assert probe.request("health")["result"]["supervisor"] is False
         back = LineClient(s.sock, jobs={1: "back"})
-        back.serve_questions(0.5)
+        back.serve_questions(until=lambda: ran_lines(s.workdir))
         assert ran_lines(s.workdir) == ["back None"]
         assert probe.request("health")["result"]["supervisor"] is True
         assert probe.asked == []  # a health probe is never asked anything

@@ -152,13 +152,18 @@ class LineClient:
         return self.request("event", {"seq": seq, "type": "job", "event": name,
                                       "job": {"id": job, "name": f"shot{job}"}})
 
-    def serve_questions(self, seconds: float) -> None:
-        """Answer the service's questions for a while (a health request marks the end)."""
+    def serve_questions(self, seconds: float = 0.0, until: Any = None,
+                        limit: float = 60.0) -> None:
+        """Answer the service's questions for `seconds`, or until `until()` is true (failing
+        after `limit` seconds); each health request is a chance to answer what is waiting."""
         self.request("attach")
-        end = time.monotonic() + seconds
+        end = time.monotonic() + (limit if until is not None else seconds)
         while time.monotonic() < end:
             self.request("health")
+            if until is not None and until():
+                return
             time.sleep(0.05)
+        assert until is None, f"still waiting after {limit} s"
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
