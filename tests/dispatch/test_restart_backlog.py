@@ -134,3 +134,23 @@ def test_restart_over_a_large_backlog_holds_a_bounded_part_of_it(tmp_path):
     assert store.largest_read <= SETTINGS.batch
     assert rt.most_orphans_held <= bound
     assert rt.most_waiting <= bound
+
+
+def test_recovered_reads_like_the_list_it_replaces(tmp_path):
+    root = str(write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"}))
+    audit = str(tmp_path / "audit.db")
+    with Dispatcher([root], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
+                    audit=audit) as d:
+        assert d.recovered == [] and len(d.recovered) == 0
+    store = AuditStore(audit)
+    store.begin_session()
+    store.record_batch([], [PendingFiring(
+        event_seq=0, ordinal=0, event=Event(name="complete", type="job", job=7), job=7,
+        callback="a.qcb", directory=root, trigger="complete-job-self", language="qcb")])
+    store._db.close()  # killed: no session end
+    store._release_writer_lock()
+    with Dispatcher([root], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
+                    audit=audit) as d:
+        assert d.wait_idle(30)
+        assert [r.job for r in d.recovered] == [7] and d.recovered[0].status == "ok"
+        assert d.recovered == list(d.recovered) and d.recovered != []
