@@ -8,12 +8,17 @@ compared with `qbcallbacks replay --dry-run` of the accepted events.
 
     .venv/bin/python bench/reliability.py            # 3,000 events, 3 kills (about a minute)
     .venv/bin/python bench/reliability.py --full     # 100,000 events, 10 kills
+    .venv/bin/python bench/reliability.py --backlog 100000   # a restart over a large backlog
 
 Prints: accepted (an emit the kill interrupted counts only if the trail has its event), lost
 (must be 0), run twice (only firings running at a kill, or finished but not yet committed),
 lost to crash loops (running at more kills than `max_reruns` allows), and the host's peak
 memory in its first and last life (must stay flat). The baseline is a run of the same stream
-with no kill, in the same invocation.
+with no kill, in the same invocation. With `--backlog N`, a host instead starts on a trail a
+killed host left with N firings never run and the events of N jobs never matched (a state
+change that fires, then the job's removal), and its peak memory is compared with a start over
+N = 20,000, which fills the default bounds (it must stay flat: the backlog waits in the trail
+and the journal, not in memory).
 """
 
 from __future__ import annotations
@@ -44,7 +49,7 @@ CALLBACKS = {
 NAMES = ["complete"] * 975 + ["failed"] * 20 + ["killed"] * 2 + ["suspend"] * 3
 
 HOST = textwrap.dedent("""
-    import json, os, resource, sys, time
+    import json, os, sys, time
     from qbcallbacks.dispatch.dispatcher import (BackPressureError, Dispatcher,
                                                  DispatcherSettings)
     from qbcallbacks.model.events import Event
@@ -79,8 +84,92 @@ HOST = textwrap.dedent("""
     if finish == "1":
         d.wait_idle()
         d.close()
-        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+        # This process's own high-water mark (ru_maxrss would also count the benchmark's
+        # peak, which a child started by fork or vfork carries over through exec).
+        with open("/proc/self/status") as fh:
+            print(next(line.split()[1] for line in fh if line.startswith("VmHWM:")))
 """)
+
+
+LEFT_BEHIND = textwrap.dedent("""
+    import os, sys
+    from qbcallbacks.audit.backends import open_audit, open_journal
+    from qbcallbacks.audit.records import PendingFiring
+    from qbcallbacks.model.events import Event
+
+    cbdir, audit, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    store = open_audit(audit)
+    store.begin_session()
+    journal = open_journal(store)
+    for lo in range(0, n, 5000):
+        store.record_batch([], [PendingFiring(
+            event_seq=i, ordinal=0, event=Event(name="complete", type="job", job=i + 1),
+            job=i + 1, callback="ok.py", directory=cbdir, trigger="complete-job-self",
+            language="python") for i in range(lo, min(n, lo + 5000))])
+    for i in range(n):  # each job changes state, then is removed (the engine forgets it)
+        journal.append(Event(name="complete", type="job", job=n + i + 1), None)
+        journal.append(Event(name="removed", type="job", job=n + i + 1), None)
+    os._exit(0)  # a host killed with all of it still to do
+""")
+
+DRAIN = textwrap.dedent("""
+    import sys
+    from qbcallbacks.dispatch.dispatcher import Dispatcher
+
+    class Null:
+        def __getattr__(self, name):
+            return lambda *a, **k: None
+
+    d = Dispatcher([sys.argv[1]], Null(), mode="in-process", audit=sys.argv[2])
+    d.wait_idle()
+    d.close()
+    with open("/proc/self/status") as fh:
+        print(next(line.split()[1] for line in fh if line.startswith("VmHWM:")))
+""")
+
+
+def restart_over(work: Path, n: int) -> dict[str, Any]:
+    """A host starts on a trail a killed host left with `n` firings recorded but never run
+    and the events of `n` jobs journalled but never matched; it drains them and closes."""
+    cbdir = work / "cb"
+    cbdir.mkdir(parents=True)
+    (cbdir / "ok.py").write_text(CALLBACKS["ok.py"][1])
+    (cbdir / "callbacks.conf").write_text("ok.py = complete-job-self\n")
+    for p in cbdir.iterdir():
+        p.chmod(0o644)
+    audit = work / "audit.db"
+    subprocess.run([sys.executable, "-c", LEFT_BEHIND, str(cbdir), str(audit), str(n)],
+                   check=True)
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", DRAIN, str(cbdir), str(audit)],
+                         capture_output=True, text=True, check=True)
+    took = time.perf_counter() - t0
+    store = AuditStore(audit, readonly=True)
+    done = sum(n for (_cb, status), n in store.counts().items() if status == "ok")
+    store.close()
+    return {"peak": int(out.stdout.split()[-1]), "done": done, "seconds": took}
+
+
+#: A backlog that already fills the default bounds (10,000 firings waiting or running, 10,000
+#: events queued): a larger one must not take more memory.
+SMALL_BACKLOG = 20_000
+
+
+def backlog_main(n: int) -> int:
+    small = min(SMALL_BACKLOG, n)
+    with tempfile.TemporaryDirectory() as tmp:
+        base = restart_over(Path(tmp) / "small", small)
+        got = restart_over(Path(tmp) / "large", n)
+    print("restart over what a killed host left: N firings never run, N jobs' events never "
+          "matched")
+    for size, r in ((small, base), (n, got)):
+        print(f"  N = {size:>9,}: {r['done']:>9,} of {2 * size:,} run, peak {r['peak']:,} KiB, "
+              f"{r['seconds']:.1f} s")
+    ratio = got["peak"] / base["peak"]
+    ok = base["done"] == 2 * small and got["done"] == 2 * n and ratio <= 1.5
+    print(f"  peak ratio {ratio:.2f}x")
+    print("targets: everything run, peak flat (at most 1.5x): " + ("met" if ok else "MISSED"))
+    return 0 if ok else 1
 
 
 def peak_kib(pid: int) -> int:
@@ -184,7 +273,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rate", type=float, default=None,
                     help="events per second the host emits (default 500, 2,000 with --full)")
+    ap.add_argument("--backlog", type=int, default=None, metavar="N",
+                    help="instead: restart over N firings never run and N jobs' events "
+                         "never matched, against N = 20,000")
     args = ap.parse_args()
+    if args.backlog is not None:
+        return backlog_main(args.backlog)
     rate = args.rate or (2_000 if args.full else 500)
     n = args.events or (100_000 if args.full else 3_000)
     kills = args.kills if args.kills is not None else (10 if args.full else 3)

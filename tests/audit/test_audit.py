@@ -61,6 +61,30 @@ def test_orphans_of_a_dead_session_are_claimed_once(backend):
     second.close()
 
 
+def test_orphans_are_adopted_at_once_and_read_back_in_pages(backend):
+    path = backend.location()
+    first = open_audit(path)
+    first.begin_session()
+    first.record_batch([], [pending(i, i + 1) for i in range(7)])
+    first.complete(3, "ok")
+    first.flush()
+    backend.crash(first)
+    second = open_audit(path)
+    second.begin_session()
+    count, top = second.adopt_orphans()
+    assert (count, top) == (6, 7)
+    assert second.adopt_orphans() == (0, 0)  # now owned by this session
+    # Firings recorded after the adoption stay out of the orphans' id range.
+    assert second.record_batch([], [pending(7, 8)]) == [8]
+    pages, after = [], 0
+    while page := second.claimed(after, top, 4):
+        pages.append([r.job for r in page])
+        after = page[-1].id
+    assert pages == [[1, 2, 4, 5], [6, 7]]
+    assert second.claimed(0, top, 1)[0].status == "pending"
+    second.close()
+
+
 def test_query_by_time_and_readonly(backend):
     path = backend.location()
     store = open_audit(path)

@@ -331,15 +331,25 @@ class PgAuditStore(AuditStore):
             return Position(1, 0), 0
         return Position(int(row[0]), int(row[1])), int(row[2])
 
-    def claim_orphans(self) -> list[FiringRecord]:
+    def adopt_orphans(self) -> tuple[int, int]:
         with self._using(), self._pg.transaction():
-            rows = self._pg.execute(
-                f"SELECT {_COLUMNS} FROM firings WHERE trail=%s AND status='pending' "
-                "AND session != %s ORDER BY id", (self.trail, self.session)).fetchall()
-            if rows:
+            row = self._pg.execute(
+                "SELECT COUNT(*), MAX(id) FROM firings WHERE trail=%s AND status='pending' "
+                "AND session != %s", (self.trail, self.session)).fetchone()
+            count, top = (int(row[0]), int(row[1] or 0)) if row else (0, 0)
+            if count:
                 self._pg.execute("UPDATE firings SET session=%s WHERE trail=%s AND "
                                  "status='pending' AND session != %s",
                                  (self.session, self.trail, self.session))
+        return count, top
+
+    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
+        sql = (f"SELECT {_COLUMNS} FROM firings WHERE trail=%s AND session=%s AND id > %s "
+               "AND id <= %s ORDER BY id")
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._using():
+            rows = self._pg.execute(sql, (self.trail, self.session, after, upto)).fetchall()
         return [_record(r) for r in rows]
 
     def close(self) -> None:

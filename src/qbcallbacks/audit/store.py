@@ -334,14 +334,40 @@ class AuditStore:
 
     def claim_orphans(self) -> list[FiringRecord]:
         """Pending firings left by earlier sessions (a crashed host), oldest first; they are
-        moved into this session so a second crash finds them again."""
+        moved into this session so a second crash finds them again. All at once: a restart
+        reads them a page at a time instead (`adopt_orphans`, `claimed`)."""
+        return self.claimed(0, self.adopt_orphans()[1])
+
+    def adopt_orphans(self) -> tuple[int, int]:
+        """Move the pending firings of earlier sessions (a crashed host's) into this session,
+        so a second crash finds them again; returns how many and the highest id among them.
+        Firings recorded later get higher ids, so `claimed(0, highest)` reads exactly these."""
         with self._lock:
-            rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM firings WHERE status='pending' AND session != ? "
-                "ORDER BY id", (self.session,)).fetchall()
-            if rows:
-                self._db.execute("UPDATE firings SET session=? WHERE status='pending' "
-                                 "AND session != ?", (self.session, self.session))
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                count, top = self._db.execute(
+                    "SELECT COUNT(*), MAX(id) FROM firings WHERE status='pending' "
+                    "AND session != ?", (self.session,)).fetchone()
+                if count:
+                    self._db.execute("UPDATE firings SET session=? WHERE status='pending' "
+                                     "AND session != ?", (self.session, self.session))
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise AuditError(f"cannot write the audit trail: {exc}") from exc
+        return int(count), int(top or 0)
+
+    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
+        """This session's firings with `after < id <= upto`, oldest first, at most `limit`
+        (after `adopt_orphans`: a page of the orphans, as they stand now)."""
+        sql = f"SELECT {_COLUMNS} FROM firings WHERE session = ? AND id > ? AND id <= ? ORDER BY id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        with self._lock:
+            try:
+                rows = self._db.execute(sql, (self.session, after, upto)).fetchall()
+            except sqlite3.Error as exc:
+                raise AuditError(f"cannot read the audit trail: {exc}") from exc
         return [_record(r) for r in rows]
 
     def close(self) -> None:

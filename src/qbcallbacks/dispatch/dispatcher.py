@@ -43,9 +43,9 @@ from ..model.rules import Rule
 from ..model.supervisor import Supervisor
 from ..runtimes.api import PythonMode, Runtime
 from ..runtimes.policy import job_code_refusal
-from .intake import Accepted, Item, MatcherSource, MatchSource, Swap, pending_firing
+from .intake import Accepted, Item, MatcherSource, MatchSource, Swap, pending_firing, replay
 from .lanes import Lanes
-from .recovery import recover
+from .recovery import Orphans, recover, settle
 from .reload import DiagnosticsHandler, RuleBook
 from .runner import Runner, build_runtimes
 from .settings import (
@@ -130,18 +130,16 @@ class Dispatcher:
         self._apply(self._book.load(initial=True)[0])
         self._lanes = Lanes(self._execute, overall=s.max_runs, per_runtime=s.per_runtime,
                             default_per_runtime=s.max_runs)
-        found = recover(self.audit, self.journal, self.rules, s)
-        #: Firings an earlier, dead host left unfinished (re-run or marked `lost`).
-        self.recovered: list[FiringRecord] = found.orphans
-        for firing in found.rerun:
-            self._hold(1)
-            self._lanes.submit(firing)
-        # Events accepted but never matched go first; `emit` waits until they are queued.
+        found = recover(self.audit, self.journal)
+        #: Firings an earlier, dead host left unfinished (re-run or marked `lost`), read from
+        #: the trail when looked at; the matcher thread settles them before any event.
+        self.recovered: Sequence[FiringRecord] = found.orphans
+        # Events accepted but never matched go next; `emit` waits until they are queued.
         self._replayed = threading.Event()
-        self._hold(1)  # until the replay is queued: `wait_idle` waits for it
+        self._hold(2)  # until the orphans are settled and the replay queued (`wait_idle`)
         threading.Thread(target=self._replay, args=(found.events,), name="qbcallbacks-replay",
                          daemon=True).start()
-        self._matcher_thread = threading.Thread(target=self._match_loop,
+        self._matcher_thread = threading.Thread(target=self._match_loop, args=(found.orphans,),
                                                 name="qbcallbacks-matcher", daemon=True)
         self._matcher_thread.start()
         if s.time_events == "scheduled":  # a replay's stream carries its own time events
@@ -233,17 +231,9 @@ class Dispatcher:
 
     def _replay(self, entries: Iterator[JournalEntry]) -> None:
         """Queue the journal's unmatched events, in order, within the queue's bound."""
-        try:
-            for entry in entries:
-                job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
-                self._room.acquire()
-                self._hold(1)
-                self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
-        except Exception:  # reported; what was not queued is matched at the next start
-            log.exception("reading the journal back failed")
-        finally:
-            self._replayed.set()
-            self._done(1)
+        replay(entries, self._room, self._hold, self._queue.put)  # reports its own failure
+        self._replayed.set()
+        self._done(1)
 
     def _emit_time_event(self, event: Event) -> None:
         # Our own events: wait for room rather than fail, so a due instant is never lost.
@@ -381,7 +371,11 @@ class Dispatcher:
 
     # -- the matcher thread ----------------------------------------------------------------
 
-    def _match_loop(self) -> None:
+    def _match_loop(self, orphans: Orphans) -> None:
+        try:  # before any event, so a job's re-runs keep their place ahead of its new firings
+            settle(orphans, self.rules, self.settings, self._wait_room, self._submit, self._retry)
+        finally:
+            self._done(1)
         while True:
             try:
                 if self._match_once():
@@ -389,9 +383,20 @@ class Dispatcher:
             except Exception:  # reported; the loop goes on with the next items
                 log.exception("matcher thread: a batch failed; going on")
 
-    def _match_once(self) -> bool:
+    def _wait_room(self) -> None:  # a backlog waits in the journal and the trail, not here
         self._lanes.wait_below(self.settings.max_backlog,
                                lambda: self._cancelling or self._abandon)
+
+    def _submit(self, firing: PendingFiring) -> None:
+        """Hand a recorded firing to its lane (or cancel it when closing without a drain)."""
+        self._hold(1)
+        if self._cancelling:
+            self._finish(firing, "cancelled", error="dispatcher closed before the run started")
+        else:
+            self._lanes.submit(firing)
+
+    def _match_once(self) -> bool:
+        self._wait_room()
         try:
             item = self._queue.get(timeout=0.05)
         except queue.Empty:
@@ -460,13 +465,8 @@ class Dispatcher:
         if end.segment > self._trimmed:
             self.journal.trim(end)
             self._trimmed = end.segment
-        self._hold(len(ids))
         for fid, p in zip(ids, pending, strict=True):
-            firing = p.model_copy(update={"id": fid})
-            if self._cancelling:
-                self._finish(firing, "cancelled", error="dispatcher closed before the run started")
-            else:
-                self._lanes.submit(firing)
+            self._submit(p.model_copy(update={"id": fid}))
         self._done(len(accepted))
 
     # -- runs ------------------------------------------------------------------------------

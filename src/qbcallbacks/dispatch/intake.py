@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..audit.journal import Position
+from ..audit.journal import JournalEntry, Position
 from ..audit.records import PendingFiring
 from ..matching.matcher import Firing, Matcher
 from ..model._base import trusted
@@ -75,3 +77,18 @@ def pending_firing(seq: int, ordinal: int, firing: Firing) -> PendingFiring:
     return trusted(PendingFiring, event_seq=seq, ordinal=ordinal, event=firing.event,
                    job=firing.job, callback=firing.callback, directory=directory,
                    trigger=firing.trigger, language=language, code=code, id=0)
+
+
+def replay(entries: Iterator[JournalEntry], room: threading.Semaphore,
+           hold: Callable[[int], None], put: Callable[[Accepted], None]) -> None:
+    """Put journalled events back on the way to the matcher, in order, each once `room` has
+    a place for it: a backlog of any size is read as the matcher takes it, never all at once.
+    A failure is reported; what was not put back is matched at the next start."""
+    try:
+        for entry in entries:
+            job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
+            room.acquire()
+            hold(1)
+            put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
+    except Exception:
+        logging.getLogger("qbcallbacks.dispatch").exception("reading the journal back failed")

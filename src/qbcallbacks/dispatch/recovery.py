@@ -5,12 +5,19 @@ callback is no longer configured, or they were already running when the host die
 `max_reruns` times: those are marked `lost` with the reason, so a callback that kills the
 host cannot make every restart die again. Events the journal accepted after the last matched
 position are matched again in order, as if emitted anew.
+
+A dead host may leave any number of both, so neither is ever held in memory whole: the
+orphans are claimed with one update and read back a page at a time, each page only once the
+lanes have room for it (`settle`); the journal is read lazily, within the queue's bound.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Protocol, TypeVar, overload
 
 from ..audit.journal import Journal, JournalEntry
 from ..audit.records import FiringRecord, PendingFiring
@@ -18,39 +25,108 @@ from ..audit.store import AuditStore
 from ..model.rules import Rule
 from .settings import DispatcherSettings
 
+T = TypeVar("T")
+log = logging.getLogger("qbcallbacks.dispatch")
+
+#: Orphans read from the trail at a time when they are only looked at.
+PAGE = 512
+
+
+class Retry(Protocol):
+    """Runs a trail operation, retrying it while the trail fails (the dispatcher's)."""
+
+    def __call__(self, what: Callable[[], T]) -> T: ...
+
+
+def _direct(what: Callable[[], T]) -> T:
+    return what()
+
+
+class Orphans(Sequence[FiringRecord]):
+    """The firings a start claimed from dead sessions, oldest first, read from the trail a
+    page at a time whenever they are looked at (so as they stand now: re-run or `lost`)."""
+
+    def __init__(self, store: AuditStore, count: int = 0, upto: int = 0) -> None:
+        self.store, self.total, self.upto = store, count, upto
+
+    def pages(self, size: int = PAGE, retry: Retry = _direct) -> Iterator[list[FiringRecord]]:
+        """The orphans in pages of at most `size`; the next page is read when asked for."""
+        after = 0
+        while self.total and after < self.upto:
+            page = retry(partial(self.store.claimed, after, self.upto, max(1, size)))
+            if not page:
+                return
+            after = page[-1].id
+            yield page
+
+    def __iter__(self) -> Iterator[FiringRecord]:
+        for page in self.pages():
+            yield from page
+
+    def __len__(self) -> int:
+        return self.total
+
+    @overload
+    def __getitem__(self, index: int) -> FiringRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[FiringRecord]: ...
+
+    def __getitem__(self, index: int | slice) -> FiringRecord | Sequence[FiringRecord]:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:  # compares as the list it replaces
+        return list(self) == other if isinstance(other, list) else other is self
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<{self.total} orphaned firings, ids up to {self.upto}>"
+
 
 @dataclass
 class Recovery:
     """The outcome of looking at what the previous host left."""
 
-    #: Firings left unfinished by an earlier session, as found.
-    orphans: list[FiringRecord] = field(default_factory=list)
-    #: Those to run again, oldest first.
-    rerun: list[PendingFiring] = field(default_factory=list)
+    #: Firings left unfinished by an earlier session, claimed by this one.
+    orphans: Orphans
     #: Journalled events never matched, in emit order (read lazily: there may be many).
     events: Iterator[JournalEntry] = field(default_factory=lambda: iter(()))
-    #: Firings marked `lost`, with the reason.
-    lost: list[tuple[int, str]] = field(default_factory=list)
 
 
-def recover(store: AuditStore, journal: Journal, rules: Sequence[Rule],
-            settings: DispatcherSettings) -> Recovery:
-    """Claim the orphans of dead sessions, decide their fate (recording the lost ones), and
-    read the journal's unmatched tail."""
-    out = Recovery(orphans=store.claim_orphans())
-    configured = {(r.directory, r.file) for r in rules}
-    for rec in out.orphans:
-        reason = _why_not(rec, configured, settings)
-        if reason is None:
-            out.rerun.append(rec)
-        else:
-            store.complete(rec.id, "lost", error=reason)
-            out.lost.append((rec.id, reason))
-    store.flush()
+def recover(store: AuditStore, journal: Journal) -> Recovery:
+    """Claim the orphans of dead sessions (their fate is decided by `settle`) and open the
+    journal's unmatched tail."""
+    count, upto = store.adopt_orphans()
     position, last_seq = store.journal_position()
     journal.ensure_after(last_seq)
-    out.events = (e for e in journal.read_from(position) if e.seq > last_seq)
-    return out
+    events = (e for e in journal.read_from(position) if e.seq > last_seq)
+    return Recovery(Orphans(store, count, upto), events)
+
+
+def settle(orphans: Orphans, rules: Sequence[Rule], settings: DispatcherSettings,
+           room: Callable[[], None], rerun: Callable[[PendingFiring], None],
+           retry: Retry = _direct) -> int:
+    """Decide each orphan's fate, oldest first, a page of `settings.batch` at a time: the lost
+    ones are recorded (and committed with each page), the others go to `rerun`. After each
+    page `room()` waits until the runs have room for another, so at most a page of orphans is
+    in memory beyond the runs' own bound. Returns how many were lost."""
+    configured = {(r.directory, r.file) for r in rules}
+    lost = 0
+    try:
+        for page in orphans.pages(settings.batch, retry):
+            for rec in page:
+                reason = _why_not(rec, configured, settings)
+                if reason is None:
+                    rerun(rec)
+                else:
+                    orphans.store.complete(rec.id, "lost", error=reason)
+                    lost += 1
+            retry(orphans.store.flush)
+            room()
+    except Exception:  # reported; what was not settled is found again at the next start
+        log.exception("settling the firings a previous host left failed")
+    return lost
 
 
 def _why_not(rec: FiringRecord, configured: set[tuple[str, str]],
