@@ -14,7 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from qbcallbacks.audit.store import AuditStore
-from support.service import LineClient, callback_dir, ran_lines, served, start
+from support.service import LineClient, callback_dir, eventually, ran_lines, served, start
 
 
 def test_kill_9_after_the_acks_loses_nothing_and_runs_each_once(tmp_path: Path) -> None:
@@ -111,13 +111,13 @@ def test_protocol_errors_are_answered_and_the_connection_goes_on(tmp_path: Path)
 def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fails_the_run(
         tmp_path: Path) -> None:
     callbacks = callback_dir(tmp_path)
-    with served(tmp_path, callbacks, timeout=3.0) as s:
+    with served(tmp_path, callbacks, timeout=3.0) as s, contextlib.ExitStack() as clients:
         c = LineClient(s.sock, jobs=None)
         assert c.event(1, 1)["result"] == {"ack": 1}
         c.close()  # nobody to ask: the run waits
-        probe = LineClient(s.sock, jobs={1: "probe"})
-        assert probe.request("health")["result"]["supervisor"] is False
-        back = LineClient(s.sock, jobs={1: "back"})
+        probe = clients.enter_context(LineClient(s.sock, jobs={1: "probe"}))
+        eventually(lambda: probe.request("health")["result"]["supervisor"] is False)
+        back = clients.enter_context(LineClient(s.sock, jobs={1: "back"}))
         back.serve_questions(until=lambda: ran_lines(s.workdir))
         assert ran_lines(s.workdir) == ["back None"]
         assert probe.request("health")["result"]["supervisor"] is True

@@ -42,6 +42,15 @@ def callback_dir(root: Path, *, asking: bool = True, sleep: float = 0.0) -> Path
     return d
 
 
+def eventually(check: Any, limit: float = 60.0) -> None:
+    """Wait until `check()` is true: what a service does after a socket closes, it does a
+    little later."""
+    end = time.monotonic() + limit
+    while not check():
+        assert time.monotonic() < end, f"still not true after {limit} s"
+        time.sleep(0.05)
+
+
 def ran_lines(workdir: Path) -> list[str]:
     log = workdir / "ran.log"
     return log.read_text().splitlines() if log.exists() else []
