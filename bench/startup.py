@@ -4,12 +4,18 @@
 administrator feels. The baseline is a bare `python -c "import lark, pydantic, click"` in the
 same run: the floor any checker built on those libraries pays. The goal is at most 1.5x.
 
+An installed package has its bytecode compiled (pip does it), so the warm-up run writes it
+even when PYTHONDONTWRITEBYTECODE is set; otherwise the package would be compiled from source
+on every run while the libraries of the baseline would not. The commands are timed in turns,
+one run of each per round, so that a busy machine slows them alike.
+
     python bench/startup.py [--runs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -20,14 +26,12 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "callback"
 
 
-def cold(argv: list[str], runs: int) -> list[float]:
-    """Wall-clock seconds of `runs` fresh processes."""
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        times.append(time.perf_counter() - start)
-    return times
+def cold(argv: list[str], env: dict[str, str] | None = None) -> float:
+    """Wall-clock seconds of one fresh process."""
+    start = time.perf_counter()
+    subprocess.run(argv, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   env=env)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -41,9 +45,14 @@ def main() -> None:
         "import qbcallbacks": [py, "-c", "import qbcallbacks"],
         "qbcallbacks check examples/callback": [py, "-m", "qbcallbacks", "check", str(EXAMPLES)],
     }
+    writing = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     for argv in cases.values():  # warm the OS file cache and the bytecode caches once
-        cold(argv, 1)
-    medians = {name: statistics.median(cold(argv, args.runs)) for name, argv in cases.items()}
+        cold(argv, writing)
+    times: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.runs):
+        for name, argv in cases.items():
+            times[name].append(cold(argv))
+    medians = {name: statistics.median(values) for name, values in times.items()}
     base = medians["import lark, pydantic, click (baseline)"]
     print(f"{'command':<42} {'median ms':>10} {'vs baseline':>12}")
     for name, value in medians.items():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +153,8 @@ class Checker:
         suffix = Path(filename or CONFIG_NAME).suffix.lower()
         directory = os.path.dirname(filename or "") or "."
         if suffix in self._runtimes:
+            import tempfile
+
             with tempfile.TemporaryDirectory(prefix="qbcallbacks-stdin-") as tmp:
                 copy = Path(tmp) / f"stdin{suffix}"
                 copy.write_bytes(data)

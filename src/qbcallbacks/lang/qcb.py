@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from lark import Token, Tree
@@ -110,6 +109,8 @@ def _explain(raw: str, number: int, file: str) -> Diagnostic:
                                f"{extra.group()!r} (a comment needs a blank before '#')",
                                file=file, line=number, column=extra.start() + 1,
                                end_column=extra.end() + 1, source_line=raw)
+    import difflib  # only for an unknown command
+
     close = difflib.get_close_matches(first.group().lower(), QCB_COMMANDS, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return make_diagnostic("QCB301", f"unknown qcb command {first.group()!r}{hint}", file=file,
