@@ -77,19 +77,22 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
         if isinstance(line, CommandLine):
             numbers.append(number)
         lines.append(line)
-    program = QcbProgram(lines=tuple(lines)) if not diags.has_error else None
-    return ParsedQcb(file=file, program=program, command_lines=tuple(numbers),
-                     diagnostics=diags.result())
+    program = trusted(QcbProgram, lines=tuple(lines)) if not diags.has_error else None
+    return trusted(ParsedQcb, file=file, program=program, command_lines=tuple(numbers),
+                   diagnostics=diags.result())
 
 
 def _build(tree: Tree[Token]) -> QcbLine:
+    """The line the grammar accepted, built without validation: the grammar's COMMAND and
+    COMMENT accept only what the models do, once lower-cased and with trailing blanks cut
+    (what their validators would do)."""
     toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
     if tree.data == "command_line":
         comment = toks.get("COMMENT")
-        return CommandLine(command=toks["COMMAND"],
-                           comment=comment.rstrip(" \t") if comment else None)
+        return trusted(CommandLine, kind="command", command=toks["COMMAND"].lower(),
+                       comment=comment.rstrip(" \t") if comment else None)
     if tree.data == "comment_line":
-        return CommentLine(text=toks["COMMENT"])
+        return trusted(CommentLine, kind="comment", text=toks["COMMENT"].rstrip(" \t"))
     return _BLANK
 
 
