@@ -50,7 +50,7 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
     lines: list[QcbLine] = []
     numbers: list[int] = []
     diags = DiagnosticBudget(file, limits.max_diagnostics)
-    parser = qcb_lark()
+    parser = None  # loaded for the first line the fast path leaves to the grammar
     number = 0
     for raw in iter_line_runs(text):
         if type(raw) is int:  # a run of empty lines
@@ -65,15 +65,18 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
         if len(raw) > limits.max_line_length:
             diags.append(line_too_long(raw, number, file, limits.max_line_length))
             continue
-        try:
-            tree = parser.parse(raw, start="line")
-        except (UnexpectedInput, LarkError, RecursionError):
-            if diags.full:  # explaining (close matches) costs more than parsing
-                diags.count("error")
-            else:
-                diags.append(_explain(raw, number, file))
-            continue
-        line = _build(tree)
+        line = fast_line(raw)
+        if line is None:
+            parser = parser or qcb_lark()
+            try:
+                tree = parser.parse(raw, start="line")
+            except (UnexpectedInput, LarkError, RecursionError):
+                if diags.full:  # explaining (close matches) costs more than parsing
+                    diags.count("error")
+                else:
+                    diags.append(_explain(raw, number, file))
+                continue
+            line = _build(tree)
         if isinstance(line, CommandLine):
             numbers.append(number)
         lines.append(line)
@@ -82,15 +85,42 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
                    diagnostics=diags.result())
 
 
+_COMMANDS = frozenset(QCB_COMMANDS)
+
+
+def fast_line(raw: str) -> QcbLine | None:
+    """A non-blank line that is plainly a comment or a known command (in any case, with an
+    optional comment), built with string operations; None leaves the line to the grammar,
+    which also explains what is wrong. Loading the grammar costs more than a whole clean
+    `check`, and a property test holds this to what the grammar builds."""
+    rest = raw.lstrip(" \t")
+    if "\r" in rest or "\n" in rest:
+        return None
+    if rest.startswith("#"):
+        return trusted(CommentLine, kind="comment", text=rest.rstrip(" \t"))
+    cut = min((i for i in (rest.find(" "), rest.find("\t")) if i >= 0), default=len(rest))
+    command = rest[:cut].lower()
+    if command not in _COMMANDS:
+        return None
+    after = rest[cut:].strip(" \t")
+    if after and not after.startswith("#"):
+        return None
+    return trusted(CommandLine, kind="command", command=command, comment=after or None)
+
+
 def _build(tree: Tree[Token]) -> QcbLine:
     """The line the grammar accepted, built without validation: the grammar's COMMAND and
     COMMENT accept only what the models do, once lower-cased and with trailing blanks cut
-    (what their validators would do)."""
+    (what their validators do). A command whose lower case is not a known name (the
+    grammar's case folding also takes a few non-ASCII letters) goes through validation."""
     toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
     if tree.data == "command_line":
         comment = toks.get("COMMENT")
+        comment = comment.rstrip(" \t") if comment else None
+        if toks["COMMAND"].lower() not in _COMMANDS:
+            return CommandLine(command=toks["COMMAND"], comment=comment)
         return trusted(CommandLine, kind="command", command=toks["COMMAND"].lower(),
-                       comment=comment.rstrip(" \t") if comment else None)
+                       comment=comment)
     if tree.data == "comment_line":
         return trusted(CommentLine, kind="comment", text=toks["COMMENT"].rstrip(" \t"))
     return _BLANK
