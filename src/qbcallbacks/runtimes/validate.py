@@ -95,12 +95,15 @@ def _cache_file(kind: str, exe: str, path: Path, source: bytes) -> Path | None:
 
 
 def _cached(file: Path | None) -> list[Diagnostic] | None:
-    import json
-
     if file is None:
         return None
     try:
-        return [Diagnostic.model_validate(d) for d in json.loads(file.read_text("utf-8"))]
+        text = file.read_text("utf-8")
+        if text == "[]":  # a clean script, the usual answer: no JSON parser to load
+            return []
+        import json
+
+        return [Diagnostic.model_validate(d) for d in json.loads(text)]
     except (OSError, ValueError):  # absent, or not what we wrote: check again
         return None
 
