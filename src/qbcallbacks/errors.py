@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -150,12 +150,24 @@ class Diagnostic(BaseModel):
 def make_diagnostic(code: str, message: str, *, file: str = "<string>", line: int = 1,
                     column: int = 1, end_column: int | None = None,
                     severity: Severity = "error", source_line: str | None = None) -> Diagnostic:
-    """Build a one-line diagnostic; the end defaults to one character past the start."""
-    return Diagnostic(
-        file=file, line=line, column=column, end_line=line,
-        end_column=column + 1 if end_column is None else max(end_column, column + 1),
-        severity=severity, code=code, message=message, source_line=source_line,
-    )
+    """Build a one-line diagnostic; the end defaults to one character past the start.
+
+    Values of exactly the declared types are what validation would keep unchanged, so they
+    are stored without it: building pydantic's validator would cost a `check` that reports a
+    finding more than the rest of the check. Anything else is validated as usual."""
+    values: dict[str, Any] = {
+        "file": file, "line": line, "column": column, "end_line": line,
+        "end_column": column + 1 if end_column is None else max(end_column, column + 1),
+        "severity": severity, "code": code, "message": message, "source_line": source_line,
+    }
+    if (type(file) is type(code) is type(message) is str and severity in _SEVERITIES
+            and type(line) is type(column) is type(values["end_column"]) is int
+            and (source_line is None or type(source_line) is str)):
+        return Diagnostic.model_construct(**values)
+    return Diagnostic(**values)  # validation says what is wrong
+
+
+_SEVERITIES: tuple[str, ...] = ("error", "warning")
 
 
 class QbCallbacksError(Exception):

@@ -4,9 +4,11 @@ Three shortcuts keep `parse_config` fast: a line is split on `=` and the first b
 plain string searches instead of a Lark parse of the `line` rule, a lone
 `name-type-context[-extra]` trigger is built by one regex (`parse_simple_event`), and any other
 trigger of events, operators and parentheses by a hand-written precedence parser
-(`parse_compound_trigger`) instead of a Lark parse. All are checked here on text drawn from the
-grammars, on models rendered with varied spellings and on near misses: whatever a shortcut
-accepts, Lark accepts and builds into an equal model with equal warnings.
+(`parse_compound_trigger`) instead of a Lark parse. A fourth keeps `parse_qcb` from loading
+its grammar: a comment or a known command is built with string operations (`fast_line`). All
+are checked here on text drawn from the grammars, on models rendered with varied spellings
+and on near misses: whatever a shortcut accepts, Lark accepts and builds into an equal model
+with equal warnings.
 """
 
 from __future__ import annotations
@@ -15,21 +17,29 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from hypothesis import example, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from lark import Token, Tree
 from lark.exceptions import LarkError
 
-from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, trigger_lark
+from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, qcb_lark, trigger_lark
 from qbcallbacks.lang._trigger_build import Problem, TriggerModel, build_trigger
 from qbcallbacks.lang.config import file_name_problem
+from qbcallbacks.lang.qcb import _build as build_qcb_line
+from qbcallbacks.lang.qcb import fast_line
 from qbcallbacks.lang.trigger import (
     MAX_FAST_DEPTH,
     parse_compound_trigger,
     parse_simple_event,
 )
-from qbcallbacks.model.documents import BlankLine, CommentLine, RuleLine
+from qbcallbacks.model.documents import (
+    QCB_COMMANDS,
+    BlankLine,
+    CommandLine,
+    CommentLine,
+    RuleLine,
+)
 from support.strategies import triggers
 
 # Characters that sit on the edges of the terminals: separators, operators, blanks, the
@@ -304,3 +314,42 @@ line_texts = st.one_of(grammar_lines, near_misses(grammar_lines))
 @example("=a-job-self")
 def test_line_split_builds_what_the_line_rule_builds(raw: str) -> None:
     check_line(raw)
+
+
+qcb_grammar_lines = from_lark(lark_with_grammar("qcb.lark"), start="line")
+qcb_line_texts = st.one_of(
+    qcb_grammar_lines, near_misses(qcb_grammar_lines),
+    st.tuples(st.sampled_from(["", " ", "\t "]), st.sampled_from(QCB_COMMANDS),
+              st.sampled_from(["", " ", "\t", " # c ", "\t#c\t", "#c", "-x", " x", "\x0b"]))
+    .map(lambda t: t[0] + t[1].swapcase() + t[2]).flatmap(
+        lambda text: st.one_of(st.just(text), near_misses(st.just(text)))),
+)
+
+
+@given(qcb_line_texts)
+@example("Unblock-SELF  # trailing blanks \t ")
+@example("\u212aill-self")  # KELVIN SIGN: lower-cases to k, and the grammar takes it
+@example("unblock-\u017felf")  # LONG S: the grammar takes it, lower() keeps it
+@example("unblock-subjob-self-single")
+@example("unblock-subjob-self-singlex")
+@example("mail-status#no blank")
+@example("  # comment\r")
+@example("\ufeffunblock-self")
+def test_qcb_fast_lines_are_what_the_grammar_builds(raw: str) -> None:
+    assume(raw.strip(" \t"))  # blank lines never reach either
+    fast = fast_line(raw)
+    if fast is None:
+        return
+    tree = qcb_lark().parse(raw, start="line")
+    slow = build_qcb_line(tree)
+    assert type(fast) is type(slow) and fast == slow
+    assert fast.model_dump() == slow.model_dump()
+
+
+def test_qcb_fast_path_takes_the_usual_lines() -> None:
+    assert fast_line("Unblock-SELF\t# why ") == CommandLine(command="unblock-self",
+                                                            comment="# why")
+    assert fast_line("  mail-status") == CommandLine(command="mail-status")
+    assert fast_line("\t# a comment \t") == CommentLine(text="# a comment")
+    for left in ("unblock-selfx", "unblock-self x", "mail-status#x", "unblock-\u017felf"):
+        assert fast_line(left) is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,7 +34,7 @@ def test_an_unchanged_script_is_answered_from_the_cache(cache_home: Path, tmp_pa
     def no_perl(*args: object, **kwargs: object) -> object:
         raise AssertionError("perl was started for an unchanged script")
 
-    monkeypatch.setattr(validate.subprocess, "run", no_perl)
+    monkeypatch.setattr(subprocess, "run", no_perl)
     assert validate.perl_syntax(script) == first
 
 
@@ -54,9 +55,9 @@ def test_a_failed_check_is_not_kept(cache_home: Path, tmp_path: Path,
     script.write_text("sub f { 1 }\n")
 
     def timed_out(*args: object, **kwargs: object) -> object:
-        raise validate.subprocess.TimeoutExpired("perl", 20)
+        raise subprocess.TimeoutExpired("perl", 20)
 
-    monkeypatch.setattr(validate.subprocess, "run", timed_out)
+    monkeypatch.setattr(subprocess, "run", timed_out)
     assert [d.code for d in validate.perl_syntax(script)] == ["QCB402"]
     assert not cache_home.exists() or not list(cache_home.glob("perl-syntax-*.json"))
 

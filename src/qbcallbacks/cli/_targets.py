@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import click
@@ -154,6 +154,8 @@ class Checker:
         suffix = Path(filename or CONFIG_NAME).suffix.lower()
         directory = os.path.dirname(filename or "") or "."
         if suffix in self._runtimes:
+            import tempfile
+
             with tempfile.TemporaryDirectory(prefix="qbcallbacks-stdin-") as tmp:
                 copy = Path(tmp) / f"stdin{suffix}"
                 copy.write_bytes(data)
@@ -169,8 +171,11 @@ class Checker:
                                     for d in load.diagnostics)
 
 
-_NOQA = re.compile(r"#.*?\bnoqa\b(?::\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?",
-                   re.IGNORECASE)
+@cache
+def _noqa() -> re.Pattern[str]:
+    """The `# noqa[: CODES]` marker, compiled only when there is a finding to match it to."""
+    return re.compile(r"#.*?\bnoqa\b(?::\s*(?P<codes>[A-Za-z]+\d+(?:[\s,]+[A-Za-z]+\d+)*))?",
+                      re.IGNORECASE)
 
 
 def noqa_filter(diagnostics: Sequence[Diagnostic], texts: Mapping[str, str],
@@ -194,7 +199,7 @@ def noqa_filter(diagnostics: Sequence[Diagnostic], texts: Mapping[str, str],
     kept = []
     for d in diagnostics:
         is_conf = os.path.basename(d.file) == CONFIG_NAME or d.file in texts
-        match = _NOQA.search(line_of(d)) if is_conf else None
+        match = _noqa().search(line_of(d)) if is_conf else None
         if match is not None:
             codes = match.group("codes")
             if codes is None or d.code.upper() in re.split(r"[\s,]+", codes.upper()):

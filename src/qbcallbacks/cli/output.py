@@ -1,19 +1,16 @@
 """Printing diagnostics in the formats linters and CI servers read.
 
 Columns are 1-based and count Unicode code points; SARIF is told so (`columnKind`). Every
-format writes to standard output; the human summary line is the caller's business.
+format writes to standard output; the human summary line is the caller's business. The
+libraries only the machine formats need (json, XML, hashing, package metadata) are imported
+by those formats, so the default text output of `check` does not pay for them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import xml.etree.ElementTree as ET
 from collections import Counter
 from collections.abc import Sequence
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import PurePath
-from urllib.parse import quote
 
 from ..errors import CODES, Diagnostic
 
@@ -24,6 +21,8 @@ SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/sche
 
 
 def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("qbcallbacks")
     except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
@@ -32,14 +31,8 @@ def _version() -> str:
 
 def render(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
     """The whole output of one format, ending with a newline unless it is empty."""
-    if fmt == "json":
-        return json.dumps([d.to_json() for d in diagnostics], indent=2) + "\n"
-    if fmt == "json-lines":
-        return "".join(json.dumps(d.to_json()) + "\n" for d in diagnostics)
-    if fmt == "gitlab":
-        return json.dumps(gitlab(diagnostics), indent=2) + "\n"
-    if fmt == "sarif":
-        return json.dumps(sarif(diagnostics), indent=2) + "\n"
+    if fmt in ("json", "json-lines", "gitlab", "sarif"):
+        return _render_json(diagnostics, fmt)
     if fmt == "junit":
         return junit(diagnostics)
     if fmt == "github":
@@ -47,6 +40,18 @@ def render(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
     if fmt == "concise":
         return "".join(_head(d) + "\n" for d in diagnostics)
     return "".join(d.render() + "\n" for d in diagnostics)
+
+
+def _render_json(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
+    import json
+
+    if fmt == "json":
+        return json.dumps([d.to_json() for d in diagnostics], indent=2) + "\n"
+    if fmt == "json-lines":
+        return "".join(json.dumps(d.to_json()) + "\n" for d in diagnostics)
+    if fmt == "gitlab":
+        return json.dumps(gitlab(diagnostics), indent=2) + "\n"
+    return json.dumps(sarif(diagnostics), indent=2) + "\n"
 
 
 def _head(d: Diagnostic) -> str:
@@ -77,6 +82,8 @@ def github_line(d: Diagnostic) -> str:
 
 
 def _fingerprint(d: Diagnostic) -> str:
+    import hashlib
+
     key = f"{d.file}\0{d.line}\0{d.column}\0{d.code}\0{d.message}"
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -95,6 +102,8 @@ def gitlab(diagnostics: Sequence[Diagnostic]) -> list[dict[str, object]]:
 def _uri(path: str) -> str:
     """A relative reference for a relative path (what code scanning expects), a file URI for
     an absolute one."""
+    from urllib.parse import quote
+
     pure = PurePath(path)
     if pure.is_absolute():
         return "file://" + quote(pure.as_posix(), safe="/")
@@ -142,6 +151,8 @@ def sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
 def junit(diagnostics: Sequence[Diagnostic]) -> str:
     """JUnit XML: one test case per finding, failing for an error and passing with the finding
     in its output for a warning; a clean run is one passing case (CI servers hide empty suites)."""
+    import xml.etree.ElementTree as ET
+
     suite = ET.Element("testsuite", name="qbcallbacks check")
     errors = 0
     for d in diagnostics:

@@ -135,21 +135,21 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
     conf = root / CONFIG_NAME
     unusable = _directory_problem(directory, conf, given_text=text is not None)
     if unusable is not None:
-        return DirectoryLoad(directory=directory, diagnostics=(unusable,))
+        return _loaded(directory, (), (unusable,))
     diags: list[Diagnostic] = []
     if text is None:
         text = _read_text(conf, diags, limits)
         if text is None:
-            return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
+            return _loaded(directory, (), tuple(diags))
         diags.extend(file_problems(conf, str(conf)))
     diags.extend(directory_problems(root))
     if any(d.severity == "error" for d in diags):  # unsafe to run anything from here
-        return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
+        return _loaded(directory, (), tuple(diags))
     try:
         parsed = parse_config(text, str(conf), extensions=tuple(runtimes), limits=limits)
     except MemoryError:
         del text
-        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
+        return _loaded(directory, (), (make_diagnostic(
             "QCB014", f"out of memory while parsing {CONFIG_NAME}; lower its size limit",
             file=str(conf)),))
     del text
@@ -158,8 +158,15 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
     with collector_paused():  # tens of thousands of rules, none in a reference cycle
         rules = _load_rules(directory, root, parsed.rules, str(conf), diags, position,
                             check_scripts, runtimes, limits)
-    return DirectoryLoad(directory=directory, rules=tuple(rules), diagnostics=cap_diagnostics(
-        sorted(diags, key=_order), limits.max_diagnostics))
+    return _loaded(directory, tuple(rules), cap_diagnostics(sorted(diags, key=_order),
+                                                            limits.max_diagnostics))
+
+
+def _loaded(directory: str, rules: tuple[Rule, ...],
+            diagnostics: tuple[Diagnostic, ...]) -> DirectoryLoad:
+    """The outcome, built without validation: its parts are already models of the right
+    types, which is all validating them would check."""
+    return trusted(DirectoryLoad, directory=directory, rules=rules, diagnostics=diagnostics)
 
 
 def _load_rules(directory: str, root: Path, sites: tuple[RuleSite, ...], conf: str,

@@ -11,9 +11,9 @@ time.
 from __future__ import annotations
 
 import os
+import pkgutil
 import stat
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from lark import Lark
@@ -84,7 +84,12 @@ def qcb_lark() -> Lark:
 
 def grammar_text(name: str) -> str:
     """The text of a shipped grammar file, for tools that embed it (a language server)."""
-    return resources.files("qbcallbacks.lang").joinpath(name).read_text(encoding="utf-8")
+    # pkgutil, as Lark itself uses, rather than importlib.resources: the same files (from a
+    # directory or a zip) without loading importlib.resources and zipfile on every `check`.
+    data = pkgutil.get_data("qbcallbacks.lang", name)
+    if data is None:  # pragma: no cover - a loader that cannot read package data
+        raise FileNotFoundError(name)
+    return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
 
 
 _STARTS: dict[str, list[str]] = {

@@ -8,7 +8,6 @@ more specific, the grammar's own position is reported as a plain syntax error.
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -242,6 +241,8 @@ def check_event_word(word: str, at: int = 0) -> Problem | None:
     typ = parts[1]
     t_at = at + len(head) + 1
     if typ.lower() not in EVENT_TYPES:
+        import difflib  # only for a misspelt trigger
+
         close = difflib.get_close_matches(typ.lower(), EVENT_TYPES, n=1)
         hint = f"; did you mean '{close[0]}'?" if close else f"; types are {', '.join(EVENT_TYPES)}"
         return Problem("QCB103", f"unknown event type {shorten(typ)}{hint}",

@@ -13,11 +13,14 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, make_diagnostic
 from ..model.triggers import BUILTIN_NAMES
 from .config import ParsedConfig
-from .outline import Piece, outline_config_line
+
+if TYPE_CHECKING:
+    from .outline import Piece
 
 _CONTEXT_KEYWORDS: tuple[str, ...] = ("self", "parent")
 _SORTED_NAMES: tuple[str, ...] = tuple(sorted(BUILTIN_NAMES))
@@ -138,6 +141,8 @@ def near_miss_diagnostics(parsed: ParsedConfig) -> list[Diagnostic]:
         if not any(word_warning("name", e.name or "") or word_warning("context", e.context or "")
                    for e in site.rule.trigger.events()):
             continue
+        from .outline import outline_config_line  # placing a warning is rare: load it then
+
         outline = outline_config_line(site.line, site.source_line)
         for code, message, p in piece_warnings(outline.pieces):
             diags.append(make_diagnostic(code, message, file=parsed.file, line=site.line,

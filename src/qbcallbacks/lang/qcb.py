@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 
 from lark import Token, Tree
@@ -51,7 +50,7 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
     lines: list[QcbLine] = []
     numbers: list[int] = []
     diags = DiagnosticBudget(file, limits.max_diagnostics)
-    parser = qcb_lark()
+    parser = None  # loaded for the first line the fast path leaves to the grammar
     number = 0
     for raw in iter_line_runs(text):
         if type(raw) is int:  # a run of empty lines
@@ -66,31 +65,64 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
         if len(raw) > limits.max_line_length:
             diags.append(line_too_long(raw, number, file, limits.max_line_length))
             continue
-        try:
-            tree = parser.parse(raw, start="line")
-        except (UnexpectedInput, LarkError, RecursionError):
-            if diags.full:  # explaining (close matches) costs more than parsing
-                diags.count("error")
-            else:
-                diags.append(_explain(raw, number, file))
-            continue
-        line = _build(tree)
+        line = fast_line(raw)
+        if line is None:
+            parser = parser or qcb_lark()
+            try:
+                tree = parser.parse(raw, start="line")
+            except (UnexpectedInput, LarkError, RecursionError):
+                if diags.full:  # explaining (close matches) costs more than parsing
+                    diags.count("error")
+                else:
+                    diags.append(_explain(raw, number, file))
+                continue
+            line = _build(tree)
         if isinstance(line, CommandLine):
             numbers.append(number)
         lines.append(line)
-    program = QcbProgram(lines=tuple(lines)) if not diags.has_error else None
-    return ParsedQcb(file=file, program=program, command_lines=tuple(numbers),
-                     diagnostics=diags.result())
+    program = trusted(QcbProgram, lines=tuple(lines)) if not diags.has_error else None
+    return trusted(ParsedQcb, file=file, program=program, command_lines=tuple(numbers),
+                   diagnostics=diags.result())
+
+
+_COMMANDS = frozenset(QCB_COMMANDS)
+
+
+def fast_line(raw: str) -> QcbLine | None:
+    """A non-blank line that is plainly a comment or a known command (in any case, with an
+    optional comment), built with string operations; None leaves the line to the grammar,
+    which also explains what is wrong. Loading the grammar costs more than a whole clean
+    `check`, and a property test holds this to what the grammar builds."""
+    rest = raw.lstrip(" \t")
+    if "\r" in rest or "\n" in rest:
+        return None
+    if rest.startswith("#"):
+        return trusted(CommentLine, kind="comment", text=rest.rstrip(" \t"))
+    cut = min((i for i in (rest.find(" "), rest.find("\t")) if i >= 0), default=len(rest))
+    command = rest[:cut].lower()
+    if command not in _COMMANDS:
+        return None
+    after = rest[cut:].strip(" \t")
+    if after and not after.startswith("#"):
+        return None
+    return trusted(CommandLine, kind="command", command=command, comment=after or None)
 
 
 def _build(tree: Tree[Token]) -> QcbLine:
+    """The line the grammar accepted, built without validation: the grammar's COMMAND and
+    COMMENT accept only what the models do, once lower-cased and with trailing blanks cut
+    (what their validators do). A command whose lower case is not a known name (the
+    grammar's case folding also takes a few non-ASCII letters) goes through validation."""
     toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
     if tree.data == "command_line":
         comment = toks.get("COMMENT")
-        return CommandLine(command=toks["COMMAND"],
-                           comment=comment.rstrip(" \t") if comment else None)
+        comment = comment.rstrip(" \t") if comment else None
+        if toks["COMMAND"].lower() not in _COMMANDS:
+            return CommandLine(command=toks["COMMAND"], comment=comment)
+        return trusted(CommandLine, kind="command", command=toks["COMMAND"].lower(),
+                       comment=comment)
     if tree.data == "comment_line":
-        return CommentLine(text=toks["COMMENT"])
+        return trusted(CommentLine, kind="comment", text=toks["COMMENT"].rstrip(" \t"))
     return _BLANK
 
 
@@ -110,6 +142,8 @@ def _explain(raw: str, number: int, file: str) -> Diagnostic:
                                f"{extra.group()!r} (a comment needs a blank before '#')",
                                file=file, line=number, column=extra.start() + 1,
                                end_column=extra.end() + 1, source_line=raw)
+    import difflib  # only for an unknown command
+
     close = difflib.get_close_matches(first.group().lower(), QCB_COMMANDS, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return make_diagnostic("QCB301", f"unknown qcb command {first.group()!r}{hint}", file=file,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import cast
 
 from lark.exceptions import LarkError, UnexpectedInput
@@ -85,23 +85,32 @@ def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
 # NAME. Once `globaltime-`/`globalrepeat-` matched, only EXTRA may follow; if it does not, the
 # NAME alternative cannot match either (TYPE cannot start where EXTRA cannot), so the order of
 # the alternatives never lets a name spelled globaltime/globalrepeat through.
-_OPERAND = re.compile(
-    r"(?P<timed>(?i:global(?:time|repeat)))-(?P<gextra>\*|[^\s\x00-\x1f\x7f()&|*]+)"
-    r"|(?P<global>(?i:global))(?![A-Za-z0-9_-])"
-    r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
-    r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
-    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?"
-    r"|(?P<lpar>\([ \t]*)"
-)
-# After an operand: AND, OR (symbols with optional blanks, words with required blanks) or
-# RPAR (blanks before the parenthesis). No character that ends a terminal of an event (blank,
-# `&`, `|`, `)`) can continue it, so the greedy event match above is the lexer's token split.
-_AFTER = re.compile(
-    r"[ \t]*(?:(?P<and>&&)|(?P<or>\|\|))[ \t]*"
-    r"|[ \t]+(?:(?P<wand>(?i:and))|(?P<wor>(?i:or)))[ \t]+"
-    r"|[ \t]*(?P<rpar>\))"
-)
+@cache
+def _compound_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """The operand and the after-operand patterns, compiled when a first compound trigger is
+    read rather than at import (a clean `check` of simple triggers never needs them).
+
+    After an operand comes AND, OR (symbols with optional blanks, words with required blanks)
+    or RPAR (blanks before the parenthesis). No character that ends a terminal of an event
+    (blank, `&`, `|`, `)`) can continue it, so the greedy event match is the lexer's token
+    split."""
+    operand = re.compile(
+        r"(?P<timed>(?i:global(?:time|repeat)))-(?P<gextra>\*|[^\s\x00-\x1f\x7f()&|*]+)"
+        r"|(?P<global>(?i:global))(?![A-Za-z0-9_-])"
+        r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
+        r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
+        r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
+        r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?"
+        r"|(?P<lpar>\([ \t]*)"
+    )
+    after = re.compile(
+        r"[ \t]*(?:(?P<and>&&)|(?P<or>\|\|))[ \t]*"
+        r"|[ \t]+(?:(?P<wand>(?i:and))|(?P<wor>(?i:or)))[ \t]+"
+        r"|[ \t]*(?P<rpar>\))"
+    )
+    return operand, after
+
+
 #: Parentheses nested deeper than this are left to Lark. No accepted trigger is deeper (the
 #: depth limit is checked first and never exceeds it), so Lark only sees shallow text.
 MAX_FAST_DEPTH = HARD_MAX_TRIGGER_DEPTH
@@ -133,7 +142,8 @@ def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]
     """Build any trigger of events, operators and parentheses without Lark, with the model and
     the warnings `build_trigger` gives; None if `text` is not one the grammar surely accepts
     (the caller then parses it with the grammar, which also explains errors)."""
-    operand, after = _OPERAND.match, _AFTER.match
+    operand_re, after_re = _compound_patterns()
+    operand, after = operand_re.match, after_re.match
     end = len(text)
     pos = 0
     problems: list[Problem] = []

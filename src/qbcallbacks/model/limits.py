@@ -54,7 +54,9 @@ def limits_from_env(env: Mapping[str, str]) -> Limits:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None and raw.strip():
             values[name] = int(raw.strip())
-    return Limits(**values)
+    # The defaults need no checking: building pydantic's validator is most of what a clean
+    # `check` would otherwise spend on validation.
+    return Limits(**values) if values else Limits.model_construct()
 
 
 @cache

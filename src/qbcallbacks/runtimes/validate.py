@@ -11,15 +11,13 @@ Starting Perl and loading PPI costs tens of milliseconds a script, paid by every
 (a pre-commit hook, an editor save). The findings of the static check are kept as JSON in the
 private per-user cache directory (the one the grammars use), keyed by a hash of the script's
 bytes, its path, the interpreter and the checker, so an unchanged script is not parsed again.
+What only Perl needs (finding and starting the interpreter, the cache's JSON) is imported when
+a Perl script is checked.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import shutil
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,6 +69,8 @@ def _perl_diagnostic(path: Path, source: bytes, line: int, column: int,
 def _perl_and_source(path: Path, perl: str | None) -> tuple[str, bytes] | list[Diagnostic]:
     """The Perl interpreter and the script's bytes, or what to report instead (nothing when
     no Perl is installed: then nothing can be said about the script)."""
+    import shutil
+
     exe = shutil.which(perl or "perl")
     if exe is None:
         return []
@@ -81,6 +81,8 @@ def _perl_and_source(path: Path, perl: str | None) -> tuple[str, bytes] | list[D
 
 
 def _cache_file(kind: str, exe: str, path: Path, source: bytes) -> Path | None:
+    import hashlib
+
     directory = private_cache_dir()
     if directory is None:
         return None
@@ -96,12 +98,19 @@ def _cached(file: Path | None) -> list[Diagnostic] | None:
     if file is None:
         return None
     try:
-        return [Diagnostic.model_validate(d) for d in json.loads(file.read_text("utf-8"))]
+        text = file.read_text("utf-8")
+        if text == "[]":  # a clean script, the usual answer: no JSON parser to load
+            return []
+        import json
+
+        return [Diagnostic.model_validate(d) for d in json.loads(text)]
     except (OSError, ValueError):  # absent, or not what we wrote: check again
         return None
 
 
 def _keep(file: Path | None, found: list[Diagnostic]) -> None:
+    import json
+
     if file is None:
         return
     tmp = file.with_suffix(".tmp")
@@ -131,6 +140,8 @@ def perl_syntax(path: Path, perl: str | None = None) -> list[Diagnostic]:
 def _perl_syntax(exe: str, path: Path, source: bytes) -> tuple[list[Diagnostic], bool]:
     """The static check's findings, and whether they say something about the script itself
     (and may be kept) rather than about this attempt (PPI missing, a failed run)."""
+    import subprocess
+
     try:
         done = subprocess.run([exe, str(PERL_CHECK)], input=source, capture_output=True,
                               timeout=20, env=_SAFE_ENV, check=False)
@@ -153,6 +164,8 @@ def perl_compile(path: Path, perl: str | None = None) -> list[Diagnostic]:
 
     The script is compiled with `qb` marked as loaded, so `use qb;` passes as at run time.
     """
+    import subprocess
+
     found = _perl_and_source(path, perl)
     if not isinstance(found, tuple):
         return found
