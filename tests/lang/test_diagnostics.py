@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qbcallbacks import TriggerError, parse_config, parse_trigger
+from qbcallbacks.lang.qcb import parse_qcb
 from qbcallbacks.lang.trigger import parse_trigger_with_warnings
 
 BROKEN = """\
@@ -141,3 +142,14 @@ def test_hash_without_a_blank_is_part_of_the_trigger() -> None:
 def test_a_line_with_a_bad_name_and_a_bad_trigger_reports_both() -> None:
     parsed = parse_config("../x.sh = done-jbo-self\n")
     assert [(d.column, d.code) for d in parsed.diagnostics] == [(1, "QCB110"), (16, "QCB103")]
+
+
+@pytest.mark.parametrize("text", ["unblock-\u017felf", "mail-\u017ftatus # why",
+                                  "MAIL-\u017fTATUS"])
+def test_a_command_spelled_with_a_letter_that_only_folds_to_ascii_is_unknown(text: str) -> None:
+    """The grammar's case folding takes the long s for an s; no command is spelled with it."""
+    parsed = parse_qcb(text + "\n", "x.qcb")
+    assert parsed.program is None
+    [diag] = parsed.diagnostics
+    assert (diag.code, diag.line, diag.column) == ("QCB301", 1, 1)
+    assert "unknown qcb command" in diag.message and "did you mean" in diag.message

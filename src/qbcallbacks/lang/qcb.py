@@ -69,14 +69,15 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
         if line is None:
             parser = parser or qcb_lark()
             try:
-                tree = parser.parse(raw, start="line")
+                line = _build(parser.parse(raw, start="line"))
             except (UnexpectedInput, LarkError, RecursionError):
+                line = None
+            if line is None:
                 if diags.full:  # explaining (close matches) costs more than parsing
                     diags.count("error")
                 else:
                     diags.append(_explain(raw, number, file))
                 continue
-            line = _build(tree)
         if isinstance(line, CommandLine):
             numbers.append(number)
         lines.append(line)
@@ -108,17 +109,18 @@ def fast_line(raw: str) -> QcbLine | None:
     return trusted(CommandLine, kind="command", command=command, comment=after or None)
 
 
-def _build(tree: Tree[Token]) -> QcbLine:
+def _build(tree: Tree[Token]) -> QcbLine | None:
     """The line the grammar accepted, built without validation: the grammar's COMMAND and
     COMMENT accept only what the models do, once lower-cased and with trailing blanks cut
-    (what their validators do). A command whose lower case is not a known name (the
-    grammar's case folding also takes a few non-ASCII letters) goes through validation."""
+    (what their validators do). None for a command whose lower case is not a known name:
+    the grammar's case folding also takes a non-ASCII letter whose lower case is not ASCII
+    (the long s, U+017F, for `s`), which is no command's spelling."""
     toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
     if tree.data == "command_line":
         comment = toks.get("COMMENT")
         comment = comment.rstrip(" \t") if comment else None
         if toks["COMMAND"].lower() not in _COMMANDS:
-            return CommandLine(command=toks["COMMAND"], comment=comment)
+            return None
         return trusted(CommandLine, kind="command", command=toks["COMMAND"].lower(),
                        comment=comment)
     if tree.data == "comment_line":
