@@ -274,6 +274,21 @@ class DiagnosticBudget:
     def has_error(self) -> bool:
         return self._has_error
 
+    @property
+    def tally(self) -> tuple[int, int, int]:
+        """Where the budget stands, for :meth:`severities_since`."""
+        return len(self.kept), self._dropped, self._dropped_errors
+
+    def severities_since(self, tally: tuple[int, int, int]) -> tuple[Severity, ...]:
+        """The severity of each problem kept or counted since `tally` was taken (dropped
+        problems are told apart only as errors or not, which is all counting needs)."""
+        kept, dropped, errors = tally
+        new_errors = self._dropped_errors - errors
+        others = self._dropped - dropped - new_errors
+        error: tuple[Severity, ...] = ("error",)
+        warning: tuple[Severity, ...] = ("warning",)
+        return (*(d.severity for d in self.kept[kept:]), *error * new_errors, *warning * others)
+
     def count(self, severity: Severity) -> None:
         """Record a problem that was not explained because the budget is spent."""
         self._dropped += 1
