@@ -159,7 +159,6 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
     with collector_paused():  # tens of thousands of rules, none in a reference cycle
         rules = _load_rules(directory, root, rows, str(conf), diags, position,
                             check_scripts, runtimes, limits)
-    del rows
     return DirectoryLoad(directory=directory, rules=tuple(rules), diagnostics=cap_diagnostics(
         sorted(diags, key=_order), limits.max_diagnostics))
 
@@ -168,7 +167,7 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
                 diags: list[Diagnostic], position: int, check_scripts: bool,
                 runtimes: Mapping[str, Runtime | Validator], limits: Limits) -> list[Rule]:
     """The rules whose scripts are usable; each script is looked at once, and past the
-    diagnostics limit a bad line is only counted."""
+    diagnostics limit a bad line is only counted. `rows` is emptied on the way."""
     rules: list[Rule] = []
     real_root = os.path.realpath(root)
     # Per script name, looked at once: None when its rules load, else the (code, message) of
@@ -178,7 +177,9 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
     room = limits.max_diagnostics - sum(d.file == conf for d in diags)
     dropped = 0
     add = rules.append
-    for row in rows:
+    rows.reverse()  # taken from the end, so that each row is freed once its rule is built
+    while rows:
+        row = rows.pop()
         name = row[4]
         try:
             verdict = verdicts[name]

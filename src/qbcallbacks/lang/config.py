@@ -23,6 +23,7 @@ from ..model.documents import (
 )
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits, default_limits
+from ..model.triggers import EventPattern
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
 from .trigger import TriggerModel, problems_to_diagnostics, trigger_problems
@@ -90,8 +91,8 @@ def file_name_problem(name: str,
 #: line's text, file name, trigger, trailing comment). A tuple, not a model: a loader keeps
 #: one per rule only until it has built the rule itself.
 RuleRow = tuple[int, int, int, str, str, TriggerModel, str | None]
-#: Lines rejected as a whole are remembered by text (up to this many), so that a file
-#: repeating one bad line pays for parsing it once and, past the diagnostics limit, only counts.
+#: Past the diagnostics limit, lines rejected as a whole are remembered by text (up to this
+#: many), so that a file repeating one bad line parses it once more and then only counts.
 _MEMO_BAD = 4096
 
 
@@ -143,8 +144,10 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
     """Each line in turn: a rule as a row, a blank or comment line as its model, a run of
     empty lines as their count; bad lines yield nothing but diagnostics (into `diags`)."""
     max_len = limits.max_line_length
-    seen: dict[tuple[str, str], int] = {}
-    # Cached parses hand back one model per distinct trigger text; format each once.
+    # The first line of each (file name, canonical trigger text), by file name.
+    seen: dict[str, dict[str, int]] = {}
+    # Cached parses hand back one model per distinct trigger text; format each compound once
+    # (a lone event formats faster than a look-up in a table that would hold every line).
     texts: dict[int, str] = {}
     heads: dict[str, tuple[str, int, Problem | None] | None] = {}
     bad: dict[str, tuple[Severity, ...]] = {}
@@ -162,32 +165,40 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
         if len(raw) > max_len:
             diags.append(line_too_long(raw, number, file, max_len))
             continue
-        known = bad.get(raw)
-        if known is not None and diags.full:  # explained before; past the limit only count
-            for severity in known:
-                diags.count(severity)
-            continue
-        before = diags.tally
+        before = None
+        if diags.full:  # past the limit a line seen bad before is only counted again
+            known = bad.get(raw)
+            if known is not None:
+                for severity in known:
+                    diags.count(severity)
+                continue
+            before = diags.tally
         entry = _parse_line(raw, number, file, diags, extensions, limits, heads)
         if entry is None:
-            if len(bad) < _MEMO_BAD:
+            if before is not None and len(bad) < _MEMO_BAD:
                 bad[raw] = diags.severities_since(before)
             continue
         if type(entry) is not tuple:
             yield entry
             continue
         trigger = entry[5]
-        canonical = texts.get(id(trigger))
-        if canonical is None:
-            canonical = texts[id(trigger)] = trigger.format()
-        key = (entry[4], canonical)
-        if key in seen:
+        if type(trigger) is EventPattern:
+            canonical = trigger.format()
+        else:
+            canonical = texts.get(id(trigger))  # type: ignore[assignment]
+            if canonical is None:
+                canonical = texts[id(trigger)] = trigger.format()
+        firsts = seen.get(entry[4])
+        if firsts is None:
+            firsts = seen[entry[4]] = {}
+        first = firsts.get(canonical)
+        if first is not None:
             diags.append(make_diagnostic(
-                "QCB202", f"duplicate of line {seen[key]}: the callback will run twice",
+                "QCB202", f"duplicate of line {first}: the callback will run twice",
                 file=file, line=number, column=entry[1],
                 end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
         else:
-            seen[key] = number
+            firsts[canonical] = number
         yield entry
 
 

@@ -52,33 +52,28 @@ def nearest(word: str, keywords: Iterable[str]) -> str | None:
     allow two edits.
     """
     low = word.lower()
+    size = len(low)
     best: tuple[int, str] | None = None
-    for key in keywords:
+    for key, key_size, slack, absent in _prepared(tuple(keywords)):
         if low == key:
             return None
-        if len(key) <= 5:
-            ok = (len(low) == len(key) and _foreign(low, key) <= 1
-                  and distance(low, key) == 1)
-        else:
-            ok = (abs(len(low) - len(key)) <= 2 and _foreign(low, key) <= 2
-                  and distance(low, key) <= 2)
-        if ok:
-            d = distance(low, key)
-            if best is None or d < best[0]:
-                best = (d, key)
+        # Cheap bounds first: the length difference, and the letters `key` does not have.
+        if abs(size - key_size) > slack or len(low.translate(absent)) > max(slack, 1):
+            continue
+        d = distance(low, key)
+        if (d == 1 if slack == 0 else d <= 2) and (best is None or d < best[0]):
+            best = (d, key)
     return None if best is None else best[1]
 
 
-@lru_cache(maxsize=256)
-def _without(key: str) -> dict[int, None]:
-    return dict.fromkeys(map(ord, key))
-
-
-def _foreign(word: str, key: str) -> int:
-    """How many letters of `word` occur nowhere in `key`: a lower bound of their distance
-    (each such letter needs its own deletion or substitution), found without the table, so
-    that a file of ten thousand distinct labels does not pay a distance per label."""
-    return len(word.translate(_without(key)))
+@lru_cache(maxsize=64)
+def _prepared(keywords: tuple[str, ...]) -> tuple[tuple[str, int, int, dict[int, None]], ...]:
+    """Per keyword: its length, the length change allowed (none up to five letters, else two)
+    and a table that deletes its letters. A letter of a word that `key` does not have needs
+    its own deletion or substitution, so their count bounds the distance from below and most
+    words are turned away without the distance table."""
+    return tuple((key, len(key), 0 if len(key) <= 5 else 2, dict.fromkeys(map(ord, key)))
+                 for key in keywords)
 
 
 def _script(ch: str) -> str | None:

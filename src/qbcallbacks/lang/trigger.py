@@ -47,9 +47,14 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
     m = _SIMPLE_EVENT.match(text)
     if m is None:
         return None
-    name, typ, ctx, extra = m.group("name", "type", "context", "extra")
+    name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
     if name.lower() in _GLOBAL_TIMED_NAMES:
         return None
+    if extra is None:  # nothing to warn about
+        return trusted(
+            EventPattern, kind="event", name=normalise_name(name),
+            type=cast(EventType, typ.lower()), context=normalise_context(ctx), extra=None,
+        ), ()
     problems: list[Problem] = []
     model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
     return model, tuple(problems)
@@ -258,9 +263,10 @@ def trigger_problems(text: str, limits: Limits | None = None,
     if "\n" in stripped or "\r" in stripped:
         cut = min(i for i in (stripped.find("\n"), stripped.find("\r")) if i >= 0)
         return None, offset, (Problem("QCB107", "a trigger is one line", cut, cut + 1),)
-    deep = too_deep(stripped, limits.max_trigger_depth)
-    if deep is not None:
-        return None, offset, (deep,)
+    if "(" in stripped:
+        deep = too_deep(stripped, limits.max_trigger_depth)
+        if deep is not None:
+            return None, offset, (deep,)
     model, problems = _parse_cached(stripped)
     return model, offset, problems
 
