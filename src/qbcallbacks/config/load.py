@@ -146,17 +146,20 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
     diags.extend(directory_problems(root))
     if any(d.severity == "error" for d in diags):  # unsafe to run anything from here
         return DirectoryLoad(directory=directory, diagnostics=tuple(diags))
-    try:
-        rows, found = scan_config(text, str(conf), extensions=tuple(runtimes), limits=limits)
-    except MemoryError:
+    # Tens of thousands of rows and rules, none in a reference cycle: the collector scans
+    # them once, afterwards, not once after the parse and again after the rules.
+    with collector_paused():
+        try:
+            rows, found = scan_config(text, str(conf), extensions=tuple(runtimes),
+                                      limits=limits)
+        except MemoryError:
+            del text
+            return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
+                "QCB014", f"out of memory while parsing {CONFIG_NAME}; lower its size limit",
+                file=str(conf)),))
         del text
-        return DirectoryLoad(directory=directory, diagnostics=(make_diagnostic(
-            "QCB014", f"out of memory while parsing {CONFIG_NAME}; lower its size limit",
-            file=str(conf)),))
-    del text
-    diags.extend(found)
-    diags.extend(near_miss_rows(str(conf), rows))
-    with collector_paused():  # tens of thousands of rules, none in a reference cycle
+        diags.extend(found)
+        diags.extend(near_miss_rows(str(conf), rows))
         rules = _load_rules(directory, root, rows, str(conf), diags, position,
                             check_scripts, runtimes, limits)
     return DirectoryLoad(directory=directory, rules=tuple(rules), diagnostics=cap_diagnostics(

@@ -247,7 +247,7 @@ def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
         return None
     name, file_col, bad_name = found
     rest = raw[eq + 1:]
-    cut = _COMMENT_START.search(rest)
+    cut = _COMMENT_START.search(rest) if "#" in rest else None
     if cut is None:
         trigger, comment = rest, None
     else:

@@ -12,6 +12,7 @@ from ..errors import Diagnostic, TriggerError, make_diagnostic
 from ..model._base import trusted
 from ..model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, default_limits
 from ..model.triggers import (
+    BUILTIN_NAMES,
     AllOf,
     AnyOf,
     EventPattern,
@@ -39,6 +40,7 @@ _SIMPLE_EVENT = re.compile(
     r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?\Z"
 )
 _GLOBAL_TIMED_NAMES = frozenset({"globaltime", "globalrepeat"})
+_CONTEXT_WORDS = frozenset({"self", "parent"})
 
 
 def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | None:
@@ -48,12 +50,15 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
     if m is None:
         return None
     name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
-    if name.lower() in _GLOBAL_TIMED_NAMES:
+    low = name.lower()
+    if low in _GLOBAL_TIMED_NAMES:
         return None
-    if extra is None:  # nothing to warn about
+    if extra is None:  # nothing to warn about; normalise_name and _context, inline
+        low_ctx = ctx.lower()
         return trusted(
-            EventPattern, kind="event", name=normalise_name(name),
-            type=cast(EventType, typ.lower()), context=normalise_context(ctx), extra=None,
+            EventPattern, kind="event", name=low if low in BUILTIN_NAMES else name,
+            type=cast(EventType, typ.lower()),
+            context=low_ctx if low_ctx in _CONTEXT_WORDS else ctx, extra=None,
         ), ()
     problems: list[Problem] = []
     model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
@@ -254,7 +259,8 @@ def trigger_problems(text: str, limits: Limits | None = None,
     The length and nesting limits are checked before any parser sees the text."""
     limits = default_limits() if limits is None else limits
     stripped = text.strip(_BLANKS)
-    offset = len(text) - len(text.lstrip(_BLANKS)) if stripped else 0
+    # Only blanks come before the first character of `stripped`: its first match is the offset.
+    offset = text.find(stripped[0]) if stripped else 0
     if len(stripped) > limits.max_line_length:
         cut = limits.max_line_length
         return None, offset, (Problem(
