@@ -233,7 +233,7 @@ def test_repeated_bad_lines_count_as_if_each_were_parsed(lines: list[str], cap: 
     fast = parse_config(text, limits=limits)
     rows, diags = config_module.scan_config(text, limits=limits)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(config_module, "_MEMO_BAD", 0)
+        patch.setattr(config_module, "_MEMO", 0)
         slow = parse_config(text, limits=limits)
     assert fast == slow
     assert diags == slow.diagnostics

@@ -23,7 +23,6 @@ from ..model.documents import (
 )
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits, default_limits
-from ..model.triggers import EventPattern
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
 from .trigger import TriggerModel, problems_to_diagnostics, trigger_problems
@@ -91,9 +90,9 @@ def file_name_problem(name: str,
 #: line's text, file name, trigger, trailing comment). A tuple, not a model: a loader keeps
 #: one per rule only until it has built the rule itself.
 RuleRow = tuple[int, int, int, str, str, TriggerModel, str | None]
-#: Past the diagnostics limit, lines rejected as a whole are remembered by text (up to this
-#: many), so that a file repeating one bad line parses it once more and then only counts.
-_MEMO_BAD = 4096
+#: How many entries each of the parse's own look-up tables holds at most (file names, bad
+#: lines, canonical trigger texts): enough for any real file, bounded for a hostile one.
+_MEMO = 4096
 
 
 def parse_config(text: str, file: str = "callbacks.conf",
@@ -144,10 +143,9 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
     """Each line in turn: a rule as a row, a blank or comment line as its model, a run of
     empty lines as their count; bad lines yield nothing but diagnostics (into `diags`)."""
     max_len = limits.max_line_length
-    # The first line of each (file name, canonical trigger text), by file name.
-    seen: dict[str, dict[str, int]] = {}
-    # Cached parses hand back one model per distinct trigger text; format each compound once
-    # (a lone event formats faster than a look-up in a table that would hold every line).
+    seen: dict[tuple[str, str], int] = {}
+    # Cached parses hand back one model per distinct trigger text; format each once. Every
+    # model in here is held by a row, so ids are not reused; past _MEMO entries it starts over.
     texts: dict[int, str] = {}
     heads: dict[str, tuple[str, int, Problem | None] | None] = {}
     bad: dict[str, tuple[Severity, ...]] = {}
@@ -175,30 +173,27 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
             before = diags.tally
         entry = _parse_line(raw, number, file, diags, extensions, limits, heads)
         if entry is None:
-            if before is not None and len(bad) < _MEMO_BAD:
+            if before is not None and len(bad) < _MEMO:
                 bad[raw] = diags.severities_since(before)
             continue
         if type(entry) is not tuple:
             yield entry
             continue
         trigger = entry[5]
-        if type(trigger) is EventPattern:
-            canonical = trigger.format()
-        else:
-            canonical = texts.get(id(trigger))  # type: ignore[assignment]
-            if canonical is None:
-                canonical = texts[id(trigger)] = trigger.format()
-        firsts = seen.get(entry[4])
-        if firsts is None:
-            firsts = seen[entry[4]] = {}
-        first = firsts.get(canonical)
+        canonical = texts.get(id(trigger))
+        if canonical is None:
+            if len(texts) >= _MEMO:
+                texts.clear()
+            canonical = texts[id(trigger)] = trigger.format()
+        key = (entry[4], canonical)
+        first = seen.get(key)
         if first is not None:
             diags.append(make_diagnostic(
                 "QCB202", f"duplicate of line {first}: the callback will run twice",
                 file=file, line=number, column=entry[1],
                 end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
         else:
-            firsts[canonical] = number
+            seen[key] = number
         yield entry
 
 
@@ -207,15 +202,6 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
 # property test checks that this split plus the trigger grammar accepts and builds what the
 # `line` rule of callbacks.lark does. Plain string searches keep it linear on hostile lines.
 _COMMENT_START = re.compile(r"[ \t]#")
-
-
-def _head(head: str, extensions: Collection[str]) -> tuple[str, int, Problem | None] | None:
-    """What the text before '=' holds: the file name, its column and what is wrong with it;
-    None if it is not a file name at all."""
-    name = head.strip(" \t")
-    if not FILENAME_RE.match(name):
-        return None
-    return name, len(head) - len(head.lstrip(" \t")) + 1, file_name_problem(name, extensions)
 
 
 def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
@@ -238,10 +224,15 @@ def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
         _line_error(raw, number, file, diags)
         return None
     head = raw[:eq]
-    try:
+    if head in heads:
         found = heads[head]
-    except KeyError:
-        found = heads[head] = _head(head, extensions)
+    else:  # what the text before '=' holds: the file name, its column, what is wrong with it
+        name = head.strip(" \t")
+        found = (None if not FILENAME_RE.match(name) else
+                 (name, len(head) - len(head.lstrip(" \t")) + 1,
+                  file_name_problem(name, extensions)))
+        if len(heads) < _MEMO:
+            heads[head] = found
     if found is None:
         _line_error(raw, number, file, diags)
         return None

@@ -256,19 +256,17 @@ class DiagnosticBudget:
     costs nothing once the limit is reached; :meth:`result` ends with one summary line.
     """
 
-    __slots__ = ("_dropped", "_dropped_errors", "_has_error", "file", "kept", "limit")
+    __slots__ = ("_dropped", "_dropped_errors", "_has_error", "file", "full", "kept", "limit")
 
     def __init__(self, file: str, limit: int) -> None:
         self.file = file
         self.limit = limit
         self.kept: list[Diagnostic] = []
+        #: Whether the limit is reached; a plain attribute, since parsers ask once a line.
+        self.full = limit <= 0
         self._dropped = 0
         self._dropped_errors = 0
         self._has_error = False
-
-    @property
-    def full(self) -> bool:
-        return len(self.kept) >= self.limit
 
     @property
     def has_error(self) -> bool:
@@ -303,6 +301,7 @@ class DiagnosticBudget:
             self.count(diagnostic.severity)
         else:
             self.kept.append(diagnostic)
+            self.full = len(self.kept) >= self.limit
 
     def extend(self, diagnostics: Iterator[Diagnostic] | list[Diagnostic]
                | tuple[Diagnostic, ...]) -> None:
