@@ -12,7 +12,7 @@ from ..errors import Diagnostic, TriggerError, make_diagnostic
 from ..model._base import trusted
 from ..model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, default_limits
 from ..model.triggers import (
-    BUILTIN_NAMES,
+    TYPE_WORDS,
     AllOf,
     AnyOf,
     EventPattern,
@@ -40,7 +40,6 @@ _SIMPLE_EVENT = re.compile(
     r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?\Z"
 )
 _GLOBAL_TIMED_NAMES = frozenset({"globaltime", "globalrepeat"})
-_CONTEXT_WORDS = frozenset({"self", "parent"})
 
 
 def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | None:
@@ -50,15 +49,13 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
     if m is None:
         return None
     name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
-    low = name.lower()
-    if low in _GLOBAL_TIMED_NAMES:
+    if name.lower() in _GLOBAL_TIMED_NAMES:
         return None
-    if extra is None:  # nothing to warn about; normalise_name and _context, inline
-        low_ctx = ctx.lower()
+    if extra is None:  # nothing to warn about
         return trusted(
-            EventPattern, kind="event", name=low if low in BUILTIN_NAMES else name,
-            type=cast(EventType, typ.lower()),
-            context=low_ctx if low_ctx in _CONTEXT_WORDS else ctx, extra=None,
+            EventPattern, kind="event", name=normalise_name(name),
+            type=cast(EventType, TYPE_WORDS[typ.lower()]),
+            context=normalise_context(ctx), extra=None,
         ), ()
     problems: list[Problem] = []
     model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
@@ -69,7 +66,7 @@ def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
                 problems: list[Problem]) -> EventPattern:
     """The model of a full-form event the grammar's terminals matched; `dash` is the offset of
     the dash before `extra`. Mirrors `_trigger_build._build_event`, warning included."""
-    typ = typ.lower()
+    typ = TYPE_WORDS[typ.lower()]  # the regexes admit only the types' spellings
     if typ == "job" and extra is not None:
         problems.append(Problem(
             "QCB203",
