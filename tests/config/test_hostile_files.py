@@ -163,7 +163,7 @@ def test_running_out_of_memory_is_a_diagnostic(tmp_path: Path,
     def exhausted(*args: object, **kwargs: object) -> object:
         raise MemoryError
 
-    monkeypatch.setattr(load_module, "parse_config", exhausted)
+    monkeypatch.setattr(load_module, "scan_config", exhausted)
     assert codes(d) == ["QCB014"]
 
 

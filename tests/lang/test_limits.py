@@ -216,3 +216,26 @@ def test_blank_runs_expand_to_the_same_lines(text: str) -> None:
     for item in iter_line_runs(text):
         expanded.extend([""] * item if isinstance(item, int) else [item])
     assert expanded == list(iter_lines(text))
+
+
+_POOL = ["a.py = done-job-self", "a.py = done-jib-self", "b.py = done-job-self-3",
+         "not a line", "a.txt = done-job-self", "a.txt = done-jib-self", "c.py = compelte-job-slef",
+         "# a comment", "", "  ", "a.py = done-job-self\r", "d.py = (done-job-self"]
+
+
+@settings(max_examples=25)
+@given(st.lists(st.sampled_from(_POOL), max_size=60), st.integers(1, 6))
+def test_repeated_bad_lines_count_as_if_each_were_parsed(lines: list[str], cap: int) -> None:
+    """Past the limit a bad line seen before is only counted again: the summary says what
+    parsing every line would, and the loader's rows are the parser's rule sites."""
+    text = "\n".join(lines) + "\n"
+    limits = Limits(max_diagnostics=cap)
+    fast = parse_config(text, limits=limits)
+    rows, diags = config_module.scan_config(text, limits=limits)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(config_module, "_MEMO", 0)
+        slow = parse_config(text, limits=limits)
+    assert fast == slow
+    assert diags == slow.diagnostics
+    assert [(s.line, s.file_column, s.trigger_column, s.source_line, s.rule.file,
+             s.rule.trigger, s.rule.comment) for s in slow.rules] == rows

@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from lark import Token
 
 from qbcallbacks.config.load import load_directory
 from qbcallbacks.errors import CODES
 from qbcallbacks.lang import parse_config, parse_qcb, trigger_lark
-from qbcallbacks.lang.near_miss import distance, fix_for, near_miss_diagnostics
+from qbcallbacks.lang.near_miss import distance, fix_for, near_miss_diagnostics, nearest
 from qbcallbacks.lang.outline import outline_config, outline_qcb, scan_trigger
 from qbcallbacks.lang.vocabulary import describe, vocabulary, vocabulary_json
 from qbcallbacks.model.documents import QCB_COMMANDS
@@ -183,3 +183,51 @@ def test_outline_gives_each_atom_and_operator_of_a_broken_file() -> None:
     assert [raw[s:e] for s, e in first.atoms()] == ["done-job-self", "fail-work-x-1-2", "zz"]
     assert [p.text for p in first.pieces if p.kind == "operator"] == ["||", "and"]
     assert second.kind == "bad" and third.atoms() == [(7, 13)]
+
+
+def reference_nearest(word: str, keywords: tuple[str, ...]) -> str | None:
+    """`nearest` as the rule states it: the distance to every keyword, no shortcut."""
+    low = word.lower()
+    best: tuple[int, str] | None = None
+    for key in keywords:
+        if low == key:
+            return None
+        d = distance(low, key)
+        ok = (len(low) == len(key) and d == 1) if len(key) <= 5 else (
+            abs(len(low) - len(key)) <= 2 and d <= 2)
+        if ok and (best is None or d < best[0]):
+            best = (d, key)
+    return None if best is None else best[1]
+
+
+_KEYWORDS = (*sorted(BUILTIN_NAMES), "self", "parent")
+
+
+@st.composite
+def slips(draw: st.DrawFn) -> str:
+    """A keyword with a few random edits, or any short text."""
+    word = list(draw(st.sampled_from(_KEYWORDS)))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(word)))
+        letter = draw(st.sampled_from("aelnprstx1İ"))
+        match draw(st.sampled_from(("insert", "delete", "replace", "swap"))):
+            case "insert":
+                word.insert(at, letter)
+            case "delete" if at < len(word):
+                del word[at]
+            case "replace" if at < len(word):
+                word[at] = letter
+            case "swap" if at + 1 < len(word):
+                word[at], word[at + 1] = word[at + 1], word[at]
+    return "".join(word)
+
+
+@given(st.one_of(slips(), st.text(max_size=9)),
+       st.sampled_from([tuple(sorted(BUILTIN_NAMES)), ("self", "parent")]))
+@example("sxlf", ("self", "parent"))
+@example("parxnt", ("self", "parent"))
+@example("pxrxnt", ("self", "parent"))
+@example("compxxte", tuple(sorted(BUILTIN_NAMES)))
+def test_nearest_with_its_bounds_equals_the_plain_rule(word: str,
+                                                       keywords: tuple[str, ...]) -> None:
+    assert nearest(word, keywords) == reference_nearest(word, keywords)

@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
-from ..lang.config import RuleSite, parse_config
-from ..lang.near_miss import near_miss_diagnostics
+from ..lang.config import RuleRow, RuleSite, scan_config
+from ..lang.near_miss import near_miss_rows
 from ..lang.source import (
     SourceKind,
     cap_diagnostics,
@@ -26,6 +26,7 @@ from ..lang.source import (
     summary_diagnostic,
 )
 from ..model._base import Frozen, trusted
+from ..model.documents import RuleLine
 from ..model.languages import language_of
 from ..model.limits import Limits, default_limits
 from ..model.rules import Rule
@@ -145,18 +146,21 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
     diags.extend(directory_problems(root))
     if any(d.severity == "error" for d in diags):  # unsafe to run anything from here
         return _loaded(directory, (), tuple(diags))
-    try:
-        parsed = parse_config(text, str(conf), extensions=tuple(runtimes), limits=limits)
-    except MemoryError:
+    # Tens of thousands of rows and rules, none in a reference cycle: the collector scans
+    # them once, afterwards, not once after the parse and again after the rules.
+    with collector_paused():
+        try:
+            rows, found = scan_config(text, str(conf), extensions=tuple(runtimes),
+                                      limits=limits)
+        except MemoryError:
+            del text
+            return _loaded(directory, (), (make_diagnostic(
+                "QCB014", f"out of memory while parsing {CONFIG_NAME}; lower its size limit",
+                file=str(conf)),))
         del text
-        return _loaded(directory, (), (make_diagnostic(
-            "QCB014", f"out of memory while parsing {CONFIG_NAME}; lower its size limit",
-            file=str(conf)),))
-    del text
-    diags.extend(parsed.diagnostics)
-    diags.extend(near_miss_diagnostics(parsed))
-    with collector_paused():  # tens of thousands of rules, none in a reference cycle
-        rules = _load_rules(directory, root, parsed.rules, str(conf), diags, position,
+        diags.extend(found)
+        diags.extend(near_miss_rows(str(conf), rows))
+        rules = _load_rules(directory, root, rows, str(conf), diags, position,
                             check_scripts, runtimes, limits)
     return _loaded(directory, tuple(rules), cap_diagnostics(sorted(diags, key=_order),
                                                             limits.max_diagnostics))
@@ -169,44 +173,59 @@ def _loaded(directory: str, rules: tuple[Rule, ...],
     return trusted(DirectoryLoad, directory=directory, rules=rules, diagnostics=diagnostics)
 
 
-def _load_rules(directory: str, root: Path, sites: tuple[RuleSite, ...], conf: str,
+def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
                 diags: list[Diagnostic], position: int, check_scripts: bool,
                 runtimes: Mapping[str, Runtime | Validator], limits: Limits) -> list[Rule]:
     """The rules whose scripts are usable; each script is looked at once, and past the
-    diagnostics limit a bad line is only counted."""
+    diagnostics limit a bad line is only counted. `rows` is emptied on the way."""
     rules: list[Rule] = []
-    errors_of: dict[str, bool] = {}
     real_root = os.path.realpath(root)
-    verdicts: dict[str, tuple[str, str] | None] = {}
+    # Per script name, looked at once: None when its rules load, else the (code, message) of
+    # every line naming it, or () when its own check already reported it.
+    verdicts: dict[str, tuple[str, str] | tuple[()] | None] = {}
+    languages: dict[str, str] = {}
     room = limits.max_diagnostics - sum(d.file == conf for d in diags)
     dropped = 0
-    for site in sites:
-        name = site.rule.file
-        if name not in verdicts:
-            verdicts[name] = _script_verdict(root, real_root, name, limits)
-        verdict = verdicts[name]
+    add = rules.append
+    rows.reverse()  # taken from the end, so that each row is freed once its rule is built
+    while rows:
+        row = rows.pop()
+        name = row[4]
+        try:
+            verdict = verdicts[name]
+        except KeyError:
+            verdict = verdicts[name] = _script_verdict(root, real_root, name, limits)
+            if verdict is None and check_scripts:
+                found = _validate(runtimes[Path(name).suffix.lower()], root / name)
+                found += file_problems(root / name, conf, _site(row))
+                diags.extend(found)
+                if any(d.severity == "error" for d in found):
+                    verdict = verdicts[name] = ()
+            languages[name] = language_of(name)
         if verdict is not None:
+            if not verdict:
+                continue
             if room > 0:
-                diags.append(_on_line(verdict, site, conf))
+                diags.append(_on_line(verdict, row, conf))
                 room -= 1
             else:
                 dropped += 1
             continue
-        if check_scripts and name not in errors_of:
-            found = _validate(runtimes[Path(name).suffix.lower()], root / name)
-            found += file_problems(root / name, conf, site)
-            diags.extend(found)
-            errors_of[name] = any(d.severity == "error" for d in found)
-        if errors_of.get(name):
-            continue
-        rules.append(trusted(
-            Rule, directory=directory, file=name, language=language_of(name),
-            trigger=site.rule.trigger, line=site.line, column=site.file_column,
-            trigger_column=site.trigger_column, position=position + len(rules),
+        add(trusted(
+            Rule, directory=directory, file=name, language=languages[name], trigger=row[5],
+            line=row[0], column=row[1], trigger_column=row[2], position=position + len(rules),
         ))
     if dropped:
         diags.append(summary_diagnostic(conf, dropped, dropped, limits.max_diagnostics))
     return rules
+
+
+def _site(row: RuleRow) -> RuleSite:
+    """The model of one row, for the checks that take one."""
+    number, file_col, trig_col, raw, name, trigger, comment = row
+    line = trusted(RuleLine, kind="rule", file=name, trigger=trigger, comment=comment)
+    return trusted(RuleSite, line=number, file_column=file_col, trigger_column=trig_col,
+                   source_line=raw, rule=line)
 
 
 def _validate(checker: Runtime | Validator, path: Path) -> list[Diagnostic]:
@@ -220,11 +239,10 @@ def _validate(checker: Runtime | Validator, path: Path) -> list[Diagnostic]:
                                 "check; it is not run", file=str(path))]
 
 
-def _on_line(verdict: tuple[str, str], site: RuleSite, conf: str) -> Diagnostic:
+def _on_line(verdict: tuple[str, str], row: RuleRow, conf: str) -> Diagnostic:
     code, message = verdict
-    return make_diagnostic(code, message, file=conf, line=site.line, column=site.file_column,
-                           end_column=site.file_column + len(site.rule.file),
-                           source_line=site.source_line)
+    return make_diagnostic(code, message, file=conf, line=row[0], column=row[1],
+                           end_column=row[1] + len(row[4]), source_line=row[3])
 
 
 def _order(d: Diagnostic) -> tuple[str, int, int, bool]:

@@ -9,9 +9,9 @@ directory (the script exists, permissions, links) are the loader's.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 
-from ..errors import Diagnostic, make_diagnostic
+from ..errors import Diagnostic, Severity, make_diagnostic
 from ..model._base import Frozen, trusted
 from ..model.documents import (
     FILENAME_RE,
@@ -25,7 +25,7 @@ from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits, default_limits
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
-from .trigger import problems_to_diagnostics, trigger_problems
+from .trigger import TriggerModel, problems_to_diagnostics, trigger_problems
 
 #: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
 BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGES)
@@ -86,6 +86,15 @@ def file_name_problem(name: str,
     return None
 
 
+#: A rule line that parsed, as the loader keeps it: (line, file column, trigger column, the
+#: line's text, file name, trigger, trailing comment). A tuple, not a model: a loader keeps
+#: one per rule only until it has built the rule itself.
+RuleRow = tuple[int, int, int, str, str, TriggerModel, str | None]
+#: How many entries each of the parse's own look-up tables holds at most (file names, bad
+#: lines, canonical trigger texts): enough for any real file, bounded for a hostile one.
+_MEMO = 4096
+
+
 def parse_config(text: str, file: str = "callbacks.conf",
                  extensions: Collection[str] = BUILTIN_EXTENSIONS,
                  limits: Limits | None = None) -> ParsedConfig:
@@ -95,51 +104,97 @@ def parse_config(text: str, file: str = "callbacks.conf",
     limit are reported, not parsed; past the diagnostics limit problems are only counted.
     """
     limits = default_limits() if limits is None else limits
-    max_len = limits.max_line_length
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     lines: list[ConfigLine] = []
     sites: list[RuleSite] = []
-    seen: dict[tuple[str, str], int] = {}
-    # Cached parses hand back one model per distinct trigger text; format each once.
-    texts: dict[int, str] = {}
+    append = lines.append
     with collector_paused():
-        number = 0
-        for raw in iter_line_runs(text):
-            if type(raw) is int:  # a run of empty lines
-                lines.extend([BLANK] * raw)
-                number += raw
-                continue
-            assert isinstance(raw, str)
-            number += 1
-            if not raw:
-                lines.append(BLANK)
-                continue
-            if len(raw) > max_len:
-                diags.append(line_too_long(raw, number, file, max_len))
-                continue
-            entry = _parse_line(raw, number, file, diags, extensions, limits)
-            if entry is None:
-                continue
-            line, site = entry
-            lines.append(line)
-            if site is None:
-                continue
-            trigger = site.rule.trigger
-            canonical = texts.get(id(trigger))
-            if canonical is None:
-                canonical = texts[id(trigger)] = trigger.format()
-            key = (site.rule.file, canonical)
-            if key in seen:
-                diags.append(make_diagnostic(
-                    "QCB202", f"duplicate of line {seen[key]}: the callback will run twice",
-                    file=file, line=number, column=site.file_column,
-                    end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
+        for entry in _entries(text, file, extensions, limits, diags):
+            if isinstance(entry, tuple):
+                number, file_col, trig_col, raw, name, model, comment = entry
+                line = trusted(RuleLine, kind="rule", file=name, trigger=model, comment=comment)
+                append(line)
+                sites.append(trusted(RuleSite, line=number, file_column=file_col,
+                                     trigger_column=trig_col, source_line=raw, rule=line))
+            elif isinstance(entry, int):  # a run of empty lines
+                lines.extend([BLANK] * entry)
             else:
-                seen[key] = number
-            sites.append(site)
+                append(entry)
     document = None if diags.has_error else trusted(ConfigDocument, lines=tuple(lines))
     return trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
                    diagnostics=diags.result())
+
+
+def scan_config(text: str, file: str = "callbacks.conf",
+                extensions: Collection[str] = BUILTIN_EXTENSIONS,
+                limits: Limits | None = None) -> tuple[list[RuleRow], tuple[Diagnostic, ...]]:
+    """What :func:`parse_config` finds, for a loader: the rule lines as rows and the same
+    diagnostics, without the document's models (a loader builds only its rules)."""
+    limits = default_limits() if limits is None else limits
+    diags = DiagnosticBudget(file, limits.max_diagnostics)
+    with collector_paused():
+        rows = [e for e in _entries(text, file, extensions, limits, diags)
+                if type(e) is tuple]
+    return rows, diags.result()
+
+
+def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
+             diags: DiagnosticBudget) -> Iterator[RuleRow | ConfigLine | int]:
+    """Each line in turn: a rule as a row, a blank or comment line as its model, a run of
+    empty lines as their count; bad lines yield nothing but diagnostics (into `diags`)."""
+    max_len = limits.max_line_length
+    seen: dict[tuple[str, str], int] = {}
+    # Cached parses hand back one model per distinct trigger text; format each once. Every
+    # model in here is held by a row, so ids are not reused; past _MEMO entries it starts over.
+    texts: dict[int, str] = {}
+    heads: dict[str, tuple[str, int, Problem | None] | None] = {}
+    bad: dict[str, tuple[Severity, ...]] = {}
+    number = 0
+    for raw in iter_line_runs(text):
+        if type(raw) is int:  # a run of empty lines
+            number += raw
+            yield raw
+            continue
+        assert isinstance(raw, str)
+        number += 1
+        if not raw:
+            yield BLANK
+            continue
+        if len(raw) > max_len:
+            diags.append(line_too_long(raw, number, file, max_len))
+            continue
+        before = None
+        if diags.full:  # past the limit a line seen bad before is only counted again
+            known = bad.get(raw)
+            if known is not None:
+                for severity in known:
+                    diags.count(severity)
+                continue
+            before = diags.tally
+        entry = _parse_line(raw, number, file, diags, extensions, limits, heads)
+        if entry is None:
+            if before is not None and len(bad) < _MEMO:
+                bad[raw] = diags.severities_since(before)
+            continue
+        if type(entry) is not tuple:
+            yield entry
+            continue
+        trigger = entry[5]
+        canonical = texts.get(id(trigger))
+        if canonical is None:
+            if len(texts) >= _MEMO:
+                texts.clear()
+            canonical = texts[id(trigger)] = trigger.format()
+        key = (entry[4], canonical)
+        first = seen.get(key)
+        if first is not None:
+            diags.append(make_diagnostic(
+                "QCB202", f"duplicate of line {first}: the callback will run twice",
+                file=file, line=number, column=entry[1],
+                end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
+        else:
+            seen[key] = number
+        yield entry
 
 
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
@@ -151,26 +206,43 @@ _COMMENT_START = re.compile(r"[ \t]#")
 
 def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
                 extensions: Collection[str], limits: Limits,
-                ) -> tuple[ConfigLine, RuleSite | None] | None:
-    stripped = raw.lstrip(" \t")
+                heads: dict[str, tuple[str, int, Problem | None] | None],
+                ) -> RuleRow | ConfigLine | None:
     if "\r" in raw:
         _line_error(raw, number, file, diags)
         return None
-    if not stripped:
-        return BLANK, None
-    if stripped[0] == "#":
-        return trusted(CommentLine, kind="comment", text=stripped.rstrip(" \t")), None
+    first = raw[0]
+    if first == " " or first == "\t":
+        stripped = raw.lstrip(" \t")
+        if not stripped:
+            return BLANK
+        first = stripped[0]
+    if first == "#":
+        return trusted(CommentLine, kind="comment", text=raw.strip(" \t"))
     eq = raw.find("=")
-    name = raw[:eq].strip(" \t")
-    if eq < 0 or not FILENAME_RE.match(name):
+    if eq < 0:
         _line_error(raw, number, file, diags)
         return None
-    file_col = len(raw) - len(stripped) + 1
+    head = raw[:eq]
+    if head in heads:
+        found = heads[head]
+    else:  # what the text before '=' holds: the file name, its column, what is wrong with it
+        name = head.strip(" \t")
+        found = (None if not FILENAME_RE.match(name) else
+                 (name, len(head) - len(head.lstrip(" \t")) + 1,
+                  file_name_problem(name, extensions)))
+        if len(heads) < _MEMO:
+            heads[head] = found
+    if found is None:
+        _line_error(raw, number, file, diags)
+        return None
+    name, file_col, bad_name = found
     rest = raw[eq + 1:]
-    cut = _COMMENT_START.search(rest)
-    trigger = rest if cut is None else rest[:cut.start()]
-    comment = None if cut is None else rest[cut.start():].strip(" \t")
-    bad_name = file_name_problem(name, extensions)
+    cut = _COMMENT_START.search(rest) if "#" in rest else None
+    if cut is None:
+        trigger, comment = rest, None
+    else:
+        trigger, comment = rest[:cut.start()], rest[cut.start():].strip(" \t")
     if bad_name is not None:
         diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
                                              column=file_col, source_line=raw))
@@ -184,10 +256,7 @@ def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    line = trusted(RuleLine, kind="rule", file=name, trigger=model, comment=comment)
-    site = trusted(RuleSite, line=number, file_column=file_col, trigger_column=trig_col,
-                                    source_line=raw, rule=line)
-    return line, site
+    return number, file_col, trig_col, raw, name, model, comment
 
 
 def _line_error(raw: str, number: int, file: str, diags: DiagnosticBudget,

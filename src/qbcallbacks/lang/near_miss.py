@@ -16,11 +16,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, make_diagnostic
-from ..model.triggers import BUILTIN_NAMES
-from .config import ParsedConfig
+from ..model.triggers import BUILTIN_NAMES, EventPattern
+from .config import ParsedConfig, RuleRow
 
 if TYPE_CHECKING:
     from .outline import Piece
+    from .trigger import TriggerModel
 
 _CONTEXT_KEYWORDS: tuple[str, ...] = ("self", "parent")
 _SORTED_NAMES: tuple[str, ...] = tuple(sorted(BUILTIN_NAMES))
@@ -54,19 +55,28 @@ def nearest(word: str, keywords: Iterable[str]) -> str | None:
     allow two edits.
     """
     low = word.lower()
+    size = len(low)
     best: tuple[int, str] | None = None
-    for key in keywords:
+    for key, key_size, slack, absent in _prepared(tuple(keywords)):
         if low == key:
             return None
-        if len(key) <= 5:
-            ok = len(low) == len(key) and distance(low, key) == 1
-        else:
-            ok = abs(len(low) - len(key)) <= 2 and distance(low, key) <= 2
-        if ok:
-            d = distance(low, key)
-            if best is None or d < best[0]:
-                best = (d, key)
+        # Cheap bounds first: the length difference, and the letters `key` does not have.
+        if abs(size - key_size) > slack or len(low.translate(absent)) > max(slack, 1):
+            continue
+        d = distance(low, key)
+        if (d == 1 if slack == 0 else d <= 2) and (best is None or d < best[0]):
+            best = (d, key)
     return None if best is None else best[1]
+
+
+@lru_cache(maxsize=64)
+def _prepared(keywords: tuple[str, ...]) -> tuple[tuple[str, int, int, dict[int, None]], ...]:
+    """Per keyword: its length, the length change allowed (none up to five letters, else two)
+    and a table that deletes its letters. A letter of a word that `key` does not have needs
+    its own deletion or substitution, so their count bounds the distance from below and most
+    words are turned away without the distance table."""
+    return tuple((key, len(key), 0 if len(key) <= 5 else 2, dict.fromkeys(map(ord, key)))
+                 for key in keywords)
 
 
 def _script(ch: str) -> str | None:
@@ -80,6 +90,8 @@ def _script(ch: str) -> str | None:
 
 def label_problem(label: str) -> tuple[str, str, str | None] | None:
     """(code, message, replacement) for a context label that can never match, or None."""
+    if label.isascii() and label.isprintable() and " " not in label:
+        return None  # no control or blank character, and every letter is Latin
     for ch in label:
         if unicodedata.category(ch)[0] in "CZ":
             name = unicodedata.name(ch, "unnamed")
@@ -136,18 +148,34 @@ def near_miss_diagnostics(parsed: ParsedConfig) -> list[Diagnostic]:
     The trigger models say whether a line has a suspect word at all (almost never); only then
     is the line cut into pieces to place the warning.
     """
+    return near_miss_lines(parsed.file, ((s.line, s.source_line, s.rule.trigger)
+                                         for s in parsed.rules))
+
+
+def near_miss_rows(file: str, rows: Iterable[RuleRow]) -> list[Diagnostic]:
+    """:func:`near_miss_diagnostics` for the rows of :func:`~.config.scan_config`."""
+    return near_miss_lines(file, ((r[0], r[3], r[5]) for r in rows))
+
+
+def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel]],
+                    ) -> list[Diagnostic]:
+    """Near-miss warnings for rule lines given as (line number, text, trigger)."""
     diags: list[Diagnostic] = []
-    for site in parsed.rules:
-        if not any(word_warning("name", e.name or "") or word_warning("context", e.context or "")
-                   for e in site.rule.trigger.events()):
+    for number, source_line, trigger in lines:
+        if type(trigger) is EventPattern:  # most lines: one event, no generator
+            if not (word_warning("name", trigger.name or "")
+                    or word_warning("context", trigger.context or "")):
+                continue
+        elif not any(word_warning("name", e.name or "") or word_warning("context", e.context or "")
+                     for e in trigger.events()):
             continue
         from .outline import outline_config_line  # placing a warning is rare: load it then
 
-        outline = outline_config_line(site.line, site.source_line)
+        outline = outline_config_line(number, source_line)
         for code, message, p in piece_warnings(outline.pieces):
-            diags.append(make_diagnostic(code, message, file=parsed.file, line=site.line,
+            diags.append(make_diagnostic(code, message, file=file, line=number,
                                          column=p.start + 1, end_column=p.end + 1,
-                                         severity="warning", source_line=site.source_line))
+                                         severity="warning", source_line=source_line))
     return diags
 
 

@@ -256,23 +256,36 @@ class DiagnosticBudget:
     costs nothing once the limit is reached; :meth:`result` ends with one summary line.
     """
 
-    __slots__ = ("_dropped", "_dropped_errors", "_has_error", "file", "kept", "limit")
+    __slots__ = ("_dropped", "_dropped_errors", "_has_error", "file", "full", "kept", "limit")
 
     def __init__(self, file: str, limit: int) -> None:
         self.file = file
         self.limit = limit
         self.kept: list[Diagnostic] = []
+        #: Whether the limit is reached; a plain attribute, since parsers ask once a line.
+        self.full = limit <= 0
         self._dropped = 0
         self._dropped_errors = 0
         self._has_error = False
 
     @property
-    def full(self) -> bool:
-        return len(self.kept) >= self.limit
-
-    @property
     def has_error(self) -> bool:
         return self._has_error
+
+    @property
+    def tally(self) -> tuple[int, int, int]:
+        """Where the budget stands, for :meth:`severities_since`."""
+        return len(self.kept), self._dropped, self._dropped_errors
+
+    def severities_since(self, tally: tuple[int, int, int]) -> tuple[Severity, ...]:
+        """The severity of each problem kept or counted since `tally` was taken (dropped
+        problems are told apart only as errors or not, which is all counting needs)."""
+        kept, dropped, errors = tally
+        new_errors = self._dropped_errors - errors
+        others = self._dropped - dropped - new_errors
+        error: tuple[Severity, ...] = ("error",)
+        warning: tuple[Severity, ...] = ("warning",)
+        return (*(d.severity for d in self.kept[kept:]), *error * new_errors, *warning * others)
 
     def count(self, severity: Severity) -> None:
         """Record a problem that was not explained because the budget is spent."""
@@ -288,6 +301,7 @@ class DiagnosticBudget:
             self.count(diagnostic.severity)
         else:
             self.kept.append(diagnostic)
+            self.full = len(self.kept) >= self.limit
 
     def extend(self, diagnostics: Iterator[Diagnostic] | list[Diagnostic]
                | tuple[Diagnostic, ...]) -> None:

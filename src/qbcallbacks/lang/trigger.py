@@ -12,6 +12,7 @@ from ..errors import Diagnostic, TriggerError, make_diagnostic
 from ..model._base import trusted
 from ..model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, default_limits
 from ..model.triggers import (
+    TYPE_WORDS,
     AllOf,
     AnyOf,
     EventPattern,
@@ -47,9 +48,15 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
     m = _SIMPLE_EVENT.match(text)
     if m is None:
         return None
-    name, typ, ctx, extra = m.group("name", "type", "context", "extra")
+    name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
     if name.lower() in _GLOBAL_TIMED_NAMES:
         return None
+    if extra is None:  # nothing to warn about
+        return trusted(
+            EventPattern, kind="event", name=normalise_name(name),
+            type=cast(EventType, TYPE_WORDS[typ.lower()]),
+            context=normalise_context(ctx), extra=None,
+        ), ()
     problems: list[Problem] = []
     model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
     return model, tuple(problems)
@@ -59,7 +66,7 @@ def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
                 problems: list[Problem]) -> EventPattern:
     """The model of a full-form event the grammar's terminals matched; `dash` is the offset of
     the dash before `extra`. Mirrors `_trigger_build._build_event`, warning included."""
-    typ = typ.lower()
+    typ = TYPE_WORDS[typ.lower()]  # the regexes admit only the types' spellings
     if typ == "job" and extra is not None:
         problems.append(Problem(
             "QCB203",
@@ -259,7 +266,8 @@ def trigger_problems(text: str, limits: Limits | None = None,
     The length and nesting limits are checked before any parser sees the text."""
     limits = default_limits() if limits is None else limits
     stripped = text.strip(_BLANKS)
-    offset = len(text) - len(text.lstrip(_BLANKS)) if stripped else 0
+    # Only blanks come before the first character of `stripped`: its first match is the offset.
+    offset = text.find(stripped[0]) if stripped else 0
     if len(stripped) > limits.max_line_length:
         cut = limits.max_line_length
         return None, offset, (Problem(
@@ -268,9 +276,10 @@ def trigger_problems(text: str, limits: Limits | None = None,
     if "\n" in stripped or "\r" in stripped:
         cut = min(i for i in (stripped.find("\n"), stripped.find("\r")) if i >= 0)
         return None, offset, (Problem("QCB107", "a trigger is one line", cut, cut + 1),)
-    deep = too_deep(stripped, limits.max_trigger_depth)
-    if deep is not None:
-        return None, offset, (deep,)
+    if "(" in stripped:
+        deep = too_deep(stripped, limits.max_trigger_depth)
+        if deep is not None:
+            return None, offset, (deep,)
     model, problems = _parse_cached(stripped)
     return model, offset, problems
 

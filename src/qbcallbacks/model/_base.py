@@ -17,6 +17,7 @@ class Frozen(BaseModel):
 
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
+_new = object.__new__
 _FIELD_SETS: dict[type[BaseModel], set[str]] = {}
 
 
@@ -27,7 +28,7 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     pydantic's `model_construct` still costs microseconds per call in default handling. Every
     field must be given. A property test checks that the result equals a validated model.
     """
-    obj = cls.__new__(cls)
+    obj = _new(cls)  # pydantic models take object's own __new__
     _set(obj, "__dict__", values)
     # One set per model class is shared: frozen models never add to it, and pydantic copies
     # it before changing it (model_copy). This halves the objects a big parse allocates.

@@ -76,15 +76,20 @@ CONTEXT_RE = re.compile(r"[^\s\x00-\x1f\x7f()&|#*=-]+\Z")
 EXTRA_RE = re.compile(r"(?:\*|[^\s\x00-\x1f\x7f()&|*]+)\Z")
 
 
+#: Each keyword to itself: a normalised keyword is this one string, not a copy per event.
+_KEYWORD_NAMES: dict[str, str] = {n: n for n in BUILTIN_NAMES}
+_KEYWORD_CONTEXTS: dict[str, str] = {"self": "self", "parent": "parent"}
+#: Each event type's spelling to itself, for the same reason.
+TYPE_WORDS: dict[str, str] = {t: t for t in EVENT_TYPES}
+
+
 def normalise_name(name: str) -> str:
     """Built-in event names are keywords (any case); user-defined names keep their case."""
-    lower = name.lower()
-    return lower if lower in BUILTIN_NAMES else name
+    return _KEYWORD_NAMES.get(name.lower(), name)
 
 
 def normalise_context(context: str) -> str:
-    lower = context.lower()
-    return lower if lower in ("self", "parent") else context
+    return _KEYWORD_CONTEXTS.get(context.lower(), context)
 
 
 class EventPattern(Frozen):
