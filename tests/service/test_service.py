@@ -110,23 +110,29 @@ def test_protocol_errors_are_answered_and_the_connection_goes_on(tmp_path: Path)
 
 def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fails_the_run(
         tmp_path: Path) -> None:
-    callbacks = callback_dir(tmp_path)
-    with served(tmp_path, callbacks, timeout=3.0) as s, contextlib.ExitStack() as clients:
+    callbacks = callback_dir(tmp_path, gated=True)
+    with served(tmp_path, callbacks, timeout=5.0) as s, contextlib.ExitStack() as clients:
+        def alone() -> bool:
+            return bool(probe.request("health")["result"]["supervisor"] is False)
+
         c = LineClient(s.sock, jobs=None)
         assert c.event(1, 1)["result"] == {"ack": 1}
-        c.close()  # nobody to ask: the run waits
+        c.close()
         probe = clients.enter_context(LineClient(s.sock, jobs={1: "probe"}))
-        eventually(lambda: probe.request("health")["result"]["supervisor"] is False)
+        eventually(alone)
+        (s.workdir / "go-1").touch()  # the run asks with nobody to answer: the question waits
+        time.sleep(0.3)
         back = clients.enter_context(LineClient(s.sock, jobs={1: "back"}))
         back.serve_questions(until=lambda: ran_lines(s.workdir))
         assert ran_lines(s.workdir) == ["back None"]
         assert probe.request("health")["result"]["supervisor"] is True
         assert probe.asked == []  # a health probe is never asked anything
-        probe.close()
         back.close()
         late = LineClient(s.sock, jobs=None)
         assert late.event(2, 2)["result"] == {"ack": 2}
-        late.close()  # and nobody comes back within the run timeout
+        late.close()
+        eventually(alone)
+        (s.workdir / "go-2").touch()  # and nobody answers within the run timeout
         with LineClient(s.sock, jobs=None) as final:
             assert final.request("drain")["result"] == {"drained": True}
         assert s.proc.wait(60) == 0

@@ -24,6 +24,14 @@ with open("ran.log", "a") as fh:
     fh.write("%s %s\\n" % (job["name"], qb.workid() if hasattr(qb, "workid") else ""))
 """
 
+#: The asking callback, held back until the test creates `go-JOBID` in the working directory:
+#: the test decides whether a supervisor is connected when the question is asked.
+GATED_CALLBACK = """\
+import os, time, qb
+while not os.path.exists("go-%d" % qb.jobid()):
+    time.sleep(0.02)
+""" + ASKING_CALLBACK
+
 #: A callback that only writes one line (no question to the supervisor).
 QUIET_CALLBACK = """\
 import qb, time
@@ -33,12 +41,14 @@ with open("ran.log", "a") as fh:
 """
 
 
-def callback_dir(root: Path, *, asking: bool = True, sleep: float = 0.0) -> Path:
+def callback_dir(root: Path, *, asking: bool = True, sleep: float = 0.0,
+                 gated: bool = False) -> Path:
     """A callback directory whose one callback fires on every job's `complete`."""
     d = root / "callbacks"
     d.mkdir(parents=True, exist_ok=True)
     (d / "callbacks.conf").write_text("ran.py = complete-job-self\n")
-    (d / "ran.py").write_text(ASKING_CALLBACK if asking else QUIET_CALLBACK % {"sleep": sleep})
+    text = GATED_CALLBACK if gated else ASKING_CALLBACK
+    (d / "ran.py").write_text(text if asking else QUIET_CALLBACK % {"sleep": sleep})
     return d
 
 
