@@ -3,13 +3,24 @@ removed-job rule and the mail fields a replay line may carry."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model.events import Event, Job
-from qbcallbacks.stream import BadLine, ReplayStep, event_line, read_events
+from qbcallbacks.stream import (
+    MAX_EVENT_LINE,
+    BadLine,
+    OverlongLine,
+    ReplayStep,
+    event_line,
+    read_events,
+    stream_lines,
+)
 
 
 def steps(*lines: object) -> list[ReplayStep | BadLine]:
@@ -84,3 +95,32 @@ def test_a_job_never_given_is_still_an_error_and_job_zero_is_no_job() -> None:
 def test_job_zero_is_never_attached_by_the_model() -> None:
     with pytest.raises(ValueError, match="never attached"):
         Job(id=0)
+
+
+@given(st.lists(st.binary(max_size=40).map(lambda b: b.replace(b"\n", b"")), max_size=8),
+       st.integers(min_value=8, max_value=48), st.booleans())
+def test_stream_lines_cut_only_at_line_ends_and_stop_at_the_first_long_line(
+        lines: list[bytes], limit: int, last_end: bool) -> None:
+    data = b"\n".join(lines) + (b"\n" if last_end else b"")
+    pieces = data.split(b"\n")
+    if data.endswith(b"\n"):
+        pieces.pop()
+    expected: list[bytes | OverlongLine] = []
+    for line in pieces if data else []:
+        if len(line) > limit:
+            expected.append(OverlongLine(limit))
+            break
+        expected.append(line.rstrip(b"\r"))
+    assert list(stream_lines(io.BytesIO(data), limit)) == expected
+
+
+def test_a_long_line_is_reported_once_and_ends_the_reading() -> None:
+    good = b'{"event": "submit", "type": "job", "job": {"id": 1}}\n'
+    data = good + b"x" * 100 + b"\n" + good
+    steps = list(read_events(stream_lines(io.BytesIO(data), limit=len(good))))
+    assert isinstance(steps[0], ReplayStep) and steps[0].event.job == 1
+    assert steps[1:] == [BadLine(1, f"longer than {len(good)} bytes; the rest of the stream "
+                                    "is not read")]
+    # A line of exactly the limit, its line end not counted, is whole.
+    assert list(stream_lines(io.BytesIO(good * 2), limit=len(good) - 1)) == [good[:-1]] * 2
+    assert MAX_EVENT_LINE == 1 << 20  # the service's line limit too

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 from pydantic import ValidationError
 
@@ -25,6 +25,8 @@ from .model.events import Event, Job
 from .model.triggers import EVENT_TYPES, GLOBAL_TYPES, NAME_RE
 
 EVENT_KEYS = frozenset({"event", "type", "job", "extra"})
+#: The longest line an events file may have; the service takes lines of the same size.
+MAX_EVENT_LINE = 1 << 20
 JOB_KEYS = frozenset(Job.model_fields)
 
 
@@ -46,6 +48,24 @@ class BadLine:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class OverlongLine:
+    """Stands for a line longer than `limit` bytes, which is never held whole."""
+
+    limit: int
+
+
+def stream_lines(stream: IO[bytes], limit: int = MAX_EVENT_LINE) -> Iterator[bytes | OverlongLine]:
+    """The lines of a binary stream, line ends removed, each read at most `limit` bytes at a
+    time. A longer line (or a stream with no line end at all, such as a device) ends the
+    reading: its place is taken by an `OverlongLine`, which `read_events` reports."""
+    while raw := stream.readline(limit + 1):
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            yield OverlongLine(limit)
+            return
+        yield raw.rstrip(b"\r\n")
+
+
 class EventLineError(QbCallbacksError):
     """An events file line that cannot be read as an event."""
 
@@ -57,7 +77,7 @@ def event_line(event: Event, job: Job | Mapping[str, Any] | None = None) -> str:
                        "job": dict(data) if data else event.job, "extra": event.extra})
 
 
-def read_events(lines: Iterable[str | bytes]) -> Iterator[ReplayStep | BadLine]:
+def read_events(lines: Iterable[str | bytes | OverlongLine]) -> Iterator[ReplayStep | BadLine]:
     """Read JSON Lines events; blank lines are skipped (they still count in `seq`).
 
     A job given as an object is remembered, so later lines may name it by id; an object for a
@@ -66,6 +86,10 @@ def read_events(lines: Iterable[str | bytes]) -> Iterator[ReplayStep | BadLine]:
     known: dict[int, Job] = {}
     removed: set[int] = set()
     for seq, raw in enumerate(lines):
+        if isinstance(raw, OverlongLine):
+            yield BadLine(seq, f"longer than {raw.limit} bytes; the rest of the stream "
+                               "is not read")
+            return
         try:
             text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
         except UnicodeDecodeError as exc:

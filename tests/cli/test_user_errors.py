@@ -4,6 +4,7 @@ pipe is quiet; `simulate` and `replay` share their run options."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -61,6 +62,34 @@ def test_environment_mistakes_are_one_line_with_exit_two(tmp_path: Path) -> None
         "simulate", EXAMPLES, "--workdir", blocker / "sub", "--no-progress"))
     assert "--workdir" in one_line_error(run(
         "replay", EXAMPLES, "--events", "-", "--execute", "--workdir", blocker / "sub"))
+
+
+def test_an_audit_database_that_is_a_fifo_or_a_device_is_refused_without_opening_it(
+        tmp_path: Path) -> None:
+    """Opening a FIFO would wait for a writer for ever; a device would be written to."""
+    fifo = tmp_path / "audit.db"
+    os.mkfifo(fifo)
+    for args, where in ((("history", "--audit", fifo), "a FIFO"),
+                        (("history", "--audit", "/dev/zero"), "a device"),
+                        (("simulate", EXAMPLES, "--audit", fifo, "--workdir", tmp_path / "run",
+                          "--no-progress"), "a FIFO"),
+                        (("simulate", EXAMPLES, "--audit", "/dev/null", "--workdir",
+                          tmp_path / "run", "--no-progress"), "a device")):
+        line = one_line_error(run(*args, timeout=30))
+        assert f"it is {where}, not a regular file" in line, line
+
+
+def test_an_events_stream_without_line_ends_is_read_no_further_than_one_long_line(
+        tmp_path: Path) -> None:
+    """`/dev/zero` never ends a line: the replay reports the first megabyte as one bad line
+    and stops, instead of reading (and holding) the stream for ever."""
+    for mode in ("--dry-run", "--execute"):
+        done = run("replay", EXAMPLES, "--events", "/dev/zero", mode, "--no-progress",
+                   "--workdir", tmp_path / mode.strip("-"), timeout=60)
+        assert done.returncode == 1, done.stderr
+        assert "Traceback" not in done.stderr
+        assert ("/dev/zero:1: bad event line (seq 0): longer than 1048576 bytes; the rest of "
+                "the stream is not read") in done.stderr
 
 
 def test_history_time_and_session_errors_name_the_option(tmp_path: Path) -> None:

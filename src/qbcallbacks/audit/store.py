@@ -19,6 +19,7 @@ import json
 import os
 import socket
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -26,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import QbCallbacksError
+from ..lang.source import file_kind_name
 from ..model.events import Event
 from .journal import Position
 from .records import (
@@ -148,6 +150,7 @@ class AuditStore:
         #: True when this writer's session is the first of the database.
         self.first_session = True
         try:
+            self._refuse_special_file()
             if readonly:
                 if not self.path.exists():
                     raise AuditError(f"no audit database at {self.path}")
@@ -171,6 +174,17 @@ class AuditStore:
         except AuditError:
             self._release_writer_lock()
             raise
+
+    def _refuse_special_file(self) -> None:
+        """A FIFO would block the open for ever, a device would be written to: only a regular
+        file (or none yet) is an audit database."""
+        try:
+            mode = self.path.stat().st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISREG(mode):
+            raise AuditError(f"cannot open the audit database {self.path}: it is "
+                             f"{file_kind_name(mode)}, not a regular file")
 
     def _take_writer_lock(self) -> None:
         lock_path = self.path.with_name(self.path.name + ".lock")

@@ -18,7 +18,7 @@ from ..config.load import expand_callback_path, load_callback_path
 from ..errors import Diagnostic
 from ..matching.matcher import Firing, Matcher
 from ..model.rules import Rule
-from ..stream import BadLine, ReplayStep, read_events
+from ..stream import BadLine, ReplayStep, read_events, stream_lines
 from ._session import run_options
 
 
@@ -149,7 +149,7 @@ def _execute(paths: Sequence[str], events_path: str, *, timeout: float,
     from ._execute import execute_stream
 
     with click.open_file(events_path, "rb") as stream:
-        items = list(read_events(raw.rstrip(b"\r\n") for raw in stream))
+        items = list(read_events(stream_lines(stream)))
     bad = [item for item in items if isinstance(item, BadLine)]
     for item in bad:
         click.echo(f"{events_path}:{item.seq + 1}: bad event line (seq {item.seq}): "
@@ -163,6 +163,5 @@ def _execute(paths: Sequence[str], events_path: str, *, timeout: float,
 
 
 def dry_run_lines(stream: IO[bytes], matcher: Matcher) -> Iterator[tuple[int, Firing] | BadLine]:
-    """`dry_run` over the lines of a binary stream, line ends removed."""
-    lines = (raw.rstrip(b"\r\n") for raw in stream)
-    return dry_run(read_events(lines), matcher)
+    """`dry_run` over the lines of a binary stream."""
+    return dry_run(read_events(stream_lines(stream)), matcher)
