@@ -4,6 +4,7 @@ the wall clock does meanwhile."""
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
 from collections import Counter
@@ -69,8 +70,8 @@ def _stream(body: list[dict[str, Any]], own: list[Any]) -> list[str]:
 def _predicted(directory: Path, lines: list[str]) -> Counter[tuple[int, int, str, str]]:
     rules, _, _ = load_rules([str(directory)])
     out: Counter[tuple[int, int, str, str]] = Counter()
-    raw = [line.encode() + b"\n" for line in lines]
-    for item in dry_run_lines(iter(raw), Matcher(rules)):  # type: ignore[arg-type]
+    raw = io.BytesIO(b"".join(line.encode() + b"\n" for line in lines))
+    for item in dry_run_lines(raw, Matcher(rules)):
         assert isinstance(item, tuple), item
         seq, firing = item
         out[(seq, firing.job, firing.callback, firing.trigger)] += 1
