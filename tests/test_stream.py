@@ -61,6 +61,15 @@ def test_user_and_email_are_job_fields() -> None:
     ({"id": 5, "label": "my-render"}, "cannot be named by a trigger"),
     ({"id": 5, "label": "42"}, "all digits"),
     ({"id": 5, "label": "Self"}, "keyword"),
+    # Ids are stored as 64-bit integers; text must be writable as UTF-8.
+    ({"id": 2**63}, "is over 9223372036854775807, the largest job id"),
+    ({"id": 5, "pid": 2**63}, "pid 9223372036854775808 is not a job id"),
+    ({"id": 5, "pgrp": 2**64}, "pgrp 18446744073709551616 is not a job id"),
+    ({"id": 5, "name": "a\ud800"}, "the job's name holds a lone surrogate (U+D800)"),
+    ({"id": 5, "label": "\udcff"}, "the job's label holds a lone surrogate (U+DCFF)"),
+    ({"id": 5, "email": "x\udfff@y"}, "the job's email holds a lone surrogate"),
+    ({"id": 5, "callbacks": [{"triggers": "done-job-self", "language": "qube",
+                              "code": "\ud800"}]}, "code holds a lone surrogate"),
 ])
 def test_job_fields_are_checked_with_a_clear_reason(job: dict[str, object], words: str) -> None:
     assert words in bad({"event": "submit", "type": "job", "job": job})
@@ -124,3 +133,12 @@ def test_a_long_line_is_reported_once_and_ends_the_reading() -> None:
     # A line of exactly the limit, its line end not counted, is whole.
     assert list(stream_lines(io.BytesIO(good * 2), limit=len(good) - 1)) == [good[:-1]] * 2
     assert MAX_EVENT_LINE == 1 << 20  # the service's line limit too
+
+
+def test_event_ids_and_extras_are_bounded_like_jobs() -> None:
+    with pytest.raises(ValueError, match="less than or equal to 9223372036854775807"):
+        Event(name="complete", type="job", job=2**63)
+    assert "the event's extra holds a lone surrogate" in bad(
+        {"event": "complete", "type": "work", "job": {"id": 1}, "extra": "f\ud800"})
+    [ok] = steps({"event": "complete", "type": "job", "job": {"id": 2**63 - 1, "name": "é"}})
+    assert isinstance(ok, ReplayStep) and ok.event.job == 2**63 - 1

@@ -8,6 +8,7 @@ from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.audit.store import (
     EXCERPT_HEAD,
     AuditError,
+    AuditStore,
     PendingFiring,
     excerpt,
 )
@@ -108,3 +109,17 @@ def test_excerpt_keeps_head_and_tail():
     assert cut.startswith("a" * EXCERPT_HEAD) and cut.endswith("c" * 1000)
     assert "5000 characters cut" in cut
     assert excerpt("short") == "short"
+
+
+def test_a_failure_of_any_kind_inside_a_write_leaves_no_transaction_open(tmp_path) -> None:
+    """A value SQLite cannot store (here an id past 64 bits, which the models refuse, forced
+    in) fails its own batch only: the next batch commits."""
+    store = AuditStore(tmp_path / "a.db")
+    store.begin_session()
+    forced = Event.model_construct(name="complete", type="job", job=2**64, extra=None)
+    with pytest.raises(OverflowError):
+        store.record_batch([(1, forced, None)], [])
+    good = Event(name="complete", type="job", job=1)
+    store.record_batch([(2, good, None)], [])
+    assert [e.seq for e in store.events()] == [2]
+    store.close()

@@ -93,6 +93,11 @@ def test_protocol_errors_are_answered_and_the_connection_goes_on(tmp_path: Path)
                      b'"event":"complete","job":{"id":1,"colour":"red"}}}')
         assert answer["error"]["code"] == -32602  # type: ignore[index]
         assert "colour" in answer["error"]["message"]  # type: ignore[index]
+        # Values the trail could not store are refused as parameters, not taken and lost.
+        for job in (b'{"id":99999999999999999999999}', b'{"id":1,"name":"\\ud800"}'):
+            answer = ask(b'{"jsonrpc":"2.0","id":4,"method":"event","params":{"seq":1,'
+                         b'"type":"job","event":"complete","job":' + job + b'}}')
+            assert answer["error"]["code"] == -32602, job  # type: ignore[index]
         # A refused event was not journaled: the same seq is taken afterwards.
         answer = ask(b'{"jsonrpc":"2.0","id":5,"method":"event","params":{"seq":1,"type":"job",'
                      b'"event":"complete","job":{"id":1}}}')

@@ -279,6 +279,9 @@ class AuditStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            except BaseException:
+                self._rollback()  # never leave a transaction open behind any failure
+                raise
             del self._buffer[:written]
         return ids
 
@@ -298,6 +301,9 @@ class AuditStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            except BaseException:
+                self._rollback()  # never leave a transaction open behind any failure
+                raise
             del self._buffer[:written]
         return int(row[0]) if row else 0
 
@@ -322,6 +328,9 @@ class AuditStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            except BaseException:
+                self._rollback()  # never leave a transaction open behind any failure
+                raise
             del self._buffer[:written]
 
     def _write_completions(self) -> int:
@@ -369,6 +378,9 @@ class AuditStore:
             except sqlite3.Error as exc:
                 self._rollback()
                 raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            except BaseException:
+                self._rollback()  # never leave a transaction open behind any failure
+                raise
         return int(count), int(top or 0)
 
     def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:

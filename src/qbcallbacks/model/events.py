@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from ._base import Frozen
 from .languages import JobCallbackLanguage
@@ -29,6 +29,22 @@ def label_problem(label: str) -> str | None:
     return None
 
 
+#: The largest job id: ids are stored as 64-bit integers (SQLite, PostgreSQL `bigint`).
+MAX_ID = 2**63 - 1
+
+
+def check_text(value: str, what: str) -> str:
+    """`value`, if it can be written as UTF-8: a lone surrogate (which a JSON `\\ud800`
+    escape or a Python string can carry) could be neither journaled nor recorded."""
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{what} holds a lone surrogate (U+{ord(value[exc.start]):04X}), "
+                             "which is not text") from None
+    return value
+
+
 class JobCallback(Frozen):
     """A callback submitted with one job (as opposed to a universal callback)."""
 
@@ -36,7 +52,12 @@ class JobCallback(Frozen):
     language: JobCallbackLanguage
     code: str = ""
     #: Fire at most this many times; None is unlimited.
-    maximum: int | None = Field(default=None, ge=1)
+    maximum: int | None = Field(default=None, ge=1, le=MAX_ID)
+
+    @field_validator("triggers", "code")
+    @classmethod
+    def _check_text(cls, value: str, info: ValidationInfo) -> str:
+        return check_text(value, str(info.field_name))
 
 
 class Job(Frozen):
@@ -67,9 +88,9 @@ class Job(Frozen):
         # The default process group is the job's own; any given one must be a job id.
         if isinstance(data, Mapping):
             pgrp = data.get("pgrp", -1)
-            if isinstance(pgrp, int) and pgrp != -1 and pgrp < 1:
+            if isinstance(pgrp, int) and pgrp != -1 and not 1 <= pgrp <= MAX_ID:
                 raise ValueError(f"pgrp {pgrp} is not a job id (a process group is named by "
-                                 "its first job's id, 1 or more)")
+                                 f"its first job's id, 1 to {MAX_ID})")
         return data
 
     @field_validator("id")
@@ -78,13 +99,16 @@ class Job(Frozen):
         if value < 1:
             raise ValueError(f"job id {value} is not a job: ids are 1 or more (0 means no job "
                              "and is never attached)")
+        if value > MAX_ID:
+            raise ValueError(f"job id {value} is over {MAX_ID}, the largest job id")
         return value
 
     @field_validator("pid")
     @classmethod
     def _check_pid(cls, value: int) -> int:
-        if value < 0:
-            raise ValueError(f"pid {value} is not a job id (0 means no parent)")
+        if not 0 <= value <= MAX_ID:
+            raise ValueError(f"pid {value} is not a job id (0 means no parent; at most "
+                             f"{MAX_ID})")
         return value
 
     @field_validator("status")
@@ -95,9 +119,15 @@ class Job(Frozen):
                              f"{', '.join(sorted(JOB_STATES))}")
         return value
 
+    @field_validator("name", "user", "email")
+    @classmethod
+    def _check_text(cls, value: str, info: ValidationInfo) -> str:
+        return check_text(value, f"the job's {info.field_name}")
+
     @field_validator("label")
     @classmethod
     def _check_label(cls, value: str) -> str:
+        check_text(value, "the job's label")
         problem = label_problem(value)
         if problem:
             raise ValueError(problem)
@@ -127,8 +157,13 @@ class Event(Frozen):
 
     name: str
     type: EventType
-    job: int = Field(ge=0)
+    job: int = Field(ge=0, le=MAX_ID)
     extra: str | None = None
+
+    @field_validator("extra")
+    @classmethod
+    def _check_extra(cls, value: str | None) -> str | None:
+        return value if value is None else check_text(value, "the event's extra")
 
     @field_validator("name")
     @classmethod
