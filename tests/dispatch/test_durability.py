@@ -316,3 +316,32 @@ def test_backlog_is_bounded_and_waits_in_the_journal(tmp_path):
         rt.hold.set()
         d.close()
     assert sorted(r.job for r in d.audit.query()) == list(range(1, 7))
+
+
+class _FailsOnce(AuditStore):
+    """A trail whose first batch fails with an error that is not the trail's (a fault of
+    ours in recording, say): nothing to retry."""
+
+    failed = False
+
+    def record_batch(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("a fault while recording")
+        return super().record_batch(*args, **kwargs)
+
+
+def test_a_batch_that_fails_for_no_reason_of_the_trail_is_counted_lost_and_drain_ends(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
+    rt = RecordingRuntime()
+    d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt),
+                   audit=_FailsOnce(tmp_path / "audit.db"))
+    d.emit(Event(name="complete", type="job", job=1))
+    assert d.wait_idle(30)  # the failed batch does not stay counted
+    assert d.lost_events == 1 and rt.calls == []
+    assert "recording 1 events failed; they are lost" in caplog.text
+    d.emit(Event(name="complete", type="job", job=2))
+    assert d.wait_idle(30)
+    assert [c.job_id for c in rt.calls] == [2]
+    assert d.close(drain=True, timeout=30)

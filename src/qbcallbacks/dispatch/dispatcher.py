@@ -112,7 +112,6 @@ class Dispatcher:
         self.journal = open_journal(self.audit, fsync=s.synchronous == "full")
         if self.audit.first_session:
             self.journal.discard()  # left over from a trail that was deleted
-
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._room = threading.Semaphore(s.queue_size)
         self._emit_lock = threading.Lock()
@@ -124,7 +123,6 @@ class Dispatcher:
         self._trimmed = 0
         self._seq = 0  # events matched in this session
         self.lost_events = 0
-
         self._book = RuleBook(self.directories, on_diagnostics)
         self._timer = Timer(self.clock, self._emit_time_event)
         self._apply(self._book.load(initial=True)[0])
@@ -458,9 +456,11 @@ class Dispatcher:
         end, jseq = accepted[-1].end, accepted[-1].jseq
         try:
             ids = self._retry(lambda: self.audit.record_batch(events, pending, end, jseq))
-        except AuditError:
-            # Closing gave up: the events stay in the journal and run at the next start.
-            self._done(len(accepted))
+        except Exception as exc:  # an AuditError: closing gave up, the journal keeps them
+            if not isinstance(exc, AuditError):  # a fault of ours: lost, and said so
+                self.lost_events += len(accepted)
+                log.exception("recording %d events failed; they are lost", len(accepted))
+            self._done(len(accepted))  # never left counted: a drain would wait for ever
             return
         if end.segment > self._trimmed:
             self.journal.trim(end)
