@@ -47,7 +47,13 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
     callback path of --qbconf, $QB_CONF or /etc/qb.conf, else $QBDIR/callback. Events are
     acknowledged once journaled; callbacks' questions go back to the supervisor.
     """
-    from ..service.app import ListenError, ServiceOptions, open_service, serve_until_stopped
+    from ..service.app import (
+        ListenError,
+        ServiceOptions,
+        catch_stop_signals,
+        open_service,
+        serve_until_stopped,
+    )
     from ._targets import SetupError
 
     dirs = callback_dirs(paths, qbconf)
@@ -74,10 +80,11 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
         raise SetupError(f"--workdir: cannot create {run_dir}: {exc.strerror}") from None
     with working_directory(run_dir):
         try:
-            with open_service(options, on_diagnostics=show) as running:
+            with open_service(options, on_diagnostics=show,
+                              stopped=catch_stop_signals()) as running:
                 where_http = f" and http:{options.http}" if options.http else ""
-                click.echo(f"qbcallbacks serve: listening on {listen}{where_http}", err=True)
-                drained = serve_until_stopped(running)
+                drained = serve_until_stopped(running, lambda: click.echo(
+                    f"qbcallbacks serve: listening on {listen}{where_http}", err=True))
         except ListenError as exc:
             raise SetupError(str(exc)) from None
     click.echo("qbcallbacks serve: drained and stopped" if drained else

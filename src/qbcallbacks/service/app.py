@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -22,7 +22,8 @@ from .metrics import MeteredAuditStore, Metrics
 from .proxy import SupervisorProxy
 from .server import ListenError, SocketServer
 
-__all__ = ["ListenError", "Running", "ServiceOptions", "open_service", "serve_until_stopped"]
+__all__ = ["ListenError", "Running", "ServiceOptions", "catch_stop_signals", "open_service",
+           "serve_until_stopped"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +62,10 @@ class Running:
 
 
 @contextlib.contextmanager
-def open_service(options: ServiceOptions,
-                 on_diagnostics: DiagnosticsHandler | None = None) -> Iterator[Running]:
-    """A listening service; drained and closed on the way out."""
+def open_service(options: ServiceOptions, on_diagnostics: DiagnosticsHandler | None = None,
+                 stopped: threading.Event | None = None) -> Iterator[Running]:
+    """A listening service; drained and closed on the way out. `stopped` (from
+    `catch_stop_signals`) lets a signal that comes while it starts stop it too."""
     metrics = Metrics()
     proxy = SupervisorProxy(options.timeout, observe=metrics.call)
     settings = DispatcherSettings(timeout=options.timeout, log_dir=options.log_dir,
@@ -81,7 +83,8 @@ def open_service(options: ServiceOptions,
     store.metrics = metrics
     dispatcher = Dispatcher(list(options.directories), proxy, mode=options.mode,
                             settings=settings, audit=store, on_diagnostics=on_diagnostics)
-    service = Service(dispatcher, proxy, metrics, drain_timeout=options.drain_timeout)
+    service = Service(dispatcher, proxy, metrics, drain_timeout=options.drain_timeout,
+                      stopped=stopped)
     sockets: SocketServer | None = None
     http: HttpServer | None = None
     try:
@@ -103,9 +106,10 @@ def open_service(options: ServiceOptions,
             store.close()
 
 
-def serve_until_stopped(running: Running) -> bool:
-    """Serve until SIGTERM, SIGINT or a `drain` request; then drain and stop."""
-    stop = running.service.stopped
+def catch_stop_signals(stop: threading.Event | None = None) -> threading.Event:
+    """From now on SIGTERM and SIGINT set `stop` (a new event if none) instead of ending the
+    process: called before the service starts, a signal sent at any moment drains it."""
+    stop = stop if stop is not None else threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
@@ -113,6 +117,15 @@ def serve_until_stopped(running: Running) -> bool:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+    return stop
+
+
+def serve_until_stopped(running: Running, announce: Callable[[], None] | None = None) -> bool:
+    """Serve until SIGTERM, SIGINT or a `drain` request; then drain and stop. `announce` is
+    called once the signals are caught: a SIGTERM sent as soon as it is seen drains too."""
+    stop = catch_stop_signals(running.service.stopped)
+    if announce is not None:
+        announce()
     while not stop.wait(0.5):
         pass
     return running.stop()

@@ -44,14 +44,16 @@ class Service:
     """A dispatcher fed by a remote supervisor."""
 
     def __init__(self, dispatcher: Dispatcher, proxy: SupervisorProxy, metrics: Metrics,
-                 drain_timeout: float | None = None) -> None:
+                 drain_timeout: float | None = None,
+                 stopped: threading.Event | None = None) -> None:
         self.dispatcher = dispatcher
         self.proxy = proxy
         self.metrics = metrics
         self.drain_timeout = drain_timeout
         self.reader = EventReader()
         self.draining = False
-        self.stopped = threading.Event()
+        #: Set to stop serving (by a `drain` request, or a signal caught before the start).
+        self.stopped = stopped if stopped is not None else threading.Event()
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
         self._drained: bool | None = None
