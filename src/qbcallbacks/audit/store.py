@@ -22,7 +22,7 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -251,8 +251,7 @@ class AuditStore:
                     job_data if job_data is None or isinstance(job_data, str)
                     else json.dumps(job_data), now) for seq, event, job_data in events]
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._transaction():
                 written = self._write_completions()
                 if ev_rows:
                     self._db.executemany(
@@ -275,13 +274,6 @@ class AuditStore:
                         "VALUES (1, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET segment=excluded."
                         "segment, offset=excluded.offset, seq=MAX(seq, excluded.seq)",
                         (position.segment, position.offset, journal_seq))
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            except BaseException:
-                self._rollback()  # never leave a transaction open behind any failure
-                raise
             del self._buffer[:written]
         return ids
 
@@ -289,21 +281,13 @@ class AuditStore:
         """Count a run's attempt, committed before it starts (a run that kills the host is
         then known on restart); returns the attempts so far, this one included."""
         with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._transaction():
                 # Outcomes buffered so far ride along: a finished run is not taken for one
                 # the host died in.
                 written = self._write_completions()
                 row = self._db.execute(
                     "UPDATE firings SET attempts=attempts+1, started_at=? WHERE id=? "
                     "RETURNING attempts", (started_at, firing_id)).fetchone()
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            except BaseException:
-                self._rollback()  # never leave a transaction open behind any failure
-                raise
             del self._buffer[:written]
         return int(row[0]) if row else 0
 
@@ -321,16 +305,8 @@ class AuditStore:
         with self._lock:
             if not self._buffer:
                 return
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
+            with self._transaction():
                 written = self._write_completions()
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            except BaseException:
-                self._rollback()  # never leave a transaction open behind any failure
-                raise
             del self._buffer[:written]
 
     def _write_completions(self) -> int:
@@ -341,6 +317,22 @@ class AuditStore:
                 "started_at=COALESCE(started_at, ?), finished_at=?, duration=?, "
                 "attempts=MAX(attempts, 1) WHERE id=?", self._buffer[:n])
         return n
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """One write transaction under the lock, committed at the end of the block or rolled
+        back whatever failed inside it (a SQLite failure is raised as an `AuditError`)."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                yield
+                self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise AuditError(f"cannot write the audit trail: {exc}") from exc
+            except BaseException:
+                self._rollback()  # never leave a transaction open behind any failure
+                raise
 
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -365,22 +357,13 @@ class AuditStore:
         """Move the pending firings of earlier sessions (a crashed host's) into this session,
         so a second crash finds them again; returns how many and the highest id among them.
         Firings recorded later get higher ids, so `claimed(0, highest)` reads exactly these."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                count, top = self._db.execute(
-                    "SELECT COUNT(*), MAX(id) FROM firings WHERE status='pending' "
-                    "AND session != ?", (self.session,)).fetchone()
-                if count:
-                    self._db.execute("UPDATE firings SET session=? WHERE status='pending' "
-                                     "AND session != ?", (self.session, self.session))
-                self._db.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            except BaseException:
-                self._rollback()  # never leave a transaction open behind any failure
-                raise
+        with self._transaction():
+            count, top = self._db.execute(
+                "SELECT COUNT(*), MAX(id) FROM firings WHERE status='pending' "
+                "AND session != ?", (self.session,)).fetchone()
+            if count:
+                self._db.execute("UPDATE firings SET session=? WHERE status='pending' "
+                                 "AND session != ?", (self.session, self.session))
         return int(count), int(top or 0)
 
     def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
