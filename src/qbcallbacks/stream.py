@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -55,7 +55,14 @@ class OverlongLine:
     limit: int
 
 
-def stream_lines(stream: IO[bytes], limit: int = MAX_EVENT_LINE) -> Iterator[bytes | OverlongLine]:
+class LineSource(Protocol):
+    """A binary file or socket file: what `stream_lines` reads."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
+
+
+def stream_lines(stream: LineSource, limit: int = MAX_EVENT_LINE,
+                 ) -> Iterator[bytes | OverlongLine]:
     """The lines of a binary stream, line ends removed, each read at most `limit` bytes at a
     time. A longer line (or a stream with no line end at all, such as a device) ends the
     reading: its place is taken by an `OverlongLine`, which `read_events` reports."""

@@ -21,12 +21,13 @@ from typing import Any
 
 from ..errors import QbCallbacksError
 from ..model.supervisor import MailMessage, Supervisor
+from ..service.messages import MAX_LINE
+from ..stream import OverlongLine, stream_lines
 
 log = logging.getLogger("qbcallbacks.adapters")
 
 #: Error codes after which the same event may be sent again later.
 RETRY_CODES = frozenset({-32001, -32002, -32003})
-MAX_LINE = 1 << 20
 
 
 class ServiceError(QbCallbacksError):
@@ -139,9 +140,9 @@ class ServiceClient:
     def _read_loop(self) -> None:
         reader = self._sock.makefile("rb")
         try:
-            while True:
-                line = reader.readline(MAX_LINE + 1)
-                if not line:
+            for line in stream_lines(reader, MAX_LINE):
+                if isinstance(line, OverlongLine):
+                    self._fail(f"the service sent a line over {MAX_LINE} bytes")
                     break
                 if line.strip():
                     self._dispatch(line)

@@ -16,12 +16,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..model._base import Frozen
+from ..model.events import MAX_ID
 from ..model.supervisor import JobAction, SubjobAction, WorkAction
+from ..stream import MAX_EVENT_LINE
 
-#: The largest `seq` (a signed 64-bit integer, so every language can hold it).
-MAX_SEQ = 2**63 - 1
-#: The longest line either side may send.
-MAX_LINE = 1 << 20
+#: The largest `seq` (a signed 64-bit integer, so every language can hold it, as job ids).
+MAX_SEQ = MAX_ID
+#: The longest line either side may send (as in an events file).
+MAX_LINE = MAX_EVENT_LINE
 
 # JSON-RPC error codes (the standard ones, then the service's own).
 PARSE_ERROR = -32700

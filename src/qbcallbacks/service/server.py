@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import QbCallbacksError
+from ..stream import OverlongLine, stream_lines
 from .core import RpcFault, Service
 from .messages import INVALID_REQUEST, MAX_LINE, PARSE_ERROR
 
@@ -62,11 +63,8 @@ class Connection:
     def serve(self) -> None:
         proxy = self.service.proxy
         try:
-            while True:
-                raw = self._rfile.readline(MAX_LINE + 1)
-                if not raw:
-                    return
-                if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+            for raw in stream_lines(self._rfile, MAX_LINE):
+                if isinstance(raw, OverlongLine):
                     self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
                     return
                 if raw.strip():
