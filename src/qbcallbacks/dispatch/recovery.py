@@ -75,11 +75,6 @@ class Orphans(Sequence[FiringRecord]):
     def __getitem__(self, index: int | slice) -> FiringRecord | Sequence[FiringRecord]:
         return list(self)[index]
 
-    def __eq__(self, other: object) -> bool:  # compares as the list it replaces
-        return list(self) == other if isinstance(other, list) else other is self
-
-    __hash__ = object.__hash__
-
     def __repr__(self) -> str:
         return f"<{self.total} orphaned firings, ids up to {self.upto}>"
 
