@@ -32,6 +32,7 @@ from typing import Any
 
 from qbcallbacks.lang import parse_trigger
 from qbcallbacks.lang.config import scan_config
+from qbcallbacks.lang.source import collector_paused
 from qbcallbacks.lang.trigger import clear_cache
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model._base import trusted
@@ -128,9 +129,10 @@ def build(text: str) -> Matcher:
     """Parse, make the rules as the loader does (it checks the scripts too), compile."""
     rows, diagnostics = scan_config(text)
     assert not diagnostics, diagnostics[:3]
-    rules = [trusted(Rule, directory="/site/callback", file=r[4], language="python",
-                     trigger=r[5], line=r[0], column=r[1], trigger_column=r[2], position=i)
-             for i, r in enumerate(rows)]
+    with collector_paused():  # as the loader builds its rules
+        rules = [trusted(Rule, directory="/site/callback", file=r[4], language="python",
+                         trigger=r[5], line=r[0], column=r[1], trigger_column=r[2],
+                         position=i) for i, r in enumerate(rows)]
     del rows
     return Matcher(rules)
 
