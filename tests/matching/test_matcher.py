@@ -161,7 +161,7 @@ def test_rule_order_is_position_then_serial_for_any_position() -> None:
 def test_a_reload_after_a_plain_load_keeps_compound_state() -> None:
     """Rules are indexed by identity only when a reload first needs it."""
     first = rule("complete-job-self && failed-job-self", 0)
-    matcher = Matcher([first, rule("done-job-self", 1, "b.py")])
+    matcher = Matcher([first, rule("done-job-self", 1, "b.py")], attach="live")
     assert names(matcher.observe(ev("complete", 1))) == [("b.py", 1)]  # complete is done
     matcher.replace_rules([rule("complete-job-self && failed-job-self", 5),
                            rule("submit-job-self", 6, "c.py")])
