@@ -18,6 +18,7 @@ from ..model.documents import (
     QcbProgram,
 )
 from ..model.limits import Limits, default_limits
+from ._fast_qcb import fast_line
 from ._lark import qcb_lark
 from .source import DiagnosticBudget, iter_line_runs, line_too_long
 
@@ -87,26 +88,6 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
 
 
 _COMMANDS = frozenset(QCB_COMMANDS)
-
-
-def fast_line(raw: str) -> QcbLine | None:
-    """A non-blank line that is plainly a comment or a known command (in any case, with an
-    optional comment), built with string operations; None leaves the line to the grammar,
-    which also explains what is wrong. Loading the grammar costs more than a whole clean
-    `check`, and a property test holds this to what the grammar builds."""
-    rest = raw.lstrip(" \t")
-    if "\r" in rest or "\n" in rest:
-        return None
-    if rest.startswith("#"):
-        return trusted(CommentLine, kind="comment", text=rest.rstrip(" \t"))
-    cut = min((i for i in (rest.find(" "), rest.find("\t")) if i >= 0), default=len(rest))
-    command = rest[:cut].lower()
-    if command not in _COMMANDS:
-        return None
-    after = rest[cut:].strip(" \t")
-    if after and not after.startswith("#"):
-        return None
-    return trusted(CommandLine, kind="command", command=command, comment=after or None)
 
 
 def _build(tree: Tree[Token]) -> QcbLine | None:
