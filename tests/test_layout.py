@@ -14,8 +14,8 @@ from support.paths import EXAMPLES, ROOT
 
 PACKAGE = ROOT / "src" / "qbcallbacks"
 #: The layers, bottom first: a module may import from its own layer or from one below.
-LAYERS = ("errors", "model", "lang", "matching", "runtimes", "config", "audit", "stream",
-          "dispatch", "reference", "service", "adapters", "lsp", "cli")
+LAYERS = ("_version", "errors", "model", "lang", "matching", "runtimes", "config", "audit",
+          "stream", "dispatch", "reference", "service", "adapters", "lsp", "cli")
 #: Modules at the top of the package that only re-export or start the CLI.
 ENTRY_MODULES = ("__init__", "__main__")
 MAX_LINES = 500
@@ -112,3 +112,10 @@ def test_check_loads_only_the_language_layer_and_the_loader(heavy: str) -> None:
     assert "qbcallbacks.config.load" in loaded
     assert heavy not in loaded
     assert not any(m.startswith(heavy + ".") for m in loaded)
+
+
+def test_version_loads_neither_click_nor_pydantic_nor_package_metadata() -> None:
+    loaded = loaded_by("from qbcallbacks.cli import main\ncode = main(['--version'])")
+    assert {"click", "pydantic", "importlib.metadata", "lark"} & loaded == set()
+    assert {m for m in loaded if m.startswith("qbcallbacks.")} <= {
+        "qbcallbacks.cli", "qbcallbacks._version"}

@@ -143,7 +143,7 @@ _HOMES: dict[str, str] = {
 def __getattr__(name: str) -> Any:
     """Import the module that owns `name` on first use and cache the name here."""
     if name == "__version__":
-        return _version()
+        return _read_version()
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'qbcallbacks' has no attribute {name!r}")
@@ -152,16 +152,11 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def _version() -> str:
-    # Package metadata is slow to read; only a caller that asks for the version pays.
-    from importlib.metadata import PackageNotFoundError, version
+def _read_version() -> str:
+    from ._version import __version__
 
-    try:
-        found = version("qbcallbacks")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-        found = "0+unknown"
-    globals()["__version__"] = found
-    return found
+    globals()["__version__"] = __version__
+    return __version__
 
 
 def __dir__() -> list[str]:
