@@ -105,7 +105,7 @@ def test_importing_the_package_loads_none_of_its_parts() -> None:
 @pytest.mark.parametrize("heavy", ["qbcallbacks.dispatch", "qbcallbacks.audit",
                                    "qbcallbacks.reference", "sqlite3", "rich", "xml", "difflib",
                                    "importlib.metadata", "importlib.resources", "zipfile",
-                                   "qbcallbacks.lang.outline"])
+                                   "qbcallbacks.lang.outline", "lark"])
 def test_check_loads_only_the_language_layer_and_the_loader(heavy: str) -> None:
     loaded = loaded_by("from qbcallbacks.cli import main\n"
                        f"code = main(['check', {str(EXAMPLES)!r}])")

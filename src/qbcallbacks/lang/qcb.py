@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-
-from lark import Token, Tree
-from lark.exceptions import LarkError, UnexpectedInput
+from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, make_diagnostic
 from ..model._base import Frozen, trusted
@@ -18,6 +16,9 @@ from ..model.documents import (
     QcbProgram,
 )
 from ..model.limits import Limits, default_limits
+
+if TYPE_CHECKING:
+    from lark import Token, Tree
 from ._fast_qcb import fast_line
 from ._lark import qcb_lark
 from .source import DiagnosticBudget, iter_line_runs, line_too_long
@@ -68,6 +69,8 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
             continue
         line = fast_line(raw)
         if line is None:
+            from lark.exceptions import LarkError, UnexpectedInput  # only for such lines
+
             parser = parser or qcb_lark()
             try:
                 line = _build(parser.parse(raw, start="line"))
@@ -96,6 +99,8 @@ def _build(tree: Tree[Token]) -> QcbLine | None:
     (what their validators do). None for a command whose lower case is not a known name:
     the grammar's case folding also takes a non-ASCII letter whose lower case is not ASCII
     (the long s, U+017F, for `s`), which is no command's spelling."""
+    from lark import Token
+
     toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
     if tree.data == "command_line":
         comment = toks.get("COMMENT")

@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from lark.exceptions import LarkError, UnexpectedInput
-
 from ..errors import Diagnostic, TriggerError, make_diagnostic
 from ..model.limits import Limits, default_limits
 from ..model.triggers import AllOf, AnyOf, EventPattern
@@ -32,6 +30,8 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
     compound = parse_compound_trigger(text)
     if compound is not None:
         return compound
+    from lark.exceptions import LarkError, UnexpectedInput  # only text the readers left
+
     found: list[Problem] = []
     try:
         tree = trigger_lark().parse(text)
