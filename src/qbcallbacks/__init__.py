@@ -9,10 +9,12 @@ the audit trail, SQLite and the runtimes load when one of their names is first r
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+#: `typing` is not imported at run time: it costs about as much as starting Python, and
+#: `qbcallbacks --version` should not pay it. Type checkers take this constant as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from .audit.store import AuditError, AuditStore, FiringRecord
     from .config.load import (
         CallbackSet,
@@ -147,6 +149,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'qbcallbacks' has no attribute {name!r}")
+    import importlib  # not at import: `qbcallbacks --version` should not pay for it
+
     value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value
     return value

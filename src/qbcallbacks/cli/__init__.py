@@ -8,8 +8,11 @@ Loading lazily keeps `qbcallbacks check` fast: it never imports the runtimes' wo
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
+
+TYPE_CHECKING = False  # `typing` is not imported for `--version` (see qbcallbacks/__init__)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 #: Subcommand name -> the module that defines it, imported only when the command runs.
 COMMANDS: dict[str, str] = {
