@@ -146,7 +146,7 @@ def main() -> None:
 
 
 #: Input size factor per bench/run mode.
-SCALES = {"smoke": 0.002, "quick": 0.2, "full": 1.0}
+SCALES = {"smoke": 0.002, "quick": 0.05, "full": 1.0}
 
 
 def measure(scale: float) -> tuple[tuple[str, float], tuple[str, float]]:

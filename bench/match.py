@@ -137,16 +137,19 @@ def build(text: str) -> Matcher:
     return Matcher(rules)
 
 
-def build_seconds(text: str, repeat: int) -> float:
-    best = float("inf")
+def build_seconds(text: str, repeat: int) -> tuple[float, float]:
+    """The best (wall, CPU) seconds of `repeat` builds. The build is one thread, so on an idle
+    machine the two agree; on a shared one the CPU time is what our code costs."""
+    best, best_cpu = float("inf"), float("inf")
     for _ in range(repeat):
         clear_cache()
         gc.collect()
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         matcher = build(text)
         best = min(best, time.perf_counter() - start)
+        best_cpu = min(best_cpu, time.process_time() - cpu)
         del matcher
-    return best
+    return best, best_cpu
 
 
 def build_memory(text: str) -> tuple[float, float]:
@@ -162,23 +165,27 @@ def build_memory(text: str) -> tuple[float, float]:
     return held / len(matcher.rules), peak / 1e6
 
 
-def build_rows(small: int, large: int, repeat: int, memory: bool) -> list[dict[str, Any]]:
+def build_rows(small: int, large: int, repeat: int, memory: int) -> list[dict[str, Any]]:
+    """Rows: the build at `large` rules against `small`, and the memory at `memory` rules."""
     texts = {n: conf_text(n) for n in (small, large)}
-    seconds = {n: build_seconds(texts[n], repeat) for n in (small, large)}
-    ratio = seconds[large] / seconds[small]
-    print(f"parse + build: {small:,} rules {seconds[small]:.2f} s, {large:,} rules "
-          f"{seconds[large]:.2f} s ({ratio:.1f}x)")
-    out = [row(f"parse + build {large:,} rules", f"{seconds[large]:.2f} s",
-               f"{small:,} rules: {seconds[small]:.2f} s", ratio,
-               f"<= {1.1 * large / small:g}x and <= {1.5 * large / 100_000:g} s",
-               ratio <= 1.1 * large / small and seconds[large] <= 1.5 * large / 100_000)]
-    if memory:
-        per_rule, peak = build_memory(texts[large])
-        print(f"memory: {per_rule:,.0f} bytes per rule held, peak {peak:.0f} MB")
-        out.append(row(f"memory, {large:,} rules built", f"{per_rule:,.0f} B/rule, peak "
-                       f"{peak:.0f} MB", "", None,
-                       f"<= 2 KB/rule, <= {250 * large // 100_000} MB peak",
-                       per_rule <= 2048 and peak <= 250 * large / 100_000))
+    wall, cpu = {}, {}
+    for n in (small, large):
+        wall[n], cpu[n] = build_seconds(texts[n], repeat)
+    ratio = cpu[large] / cpu[small]
+    limit = 1.5 * large / 100_000
+    print(f"parse + build: {small:,} rules {wall[small]:.2f} s (CPU {cpu[small]:.2f} s), "
+          f"{large:,} rules {wall[large]:.2f} s (CPU {cpu[large]:.2f} s), {ratio:.1f}x")
+    out = [row(f"parse + build {large:,} rules (CPU time)",
+               f"{cpu[large]:.2f} s (wall {wall[large]:.2f} s)",
+               f"{small:,} rules: {cpu[small]:.2f} s", ratio,
+               f"<= {1.1 * large / small:g}x and <= {limit:g} s", ratio <= 1.1 * large / small
+               and cpu[large] <= limit)]
+    per_rule, peak = build_memory(texts.get(memory) or conf_text(memory))
+    print(f"memory at {memory:,} rules: {per_rule:,.0f} bytes per rule held, peak {peak:.0f} MB")
+    out.append(row(f"memory, {memory:,} rules built", f"{per_rule:,.0f} B/rule, peak "
+                   f"{peak:.0f} MB", "", None,
+                   f"<= 2 KB/rule, <= {250 * memory / 100_000:g} MB peak",
+                   per_rule <= 2048 and peak <= 250 * memory / 100_000))
     return out
 
 
@@ -194,14 +201,15 @@ def per_event(observe: object, events: list[Event]) -> tuple[float, float]:
     return statistics.median(times) / 1000, fired / max(1, len(events))
 
 
-#: Per bench/run mode: rule counts, events per kind, reference up to, build sizes and repeats.
+#: Per bench/run mode: rule counts, events per kind, reference up to, build sizes and repeats,
+#: and the rule count whose memory is measured.
 MODES: dict[str, dict[str, Any]] = {
     "smoke": {"sizes": [10, 1_000], "events": 200, "reference": 10, "build": (1_000, 10_000),
-              "repeat": 1},
-    "quick": {"sizes": [10, 1_000, 100_000], "events": 2_000, "reference": 10,
-              "build": (10_000, 100_000), "repeat": 1},
+              "repeat": 1, "memory": 10_000},
+    "quick": {"sizes": [10, 1_000, 10_000], "events": 2_000, "reference": 10,
+              "build": (10_000, 100_000), "repeat": 1, "memory": 10_000},
     "full": {"sizes": [10, 100, 1_000, 10_000, 100_000], "events": 20_000,
-             "reference": 10_000, "build": (10_000, 100_000), "repeat": 3},
+             "reference": 10_000, "build": (10_000, 100_000), "repeat": 3, "memory": 100_000},
 }
 
 
@@ -269,7 +277,7 @@ def main() -> None:
         else args.max_reference
     with report_to_stderr(args.rows is not None):
         rows = observe_rows(sizes, mode["events"], reference)
-        rows += build_rows(*mode["build"], mode["repeat"], memory=True)
+        rows += build_rows(*mode["build"], mode["repeat"], memory=mode["memory"])
     if args.rows:
         emit(rows)
 
