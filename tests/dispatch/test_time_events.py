@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.matching.clock import ManualClock, from_qube
 from qbcallbacks.model.events import Event, Job, JobCallback
 from qbcallbacks.reference.memory import MemorySupervisor
@@ -20,7 +20,7 @@ def _dispatcher(tmp_path: Path, lines: dict[str, str], sup: MemorySupervisor,
     rts = runtimes(rt)
     rts["qcb"] = QcbRuntime(sup)
     d = Dispatcher([str(write_dir(tmp_path / "cb", lines))], sup, runtimes=rts,
-                   config=DispatcherConfig(**config), audit=tmp_path / "audit.db", clock=clock)
+                   settings=DispatcherSettings(**config), audit=tmp_path / "audit.db", clock=clock)
     return d, rt
 
 
