@@ -157,3 +157,16 @@ def test_the_life_cycle_only_moves_forward_and_work_is_counted_once() -> None:
     work.done(firings=True)
     work.done()
     assert work.wait_idle(None)
+
+
+def test_a_firing_the_executor_does_not_take_is_recorded_crashed(tmp_path):
+    class Unreachable(QueueExecutor):
+        def submit(self, firing: PendingFiring) -> None:
+            raise ConnectionError("broker down")
+
+    with make(tmp_path, Unreachable()) as d:
+        d.emit(Event(name="complete", type="job", job=1))
+        assert d.wait_idle(10)
+        rows = d.audit.query()
+    assert [r.status for r in rows] == ["crashed", "crashed"]
+    assert all("broker down" in (r.error or "") for r in rows)

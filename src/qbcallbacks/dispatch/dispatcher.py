@@ -20,7 +20,6 @@ thread dies of an exception: each loop logs it (logger `qbcallbacks.dispatch`) a
 
 from __future__ import annotations
 
-import logging
 import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,7 +28,7 @@ from typing import Any
 
 from ..audit.backends import open_audit, open_journal
 from ..audit.records import FiringRecord
-from ..audit.store import AuditError, AuditStore
+from ..audit.store import AuditStore
 from ..config.load import expand_callback_path
 from ..config.qbconf import read_qbconf
 from ..config.watch import Watcher
@@ -59,8 +58,6 @@ from .timer import Timer
 __all__ = ["BackPressureError", "Dispatcher", "DispatcherClosed", "DispatcherSettings",
            "DispatcherUnavailable", "Executor", "Health", "LocalExecutor", "MatchSource",
            "MatcherSource", "build_runtimes"]
-
-log = logging.getLogger("qbcallbacks.dispatch")
 
 
 class Dispatcher:
@@ -229,13 +226,7 @@ class Dispatcher:
         self._intake.stop()
         self._loop.join()
         self._executor.close()
-        self.journal.close()
-        try:
-            self.audit.end_session()
-            if self._own_audit:
-                self.audit.release_writer()  # the trail stays readable (`audit.query`)
-        except AuditError as exc:
-            log.error("the session could not be closed in the audit trail: %s", exc)
+        self._recorder.close(release=self._own_audit)  # the trail stays readable (`audit`)
         return drained
 
     def __enter__(self) -> Dispatcher:

@@ -4,9 +4,12 @@ The contract, for any executor (the local one below, or one that sends runs else
 
 - `start(completions)` is called once, before any `submit`, with the dispatcher's recorder.
 - `submit(firing)` is called from the matcher thread only, one firing at a time, each already
-  recorded in the trail (it has its id) and counted as in flight. It must return at once:
-  the run happens behind it. Firings of one attached job (`firing.job`) must run one at a
-  time, in submission order, across events too; different jobs may run side by side.
+  recorded in the trail (it has its id), counted as in flight and allowed by the job-code
+  policy. It must return at once: the run happens behind it. Firings of one attached job
+  (`firing.job`) must run one at a time, in submission order, across events too; different
+  jobs may run side by side. A `submit` that raises has not taken the firing: it is
+  recorded `crashed` with the error. What an executor holds is bounded: the matcher thread
+  takes no more events while `max_backlog` firings are in flight.
 - For each run, from whatever thread runs it: `completions.started(firing.id, at)` just
   before the run (this counts the attempt durably, so a run that kills its host is known
   at the next start). If it returns False the trail is being given up while closing: do not

@@ -148,8 +148,13 @@ class MatchLoop:
                                    allowed=self.settings.allow_job_code)
         if refusal is not None:
             self._recorder.complete(firing.id, RunResult(status="refused", error=refusal))
-        else:
+            return
+        try:
             self._executor.submit(firing)
+        except Exception as exc:  # not taken: this firing's failure, and its count released
+            log.exception("the executor did not take firing %d", firing.id)
+            self._recorder.complete(firing.id, RunResult(
+                status="crashed", error=f"the executor did not take this run: {exc!r}"))
 
     def _process(self, batch: list[Item]) -> bool:
         """Match and record a batch; True when it held the end of the stream."""

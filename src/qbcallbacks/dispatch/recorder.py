@@ -116,6 +116,17 @@ class Recorder:
                 self.problem = None
             return out
 
+    def close(self, *, release: bool) -> None:
+        """End the session in the trail and close the journal; with `release`, give up the
+        writer's lock too (the trail stays readable). A trail fault here is only logged."""
+        self.journal.close()
+        try:
+            self.audit.end_session()
+            if release:
+                self.audit.release_writer()
+        except AuditError as exc:
+            log.error("the session could not be closed in the audit trail: %s", exc)
+
     def _fault(self, exc: AuditError) -> None:
         if self.problem is None:
             self.problem = (f"the audit trail cannot be written: {exc}", time.time())
