@@ -15,6 +15,7 @@ from qbcallbacks.dispatch.executor import Completions, Executor
 from qbcallbacks.dispatch.recorder import Recorder
 from qbcallbacks.dispatch.state import InFlight, LifeCycle, Stage
 from qbcallbacks.model.events import Event
+from qbcallbacks.model.supervisor import Supervisor
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.api import RunResult
 from support.dispatch_fakes import write_dir
@@ -32,8 +33,11 @@ class QueueExecutor:
         self.problem: str | None = None
         self.lock = threading.Lock()
 
-    def start(self, completions: Completions) -> None:
+    def start(self, completions: Completions, settings: DispatcherSettings,
+              supervisor: Supervisor) -> None:
         self.completions = completions
+        self.timeout = settings.timeout
+        self.supervisor = supervisor
 
     def submit(self, firing: PendingFiring) -> None:
         with self.lock:
@@ -80,6 +84,7 @@ def make(tmp_path: Path, executor: Executor) -> Dispatcher:
 def test_another_executor_runs_the_firings_and_the_recorder_keeps_its_outcomes(tmp_path):
     ex = QueueExecutor()
     d = make(tmp_path, ex)
+    assert ex.supervisor is d.supervisor and ex.timeout == d.settings.timeout
     with d:
         for job in (1, 2):
             d.emit(Event(name="complete", type="job", job=job))

@@ -103,10 +103,8 @@ class Dispatcher:
         self._intake = Intake(self.journal, s, self._life, self._work, self._recorder)
         source = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
         self._timer = Timer(self.clock, self._intake, source)
-        self._executor = executor if executor is not None else LocalExecutor(
-            runtimes if runtimes is not None else build_runtimes(
-                supervisor, mode=mode, pool_sizes=s.per_runtime), s, own=runtimes is None)
-        self._executor.start(self._recorder)
+        self._executor = executor if executor is not None else LocalExecutor(runtimes, mode=mode)
+        self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
                                self._timer, self._work, self._life, s)
         self._book = RuleBook(self.directories, on_diagnostics)

@@ -2,7 +2,9 @@
 
 The contract, for any executor (the local one below, or one that sends runs elsewhere):
 
-- `start(completions)` is called once, before any `submit`, with the dispatcher's recorder.
+- `start(completions, settings, supervisor)` is called once, before any `submit`, with the
+  dispatcher's recorder, its settings (limits and deadlines) and the supervisor that
+  answers the scripts' `qb` calls.
 - `submit(firing)` is called from the matcher thread only, one firing at a time, each already
   recorded in the trail (it has its id), counted as in flight and allowed by the job-code
   policy. It must return at once: the run happens behind it. Firings of one attached job
@@ -15,8 +17,8 @@ The contract, for any executor (the local one below, or one that sends runs else
   at the next start). If it returns False the trail is being given up while closing: do not
   run the firing and do not complete it (it stays pending for the next start). Otherwise,
   when the run ends, `completions.complete(firing.id, result)` with its `RunResult`
-  (`started_at` set). A run's deadline is `plan(firing, settings).timeout` seconds; `qb`
-  calls the script makes are answered by the dispatcher's supervisor within that deadline.
+  (`started_at` set). A run's deadline is `plan(firing, settings).timeout` seconds; the
+  `qb` calls the script makes are answered by that supervisor within the deadline.
 - Every submitted firing gets exactly one `complete` (or a `started` that returned False):
   a firing that cannot run is completed `crashed`, `error` or `cancelled`, never dropped,
   because `wait_idle` and `close` wait for its count. `complete` may be called from any
@@ -39,9 +41,10 @@ from typing import Protocol
 
 from ..audit.records import PendingFiring
 from ..model.languages import runtime_extension
-from ..runtimes.api import RunResult, Runtime
+from ..model.supervisor import Supervisor
+from ..runtimes.api import PythonMode, RunResult, Runtime
 from .lanes import Lanes
-from .runner import plan
+from .runner import build_runtimes, plan
 from .settings import DispatcherSettings, Health
 
 log = logging.getLogger("qbcallbacks.dispatch")
@@ -65,7 +68,8 @@ class Completions(Protocol):
 class Executor(Protocol):
     """Runs recorded firings and reports their outcomes (the contract is the module's)."""
 
-    def start(self, completions: Completions) -> None: ...
+    def start(self, completions: Completions, settings: DispatcherSettings,
+              supervisor: Supervisor) -> None: ...
 
     def submit(self, firing: PendingFiring) -> None: ...
 
@@ -78,21 +82,28 @@ class Executor(Protocol):
 
 class LocalExecutor:
     """Runs firings in this host: per-job lanes feeding per-runtime pools under one overall
-    limit (`max_runs`, `per_runtime`), on the given runtimes (closed with it if `own`)."""
+    limit (`max_runs`, `per_runtime`). On the given runtimes, or on runtimes of its own
+    (built at `start`, bound to the supervisor, closed with the executor)."""
 
-    def __init__(self, runtimes: Mapping[str, Runtime], settings: DispatcherSettings, *,
-                 own: bool = False) -> None:
-        self.runtimes = dict(runtimes)
-        self.settings = settings
-        self._own = own
-        self._completions: Completions | None = None
+    runtimes: dict[str, Runtime]
+    settings: DispatcherSettings
+    _completions: Completions
+    _lanes: Lanes
+
+    def __init__(self, runtimes: Mapping[str, Runtime] | None = None, *,
+                 mode: PythonMode = "isolated") -> None:
+        self._given = None if runtimes is None else dict(runtimes)
+        self._mode: PythonMode = mode
         self._cancelling = False
+
+    def start(self, completions: Completions, settings: DispatcherSettings,
+              supervisor: Supervisor) -> None:
+        self._completions, self.settings = completions, settings
+        self.runtimes = self._given if self._given is not None else build_runtimes(
+            supervisor, mode=self._mode, pool_sizes=settings.per_runtime)
         self._lanes = Lanes(self._run, overall=settings.max_runs,
                             per_runtime=settings.per_runtime,
                             default_per_runtime=settings.max_runs)
-
-    def start(self, completions: Completions) -> None:
-        self._completions = completions
 
     def submit(self, firing: PendingFiring) -> None:
         if self._cancelling:
@@ -107,7 +118,7 @@ class LocalExecutor:
 
     def close(self) -> None:
         self._lanes.close()
-        if self._own:
+        if self._given is None:
             for runtime in self.runtimes.values():
                 runtime.close()
 
@@ -115,7 +126,6 @@ class LocalExecutor:
         return Health()
 
     def _report(self, firing_id: int, result: RunResult) -> None:
-        assert self._completions is not None, "start() comes before any submit()"
         self._completions.complete(firing_id, result)
 
     def _run(self, firing: PendingFiring) -> None:
@@ -136,7 +146,6 @@ class LocalExecutor:
             return RunResult(status="error",
                              error=f"no runtime for {firing.language!r} callbacks")
         started = time.time()
-        assert self._completions is not None, "start() comes before any submit()"
         if not self._completions.started(firing.id, started):
             return None
         try:
