@@ -95,7 +95,8 @@ class MatchLoop:
         self._executor, self._timer = executor, timer
         self._work, self._life, self.settings = work, life, settings
         self._seq = 0  # events matched in this session
-        #: Events the matcher failed on (logged; recorded without firings).
+        #: Events lost to a fault of ours, each logged: the matcher failed on them (they are
+        #: recorded without firings) or their batch could not be recorded.
         self.lost_events = 0
         self._thread: threading.Thread | None = None
 
