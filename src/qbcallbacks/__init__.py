@@ -27,7 +27,6 @@ if TYPE_CHECKING:
         BackPressureError,
         Dispatcher,
         DispatcherClosed,
-        DispatcherConfig,
         DispatcherSettings,
         DispatcherUnavailable,
     )
@@ -87,7 +86,6 @@ _HOMES: dict[str, str] = {
     "BackPressureError": "dispatch.dispatcher",
     "Dispatcher": "dispatch.dispatcher",
     "DispatcherClosed": "dispatch.dispatcher",
-    "DispatcherConfig": "dispatch.dispatcher",
     "DispatcherSettings": "dispatch.dispatcher",
     "DispatcherUnavailable": "dispatch.dispatcher",
     "ConfigError": "errors",
@@ -184,7 +182,6 @@ __all__ = [
     "DirectoryLoad",
     "Dispatcher",
     "DispatcherClosed",
-    "DispatcherConfig",
     "DispatcherSettings",
     "DispatcherUnavailable",
     "Event",
