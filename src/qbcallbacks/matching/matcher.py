@@ -10,6 +10,7 @@ is the contract both follow.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Collection, Iterable
 from operator import itemgetter
 from typing import Literal
@@ -36,6 +37,11 @@ from .index import gather as _gather
 from .watch import CallbackWatch
 
 _ORDER = itemgetter(0, 1)
+#: From this many rules on, a build ends by moving every object the process holds into the
+#: collector's permanent generation (`gc.freeze`): a big rule set lives as long as the
+#: process, and otherwise the collector would scan its million objects once right after the
+#: build and again at every full collection, which costs more than the build itself.
+_FREEZE_AT = 10_000
 #: The index of a type no rule mentions.
 _NO_NAMES: dict[str | None, NameTypeIndex] = {}
 
@@ -107,6 +113,8 @@ class Matcher:
                 for bit, atom in _bits(entry.compiled.atoms):
                     rule_bucket(index, atom).add(atom.extra, entry, bit)
             self._serial = serial
+            if len(entries) >= _FREEZE_AT:
+                gc.freeze()
 
     def _keys(self) -> dict[RuleKey, list[RuleEntry]]:
         """The rules by identity (directory, file, trigger text), in firing order."""
