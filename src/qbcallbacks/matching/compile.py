@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ..errors import TriggerError
 from ..lang.trigger import parse_trigger_with_warnings
@@ -20,12 +20,12 @@ AtomKind = Literal["self", "parent", "label", "id", "global"]
 MaskTest = Callable[[int], bool]
 
 
-@dataclass(frozen=True, slots=True)
-class Atom:
+class Atom(NamedTuple):
     """One event pattern reduced to what an index needs.
 
     `context` is the label (kind `label`) or the job id (kind `id`), else None; `extra` None
-    means any item (written `*` or omitted).
+    means any item (written `*` or omitted). A named tuple: immutable, and built several
+    times faster than a frozen dataclass, once per rule of a big rule set.
     """
 
     name: str | None
