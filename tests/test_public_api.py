@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+
 import qbcallbacks
 
 
@@ -18,3 +20,14 @@ def test_every_exported_error_derives_from_the_root() -> None:
               and issubclass(getattr(qbcallbacks, n), Exception)]
     assert len(errors) >= 8
     assert all(issubclass(e, qbcallbacks.QbCallbacksError) for e in errors)
+
+
+def test_the_typing_imports_name_exactly_the_public_names() -> None:
+    """`__all__` is the one list; the typing imports (which type checkers read, and which say
+    where each name lives) must name the same set, no more."""
+    homes = qbcallbacks._typing_imports()
+    assert set(homes) == set(qbcallbacks.__all__) - {"__version__"}
+    for name, home in homes.items():
+        module = importlib.import_module(f"qbcallbacks.{home}")
+        assert getattr(qbcallbacks, name) is getattr(module, name)
+

@@ -15,10 +15,11 @@ subjob. The Perl `qb` module is generated from the same tables, so the two stay 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Any
 
-#: Job calls; the name is the action. Given "job.subjob" they act on that subjob.
+#: Job calls; the name is the action. Given "job.subjob" they act on that subjob. The
+#: actions are `model.supervisor`'s (a test ties these copies to them).
 JOB_CALLS: tuple[str, ...] = (
     "unblock", "block", "fail", "kill", "remove", "migrate", "preempt", "interrupt", "suspend",
     "resume",
@@ -33,10 +34,12 @@ SUBJOB_CALLS: dict[str, str] = {"subunblocksingle": "unblock-single"}
 #: Every name answered by the host, with `jobinfo` and `mail`.
 HOST_CALLS: tuple[str, ...] = ("jobinfo", "mail", *JOB_CALLS, *WORK_CALLS, *SUBJOB_CALLS)
 
-#: Bounds of one `qb` call, checked in the script's process and again by the host, so a call
-#: cannot keep the host busy past the run's deadline.
-MAX_CALL_ARGS = 64
-MAX_CALL_BYTES = 256 * 1024
+#: Bounds of one `qb` call, checked in the script's process before the call leaves it; the
+#: host checks again with the process's `Limits` (`max_qb_args`, `max_qb_arg_size`), whose
+#: defaults these copy (a test ties them), so that a call cannot keep the host busy past the
+#: run's deadline.
+MAX_CALL_ARGS = 256
+MAX_ARG_SIZE = 64 * 1024
 
 
 class QbError(Exception):
@@ -44,9 +47,15 @@ class QbError(Exception):
 
 
 def check_arguments(fn: str, args: list[Any]) -> None:
-    """Refuse a call with more than `MAX_CALL_ARGS` arguments (a `QbError` in the script)."""
+    """Refuse a call over the bounds (a `QbError` in the script), in the words the host's
+    check (`model.limits.qb_args_problem`) uses."""
     if len(args) > MAX_CALL_ARGS:
-        raise QbError(f"{fn}: too many arguments ({len(args)}; at most {MAX_CALL_ARGS})")
+        raise QbError(f"{fn}: {len(args)} arguments, over the limit of {MAX_CALL_ARGS} "
+                      "[QCB016]")
+    for i, arg in enumerate(args, 1):
+        if isinstance(arg, Sized) and len(arg) > MAX_ARG_SIZE:
+            raise QbError(f"{fn}: argument {i} has size {len(arg)}, over the limit of "
+                          f"{MAX_ARG_SIZE} [QCB017]")
 
 
 class Scope:
@@ -109,12 +118,12 @@ def jobinfo(*args: Any) -> list[dict[str, Any]]:
 
 def mail(to: str | list[str] | tuple[str, ...], subject: str, body: str = "") -> None:
     """Ask the supervisor to send a mail; header fields must be single-line."""
-    _scope().call("mail", [to if isinstance(to, str) else list(to), subject, body])
+    _call("mail", [to if isinstance(to, str) else list(to), subject, body])
 
 
 def _action(name: str) -> Callable[[Any], bool]:
     def action(target: Any) -> bool:
-        return bool(_scope().call(name, [target]))
+        return bool(_call(name, [target]))
 
     action.__name__ = action.__qualname__ = name
     action.__doc__ = f"Ask the supervisor to {name} a job, work item or subjob."

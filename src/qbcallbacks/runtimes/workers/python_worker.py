@@ -284,9 +284,6 @@ class Worker:
                 data = json.dumps(request).encode("utf-8") + b"\n"
             except (TypeError, ValueError) as exc:
                 raise qb.QbError(f"{fn}: arguments must be plain data: {exc}") from None
-            if len(data) > qb.MAX_CALL_BYTES:
-                raise qb.QbError(f"{fn}: arguments too large ({len(data)} bytes; at most "
-                                 f"{qb.MAX_CALL_BYTES})")
             with self.lock:
                 _write_all(self.wfd, data)
                 reply = self.receive()
