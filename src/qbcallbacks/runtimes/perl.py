@@ -38,7 +38,7 @@ from .api import (
 )
 from .pool import Worker, WorkerPool, run_in_pool
 from .qb.answers import answer
-from .qb.module import JOB_CALLS, SUBJOB_CALLS, WORK_CALLS
+from .qb.module import JOB_CALLS, MAX_MESSAGE_BYTES, SUBJOB_CALLS, WORK_CALLS
 from .validate import perl_syntax
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "workers" / "perl_worker.pl"
@@ -129,7 +129,8 @@ class PerlRuntime(Runtime):
                 cwd = self._cwd = workdir_of(self.settings)
                 limits = default_limits()
                 hello = {"op": "init", "qb": qb_module_source(),
-                         "max_args": limits.max_qb_args, "max_arg_size": limits.max_qb_arg_size}
+                         "max_args": limits.max_qb_args, "max_arg_size": limits.max_qb_arg_size,
+                         "max_message": MAX_MESSAGE_BYTES}
                 self._pool = WorkerPool(lambda: Worker(argv, env, cwd, hello),
                                         self.settings.pool_size, self.settings.max_runs_per_worker)
             return self._pool

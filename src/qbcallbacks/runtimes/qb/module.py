@@ -40,6 +40,9 @@ HOST_CALLS: tuple[str, ...] = ("jobinfo", "mail", *JOB_CALLS, *WORK_CALLS, *SUBJ
 #: run's deadline.
 MAX_CALL_ARGS = 256
 MAX_ARG_SIZE = 64 * 1024
+#: Largest line a worker may send the host (the pool reads no further); a call within the
+#: bounds above whose JSON is longer still is refused in the script.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 class QbError(Exception):

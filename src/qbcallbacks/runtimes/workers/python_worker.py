@@ -284,6 +284,9 @@ class Worker:
                 data = json.dumps(request).encode("utf-8") + b"\n"
             except (TypeError, ValueError) as exc:
                 raise qb.QbError(f"{fn}: arguments must be plain data: {exc}") from None
+            if len(data) > qb.MAX_MESSAGE_BYTES:
+                raise qb.QbError(f"{fn}: the call is too large to send ({len(data)} bytes; at "
+                                 f"most {qb.MAX_MESSAGE_BYTES})")
             with self.lock:
                 _write_all(self.wfd, data)
                 reply = self.receive()
