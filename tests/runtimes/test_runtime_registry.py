@@ -169,7 +169,7 @@ def test_construction_is_cheap_and_uniform() -> None:
         bound = cls(sup, settings, output_cap=10)
         assert bound.supervisor is sup
         assert (bound.settings.pool_size, bound.settings.output_cap) == (3, 10)
-        assert getattr(bound, "_pool", None) is None  # nothing started
+        assert getattr(bound, "worker_pids", ()) == ()  # nothing started
         bound.close()
 
 

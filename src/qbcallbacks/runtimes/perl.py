@@ -78,6 +78,13 @@ class PerlRuntime(Runtime):
         """The perl executable, or None if there is none."""
         return shutil.which(self.settings.perl or "perl")
 
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """Process ids of the warm workers waiting for a run (none before the first run or
+        `warm`, or after `close`)."""
+        pool = self._pool
+        return pool.idle_pids() if pool is not None else ()
+
     def validate(self, path: Path) -> list[Diagnostic]:
         """Parse the script statically (nothing in it runs); see `validate.perl_syntax`."""
         return perl_syntax(path, self.settings.perl)

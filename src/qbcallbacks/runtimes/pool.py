@@ -276,6 +276,11 @@ class WorkerPool:
                     replacement.dispose()
             self._cond.notify()
 
+    def idle_pids(self) -> tuple[int, ...]:
+        """Process ids of the workers waiting for a run."""
+        with self._cond:
+            return tuple(w.proc.pid for w in self._idle)
+
     def warm(self) -> None:
         """Start workers until the pool is full."""
         while True:

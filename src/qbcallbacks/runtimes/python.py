@@ -69,6 +69,13 @@ class PythonRuntime(Runtime):
         """In-process mode: threads of timed-out callbacks that are still running."""
         return self._inprocess.stuck_threads if self._inprocess is not None else 0
 
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """Isolated mode: process ids of the warm workers waiting for a run (none before the
+        first run or `warm`, after `close`, or in-process)."""
+        pool = self._pool
+        return pool.idle_pids() if pool is not None else ()
+
     def validate(self, path: Path) -> list[Diagnostic]:
         """Compile the script; a syntax error comes back with its line and column."""
         return python_syntax(path)
