@@ -31,7 +31,7 @@ _base = settings(
 )
 settings.register_profile("dev", _base, max_examples=50, suppress_health_check=_generated)
 settings.register_profile(
-    "ci", _base, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
+    "ci", _base, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
     "nightly", _base, max_examples=10_000, suppress_health_check=_generated
