@@ -223,3 +223,12 @@ def test_the_qcb_language_is_a_script_language() -> None:
 
     assert SCRIPT_LANGUAGES[QCB_EXTENSION] == "qcb"
     assert [extension_of(p) for p in ("a/b.QCB", "a.b/c", ".qcb", "x")] == ["qcb", "", "qcb", ""]
+
+
+def test_per_runtime_defaults_and_script_checks_cover_the_script_languages() -> None:
+    from qbcallbacks.dispatch.settings import DispatcherSettings
+    from qbcallbacks.model.languages import SCRIPT_LANGUAGES
+    from qbcallbacks.runtimes.validate import validators
+
+    assert set(DispatcherSettings().per_runtime) == set(SCRIPT_LANGUAGES)
+    assert set(validators()) >= {f".{ext}" for ext in SCRIPT_LANGUAGES}
