@@ -25,7 +25,6 @@ if TYPE_CHECKING:
         BackPressureError,
         Dispatcher,
         DispatcherClosed,
-        DispatcherConfig,
         DispatcherSettings,
         DispatcherUnavailable,
     )
@@ -142,7 +141,6 @@ __all__ = [
     "DirectoryLoad",
     "Dispatcher",
     "DispatcherClosed",
-    "DispatcherConfig",
     "DispatcherSettings",
     "DispatcherUnavailable",
     "Event",
