@@ -25,7 +25,6 @@ MAX_DISPATCHER_LINES = 200
 #: Modules still over MAX_LINES while another branch splits them; each entry is removed when
 #: its split lands (a test fails when an entry is no longer needed).
 OVERSIZE_ALLOWED: dict[str, str] = {
-    "qbcallbacks.dispatch.dispatcher": "split into intake, recorder and executor",
     "qbcallbacks.matching.matcher": "its fast build moves to its own module",
     "qbcallbacks.audit.store": "the trail backends become siblings over shared SQL",
     "qbcallbacks.audit.pgstore": "the trail backends become siblings over shared SQL",
@@ -132,8 +131,6 @@ def test_the_span_is_the_definition_and_its_whole_body() -> None:
     assert span(tree.body[0]) == 4
 
 
-@pytest.mark.xfail(strict=True, reason="the Dispatcher is being split into intake, recorder "
-                   "and executor; remove this mark when the split lands")
 def test_the_dispatcher_only_wires_its_parts() -> None:
     path = PACKAGE / "dispatch" / "dispatcher.py"
     [dispatcher] = [n for n in definitions(path)
