@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic
+from ..model.limits import default_limits
 from ..model.supervisor import Supervisor
 from .api import (
     Invocation,
@@ -127,10 +128,11 @@ class PythonRuntime(Runtime):
 
 
 def _request(invocation: Invocation, cap: int, cwd: str) -> dict[str, Any]:
+    limits = default_limits()
     return {
         "op": "run", "name": invocation.source_name, "cap": cap,
         "path": None if invocation.path is None else str(invocation.path),
         "code": invocation.code, "jobid": invocation.job_id, "workid": invocation.work_name,
         "subid": invocation.subjob_id, "event": invocation.event.format(),
-        "cwd": cwd,
+        "cwd": cwd, "max_args": limits.max_qb_args, "max_arg_size": limits.max_qb_arg_size,
     }

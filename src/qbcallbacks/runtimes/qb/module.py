@@ -34,10 +34,10 @@ SUBJOB_CALLS: dict[str, str] = {"subunblocksingle": "unblock-single"}
 #: Every name answered by the host, with `jobinfo` and `mail`.
 HOST_CALLS: tuple[str, ...] = ("jobinfo", "mail", *JOB_CALLS, *WORK_CALLS, *SUBJOB_CALLS)
 
-#: Bounds of one `qb` call, checked in the script's process before the call leaves it; the
-#: host checks again with the process's `Limits` (`max_qb_args`, `max_qb_arg_size`), whose
-#: defaults these copy (a test ties them), so that a call cannot keep the host busy past the
-#: run's deadline.
+#: Default bounds of one `qb` call: the defaults of `Limits.max_qb_args` and
+#: `max_qb_arg_size` (a test ties them). The host gives each run its process's limits (the
+#: scope's), checks them in the script's process before a call leaves it, and again when it
+#: answers, so that a call cannot keep the host busy past the run's deadline.
 MAX_CALL_ARGS = 256
 MAX_ARG_SIZE = 64 * 1024
 #: Largest line a worker may send the host (the pool reads no further); a call within the
@@ -49,38 +49,42 @@ class QbError(Exception):
     """A `qb` call failed: bad arguments, or no callback is running in this context."""
 
 
-def check_arguments(fn: str, args: list[Any]) -> None:
+def check_arguments(fn: str, args: list[Any], max_args: int = MAX_CALL_ARGS,
+                    max_arg_size: int = MAX_ARG_SIZE) -> None:
     """Refuse a call over the bounds (a `QbError` in the script), in the words the host's
     check (`model.limits.qb_args_problem`) uses."""
-    if len(args) > MAX_CALL_ARGS:
-        raise QbError(f"{fn}: {len(args)} arguments, over the limit of {MAX_CALL_ARGS} "
-                      "[QCB016]")
+    if len(args) > max_args:
+        raise QbError(f"{fn}: {len(args)} arguments, over the limit of {max_args} [QCB016]")
     for i, arg in enumerate(args, 1):
-        if isinstance(arg, Sized) and len(arg) > MAX_ARG_SIZE:
+        if isinstance(arg, Sized) and len(arg) > max_arg_size:
             raise QbError(f"{fn}: argument {i} has size {len(arg)}, over the limit of "
-                          f"{MAX_ARG_SIZE} [QCB017]")
+                          f"{max_arg_size} [QCB017]")
 
 
 class Scope:
-    """What `qb` knows about the running invocation."""
+    """What `qb` knows about the running invocation, and the bounds of its calls."""
 
-    __slots__ = ("call", "event", "jobid", "subid", "workid")
+    __slots__ = ("call", "event", "jobid", "max_arg_size", "max_args", "subid", "workid")
 
     def __init__(self, jobid: int, workid: str | None, subid: int, event: str,
-                 call: Callable[[str, list[Any]], Any]) -> None:
+                 call: Callable[[str, list[Any]], Any], max_args: int = MAX_CALL_ARGS,
+                 max_arg_size: int = MAX_ARG_SIZE) -> None:
         self.jobid = jobid
         self.workid = workid
         self.subid = subid
         self.event = event
         self.call = call
+        self.max_args = max_args
+        self.max_arg_size = max_arg_size
 
 
 current: contextvars.ContextVar[Scope] = contextvars.ContextVar("qb_scope")
 
 
 def _call(name: str, args: list[Any]) -> Any:
-    check_arguments(name, args)
-    return _scope().call(name, args)
+    scope = _scope()
+    check_arguments(name, args, scope.max_args, scope.max_arg_size)
+    return scope.call(name, args)
 
 
 def _scope() -> Scope:
