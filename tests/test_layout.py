@@ -5,6 +5,7 @@ read text never load the machinery that runs code."""
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -39,12 +40,17 @@ def modules() -> list[tuple[str, Path]]:
     return found
 
 
+@functools.cache
+def parsed(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
 def imported_modules(name: str, path: Path) -> set[str]:
     """Absolute names of the qbcallbacks modules `path` imports (relative imports resolved)."""
     parts = name.split(".")
     package = parts[:-1]  # the package a relative import starts from
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(parsed(path)):
         if isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package[: len(package) - (node.level - 1)]
@@ -109,7 +115,7 @@ def test_every_oversize_allowance_is_still_needed() -> None:
 
 
 def definitions(path: Path) -> list[ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef]:
-    return [node for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+    return [node for node in ast.walk(parsed(path))
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)]
 
 
@@ -151,14 +157,20 @@ def test_importing_the_package_loads_none_of_its_parts() -> None:
     assert "pydantic" not in loaded and "lark" not in loaded
 
 
+@pytest.fixture(scope="module")
+def loaded_by_check() -> set[str]:
+    """The modules a `check` of the examples loads (one fresh process for every case)."""
+    return loaded_by(f"from qbcallbacks.cli import main\ncode = main(['check', {str(EXAMPLES)!r}])")
+
+
 # `check` does read the runtimes' entry points (importlib.metadata, which loads zipfile): a
 # site's runtime decides which script extensions are valid.
 @pytest.mark.parametrize("heavy", ["qbcallbacks.dispatch", "qbcallbacks.audit",
                                    "qbcallbacks.reference", "sqlite3", "rich", "xml", "difflib",
                                    "qbcallbacks.lang.outline"])
-def test_check_loads_only_the_language_layer_and_the_loader(heavy: str) -> None:
-    loaded = loaded_by("from qbcallbacks.cli import main\n"
-                       f"code = main(['check', {str(EXAMPLES)!r}])")
+def test_check_loads_only_the_language_layer_and_the_loader(heavy: str,
+                                                           loaded_by_check: set[str]) -> None:
+    loaded = loaded_by_check
     assert "qbcallbacks.config.load" in loaded
     assert heavy not in loaded
     assert not any(m.startswith(heavy + ".") for m in loaded)
