@@ -40,9 +40,11 @@ from qbcallbacks.model.events import Event, Job
 from qbcallbacks.model.rules import Rule
 
 HERE = Path(__file__).resolve().parent
-sys.path[:0] = [str(HERE), str(HERE.parent / "tests" / "support")]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "tests"))
 from _rows import add_rows_option, emit, report_to_stderr, row  # noqa: E402 - after the path
-from reference_matcher import ReferenceMatcher  # noqa: E402 - after the path
+
+from support.reference_matcher import ReferenceMatcher  # noqa: E402 - after the path
 
 JOBS = 1000
 GROUP = 10
@@ -130,9 +132,10 @@ def build(text: str) -> Matcher:
     rows, diagnostics = scan_config(text)
     assert not diagnostics, diagnostics[:3]
     with collector_paused():  # as the loader builds its rules
-        rules = [trusted(Rule, directory="/site/callback", file=r[4], language="python",
-                         trigger=r[5], line=r[0], column=r[1], trigger_column=r[2],
-                         position=i) for i, r in enumerate(rows)]
+        rules = [trusted(Rule, directory="/site/callback", file=r.file, language="python",
+                         trigger=r.trigger, line=r.line, column=r.file_column,
+                         trigger_column=r.trigger_column, position=i)
+                 for i, r in enumerate(rows)]
     del rows
     return Matcher(rules)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ..model._base import trusted
 from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
@@ -57,10 +57,21 @@ def file_name_problem(name: str,
     return None
 
 
-#: A rule line that parsed, as the loader keeps it: (line, file column, trigger column, the
-#: line's text, file name, trigger, trailing comment). A tuple, not a model: a loader keeps
-#: one per rule only until it has built the rule itself.
-RuleRow = tuple[int, int, int, str, str, TriggerModel, str | None]
+class RuleRow(NamedTuple):
+    """A rule line that parsed, as the loader keeps it. A tuple, not a model: a loader keeps
+    one per rule only until it has built the rule itself."""
+
+    line: int
+    #: 1-based columns of the file name and of the trigger.
+    file_column: int
+    trigger_column: int
+    #: The full text of the line, for carets in later diagnostics.
+    source_line: str
+    file: str
+    trigger: TriggerModel
+    comment: str | None
+
+
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
 # blank followed by '#', so the first such pair after '=' starts the trailing comment. A
 # property test checks that this split plus the trigger grammar accepts and builds what the
@@ -120,4 +131,4 @@ def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    return number, file_col, trig_col, raw, name, model, comment
+    return RuleRow(number, file_col, trig_col, raw, name, model, comment)

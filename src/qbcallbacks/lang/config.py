@@ -76,7 +76,7 @@ def parse_config(text: str, file: str = "callbacks.conf",
     append = lines.append
     with collector_paused():
         for entry in _entries(text, file, extensions, limits, diags):
-            if isinstance(entry, tuple):
+            if isinstance(entry, RuleRow):
                 number, file_col, trig_col, raw, name, model, comment = entry
                 line = trusted(RuleLine, kind="rule", file=name, trigger=model, comment=comment)
                 append(line)
@@ -100,7 +100,7 @@ def scan_config(text: str, file: str = "callbacks.conf",
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     with collector_paused():
         rows = [e for e in _entries(text, file, extensions, limits, diags)
-                if type(e) is tuple]
+                if type(e) is RuleRow]
     return rows, diags.result()
 
 
@@ -145,21 +145,21 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
             if before is not None and len(bad) < _MEMO:
                 bad[raw] = diags.severities_since(before)
             continue
-        if type(entry) is not tuple:
+        if type(entry) is not RuleRow:
             yield entry
             continue
-        trigger = entry[5]
+        trigger = entry.trigger
         canonical = texts.get(id(trigger))
         if canonical is None:
             if len(texts) >= _MEMO:
                 texts.clear()
             canonical = texts[id(trigger)] = trigger.format()
-        key = (entry[4], canonical)
+        key = (entry.file, canonical)
         first = seen.get(key)
         if first is not None:
             diags.append(make_diagnostic(
                 "QCB202", f"duplicate of line {first}: the callback will run twice",
-                file=file, line=number, column=entry[1],
+                file=file, line=number, column=entry.file_column,
                 end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
         else:
             seen[key] = number
