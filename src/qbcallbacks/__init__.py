@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         DispatcherSettings,
         DispatcherUnavailable,
     )
+    from .dispatch.remote.executor import CeleryExecutor
     from .errors import (
         ConfigError,
         Diagnostic,
@@ -86,6 +87,7 @@ _HOMES: dict[str, str] = {
     "DispatcherClosed": "dispatch.dispatcher",
     "DispatcherSettings": "dispatch.dispatcher",
     "DispatcherUnavailable": "dispatch.dispatcher",
+    "CeleryExecutor": "dispatch.remote.executor",
     "ConfigError": "errors",
     "Diagnostic": "errors",
     "QbCallbacksError": "errors",
@@ -174,6 +176,7 @@ __all__ = [
     "BackPressureError",
     "BlankLine",
     "CallbackSet",
+    "CeleryExecutor",
     "Clock",
     "CommandLine",
     "CommentLine",

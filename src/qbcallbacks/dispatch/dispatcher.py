@@ -103,7 +103,7 @@ class Dispatcher:
         self._intake = Intake(self.journal, s, self._life, self._work, self._recorder)
         source = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
         self._timer = Timer(self.clock, self._intake, source)
-        self._executor = executor if executor is not None else LocalExecutor(runtimes, mode=mode)
+        self._executor = executor if executor is not None else _executor_for(s, runtimes, mode)
         self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
                                self._timer, self._work, self._life, s)
@@ -232,6 +232,16 @@ class Dispatcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _executor_for(settings: DispatcherSettings, runtimes: Mapping[str, Runtime] | None,
+                  mode: PythonMode) -> Executor:
+    """The executor the settings name: this host's pools, or Celery workers."""
+    if settings.executor == "celery" and settings.broker:
+        from .remote.executor import CeleryExecutor
+
+        return CeleryExecutor(settings.broker)
+    return LocalExecutor(runtimes, mode=mode)
 
 
 def _open_trail(audit: AuditStore | str | Path | None, settings: DispatcherSettings,

@@ -1,0 +1,219 @@
+"""`CeleryExecutor`: the dispatcher's runs go to Celery workers through a broker.
+
+The dispatcher keeps matching, the journal and the trail (one writer per trail); only runs
+leave. Per-job order is the executor's: a job's firings wait here in firing order and the
+next one is released to the broker only when the one before it has completed, so the broker
+never holds two runs of one job and no number of workers can reorder them; different jobs
+run side by side. Workers take one run at a time per process (prefetch multiplier 1 with late
+acknowledgement), so a slow run never holds back another job's run that waits behind it.
+
+Each script's SHA-256 is taken when the firing is submitted, right after it matched; a worker
+whose copy differs refuses the run, and the refusal is recorded. The attempt is counted when
+a worker starts (a run redelivered after a worker died counts again); the outcome is
+recorded once, the first to arrive: a late duplicate of a finished firing is answered and
+ignored, so a firing is never recorded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from ...audit.records import PendingFiring
+from ...model.languages import runtime_extension
+from ...model.supervisor import HostError, MailMessage, Supervisor
+from ...runtimes.api import RunResult
+from ..executor import CANCELLED, Completions
+from ..runner import plan
+from ..settings import DispatcherSettings, Health
+from .hub import Hub
+from .wire import (
+    HARD_GRACE,
+    RUN_QUEUE,
+    RUN_TASK,
+    SOFT_GRACE,
+    SUPERVISOR_METHODS,
+    result_from_wire,
+    run_message,
+    script_hash,
+)
+
+log = logging.getLogger("qbcallbacks.remote")
+
+
+@dataclass
+class _Run:
+    firing: PendingFiring
+    script_hash: str | None
+
+
+class CeleryExecutor:
+    """Sends runs to Celery workers on `broker` (see the module); `queue` is the queue
+    the workers consume; the run's Celery soft and hard time limits are its deadline plus
+    `soft_grace` and `hard_grace` seconds."""
+
+    settings: DispatcherSettings
+    _completions: Completions
+    _supervisor: Supervisor
+
+    def __init__(self, broker: str, *, queue: str = RUN_QUEUE, soft_grace: float = SOFT_GRACE,
+                 hard_grace: float = HARD_GRACE) -> None:
+        self.broker, self.queue = broker, queue
+        self.soft_grace, self.hard_grace = soft_grace, max(hard_grace, soft_grace)
+        self._lock = threading.Lock()
+        self._send_lock = threading.Lock()
+        self._open: dict[int, _Run] = {}
+        self._jobs: dict[int, deque[_Run]] = {}
+        self._cancelling = False
+        self._problem: tuple[str, float] | None = None
+        self._app: Any = None
+
+    def start(self, completions: Completions, settings: DispatcherSettings,
+              supervisor: Supervisor) -> None:
+        from celery import Celery
+
+        self._completions, self.settings, self._supervisor = completions, settings, supervisor
+        self._app = Celery("qbcallbacks-dispatcher", broker=self.broker, set_as_current=False)
+        self._app.conf.update(task_serializer="json", accept_content=["json"],
+                              task_ignore_result=True, broker_connection_retry=False)
+        self.hub = Hub(self.broker, self._answer)
+        self.hub.start()
+
+    def submit(self, firing: PendingFiring) -> None:
+        run: _Run | None = _Run(firing, script_hash(firing.path))
+        with self._lock:
+            if self._cancelling:
+                run = None
+            else:
+                assert run is not None
+                self._open[firing.id] = run
+                lane = self._jobs.setdefault(firing.job, deque())
+                lane.append(run)
+                if len(lane) > 1:
+                    return  # released when the run before it in this job completes
+        if run is None:
+            self._completions.complete(firing.id, RunResult(status="cancelled",
+                                                            error=CANCELLED))
+        else:
+            self._release(run)
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelling = True
+            waiting = [run for lane in self._jobs.values() for run in list(lane)[1:]]
+        for run in waiting:  # the heads are at the broker: cancelled when a worker asks
+            self._finish(run.firing.id, RunResult(status="cancelled", error=CANCELLED))
+
+    def close(self) -> None:
+        self.hub.stop()
+        if self._app is not None:
+            self._app.close()
+
+    def health(self) -> Health:
+        problem = self._problem or self.hub.problem
+        if problem is None:
+            return Health()
+        return Health(ok=False, problem=problem[0], since=problem[1])
+
+    @property
+    def waiting(self) -> int:
+        """Firings submitted and not completed (at the broker, running, or held for order)."""
+        with self._lock:
+            return len(self._open)
+
+    def _release(self, run: _Run | None) -> None:
+        """Send `run` to the broker; one the broker refuses is completed `crashed` and the
+        next of its job goes instead (a loop, however many a dead broker refuses)."""
+        while run is not None:
+            if self._cancelling:
+                result = RunResult(status="cancelled", error=CANCELLED)
+            else:
+                try:
+                    self._send(run)
+                    return
+                except Exception as exc:  # a broker out of reach: that run cannot go
+                    self._problem = (f"the broker refused a run: {exc}", time.time())
+                    log.error("the broker refused the run of firing %d: %s", run.firing.id, exc)
+                    result = RunResult(status="crashed",
+                                       error=f"the broker did not take the run: {exc}")
+            run = self._complete(run.firing.id, result)
+
+    def _send(self, run: _Run) -> None:
+        firing = run.firing
+        invocation = plan(firing, self.settings)
+        message = run_message(firing.id, firing.job, runtime_extension(firing.language),
+                              invocation, run.script_hash, self.hub.name)
+        with self._send_lock:
+            self._app.send_task(RUN_TASK, args=[message], queue=self.queue,
+                                soft_time_limit=invocation.timeout + self.soft_grace,
+                                time_limit=invocation.timeout + self.hard_grace)
+        self._problem = None
+
+    def _complete(self, firing_id: int, result: RunResult) -> _Run | None:
+        """Record the outcome if the firing is still open (the first outcome wins) and give
+        the next run of its job; None when there is none, or it was already recorded."""
+        with self._lock:
+            run = self._open.pop(firing_id, None)
+            if run is None:
+                return None
+            lane = self._jobs[run.firing.job]
+            lane.remove(run)
+            following = lane[0] if lane else None
+            if not lane:
+                del self._jobs[run.firing.job]
+        self._completions.complete(firing_id, result)
+        return following
+
+    def _finish(self, firing_id: int, result: RunResult) -> bool:
+        with self._lock:
+            known = firing_id in self._open
+        self._release(self._complete(firing_id, result))
+        return known
+
+    def _answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """A worker's request (`wire`), answered; called on the hub's threads."""
+        op, firing = request.get("op"), request.get("firing")
+        if op == "call":
+            return self._call(request.get("method"), request.get("args"))
+        if not isinstance(firing, int) or isinstance(firing, bool):
+            return {"error": "a request without a firing id"}
+        if op == "started":
+            at = request.get("at")
+            return {"run": self._started(firing, at if isinstance(at, float) else time.time())}
+        if op == "done":
+            return {"recorded": self._finish(firing, result_from_wire(request.get("result")))}
+        return {"error": f"unknown request {op!r}"}
+
+    def _started(self, firing_id: int, at: float) -> bool:
+        with self._lock:
+            known = firing_id in self._open
+        if not known:  # a redelivery of a run already recorded: nothing to do
+            return False
+        if self._cancelling:
+            self._finish(firing_id, RunResult(status="cancelled", error=CANCELLED))
+            return False
+        if self._completions.started(firing_id, at):
+            return True
+        with self._lock:  # the trail is being given up: forget it, it stays pending
+            run = self._open.pop(firing_id, None)
+            if run is not None:
+                self._jobs.pop(run.firing.job, None)
+        return False
+
+    def _call(self, method: Any, args: Any) -> dict[str, Any]:
+        """A `qb` call of a remote run, answered by this dispatcher's supervisor."""
+        if method not in SUPERVISOR_METHODS or not isinstance(args, list):
+            return {"error": f"no supervisor method {method!r}", "host": True}
+        try:
+            if method == "mail":
+                args = [MailMessage.model_validate(args[0] if args else None)]
+            return {"value": getattr(self._supervisor, method)(*args)}
+        except (HostError, ValueError, TypeError) as exc:
+            return {"error": str(exc), "host": True}
+        except Exception as exc:  # the supervisor's own fault: the script sees an error
+            log.exception("the supervisor failed answering %s", method)
+            return {"error": f"the supervisor failed: {type(exc).__name__}: {exc}"}

@@ -1,0 +1,221 @@
+"""The Celery executor with real parts: a private RabbitMQ broker and three real
+`celery -A qbcallbacks.celery worker` processes, each in its own working directory.
+
+The broker and the workers start once for the module; each test has its own dispatcher,
+callback directory and trail. The test that kills a worker comes last."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
+from qbcallbacks.dispatch.remote.executor import CeleryExecutor
+from qbcallbacks.model.events import Event
+from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.stream import ReplayStep, read_events
+from support.paths import ROOT
+from support.rabbitmq import CeleryWorkers, wait_for
+
+pytest.importorskip("celery", reason="Celery is not installed (the `celery` extra)")
+
+
+@pytest.fixture(scope="module")
+def workers(rabbitmq_broker: str, tmp_path_factory: pytest.TempPathFactory,
+            ) -> Iterator[CeleryWorkers]:
+    pool = CeleryWorkers(rabbitmq_broker, tmp_path_factory.mktemp("workers"), 3)
+    try:
+        yield pool
+    finally:
+        pool.stop()
+
+
+def callbacks(root: Path, scripts: dict[str, tuple[str, str]]) -> Path:
+    """A callback directory: `name -> (trigger, script text)`, in firing order."""
+    root.mkdir(parents=True, exist_ok=True)
+    for name, (_, text) in scripts.items():
+        (root / name).write_text(text)
+    (root / "callbacks.conf").write_text(
+        "".join(f"{name} = {trigger}\n" for name, (trigger, _) in scripts.items()))
+    return root
+
+
+def dispatcher(tmp_path: Path, directory: Path, workers: CeleryWorkers,
+               supervisor: MemorySupervisor | None = None, **settings: object) -> Dispatcher:
+    s = DispatcherSettings(executor="celery", broker=workers.broker, **settings)
+    return Dispatcher([str(directory)], supervisor or MemorySupervisor(), settings=s,
+                      audit=tmp_path / "audit.db",
+                      executor=CeleryExecutor(workers.broker, queue=workers.queue))
+
+
+WHERE = "import os\nprint('ran in', os.getcwd())\n"
+#: A callback that says where it runs, then waits for the test's `release` file.
+HOLD = """import os, time, qb
+here = {here!r}
+open(os.path.join(here, 'started-%d' % os.getpid()), 'w').write(
+    '%s %d %d' % (os.getcwd(), os.getpid(), os.getppid()))
+end = time.monotonic() + 60
+while not os.path.exists(os.path.join(here, 'release')) and time.monotonic() < end:
+    time.sleep(0.05)
+print('released in', os.getcwd())
+"""
+
+
+def started(here: Path) -> list[list[str]]:
+    return [p.read_text().split() for p in sorted(here.glob("started-*")) if p.stat().st_size]
+
+
+def test_firings_run_on_the_workers_as_replay_predicts_and_are_recorded_once(tmp_path,
+                                                                             workers):
+    root = callbacks(tmp_path / "cb", {
+        "where.py": ("complete-job-self", WHERE),
+        "note.qcb": ("done-job-self", "unblock-self\n"),
+        "work.py": ("complete-work-self-*", WHERE)})
+    events = [{"event": "submit", "type": "job", "job": {"id": j, "label": f"shot{j}"}}
+              for j in (1, 2, 3)]
+    events += [{"event": "complete", "type": "job", "job": 1},
+               {"event": "failed", "type": "job", "job": 2},
+              {"event": "complete", "type": "work", "job": 3, "extra": "7"}]
+    stream = tmp_path / "events.jsonl"
+    stream.write_text("".join(json.dumps(e) + "\n" for e in events))
+    done = subprocess.run([sys.executable, "-m", "qbcallbacks", "replay", str(root), "--events",
+                           str(stream), "--dry-run", "--format", "json"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120, check=True)
+    predicted = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(predicted) == 4
+    with dispatcher(tmp_path, root, workers) as d:
+        for step in read_events(stream.read_text().splitlines()):
+            assert isinstance(step, ReplayStep)
+            d.emit(step.event, step.job)
+        assert d.wait_idle(60)
+        rows = d.audit.query()
+    assert [{"seq": r.event_seq, "job": r.job, "callback": r.callback, "trigger": r.trigger}
+            for r in rows] == [{k: p[k] for k in ("seq", "job", "callback", "trigger")}
+                               for p in predicted]
+    assert [(r.status, r.attempts) for r in rows] == [("ok", 1)] * 4
+    assert len({r.id for r in rows}) == 4
+    worker_dirs = {str(workers.root / f"w{i}") for i in range(3)}
+    for row in rows:
+        if row.callback.endswith(".py"):
+            assert row.output.split()[-1] in worker_dirs, row.output
+            assert str(tmp_path) not in row.output
+
+
+ORDER = """import os, random, time, qb
+time.sleep(random.uniform(0, 0.25))
+with open(os.path.join({here!r}, 'order-%d' % qb.jobid()), 'a') as out:
+    out.write('%s %s\\n' % (qb.workid(), os.getcwd()))
+"""
+
+
+def test_a_jobs_firings_run_in_firing_order_across_three_workers(tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {
+        "order.py": ("complete-work-self-*", ORDER.format(here=str(tmp_path)))})
+    jobs, items = (11, 12, 13), [str(i) for i in range(8)]
+    with dispatcher(tmp_path, root, workers) as d:
+        for item in items:
+            for job in jobs:
+                d.emit(Event(name="complete", type="work", job=job, extra=item))
+        assert d.wait_idle(120)
+        rows = d.audit.query()
+    assert len(rows) == 24 and {r.status for r in rows} == {"ok"}
+    hosts = set()
+    for job in jobs:
+        lines = (tmp_path / f"order-{job}").read_text().splitlines()
+        assert [line.split()[0] for line in lines] == items
+        hosts.update(line.split()[1] for line in lines)
+    assert len(hosts) >= 2  # the jobs were spread over the workers
+
+
+def test_a_remote_callbacks_qb_calls_reach_the_supervisor(tmp_path, workers):
+    farm = MemorySupervisor()
+    job = farm.submit("lighting-v12", status="running")
+    info = ("import qb\njob = qb.jobinfo('-id', qb.jobid())[0]\n"
+            "print(job['name'], job['status'])\n")
+    root = callbacks(tmp_path / "cb", {"info.py": ("complete-work-self-*", info),
+                                       "hold.qcb": ("complete-work-self-*", "block-self\n")})
+    with dispatcher(tmp_path, root, workers, supervisor=farm) as d:
+        d.emit(Event(name="complete", type="work", job=job.id, extra="1"))
+        assert d.wait_idle(60)
+        rows = d.audit.query()
+    assert [(r.callback, r.status) for r in rows] == [("info.py", "ok"), ("hold.qcb", "ok")]
+    assert rows[0].output.strip() == "lighting-v12 running"
+    assert [(a.action, a.job, a.ok) for a in farm.actions] == [("block", job.id, True)]
+    assert farm.job_status(job.id) == "blocked"
+
+
+def test_a_script_changed_between_match_and_run_is_refused_and_recorded(tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {
+        "first.py": ("complete-job-self", HOLD.format(here=str(tmp_path))),
+        "second.py": ("complete-job-self", "print('original')\n")})
+    with dispatcher(tmp_path, root, workers) as d:
+        d.emit(Event(name="complete", type="job", job=5))
+        wait_for(lambda: started(tmp_path), "the first callback to start")
+        (root / "second.py").write_text("print('changed after the match')\n")
+        (tmp_path / "release").touch()
+        assert d.wait_idle(60)
+        rows = d.audit.query()
+    assert [(r.callback, r.status) for r in rows] == [("first.py", "ok"), ("second.py", "refused")]
+    assert "content hash" in (rows[1].error or "")
+    assert rows[1].started_at is None and rows[1].output == ""  # it never ran
+
+
+def test_a_hanging_callback_is_stopped_at_its_deadline_on_the_worker(tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {
+        "hang.py": ("complete-job-self", "import time\nwhile True:\n    time.sleep(0.1)\n")})
+    with dispatcher(tmp_path, root, workers, rule_timeouts={"hang.py": 1.0}) as d:
+        d.emit(Event(name="complete", type="job", job=6))
+        assert d.wait_idle(60)
+        [row] = d.audit.query()
+    assert row.status == "timeout" and row.attempts == 1
+    assert "longer than 1s" in (row.error or "")
+
+
+def test_a_run_whose_worker_hangs_is_killed_by_the_hard_limit_and_recorded_timeout(
+        tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {
+        "stuck.py": ("complete-job-self", HOLD.format(here=str(tmp_path)))})
+    executor = CeleryExecutor(workers.broker, queue=workers.queue, soft_grace=1.0,
+                              hard_grace=2.0)
+    s = DispatcherSettings(executor="celery", broker=workers.broker,
+                           rule_timeouts={"stuck.py": 2.0})
+    with Dispatcher([str(root)], MemorySupervisor(), settings=s, audit=tmp_path / "audit.db",
+                    executor=executor) as d:
+        d.emit(Event(name="complete", type="job", job=7))
+        wait_for(lambda: started(tmp_path), "the callback to start")
+        pool_child = started(tmp_path)[0][2]
+        os.kill(int(pool_child), signal.SIGSTOP)  # the worker process hangs: no deadline
+        try:
+            assert d.wait_idle(60)
+            [row] = d.audit.query()
+        finally:
+            (tmp_path / "release").touch()
+            os.kill(int(pool_child), signal.SIGCONT)
+    assert row.status == "timeout" and row.attempts == 1
+    assert "hard time limit" in (row.error or "")
+
+
+def test_a_worker_killed_mid_run_has_the_run_redelivered_and_recorded_once(tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {
+        "long.py": ("complete-job-self", HOLD.format(here=str(tmp_path))),
+        "after.py": ("complete-job-self", WHERE)})
+    with dispatcher(tmp_path, root, workers) as d:
+        d.emit(Event(name="complete", type="job", job=8))
+        wait_for(lambda: started(tmp_path), "the first attempt to start")
+        first_dir = started(tmp_path)[0][0]
+        workers.kill(int(Path(first_dir).name[1:]))
+        wait_for(lambda: len(started(tmp_path)) == 2, "the run to be delivered again")
+        second_dir = next(s[0] for s in started(tmp_path) if s[0] != first_dir)
+        (tmp_path / "release").touch()
+        assert d.wait_idle(60)
+        rows = d.audit.query()
+    assert [(r.callback, r.status, r.attempts) for r in rows] == [
+        ("long.py", "ok", 2), ("after.py", "ok", 1)]
+    assert rows[0].output.split()[-1] == second_dir != first_dir
