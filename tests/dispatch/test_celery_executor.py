@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.dispatch.remote.executor import CeleryExecutor
 from qbcallbacks.model.events import Event
@@ -23,6 +24,7 @@ from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.stream import ReplayStep, read_events
 from support.paths import ROOT
 from support.rabbitmq import CeleryWorkers, wait_for
+from support.service import LineClient, served
 
 pytest.importorskip("celery", reason="Celery is not installed (the `celery` extra)")
 
@@ -200,6 +202,43 @@ def test_a_run_whose_worker_hangs_is_killed_by_the_hard_limit_and_recorded_timeo
             os.kill(int(pool_child), signal.SIGCONT)
     assert row.status == "timeout" and row.attempts == 1
     assert "hard time limit" in (row.error or "")
+
+
+def test_serve_with_the_celery_executor_has_workers_ask_the_connected_supervisor(
+        tmp_path, workers, monkeypatch):
+    monkeypatch.setenv("QBCALLBACKS_QUEUE", workers.queue)
+    info = ("import qb\nprint(qb.jobinfo('-id', qb.jobid())[0]['name'])\n"
+            "import os\nprint(os.getcwd())\n")
+    root = callbacks(tmp_path / "cb", {"info.py": ("complete-job-self", info)})
+    with served(tmp_path, root, "--executor", "celery", "--broker", workers.broker) as s, \
+            LineClient(s.sock, jobs={3: "shot3-from-the-supervisor"}) as client:
+        assert client.event(1, 3)["result"] == {"ack": 1}
+        assert client.request("drain")["result"] == {"drained": True}
+        assert s.proc.wait(60) == 0
+    assert [m["method"] for m in client.asked] == ["jobinfo"]
+    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    [row] = audit.query()
+    audit.close()
+    assert row.status == "ok"
+    name, where = row.output.split()
+    assert name == "shot3-from-the-supervisor"
+    assert Path(where).parent == workers.root
+
+
+def test_qbconf_sends_the_runs_to_the_workers(tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {"where.py": ("complete-job-self", WHERE)})
+    conf = tmp_path / "qb.conf"
+    conf.write_text(f"supervisor_universal_callback_path = {root}\n"
+                    "supervisor_callback_executor = celery\n"
+                    f"supervisor_callback_broker = {workers.broker}\n")
+    d = Dispatcher.from_qbconf(conf, MemorySupervisor(), audit=tmp_path / "audit.db",
+                               executor=CeleryExecutor(workers.broker, queue=workers.queue))
+    with d:
+        assert (d.settings.executor, d.settings.broker) == ("celery", workers.broker)
+        d.emit(Event(name="complete", type="job", job=2))
+        assert d.wait_idle(60)
+        [row] = d.audit.query()
+    assert row.status == "ok" and Path(row.output.split()[-1]).parent == workers.root
 
 
 def test_a_worker_killed_mid_run_has_the_run_redelivered_and_recorded_once(tmp_path, workers):

@@ -10,6 +10,7 @@ on the dispatcher's host; callback directories are read at the same paths, so ev
 host must see them as the dispatcher does (a farm's shared storage). Runs are acknowledged
 late and given back when their worker is lost (at least once; the dispatcher records each
 firing once), and each worker process takes one run at a time (prefetch multiplier 1).
+The queue is `QBCALLBACKS_QUEUE` (default `qbcallbacks`), as on the dispatcher.
 Recycling: `QBCALLBACKS_MAX_TASKS_PER_CHILD` (default 1000) and
 `QBCALLBACKS_MAX_MEMORY_PER_CHILD` (KiB) set Celery's per-child limits. Use the prefork pool
 (the default) or `solo`: time limits and recycling need prefork.
@@ -23,7 +24,7 @@ from typing import Any
 from celery import Celery, Task
 from celery.signals import worker_process_shutdown
 
-from ..dispatch.remote.wire import BROKER_ENV, RUN_QUEUE, RUN_TASK
+from ..dispatch.remote.wire import BROKER_ENV, RUN_TASK, run_queue
 from . import task as _task
 
 app = Celery("qbcallbacks")
@@ -41,7 +42,7 @@ app.conf.update(
     task_acks_late=True, task_reject_on_worker_lost=True,
     task_acks_on_failure_or_timeout=True,
     worker_prefetch_multiplier=1,
-    task_default_queue=os.environ.get("QBCALLBACKS_QUEUE", RUN_QUEUE),
+    task_default_queue=run_queue(),
     worker_max_tasks_per_child=_int_env("QBCALLBACKS_MAX_TASKS_PER_CHILD") or 1000,
     worker_max_memory_per_child=_int_env("QBCALLBACKS_MAX_MEMORY_PER_CHILD"),
     broker_connection_retry_on_startup=True,

@@ -122,11 +122,16 @@ class Dispatcher:
     @classmethod
     def from_qbconf(cls, qbconf: str | Path, supervisor: Supervisor,
                     **kwargs: Any) -> Dispatcher:
-        """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf."""
+        """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf, running
+        callbacks where its `supervisor_callback_executor` (and `_broker`) say."""
         conf = read_qbconf(qbconf)
-        if conf.allow_job_code:
-            kwargs["settings"] = (kwargs.get("settings") or DispatcherSettings()).model_copy(
-                update={"allow_job_code": True})
+        update: dict[str, object] = {"allow_job_code": True} if conf.allow_job_code else {}
+        if conf.callback_executor is not None:
+            update.update(executor=conf.callback_executor, broker=conf.callback_broker)
+        if update:
+            base = kwargs.get("settings") or DispatcherSettings()
+            kwargs["settings"] = DispatcherSettings.model_validate(
+                {**base.model_dump(), **update})
         return cls(conf.callback_path(kwargs.get("env")), supervisor, **kwargs)
 
     @property

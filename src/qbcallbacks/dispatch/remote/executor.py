@@ -11,7 +11,9 @@ Each script's SHA-256 is taken when the firing is submitted, right after it matc
 whose copy differs refuses the run, and the refusal is recorded. The attempt is counted when
 a worker starts (a run redelivered after a worker died counts again); the outcome is
 recorded once, the first to arrive: a late duplicate of a finished firing is answered and
-ignored, so a firing is never recorded twice.
+ignored, so a firing is never recorded twice. A run killed by its hard time limit is
+reported `timeout` by its worker; should that report never come (a worker host gone with no
+redelivery), a watch records it `timeout` once its hard limit and `WATCH_SLACK` have passed.
 """
 
 from __future__ import annotations
@@ -33,36 +35,42 @@ from ..settings import DispatcherSettings, Health
 from .hub import Hub
 from .wire import (
     HARD_GRACE,
-    RUN_QUEUE,
     RUN_TASK,
     SOFT_GRACE,
     SUPERVISOR_METHODS,
     result_from_wire,
     run_message,
+    run_queue,
     script_hash,
 )
 
 log = logging.getLogger("qbcallbacks.remote")
 
 
+#: Seconds past a run's hard limit after which the dispatcher stops waiting for its outcome.
+WATCH_SLACK = 10.0
+
+
 @dataclass
 class _Run:
     firing: PendingFiring
     script_hash: str | None
+    #: When its latest attempt must be over (monotonic), once a worker started it.
+    due: float | None = None
 
 
 class CeleryExecutor:
     """Sends runs to Celery workers on `broker` (see the module); `queue` is the queue
-    the workers consume; the run's Celery soft and hard time limits are its deadline plus
-    `soft_grace` and `hard_grace` seconds."""
+    the workers consume (default `wire.run_queue()`); a run's Celery soft and hard time
+    limits are its deadline plus `soft_grace` and `hard_grace` seconds."""
 
     settings: DispatcherSettings
     _completions: Completions
     _supervisor: Supervisor
 
-    def __init__(self, broker: str, *, queue: str = RUN_QUEUE, soft_grace: float = SOFT_GRACE,
-                 hard_grace: float = HARD_GRACE) -> None:
-        self.broker, self.queue = broker, queue
+    def __init__(self, broker: str, *, queue: str | None = None,
+                 soft_grace: float = SOFT_GRACE, hard_grace: float = HARD_GRACE) -> None:
+        self.broker, self.queue = broker, queue or run_queue()
         self.soft_grace, self.hard_grace = soft_grace, max(hard_grace, soft_grace)
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
@@ -82,6 +90,9 @@ class CeleryExecutor:
                               task_ignore_result=True, broker_connection_retry=False)
         self.hub = Hub(self.broker, self._answer)
         self.hub.start()
+        self._stop = threading.Event()
+        self._watch = threading.Thread(target=self._watch_runs, name="qbcb-watch", daemon=True)
+        self._watch.start()
 
     def submit(self, firing: PendingFiring) -> None:
         run: _Run | None = _Run(firing, script_hash(firing.path))
@@ -109,6 +120,8 @@ class CeleryExecutor:
             self._finish(run.firing.id, RunResult(status="cancelled", error=CANCELLED))
 
     def close(self) -> None:
+        self._stop.set()
+        self._watch.join(5)
         self.hub.stop()
         if self._app is not None:
             self._app.close()
@@ -190,19 +203,33 @@ class CeleryExecutor:
 
     def _started(self, firing_id: int, at: float) -> bool:
         with self._lock:
-            known = firing_id in self._open
-        if not known:  # a redelivery of a run already recorded: nothing to do
+            run = self._open.get(firing_id)
+        if run is None:  # a redelivery of a run already recorded: nothing to do
             return False
         if self._cancelling:
             self._finish(firing_id, RunResult(status="cancelled", error=CANCELLED))
             return False
         if self._completions.started(firing_id, at):
+            timeout = plan(run.firing, self.settings).timeout
+            run.due = time.monotonic() + timeout + self.hard_grace + WATCH_SLACK
             return True
         with self._lock:  # the trail is being given up: forget it, it stays pending
-            run = self._open.pop(firing_id, None)
-            if run is not None:
+            if self._open.pop(firing_id, None) is not None:
                 self._jobs.pop(run.firing.job, None)
         return False
+
+    def _watch_runs(self) -> None:
+        """Record `timeout` for started runs whose outcome is overdue (see the module)."""
+        while not self._stop.wait(1.0):
+            now = time.monotonic()
+            with self._lock:
+                overdue = [r.firing.id for r in self._open.values()
+                           if r.due is not None and r.due < now]
+            for firing_id in overdue:
+                log.error("no outcome for firing %d past its hard time limit", firing_id)
+                self._finish(firing_id, RunResult(
+                    status="timeout", error="no outcome came from the worker within the run's "
+                                            "hard time limit; its worker is presumed lost"))
 
     def _call(self, method: Any, args: Any) -> dict[str, Any]:
         """A `qb` call of a remote run, answered by this dispatcher's supervisor."""

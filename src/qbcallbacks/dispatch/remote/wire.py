@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,8 +20,10 @@ from ...runtimes.api import Invocation, RunResult
 
 #: The Celery task name a worker registers and the dispatcher sends.
 RUN_TASK = "qbcallbacks.run"
-#: The queue runs are sent to and workers consume by default.
+#: The queue runs are sent to and workers consume by default, and the environment variable
+#: that names another one (read by both sides).
 RUN_QUEUE = "qbcallbacks"
+QUEUE_ENV = "QBCALLBACKS_QUEUE"
 #: The environment variable a worker reads its broker URL from.
 BROKER_ENV = "QBCALLBACKS_BROKER"
 #: Seconds after a run's deadline at which Celery's soft limit, then its hard limit, fire:
@@ -50,6 +53,11 @@ class RemoteRun(Frozen):
 
     def to_invocation(self) -> Invocation:
         return Invocation.model_validate(self.invocation)
+
+
+def run_queue() -> str:
+    """The queue of runs: `QBCALLBACKS_QUEUE`, else `RUN_QUEUE`."""
+    return os.environ.get(QUEUE_ENV, "").strip() or RUN_QUEUE
 
 
 def run_message(firing: int, job: int, runtime: str, invocation: Invocation,

@@ -1,0 +1,81 @@
+"""Choosing the Celery executor: settings, qb.conf keys and `serve` options refuse what
+cannot work with a clear error, before anything starts (no broker needed here)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from qbcallbacks.config.qbconf import QbConfError, parse_qbconf
+from qbcallbacks.dispatch.dispatcher import DispatcherSettings
+from qbcallbacks.dispatch.remote.wire import (
+    RemoteRun,
+    result_from_wire,
+    run_message,
+    script_hash,
+)
+from qbcallbacks.model.events import Event
+from qbcallbacks.runtimes.api import Invocation
+from support.paths import ROOT
+
+
+def test_the_celery_executor_needs_a_broker_and_local_stays_the_default() -> None:
+    assert DispatcherSettings().executor == "local"
+    with pytest.raises(ValidationError, match="needs a broker URL"):
+        DispatcherSettings(executor="celery")
+    with pytest.raises(ValidationError):
+        DispatcherSettings(executor="ray", broker="amqp://x//")  # type: ignore[arg-type]
+    s = DispatcherSettings(executor="celery", broker="amqp://h//")
+    assert (s.executor, s.broker) == ("celery", "amqp://h//")
+
+
+def test_qbconf_names_where_callbacks_run() -> None:
+    conf = parse_qbconf("supervisor_callback_executor = Celery\n"
+                        "supervisor_callback_broker = amqp://farm:5672//\n")
+    assert (conf.callback_executor, conf.callback_broker) == ("celery", "amqp://farm:5672//")
+    assert parse_qbconf("").callback_executor is None
+    with pytest.raises(QbConfError, match="supervisor_callback_executor is 'dask'"):
+        parse_qbconf("supervisor_callback_executor = dask\n", "site/qb.conf").callback_executor
+
+
+def serve(tmp_path: Path, *args: str, conf: str = "") -> subprocess.CompletedProcess[str]:
+    (tmp_path / "cb").mkdir(exist_ok=True)
+    (tmp_path / "qb.conf").write_text(conf)
+    return subprocess.run([sys.executable, "-m", "qbcallbacks", "serve", str(tmp_path / "cb"),
+                           "--listen", f"unix:{tmp_path / 's.sock'}", "--workdir",
+                           str(tmp_path / "run"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False,
+                          env={**os.environ, "QB_CONF": str(tmp_path / "qb.conf")})
+
+
+def test_serve_refuses_the_celery_executor_without_a_broker(tmp_path: Path) -> None:
+    done = serve(tmp_path, "--executor", "celery")
+    assert done.returncode == 2
+    assert "--executor celery needs --broker URL" in done.stderr
+    assert not (tmp_path / "s.sock").exists()
+    bad = serve(tmp_path, "--executor", "dask")
+    assert bad.returncode == 2 and "'dask' is not one of" in bad.stderr
+    conf = serve(tmp_path, conf="supervisor_callback_executor = celery\n")
+    assert conf.returncode == 2 and "needs --broker URL" in conf.stderr
+    wrong = serve(tmp_path, conf="supervisor_callback_executor = dask\n")
+    assert wrong.returncode == 2 and "supervisor_callback_executor is 'dask'" in wrong.stderr
+
+
+def test_a_run_travels_as_plain_json_and_comes_back_whole(tmp_path: Path) -> None:
+    script = tmp_path / "a.py"
+    script.write_text("print(1)\n")
+    inv = Invocation(callback="a.py", path=script, job_id=4, timeout=2.5,
+                     event=Event(name="complete", type="work", job=4, extra="7"))
+    message = run_message(9, 4, "py", inv, script_hash(script), "q")
+    spec = RemoteRun.model_validate(message)
+    assert spec.to_invocation() == inv and spec.firing == 9
+    assert spec.script_hash == script_hash(script) != script_hash(tmp_path / "gone.py")
+    assert script_hash(tmp_path / "gone.py") is None and script_hash(None) is None
+    assert result_from_wire({"status": "ok", "output": "x"}).output == "x"
+    broken = result_from_wire({"status": "exploded"})
+    assert broken.status == "crashed" and "unreadable outcome" in (broken.error or "")
