@@ -92,11 +92,20 @@ def test_firings_run_on_the_workers_as_replay_predicts_and_are_recorded_once(tmp
                           capture_output=True, text=True, timeout=120, check=True)
     predicted = [json.loads(line) for line in done.stdout.splitlines()]
     assert len(predicted) == 4
-    with dispatcher(tmp_path, root, workers) as d:
+    executor = CeleryExecutor(workers.broker, queue=workers.queue)
+    s = DispatcherSettings(executor="celery", broker=workers.broker)
+    with Dispatcher([str(root)], MemorySupervisor(), settings=s, audit=tmp_path / "audit.db",
+                    executor=executor) as d:
         for step in read_events(stream.read_text().splitlines()):
             assert isinstance(step, ReplayStep)
             d.emit(step.event, step.job)
         assert d.wait_idle(60)
+        # A late duplicate (a redelivery after the outcome was recorded) changes nothing.
+        first = d.audit.query()[0].id
+        assert executor._answer({"op": "started", "firing": first, "at": 1.0}) == {"run": False}
+        assert executor._answer({"op": "done", "firing": first, "result": {
+            "status": "error", "output": "second outcome"}}) == {"recorded": False}
+        assert d.wait_idle(10)
         rows = d.audit.query()
     assert [{"seq": r.event_seq, "job": r.job, "callback": r.callback, "trigger": r.trigger}
             for r in rows] == [{k: p[k] for k in ("seq", "job", "callback", "trigger")}

@@ -40,7 +40,7 @@ def test_qbconf_names_where_callbacks_run() -> None:
     assert (conf.callback_executor, conf.callback_broker) == ("celery", "amqp://farm:5672//")
     assert parse_qbconf("").callback_executor is None
     with pytest.raises(QbConfError, match="supervisor_callback_executor is 'dask'"):
-        parse_qbconf("supervisor_callback_executor = dask\n", "site/qb.conf").callback_executor
+        assert parse_qbconf("supervisor_callback_executor = dask\n").callback_executor
 
 
 def serve(tmp_path: Path, *args: str, conf: str = "") -> subprocess.CompletedProcess[str]:

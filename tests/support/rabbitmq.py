@@ -9,6 +9,7 @@ and process group, so a test can kill one whole worker as a lost host would die.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -55,11 +56,9 @@ def _broker_env(root: str, node: str, port: int) -> dict[str, str]:
             "RABBITMQ_CONFIG_FILE": f"{root}/rabbitmq"}
 
 
-@pytest.fixture(scope="session")
-def rabbitmq_broker() -> Iterator[str]:
-    """The URL of a private RabbitMQ broker for the whole test session."""
-    if not os.access(SERVER, os.X_OK):
-        pytest.skip("RabbitMQ is not installed (Debian package rabbitmq-server)")
+@contextlib.contextmanager
+def private_rabbitmq() -> Iterator[str]:
+    """Start a private RabbitMQ broker; yields its URL, stops it (and its epmd) at the end."""
     root = tempfile.mkdtemp(prefix="qbcallbacks-rabbit-")
     port = free_port()
     node = f"qbt{os.getpid()}@localhost"
@@ -72,7 +71,7 @@ def rabbitmq_broker() -> Iterator[str]:
                                 env=env, capture_output=True, timeout=180)
         if waited.returncode != 0:
             out = Path(f"{root}/server.out").read_text(errors="replace")[-2000:]
-            pytest.fail(f"RabbitMQ did not start: {waited.stderr.decode()}\n{out}")
+            raise RuntimeError(f"RabbitMQ did not start: {waited.stderr.decode()}\n{out}")
         yield f"amqp://guest:guest@127.0.0.1:{port}//"
     finally:
         subprocess.run([CTL, "-n", node, "stop"], env=env, capture_output=True, timeout=120)
@@ -85,6 +84,15 @@ def rabbitmq_broker() -> Iterator[str]:
                        capture_output=True, timeout=30)
         log.close()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_broker() -> Iterator[str]:
+    """The URL of a private RabbitMQ broker for the whole test session."""
+    if not os.access(SERVER, os.X_OK):
+        pytest.skip("RabbitMQ is not installed (Debian package rabbitmq-server)")
+    with private_rabbitmq() as url:
+        yield url
 
 
 class CeleryWorkers:
