@@ -9,7 +9,9 @@ default pools: 4 Python workers) and with the Celery executor, in one run. Print
   per-job order allows parallel runs);
 - the per-run overhead Celery adds: one run at a time, a Celery worker against a local pool
   of one, the difference per firing;
-- emit-to-run-start latency (p50, p99) on an idle system: one event at a time.
+- emit-to-run-start latency (p50, p99) on an idle system: one event at a time;
+- the dispatcher's own CPU per remote firing (what bounds one dispatcher, however many
+  workers it feeds).
 
     .venv/bin/python bench/distributed.py [--firings N] [--samples N]
 
@@ -53,21 +55,23 @@ def open_dispatcher(tmp: Path, ms: int, executor: Executor | None,
 
 
 def throughput(make: MakeExecutor, ms: int, firings: int, settings: DispatcherSettings,
-               ) -> float:
-    """Firings per second: many jobs of 4 firings each, from the first emit to idle."""
+               ) -> tuple[float, float]:
+    """Firings per second (many jobs of 4 firings each, from the first emit to idle), and
+    this process's CPU seconds per firing (the dispatcher's cost, workers excluded when
+    they are other processes)."""
     with tempfile.TemporaryDirectory() as tmp, \
             open_dispatcher(Path(tmp), ms, make(), settings) as d:
         for job in range(1, 5):  # warm the runtimes (and every worker) first
             d.emit(Event(name="complete", type="work", job=10_000 + job, extra="0"))
         assert d.wait_idle(300)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for i in range(firings):
             d.emit(Event(name="complete", type="work", job=1 + i // 4, extra=str(i % 4)))
         assert d.wait_idle(600)
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         bad = [r for r in d.audit.query() if r.status != "ok"]
         assert not bad, bad[:3]
-    return firings / elapsed
+    return firings / elapsed, cpu / firings
 
 
 def serial(make: MakeExecutor, ms: int, samples: int, settings: DispatcherSettings,
@@ -103,9 +107,10 @@ def main() -> None:
     local = DispatcherSettings()
     one_local = DispatcherSettings(max_runs=1, per_runtime={"py": 1})
     rates: dict[str, dict[int, float]] = {"local (4 Python workers)": {}}
+    cpu: list[float] = []
     for ms in (10, 100):
         n = args.firings if ms == 10 else max(20, args.firings // 4)
-        rates["local (4 Python workers)"][ms] = throughput(lambda: None, ms, n, local)
+        rates["local (4 Python workers)"][ms] = throughput(lambda: None, ms, n, local)[0]
     local_serial, local_latency = serial(lambda: None, 10, args.samples, one_local)
     with private_rabbitmq() as broker, tempfile.TemporaryDirectory() as root:
         celery_serial = celery_latency = None
@@ -119,12 +124,15 @@ def main() -> None:
                                        + ("es" if count > 1 else ""), {})
                 for ms in (10, 100):
                     n = args.firings if ms == 10 else max(20, args.firings // 4)
-                    row[ms] = throughput(make, ms, n, s)
+                    row[ms], per_firing = throughput(make, ms, n, s)
+                    cpu.append(per_firing)
                 if count == 1:
                     celery_serial, celery_latency = serial(make, 10, args.samples, s)
             finally:
                 workers.stop()
     report(rates, local_serial, local_latency, celery_serial, celery_latency)
+    print(f"dispatcher CPU per remote firing: median {statistics.median(cpu) * 1000:.2f} ms "
+          f"(a ceiling of about {1 / statistics.median(cpu):.0f} firings/s per dispatcher core)")
 
 
 def report(rates: dict[str, dict[int, float]], local_serial: float,

@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -211,6 +212,27 @@ def test_a_run_whose_worker_hangs_is_killed_by_the_hard_limit_and_recorded_timeo
             os.kill(int(pool_child), signal.SIGCONT)
     assert row.status == "timeout" and row.attempts == 1
     assert "hard time limit" in (row.error or "")
+
+
+def test_close_without_drain_cancels_what_waits_and_lets_the_running_run_finish(
+        tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {
+        "first.py": ("complete-job-self", HOLD.format(here=str(tmp_path))),
+        "second.py": ("complete-job-self", WHERE)})
+    executor = CeleryExecutor(workers.broker, queue=workers.queue)
+    s = DispatcherSettings(executor="celery", broker=workers.broker)
+    d = Dispatcher([str(root)], MemorySupervisor(), settings=s, audit=tmp_path / "audit.db",
+                   executor=executor)
+    d.emit(Event(name="complete", type="job", job=9))
+    wait_for(lambda: started(tmp_path), "the first callback to start")
+    closing = threading.Thread(target=d.close, kwargs={"drain": False})
+    closing.start()
+    wait_for(lambda: executor.waiting == 1, "the waiting firing to be cancelled")
+    (tmp_path / "release").touch()
+    closing.join(60)
+    assert not closing.is_alive()
+    assert [(r.callback, r.status) for r in d.audit.query()] == [
+        ("first.py", "ok"), ("second.py", "cancelled")]
 
 
 def test_serve_with_the_celery_executor_has_workers_ask_the_connected_supervisor(

@@ -7,7 +7,8 @@ It only wires parts with one job each; a firing goes one way through them:
 - the recorder (`recorder`) commits events with their firings, each run's attempt and each
   firing's outcome to the audit trail, and finishes what a dead host left (`recovery`);
 - the executor (`executor`) runs firings, per job in order, and reports each outcome to the
-  recorder; `LocalExecutor` (lanes and pools in this host) is the one given by default.
+  recorder; `LocalExecutor` (lanes and pools in this host) is the one given by default,
+  `CeleryExecutor` (`remote`) sends the runs to Celery workers (`settings.executor`).
 
 Reloads are loaded off the matcher thread (`reload`) and swapped in through the intake, like
 time events (`timer`), so they are ordered with the events around them. Where the dispatcher

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...audit.records import PendingFiring
+from ...errors import QbCallbacksError
 from ...model.languages import runtime_extension
 from ...model.supervisor import HostError, MailMessage, Supervisor
 from ...runtimes.api import RunResult
@@ -45,6 +46,10 @@ from .wire import (
 )
 
 log = logging.getLogger("qbcallbacks.remote")
+
+
+class CeleryMissing(QbCallbacksError):
+    """The celery executor was chosen where Celery is not installed."""
 
 
 #: Seconds past a run's hard limit after which the dispatcher stops waiting for its outcome.
@@ -82,12 +87,17 @@ class CeleryExecutor:
 
     def start(self, completions: Completions, settings: DispatcherSettings,
               supervisor: Supervisor) -> None:
-        from celery import Celery
-
+        try:
+            from celery import Celery
+        except ImportError:
+            raise CeleryMissing("the celery executor needs Celery: "
+                                "pip install 'qbcallbacks[celery]'") from None
         self._completions, self.settings, self._supervisor = completions, settings, supervisor
-        self._app = Celery("qbcallbacks-dispatcher", broker=self.broker, set_as_current=False)
-        self._app.conf.update(task_serializer="json", accept_content=["json"],
-                              task_ignore_result=True, broker_connection_retry=False)
+        self._app = Celery("qbcallbacks-dispatcher", set_as_current=False)
+        self._app.config_from_envvar("CELERY_CONFIG_MODULE", silent=True)  # as the workers
+        self._app.conf.update(broker_url=self.broker, task_serializer="json",
+                              accept_content=["json"], task_ignore_result=True,
+                              broker_connection_retry=False)
         self.hub = Hub(self.broker, self._answer)
         self.hub.start()
         self._stop = threading.Event()
@@ -174,8 +184,9 @@ class CeleryExecutor:
             if run is None:
                 return None
             lane = self._jobs[run.firing.job]
+            was_head = lane[0] is run
             lane.remove(run)
-            following = lane[0] if lane else None
+            following = lane[0] if lane and was_head else None  # else already sent
             if not lane:
                 del self._jobs[run.firing.job]
         self._completions.complete(firing_id, result)
