@@ -272,6 +272,29 @@ def test_qbconf_sends_the_runs_to_the_workers(tmp_path, workers):
     assert row.status == "ok" and Path(row.output.split()[-1]).parent == workers.root
 
 
+def test_a_started_run_whose_outcome_never_comes_is_recorded_timeout(tmp_path, workers):
+    root = callbacks(tmp_path / "cb", {
+        "frozen.py": ("complete-job-self", HOLD.format(here=str(tmp_path)))})
+    executor = CeleryExecutor(workers.broker, queue=workers.queue, soft_grace=0.5,
+                              hard_grace=1.0, watch_slack=0.5)
+    s = DispatcherSettings(executor="celery", broker=workers.broker,
+                           rule_timeouts={"frozen.py": 1.0})
+    with Dispatcher([str(root)], MemorySupervisor(), settings=s, audit=tmp_path / "audit.db",
+                    executor=executor) as d:
+        d.emit(Event(name="complete", type="job", job=10))
+        wait_for(lambda: started(tmp_path), "the callback to start")
+        worker = workers.procs[int(Path(started(tmp_path)[0][0]).name[1:])]
+        assert worker is not None
+        os.killpg(worker.pid, signal.SIGSTOP)  # the whole worker freezes: nothing comes back
+        try:
+            assert d.wait_idle(60)
+            [row] = d.audit.query()
+        finally:
+            (tmp_path / "release").touch()
+            os.killpg(worker.pid, signal.SIGCONT)
+    assert row.status == "timeout" and "presumed lost" in (row.error or "")
+
+
 def test_a_worker_killed_mid_run_has_the_run_redelivered_and_recorded_once(tmp_path, workers):
     root = callbacks(tmp_path / "cb", {
         "long.py": ("complete-job-self", HOLD.format(here=str(tmp_path))),

@@ -67,16 +67,19 @@ class _Run:
 class CeleryExecutor:
     """Sends runs to Celery workers on `broker` (see the module); `queue` is the queue
     the workers consume (default `wire.run_queue()`); a run's Celery soft and hard time
-    limits are its deadline plus `soft_grace` and `hard_grace` seconds."""
+    limits are its deadline plus `soft_grace` and `hard_grace` seconds; a started run
+    with no outcome `watch_slack` seconds after that is recorded `timeout`."""
 
     settings: DispatcherSettings
     _completions: Completions
     _supervisor: Supervisor
 
     def __init__(self, broker: str, *, queue: str | None = None,
-                 soft_grace: float = SOFT_GRACE, hard_grace: float = HARD_GRACE) -> None:
+                 soft_grace: float = SOFT_GRACE, hard_grace: float = HARD_GRACE,
+                 watch_slack: float = WATCH_SLACK) -> None:
         self.broker, self.queue = broker, queue or run_queue()
         self.soft_grace, self.hard_grace = soft_grace, max(hard_grace, soft_grace)
+        self.watch_slack = watch_slack
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._open: dict[int, _Run] = {}
@@ -222,7 +225,7 @@ class CeleryExecutor:
             return False
         if self._completions.started(firing_id, at):
             timeout = plan(run.firing, self.settings).timeout
-            run.due = time.monotonic() + timeout + self.hard_grace + WATCH_SLACK
+            run.due = time.monotonic() + timeout + self.hard_grace + self.watch_slack
             return True
         with self._lock:  # the trail is being given up: forget it, it stays pending
             if self._open.pop(firing_id, None) is not None:
