@@ -20,6 +20,8 @@ import pytest
 from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.dispatch.remote.executor import CeleryExecutor
+from qbcallbacks.dispatch.remote.hub import Hub
+from qbcallbacks.dispatch.remote.link import Link, LinkError
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.stream import ReplayStep, read_events
@@ -118,6 +120,23 @@ def test_firings_run_on_the_workers_as_replay_predicts_and_are_recorded_once(tmp
         if row.callback.endswith(".py"):
             assert row.output.split()[-1] in worker_dirs, row.output
             assert str(tmp_path) not in row.output
+
+
+def test_a_worker_tells_a_dispatcher_that_is_gone_from_one_that_is_slow(workers):
+    hub = Hub(workers.broker, lambda request: None)  # takes requests, never answers
+    hub.start()
+    link = Link(workers.broker)
+    try:
+        with pytest.raises(LinkError, match="did not answer in time"):
+            link.request(hub.name, "started", {"firing": 1}, 0.3)
+        assert link.dispatcher_alive(hub.name)
+        hub.stop()
+        wait_for(lambda: not link.dispatcher_alive(hub.name), "the queue to go with its hub")
+        assert not link.dispatcher_alive("qbcallbacks.dispatcher.never-was")
+        with pytest.raises(LinkError):
+            link.request(hub.name, "call", {"method": "jobinfo", "args": []}, 0.2)
+    finally:
+        link.close()
 
 
 ORDER = """import os, random, time, qb

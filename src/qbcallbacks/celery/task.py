@@ -2,9 +2,11 @@
 
 One set of runtimes and one `Link` per worker process, made at its first run (after the
 fork) and closed when the process ends. The order matters: a script whose hash differs is
-refused before anything runs (no attempt counted); the attempt is counted by the dispatcher
-before the run; the outcome is acknowledged by the dispatcher before Celery acknowledges the
-task, so a worker lost at any point leaves the run to be delivered again.
+refused before anything runs; the attempt is counted by the dispatcher before the run (a
+dispatcher that is there but does not answer gets the run back later, one that is gone
+leaves it to its trail's recovery); the outcome is acknowledged by the dispatcher before
+Celery acknowledges the task, so a worker lost at any point leaves the run to be delivered
+again.
 """
 
 from __future__ import annotations
@@ -73,9 +75,13 @@ def run_remote(broker: str, message: dict[str, Any]) -> str:
     try:
         answer = here.link.request(spec.calls, "started", {"firing": spec.firing, "at": at},
                                    START_WAIT)
-    except LinkError as exc:  # its dispatcher is gone: the trail's recovery owns the firing
-        log.warning("firing %d not run: %s", spec.firing, exc)
-        return "skipped"
+    except LinkError as exc:
+        if here.link.dispatcher_alive(spec.calls):  # slow (its trail is failing): later
+            from celery.exceptions import Reject
+
+            raise Reject(f"firing {spec.firing}: no answer yet ({exc})", requeue=True) from exc
+        log.warning("firing %d not run, its dispatcher is gone: %s", spec.firing, exc)
+        return "skipped"  # the trail's recovery at the dispatcher's next start owns it
     if answer.get("run") is not True:
         return "skipped"
     result = _run(here, spec.runtime, invocation, spec.calls)

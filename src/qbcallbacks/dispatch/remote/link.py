@@ -71,6 +71,27 @@ class Link:
                 self._drop()
                 raise LinkError(f"the broker failed: {exc}") from exc
 
+    def dispatcher_alive(self, queue: str) -> bool:
+        """Whether the dispatcher owning `queue` still exists (its exclusive queue does);
+        True when the broker cannot say, so that nothing is given up on a guess."""
+        with self._lock:
+            try:
+                self._connect()
+                channel = self._conn.channel()
+            except Exception:
+                self._drop()
+                return True
+            try:
+                channel.queue_declare(queue=queue, passive=True)
+            except Exception as exc:  # 404: gone; 405: there, owned by its dispatcher
+                return getattr(exc, "code", None) != 404
+            finally:
+                try:
+                    channel.close()
+                except Exception:  # the broker closed it already after the error
+                    log.debug("closing a probe channel failed", exc_info=True)
+            return True
+
     def close(self) -> None:
         with self._lock:
             self._drop()
