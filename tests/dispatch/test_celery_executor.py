@@ -26,7 +26,7 @@ from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.stream import ReplayStep, read_events
 from support.paths import ROOT
-from support.rabbitmq import CeleryWorkers, wait_for
+from support.rabbitmq import CeleryWorkers, Relay, wait_for
 from support.service import LineClient, served
 
 pytest.importorskip("celery", reason="Celery is not installed (the `celery` extra)")
@@ -312,6 +312,31 @@ def test_a_started_run_whose_outcome_never_comes_is_recorded_timeout(tmp_path, w
             (tmp_path / "release").touch()
             os.killpg(worker.pid, signal.SIGCONT)
     assert row.status == "timeout" and "presumed lost" in (row.error or "")
+
+
+def test_runs_wait_while_the_broker_is_out_of_reach_and_go_when_it_is_back(tmp_path,
+                                                                          workers):
+    relay = Relay(int(workers.broker.rsplit(":", 1)[1].strip("/")))
+    url = f"amqp://guest:guest@127.0.0.1:{relay.port}//"
+    root = callbacks(tmp_path / "cb", {"where.py": ("complete-job-self", WHERE),
+                                       "then.qcb": ("complete-job-self", "unblock-self\n")})
+    executor = CeleryExecutor(url, queue=workers.queue)
+    s = DispatcherSettings(executor="celery", broker=url)
+    try:
+        with Dispatcher([str(root)], MemorySupervisor(), settings=s,
+                        audit=tmp_path / "audit.db", executor=executor) as d:
+            assert not d.health.ok and "out of reach" in (d.health.problem or "")
+            d.emit(Event(name="complete", type="job", job=11))
+            wait_for(lambda: executor.waiting == 2, "the firings to reach the executor")
+            assert not d.wait_idle(0.5)
+            relay.up()
+            assert d.wait_idle(60)
+            wait_for(lambda: d.health.ok, "health to clear")
+            rows = d.audit.query()
+    finally:
+        relay.close()
+    assert [(r.callback, r.status, r.attempts) for r in rows] == [
+        ("where.py", "ok", 1), ("then.qcb", "ok", 1)]
 
 
 def test_a_worker_killed_mid_run_has_the_run_redelivered_and_recorded_once(tmp_path, workers):

@@ -94,3 +94,25 @@ def test_malformed_requests_from_the_broker_get_an_error_and_change_nothing() ->
         reply = ex._answer({"op": "call", "method": method, "args": []})
         assert reply == {"error": f"no supervisor method {method!r}", "host": True}
     assert ex.waiting == 0
+
+
+def test_with_the_broker_out_of_reach_runs_wait_and_health_says_why(tmp_path: Path) -> None:
+    pytest.importorskip("celery", reason="Celery is not installed (the `celery` extra)")
+    from qbcallbacks.dispatch.dispatcher import Dispatcher
+    from qbcallbacks.dispatch.remote.executor import CeleryExecutor
+    from qbcallbacks.reference.memory import MemorySupervisor
+    from support.dispatch_fakes import write_dir
+    from support.rabbitmq import free_port, wait_for
+
+    url = f"amqp://guest:guest@127.0.0.1:{free_port()}//"  # nothing listens there
+    root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self", "b.qcb": "done-job-self"})
+    ex = CeleryExecutor(url)
+    d = Dispatcher([str(root)], MemorySupervisor(), audit=tmp_path / "audit.db", executor=ex,
+                   settings=DispatcherSettings(executor="celery", broker=url))
+    assert not d.health.ok and "broker is out of reach" in (d.health.problem or "")
+    d.emit(Event(name="complete", type="job", job=1))  # still taken: it waits
+    wait_for(lambda: ex.waiting == 2 and len(ex._unsent) == 1, "the job's first run to wait")
+    assert not d.wait_idle(0.3)
+    assert [r.status for r in d.audit.query()] == ["pending", "pending"]
+    assert d.close(drain=False) is False
+    assert [r.status for r in d.audit.query()] == ["cancelled", "cancelled"]

@@ -14,6 +14,10 @@ recorded once, the first to arrive: a late duplicate of a finished firing is ans
 ignored, so a firing is never recorded twice. A run killed by its hard time limit is
 reported `timeout` by its worker; should that report never come (a worker host gone with no
 redelivery), a watch records it `timeout` once its hard limit and `WATCH_SLACK` have passed.
+
+While the broker is out of reach, runs wait here (each job's next one; the matcher pauses at
+`max_backlog`) and `health` says why; the watch sends them once the broker is back and the
+dispatcher's own queue is declared again, so no run goes out that could not report back.
 """
 
 from __future__ import annotations
@@ -86,6 +90,7 @@ class CeleryExecutor:
         self._jobs: dict[int, deque[_Run]] = {}
         self._cancelling = False
         self._problem: tuple[str, float] | None = None
+        self._unsent: list[_Run] = []
         self._app: Any = None
 
     def start(self, completions: Completions, settings: DispatcherSettings,
@@ -129,7 +134,9 @@ class CeleryExecutor:
         with self._lock:
             self._cancelling = True
             waiting = [run for lane in self._jobs.values() for run in list(lane)[1:]]
-        for run in waiting:  # the heads are at the broker: cancelled when a worker asks
+            waiting += self._unsent
+            self._unsent = []
+        for run in waiting:  # the other heads are at the broker: cancelled when started
             self._finish(run.firing.id, RunResult(status="cancelled", error=CANCELLED))
 
     def close(self) -> None:
@@ -152,32 +159,60 @@ class CeleryExecutor:
             return len(self._open)
 
     def _release(self, run: _Run | None) -> None:
-        """Send `run` to the broker; one the broker refuses is completed `crashed` and the
-        next of its job goes instead (a loop, however many a dead broker refuses)."""
+        """Send `run`, the head of its job, to the broker. While the broker is out of reach
+        it waits in `_unsent` for the watch to send it again (`health` says why); a run that
+        cannot be described at all is completed `crashed` and the next of its job goes."""
         while run is not None:
             if self._cancelling:
-                result = RunResult(status="cancelled", error=CANCELLED)
-            else:
-                try:
-                    self._send(run)
-                    return
-                except Exception as exc:  # a broker out of reach: that run cannot go
-                    self._problem = (f"the broker refused a run: {exc}", time.time())
-                    log.error("the broker refused the run of firing %d: %s", run.firing.id, exc)
-                    result = RunResult(status="crashed",
-                                       error=f"the broker did not take the run: {exc}")
-            run = self._complete(run.firing.id, result)
+                run = self._complete(run.firing.id, RunResult(status="cancelled",
+                                                              error=CANCELLED))
+                continue
+            try:
+                message, timeout = self._message(run.firing, run.script_hash)
+            except Exception as exc:  # a bug, not the broker: this run cannot go
+                log.exception("the run of firing %d could not be described", run.firing.id)
+                run = self._complete(run.firing.id, RunResult(
+                    status="crashed", error=f"the run could not be sent: {exc}"))
+                continue
+            if not self.hub.ready:  # a run sent now could not report back: hold it
+                with self._lock:
+                    self._unsent.append(run)
+                return
+            try:
+                with self._send_lock:
+                    self._app.send_task(RUN_TASK, args=[message], queue=self.queue,
+                                        retry=False,  # submit returns at once; we retry
+                                        soft_time_limit=timeout + self.soft_grace,
+                                        time_limit=timeout + self.hard_grace)
+            except Exception as exc:  # the broker is out of reach: hold it, try again
+                if self._problem is None:
+                    log.error("the broker is out of reach; runs wait: %s", exc)
+                    self._problem = (f"the broker is out of reach: {exc}", time.time())
+                with self._lock:
+                    self._unsent.append(run)
+                return
+            self._problem = None
+            return
 
-    def _send(self, run: _Run) -> None:
-        firing = run.firing
+    def _message(self, firing: PendingFiring, digest: str | None) -> tuple[dict[str, Any],
+                                                                          float]:
         invocation = plan(firing, self.settings)
-        message = run_message(firing.id, firing.job, runtime_extension(firing.language),
-                              invocation, run.script_hash, self.hub.name)
-        with self._send_lock:
-            self._app.send_task(RUN_TASK, args=[message], queue=self.queue,
-                                soft_time_limit=invocation.timeout + self.soft_grace,
-                                time_limit=invocation.timeout + self.hard_grace)
-        self._problem = None
+        return run_message(firing.id, firing.job, runtime_extension(firing.language),
+                           invocation, digest, self.hub.name), invocation.timeout
+
+    def _resend(self) -> None:
+        """Send again what the broker did not take, until it refuses again."""
+        with self._lock:
+            held, self._unsent = self._unsent, []
+        for i, run in enumerate(held):
+            with self._lock:
+                if run.firing.id not in self._open:  # cancelled meanwhile
+                    continue
+            self._release(run)
+            if self._problem is not None or not self.hub.ready:
+                with self._lock:
+                    self._unsent.extend(held[i + 1:])
+                return
 
     def _complete(self, firing_id: int, result: RunResult) -> _Run | None:
         """Record the outcome if the firing is still open (the first outcome wins) and give
@@ -233,8 +268,11 @@ class CeleryExecutor:
         return False
 
     def _watch_runs(self) -> None:
-        """Record `timeout` for started runs whose outcome is overdue (see the module)."""
+        """Send again what the broker did not take; record `timeout` for started runs whose
+        outcome is overdue (see the module)."""
         while not self._stop.wait(1.0):
+            if self._unsent and self.hub.ready:
+                self._resend()
             now = time.monotonic()
             with self._lock:
                 overdue = [r.firing.id for r in self._open.values()

@@ -8,6 +8,7 @@ gets no answer and leaves the run to the trail's recovery at the next start.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -39,9 +40,19 @@ class Hub:
         self._thread = threading.Thread(target=self._loop, name="qbcb-hub", daemon=True)
 
     def start(self) -> None:
-        """Declare the queue (so runs sent from now on can answer) and start consuming."""
-        self._connect()
+        """Declare the queue (so runs sent from now on can answer) and start consuming; a
+        broker out of reach is a `problem` until the consumer thread reaches it."""
+        try:
+            self._connect()
+        except Exception as exc:
+            log.error("the broker is out of reach: %s", exc)
+            self.problem = (f"the broker is out of reach: {exc}", time.time())
         self._thread.start()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the queue is declared and consumed (answers to workers can come back)."""
+        return self._conn is not None and self.problem is None
 
     def stop(self) -> None:
         self._stop.set()
@@ -58,7 +69,7 @@ class Hub:
     def _connect(self) -> None:
         k = kombu()
         conn = k.Connection(self.broker, connect_timeout=10)
-        conn.ensure_connection(max_retries=3)
+        conn.connect()  # one attempt: the loop retries with its own backoff
         queue = k.Queue(self.name, exclusive=True, auto_delete=True, durable=False)
         k.Consumer(conn.default_channel, queues=[queue], no_ack=True, accept=["json"],
                  callbacks=[self._on_message]).consume()
@@ -70,6 +81,7 @@ class Hub:
             try:
                 if self._conn is None:
                     self._connect()
+                    self._clear()
                 self._conn.drain_events(timeout=0.5)
                 delay = 0.1
             except TimeoutError:
@@ -78,13 +90,19 @@ class Hub:
                 if self.problem is None:
                     log.error("the broker is out of reach: %s", exc)
                     self.problem = (f"the broker is out of reach: {exc}", time.time())
-                self._conn = None
+                broken, self._conn = self._conn, None
+                if broken is not None:
+                    with contextlib.suppress(Exception):
+                        broken.release()
                 self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, 2.0)
                 continue
-            if self.problem is not None:
-                log.warning("the broker is reachable again")
-                self.problem = None
+            self._clear()
+
+    def _clear(self) -> None:
+        if self.problem is not None:
+            log.warning("the broker is reachable again")
+            self.problem = None
 
     def _on_message(self, body: Any, message: Any) -> None:
         if isinstance(body, dict):

@@ -101,7 +101,7 @@ class Link:
             return
         k = kombu()
         conn = k.Connection(self.broker, connect_timeout=10)
-        conn.ensure_connection(max_retries=1)
+        conn.connect()
         queue = k.Queue(self._reply_to, exclusive=True, auto_delete=True, durable=False)
         consumer = k.Consumer(conn.default_channel, queues=[queue], no_ack=True,
                             accept=["json"], callbacks=[self._on_answer])
