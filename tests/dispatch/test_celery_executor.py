@@ -339,6 +339,23 @@ def test_runs_wait_while_the_broker_is_out_of_reach_and_go_when_it_is_back(tmp_p
         ("where.py", "ok", 1), ("then.qcb", "ok", 1)]
 
 
+def test_a_pool_process_killed_mid_run_has_the_run_given_back_and_recorded_once(tmp_path,
+                                                                               workers):
+    root = callbacks(tmp_path / "cb", {
+        "long.py": ("complete-job-self", HOLD.format(here=str(tmp_path)))})
+    with dispatcher(tmp_path, root, workers) as d:
+        d.emit(Event(name="complete", type="job", job=12))
+        wait_for(lambda: started(tmp_path), "the first attempt to start")
+        _, callback_pid, pool_child = started(tmp_path)[0]
+        os.kill(int(pool_child), signal.SIGKILL)  # Celery sees its worker process lost
+        wait_for(lambda: len(started(tmp_path)) == 2, "the run to be given back and rerun")
+        os.kill(int(callback_pid), signal.SIGKILL)  # the first attempt's orphan
+        (tmp_path / "release").touch()
+        assert d.wait_idle(60)
+        [row] = d.audit.query()
+    assert (row.status, row.attempts) == ("ok", 2)
+
+
 def test_a_worker_killed_mid_run_has_the_run_redelivered_and_recorded_once(tmp_path, workers):
     root = callbacks(tmp_path / "cb", {
         "long.py": ("complete-job-self", HOLD.format(here=str(tmp_path))),
