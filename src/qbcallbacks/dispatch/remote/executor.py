@@ -113,18 +113,16 @@ class CeleryExecutor:
         self._watch.start()
 
     def submit(self, firing: PendingFiring) -> None:
-        run: _Run | None = _Run(firing, script_hash(firing.path))
+        run = _Run(firing, script_hash(firing.path))  # the script as it matched
         with self._lock:
-            if self._cancelling:
-                run = None
-            else:
-                assert run is not None
+            cancelled = self._cancelling
+            if not cancelled:
                 self._open[firing.id] = run
                 lane = self._jobs.setdefault(firing.job, deque())
                 lane.append(run)
                 if len(lane) > 1:
                     return  # released when the run before it in this job completes
-        if run is None:
+        if cancelled:
             self._completions.complete(firing.id, RunResult(status="cancelled",
                                                             error=CANCELLED))
         else:
