@@ -3,6 +3,7 @@ cannot work with a clear error, before anything starts (no broker needed here)."
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -116,3 +117,27 @@ def test_with_the_broker_out_of_reach_runs_wait_and_health_says_why(tmp_path: Pa
     assert [r.status for r in d.audit.query()] == ["pending", "pending"]
     assert d.close(drain=False) is False
     assert [r.status for r in d.audit.query()] == ["cancelled", "cancelled"]
+
+
+def test_the_worker_app_acks_late_prefetches_one_and_recycles_as_told() -> None:
+    pytest.importorskip("celery", reason="Celery is not installed (the `celery` extra)")
+    probe = ("import json, qbcallbacks.celery as c; k = c.app.conf; print(json.dumps([k[n] for n"
+             " in ('broker_url', 'task_default_queue', 'task_acks_late', "
+             "'task_reject_on_worker_lost', 'worker_prefetch_multiplier', "
+             "'worker_max_tasks_per_child', 'worker_max_memory_per_child')]))")
+    env = {**os.environ, "QBCALLBACKS_BROKER": "amqp://farm//", "QBCALLBACKS_QUEUE": "cb",
+           "QBCALLBACKS_MAX_TASKS_PER_CHILD": "50", "QBCALLBACKS_MAX_MEMORY_PER_CHILD": "200000"}
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    assert json.loads(out) == ["amqp://farm//", "cb", True, True, 1, 50, 200000]
+    env.pop("QBCALLBACKS_MAX_MEMORY_PER_CHILD")
+    env.pop("QBCALLBACKS_MAX_TASKS_PER_CHILD")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=60, check=True).stdout
+    assert json.loads(out)[-2:] == [1000, None]
+    env["QBCALLBACKS_MAX_TASKS_PER_CHILD"] = "lots"
+    bad = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                         text=True, timeout=60, check=False)
+    assert bad.returncode != 0
+    assert "QBCALLBACKS_MAX_TASKS_PER_CHILD must be a positive whole number, not 'lots'" \
+        in bad.stderr

@@ -25,15 +25,24 @@ from celery import Celery, Task
 from celery.signals import worker_process_shutdown
 
 from ..dispatch.remote.wire import BROKER_ENV, RUN_TASK, run_queue
+from ..errors import QbCallbacksError
 from . import task as _task
 
 app = Celery("qbcallbacks")
 app.config_from_envvar("CELERY_CONFIG_MODULE", silent=True)
 
 
+class WorkerConfigError(QbCallbacksError):
+    """A worker setting from the environment that cannot be used."""
+
+
 def _int_env(name: str) -> int | None:
     value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else None
+    if not value:
+        return None
+    if not value.isdigit() or int(value) == 0:
+        raise WorkerConfigError(f"{name} must be a positive whole number, not {value!r}")
+    return int(value)
 
 
 app.conf.update(
@@ -76,4 +85,4 @@ def _close_runtimes(**_: Any) -> None:
     _task.close_process()
 
 
-__all__ = ["app", "run"]
+__all__ = ["WorkerConfigError", "app", "run"]
