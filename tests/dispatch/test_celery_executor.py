@@ -21,9 +21,11 @@ from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.dispatch.remote.executor import CeleryExecutor
 from qbcallbacks.dispatch.remote.hub import Hub
-from qbcallbacks.dispatch.remote.link import Link, LinkError
+from qbcallbacks.dispatch.remote.link import DispatcherGone, Link, LinkError
+from qbcallbacks.dispatch.remote.wire import RUN_TASK, run_message, script_hash
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
+from qbcallbacks.runtimes.api import Invocation
 from qbcallbacks.stream import ReplayStep, read_events
 from support.paths import ROOT
 from support.rabbitmq import CeleryWorkers, Relay, wait_for
@@ -133,10 +135,36 @@ def test_a_worker_tells_a_dispatcher_that_is_gone_from_one_that_is_slow(workers)
         hub.stop()
         wait_for(lambda: not link.dispatcher_alive(hub.name), "the queue to go with its hub")
         assert not link.dispatcher_alive("qbcallbacks.dispatcher.never-was")
-        with pytest.raises(LinkError):
-            link.request(hub.name, "call", {"method": "jobinfo", "args": []}, 0.2)
+        with pytest.raises(DispatcherGone):  # returned by the broker, long before 60 s
+            link.request(hub.name, "call", {"method": "jobinfo", "args": []}, 60)
     finally:
         link.close()
+
+
+def test_runs_whose_dispatcher_is_gone_are_dropped_without_running(tmp_path, workers):
+    from celery import Celery
+
+    hub = Hub(workers.broker, lambda request: None)
+    hub.start()
+    hub.stop()  # its queue goes with it: the dispatcher that sent these runs is gone
+    marker = tmp_path / "ran"
+    script = tmp_path / "never.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\n")
+    inv = Invocation(callback="never.py", path=script, job_id=1, timeout=5,
+                     event=Event(name="complete", type="job", job=1))
+    app = Celery("probe", broker=workers.broker, set_as_current=False)
+    try:
+        app.send_task(RUN_TASK, queue=workers.queue, args=[run_message(
+            901, 1, "py", inv, script_hash(script), hub.name)])
+        app.send_task(RUN_TASK, queue=workers.queue, args=[run_message(
+            902, 1, "py", inv, "0" * 64, hub.name)])  # refused, and nobody to tell
+    finally:
+        app.close()
+    logs = lambda: "".join(workers.log(i).read_text(errors="replace") for i in range(3))  # noqa: E731
+    wait_for(lambda: "firing 901 not run, its dispatcher is gone" in logs(), "the first run")
+    wait_for(lambda: "outcome of firing 902 was not recorded, its dispatcher is gone"
+             in logs(), "the refusal")
+    assert not marker.exists()
 
 
 ORDER = """import os, random, time, qb

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from ..dispatch.remote.link import Link, LinkError, RemoteSupervisor
+from ..dispatch.remote.link import DispatcherGone, Link, LinkError, RemoteSupervisor
 from ..dispatch.remote.wire import RemoteRun, result_to_wire, script_hash
 from ..dispatch.runner import build_runtimes
 from ..runtimes.api import Invocation, RunResult, Runtime
@@ -76,7 +76,7 @@ def run_remote(broker: str, message: dict[str, Any]) -> str:
         answer = here.link.request(spec.calls, "started", {"firing": spec.firing, "at": at},
                                    START_WAIT)
     except LinkError as exc:
-        if here.link.dispatcher_alive(spec.calls):  # slow (its trail is failing): later
+        if _alive(here.link, spec.calls, exc):  # slow (its trail is failing): later
             from celery.exceptions import Reject
 
             raise Reject(f"firing {spec.firing}: no answer yet ({exc})", requeue=True) from exc
@@ -111,16 +111,25 @@ def _run(here: _Process, ext: str, invocation: Invocation, calls: str) -> RunRes
 
 
 def _report(link: Link, spec: RemoteRun, result: RunResult) -> None:
-    """Hand the outcome to the dispatcher; with no answer, give the task back to the broker
-    (delivered again: the dispatcher records whichever outcome reaches it first)."""
+    """Hand the outcome to the dispatcher; with no answer from a dispatcher that is still
+    there, give the task back to the broker (delivered again: the dispatcher records
+    whichever outcome reaches it first); one that is gone has its trail's recovery."""
     from celery.exceptions import Reject
 
     try:
         link.request(spec.calls, "done",
                      {"firing": spec.firing, "result": result_to_wire(result)}, DONE_WAIT)
     except LinkError as exc:
-        raise Reject(f"the outcome of firing {spec.firing} was not recorded: {exc}",
-                     requeue=True) from exc
+        if _alive(link, spec.calls, exc):
+            raise Reject(f"the outcome of firing {spec.firing} was not recorded: {exc}",
+                         requeue=True) from exc
+        log.warning("the outcome of firing %d was not recorded, its dispatcher is gone",
+                    spec.firing)
+
+
+def _alive(link: Link, calls: str, exc: LinkError) -> bool:
+    """Whether a dispatcher that did not answer is still there (then it gets the run back)."""
+    return not isinstance(exc, DispatcherGone) and link.dispatcher_alive(calls)
 
 
 def report_hard_limit(broker: str, message: Any, exc: BaseException) -> None:

@@ -12,6 +12,7 @@ callback cannot tell whether it runs here or there.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -34,6 +35,10 @@ class LinkError(Exception):
     """The dispatcher did not answer (it is gone, or the broker is out of reach)."""
 
 
+class DispatcherGone(LinkError):
+    """The broker returned the request: the dispatcher's queue no longer exists."""
+
+
 class Link:
     """Requests from this process to dispatchers; one at a time (a lock keeps it so)."""
 
@@ -43,6 +48,7 @@ class Link:
         self._conn: Any = None
         self._reply_to = f"qbcallbacks.reply.{uuid.uuid4().hex}"
         self._answers: dict[str, dict[str, Any]] = {}
+        self._returned: set[str] = set()
 
     def request(self, to: str, op: Op, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         """Send `op` to the dispatcher queue `to` and wait up to `timeout` seconds for its
@@ -55,7 +61,7 @@ class Link:
                 self._connect()
                 self._publish(to, message)
                 return self._wait(corr, deadline)
-            except LinkError:
+            except LinkError:  # DispatcherGone too: the connection is fine
                 raise
             except Exception as exc:  # the broker failed: start afresh next time
                 self._drop()
@@ -106,15 +112,19 @@ class Link:
         consumer = k.Consumer(conn.default_channel, queues=[queue], no_ack=True,
                             accept=["json"], callbacks=[self._on_answer])
         consumer.consume()
-        self._conn, self._consumer = conn, consumer
+        producer = k.Producer(conn.default_channel, on_return=self._on_return)
+        self._conn, self._consumer, self._producer = conn, consumer, producer
 
     def _publish(self, to: str, message: dict[str, Any]) -> None:
-        k = kombu()
-        k.Producer(self._conn.default_channel).publish(
-            message, exchange="", routing_key=to, serializer="json", delivery_mode=1)
+        # mandatory: a request to a queue that is gone comes back at once (`DispatcherGone`)
+        self._producer.publish(message, exchange="", routing_key=to, serializer="json",
+                               delivery_mode=1, mandatory=True)
 
     def _wait(self, corr: str, deadline: float) -> dict[str, Any]:
         while corr not in self._answers:
+            if corr in self._returned:
+                self._returned.discard(corr)
+                raise DispatcherGone("the dispatcher is gone (its queue no longer exists)")
             left = deadline - time.monotonic()
             if left <= 0:
                 raise LinkError("the dispatcher did not answer in time")
@@ -128,9 +138,19 @@ class Link:
         if isinstance(body, dict) and isinstance(body.get("corr"), str):
             self._answers[body["corr"]] = body
 
+    def _on_return(self, exception: Any, exchange: Any, routing_key: Any,
+                   message: Any) -> None:
+        try:
+            corr = json.loads(message.body).get("corr")
+        except (ValueError, AttributeError, TypeError):
+            return
+        if isinstance(corr, str) and corr:
+            self._returned.add(corr)
+
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
         self._answers.clear()
+        self._returned.clear()
         if conn is not None:
             try:
                 conn.release()
