@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ._session import DEFAULT_WORKDIR, callback_dirs, site_conf, working_directory
+
+if TYPE_CHECKING:
+    from ..config.qbconf import QbConf
 
 
 @click.command("serve")
@@ -35,12 +39,18 @@ from ._session import DEFAULT_WORKDIR, callback_dirs, site_conf, working_directo
               help=f"Where <jobid>.cb callback logs go [default: ./{DEFAULT_WORKDIR}/logs].")
 @click.option("--mode", type=click.Choice(["isolated", "in-process"]), default="isolated",
               show_default=True, help="How Python callbacks run.")
+@click.option("--executor", type=click.Choice(["local", "celery"]), default=None,
+              help="Where callbacks run: this host's pools, or Celery workers "
+              "[default: supervisor_callback_executor of the qb.conf, else local].")
+@click.option("--broker", default=None, metavar="URL",
+              help="The Celery executor's broker [default: supervisor_callback_broker].")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=None,
               help="Seconds a drain may take before what is left is cancelled [default: none].")
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str | None,
             qbconf: str | None, workdir: str, timeout: float, audit_path: str | None,
-            log_dir: str | None, mode: str, drain_timeout: float | None) -> None:
+            log_dir: str | None, mode: str, executor: str | None, broker: str | None,
+            drain_timeout: float | None) -> None:
     """Serve the callbacks of PATH to a supervisor over a socket until stopped.
 
     Each PATH is a callback directory or a comma-separated list of them; with none, the
@@ -68,7 +78,8 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
                else Path(audit_path).resolve() if audit_path else run_dir / "audit.db"),
         log_dir=str(Path(log_dir).resolve() if log_dir else run_dir / "logs"),
         timeout=timeout, mode=mode,  # type: ignore[arg-type]
-        allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout)
+        allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout,
+        settings=runs_where(conf, executor, broker))
 
     def show(directory: str, diagnostics: object) -> None:
         for d in diagnostics:  # type: ignore[attr-defined]
@@ -90,3 +101,27 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
     click.echo("qbcallbacks serve: drained and stopped" if drained else
                "qbcallbacks serve: stopped; the drain timed out", err=True)
     ctx.exit(0 if drained else 1)
+
+
+def runs_where(conf: QbConf | None, executor: str | None, broker: str | None,
+               ) -> dict[str, object]:
+    """The executor settings: the options, else the qb.conf's; a usage error when the
+    celery executor has no broker or Celery is not installed."""
+    import importlib.util
+
+    from ..config.qbconf import QbConfError
+    from ._targets import SetupError
+
+    try:
+        kind = executor or (conf.callback_executor if conf else None) or "local"
+    except QbConfError as exc:
+        raise SetupError(str(exc)) from None
+    if kind == "local":
+        return {}
+    url = broker or (conf.callback_broker if conf else None)
+    if not url:
+        raise SetupError("--executor celery needs --broker URL "
+                         "(or supervisor_callback_broker in qb.conf)")
+    if importlib.util.find_spec("celery") is None:
+        raise SetupError("--executor celery needs Celery: pip install 'qbcallbacks[celery]'")
+    return {"executor": "celery", "broker": url}
