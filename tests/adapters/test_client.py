@@ -97,6 +97,8 @@ def test_the_adapter_feeds_the_service_and_resends_as_duplicates(service, tmp_pa
     for i, line in enumerate(again.lines):
         sink.deliver(again.first_seq + i, line)
     assert svc.journaled == [41, 42]
+    # It said who it is first: the supervisor of the producer "flamenco".
+    assert svc.hellos == [{"role": "supervisor", "producer": "flamenco", "epoch": 0}]
     with pytest.raises(EventRefused):
         sink.deliver(43, {"type": "bad"})
     sink.close()

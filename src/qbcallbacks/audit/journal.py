@@ -3,9 +3,10 @@
 Segments next to the audit database (`<db>.events/000001.log`, ...), each allocated on disk
 in full when opened (so a full disk shows up as an error here, never later) and mapped into
 memory. Each line is one event: `seq<TAB>[name, type, job, extra]<TAB>job JSON or null`, or
-`[name, type, job, extra, key]` for an event given with a caller's idempotency key (the
-service's `seq`); a segment starts with `key<TAB>N`, the highest key so far, when there is one,
-so the highest key survives the trimming of older segments. The unused rest of a segment is
+`[name, type, job, extra, key]` for an event given with a caller's key (a number, or a
+list such as the service's `[producer, epoch, seq, digest]`); a segment starts with
+`key<TAB>N`, the highest number key so far, when there is one, so the highest key survives
+the trimming of older segments. The unused rest of a segment is
 zero bytes. Copying a line into the shared mapping puts it in
 the kernel's page cache, which a killed process cannot undo: durability against a killed host
 without a system call, and without letting go of the interpreter lock in the middle of `emit`.
@@ -45,6 +46,10 @@ class Position(NamedTuple):
     offset: int
 
 
+#: What a caller may journal with an event: an idempotency number or a list of plain values.
+JournalKey = int | list[str | int] | None
+
+
 class JournalEntry(NamedTuple):
     """One journalled event and the position just after it."""
 
@@ -52,11 +57,13 @@ class JournalEntry(NamedTuple):
     event: Event
     job_json: str | None
     end: Position
-    #: The caller's idempotency key given to `append`, if any.
-    key: int | None = None
+    #: The caller's key given to `append`, if any (a number or a JSON list).
+    key: JournalKey = None
 
 
 _SEGMENT_BYTES = 4 * 1024 * 1024
+#: Journal files are readable by the service's group at most (the umask may narrow it).
+FILE_MODE = 0o640
 
 
 class Journal:
@@ -72,15 +79,26 @@ class Journal:
         self._fd = -1
         self._mm: mmap.mmap | None = None
         self._last_key = 0
+        self._size = self._offset = 0
+        #: Why no segment is open (a full disk at the start), until an append opens one.
+        self.problem: str | None = None
+        #: Segments from this one on are kept whatever `trim` is told (see `keep_from`).
+        self.keep_from: Position | None = None
+        #: The position after the last line appended with a key.
+        self.key_end = Position(0, 0)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             segments = self.segments()
             self._segment = segments[-1] if segments else 0
             self._next_seq = self._last_seq(segments) + 1
             self._last_key = self._find_last_key(segments)
-            self._open(self._segment + 1)
         except OSError as exc:
             raise JournalError(f"cannot open the event journal {self.directory}: {exc}") from exc
+        try:
+            self._open(self._segment + 1)
+        except OSError as exc:  # a full disk: start anyway, refuse events until there is room
+            self.problem = (f"cannot open a journal segment in {self.directory}: "
+                            f"{exc.strerror or exc}")
         self._written = 0  # appends made, and appends known to be on disk (fsync mode)
         self._synced = 0
 
@@ -92,9 +110,9 @@ class Journal:
         return self._last_key
 
     def append(self, event: Event, job_json: str | None,
-               key: int | None = None) -> tuple[int, Position]:
-        """Write one event (with the caller's idempotency `key`, if any); returns its
-        sequence number and the position after it."""
+               key: JournalKey = None) -> tuple[int, Position]:
+        """Write one event (with the caller's `key`, if any); returns its sequence number and
+        the position after it."""
         fields: list[object] = [event.name, event.type, event.job, event.extra]
         if key is not None:
             fields.append(key)
@@ -103,17 +121,20 @@ class Journal:
             seq = self._next_seq
             line = f"{seq}\t{head}\t{job_json or 'null'}\n".encode()
             try:
-                if self._offset + len(line) > self._size:
+                if self._mm is None or self._offset + len(line) > self._size:
                     self._open(self._segment + 1, len(line) + 32)
                 assert self._mm is not None
                 self._mm[self._offset:self._offset + len(line)] = line
             except (OSError, ValueError) as exc:
                 raise JournalError(f"cannot write the event journal {self.directory}: "
                                    f"{getattr(exc, 'strerror', None) or exc}") from exc
+            self.problem = None
             self._next_seq += 1
             self._offset += len(line)
-            if key is not None and key > self._last_key:
+            if isinstance(key, int) and key > self._last_key:
                 self._last_key = key
+            if key is not None:
+                self.key_end = Position(self._segment, self._offset)
             self._written += 1
             mine = self._written
             end = Position(self._segment, self._offset)
@@ -137,7 +158,7 @@ class Journal:
 
     def _open(self, segment: int, need: int = 0) -> None:
         size = max(self.segment_bytes, need, 64)
-        fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
             os.posix_fallocate(fd, 0, size)
             mm = mmap.mmap(fd, size)
@@ -232,15 +253,17 @@ class Journal:
                             return int(raw[4:])
                     else:
                         entry = _parse(raw, Position(segment, 0))
-                        if entry is not None and entry.key is not None:
+                        if entry is not None and isinstance(entry.key, int):
                             return entry.key
                     end = start - 1
         return 0
 
     def trim(self, consumed: Position) -> None:
-        """Delete segments wholly before `consumed` (their events are all matched)."""
+        """Delete segments wholly before `consumed` (their events are all matched), and
+        before `keep_from` when it is set (what a caller still has to read back)."""
+        keep = consumed if self.keep_from is None else min(consumed, self.keep_from)
         for segment in self.segments():
-            if segment >= consumed.segment:
+            if segment >= keep.segment:
                 break
             with contextlib.suppress(OSError):
                 self._path(segment).unlink()
@@ -266,7 +289,9 @@ def _parse(raw: bytes, end: Position) -> JournalEntry | None:
         seq_text, head, job = raw.decode().split("\t", 2)
         name, typ, job_id, extra, *rest = json.loads(head)
         event = Event(name=name, type=typ, job=job_id, extra=extra)
-        key = int(rest[0]) if rest else None
+        key = rest[0] if rest else None
+        if not (key is None or isinstance(key, int | list)) or isinstance(key, bool):
+            return None
         return JournalEntry(int(seq_text), event, None if job == "null" else job, end, key)
     except (ValueError, TypeError):
         return None

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audit.backends import open_audit, open_journal
-from ..audit.journal import JournalEntry, JournalError
+from ..audit.journal import JournalEntry, JournalError, JournalKey
 from ..audit.records import FiringRecord, PendingFiring
 from ..audit.store import AuditError, AuditStore
 from ..config.load import expand_callback_path
@@ -189,7 +189,7 @@ class Dispatcher:
         """True when the previous host on this audit trail never closed (it was killed)."""
         return self.audit.previous_session_died
 
-    def emit(self, event: Event, job: Job | None = None, *, key: int | None = None) -> None:
+    def emit(self, event: Event, job: Job | None = None, *, key: JournalKey = None) -> None:
         """Journal and queue an event (and what is known of its job). Returns at once unless
         the queue is full (then waits up to `emit_timeout` and raises `BackPressureError`) or
         the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause).
@@ -216,7 +216,7 @@ class Dispatcher:
         self._journal_problem = None
 
     def _accept(self, event: Event, job: Job | None, job_json: str | None,
-                key: int | None = None) -> None:
+                key: JournalKey = None) -> None:
         self._hold(1)
         try:
             with self._emit_lock:  # journal order is queue order
