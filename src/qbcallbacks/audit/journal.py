@@ -284,6 +284,26 @@ class Journal:
             self._next_seq = max(self._next_seq, seq + 1)
 
 
+def release_tails(directory: Path) -> int:
+    """Give back the unused, zeroed tail of each segment (a new open never appends to an old
+    segment); the bytes freed. Called by the trail's writer before the journal opens: on a
+    disk that filled up after a kill this is the room a start needs. A segment whose last
+    line is torn is left as it is."""
+    freed = 0
+    for path in sorted(directory.glob("*.log")):
+        with contextlib.suppress(OSError, ValueError), open(path, "r+b") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                continue
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                end = mm.rfind(b"\n") + 1
+                torn = mm.find(b"\0", end) != end or bool(mm[end:].strip(b"\0"))
+            if end < size and not torn:
+                fh.truncate(end)
+                freed += size - end
+    return freed
+
+
 def _parse(raw: bytes, end: Position) -> JournalEntry | None:
     try:
         seq_text, head, job = raw.decode().split("\t", 2)

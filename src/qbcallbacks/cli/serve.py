@@ -48,13 +48,16 @@ from ._session import DEFAULT_WORKDIR, callback_dirs, site_conf, working_directo
               help="The Unix socket's permissions, set before it listens.")
 @click.option("--socket-group", default=None, metavar="GROUP",
               help="The Unix socket's group (its members may connect; files become 0640).")
+@click.option("--read-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds a new connection has to say hello, and an HTTP "
+              "read may wait (a whole body: three times that).")
 @click.option("--watch", is_flag=True, help="Reload the callback directories when they change.")
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str | None,
             qbconf: str | None, workdir: str, timeout: float, audit_path: str | None,
             log_dir: str | None, mode: str, drain_timeout: float | None,
             token_file: str | None, max_connections: int, socket_mode: str,
-            socket_group: str | None, watch: bool) -> None:
+            socket_group: str | None, read_timeout: float, watch: bool) -> None:
     """Serve the callbacks of PATH to a supervisor over a socket until stopped.
 
     Each PATH is a callback directory or a comma-separated list of them; with none, the
@@ -75,7 +78,8 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
     try:
         token = read_token(token_file) if token_file else None
         guard = Guard(token=token, max_connections=max_connections,
-                      socket_mode=_mode(socket_mode), socket_group=socket_group)
+                      socket_mode=_mode(socket_mode), socket_group=socket_group,
+                      read_timeout=read_timeout)
     except (TokenError, ValueError) as exc:
         raise SetupError(str(exc)) from None
     if token is None:

@@ -14,7 +14,7 @@ from types import FrameType
 from typing import Literal
 
 from ..audit.backends import store_class
-from ..audit.journal import Position
+from ..audit.journal import Position, release_tails
 from ..audit.store import AuditError, AuditStore
 from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
 from ..dispatch.reload import DiagnosticsHandler
@@ -127,6 +127,8 @@ def _open_store(options: ServiceOptions, settings: DispatcherSettings) -> Metere
                                        synchronous=settings.synchronous)
     except AuditError as exc:
         raise ListenError(str(exc)) from None
+    if base is AuditStore:  # this process writes the trail now: its journal's spare room
+        release_tails(store.path.with_name(store.path.name + ".events"))
     return store
 
 

@@ -2,7 +2,7 @@
 `GET /metrics`.
 
 Bounded like the socket: at most `max_connections` at once (more are answered 503 and
-closed), every read has a timeout and a body its whole `BODY_SECONDS`, a body is at most
+closed), every read has a timeout and a body three times that in all, a body is at most
 `MAX_BODY` and only `BODIES` are read at once. A body framed by anything but Content-Length
 (`Transfer-Encoding`) is refused with 411 and the connection closed, so it can never be
 framed two ways. With a token, `POST /events` and `GET /metrics` need
@@ -29,9 +29,6 @@ from .server import Guard, ListenError
 MAX_BODY = 4 << 20
 #: How many bodies are read at once (so memory is bounded by BODIES * MAX_BODY).
 BODIES = 4
-#: Seconds one read may wait, and seconds a whole body may take.
-READ_SECONDS = 10.0
-BODY_SECONDS = 30.0
 _BUSY = {BACK_PRESSURE, UNAVAILABLE, DRAINING, OUT_OF_ORDER}
 
 
@@ -97,6 +94,7 @@ class HttpServer:
         Handler.service = service
         Handler.guard = guard or Guard()
         Handler.bodies = threading.BoundedSemaphore(BODIES)
+        Handler.timeout = Handler.guard.read_timeout
         try:
             self.httpd = _Server((host.strip("[]"), int(port)), Handler, Handler.guard)
         except OSError as exc:
@@ -119,7 +117,7 @@ class _Handler(BaseHTTPRequestHandler):
     guard: Guard
     bodies: threading.BoundedSemaphore
     protocol_version = "HTTP/1.1"
-    timeout = READ_SECONDS  # every read of the request line, headers and body
+    timeout = 10.0  # every read of the request line, headers and body (the guard's)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the service logs what matters itself."""
@@ -207,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY:
             self._json(413, {"error": f"a batch is at most {MAX_BODY} bytes"})
             return None
-        if not self.bodies.acquire(timeout=READ_SECONDS):
+        if not self.bodies.acquire(timeout=self.timeout):
             self._json(503, {"error": "too many batches are being read; try later"})
             return None
         try:
@@ -216,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.bodies.release()
 
     def _read(self, length: int) -> bytes | None:
-        deadline = time.monotonic() + BODY_SECONDS
+        deadline = time.monotonic() + 3 * self.timeout
         chunks: list[bytes] = []
         left = length
         while left > 0:
@@ -224,7 +222,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 if remaining <= 0:
                     raise TimeoutError
-                self.connection.settimeout(min(READ_SECONDS, remaining))
+                self.connection.settimeout(min(self.timeout, remaining))
                 chunk = self.rfile.read1(min(left, 1 << 16))
             except OSError:
                 return None  # too slow or gone: nothing was taken, the connection closes

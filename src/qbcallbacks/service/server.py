@@ -3,7 +3,7 @@
 supervisor's answers to our requests to the proxy.
 
 The first request is `hello` (`access`); a connection that sends anything else first, or
-nothing within `HELLO_TIMEOUT`, is closed. `reload` and `drain` are answered from a thread of
+nothing within `Guard.read_timeout`, is closed. `reload` and `drain` are answered from a thread of
 their own. What the service writes to a supervisor on its own initiative (a question) is
 written within the question's deadline: a supervisor that stops reading is disconnected.
 """
@@ -39,8 +39,6 @@ from .messages import (
 )
 from .proxy import SendTimeout
 
-#: Seconds a new connection has to say `hello`.
-HELLO_TIMEOUT = 10.0
 
 log = logging.getLogger("qbcallbacks.service")
 
@@ -70,6 +68,9 @@ class Guard:
     #: Unix socket: its mode and group (a name or a number; None: the service's own).
     socket_mode: int = 0o660
     socket_group: str | None = None
+    #: Seconds a new connection has to say `hello`, and an HTTP read may wait (a whole
+    #: body may take three times that).
+    read_timeout: float = 10.0
 
 
 def _dumps(message: dict[str, Any]) -> bytes:
@@ -126,7 +127,7 @@ class Connection:
     def serve(self) -> None:
         proxy = self.service.proxy
         try:
-            self.sock.settimeout(HELLO_TIMEOUT)
+            self.sock.settimeout(self.guard.read_timeout)
             for raw in stream_lines(self._rfile, MAX_LINE):
                 if isinstance(raw, OverlongLine):
                     self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
