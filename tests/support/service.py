@@ -104,15 +104,17 @@ class Served:
 
 
 def start(tmp: Path, callbacks: Path, *extra: str, timeout: float = 20.0,
-          name: str = "svc.sock") -> Served:
-    """Start the service and wait until it listens (it says so on standard error)."""
+          name: str = "svc.sock", umask: int | None = None) -> Served:
+    """Start the service (under `umask`, if given) and wait until it listens (it says so on
+    standard error)."""
     sock = tmp / name
     workdir = tmp / "run"
     cmd = [sys.executable, "-m", "qbcallbacks", "serve", str(callbacks), "--listen",
            f"unix:{sock}", "--workdir", str(workdir), "--audit", str(tmp / "audit.db"),
            "--timeout", str(timeout), *extra]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=None if umask is None else lambda: os.umask(umask))
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
     if "listening on" not in line:

@@ -12,6 +12,7 @@ accepts and rejects the same spellings.
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import field_validator
@@ -29,6 +30,11 @@ SubjobAction = Literal[
     "unblock", "unblock-single", "block", "fail", "kill", "migrate", "preempt", "interrupt",
     "suspend", "resume",
 ]
+
+
+#: When the run asking the supervisor something must end (`time.monotonic()`), set by the
+#: runtime while it answers the run's calls: a supervisor over a wire waits no longer.
+RUN_DEADLINE: ContextVar[float | None] = ContextVar("qbcallbacks_run_deadline", default=None)
 
 
 class HostError(QbCallbacksError):

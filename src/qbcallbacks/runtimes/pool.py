@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import QbCallbacksError
-from ..model.supervisor import HostError
+from ..model.supervisor import RUN_DEADLINE, HostError
 from .api import Invocation, RunResult, keep_output, log
 
 #: Largest message a worker may send; beyond it the worker is treated as broken.
@@ -380,7 +380,9 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
             message = worker.recv(deadline)
             op = message.get("op")
             if op == "call":
-                reply = _reply(answer, message)
+                asking = RUN_DEADLINE.set(deadline)  # the supervisor's answer is due by then
+                reply = _reply(answer, message)  # (it raises nothing)
+                RUN_DEADLINE.reset(asking)
                 if time.monotonic() >= deadline:
                     raise WorkerTimeout("the run's deadline passed during a qb call")
                 worker.send(reply, deadline)

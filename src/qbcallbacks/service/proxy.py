@@ -19,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
 from ..model.supervisor import (
+    RUN_DEADLINE,
     HostError,
     JobAction,
     MailMessage,
@@ -103,6 +104,9 @@ class SupervisorProxy:
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """Send one request and wait for its answer (within the timeout)."""
         deadline = time.monotonic() + self.timeout
+        run_ends = RUN_DEADLINE.get()
+        if run_ends is not None:  # never past the asking run's own deadline
+            deadline = min(deadline, run_ends)
         future: Future[Any] = Future()
         with self._cond:
             while not self._peers:

@@ -39,7 +39,6 @@ from .messages import (
 )
 from .proxy import SendTimeout
 
-
 log = logging.getLogger("qbcallbacks.service")
 
 
