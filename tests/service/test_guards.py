@@ -287,3 +287,25 @@ def test_files_and_the_socket_have_their_modes_whatever_the_umask(
                 p.name: files for p in made}
             if group:
                 assert s.sock.stat().st_gid == 0
+
+
+@pytest.mark.parametrize("how", ["sighup", "watch"])
+def test_sighup_and_watch_reload_the_rules(tmp_path: Path, how: str) -> None:
+    callbacks = callback_dir(tmp_path, asking=False)
+    extra = ("--watch",) if how == "watch" else ()
+    with served(tmp_path, callbacks, *extra) as s, LineClient(s.sock) as c:
+        assert c.request("event", _event(1, 1))["result"] == {"ack": 1}  # fires nothing
+        (callbacks / "callbacks.conf").write_text("ran.py = submitted-job-self\n")
+        if how == "sighup":
+            s.proc.send_signal(signal.SIGHUP)
+        seq = [1]
+
+        def fired() -> bool:  # one more submitted event each time, until the new rule runs
+            seq[0] += 1
+            assert c.request("event", _event(seq[0], seq[0]))["result"] == {"ack": seq[0]}
+            return (s.workdir / "ran.log").exists()
+
+        eventually(fired)
+        assert s.proc.poll() is None  # reloaded, not stopped
+        assert c.drain()["result"] == {"drained": True}
+        assert s.proc.wait(60) == 0
