@@ -72,7 +72,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
         open_service,
         serve_until_stopped,
     )
-    from ..service.server import Guard
+    from ..service.listen import Guard
     from ._targets import SetupError
 
     try:

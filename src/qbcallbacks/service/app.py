@@ -20,10 +20,11 @@ from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
 from ..dispatch.reload import DiagnosticsHandler
 from .core import Service
 from .http import HttpServer
+from .listen import Guard, ListenError
 from .metrics import MeteredAuditStore, Metrics
 from .producers import ProducerBook
 from .proxy import SupervisorProxy
-from .server import Guard, ListenError, SocketServer
+from .server import SocketServer
 
 __all__ = ["ListenError", "Running", "ServiceOptions", "catch_stop_signals", "open_service",
            "serve_until_stopped"]

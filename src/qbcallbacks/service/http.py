@@ -22,8 +22,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from .access import producer_of, token_matches
 from .core import RpcFault, Service
+from .listen import Guard, ListenError
 from .messages import BACK_PRESSURE, DRAINING, INVALID_PARAMS, OUT_OF_ORDER, UNAVAILABLE
-from .server import Guard, ListenError
 
 #: The largest `POST /events` body.
 MAX_BODY = 4 << 20

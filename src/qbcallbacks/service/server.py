@@ -11,7 +11,6 @@ written within the question's deadline: a supervisor that stops reading is disco
 from __future__ import annotations
 
 import contextlib
-import grp
 import json
 import logging
 import os
@@ -20,14 +19,14 @@ import socket
 import stat
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..errors import QbCallbacksError
 from ..stream import OverlongLine, stream_lines
 from .access import ALLOWED, Identity, hello
 from .core import RpcFault, Service
+from .lines import SocketLines
+from .listen import Guard, ListenError, group_id, parse_listen
 from .messages import (
     FORBIDDEN,
     HELLO_FIRST,
@@ -40,36 +39,6 @@ from .messages import (
 from .proxy import SendTimeout
 
 log = logging.getLogger("qbcallbacks.service")
-
-
-class ListenError(QbCallbacksError):
-    """The service cannot listen where it was told to."""
-
-
-def parse_listen(text: str) -> tuple[str, str, int]:
-    """`unix:PATH` or `tcp:HOST:PORT` as (kind, path or host, port)."""
-    kind, _, rest = text.partition(":")
-    if kind == "unix" and rest:
-        return "unix", rest, 0
-    if kind == "tcp":
-        host, _, port = rest.rpartition(":")
-        if host and port.isdigit() and int(port) < 65536:
-            return "tcp", host.strip("[]"), int(port)
-    raise ListenError(f"--listen: {text!r} is not unix:SOCKET or tcp:HOST:PORT")
-
-
-@dataclass(frozen=True)
-class Guard:
-    """What every listener enforces."""
-
-    token: str | None = None
-    max_connections: int = 64
-    #: Unix socket: its mode and group (a name or a number; None: the service's own).
-    socket_mode: int = 0o660
-    socket_group: str | None = None
-    #: Seconds a new connection has to say `hello`, and an HTTP read may wait (a whole
-    #: body may take three times that).
-    read_timeout: float = 10.0
 
 
 def _dumps(message: dict[str, Any]) -> bytes:
@@ -89,7 +58,9 @@ class Connection:
         self.stalled = False  # closed because it stopped reading what it was asked
         self._slow: list[threading.Thread] = []  # drains and reloads being answered
         self._wlock = threading.Lock()
-        self._rfile = sock.makefile("rb", buffering=1 << 16)
+        self._lines = SocketLines(sock, self._flush)
+        self._reader: threading.Thread | None = None
+        self._out: list[bytes] = []  # the reader's answers, written before it next waits
 
     def send(self, message: dict[str, Any], deadline: float | None = None) -> None:
         """Write one message; with a `deadline` (a question to the supervisor) give up then,
@@ -123,11 +94,28 @@ class Connection:
         self.close()
         raise SendTimeout("the supervisor is not reading")
 
+    def _reply(self, message: dict[str, Any]) -> None:
+        """An answer: gathered on the reader (in order, written before it next waits, or once
+        they are many), written at once from any other thread."""
+        if threading.current_thread() is not self._reader:
+            self.send(message)
+            return
+        self._out.append(_dumps(message))
+        if len(self._out) >= 1024:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._out:
+            data, self._out = b"".join(self._out), []
+            with self._wlock:
+                self.sock.sendall(data)
+
     def serve(self) -> None:
         proxy = self.service.proxy
         try:
             self.sock.settimeout(self.guard.read_timeout)
-            for raw in stream_lines(self._rfile, MAX_LINE):
+            self._reader = threading.current_thread()
+            for raw in stream_lines(self._lines, MAX_LINE):
                 if isinstance(raw, OverlongLine):
                     self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
                     return
@@ -136,6 +124,8 @@ class Connection:
         except OSError:
             return
         finally:
+            with contextlib.suppress(OSError):
+                self._flush()  # the answers to what was read, a refused hello's too
             for thread in self._slow:  # a client that sent a drain and then EOF still
                 thread.join()          # gets the answer before the connection closes
             if self.who is not None and self.who.role == "supervisor" and self.who.producer:
@@ -144,7 +134,6 @@ class Connection:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
-                self._rfile.close()  # the file holds the socket open until it is closed too
                 self.sock.close()
 
     def _error(self, key: Any, code: int, message: str, data: Any = None) -> None:
@@ -152,7 +141,7 @@ class Connection:
         if data is not None:
             error["data"] = data
         with contextlib.suppress(OSError):
-            self.send({"jsonrpc": "2.0", "id": key, "error": error})
+            self._reply({"jsonrpc": "2.0", "id": key, "error": error})
 
     def _line(self, raw: bytes) -> bool:
         """Take one line; False ends the connection."""
@@ -186,7 +175,7 @@ class Connection:
             return True
         if method == "attach":
             if "id" in msg:
-                self.send({"jsonrpc": "2.0", "id": key, "result": {"attached": True}})
+                self._reply({"jsonrpc": "2.0", "id": key, "result": {"attached": True}})
             return True
         if method in ("drain", "reload"):
             thread = threading.Thread(target=self._answer, name=f"qbcallbacks-{method}",
@@ -223,7 +212,7 @@ class Connection:
         if who.role == "supervisor":
             self.service.proxy.attach(self)
         with contextlib.suppress(OSError):
-            self.send({"jsonrpc": "2.0", "id": key, "result": {
+            self._reply({"jsonrpc": "2.0", "id": key, "result": {
                 "role": who.role, "producer": who.producer,
                 "epoch": who.epoch if who.producer is not None else None, "last_seq": last}})
         return True
@@ -251,7 +240,7 @@ class Connection:
             return
         if wanted:
             with contextlib.suppress(OSError):
-                self.send({"jsonrpc": "2.0", "id": key, "result": result})
+                self._reply({"jsonrpc": "2.0", "id": key, "result": result})
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -368,13 +357,3 @@ def _refuse(conn: socket.socket, cap: int) -> None:
         conn.send(line, socket.MSG_DONTWAIT)
     with contextlib.suppress(OSError):
         conn.close()
-
-
-def group_id(group: str) -> int:
-    """A group given by name or number."""
-    if group.isdigit():
-        return int(group)
-    try:
-        return grp.getgrnam(group).gr_gid
-    except KeyError:
-        raise ListenError(f"--socket-group: no group {group!r}") from None
