@@ -107,7 +107,7 @@ class ProducerBook:
                 return Verdict.CONFLICT, (f"seq {seq} of {where} was taken with other content; "
                                           "a seq names one event")
             oldest = next(iter(state.seen), state.last_seq)
-            if seq < oldest:
+            if seq < oldest and len(state.seen) >= WINDOW:
                 return Verdict.CONFLICT, (f"seq {seq} of {where} is older than the last "
                                           f"{WINDOW} taken and cannot be compared; its "
                                           f"last_seq is {state.last_seq}")
