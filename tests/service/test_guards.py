@@ -74,6 +74,7 @@ def test_tokens_and_roles_decide_who_is_heard(tmp_path: Path) -> None:
             c.close()
         admin = LineClient(where, role="admin", token=TOKEN)
         assert admin.request("health")["result"]["supervisor"] is False
+        assert "qbcallbacks_events_total" in admin.request("metrics")["result"]["text"]
         sup = LineClient(where, {1: "mine"}, producer="farm", token=TOKEN)
         assert sup.hello["result"]["last_seq"] == 0
         second = LineClient(where, producer="farm", token=TOKEN)
@@ -259,6 +260,7 @@ def test_a_start_on_a_full_disk_comes_up_unhealthy_and_takes_events_once_there_i
         with served(disk, callbacks) as s, LineClient(s.sock) as c:
             health = c.request("health")["result"]
             assert health["ok"] is False and "No space left" in health["problem"]
+            assert health["since"] is not None
             refused = c.request("event", _event(2, 2))["error"]
             assert refused["code"] == -32002
             (disk / "filler").unlink()

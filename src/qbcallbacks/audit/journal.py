@@ -27,6 +27,7 @@ import json
 import mmap
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -80,8 +81,10 @@ class Journal:
         self._mm: mmap.mmap | None = None
         self._last_key = 0
         self._size = self._offset = 0
-        #: Why no segment is open (a full disk at the start), until an append opens one.
+        #: Why no segment is open (a full disk at the start), until an append opens one,
+        #: and since when (Unix seconds).
         self.problem: str | None = None
+        self.problem_since: float | None = None
         #: Segments from this one on are kept whatever `trim` is told (see `keep_from`).
         self.keep_from: Position | None = None
         #: The position after the last line appended with a key.
@@ -99,6 +102,7 @@ class Journal:
         except OSError as exc:  # a full disk: start anyway, refuse events until there is room
             self.problem = (f"cannot open a journal segment in {self.directory}: "
                             f"{exc.strerror or exc}")
+            self.problem_since = time.time()
         self._written = 0  # appends made, and appends known to be on disk (fsync mode)
         self._synced = 0
 

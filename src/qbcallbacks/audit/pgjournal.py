@@ -37,6 +37,7 @@ class PgJournal(Journal):
         self._dsn = store.dsn
         self._pg = self._connection()
         self.problem: str | None = None
+        self.problem_since: float | None = None
         self.keep_from: Position | None = None
         self.key_end = Position(0, 0)
         try:

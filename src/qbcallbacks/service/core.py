@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from ..audit.journal import Position
+from ..audit.producers import ProducerRow
 from ..audit.store import AuditError
 from ..dispatch.dispatcher import (
     BackPressureError,
@@ -193,7 +194,7 @@ class Service:
         if not rows:
             return True
         try:
-            self.dispatcher.audit.save_producers(rows[-WINDOW * 4:], mark, WINDOW)
+            self.dispatcher.audit.save_producers(_newest(rows), mark, WINDOW)
         except AuditError:
             with self._lock:
                 self.book.unsaved[:0] = rows
@@ -206,9 +207,9 @@ class Service:
     def health(self, producer: str | None = None, epoch: int = 0) -> dict[str, Any]:
         h = self.dispatcher.health
         ok, problem, since = h.ok, h.problem, h.since
-        stuck = self.dispatcher.journal.problem
-        if ok and stuck is not None:
-            ok, problem = False, stuck
+        journal = self.dispatcher.journal
+        if ok and journal.problem is not None:
+            ok, problem, since = False, journal.problem, journal.problem_since
         with self._lock:
             producers = self.book.summary()
             last = (self.book.last_seq(producer, epoch) if producer is not None else
@@ -240,3 +241,15 @@ class Service:
                     self.checkpoint()
                 self._drained = self.dispatcher.close(drain=True, timeout=timeout)
             return self._drained
+
+
+def _newest(rows: list[ProducerRow]) -> list[ProducerRow]:
+    """Each producer's newest `WINDOW` rows (older ones the table would drop at once)."""
+    kept: dict[str, int] = {}
+    out: list[ProducerRow] = []
+    for row in reversed(rows):
+        if kept.get(row.producer, 0) < WINDOW:
+            kept[row.producer] = kept.get(row.producer, 0) + 1
+            out.append(row)
+    out.reverse()
+    return out

@@ -176,6 +176,12 @@ class HealthResult(Frozen):
     producers: dict[str, dict[str, int]] = Field(default_factory=dict)
 
 
+class MetricsResult(Frozen):
+    """The metrics in Prometheus' text format, as `GET /metrics` serves them."""
+
+    text: str
+
+
 class DrainParams(Frozen):
     timeout: float | None = Field(default=None, ge=0)
 
@@ -254,6 +260,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "reload.params": ReloadParams, "reload.result": ReloadResult,
     "health.params": HealthParams, "health.result": HealthResult,
     "drain.params": DrainParams, "drain.result": DrainResult,
+    "metrics.params": HealthParams, "metrics.result": MetricsResult,
     "jobinfo.params": JobinfoParams, "jobinfo.result.item": JobInfo,
     "job_action.params": JobActionParams, "work_action.params": WorkActionParams,
     "subjob_action.params": SubjobActionParams, "mail.params": MailParams,
