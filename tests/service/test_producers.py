@@ -16,6 +16,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.audit.store import AuditStore
 from support.service import LineClient, callback_dir, eventually, served, start
 
@@ -180,6 +181,10 @@ def test_producers_epochs_and_content_decide_what_is_a_duplicate(tmp_path: Path)
         assert s.proc.wait(60) == 0
     finally:
         s.close()
+    audit = open_audit(postgres_url, readonly=True)
+    recorded = Counter(e.event.job for e in audit.events())
+    audit.close()
+    assert recorded == Counter({1: 1, 2: 1, 3: 1, 4: 1})
     recorded = _jobs(tmp_path / "audit.db")
     assert recorded == Counter({1: 1, 2: 1, 90: 1, 11: 1, 12: 1, 14: 1})
 
@@ -210,3 +215,27 @@ def test_the_producer_state_survives_trims_and_restarts(tmp_path: Path) -> None:
         assert c.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     assert set(_jobs(tmp_path / "audit.db").values()) == {1}
+
+
+def test_producers_on_a_postgresql_trail_survive_kill_9(tmp_path: Path, postgres_url: str) -> None:
+    callbacks = callback_dir(tmp_path, asking=False)
+    s = start(tmp_path, callbacks, "--audit", postgres_url)
+    try:
+        with LineClient(s.sock, producer="farm") as c:
+            for seq in (1, 2, 3):
+                assert c.request("event", _event(seq, seq))["result"] == {"ack": seq}
+        assert s.stop(signal.SIGKILL) == -signal.SIGKILL
+        s = start(tmp_path, callbacks, "--audit", postgres_url)
+        with LineClient(s.sock, producer="farm") as c:
+            assert c.hello["result"]["last_seq"] == 3
+            assert c.request("event", _event(3, 3))["result"] == {"ack": 3, "duplicate": True}
+            assert c.request("event", _event(2, 7))["error"]["code"] == -32005
+            assert c.request("event", _event(4, 4))["result"] == {"ack": 4}
+            assert c.drain()["result"] == {"drained": True}
+        assert s.proc.wait(60) == 0
+    finally:
+        s.close()
+    audit = open_audit(postgres_url, readonly=True)
+    recorded = Counter(e.event.job for e in audit.events())
+    audit.close()
+    assert recorded == Counter({1: 1, 2: 1, 3: 1, 4: 1})
