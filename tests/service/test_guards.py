@@ -188,8 +188,24 @@ def test_connections_are_capped_and_stalled_uploads_closed(tmp_path: Path) -> No
             for c in held:
                 c.close()
         assert _rss_kib(s.proc.pid) < rss + 64 * 1024
+        _http_capped(s, web, threads)
         _stalled_uploads(s, web)
         _chunked(s, web)
+
+
+def _http_capped(s: Served, web: int, threads: int) -> None:
+    """HTTP connections past the cap are answered 503 and closed, not given a thread."""
+    held = [socket.create_connection(("127.0.0.1", web)) for _ in range(200)]
+    try:
+        assert _threads(s.proc.pid) <= threads + 16 + 2
+        answers = []
+        for c in held:
+            c.settimeout(30)
+            answers.append(_line(c))
+        assert sum(a.startswith(b"HTTP/1.1 503 ") for a in answers) >= 50
+    finally:
+        for c in held:
+            c.close()
 
 
 def _stalled_uploads(s: Served, web: int) -> None:

@@ -50,6 +50,7 @@ def run_batch(service: Service, items: list[Any], producer: str,
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # connections past the cap are taken at once and refused
     guard: Guard
 
     def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
