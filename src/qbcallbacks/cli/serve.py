@@ -13,10 +13,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ._session import DEFAULT_WORKDIR, callback_dirs, site_conf, working_directory
+
+if TYPE_CHECKING:
+    from ..service.listen import Guard
 
 
 @click.command("serve")
@@ -64,7 +68,6 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
     callback path of --qbconf, $QB_CONF or /etc/qb.conf, else $QBDIR/callback. Events are
     acknowledged once journaled; callbacks' questions go back to the supervisor.
     """
-    from ..service.access import TokenError, is_loopback, read_token
     from ..service.app import (
         ListenError,
         ServiceOptions,
@@ -72,21 +75,10 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
         open_service,
         serve_until_stopped,
     )
-    from ..service.listen import Guard
     from ._targets import SetupError
 
-    try:
-        token = read_token(token_file) if token_file else None
-        guard = Guard(token=token, max_connections=max_connections,
-                      socket_mode=_mode(socket_mode), socket_group=socket_group,
-                      read_timeout=read_timeout)
-    except (TokenError, ValueError) as exc:
-        raise SetupError(str(exc)) from None
-    if token is None:
-        for name, where in (("--listen", _tcp_host(listen)), ("--http", _http_host(http))):
-            if where is not None and not is_loopback(where):
-                raise SetupError(f"{name}: {where} is not a loopback address; give "
-                                 "--token-file to listen there")
+    guard = _guard(listen, http, token_file, max_connections, socket_mode, socket_group,
+                   read_timeout)
     os.umask(0o027 if socket_group else 0o077)  # the trail, its WAL, the journal
     dirs = callback_dirs(paths, qbconf)
     conf = site_conf(qbconf)
@@ -123,6 +115,28 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
     click.echo("qbcallbacks serve: drained and stopped" if drained else
                "qbcallbacks serve: stopped; the drain timed out", err=True)
     ctx.exit(0 if drained else 1)
+
+
+def _guard(listen: str, http: str | None, token_file: str | None, max_connections: int,
+           socket_mode: str, socket_group: str | None, read_timeout: float) -> Guard:
+    """What every listener enforces; a TCP or HTTP address beyond loopback needs a token."""
+    from ..service.access import TokenError, is_loopback, read_token
+    from ..service.listen import Guard
+    from ._targets import SetupError
+
+    try:
+        token = read_token(token_file) if token_file else None
+        guard = Guard(token=token, max_connections=max_connections,
+                      socket_mode=_mode(socket_mode), socket_group=socket_group,
+                      read_timeout=read_timeout)
+    except (TokenError, ValueError) as exc:
+        raise SetupError(str(exc)) from None
+    if token is None:
+        for name, where in (("--listen", _tcp_host(listen)), ("--http", _http_host(http))):
+            if where is not None and not is_loopback(where):
+                raise SetupError(f"{name}: {where} is not a loopback address; give "
+                                 "--token-file to listen there")
+    return guard
 
 
 def _mode(text: str) -> int:
