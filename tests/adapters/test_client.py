@@ -103,3 +103,15 @@ def test_the_adapter_feeds_the_service_and_resends_as_duplicates(service, tmp_pa
         sink.deliver(43, {"type": "bad"})
     sink.close()
     state.close()
+
+
+def test_an_adapter_without_a_supervisor_says_so_with_its_token(service) -> None:
+    svc, address = service
+    svc.last_seq = 9
+    client = ServiceClient(address, producer="render", epoch=4, token="t" * 20, timeout=10)
+    try:
+        assert client.last_seq == 9  # where the service says this producer resumes
+        assert svc.hellos == [{"role": "adapter", "producer": "render", "epoch": 4,
+                               "token": "t" * 20}]
+    finally:
+        client.close()

@@ -59,11 +59,12 @@ class ServiceSink:
     `supervisor`; reconnects as needed."""
 
     def __init__(self, address: str, supervisor: Supervisor, state: AdapterState,
-                 producer: str = "flamenco") -> None:
+                 producer: str = "flamenco", token: str | None = None) -> None:
         self.address = address
         self.supervisor = supervisor
         self.state = state
         self.producer = producer
+        self.token = token
         self._client: ServiceClient | None = None
 
     def connect(self) -> ServiceClient:
@@ -71,7 +72,8 @@ class ServiceSink:
         if self._client is None or not self._client.alive:
             if self._client is not None:
                 self._client.close()
-            self._client = ServiceClient(self.address, self.supervisor, producer=self.producer)
+            self._client = ServiceClient(self.address, self.supervisor, producer=self.producer,
+                                         token=self.token)
             # A fresh adapter state must not reuse numbers the service already holds.
             self.state.raise_seq(self._client.last_seq)
         return self._client
