@@ -118,7 +118,7 @@ def test_serve_refuses_a_non_loopback_address_without_a_token(tmp_path: Path) ->
 
 def test_a_supervisor_that_stops_reading_is_dropped_and_the_run_times_out(
         tmp_path: Path) -> None:
-    with served(tmp_path, callback_dir(tmp_path), timeout=3.0) as s:
+    with served(tmp_path, callback_dir(tmp_path), "--read-timeout", "1", timeout=3.0) as s:
         mute = socket.socket(socket.AF_UNIX)
         mute.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         mute.connect(str(s.sock))
@@ -136,6 +136,8 @@ def test_a_supervisor_that_stops_reading_is_dropped_and_the_run_times_out(
         threading.Thread(target=flood, daemon=True).start()
         with LineClient(s.sock, role="admin") as admin:
             eventually(lambda: _firings(tmp_path, admin))
+            # The supervisor that stopped reading was disconnected, not waited for.
+            eventually(lambda: admin.request("health")["result"]["supervisor"] is False)
             assert admin.drain()["result"] == {"drained": True}
         mute.close()
         assert s.proc.wait(60) == 0

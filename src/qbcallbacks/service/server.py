@@ -40,6 +40,9 @@ from .proxy import SendTimeout
 
 log = logging.getLogger("qbcallbacks.service")
 
+#: A write waits at most this many read timeouts for the peer to read (then it is closed).
+WRITE_BOUND = 3
+
 
 def _dumps(message: dict[str, Any]) -> bytes:
     return (json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
@@ -63,13 +66,14 @@ class Connection:
         self._out: list[bytes] = []  # the reader's answers, written before it next waits
 
     def send(self, message: dict[str, Any], deadline: float | None = None) -> None:
-        """Write one message; with a `deadline` (a question to the supervisor) give up then,
-        closing the connection (`SendTimeout`): half a line cannot be taken back."""
-        data = _dumps(message)
+        """Write one message by `deadline` (a question: the asking run's; else the write
+        bound), or close the connection (`SendTimeout`): half a line cannot be taken back,
+        and a peer that stops reading holds nothing of ours for longer."""
+        self._write(_dumps(message), deadline)
+
+    def _write(self, data: bytes, deadline: float | None) -> None:
         if deadline is None:
-            with self._wlock:
-                self.sock.sendall(data)
-            return
+            deadline = time.monotonic() + WRITE_BOUND * self.guard.read_timeout
         if not self._wlock.acquire(timeout=max(0.0, deadline - time.monotonic())):
             self._stall()
         try:
@@ -107,8 +111,7 @@ class Connection:
     def _flush(self) -> None:
         if self._out:
             data, self._out = b"".join(self._out), []
-            with self._wlock:
-                self.sock.sendall(data)
+            self._write(data, None)
 
     def serve(self) -> None:
         proxy = self.service.proxy
