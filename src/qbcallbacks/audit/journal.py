@@ -13,7 +13,8 @@ without a system call, and without letting go of the interpreter lock in the mid
 With `fsync=True` each `append` also waits until the line is on disk; appends that arrive
 while a sync is under way share the next one (group commit), so the cost is paid once per
 group, not per event. Every open starts a new segment, so nothing is ever appended after a
-line torn by a kill.
+line torn by a kill; when the disk has no room for one, the journal opens anyway with
+`problem` set, and the first append that finds room opens the segment.
 
 The audit trail records, in the same transaction as a batch's firings, the position after the
 batch's last event (`AuditStore.record_batch`); on restart `read_from` that position gives the
