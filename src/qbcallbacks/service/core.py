@@ -141,7 +141,8 @@ class Service:
             self._counted["rejected"].inc()
             raise RpcFault(INVALID_PARAMS, f"'seq' must be a whole number from 1 to {MAX_SEQ}, "
                            f"not {seq!r}")
-        value = digest(params)
+        line = {k: v for k, v in params.items() if k != "seq"}
+        value = digest(line)
         with self._lock:
             verdict, why = self.book.judge(producer, epoch, seq, value)
             if verdict == Verdict.DUPLICATE:
@@ -156,15 +157,14 @@ class Service:
                                    {"resend_from": self.book.owed(producer, epoch)})
                 self.book.refused(producer, epoch, seq)
                 raise RpcFault(DRAINING, "the service is draining; the event was not taken")
-            self._journal(params, producer, epoch, seq, value)
+            self._journal(line, producer, epoch, seq, value)
         self._counted["journaled"].inc()
         self.metrics.ack.observe(time.perf_counter() - started)
         return {"ack": seq}
 
-    def _journal(self, params: dict[str, Any], producer: str, epoch: int, seq: int,
+    def _journal(self, line: dict[str, Any], producer: str, epoch: int, seq: int,
                  value: str) -> None:
-        """Read and journal one new event (under the lock)."""
-        line = {k: v for k, v in params.items() if k != "seq"}
+        """Read and journal one new event, its params but `seq` (under the lock)."""
         try:
             event, job = self.reader.read(line)
             self.dispatcher.emit(event, job, key=[producer, epoch, seq, value])

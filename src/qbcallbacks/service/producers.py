@@ -30,10 +30,9 @@ MAX_PRODUCERS = 256
 MAX_NAME = 200
 
 
-def digest(params: dict[str, Any]) -> str:
+def digest(line: dict[str, Any]) -> str:
     """The content of an event (its params without `seq`), as a short stable digest."""
-    body = {k: v for k, v in params.items() if k != "seq"}
-    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
