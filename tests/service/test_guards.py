@@ -191,7 +191,7 @@ def test_connections_are_capped_and_stalled_uploads_closed(tmp_path: Path) -> No
                 c.close()
         assert _rss_kib(s.proc.pid) < rss + 64 * 1024
         _http_capped(s, web, threads)
-        _stalled_uploads(s, web)
+        _stalled_uploads(s, web, threads)
         _chunked(s, web)
 
 
@@ -210,14 +210,16 @@ def _http_capped(s: Served, web: int, threads: int) -> None:
             c.close()
 
 
-def _stalled_uploads(s: Served, web: int) -> None:
-    """Uploads that announce a body and send one byte are closed after the read timeout."""
+def _stalled_uploads(s: Served, web: int, threads: int) -> None:
+    """500 uploads that announce a body and send one byte: the cap refuses most at once, the
+    rest are closed after the read timeout; none holds a thread for longer."""
     stalled = []
-    for _ in range(16):
+    for _ in range(500):
         c = socket.create_connection(("127.0.0.1", web))
         c.sendall(b"POST /events?producer=slow&epoch=1 HTTP/1.1\r\nHost: x\r\n"
                   b"Content-Length: 1000000\r\n\r\n[")
         stalled.append(c)
+    assert _threads(s.proc.pid) <= threads + 16 + 2
     for c in stalled:
         c.settimeout(60)
         with contextlib.suppress(ConnectionResetError):
@@ -225,7 +227,8 @@ def _stalled_uploads(s: Served, web: int) -> None:
                 pass  # closed by the service: recv returns b""
         c.close()
     with LineClient(s.sock, role="admin") as admin:
-        assert admin.request("health")["result"]["ok"] is True
+        health = admin.request("health")["result"]
+    assert health["ok"] is True and "slow" not in health["producers"]
 
 
 def _line(c: socket.socket) -> bytes:
