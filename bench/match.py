@@ -24,12 +24,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from reference_matcher import ReferenceMatcher
-
 from qbcallbacks.lang import parse_trigger
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.model.rules import Rule
+from reference_matcher import ReferenceMatcher
 
 JOBS = 1000
 GROUP = 10
