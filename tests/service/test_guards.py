@@ -300,10 +300,16 @@ def test_files_and_the_socket_have_their_modes_whatever_the_umask(
         where = tmp_path / str(group)
         where.mkdir()
         extra = ("--socket-group", group) if group else ()
-        with served(where, callback_dir(where), *extra, umask=umask) as s:
+        (where / "audit.db").touch(mode=0o666)  # a trail left world-readable is narrowed
+        os.chmod(where / "audit.db", 0o666)
+        callbacks = callback_dir(where, asking=False)
+        with served(where, callbacks, *extra, umask=umask) as s:
             with LineClient(s.sock) as c:
-                assert c.request("event", _event(1, 1))["result"] == {"ack": 1}
+                assert c.request("event", _event(1, 1, "complete"))["result"] == {"ack": 1}
+                eventually(lambda: (s.workdir / "ran.log").exists())
             assert s.sock.stat().st_mode & 0o777 == 0o660
+            # The callbacks keep the umask the service was started with.
+            assert (s.workdir / "ran.log").stat().st_mode & 0o777 == 0o666 & ~umask
             made = [where / "audit.db", where / "audit.db-wal",
                     *(where / "audit.db.events").glob("*.log")]
             assert {p.name: p.stat().st_mode & 0o777 for p in made} == {

@@ -64,7 +64,7 @@ class JournalEntry(NamedTuple):
 
 
 _SEGMENT_BYTES = 4 * 1024 * 1024
-#: Journal files are readable by the service's group at most (the umask may narrow it).
+#: The mode of journal files unless told otherwise (the umask may narrow this default).
 FILE_MODE = 0o640
 
 
@@ -72,9 +72,11 @@ class Journal:
     """Appends events (thread-safe) and reads back those after a position."""
 
     def __init__(self, directory: str | Path, *, fsync: bool = False,
-                 segment_bytes: int = _SEGMENT_BYTES) -> None:
+                 segment_bytes: int = _SEGMENT_BYTES, file_mode: int | None = None) -> None:
         self.directory = Path(directory)
         self.fsync = fsync
+        #: Each segment's mode, set whatever the umask (None: `FILE_MODE` under the umask).
+        self.file_mode = file_mode
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
@@ -165,6 +167,8 @@ class Journal:
         size = max(self.segment_bytes, need, 64)
         fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
+            if self.file_mode is not None:
+                os.fchmod(fd, self.file_mode)
             os.posix_fallocate(fd, 0, size)
             mm = mmap.mmap(fd, size)
         except OSError:

@@ -5,8 +5,8 @@ Runs until SIGTERM, SIGINT or a `drain` request, then runs what it accepted and 
 the drain timed out and something was cancelled or left for the next start; 2 on a usage or
 environment error). SIGHUP reloads the callback directories.
 
-Files it creates (the trail, its WAL, the journal) are 0640 with `--socket-group`, else 0600,
-whatever the umask it was started with.
+The trail, its WAL and the journal are 0640 with `--socket-group`, else 0600, whatever the
+umask it was started with (which the callbacks keep).
 """
 
 from __future__ import annotations
@@ -79,7 +79,6 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
 
     guard = _guard(listen, http, token_file, max_connections, socket_mode, socket_group,
                    read_timeout)
-    os.umask(0o027 if socket_group else 0o077)  # the trail, its WAL, the journal
     dirs = callback_dirs(paths, qbconf)
     conf = site_conf(qbconf)
     run_dir = Path(workdir).resolve()
@@ -93,7 +92,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
         log_dir=str(Path(log_dir).resolve() if log_dir else run_dir / "logs"),
         timeout=timeout, mode=mode,  # type: ignore[arg-type]
         allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout,
-        guard=guard, watch=watch)
+        guard=guard, watch=watch, file_mode=0o640 if socket_group else 0o600)
 
     def show(directory: str, diagnostics: object) -> None:
         for d in diagnostics:  # type: ignore[attr-defined]

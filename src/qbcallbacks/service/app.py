@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
+import stat
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +52,8 @@ class ServiceOptions:
     guard: Guard = field(default_factory=Guard)
     #: Reload the callback directories when their files change.
     watch: bool = False
+    #: The mode of the trail, its WAL and the journal, whatever the umask (None: the umask's).
+    file_mode: int | None = None
 
 
 @dataclass
@@ -124,13 +128,31 @@ def _open_store(options: ServiceOptions, settings: DispatcherSettings) -> Metere
         base = store_class(options.audit)
         cls = MeteredAuditStore if base is AuditStore else type(
             "MeteredStore", (MeteredAuditStore, base), {})
+        if base is AuditStore and options.file_mode is not None:
+            own_files(Path(options.audit), options.file_mode)
         store: MeteredAuditStore = cls(options.audit, busy_timeout=settings.busy_timeout,
                                        synchronous=settings.synchronous)
-    except AuditError as exc:
+    except (AuditError, OSError) as exc:
         raise ListenError(str(exc)) from None
+    store.file_mode = options.file_mode  # type: ignore[attr-defined]  # its journal's
     if base is AuditStore:  # this process writes the trail now: its journal's spare room
         release_tails(store.path.with_name(store.path.name + ".events"))
     return store
+
+
+def own_files(db: Path, mode: int) -> None:
+    """The trail (made now if there is none, so it never exists with another mode), its WAL
+    and shared memory (SQLite gives them the trail's mode) and the journal's segments: `mode`,
+    whatever the umask and whatever they had."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(db, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode))
+    events = db.with_name(db.name + ".events")
+    for path in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"),
+                 *(events.glob("*.log") if events.is_dir() else ())):
+        with contextlib.suppress(FileNotFoundError):
+            if stat.S_ISREG(os.lstat(path).st_mode):  # never a FIFO or a link's target
+                os.chmod(path, mode)
 
 
 def catch_stop_signals(stop: threading.Event | None = None) -> threading.Event:
