@@ -115,3 +115,27 @@ def test_an_adapter_without_a_supervisor_says_so_with_its_token(service) -> None
                                "token": "t" * 20}]
     finally:
         client.close()
+
+
+def test_a_refused_hello_is_service_gone_never_a_refused_event(tmp_path) -> None:
+    import json
+    import threading
+
+    path = tmp_path / "r.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen()
+
+    def refuse() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as reader:
+            hello = json.loads(reader.readline())
+            conn.sendall(json.dumps({"jsonrpc": "2.0", "id": hello["id"], "error": {
+                "code": -32011, "message": "already has a supervisor"}}).encode() + b"\n")
+
+    t = threading.Thread(target=refuse, daemon=True)
+    t.start()
+    with pytest.raises(ServiceGone, match="already has a supervisor"):
+        ServiceClient(f"unix:{path}", MemorySupervisor(), producer="flamenco", timeout=10)
+    t.join(10)
+    listener.close()

@@ -11,7 +11,8 @@ it on a small pool of threads, so a slow Manager never holds up the acks; withou
 `adapter` that only sends events. Errors the service marks as "send again later" (back
 pressure, unavailable, draining, an earlier seq owed) raise `ServiceBusy` (its `resend_from`
 says from which seq, when the service said); a refused event raises `ServiceRefused`; a
-connection that breaks raises `ServiceGone`. The caller re-sends with the same `seq`.
+connection that breaks, or a `hello` the service refuses (a wrong token, the producer's
+supervisor still connected), raises `ServiceGone`. The caller re-sends with the same `seq`.
 """
 
 from __future__ import annotations
@@ -104,9 +105,10 @@ class ServiceClient:
             hello["token"] = token
         try:
             said = self.request("hello", hello)
-        except ServiceError:
+        except ServiceError as exc:  # no event was refused: the caller may try again later
             self.close()
-            raise
+            raise ServiceGone(f"the service at {address} did not take our hello: {exc}"
+                              ) from None
         #: The highest seq the service held for this producer and epoch when we said hello.
         self.last_seq = int(said.get("last_seq") or 0) if isinstance(said, dict) else 0
 
