@@ -84,14 +84,7 @@ def flamenco(mqtt_url: str, prefix: str, client_id: str, manager: str, state_pat
     supervisor = FlamencoSupervisor(manager, state)
     sink: Sink
     if service:
-        token = None
-        if token_file:
-            from ..service.access import TokenError, read_token
-            try:
-                token = read_token(token_file)
-            except TokenError as exc:
-                raise click.UsageError(str(exc)) from None
-        sink = ServiceSink(service, supervisor, state, token=token)
+        sink = ServiceSink(service, supervisor, state, token=_token(token_file))
     else:
         sink = _direct_sink(direct, supervisor, audit_path or "", timeout, mode)
 
@@ -134,3 +127,15 @@ def _direct_sink(paths: tuple[str, ...], supervisor: Supervisor, audit_path: str
     dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
                             settings=DispatcherSettings(timeout=timeout), audit=audit)
     return DirectSink(dispatcher)
+
+
+def _token(token_file: str | None) -> str | None:
+    """The service's token, read from `--token-file`."""
+    if not token_file:
+        return None
+    from ..service.access import TokenError, read_token
+
+    try:
+        return read_token(token_file)
+    except TokenError as exc:
+        raise click.UsageError(str(exc)) from None
