@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audit.backends import open_audit, open_journal
+from ..audit.journal import JournalKey
 from ..audit.records import FiringRecord
 from ..audit.store import AuditStore
 from ..config.load import expand_callback_path
@@ -173,7 +174,7 @@ class Dispatcher:
         """True when the previous host on this audit trail never closed (it was killed)."""
         return self.audit.previous_session_died
 
-    def emit(self, event: Event, job: Job | None = None, *, key: int | None = None) -> None:
+    def emit(self, event: Event, job: Job | None = None, *, key: JournalKey = None) -> None:
         """Journal and queue an event (and what is known of its job). Returns at once unless
         the queue is full (then waits up to `emit_timeout` and raises `BackPressureError`) or
         the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause).
