@@ -30,6 +30,7 @@ if TYPE_CHECKING:
         DispatcherSettings,
         DispatcherUnavailable,
     )
+    from .dispatch.remote.executor import CeleryExecutor
     from .errors import (
         ConfigError,
         Diagnostic,
@@ -131,6 +132,7 @@ __all__ = [
     "BackPressureError",
     "BlankLine",
     "CallbackSet",
+    "CeleryExecutor",
     "Clock",
     "CommandLine",
     "CommentLine",
