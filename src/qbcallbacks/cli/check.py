@@ -151,6 +151,9 @@ def _once(o: _Options, fmt: str, statistics: bool, quiet: bool, output_file: str
 @click.option("--isolated", is_flag=True, help="Read no settings file.")
 @click.option("--watch", "-w", is_flag=True,
               help="Check again whenever a file under the checked paths changes.")
+@click.option("--staged", is_flag=True,
+              help="Check the callback directories that hold a change staged in git "
+                   "(deletions included); with nothing staged, every one git tracks.")
 @click.option("--compile-perl", is_flag=True,
               help="Also compile Perl scripts with `perl -c`. This RUNS their BEGIN blocks and "
                    "`use` statements; without it nothing in any script runs.")
@@ -159,7 +162,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, fmt:
             output_file: str | None, stdin_filename: str | None, statistics: bool,
             quiet: bool, exit_zero: bool, warnings_as_errors: bool, select: tuple[str, ...],
             ignore: tuple[str, ...], fix: bool, unsafe_fixes: bool, config: str | None,
-            isolated: bool, watch: bool, compile_perl: bool) -> None:
+            isolated: bool, watch: bool, staged: bool, compile_perl: bool) -> None:
     """Check callback directories: callbacks.conf, triggers and the scripts they name.
 
     Each PATH is a callback directory, a callbacks.conf (its directory is checked), a script
@@ -172,6 +175,14 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, fmt:
     code of the scripts is run (Perl is parsed statically) unless --compile-perl is given.
     """
     refuse_both(paths, qbconf)
+    if staged:
+        if paths or qbconf:
+            raise click.UsageError("--staged finds its directories: give no PATH or --qbconf")
+        from ._git import staged_directories
+
+        paths = tuple(staged_directories())
+        if not paths:
+            ctx.exit(0)
     if stdin_filename is not None and "-" not in paths:
         raise click.UsageError("--stdin-filename needs '-' among the paths")
     if "-" in paths and (fix or watch):
