@@ -367,23 +367,19 @@ class PgAuditStore(AuditStore):
     def query(self, *, job: int | None = None, callback: str | None = None,
               status: str | Sequence[str] | None = None, since: float | None = None,
               until: float | None = None, session: int | None = None,
-              limit: int | None = None, newest_first: bool = False) -> list[FiringRecord]:
+              limit: int | None = None, newest_first: bool = False,
+              after_id: int | None = None, ids: Sequence[int] | None = None,
+              ) -> list[FiringRecord]:
         where: list[str] = ["trail = %s"]
         args: list[Any] = [self.trail]
-        for column, value in (("job", job), ("callback", callback), ("session", session)):
+        for test, value in (("job = %s", job), ("callback = %s", callback),
+                            ("session = %s", session), ("queued_at >= %s", since),
+                            ("queued_at < %s", until), ("id > %s", after_id),
+                            ("status = ANY(%s)", [status] if isinstance(status, str) else status),
+                            ("id = ANY(%s)", None if ids is None else list(ids))):
             if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            where.append("status = ANY(%s)")
-            args.append(statuses)
-        if since is not None:
-            where.append("queued_at >= %s")
-            args.append(since)
-        if until is not None:
-            where.append("queued_at < %s")
-            args.append(until)
+                where.append(test)
+                args.append(list(value) if isinstance(value, tuple) else value)
         sql = f"SELECT {_COLUMNS} FROM firings WHERE {' AND '.join(where)}"
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
