@@ -263,3 +263,11 @@ def test_gitlab_fingerprints_survive_moved_lines_and_paths_are_relative(site: Pa
     assert [i["location"]["lines"]["begin"] for i in after] != [
         i["location"]["lines"]["begin"] for i in before]
     assert len({i["fingerprint"] for i in after}) == len(after)
+
+
+def test_concise_output_escapes_control_characters(tmp_path: Path) -> None:
+    directory = tmp_path / "cb\x1b[31m"  # a name that would turn the terminal red
+    directory.mkdir()
+    (directory / "callbacks.conf").write_text("a.py = done-jbo-self\n")
+    done = run("check", str(directory), "--output-format", "concise")
+    assert done.returncode == 1 and "\\x1b" in done.stdout and "\x1b" not in done.stdout

@@ -90,7 +90,9 @@ def _render_json(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
 
 
 def _head(d: Diagnostic) -> str:
-    return f"{d.file}:{d.line}:{d.column}: {d.severity}: {d.message} [{d.code}]"
+    """The concise line, control characters escaped as in the text format."""
+    return (f"{terminal_safe(d.file)}:{d.line}:{d.column}: {d.severity}: "
+            f"{terminal_safe(d.message)} [{d.code}]")
 
 
 def statistics(diagnostics: Sequence[Diagnostic]) -> str:
