@@ -63,6 +63,15 @@ def test_fix_repairs_a_typo_and_the_file_then_checks_clean(tmp_path: Path) -> No
     assert again.returncode == 0 and again.stdout == ""
 
 
+def test_the_summary_says_what_fix_would_repair(site: Path) -> None:
+    done = run("check", str(site))
+    assert done.stderr.rstrip().endswith("; 2 fixable with --fix, 2 more with --unsafe-fixes")
+    selected = run("check", str(site), "--select", "QCB2")
+    assert selected.stderr.rstrip().endswith("; 2 more with --unsafe-fixes")
+    assert "fixable" not in run("check", str(site), "--select", "QCB1", "--ignore",
+                                "QCB103").stderr
+
+
 def test_unsafe_fixes_only_when_asked(site: Path) -> None:
     conf = site / "callbacks.conf"
     safe = run("check", str(site), "--fix", "--output-format", "concise")

@@ -29,6 +29,27 @@ def fixable(d: Diagnostic, *, unsafe: bool) -> bool:
     return d.code in SAFE_FIXES or (unsafe and d.code in UNSAFE_FIXES)
 
 
+def has_fix(d: Diagnostic) -> bool:
+    """Whether the quick fix of `d` exists, judged from the finding alone: a suggestion in its
+    message, or a code whose fix needs none (a stray extra, a duplicate line)."""
+    if not _editable(d.file):
+        return False
+    return d.code in ("QCB202", "QCB203") or (
+        (d.code in SAFE_FIXES or d.code in UNSAFE_FIXES) and "did you mean '" in d.message)
+
+
+def fixable_counts(diagnostics: Iterable[Diagnostic]) -> tuple[int, int]:
+    """How many findings `--fix` would fix, and how many more `--unsafe-fixes` would."""
+    safe = unsafe = 0
+    for d in diagnostics:
+        if has_fix(d):
+            if d.code in SAFE_FIXES:
+                safe += 1
+            else:
+                unsafe += 1
+    return safe, unsafe
+
+
 def _editable(file: str) -> bool:
     return os.path.basename(file) == CONFIG_NAME or Path(file).suffix.lower() == ".qcb"
 

@@ -115,11 +115,23 @@ def _once(o: _Options, fmt: str, statistics: bool, quiet: bool, output_file: str
     warnings = len(diagnostics) - errors
     if fmt in ("text", "concise") and not quiet:
         dirs = found.directories
-        done = f"; {fixed} fixed" if fix else ""
+        done = f"; {fixed} fixed" if fix else _fix_hint(diagnostics)
         click.echo(f"{found.rules} callback(s) loaded from {dirs} director"
                    f"{'y' if dirs == 1 else 'ies'}; {errors} error(s), {warnings} warning(s)"
                    f"{done}", err=True)
     return errors, warnings
+
+
+def _fix_hint(diagnostics: list[Diagnostic]) -> str:
+    """What `--fix` (and `--unsafe-fixes`) would repair, as ruff's summary says it."""
+    if not diagnostics:
+        return ""
+    from ._fix import fixable_counts
+
+    safe, unsafe = fixable_counts(diagnostics)
+    parts = ([f"{safe} fixable with --fix"] if safe else []) + (
+        [f"{unsafe} more with --unsafe-fixes"] if unsafe else [])
+    return f"; {', '.join(parts)}" if parts else ""
 
 
 @click.command("check")
