@@ -207,11 +207,6 @@ class PgAuditStore(AuditStore):
                                  (_lease_key(self.trail),))
         self._lock_fd = -1
 
-    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self._using():
-            row = self._pg.execute(sql, args).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
-
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:

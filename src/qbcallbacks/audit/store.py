@@ -214,11 +214,6 @@ class AuditStore:
                 self.readonly = True
             self._release_writer_lock()
 
-    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self._lock:
-            row = self._db.execute(sql, args).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
-
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:
