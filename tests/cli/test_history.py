@@ -155,3 +155,23 @@ def test_each_follow_poll_reads_a_bounded_page(audit, monkeypatch):
         history._follow(fetch, lambda rows: None, shown, 0.0)
     last = max(r.id for r in shown)
     assert calls[:6] == [{"ids": pending}, {"after_id": last, "limit": history.FOLLOW_PAGE}] * 3
+
+
+def test_a_tail_reads_by_id_on_every_backend(backend):
+    from qbcallbacks.audit.backends import open_audit
+
+    store = open_audit(backend.location())
+    try:
+        store.begin_session()
+        ids = store.record_batch([], [_firing(i, 1 + i % 3) for i in range(10)])
+        store.complete(ids[4], "ok", exit_code=0)
+        store.flush()
+        after = store.query(after_id=ids[6])
+        assert [r.id for r in after] == ids[7:]
+        page = store.query(after_id=ids[1], limit=2, job=1 + 3 % 3)
+        assert [r.id for r in page] == [ids[3], ids[6]]
+        again = store.query(ids=[ids[4], ids[8]])
+        assert [(r.id, r.status) for r in again] == [(ids[4], "ok"), (ids[8], "pending")]
+        assert store.query(ids=[]) == []
+    finally:
+        store.close()

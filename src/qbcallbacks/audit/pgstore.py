@@ -367,14 +367,26 @@ class PgAuditStore(AuditStore):
               ) -> list[FiringRecord]:
         where: list[str] = ["trail = %s"]
         args: list[Any] = [self.trail]
-        for test, value in (("job = %s", job), ("callback = %s", callback),
-                            ("session = %s", session), ("queued_at >= %s", since),
-                            ("queued_at < %s", until), ("id > %s", after_id),
-                            ("status = ANY(%s)", [status] if isinstance(status, str) else status),
-                            ("id = ANY(%s)", None if ids is None else list(ids))):
+        for column, value in (("job", job), ("callback", callback), ("session", session)):
             if value is not None:
-                where.append(test)
-                args.append(list(value) if isinstance(value, tuple) else value)
+                where.append(f"{column} = %s")
+                args.append(value)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append("status = ANY(%s)")
+            args.append(statuses)
+        if since is not None:
+            where.append("queued_at >= %s")
+            args.append(since)
+        if until is not None:
+            where.append("queued_at < %s")
+            args.append(until)
+        if after_id is not None:
+            where.append("id > %s")
+            args.append(after_id)
+        if ids is not None:
+            where.append("id = ANY(%s)")
+            args.append(list(ids))
         sql = f"SELECT {_COLUMNS} FROM firings WHERE {' AND '.join(where)}"
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:

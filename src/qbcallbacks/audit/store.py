@@ -392,20 +392,34 @@ class AuditStore:
               after_id: int | None = None, ids: Sequence[int] | None = None,
               ) -> list[FiringRecord]:
         """Firings filtered by attached job, callback name, status(es), queue time, session,
-        and by id (`after_id` for a tail, `ids` to read given firings again)."""
+        and id (`after_id` for a tail, `ids` to read given firings again)."""
         where: list[str] = []
         args: list[Any] = []
-        for test, value in (("job = ?", job), ("callback = ?", callback),
-                            ("queued_at >= ?", since), ("queued_at < ?", until),
-                            ("session = ?", session), ("id > ?", after_id)):
-            if value is not None:
-                where.append(test)
-                args.append(value)
-        for column, values in (("status", [status] if isinstance(status, str) else status),
-                               ("id", ids)):
-            if values is not None:
-                where.append(f"{column} IN ({','.join('?' * len(values))})")
-                args.extend(values)
+        if job is not None:
+            where.append("job = ?")
+            args.append(job)
+        if callback is not None:
+            where.append("callback = ?")
+            args.append(callback)
+        if status is not None:
+            statuses = [status] if isinstance(status, str) else list(status)
+            where.append(f"status IN ({','.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if since is not None:
+            where.append("queued_at >= ?")
+            args.append(since)
+        if until is not None:
+            where.append("queued_at < ?")
+            args.append(until)
+        if session is not None:
+            where.append("session = ?")
+            args.append(session)
+        if after_id is not None:  # a tail: only firings recorded after this one
+            where.append("id > ?")
+            args.append(after_id)
+        if ids is not None:  # given firings again, for their status now
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
         sql = f"SELECT {_COLUMNS} FROM firings"
         if where:
             sql += " WHERE " + " AND ".join(where)
