@@ -27,6 +27,10 @@ from ._targets import SetupError
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Rows a poll of `--follow` reads at most; a longer backlog is read over the next polls.
+FOLLOW_PAGE = 1000
+#: Pending firings `--follow` watches for their outcome at most (the newest ones).
+FOLLOW_PENDING = 1000
 
 
 def parse_time(text: str, now: float | None = None) -> float:
@@ -136,12 +140,6 @@ def command(audit_path: str, session: str | int, job: int | None, callback: str 
         raise SetupError(f"{audit_path} is not a readable audit database ({exc})") from None
     finally:
         store.close()
-
-
-#: Rows a poll of `--follow` reads at most; a longer backlog is read over the next polls.
-FOLLOW_PAGE = 1000
-#: Pending firings `--follow` watches for their outcome at most (the newest ones).
-FOLLOW_PENDING = 1000
 
 
 def _query_and_print(store: AuditStore, session: str | int, *, job: int | None,
