@@ -59,12 +59,16 @@ class Forwarder:
         full = self.prefix + topic  # concatenated as written, as the Manager does
         if self._client is None:
             return
+        item = (full, json.dumps(payload).encode())
         with self._idle:
-            try:
-                self._queue.put_nowait((full, json.dumps(payload).encode()))
-                self._busy += 1
-            except queue.Full:
-                self.dropped += 1  # "could not send event, queue is full"
+            self._busy += 1
+        try:
+            # Connected, the Manager's publishing keeps up with a local broker: wait for room
+            # rather than drop (a slow test machine is not a slow broker). Cut off, it drops.
+            self._queue.put(item, timeout=30 if self._up.is_set() else None) \
+                if self._up.is_set() else self._queue.put_nowait(item)
+        except queue.Full:
+            self._done(dropped=True)  # "could not send event, queue is full"
 
     def disconnect(self) -> None:
         """The broker is unreachable: nothing is published, the queue fills and overflows."""
@@ -119,7 +123,11 @@ class StandInManager:
         #: The client ends (address, port) that called: one per pooled connection.
         self.peers: set[tuple[str, int]] = set()
         self.refuse = 0
+        #: True: every connection is dropped unanswered; N > 0: the next N are.
         self.down = False
+        self.blips = 0
+        #: The next N reads answer 503 (the database is busy).
+        self.busy = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -132,6 +140,9 @@ class StandInManager:
 
     def answer(self, method: str, path: str, body: Any) -> tuple[int, Any]:
         self.calls.append((method, path, body))
+        if method == "GET" and self.busy > 0:
+            self.busy -= 1
+            return 503, _error(503, "database busy")
         m = self.machine
         parts = path.split("?")[0].strip("/").split("/")
         with m.lock:
@@ -211,7 +222,9 @@ def _handler(manager: StandInManager) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self) -> None:
             manager.peers.add(self.client_address)
-            if manager.down:
+            blip = manager.blips > 0
+            manager.blips -= blip
+            if manager.down or blip:
                 self.close_connection = True
                 self.connection.close()  # a Manager blip: the connection drops unanswered
                 return

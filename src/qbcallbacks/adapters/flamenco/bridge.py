@@ -105,6 +105,8 @@ class FlamencoBridge:
         self.refused = 0
         self.delivered = 0
         self.dead = 0
+        #: Reconciliations done since this bridge started.
+        self.reconciliations = 0
         self._owe_reconcile = False
         self._inbox: queue.SimpleQueue[mqtt.MQTTMessage | str | None] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -193,7 +195,12 @@ class FlamencoBridge:
             log.warning("cannot reconcile with the Manager yet: %s", exc)
             return False
         self._owe_reconcile = False
+        self.reconciliations += 1
         return self._retry(self._flush)
+
+    def reconcile_soon(self) -> None:
+        """Ask for a reconciliation once the messages already received are handled."""
+        self._inbox.put(_RECONCILE)
 
     def stop(self) -> None:
         self._stop.set()
