@@ -32,8 +32,9 @@ _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 
 class Forwarder:
-    """The Manager's MQTT forwarder: `broadcast` queues (10 at most, the rest dropped) and a
-    runner publishes at QoS 1 while `connected`."""
+    """The Manager's MQTT forwarder: `broadcast` queues (10 at most) and a runner publishes
+    at QoS 1 while the link is up; cut off (`disconnect()`, or a broker that went away), the
+    queue fills and further messages are dropped, and the message in hand is lost."""
 
     QUEUE_SIZE = 10
 
@@ -43,17 +44,30 @@ class Forwarder:
         self.sent: list[tuple[str, dict[str, Any]]] = []
         self._queue: queue.Queue[tuple[str, bytes] | None] = queue.Queue(self.QUEUE_SIZE)
         self._up = threading.Event()
+        self._linked = False
+        self._cut = False
         self._idle = threading.Condition()
         self._busy = 0
         self._client: mqtt.Client | None = None
         self._runner: threading.Thread | None = None
         if port is not None:
             self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="flamenco")
-            self._client.connect("127.0.0.1", port)
+            self._client.reconnect_delay_set(0.1, 1)
+            self._client.on_connect = lambda *a: self._link(True)
+            self._client.on_disconnect = lambda *a: self._link(False)
+            self._client.connect_async("127.0.0.1", port)
             self._client.loop_start()
-            self._up.set()
             self._runner = threading.Thread(target=self._run, daemon=True)
             self._runner.start()
+
+    def _link(self, up: bool | None = None, cut: bool | None = None) -> None:
+        with self._idle:
+            self._linked = self._linked if up is None else up
+            self._cut = self._cut if cut is None else cut
+            if self._linked and not self._cut:
+                self._up.set()
+            else:
+                self._up.clear()
 
     def broadcast(self, topic: str, payload: dict[str, Any]) -> None:
         full = self.prefix + topic  # concatenated as written, as the Manager does
@@ -63,22 +77,24 @@ class Forwarder:
         with self._idle:
             self._busy += 1
         try:
-            # Connected, the Manager's publishing keeps up with a local broker: wait for room
-            # rather than drop (a slow test machine is not a slow broker). Cut off, it drops.
-            self._queue.put(item, timeout=30 if self._up.is_set() else None) \
-                if self._up.is_set() else self._queue.put_nowait(item)
+            if self._up.is_set():
+                # A Manager linked to a local broker keeps up: wait for room rather than
+                # drop (a slow test machine is not a slow broker).
+                self._queue.put(item, timeout=30)
+            else:
+                self._queue.put_nowait(item)
         except queue.Full:
             self._done(dropped=True)  # "could not send event, queue is full"
 
     def disconnect(self) -> None:
-        """The broker is unreachable: nothing is published, the queue fills and overflows."""
-        self._up.clear()
+        """The Manager loses the broker: nothing is published until `reconnect()`."""
+        self._link(cut=True)
 
     def reconnect(self) -> None:
-        self._up.set()
+        self._link(cut=False)
 
     def drain(self, limit: float = 60.0) -> None:
-        """Wait until everything queued was published (the forwarder must be connected)."""
+        """Wait until everything queued was published or dropped (the link must be up)."""
         with self._idle:
             assert self._idle.wait_for(lambda: self._busy == 0, limit), "forwarder stuck"
 
@@ -92,8 +108,11 @@ class Forwarder:
             if not self._up.is_set():  # cut off while sending: the Manager logs and drops it
                 self._done(dropped=True)
                 continue
-            info = self._client.publish(item[0], item[1], qos=1)
-            info.wait_for_publish(30)
+            try:
+                self._client.publish(item[0], item[1], qos=1).wait_for_publish(30)
+            except (RuntimeError, ValueError):
+                self._done(dropped=True)
+                continue
             self.sent.append((item[0], json.loads(item[1])))
             self._done()
 
@@ -105,7 +124,7 @@ class Forwarder:
 
     def close(self) -> None:
         if self._client is not None and self._runner is not None:
-            self._up.set()
+            self._link(True, False)
             self._queue.put(None)
             self._runner.join(30)
             self._client.disconnect()
