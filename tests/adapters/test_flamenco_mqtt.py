@@ -151,8 +151,8 @@ def test_a_killed_and_restarted_adapter_raises_every_change_once(farm) -> None:
     for phase in range(3):
         work_jobs(machine, [f"job{n}" for n in range(4 * phase, 4 * phase + 2)])
         if phase:  # killed while it works through a burst, or once it has caught up
-            least = 2 * phase
-            wait_for(lambda: sum(running.firings().values()) > least, "some firings")
+            wait_for(lambda least=2 * phase: sum(running.firings().values()) > least,
+                     "some firings")
         running.stop(signal.SIGKILL)
         manager.forwarder.disconnect()  # the Manager loses the broker: it drops messages
         work_jobs(machine, [f"job{n}" for n in range(4 * phase + 2, 4 * phase + 4)])
