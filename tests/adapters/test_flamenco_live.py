@@ -4,6 +4,7 @@ cannot publish): each misfire seen against the real Manager, as the scenario tha
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from collections.abc import Iterator
@@ -15,11 +16,13 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
+from qbcallbacks.adapters.flamenco import bridge as bridge_module
 from qbcallbacks.adapters.flamenco.api import ManagerAPI
 from qbcallbacks.adapters.flamenco.bridge import Broker, FlamencoBridge
 from qbcallbacks.adapters.flamenco.state import AdapterState
 from qbcallbacks.stream import BadLine, read_events
 from support.flamenco_manager import StandInManager
+from support.flamenco_payloads import new_job_update
 from support.mqtt import MOSQUITTO, PUB, wait_for
 
 pytestmark = pytest.mark.skipif(MOSQUITTO is None or PUB is None,
@@ -172,3 +175,47 @@ def test_a_manager_blip_during_a_task_refresh_is_retried(broker, manager, tmp_pa
         events = settle(manager, sink, 4)
     assert sorted(events[1:3]) == ["blocked-work-1-render-0", "blocked-work-1-render-1"]
     assert events[3] == "blocked-job-1" and manager.blips == 0
+
+
+def test_a_message_that_keeps_killing_the_adapter_is_kept_aside(broker, manager, tmp_path):
+    job = manager.machine.submit("shot", tasks=1)  # published before anyone listens
+    payload = json.dumps(new_job_update(job)).encode()
+    key = hashlib.sha256(b"flamenco/jobs\0" + payload).hexdigest()
+    state = AdapterState(tmp_path / "state.db")
+    for _ in range(3):  # three runs died on it before they could finish it
+        state.attempt(key)
+    state.close()
+    publisher = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="replayer")
+    publisher.connect("127.0.0.1", broker)
+    publisher.loop_start()
+    with adapter(broker, manager, tmp_path) as (bridge, sink):
+        publisher.publish("flamenco/jobs", payload, qos=1).wait_for_publish(30)
+        wait_for(lambda: bridge.dead == 1, "the message kept aside")
+        (letter,) = bridge.state.dead_letters()
+        manager.machine.submit("next", tasks=1)
+        wait_for(lambda: "submit-job-2" in sink.events, "the next job")
+    publisher.disconnect()
+    publisher.loop_stop()
+    assert "attempted 3 times" in letter.reason
+    # The first job existed before the adapter's first start: taken as it was, not raised.
+    assert sink.events == ["submit-job-2"]
+
+
+def test_a_fault_on_one_message_does_not_stop_the_next(broker, manager, tmp_path,
+                                                       monkeypatch) -> None:
+    real = bridge_module.apply_job_update
+    faults = []
+
+    def once(state, update, tasks):
+        if update.name == "cursed" and not faults:
+            faults.append(update.id)
+            raise RuntimeError("a bug in the adapter")
+        return real(state, update, tasks)
+
+    monkeypatch.setattr(bridge_module, "apply_job_update", once)
+    with adapter(broker, manager, tmp_path) as (bridge, sink):
+        manager.machine.submit("cursed", tasks=1)
+        manager.machine.submit("fine", tasks=1)
+        wait_for(lambda: "submit-job-1" in sink.events, "the next job")
+        (letter,) = bridge.state.dead_letters()
+    assert "RuntimeError" in letter.reason and faults

@@ -79,6 +79,8 @@ def flamenco(mqtt_url: str | None, prefix: str, client_id: str, manager: str,
     from ..adapters.flamenco.state import AdapterState
 
     if show_dead:
+        if not Path(state_path).is_file():
+            raise click.UsageError(f"--state {state_path!r}: no such adapter state")
         _print_dead_letters(AdapterState(state_path))
         return
     if mqtt_url is None:
