@@ -15,6 +15,7 @@ persistent sessions and the `manual_ack` that lets a message be acknowledged onc
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
@@ -217,34 +218,44 @@ class FlamencoBridge:
     def _handle(self, message: mqtt.MQTTMessage) -> bool:
         """Apply one message and hand its events on; True once it may be acknowledged
         (False: stopping, the broker keeps it)."""
-        kind = self._kind(message.topic)
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            return True  # not a topic of ours: brokers refuse topics that are not UTF-8
+        kind = self._kind(topic)
         if kind is None:
             return True
         payload = bytes(message.payload)
-        key = hashlib.sha256(message.topic.encode() + b"\0" + payload).hexdigest()
+        key = hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
         tries: list[int] = []
         if not self._retry(lambda: tries.append(self.state.attempt(key))):
             return False
         if tries[0] > MAX_ATTEMPTS:
-            return self._keep_aside(message.topic, payload, f"attempted {tries[0] - 1} times "
-                                    "without finishing")
+            return self._keep_aside(key, topic, payload,
+                                    f"attempted {tries[0] - 1} times without finishing")
         try:
             update = read_update(kind, payload)
         except PayloadError as exc:
-            return self._keep_aside(message.topic, payload, str(exc))
+            return self._keep_aside(key, topic, payload, str(exc))
         try:
-            done = self._retry(lambda: self._apply(update))
+            done = self._retry(lambda: self._apply(update)) and self._retry(self._flush)
         except Exception as exc:  # a fault of one message must not stop what follows
-            log.exception("applying a message on %s failed", message.topic)
-            return self._keep_aside(message.topic, payload, f"adapter fault: {exc!r}"[:300])
-        if not done or not self._retry(self._flush):
+            log.exception("applying a message on %s failed", topic)
+            return self._keep_aside(key, topic, payload, f"adapter fault: {exc!r}"[:300])
+        if not done:
+            # Stopping is not a failure of this message: it does not count as an attempt.
+            with contextlib.suppress(QbCallbacksError):
+                self.state.settled(key)
             return False
         return self._retry(lambda: self.state.settled(key))
 
-    def _keep_aside(self, topic: str, payload: bytes, reason: str) -> bool:
+    def _keep_aside(self, key: str, topic: str, payload: bytes, reason: str) -> bool:
+        """Log a message, keep it in the dead letters, forget its attempts; nothing it
+        announced is lost for good, since the next reconciliation reads the Manager."""
         self.dead += 1
         log.warning("kept aside a message on %s: %s", topic, reason)
-        return self._retry(lambda: self.state.dead_letter(topic, payload, reason))
+        self._owe_reconcile = True
+        return self._retry(lambda: self.state.dead_letter(topic, payload, reason, digest=key))
 
     def _apply(self, update: Any) -> None:
         if self._missed(update):

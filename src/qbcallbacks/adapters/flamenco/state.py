@@ -270,12 +270,19 @@ class AdapterState:
     def settled(self, digest: str) -> None:
         self._run(lambda: self._db.execute("DELETE FROM attempts WHERE digest=?", (digest,)))
 
-    def dead_letter(self, topic: str, payload: bytes, reason: str) -> None:
-        """Keep aside a message that cannot be read (bounded: the payload is at most 64 KiB
-        plus one byte, since longer ones are cut)."""
-        self._run(lambda: self._db.execute(
-            "INSERT INTO dead_letters(topic, payload, reason) VALUES (?,?,?)",
-            (topic.encode("utf-8", "replace").decode(), payload[:65537], reason[:500])))
+    def dead_letter(self, topic: str, payload: bytes, reason: str, *,
+                    digest: str | None = None) -> None:
+        """Keep aside a message that cannot be read (its first 64 KiB and a byte: longer
+        payloads are refused unread anyway), forgetting the attempts at `digest`."""
+        def run() -> None:
+            with self._transaction():
+                self._db.execute(
+                    "INSERT INTO dead_letters(topic, payload, reason) VALUES (?,?,?)",
+                    (topic.encode("utf-8", "replace").decode(), payload[:65537],
+                     reason[:500]))
+                if digest is not None:
+                    self._db.execute("DELETE FROM attempts WHERE digest=?", (digest,))
+        self._run(run)
 
     def dead_letters(self) -> list[DeadLetter]:
         return self._run(lambda: [
