@@ -160,3 +160,15 @@ def test_a_manager_that_is_down_is_a_host_error(state) -> None:
     with pytest.raises(HostError, match="did not answer"):
         down.jobs()
     down.close()
+
+
+def test_a_status_a_later_manager_adds_stops_nothing(flamenco_manager, api, state) -> None:
+    odd = flamenco_manager.machine.submit("odd", tasks=1)
+    plain = flamenco_manager.machine.submit("plain", tasks=1)
+    reconcile(api, state)
+    flamenco_manager.machine.jobs[odd.uuid].status = "archived"
+    flamenco_manager.machine.tasks[odd.tasks[0]].status = "archived"
+    flamenco_manager.machine.run(plain.uuid)
+    raised = [line["event"] for _, line in reconcile(api, state)]
+    assert raised == ["complete", "complete"]  # the plain job's task, then the job
+    assert state.job_status(odd.uuid) == "queued"  # listed, so not removed; left alone

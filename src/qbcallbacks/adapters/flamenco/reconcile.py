@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from .api import ManagerAPI
-from .messages import JobRecord, JobUpdate, TaskRecord, TaskUpdate
+from .messages import JOB_STATUS, TASK_STATUS, JobRecord, JobUpdate, TaskRecord, TaskUpdate
 from .state import AdapterState, Changes, Line
 
 log = logging.getLogger("qbcallbacks.adapters.flamenco")
@@ -26,8 +26,9 @@ BASELINE = "baseline"
 def _apply_tasks(changes: Changes, number: int, tasks: list[TaskRecord], *,
                  silent: bool = False) -> None:
     for task in tasks:
-        changes.task(number, task.id, task.name, task.status, updated=task.updated,
-                     silent=silent)
+        if task.status in TASK_STATUS:  # a later Manager's status is left alone
+            changes.task(number, task.id, task.name, task.status, updated=task.updated,
+                         silent=silent)
 
 
 def apply_job_update(state: AdapterState, update: JobUpdate,
@@ -85,4 +86,5 @@ def _apply_job(changes: Changes, job: JobRecord, tasks: list[TaskRecord],
     if number is None:
         return
     _apply_tasks(changes, number, tasks, silent=silent)
-    changes.job(job.id, job.status, name=job.name, updated=job.updated, silent=silent)
+    if job.status in JOB_STATUS:  # a later Manager's status is left alone
+        changes.job(job.id, job.status, name=job.name, updated=job.updated, silent=silent)

@@ -101,10 +101,10 @@ class FlamencoSupervisor:
                 continue
             agenda = None
             if query.agenda:
-                agenda = [(work_name(t.name, t.id), TASK_STATUS[t.status][0])
+                agenda = [(work_name(t.name, t.id), _state(TASK_STATUS, t.status))
                           for t in self.api.tasks(uuid) or []]
             found.append(jobinfo_record(
-                id=number, name=job.name, label="", status=JOB_STATUS[job.status][0],
+                id=number, name=job.name, label="", status=_state(JOB_STATUS, job.status),
                 pgrp=number, pid=0, user="", priority=job.priority, agenda=agenda,
                 subjobs=[] if query.subjobs else None))
         return found
@@ -151,6 +151,11 @@ class FlamencoSupervisor:
         log.warning("Flamenco sends no mail; a callback's mail to %s (%r) was not sent",
                     ", ".join(message.to), message.subject)
         self.mails.append(message)
+
+
+def _state(table: dict[str, tuple[str, str | None]], status: str) -> str:
+    """The engine state of a Flamenco status (`pending` for one a later Manager added)."""
+    return table.get(status, ("pending", None))[0]
 
 
 def _status(record: Any) -> str | None:
