@@ -47,6 +47,9 @@ log = logging.getLogger("qbcallbacks.adapters.flamenco")
 #: Attempts at one message before it is taken for a poison and kept aside.
 MAX_ATTEMPTS = 3
 
+#: Seconds a reconciliation waits for a pause in the messages before it goes first.
+MAX_OWED = 5.0
+
 #: The inbox's word for "reconcile now" (after a subscription).
 _RECONCILE = "reconcile"
 
@@ -167,10 +170,11 @@ class FlamencoBridge:
         return self._retry(lambda: reconcile(self.api, self.state)) and self._retry(self._flush)
 
     def _loop(self) -> None:
-        pause, retry_at = 0.5, 0.0
+        pause, retry_at, owed_since = 0.5, 0.0, 0.0
         periodic_at = time.monotonic() + self.reconcile_every
         while not self._stop.is_set():
             now = time.monotonic()
+            owed_since = (owed_since or now) if self._owe_reconcile else 0.0
             wake = max(retry_at, now) if self._owe_reconcile else periodic_at
             try:
                 item = self._inbox.get(timeout=max(0.0, wake - now))
@@ -182,7 +186,9 @@ class FlamencoBridge:
                 self._owe_reconcile = True
             if isinstance(item, mqtt.MQTTMessage) and self._handle(item):
                 self._client.ack(item.mid, item.qos)
-            if (self._owe_reconcile and self._inbox.empty()
+            # Between messages; under a steady stream, at the latest after MAX_OWED seconds.
+            waited = time.monotonic() - (owed_since or time.monotonic())
+            if (self._owe_reconcile and (self._inbox.empty() or waited > MAX_OWED)
                     and time.monotonic() >= retry_at):
                 pause = 0.5 if self._reconcile() else min(pause * 2, self.retry_max)
                 retry_at = time.monotonic() + pause
@@ -192,8 +198,11 @@ class FlamencoBridge:
     def _reconcile(self) -> bool:
         try:
             reconcile(self.api, self.state)
-        except HostError as exc:
+        except (QbCallbacksError, OSError) as exc:
             log.warning("cannot reconcile with the Manager yet: %s", exc)
+            return False
+        except Exception:  # a fault of the adapter: logged, tried again later
+            log.exception("reconciling with the Manager failed")
             return False
         self._owe_reconcile = False
         self.reconciliations += 1
