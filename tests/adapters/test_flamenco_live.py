@@ -102,6 +102,7 @@ def test_job_and_work_events_fire_once_per_change(broker, manager, tmp_path) -> 
         manager.machine.run(job.uuid)  # progress: updates without previous_status
         manager.machine.set_priority(job.uuid, 90)
         events = settle(manager, sink, 7)
+    assert sink.seqs == list(range(sink.seqs[0], sink.seqs[0] + 7))  # numbered once, in order
     assert events == ["submit-job-1", "running-work-1-render-0", "running-job-1",
                       "complete-work-1-render-0", "running-work-1-render-1",
                       "complete-work-1-render-1", "complete-job-1"]
