@@ -1,14 +1,18 @@
-"""`qbcallbacks adapt flamenco`'s arguments: a prefix MQTT cannot subscribe to is a usage
-error, and `--dead-letters` shows what was kept aside (text, or base64 for bytes that are not
-UTF-8)."""
+"""`qbcallbacks adapt flamenco`'s arguments: a prefix MQTT cannot subscribe to and a producer
+name the service would refuse are usage errors, `--dead-letters` shows what was kept aside
+(text, or base64 for bytes that are not UTF-8), and the adapter says hello to the service as
+its producer."""
 
 from __future__ import annotations
 
 import base64
 import json
 
+from qbcallbacks.adapters.flamenco.sinks import ServiceSink
 from qbcallbacks.adapters.flamenco.state import AdapterState
 from qbcallbacks.cli import main
+from qbcallbacks.reference.memory import MemorySupervisor
+from support.line_service import FakeService
 
 
 class Ran:
@@ -47,3 +51,26 @@ def test_dead_letters_of_a_missing_state_is_a_usage_error(tmp_path, capsys) -> N
     got = Ran(capsys, "--state", str(tmp_path / "none.db"), "--dead-letters")
     assert got.exit_code == 2 and "no such adapter state" in got.output
     assert not (tmp_path / "none.db").exists()
+
+
+def test_a_producer_name_the_service_would_refuse_is_a_usage_error(tmp_path, capsys) -> None:
+    got = Ran(capsys, "--mqtt", "mqtt://127.0.0.1:9", "--service", "unix:/nowhere",
+              "--producer", "", "--state", str(tmp_path / "s.db"))
+    assert got.exit_code == 2 and "--producer" in got.output
+
+
+def test_the_adapter_introduces_itself_as_its_producer(tmp_path) -> None:
+    path = str(tmp_path / "s.sock")
+    svc = FakeService(path)
+    state = AdapterState(tmp_path / "s.db")
+    svc.last_seq = 7
+    sink = ServiceSink(f"unix:{path}", MemorySupervisor(), state, producer="farm-a")
+    try:
+        sink.connect()
+        assert svc.hellos == [{"role": "supervisor", "producer": "farm-a", "epoch": 0}]
+        state.apply(lambda changes: changes.job("j-1", "queued"))
+        assert [seq for seq, _ in state.owed()] == [8]  # numbered above what it holds
+    finally:
+        sink.close()
+        state.close()
+        svc.close()

@@ -34,6 +34,7 @@ class Fed:
     def __init__(self, state: AdapterState) -> None:
         self.state = state
         self.events: list[str] = []
+        self.lines: list[dict[str, Any]] = []
         self.machine = StateMachine(self.publish)
 
     def publish(self, topic: str, payload: dict[str, Any]) -> None:
@@ -49,6 +50,7 @@ class Fed:
         else:
             raised = apply_task_update(self.state, update)
         for _, line in raised:
+            self.lines.append(line)
             (step,) = list(read_events([json.dumps(line)]))
             assert not isinstance(step, BadLine), step
             self.events.append(step.event.format())
@@ -180,3 +182,8 @@ def test_every_job_status_raises_its_event_as_a_valid_line(fed) -> None:
         fed.machine.job_status_change(job.uuid, status)
     raised = {event.rsplit("-job-", 1)[0] for event in fed.events if "-job-" in event}
     assert {e for _, e in JOB_STATUS.values() if e} <= raised
+    # Each job event's line carries the job in the state its status maps to.
+    states = {event: state for state, event in JOB_STATUS.values() if event}
+    for line in fed.lines:
+        if line["type"] == "job" and line["event"] in states:
+            assert line["job"]["status"] == states[line["event"]]

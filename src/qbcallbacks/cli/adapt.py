@@ -44,9 +44,12 @@ def command() -> None:
               help="Flamenco Manager's base URL, for jobinfo and actions.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False),
               default="qbcallbacks-flamenco.db", show_default=True,
-              help="The adapter's database: job numbers, task names, message translations.")
+              help="The adapter's database: what it knows of each job and task, the events "
+                   "it owes, the messages it kept aside.")
 @click.option("--service", metavar="unix:SOCKET|tcp:HOST:PORT", default=None,
               help="Feed a running `qbcallbacks serve`.")
+@click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The token of a --service that asks for one (its --token-file).")
 @click.option("--direct", "direct", multiple=True, metavar="PATH",
               help="Run the callbacks of PATH in this process instead (with --audit).")
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False), default=None,
@@ -61,10 +64,12 @@ def command() -> None:
                    "its MQTT forwarder dropped.")
 @click.option("--dead-letters", "show_dead", is_flag=True,
               help="Print the messages kept aside in --state (JSON lines) and exit.")
+@click.option("--producer", default="flamenco", show_default=True,
+              help="The producer name this adapter gives the service (--service).")
 def flamenco(mqtt_url: str | None, prefix: str, client_id: str, manager: str,
-             state_path: str, service: str | None, direct: tuple[str, ...],
-             audit_path: str | None, timeout: float, mode: str, reconcile_every: float,
-             show_dead: bool) -> None:
+             state_path: str, service: str | None, token_file: str | None,
+             direct: tuple[str, ...], audit_path: str | None, timeout: float, mode: str,
+             reconcile_every: float, show_dead: bool, producer: str) -> None:
     """Subscribe to Flamenco's job and task updates and raise the matching events.
 
     Job status changes become job events, task status changes work events (the table is in
@@ -85,6 +90,8 @@ def flamenco(mqtt_url: str | None, prefix: str, client_id: str, manager: str,
         return
     if mqtt_url is None:
         raise click.UsageError("Missing option '--mqtt'.")
+    if not 1 <= len(producer) <= 200 or not producer.isprintable():
+        raise click.UsageError(f"--producer {producer!r}: 1 to 200 printable characters")
     if bool(service) == bool(direct):
         raise click.UsageError("give either --service ADDRESS or --direct PATH (with --audit)")
     if direct and not audit_path:
@@ -99,7 +106,8 @@ def flamenco(mqtt_url: str | None, prefix: str, client_id: str, manager: str,
     supervisor = FlamencoSupervisor(api, state)
     sink: Sink
     if service:
-        sink = ServiceSink(service, supervisor, state)
+        sink = ServiceSink(service, supervisor, state, producer=producer,
+                           token=_token(token_file))
     else:
         sink = _direct_sink(direct, supervisor, audit_path or "", timeout, mode)
 
@@ -158,3 +166,15 @@ def _direct_sink(paths: tuple[str, ...], supervisor: Supervisor, audit_path: str
     dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
                             settings=DispatcherSettings(timeout=timeout), audit=audit)
     return DirectSink(dispatcher)
+
+
+def _token(token_file: str | None) -> str | None:
+    """The service's token, read from `--token-file`."""
+    if not token_file:
+        return None
+    from ..service.access import TokenError, read_token
+
+    try:
+        return read_token(token_file)
+    except TokenError as exc:
+        raise click.UsageError(str(exc)) from None

@@ -27,14 +27,14 @@ class Sink(Protocol):
     def close(self) -> None: ...
 
 
-def open_service(address: str, supervisor: Supervisor, state: AdapterState) -> ServiceClient:
-    """A new connection to the service, this adapter's numbering raised above what the
-    service already holds (a fresh state database must not reuse its `seq`). The one place
+def open_service(address: str, supervisor: Supervisor, state: AdapterState, *,
+                 producer: str, token: str | None) -> ServiceClient:
+    """A new connection to the service, as the supervisor of `producer` (epoch 0: the
+    state database's counter only grows), this adapter's numbering raised above what the
+    service holds for it (a fresh state database must not reuse its `seq`). The one place
     that knows how the adapter introduces itself to the service."""
-    client = ServiceClient(address, supervisor)
-    health = client.request("health", {})
-    if isinstance(health, dict):
-        state.raise_seq(int(health.get("last_seq") or 0))
+    client = ServiceClient(address, supervisor, producer=producer, token=token)
+    state.raise_seq(client.last_seq)
     return client
 
 
@@ -42,10 +42,13 @@ class ServiceSink:
     """Feeds `qbcallbacks serve` through its line protocol, answering its calls with
     `supervisor`; reconnects as needed."""
 
-    def __init__(self, address: str, supervisor: Supervisor, state: AdapterState) -> None:
+    def __init__(self, address: str, supervisor: Supervisor, state: AdapterState,
+                 producer: str = "flamenco", token: str | None = None) -> None:
         self.address = address
         self.supervisor = supervisor
         self.state = state
+        self.producer = producer
+        self.token = token
         self._client: ServiceClient | None = None
 
     def connect(self) -> ServiceClient:
@@ -53,12 +56,16 @@ class ServiceSink:
         if self._client is None or not self._client.alive:
             if self._client is not None:
                 self._client.close()
-            self._client = open_service(self.address, self.supervisor, self.state)
+            self._client = open_service(self.address, self.supervisor, self.state,
+                                        producer=self.producer, token=self.token)
         return self._client
 
     def deliver(self, seq: int, line: dict[str, Any]) -> None:
+        # A refused hello (a bad token, a second supervisor) is not a refused event: it
+        # propagates and the event is tried again later, never skipped.
+        client = self.connect()
         try:
-            self.connect().event({**line, "seq": seq})
+            client.event({**line, "seq": seq})
         except ServiceRefused as exc:
             raise EventRefused(str(exc)) from None
         except ServiceGone:
