@@ -88,15 +88,10 @@ def flamenco(mqtt_url: str | None, prefix: str, client_id: str, manager: str,
             raise click.UsageError(f"--state {state_path!r}: no such adapter state")
         _print_dead_letters(AdapterState(state_path))
         return
-    if mqtt_url is None:
-        raise click.UsageError("Missing option '--mqtt'.")
-    if not 1 <= len(producer) <= 200 or not producer.isprintable():
-        raise click.UsageError(f"--producer {producer!r}: 1 to 200 printable characters")
-    if bool(service) == bool(direct):
-        raise click.UsageError("give either --service ADDRESS or --direct PATH (with --audit)")
-    if direct and not audit_path:
-        raise click.UsageError("--direct needs --audit DB")
+    _check_choices(producer, service, direct, audit_path)
     try:
+        if mqtt_url is None:
+            raise click.UsageError("Missing option '--mqtt'.")
         broker = parse_broker(mqtt_url)
         check_prefix(prefix)
     except AdapterError as exc:
@@ -104,12 +99,9 @@ def flamenco(mqtt_url: str | None, prefix: str, client_id: str, manager: str,
     state = AdapterState(state_path)
     api = ManagerAPI(manager)
     supervisor = FlamencoSupervisor(api, state)
-    sink: Sink
-    if service:
-        sink = ServiceSink(service, supervisor, state, producer=producer,
-                           token=_token(token_file))
-    else:
-        sink = _direct_sink(direct, supervisor, audit_path or "", timeout, mode)
+    sink: Sink = (ServiceSink(service, supervisor, state, producer=producer,
+                              token=_token(token_file)) if service else
+                  _direct_sink(direct, supervisor, audit_path or "", timeout, mode))
 
     def ready() -> None:
         click.echo(f"qbcallbacks adapt: subscribed to {', '.join(bridge.topics)} on "
@@ -133,6 +125,16 @@ def flamenco(mqtt_url: str | None, prefix: str, client_id: str, manager: str,
     click.echo(f"qbcallbacks adapt: stopped after {bridge.delivered} event(s), "
                f"{bridge.refused} skipped, {bridge.dead} kept aside", err=True)
     sys.stdout.flush()
+
+
+def _check_choices(producer: str, service: str | None, direct: tuple[str, ...],
+                   audit_path: str | None) -> None:
+    if not 1 <= len(producer) <= 200 or not producer.isprintable():
+        raise click.UsageError(f"--producer {producer!r}: 1 to 200 printable characters")
+    if bool(service) == bool(direct):
+        raise click.UsageError("give either --service ADDRESS or --direct PATH (with --audit)")
+    if direct and not audit_path:
+        raise click.UsageError("--direct needs --audit DB")
 
 
 def _print_dead_letters(state: AdapterState) -> None:
