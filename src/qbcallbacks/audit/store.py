@@ -29,6 +29,7 @@ from typing import Any, Literal
 from ..errors import QbCallbacksError
 from ..lang.source import file_kind_name
 from ..model.events import Event
+from . import producers
 from .journal import Position
 from .records import (
     EXCERPT_HEAD,
@@ -332,6 +333,18 @@ class AuditStore:
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
+
+    def load_producers(self) -> producers.Checkpoint:
+        """The service's producer checkpoint (`audit.producers`)."""
+        with self._transaction():
+            for sql in producers.schema(trail_column=False):
+                self._db.execute(sql)
+            return producers.load(self._db)
+
+    def save_producers(self, rows: Sequence[producers.ProducerRow], position: Position,
+                       keep: int) -> None:
+        with self._transaction():
+            producers.save(self._db, rows, position, keep)
 
     def journal_position(self) -> tuple[Position, int]:
         """Where the matched part of the journal ends, and the last journal number matched."""
