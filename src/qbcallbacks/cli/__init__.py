@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "lsp": "qbcallbacks.cli.lsp",
     "grammar": "qbcallbacks.cli.grammar",
     "adapt": "qbcallbacks.cli.adapt",
+    "completion": "qbcallbacks.cli.completion",
 }
 
 #: Other names for commands (shown in the help of the command they stand for).
