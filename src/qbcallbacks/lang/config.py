@@ -22,7 +22,14 @@ from ..model.documents import (
     RuleLine,
 )
 from ..model.limits import Limits, default_limits
-from ._fast_config import BLANK, BUILTIN_EXTENSIONS, RuleRow, file_name_problem, read_line
+from ._fast_config import (
+    BLANK,
+    BUILTIN_EXTENSIONS,
+    RuleRow,
+    Tail,
+    file_name_problem,
+    read_line,
+)
 from ._fast_config import MEMO as _MEMO
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
@@ -114,6 +121,7 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
     # model in here is held by a row, so ids are not reused; past _MEMO entries it starts over.
     texts: dict[int, str] = {}
     heads: dict[str, tuple[str, int, Problem | None] | None] = {}
+    tails: dict[str, Tail] = {}
     bad: dict[str, tuple[Severity, ...]] = {}
     number = 0
     for raw in iter_line_runs(text):
@@ -137,7 +145,7 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
                     diags.count(severity)
                 continue
             before = diags.tally
-        entry = read_line(raw, number, file, diags, extensions, limits, heads)
+        entry = read_line(raw, number, file, diags, extensions, limits, heads, tails)
         if entry is False:  # not a line the hand reader takes: the grammar explains it
             _line_error(raw, number, file, diags, limits)
             entry = None
