@@ -72,6 +72,11 @@ class RuleRow(NamedTuple):
     comment: str | None
 
 
+#: A row built as a tuple is: the named tuple's own constructor is a Python function that
+#: calls this, one frame per rule line more.
+_row = tuple.__new__
+
+
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
 # blank followed by '#', so the first such pair after '=' starts the trailing comment. A
 # property test checks that this split plus the trigger grammar accepts and builds what the
@@ -152,4 +157,4 @@ def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    return RuleRow(number, file_col, trig_col, raw, name, model, comment)
+    return _row(RuleRow, (number, file_col, trig_col, raw, name, model, comment))

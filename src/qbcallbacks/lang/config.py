@@ -15,7 +15,7 @@ import re
 from collections.abc import Collection, Iterator
 
 from ..errors import Diagnostic, Severity, make_diagnostic
-from ..model._base import Frozen, trusted
+from ..model._base import Frozen, trusted, trusted_from
 from ..model.documents import (
     ConfigDocument,
     ConfigLine,
@@ -85,10 +85,12 @@ def parse_config(text: str, file: str = "callbacks.conf",
         for entry in _entries(text, file, extensions, limits, diags):
             if isinstance(entry, RuleRow):
                 number, file_col, trig_col, raw, name, model, comment = entry
-                line = trusted(RuleLine, kind="rule", file=name, trigger=model, comment=comment)
+                line = trusted_from(RuleLine, {"kind": "rule", "file": name, "trigger": model,
+                                               "comment": comment})
                 append(line)
-                sites.append(trusted(RuleSite, line=number, file_column=file_col,
-                                     trigger_column=trig_col, source_line=raw, rule=line))
+                sites.append(trusted_from(RuleSite, {
+                    "line": number, "file_column": file_col, "trigger_column": trig_col,
+                    "source_line": raw, "rule": line}))
             elif isinstance(entry, int):  # a run of empty lines
                 lines.extend([BLANK] * entry)
             else:
