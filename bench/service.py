@@ -108,10 +108,29 @@ TOKEN = "bench-token-0123456789abcdef"
 
 
 class Figures(NamedTuple):
-    """A pipelined rate (events/s) and one-at-a-time latencies (s)."""
+    """A pipelined rate (events/s), the server's CPU time per pipelined event (s: what a
+    loaded machine changes least) and one-at-a-time latencies (s)."""
 
     rate: float
+    cpu: float
     lat: list[float]
+
+
+def _cpu(pid: int) -> float:
+    """The CPU seconds (user and system) process `pid` has used (Linux; else NaN)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(client: _Client, pid: int, events: int, samples: int, window: int) -> Figures:
+    client.one_at_a_time(1, 200)  # warm up
+    used = _cpu(pid)
+    rate = client.pipelined(201, events, window)
+    used = (_cpu(pid) - used) / events
+    return Figures(rate, used, client.one_at_a_time(201 + events, samples))
 
 
 class _Client:
@@ -217,10 +236,7 @@ def authenticated(root: Path, events: int, samples: int, window: int,
         stderr=subprocess.PIPE)
     try:
         _listening(proc)
-        client = _Client(where, TOKEN)
-        client.one_at_a_time(1, 200)
-        ours = Figures(client.pipelined(201, events, window),
-                       client.one_at_a_time(201 + events, samples))
+        ours = _measure(_Client(where, TOKEN), proc.pid, events, samples, window)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(120)
@@ -232,10 +248,8 @@ def authenticated(root: Path, events: int, samples: int, window: int,
     try:
         assert echo.stdout is not None
         port = int(echo.stdout.readline())
-        client = _Client(echo_at if kind == "unix" else ("127.0.0.1", port), TOKEN)
-        client.one_at_a_time(1, 200)
-        base = Figures(client.pipelined(201, events, window),
-                       client.one_at_a_time(201 + events, samples))
+        base = _measure(_Client(echo_at if kind == "unix" else ("127.0.0.1", port), TOKEN),
+                        echo.pid, events, samples, window)
     finally:
         echo.kill()
         echo.wait()
@@ -276,6 +290,8 @@ def main() -> None:
               f"{p99 * ms:.3f} ms; asyncio echo server {echo.rate:10,.0f} events/s, p99 "
               f"{echo_p99 * ms:.3f} ms; rate ratio {ours.rate / echo.rate:.2f}, p99 ratio "
               f"{p99 / echo_p99:.2f}")
+        print(f"{kind} with a token: server CPU per event {ours.cpu * 1e6:.1f} us, echo server "
+              f"{echo.cpu * 1e6:.1f} us; echo / ours {echo.cpu / ours.cpu:.2f}")
     goal = rate >= 5000 and _pct(lat, 0.99) < 0.002
     print(f"goal (>= 5,000 events/s, ack p99 < 2 ms): {'met' if goal else 'NOT met'}")
     ours, echo = unix

@@ -156,8 +156,8 @@ def _read_data(data: object, known: dict[int, Job], removed: set[int],
     if not isinstance(data, dict):
         raise EventLineError("an event line is a JSON object such as "
                              '{"event": "complete", "type": "job", "job": 12}')
-    unknown = sorted(set(data) - EVENT_KEYS)
-    if unknown:
+    if not EVENT_KEYS.issuperset(data):
+        unknown = sorted(set(data) - EVENT_KEYS)
         raise EventLineError(f"unknown key(s) {', '.join(map(repr, unknown))}; an event has "
                              "'event', 'type', 'job' and 'extra'")
     typ = data.get("type")

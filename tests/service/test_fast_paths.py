@@ -3,6 +3,7 @@ numbers); each must say exactly what the long way says."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
 from qbcallbacks.service.metrics import _FAST, Metrics
+from qbcallbacks.service.producers import digest, flat_text
 from qbcallbacks.service.server import answer_line
 
 _KEYS = st.one_of(st.integers(min_value=-2**63, max_value=2**63), st.text(max_size=8),
@@ -66,3 +68,27 @@ def _samples(text: bytes) -> dict[str, float]:
             name, _, value = row.rpartition(" ")
             found[name] = float(value)
     return found
+
+
+_VALUES = st.one_of(st.text(max_size=10), st.sampled_from(["\ud800", 'q"\\\n\x00\u2028']),
+                    st.integers(min_value=-2**70, max_value=2**70), st.none(), st.booleans(),
+                    st.floats(allow_nan=False), st.dictionaries(st.sampled_from(["id", "name"]),
+                                                                st.integers(), max_size=2))
+_LINES = st.dictionaries(st.one_of(st.sampled_from(["event", "type", "job", "extra"]),
+                                   st.text(max_size=4)), _VALUES, max_size=5)
+
+
+@given(_LINES)
+@example({"type": "work", "event": "complete", "job": 17, "extra": "shot 1"})
+@example({"type": "work", "job": True})
+@example({})
+def test_a_flat_line_is_digested_from_the_same_text_as_json_writes(line: dict[str, Any]) -> None:
+    text = flat_text(line)
+    expected = json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    if text is not None:
+        assert text == expected
+    flat = set(line) <= {"event", "type", "job", "extra"} and all(
+        type(v) in (str, int) or v is None for v in line.values())
+    assert (text is not None) == flat  # every flat line takes the short way
+    assert digest(line) == hashlib.blake2b(expected.encode("utf-8", "surrogatepass"),
+                                           digest_size=12).hexdigest()
