@@ -198,8 +198,8 @@ class Connection:
                                       args=("id" in msg, key, method, params), daemon=True)
             self._slow = [t for t in self._slow if t.is_alive()] + [thread]
             thread.start()
-        else:
-            self._answer("id" in msg, key, method, params)
+        else:  # not a drain: answered here, with nothing to set after
+            self._respond("id" in msg, key, method, params)
         return True
 
     def _hello(self, key: Any, method: str, params: dict[str, Any]) -> bool:
