@@ -34,7 +34,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from ..errors import Diagnostic, make_diagnostic
+from ..errors import Diagnostic
 from ..lang import parse_qcb
 from ..lang.qcb import ParsedQcb
 from ..model.supervisor import (
@@ -46,7 +46,17 @@ from ..model.supervisor import (
     WorkAction,
     single_line,
 )
-from .api import Invocation, RunResult, Runtime, RuntimeSettings, finish, keep_output, log
+from .api import (
+    Invocation,
+    RunResult,
+    Runtime,
+    RuntimeSettings,
+    finish,
+    keep_output,
+    log,
+    open_script,
+)
+from .validate import qcb_syntax
 
 _MAILS: dict[str, tuple[str, str]] = {
     # command -> (subject template, first body line)
@@ -71,11 +81,7 @@ class QcbRuntime(Runtime):
         self._inline: dict[str, ParsedQcb] = {}
 
     def validate(self, path: Path) -> list[Diagnostic]:
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
-        return list(parse_qcb(text, str(path)).diagnostics)
+        return qcb_syntax(path)
 
     def run(self, invocation: Invocation) -> RunResult:
         supervisor = self.require_supervisor()
@@ -131,7 +137,7 @@ class QcbRuntime(Runtime):
         if invocation.path is None:
             raise OSError("an invocation needs a path or inline code")
         path = str(invocation.path)
-        with open(path, "rb") as fh:
+        with open_script(path) as fh:
             info = os.fstat(fh.fileno())
             key = (info.st_size, info.st_mtime_ns)
             cached = self._files.get(path)
