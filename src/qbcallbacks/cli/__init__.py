@@ -73,7 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Without standalone mode, click hands back the code given to `ctx.exit`.
         code = cli.main(args=list(sys.argv[1:] if argv is None else argv),
                         prog_name="qbcallbacks", standalone_mode=False)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        if not sys.stdout.closed:  # the language server closes it when the client says exit
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
     except click.exceptions.Exit as exc:
         try:
             sys.stdout.flush()
