@@ -21,14 +21,15 @@ The host never trusts a worker: every read has the run's deadline, a worker that
 killed with what the current run started (it leads its own session; programs earlier runs
 left in the background survive), one that dies or breaks the protocol is reaped, and either is
 replaced by a fresh worker at once. The deadline also covers the time the host spends
-answering `qb` calls: a run whose answer came back after its deadline is stopped there, as if
-the script had overrun.
+answering `qb` calls, whatever the supervisor does (see `asking`): at the deadline the run
+ends `timeout` and its worker is killed, and the supervisor's late answer is dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import select
@@ -43,6 +44,7 @@ from typing import Any
 from ..errors import QbCallbacksError
 from ..model.supervisor import HostError
 from .api import Invocation, RunResult, keep_output, log
+from .asking import Answerers
 
 #: Largest message a worker may send; beyond it the worker is treated as broken.
 MAX_MESSAGE = 16 * 1024 * 1024
@@ -282,6 +284,8 @@ class WorkerPool:
         self._count = 0
         self._cond = threading.Condition()
         self._closed = False
+        #: Where workers' `qb` calls are answered, so a slow supervisor cannot hold a run.
+        self.answerers = Answerers(2 * size)
 
     def acquire(self, deadline: float) -> Worker | None:
         """An idle worker, a new one, or None if none came free before `deadline`."""
@@ -352,6 +356,7 @@ class WorkerPool:
             idle, self._idle = self._idle, []
             self._count -= len(idle)
             self._cond.notify_all()
+        self.answerers.close()
         for worker in idle:
             worker.stop()
             worker.dispose()
@@ -380,8 +385,9 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
             message = worker.recv(deadline)
             op = message.get("op")
             if op == "call":
-                reply = _reply(answer, message)
-                if time.monotonic() >= deadline:
+                reply = pool.answerers.ask(functools.partial(_reply, answer, message),
+                                           deadline)
+                if reply is None or time.monotonic() >= deadline:
                     raise WorkerTimeout("the run's deadline passed during a qb call")
                 worker.send(reply, deadline)
                 continue
