@@ -154,7 +154,7 @@ def _execute(paths: Sequence[str], events_path: str, *, timeout: float,
     for item in bad:
         click.echo(f"{events_path}:{item.seq + 1}: bad event line (seq {item.seq}): "
                    f"{item.message}; skipped", err=True)
-    steps = [(item.event, item.job) for item in items if isinstance(item, ReplayStep)]
+    steps = [item for item in items if isinstance(item, ReplayStep)]
     code = execute_stream(expand_callback_path(paths), steps, timeout=timeout,
                           audit_path=audit_path, log_dir=log_dir, mode=mode, workdir=workdir,
                           progress=progress, total=len(steps), fmt=fmt,
