@@ -104,10 +104,11 @@ def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_ru
     line number and skipped. Exit status: 0, or 1 if any event line was bad; 2 on usage errors.
 
     With --execute the firings run for real (--workdir, --timeout, --audit, --log-dir, --mode)
-    and the summary is printed as simulate prints it (--format json: one JSON object). The
+    and the summary is printed as simulate prints it (--format json: one JSON object). Each
+    event is applied, and what it fired runs to an end, before the next event is applied. The
     exit status is also 1 when a callback ended in error, timeout or crash (unless
-    --allow-failures) or the audit trail does not hold exactly the firings the dry run
-    predicts.
+    --allow-failures), the audit trail does not hold exactly the firings the dry run
+    predicts, or every rule was refused at load and nothing ran.
     """
     from ._targets import default_dirs, refuse_both
 
