@@ -29,6 +29,8 @@ from typing import Any, Literal
 from ..errors import QbCallbacksError
 from ..lang.source import file_kind_name
 from ..model.events import Event
+from .globals import SCHEMA as GLOBALS_SCHEMA
+from .globals import Dialect, GlobalTable
 from .journal import Position
 from .records import (
     EXCERPT_HEAD,
@@ -129,6 +131,28 @@ def _record(row: Sequence[Any]) -> FiringRecord:
         started_at=started, finished_at=finished, duration=duration, attempts=attempts)
 
 
+class _SqliteRunner:
+    """How `audit.globals` runs its SQL on a SQLite trail (one trail per file)."""
+
+    dialect: Dialect = "sqlite"
+    trail = ""
+
+    def __init__(self, store: AuditStore) -> None:
+        self._store = store
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._store._lock:
+            return list(self._store._db.execute(sql, args).fetchall())
+
+    def insert(self, sql: str, args: Sequence[Any]) -> int:
+        with self._store._transaction():
+            return int(self._store._db.execute(sql, args).lastrowid or 0)
+
+    def write(self, sql: str, args: Sequence[Any]) -> int:
+        with self._store._transaction():
+            return int(self._store._db.execute(sql, args).rowcount)
+
+
 class AuditStore:
     """A connection to one audit database; thread-safe (one lock around one connection).
 
@@ -167,6 +191,7 @@ class AuditStore:
                 # a power loss, at the cost of an fsync per commit.
                 self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
                 self._db.executescript(_SCHEMA)
+                self._db.execute(GLOBALS_SCHEMA["sqlite"])
             self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except (sqlite3.Error, OSError) as exc:
             self._release_writer_lock()
@@ -213,6 +238,10 @@ class AuditStore:
                 self.flush()
                 self.readonly = True
             self._release_writer_lock()
+
+    def global_callbacks(self) -> GlobalTable:
+        """The trail's global callbacks (see `audit.globals`)."""
+        return GlobalTable(_SqliteRunner(self))
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock:

@@ -154,6 +154,10 @@ class QcbRuntime(Runtime):
 def _execute(command: str, invocation: Invocation, supervisor: Supervisor) -> str:
     """Run one command; returns a note for the output, raises HostError when it cannot."""
     job = invocation.job_id
+    if job == 0:  # every command acts on the callback's own job, and a global one has none
+        raise HostError(f"a global callback has no job, so {command!r} has no target; a qcb "
+                        "command acts on the callback's own job (use Python or Perl, and "
+                        "name the job)")
     if command in _MAILS:
         message = build_mail(command, invocation, supervisor)
         supervisor.mail(message)
