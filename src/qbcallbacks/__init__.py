@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .errors import (
         ConfigError,
         Diagnostic,
+        GlobalCallbackError,
         QbCallbacksError,
         QcbError,
         SourceError,
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
         RuleLine,
     )
     from .model.events import Event, Job, JobCallback
+    from .model.globals import GlobalCallback
     from .model.rules import Rule
     from .model.supervisor import (
         HostError,
@@ -89,6 +91,7 @@ _HOMES: dict[str, str] = {
     "ConfigError": "errors",
     "Diagnostic": "errors",
     "QbCallbacksError": "errors",
+    "GlobalCallbackError": "errors",
     "QcbError": "errors",
     "SourceError": "errors",
     "TriggerError": "errors",
@@ -111,6 +114,7 @@ _HOMES: dict[str, str] = {
     "Event": "model.events",
     "Job": "model.events",
     "JobCallback": "model.events",
+    "GlobalCallback": "model.globals",
     "Rule": "model.rules",
     "HostError": "model.supervisor",
     "JobAction": "model.supervisor",
@@ -189,6 +193,8 @@ __all__ = [
     "EventPattern",
     "Firing",
     "FiringRecord",
+    "GlobalCallback",
+    "GlobalCallbackError",
     "HostError",
     "Invocation",
     "Job",

@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "qbcallbacks.cli.simulate",
     "serve": "qbcallbacks.cli.serve",
     "history": "qbcallbacks.cli.history",
+    "global": "qbcallbacks.cli.globals",
     "explain": "qbcallbacks.cli.explain",
     "lsp": "qbcallbacks.cli.lsp",
     "grammar": "qbcallbacks.cli.grammar",

@@ -68,7 +68,8 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
                else Path(audit_path).resolve() if audit_path else run_dir / "audit.db"),
         log_dir=str(Path(log_dir).resolve() if log_dir else run_dir / "logs"),
         timeout=timeout, mode=mode,  # type: ignore[arg-type]
-        allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout)
+        allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout,
+        allow_global_callbacks=conf.allow_global_callbacks if conf else False)
 
     def show(directory: str, diagnostics: object) -> None:
         for d in diagnostics:  # type: ignore[attr-defined]

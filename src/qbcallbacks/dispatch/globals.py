@@ -60,6 +60,18 @@ def submission_problem(trigger: str, language: str, code: str) -> tuple[str, str
     return canonical, global_trigger_problem(parsed)
 
 
+def refusal_of(trigger: str, language: str, code: str, *,
+               allowed: bool) -> tuple[str, str | None]:
+    """(the canonical trigger; why the submission is refused, or None): `submission_problem`,
+    and the site's permission."""
+    canonical, problem = submission_problem(trigger, language, code)
+    if problem is None and not allowed:
+        problem = ("global callbacks are off on this site (enable with "
+                   f"{GLOBALS_KEY} = true in qb.conf, or "
+                   "DispatcherSettings(allow_global_callbacks=True))")
+    return canonical, problem
+
+
 class GlobalBook:
     """The global callbacks of one dispatcher: the trail's table, the matcher, the timer."""
 
@@ -84,11 +96,8 @@ class GlobalBook:
     def submit(self, trigger: str, *, language: str, code: str) -> int:
         """Keep a new global callback in force and return its id; `GlobalCallbackError` (the
         refusal kept in the trail) when the site does not allow it or it is not valid."""
-        canonical, problem = submission_problem(trigger, language, code)
-        if problem is None and not self._settings.allow_global_callbacks:
-            problem = ("global callbacks are off on this site (enable with "
-                       f"{GLOBALS_KEY} = true in qb.conf, or "
-                       "DispatcherSettings(allow_global_callbacks=True))")
+        canonical, problem = refusal_of(trigger, language, code,
+                                        allowed=self._settings.allow_global_callbacks)
         if problem is not None:
             self._table.refuse(canonical, language, code, problem)
             raise GlobalCallbackError(f"global callback refused: {problem}")

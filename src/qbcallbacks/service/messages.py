@@ -33,6 +33,7 @@ INVALID_PARAMS = -32602
 BACK_PRESSURE = -32001
 UNAVAILABLE = -32002
 DRAINING = -32003
+REFUSED = -32004
 
 Id = int | str | None
 
@@ -146,6 +147,34 @@ class DrainResult(Frozen):
     drained: bool
 
 
+class GlobalParams(Frozen):
+    """`add` a global callback (`trigger`, `language`, `code`), `list` them, or `remove` one
+    (`id`)."""
+
+    op: Literal["add", "list", "remove"]
+    trigger: str | None = None
+    language: Literal["qube", "python", "perl", "mail"] | None = None
+    code: str | None = None
+    id: int | None = Field(default=None, ge=1)
+
+
+class GlobalOut(Frozen):
+    id: int
+    trigger: str
+    language: str
+    code: str
+    submitted_at: float
+    last_instant: float | None = None
+
+
+class GlobalResult(Frozen):
+    """`add`: the new `id`; `list`: `globals`; `remove`: the `removed` id."""
+
+    id: int | None = None
+    globals: list[GlobalOut] | None = None
+    removed: int | None = None
+
+
 # -- service -> supervisor ----------------------------------------------------------------
 
 
@@ -214,6 +243,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "reload.params": ReloadParams, "reload.result": ReloadResult,
     "health.params": HealthParams, "health.result": HealthResult,
     "drain.params": DrainParams, "drain.result": DrainResult,
+    "global.params": GlobalParams, "global.result": GlobalResult,
     "jobinfo.params": JobinfoParams, "jobinfo.result.item": JobInfo,
     "job_action.params": JobActionParams, "work_action.params": WorkActionParams,
     "subjob_action.params": SubjobActionParams, "mail.params": MailParams,

@@ -104,8 +104,10 @@ class Connection:
                         'a request has "jsonrpc": "2.0", a "method", "params" as an object '
                         'and an "id"')
             return
-        if method != "health" and not self.attached:
-            self.attached = True  # a probe that only asks `health` is never asked anything
+        if method not in ("health", "global") and not self.attached:
+            # A probe that only asks `health`, or an administrator's `global`, is never asked
+            # anything: it is not the supervisor.
+            self.attached = True
             self.service.proxy.attach(self)
         if method == "attach":
             if "id" in msg:
