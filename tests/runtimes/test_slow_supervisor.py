@@ -89,3 +89,28 @@ def test_the_deadline_holds_against_a_supervisor_that_does_not_answer(
     finally:
         sup.release.set()
         dispatcher.close()
+
+
+def test_a_qcb_run_ends_at_its_deadline_too(tmp_path: Path) -> None:
+    """qcb commands run in the host: their supervisor calls are bounded by the deadline."""
+    root = tmp_path / "cb"
+    root.mkdir()
+    (root / "status.qcb").write_text("mail-status\nunblock-self\n")
+    (root / "callbacks.conf").write_text("status.qcb = complete-job-self\n")
+    sup = SlowSupervisor()
+    job = sup.submit("slow", status="blocked")
+    dispatcher = Dispatcher([str(root)], sup, audit=tmp_path / "audit.db",
+                            settings=DispatcherSettings(timeout=2))
+    try:
+        dispatcher.emit(Event(name="complete", type="job", job=job.id), Job(id=job.id))
+        assert sup.asked.wait(60)
+        assert dispatcher.wait_idle(60), "the qcb run waited for the supervisor's answer"
+        [record] = dispatcher.audit.query()
+        assert record.status == "timeout", record
+        assert "stopped at mail-status" in (record.error or "")
+        sup.release.set()
+        assert sup.answered.wait(60)
+        assert sup.job_status(job.id) == "blocked"  # the commands after it never ran
+    finally:
+        sup.release.set()
+        dispatcher.close()
