@@ -10,8 +10,10 @@ placeholders; a backend hands it a runner that speaks its own dialect.
 
 from __future__ import annotations
 
+import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal, Protocol
 
 from ..model._base import Frozen
@@ -44,6 +46,54 @@ class SqlRunner(Protocol):
     def insert(self, sql: str, args: Sequence[Any]) -> int: ...
 
     def write(self, sql: str, args: Sequence[Any]) -> int: ...
+
+
+class SqliteRunner:
+    """How this module's SQL runs on a SQLite trail (one trail per file): under the store's
+    lock, writes in the store's transactions."""
+
+    dialect: Dialect = "sqlite"
+    trail = ""
+
+    def __init__(self, lock: AbstractContextManager[Any], db: sqlite3.Connection,
+                 transaction: Callable[[], AbstractContextManager[None]]) -> None:
+        self._lock, self._db, self._transaction = lock, db, transaction
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return list(self._db.execute(sql, args).fetchall())
+
+    def insert(self, sql: str, args: Sequence[Any]) -> int:
+        with self._transaction():
+            return int(self._db.execute(sql, args).lastrowid or 0)
+
+    def write(self, sql: str, args: Sequence[Any]) -> int:
+        with self._transaction():
+            return int(self._db.execute(sql, args).rowcount)
+
+
+class PgRunner:
+    """How this module's SQL runs on a PostgreSQL trail: `%s` placeholders, the new id
+    returned by the insert itself, each call in the store's `using` (which reconnects)."""
+
+    dialect: Dialect = "postgres"
+
+    def __init__(self, using: Callable[[], AbstractContextManager[None]],
+                 connection: Callable[[], Any], trail: str) -> None:
+        self._using, self._pg, self.trail = using, connection, trail
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._using():
+            return list(self._pg().execute(sql.replace("?", "%s"), args).fetchall())
+
+    def insert(self, sql: str, args: Sequence[Any]) -> int:
+        with self._using(), self._pg().transaction():
+            row = self._pg().execute(sql.replace("?", "%s") + " RETURNING id", args).fetchone()
+        return int(row[0]) if row else 0
+
+    def write(self, sql: str, args: Sequence[Any]) -> int:
+        with self._using(), self._pg().transaction():
+            return int(self._pg().execute(sql.replace("?", "%s"), args).rowcount)
 
 
 class GlobalRow(Frozen):

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from .globals import SCHEMA as GLOBALS_SCHEMA
-from .globals import Dialect, GlobalTable
+from .globals import GlobalTable, PgRunner
 from .journal import Position
 from .records import FiringRecord, PendingFiring, excerpt
 from .store import _COLUMNS, AuditError, AuditInUse, AuditStore, EventRow, _record
@@ -117,31 +117,6 @@ def _connect(dsn: str, what: str) -> psycopg.Connection[Any]:
 
 def _lease_key(trail: str) -> str:
     return f"qbcallbacks trail {trail}"
-
-
-class _PgRunner:
-    """How `audit.globals` runs its SQL on a PostgreSQL trail: `%s` placeholders, ids
-    returned by the insert itself."""
-
-    dialect: Dialect = "postgres"
-
-    def __init__(self, store: PgAuditStore) -> None:
-        self._store = store
-        self.trail = store.trail
-
-    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._store._using():
-            return list(self._store._pg.execute(sql.replace("?", "%s"), args).fetchall())
-
-    def insert(self, sql: str, args: Sequence[Any]) -> int:
-        with self._store._using(), self._store._pg.transaction():
-            row = self._store._pg.execute(sql.replace("?", "%s") + " RETURNING id",
-                                          args).fetchone()
-        return int(row[0]) if row else 0
-
-    def write(self, sql: str, args: Sequence[Any]) -> int:
-        with self._store._using(), self._store._pg.transaction():
-            return int(self._store._pg.execute(sql.replace("?", "%s"), args).rowcount)
 
 
 class PgAuditStore(AuditStore):
@@ -236,7 +211,7 @@ class PgAuditStore(AuditStore):
 
     def global_callbacks(self) -> GlobalTable:
         """This trail's global callbacks (see `audit.globals`)."""
-        return GlobalTable(_PgRunner(self))
+        return GlobalTable(PgRunner(self._using, lambda: self._pg, self.trail))
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._using():

@@ -30,7 +30,7 @@ from ..errors import QbCallbacksError
 from ..lang.source import file_kind_name
 from ..model.events import Event
 from .globals import SCHEMA as GLOBALS_SCHEMA
-from .globals import Dialect, GlobalTable
+from .globals import GlobalTable, SqliteRunner
 from .journal import Position
 from .records import (
     EXCERPT_HEAD,
@@ -131,28 +131,6 @@ def _record(row: Sequence[Any]) -> FiringRecord:
         started_at=started, finished_at=finished, duration=duration, attempts=attempts)
 
 
-class _SqliteRunner:
-    """How `audit.globals` runs its SQL on a SQLite trail (one trail per file)."""
-
-    dialect: Dialect = "sqlite"
-    trail = ""
-
-    def __init__(self, store: AuditStore) -> None:
-        self._store = store
-
-    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        with self._store._lock:
-            return list(self._store._db.execute(sql, args).fetchall())
-
-    def insert(self, sql: str, args: Sequence[Any]) -> int:
-        with self._store._transaction():
-            return int(self._store._db.execute(sql, args).lastrowid or 0)
-
-    def write(self, sql: str, args: Sequence[Any]) -> int:
-        with self._store._transaction():
-            return int(self._store._db.execute(sql, args).rowcount)
-
-
 class AuditStore:
     """A connection to one audit database; thread-safe (one lock around one connection).
 
@@ -241,7 +219,7 @@ class AuditStore:
 
     def global_callbacks(self) -> GlobalTable:
         """The trail's global callbacks (see `audit.globals`)."""
-        return GlobalTable(_SqliteRunner(self))
+        return GlobalTable(SqliteRunner(self._lock, self._db, self._transaction))
 
     def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
         with self._lock:
