@@ -4,6 +4,7 @@ allows them, and refused with the reason (which the trail keeps)."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -129,3 +130,21 @@ def test_remove_takes_a_global_callback_out_of_force(tmp_path: Path) -> None:
         assert d.wait_idle(30)
         assert global_runs(d) == []
         assert [r.state for r in d.audit.global_callbacks().rows()] == ["removed"]
+
+
+@pytest.mark.skipif(shutil.which("perl") is None, reason="perl is not installed")
+def test_a_perl_global_run_has_job_0_and_must_name_its_target(tmp_path: Path) -> None:
+    sup = MemorySupervisor()
+    job = sup.submit("target", status="blocked")
+    with make(tmp_path, ManualClock(start=from_qube(1_000_000)), sup=sup) as d:
+        implicit = d.submit_global("global", language="perl",
+                                   code="print qb::jobid(), \"\\n\"; qb::unblock(qb::jobid());")
+        explicit = d.submit_global("global", language="perl",
+                                   code=f"print qb::unblock({job.id}) ? \"done\\n\" : \"no\\n\";")
+        d.emit(Event(name="tick", type="global", job=0))
+        assert d.wait_idle(30)
+        by_name = {r.callback: r for r in d.audit.query()}
+    first, second = by_name[f"global:{implicit}"], by_name[f"global:{explicit}"]
+    assert (first.status, first.output) == ("error", "0\n")
+    assert "job 0 is no job" in (first.error or "")
+    assert (second.status, second.output) == ("ok", "done\n")
