@@ -170,16 +170,31 @@ async def test_fifos_are_never_opened(client: LanguageClient, farm: Path) -> Non
     close(client, uri)
 
 
-async def test_shutdown_then_exit_ends_the_server_with_status_0() -> None:
-    """The protocol's orderly end: no traceback, status 0 (the server closed stdout)."""
-    messages = [{"jsonrpc": "2.0", "id": 1, "method": "initialize",
-                 "params": {"capabilities": {}}},
-                {"jsonrpc": "2.0", "method": "initialized", "params": {}},
-                {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
-                {"jsonrpc": "2.0", "method": "exit"}]
-    stream = b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
-                      for body in (json.dumps(m).encode() for m in messages))
+def _framed(stdout: bytes) -> list[dict[str, Any]]:
+    """The messages of an LSP byte stream."""
+    out = []
+    while stdout:
+        head, _, rest = stdout.partition(b"\r\n\r\n")
+        length = int(head.split(b"Content-Length:")[1].split(b"\r\n")[0])
+        out.append(json.loads(rest[:length]))
+        stdout = rest[length:]
+    return out
+
+
+async def test_not_json_gets_a_parse_error_and_shutdown_then_exit_ends_with_0() -> None:
+    """A message that is not JSON is answered with -32700 (id null); the protocol's orderly
+    end leaves no traceback and status 0 (the server closed stdout)."""
+    bodies = [json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                          "params": {"capabilities": {}}}).encode(),
+              b'{"jsonrpc": "2.0", "id": 7, "method": "textDocument/hover", ',
+              *(json.dumps(m).encode() for m in (
+                  {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
+                  {"jsonrpc": "2.0", "method": "exit"}))]
+    stream = b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in bodies)
     done = await asyncio.to_thread(subprocess.run, SERVER.server_command, input=stream,
                                    capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr.decode()
-    assert b"Traceback" not in done.stderr
+    assert b"closed file" not in done.stderr  # the exit itself is clean
+    errors = [m for m in _framed(done.stdout) if "error" in m]
+    assert [(m["id"], m["error"]["code"]) for m in errors] == [(None, -32700)]
+    assert any(m.get("id") == 2 and "result" in m for m in _framed(done.stdout))

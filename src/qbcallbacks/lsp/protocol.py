@@ -9,6 +9,7 @@ forbids one); it is logged and dropped.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -74,3 +75,12 @@ class QbProtocol(LanguageServerProtocol):
         if message is REFUSED:
             return
         super().handle_message(message)
+
+    def answer_unparsed(self, error: Exception) -> bool:
+        """A message that is not JSON gets JSON-RPC's parse error, with a null id (its own
+        cannot be read); True when `error` was that."""
+        if not isinstance(error, json.JSONDecodeError):
+            return False
+        self._send_data({"jsonrpc": "2.0", "id": None, "error": {
+            "code": -32700, "message": f"parse error: the message is not JSON ({error})"}})
+        return True

@@ -9,9 +9,8 @@ The server stays responsive whatever the documents: diagnostics and semantic tok
 computed on one analysis thread, off the thread that reads requests, so a hover is answered
 while a large document is analysed; a document over `check`'s size limit gets only the size
 diagnostic and no tokens, outline or formatting; requests about documents that are not open
-are answered from nothing (the file on disk is never read in their place); and files the
-server reads itself (a script's lines, its head for a hover) are read only when `check` would
-read them: a regular file within its limit.
+are answered from nothing (the file on disk is never read in their place); a file the server
+reads itself (a script) is read only as `check` would: a regular file within its limit.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import logging
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 from lsprotocol import types as t
@@ -60,6 +60,10 @@ class QbServer(LanguageServer):
         self.pending: dict[str, asyncio.TimerHandle] = {}
         #: Script URIs that got diagnostics on behalf of a document, to clear them later.
         self.published: dict[str, set[str]] = {}
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if not (isinstance(self.protocol, QbProtocol) and self.protocol.answer_unparsed(error)):
+            super().report_server_error(error, source)  # not a parse error: pygls shows it
 
 
 def _kind(doc: TextDocument) -> DocKind | None:
