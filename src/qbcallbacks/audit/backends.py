@@ -44,5 +44,10 @@ def open_journal(store: AuditStore, *, fsync: bool = False) -> Journal:
     if pgstore is not None and isinstance(store, pgstore.PgAuditStore):
         from .pgjournal import PgJournal
 
-        return PgJournal(store, fsync=fsync)
-    return Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync)
+        journal: Journal = PgJournal(store, fsync=fsync)
+    else:
+        journal = Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync,
+                          file_mode=getattr(store, "file_mode", None))
+    # What a user of the trail still has to read back (the service's producer keys).
+    journal.keep_from = getattr(store, "journal_keep_from", None)
+    return journal

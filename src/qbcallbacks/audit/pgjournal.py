@@ -10,6 +10,7 @@ with `fsync=True` they wait. A connection the server dropped is made again at th
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import psycopg
 
 from ..model.events import Event
-from .journal import Journal, JournalEntry, JournalError, Position
+from .journal import Journal, JournalEntry, JournalError, JournalKey, Position
 from .pgstore import PgAuditStore, _connect, _text
 from .store import AuditError
 
@@ -35,7 +36,13 @@ class PgJournal(Journal):
         self._lock = threading.Lock()
         self._dsn = store.dsn
         self._pg = self._connection()
+        self.problem: str | None = None
+        self.problem_since: float | None = None
+        self.keep_from: Position | None = None
+        self.key_end = Position(0, 0)
         try:
+            # A list key (the service's producer identity) is kept as JSON text beside it.
+            self._pg.execute("ALTER TABLE journal ADD COLUMN IF NOT EXISTS pkey TEXT")
             row = self._pg.execute("SELECT MAX(seq) FROM journal WHERE trail=%s",
                                    (self.trail,)).fetchone()
             key = self._pg.execute("SELECT last_key FROM journal_keys WHERE trail=%s",
@@ -70,17 +77,18 @@ class PgJournal(Journal):
         return self._last_key
 
     def append(self, event: Event, job_json: str | None,
-               key: int | None = None) -> tuple[int, Position]:
+               key: JournalKey = None) -> tuple[int, Position]:
         """Write one event (with the caller's idempotency `key`, if any, recorded in the same
         statement); returns its number and the position after it."""
-        insert = ("INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key) "
-                  "VALUES (%s,%s,%s,%s,%s,%s,%s,%s)")
+        insert = ("INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key, pkey) "
+                  "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)")
+        pkey = json.dumps(key) if isinstance(key, list) else None
         with self._lock:
             seq = self._next_seq
             values = (self.trail, seq, event.name, event.type, event.job, _text(event.extra),
-                      _text(job_json), key)
+                      _text(job_json), key if isinstance(key, int) else None, pkey)
             try:
-                if key is None:
+                if not isinstance(key, int):
                     self._live().execute(insert, values)
                 else:
                     self._live().execute(
@@ -91,8 +99,10 @@ class PgJournal(Journal):
             except psycopg.Error as exc:
                 raise JournalError(f"cannot write the event journal: {exc}") from exc
             self._next_seq += 1
-            if key is not None and key > self._last_key:
+            if isinstance(key, int) and key > self._last_key:
                 self._last_key = key
+            if key is not None:
+                self.key_end = Position(1, seq)
         return seq, Position(1, seq)
 
     def close(self) -> None:
@@ -108,22 +118,26 @@ class PgJournal(Journal):
         try:
             while True:
                 rows = reader.execute(
-                    "SELECT seq, name, type, job, extra, job_json FROM journal WHERE trail=%s "
-                    "AND seq > %s ORDER BY seq LIMIT %s", (self.trail, after, self.chunk),
+                    "SELECT seq, name, type, job, extra, job_json, key, pkey FROM journal "
+                    "WHERE trail=%s AND seq > %s ORDER BY seq LIMIT %s",
+                    (self.trail, after, self.chunk),
                 ).fetchall()
                 if not rows:
                     return
-                for seq, name, typ, job, extra, job_json in rows:
+                for seq, name, typ, job, extra, job_json, key, pkey in rows:
                     after = int(seq)
                     yield JournalEntry(after, Event(name=name, type=typ, job=job, extra=extra),
-                                       job_json, Position(1, after))
+                                       job_json, Position(1, after),
+                                       json.loads(pkey) if pkey else key)
         finally:
             reader.close()
 
     def trim(self, consumed: Position) -> None:
         with self._lock, contextlib.suppress(psycopg.Error, JournalError):  # trimmed later
+            upto = consumed.offset if self.keep_from is None else min(
+                consumed.offset, self.keep_from.offset)
             self._live().execute("DELETE FROM journal WHERE trail=%s AND seq <= %s",
-                             (self.trail, consumed.offset))
+                                 (self.trail, upto))
 
     def discard(self) -> None:
         with self._lock:

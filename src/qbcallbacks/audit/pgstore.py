@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from . import producers
 from .globals import SCHEMA as GLOBALS_SCHEMA
 from .globals import GlobalTable, PgRunner
 from .journal import Position
@@ -213,11 +214,6 @@ class PgAuditStore(AuditStore):
         """This trail's global callbacks (see `audit.globals`)."""
         return GlobalTable(PgRunner(self._using, lambda: self._pg, self.trail))
 
-    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self._using():
-            row = self._pg.execute(sql, args).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
-
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:
@@ -239,6 +235,18 @@ class PgAuditStore(AuditStore):
             self.flush()
             self._pg.execute("UPDATE sessions SET closed_at=%s WHERE id=%s",
                              (time.time(), self.session))
+
+    def load_producers(self) -> producers.Checkpoint:
+        """The service's producer checkpoint (`audit.producers`)."""
+        with self._using(), self._pg.transaction():
+            for sql in producers.schema(trail_column=True):
+                self._pg.execute(sql)
+            return producers.load(self._pg, "%s", self.trail)
+
+    def save_producers(self, rows: Sequence[producers.ProducerRow], position: Position,
+                       keep: int) -> None:
+        with self._using(), self._pg.transaction():
+            producers.save(self._pg, rows, position, keep, "%s", self.trail)
 
     def record_batch(self, events: Iterable[EventRow], firings: Sequence[PendingFiring],
                      position: Position | None = None, journal_seq: int = 0) -> list[int]:

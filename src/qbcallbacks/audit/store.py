@@ -29,6 +29,7 @@ from typing import Any, Literal
 from ..errors import QbCallbacksError
 from ..lang.source import file_kind_name
 from ..model.events import Event
+from . import producers
 from .globals import SCHEMA as GLOBALS_SCHEMA
 from .globals import GlobalTable, SqliteRunner
 from .journal import Position
@@ -221,11 +222,6 @@ class AuditStore:
         """The trail's global callbacks (see `audit.globals`)."""
         return GlobalTable(SqliteRunner(self._lock, self._db, self._transaction))
 
-    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self._lock:
-            row = self._db.execute(sql, args).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
-
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:
@@ -344,6 +340,18 @@ class AuditStore:
     def _rollback(self) -> None:
         with contextlib.suppress(sqlite3.Error):
             self._db.execute("ROLLBACK")
+
+    def load_producers(self) -> producers.Checkpoint:
+        """The service's producer checkpoint (`audit.producers`)."""
+        with self._transaction():
+            for sql in producers.schema(trail_column=False):
+                self._db.execute(sql)
+            return producers.load(self._db)
+
+    def save_producers(self, rows: Sequence[producers.ProducerRow], position: Position,
+                       keep: int) -> None:
+        with self._transaction():
+            producers.save(self._db, rows, position, keep)
 
     def journal_position(self) -> tuple[Position, int]:
         """Where the matched part of the journal ends, and the last journal number matched."""

@@ -1,7 +1,8 @@
 """`qbcallbacks global add|list|remove`: global callbacks on a running service or a trail.
 
 With `--service unix:SOCKET|tcp:HOST:PORT` the command asks a running `qbcallbacks serve`
-(its `global` method), which takes the callback at once. With `--audit DB` it writes the trail
+as its administrator (`hello` as `admin`, with the token of `--token-file` when given, then
+the `global` method), which takes the callback at once. With `--audit DB` it writes the trail
 itself, for a dispatcher that is not running (a running one holds the trail): the next start
 takes the callback. Either way the site must allow global callbacks (qb.conf
 `supervisor_global_callbacks = true`: the service's own, or with `--audit` the one of
@@ -27,6 +28,8 @@ _TARGET = [
                  help="A running service: unix:SOCKET or tcp:HOST:PORT."),
     click.option("--audit", "audit_path", default=None, metavar="DB",
                  help="An audit trail no dispatcher is running on (a path or a URL)."),
+    click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None,
+                 help="The token of a --service that asks for one (its --token-file)."),
 ]
 
 
@@ -47,35 +50,52 @@ def _one_target(service: str | None, audit_path: str | None) -> None:
         raise click.UsageError("give either --service ADDRESS or --audit DB")
 
 
-def _ask(service: str, params: dict[str, Any]) -> dict[str, Any]:
-    """One `global` request to a running service; its result, or Refused with its error."""
-    from ..service.server import ListenError, parse_listen
+def _ask(service: str, params: dict[str, Any], token_file: str | None) -> dict[str, Any]:
+    """One `global` request to a running service, as its administrator (`hello` with the
+    `admin` role first); its result, or Refused with the service's error."""
+    from ..service.listen import ListenError, parse_listen
 
     try:
         kind, where, port = parse_listen(service)
     except ListenError as exc:
         raise click.BadParameter(str(exc).replace("--listen", "--service")) from None
+    hello: dict[str, Any] = {"role": "admin"}
+    if token_file is not None:
+        hello["token"] = _token(token_file)
     family = socket.AF_UNIX if kind == "unix" else socket.AF_INET6 if ":" in where \
         else socket.AF_INET
     try:
         with socket.socket(family, socket.SOCK_STREAM) as sock:
             sock.settimeout(60)
             sock.connect(where if kind == "unix" else (where, port))
-            request = {"jsonrpc": "2.0", "id": 1, "method": "global", "params": params}
-            sock.sendall((json.dumps(request) + "\n").encode())
             with sock.makefile("rb") as lines:
-                for raw in lines:
-                    reply = json.loads(raw)
-                    if reply.get("id") == 1:
-                        break
-                else:
-                    raise SetupError(f"--service {service}: the service closed the connection")
+                for key, method, args in ((1, "hello", hello), (2, "global", params)):
+                    request = {"jsonrpc": "2.0", "id": key, "method": method, "params": args}
+                    sock.sendall((json.dumps(request) + "\n").encode())
+                    reply = _reply_to(key, lines, service)
+                    if "error" in reply:
+                        raise Refused(str(reply["error"].get("message", reply["error"])))
     except OSError as exc:
         raise SetupError(f"--service {service}: {exc.strerror or exc}") from None
-    if "error" in reply:
-        raise Refused(str(reply["error"].get("message", reply["error"])))
     result: dict[str, Any] = reply.get("result") or {}
     return result
+
+
+def _reply_to(key: int, lines: Any, service: str) -> dict[str, Any]:
+    for raw in lines:
+        reply: dict[str, Any] = json.loads(raw)
+        if reply.get("id") == key:
+            return reply
+    raise SetupError(f"--service {service}: the service closed the connection")
+
+
+def _token(token_file: str) -> str:
+    from ..service.access import TokenError, read_token
+
+    try:
+        return read_token(token_file)
+    except TokenError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @contextmanager
@@ -110,13 +130,14 @@ def command() -> None:
               help="With --audit: the qb.conf whose setting allows global callbacks.")
 @_target
 def add(trigger: str, code: str | None, script: str | None, language: str | None,
-        qbconf: str | None, service: str | None, audit_path: str | None) -> None:
+        qbconf: str | None, service: str | None, audit_path: str | None,
+        token_file: str | None) -> None:
     """Add a global callback firing on TRIGGER; prints its id."""
     _one_target(service, audit_path)
     code, language = _code_and_language(code, script, language)
     if service is not None:
         found = _ask(service, {"op": "add", "trigger": trigger, "language": language,
-                               "code": code})
+                               "code": code}, token_file)
         click.echo(str(found.get("id")))
         return
     from ..dispatch.globals import refusal_of
@@ -161,11 +182,12 @@ def _site_allows(qbconf: str | None) -> bool:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True)
 @_target
-def list_(fmt: str, service: str | None, audit_path: str | None) -> None:
+def list_(fmt: str, service: str | None, audit_path: str | None,
+          token_file: str | None) -> None:
     """List the global callbacks in force."""
     _one_target(service, audit_path)
     if service is not None:
-        found = list(_ask(service, {"op": "list"}).get("globals") or [])
+        found = list(_ask(service, {"op": "list"}, token_file).get("globals") or [])
     else:
         assert audit_path is not None
         with _trail(audit_path) as table:
@@ -183,11 +205,12 @@ def list_(fmt: str, service: str | None, audit_path: str | None) -> None:
 @command.command("remove")
 @click.argument("callback_id", type=click.IntRange(min=1), metavar="ID")
 @_target
-def remove(callback_id: int, service: str | None, audit_path: str | None) -> None:
+def remove(callback_id: int, service: str | None, audit_path: str | None,
+           token_file: str | None) -> None:
     """Take the global callback ID out of force."""
     _one_target(service, audit_path)
     if service is not None:
-        _ask(service, {"op": "remove", "id": callback_id})
+        _ask(service, {"op": "remove", "id": callback_id}, token_file)
     else:
         assert audit_path is not None
         with _trail(audit_path) as table:
