@@ -12,13 +12,32 @@ their own deadlines.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from ..model.supervisor import HostError, asking_until
+
 Answer = Callable[[], dict[str, Any]]
+log = logging.getLogger("qbcallbacks.runtimes")
+
+
+def reply_to(answer: Callable[[str, list[Any]], Any], message: dict[str, Any],
+             deadline: float) -> dict[str, Any]:
+    """The reply to a worker's `qb` call message, due by `deadline`; never raises."""
+    fn, args = message.get("fn"), message.get("args")
+    if not isinstance(fn, str) or not isinstance(args, list):
+        return {"op": "reply", "error": "malformed qb call"}
+    try:
+        return {"op": "reply", "value": asking_until(deadline, answer, fn, args)}
+    except HostError as exc:
+        return {"op": "reply", "error": str(exc)}
+    except Exception as exc:  # the supervisor's own fault must not end the host either
+        log.exception("supervisor failed answering qb.%s", fn)
+        return {"op": "reply", "error": f"the supervisor failed: {type(exc).__name__}: {exc}"}
 
 
 class _Call:

@@ -42,10 +42,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import QbCallbacksError
-from ..model.supervisor import HostError, asking_until
 from ._process_group import boot_ticks, children, started_since
 from .api import Invocation, RunResult, keep_output, log
-from .asking import Answerers
+from .asking import Answerers, reply_to
 from .qb.module import MAX_MESSAGE_BYTES
 
 #: Largest message a worker may send; beyond it the worker is treated as broken (the
@@ -375,8 +374,7 @@ def _converse(worker: Worker, request: dict[str, Any], answer: Callable[[str, li
         if op != "call":
             raise WorkerGone(f"worker sent an unexpected {op!r} message")
         # The answer is due by the deadline; one that comes later is dropped.
-        reply = answerers.ask(functools.partial(asking_until, deadline, _reply, answer, message),
-                              deadline)
+        reply = answerers.ask(functools.partial(reply_to, answer, message, deadline), deadline)
         if reply is None or time.monotonic() >= deadline:
             raise WorkerTimeout("the run's deadline passed during a qb call")
         worker.send(reply, deadline)
@@ -389,19 +387,6 @@ def _reaped(worker: Worker) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
-
-
-def _reply(answer: Callable[[str, list[Any]], Any], message: dict[str, Any]) -> dict[str, Any]:
-    fn, args = message.get("fn"), message.get("args")
-    if not isinstance(fn, str) or not isinstance(args, list):
-        return {"op": "reply", "error": "malformed qb call"}
-    try:
-        return {"op": "reply", "value": answer(fn, args)}
-    except HostError as exc:
-        return {"op": "reply", "error": str(exc)}
-    except Exception as exc:  # the supervisor's own fault must not end the host either
-        log.exception("supervisor failed answering qb.%s", fn)
-        return {"op": "reply", "error": f"the supervisor failed: {type(exc).__name__}: {exc}"}
 
 
 def _int(value: object) -> int:

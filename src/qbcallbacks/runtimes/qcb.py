@@ -47,6 +47,7 @@ from ..model.supervisor import (
     SubjobAction,
     Supervisor,
     WorkAction,
+    asking_until,
     single_line,
 )
 from .api import (
@@ -112,7 +113,8 @@ class QcbRuntime(Runtime):
         status = "ok"
         for command in parsed.program.commands:
             reply = None if time.monotonic() > deadline else self._answerers.ask(
-                functools.partial(_command, command, invocation, supervisor), deadline)
+                functools.partial(asking_until, deadline, _command, command, invocation,
+                                  supervisor), deadline)
             if reply is None:  # the deadline passed; a late answer of the supervisor is dropped
                 status = "timeout"
                 errors.append(f"stopped at {command}: the run passed its "
