@@ -291,7 +291,7 @@ def test_serve_with_the_celery_executor_has_workers_ask_the_connected_supervisor
     with served(tmp_path, root, "--executor", "celery", "--broker", workers.broker) as s, \
             LineClient(s.sock, jobs={3: "shot3-from-the-supervisor"}) as client:
         assert client.event(1, 3)["result"] == {"ack": 1}
-        assert client.request("drain")["result"] == {"drained": True}
+        assert client.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     assert [m["method"] for m in client.asked] == ["jobinfo"]
     audit = AuditStore(tmp_path / "audit.db", readonly=True)
