@@ -239,6 +239,8 @@ class PgAuditStore(AuditStore):
     def load_producers(self) -> producers.Checkpoint:
         """The service's producer checkpoint (`audit.producers`)."""
         with self._using(), self._pg.transaction():
+            # Two services creating these tables at once would race in the catalogue.
+            self._pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
             for sql in producers.schema(trail_column=True):
                 self._pg.execute(sql)
             return producers.load(self._pg, "%s", self.trail)
