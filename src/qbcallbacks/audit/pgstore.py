@@ -33,6 +33,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from . import producers
+from .globals import SCHEMA as GLOBALS_SCHEMA
+from .globals import GlobalTable, PgRunner
 from .journal import Position
 from .records import FiringRecord, PendingFiring, excerpt
 from .store import _COLUMNS, AuditError, AuditInUse, AuditStore, EventRow, _record
@@ -69,7 +71,7 @@ CREATE TABLE IF NOT EXISTS journal_keys (
     trail TEXT PRIMARY KEY, last_key BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS leases (
     trail TEXT PRIMARY KEY, holder TEXT NOT NULL, since DOUBLE PRECISION NOT NULL);
-"""
+""" + GLOBALS_SCHEMA["postgres"] + ";\n"
 
 DEFAULT_TRAIL = "default"
 
@@ -208,6 +210,10 @@ class PgAuditStore(AuditStore):
                                  (_lease_key(self.trail),))
         self._lock_fd = -1
 
+    def global_callbacks(self) -> GlobalTable:
+        """This trail's global callbacks (see `audit.globals`)."""
+        return GlobalTable(PgRunner(self._using, lambda: self._pg, self.trail))
+
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:
@@ -233,6 +239,8 @@ class PgAuditStore(AuditStore):
     def load_producers(self) -> producers.Checkpoint:
         """The service's producer checkpoint (`audit.producers`)."""
         with self._using(), self._pg.transaction():
+            # Two services creating these tables at once would race in the catalogue.
+            self._pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
             for sql in producers.schema(trail_column=True):
                 self._pg.execute(sql)
             return producers.load(self._pg, "%s", self.trail)

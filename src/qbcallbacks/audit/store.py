@@ -30,6 +30,8 @@ from ..errors import QbCallbacksError
 from ..lang.source import file_kind_name
 from ..model.events import Event
 from . import producers
+from .globals import SCHEMA as GLOBALS_SCHEMA
+from .globals import GlobalTable, SqliteRunner
 from .journal import Position
 from .records import (
     EXCERPT_HEAD,
@@ -168,6 +170,7 @@ class AuditStore:
                 # a power loss, at the cost of an fsync per commit.
                 self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
                 self._db.executescript(_SCHEMA)
+                self._db.execute(GLOBALS_SCHEMA["sqlite"])
             self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         except (sqlite3.Error, OSError) as exc:
             self._release_writer_lock()
@@ -214,6 +217,10 @@ class AuditStore:
                 self.flush()
                 self.readonly = True
             self._release_writer_lock()
+
+    def global_callbacks(self) -> GlobalTable:
+        """The trail's global callbacks (see `audit.globals`)."""
+        return GlobalTable(SqliteRunner(self._lock, self._db, self._transaction))
 
     # -- writing ---------------------------------------------------------------------------
 
