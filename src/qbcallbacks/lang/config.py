@@ -117,7 +117,7 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
              diags: DiagnosticBudget) -> Iterator[RuleRow | ConfigLine | int]:
     """Each line in turn: a rule as a row, a blank or comment line as its model, a run of
     empty lines as their count; bad lines yield nothing but diagnostics (into `diags`)."""
-    max_len = limits.max_line_length
+    max_len, number = limits.max_line_length, 0
     seen: dict[tuple[str, str], int] = {}
     # Cached parses hand back one model per distinct trigger text; format each once. Every
     # model in here is held by a row, so ids are not reused; past _MEMO entries it starts over.
@@ -125,7 +125,6 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
     heads: dict[str, tuple[str, int, Problem | None] | None] = {}
     tails: dict[str, Tail] = {}
     bad: dict[str, tuple[Severity, ...]] = {}
-    number = 0
     for raw in iter_line_runs(text):
         if type(raw) is int:  # a run of empty lines
             number += raw
