@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from qbcallbacks.audit.reconcile import predict
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.store import AuditStore  # the protocol every trail follows
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.model.supervisor import MailMessage

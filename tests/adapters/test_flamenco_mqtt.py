@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from support.mqtt import (
     MOSQUITTO,
     PUB,
@@ -86,7 +86,7 @@ def firings(work: Path) -> list[tuple[str, str]]:
     db = work / "audit.db"
     if not db.exists():
         return []
-    store = AuditStore(db, readonly=True)
+    store = open_audit(db, readonly=True)
     try:
         return sorted((r.callback, r.event.format()) for r in store.query()
                       if r.status == "ok")

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from support.flamenco_manager import JOB, Manager
 from support.mqtt import publish, wait_for
 
@@ -68,7 +68,7 @@ def test_flamenco_through_the_service(broker, flamenco_manager, tmp_path) -> Non
         for log in logs.values():
             log.close()
     assert adapt.returncode == 0 and serve.returncode == 0
-    reader = AuditStore(tmp_path / "audit.db", readonly=True)
+    reader = open_audit(tmp_path / "audit.db", readonly=True)
     rows = reader.query()
     reader.close()
     assert sorted((r.callback, r.status) for r in rows) == [

@@ -8,7 +8,6 @@ from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.audit.store import (
     EXCERPT_HEAD,
     AuditError,
-    AuditStore,
     PendingFiring,
     excerpt,
 )
@@ -114,7 +113,7 @@ def test_excerpt_keeps_head_and_tail():
 def test_a_failure_of_any_kind_inside_a_write_leaves_no_transaction_open(tmp_path) -> None:
     """A value SQLite cannot store (here an id past 64 bits, which the models refuse, forced
     in) fails its own batch only: the next batch commits."""
-    store = AuditStore(tmp_path / "a.db")
+    store = open_audit(tmp_path / "a.db")
     store.begin_session()
     forced = Event.model_construct(name="complete", type="job", job=2**64, extra=None)
     with pytest.raises(OverflowError):

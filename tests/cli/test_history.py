@@ -6,7 +6,8 @@ import time
 import click
 import pytest
 
-from qbcallbacks.audit.store import AuditStore, PendingFiring
+from qbcallbacks.audit.backends import open_audit
+from qbcallbacks.audit.store import PendingFiring
 from qbcallbacks.cli import main
 from qbcallbacks.cli.history import parse_time
 from qbcallbacks.model.events import Event
@@ -15,7 +16,7 @@ from qbcallbacks.model.events import Event
 @pytest.fixture
 def audit(tmp_path):
     path = tmp_path / "audit.db"
-    store = AuditStore(path)
+    store = open_audit(path)
     store.begin_session()
     firings = [
         PendingFiring(event_seq=i, ordinal=0, event=Event(name="complete", type="job", job=job),

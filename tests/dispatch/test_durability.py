@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.audit.store import AuditInUse, AuditStore
+from qbcallbacks.audit.backends import open_audit
+from qbcallbacks.audit.sqlite import SqliteAuditStore
+from qbcallbacks.audit.store import AuditInUse
 from qbcallbacks.dispatch import reload as reload_module
 from qbcallbacks.dispatch.dispatcher import (
     Dispatcher,
@@ -141,15 +143,15 @@ def test_second_writer_is_refused_at_open(tmp_path):
                     audit=audit) as d:
         d.emit(Event(name="complete", type="job", job=1))
         with pytest.raises(AuditInUse, match=f"process {os.getpid()}"):
-            AuditStore(audit)
+            open_audit(audit)
         with pytest.raises(AuditInUse, match="one writer at a time"):
             Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
                        audit=audit)
-        reader = AuditStore(audit, readonly=True)  # readers are never refused
+        reader = open_audit(audit, readonly=True)  # readers are never refused
         reader.close()
         assert d.wait_idle(10)
     # Closed: the next writer gets in, and ids continue.
-    store = AuditStore(audit)
+    store = open_audit(audit)
     store.close()
 
 
@@ -189,7 +191,7 @@ def test_callback_that_kills_the_host_is_lost_after_the_cap(tmp_path):
     last = host("submit:2")
     assert last.returncode == 0, last.stderr
     assert last.stdout.strip() == "died before"
-    reader = AuditStore(audit, readonly=True)
+    reader = open_audit(audit, readonly=True)
     rows = {r.callback: r for r in reader.query()}
     reader.close()
     assert rows["boom.py"].status == "lost" and rows["boom.py"].attempts == 2
@@ -318,7 +320,7 @@ def test_backlog_is_bounded_and_waits_in_the_journal(tmp_path):
     assert sorted(r.job for r in d.audit.query()) == list(range(1, 7))
 
 
-class _FailsOnce(AuditStore):
+class _FailsOnce(SqliteAuditStore):
     """A trail whose first batch fails with an error that is not the trail's (a fault of
     ours in recording, say): nothing to retry."""
 

@@ -97,12 +97,9 @@ class Backend:
 
     @staticmethod
     def crash(store: object) -> None:
-        """End a writer as a killed host would: no session end, no close, the lock dropped."""
-        conn = getattr(store, "_pg", None)
-        if conn is not None:
-            conn.close()  # the server drops the lease with the connection
-            return
-        store._db.close()  # type: ignore[attr-defined]
+        """End a writer as a killed host would: no session end, no close, the lock dropped
+        (a PostgreSQL lease goes with the connection)."""
+        store._disconnect()  # type: ignore[attr-defined]
         store._release_writer_lock()  # type: ignore[attr-defined]
 
 

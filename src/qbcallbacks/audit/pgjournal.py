@@ -17,12 +17,12 @@ from typing import Any
 import psycopg
 
 from ..model.events import Event
-from .journal import Journal, JournalEntry, JournalError, Position
+from .journal import JournalEntry, JournalError, Position
 from .pgstore import PgAuditStore, _connect, _text
 from .store import AuditError
 
 
-class PgJournal(Journal):
+class PgJournal:
     """The event journal of one trail, as rows; `Position(1, seq)` is the place after `seq`.
 
     Its own connection, so appends never wait behind the trail's transactions."""

@@ -8,33 +8,29 @@ open. A second writer of the same trail fails at once with `AuditInUse`; writers
 trails are not affected; readers never lock. A killed writer's connection closes and its lease
 goes with it.
 
-The interface and the durability rules are those of the SQLite store (`audit.store`), which
-this class stands in for: pending firings are committed before they run, completions in
-batches, and the journal position in the same transaction as a batch. The journal is a table;
-with `synchronous = normal` its inserts commit without waiting for the server's disk (an
-accepted event survives a killed host, as with the file journal), with `full` they wait.
-PostgreSQL text cannot hold NUL characters: they are stored as U+FFFD.
+The contract and the durability rules are those of every trail (`audit.store`); the SQL shared
+with the SQLite trail is in `audit.sql`, and this module holds only what differs: the
+connection (made again when the server drops it), the lease, rows scoped by trail name, ids
+from sequences, and text without NUL characters (PostgreSQL cannot hold them: they are stored
+as U+FFFD).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
-import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from .journal import Position
-from .records import FiringRecord, PendingFiring, excerpt
-from .store import _COLUMNS, AuditError, AuditInUse, AuditStore, EventRow, _record
+from .sql import Rows, SqlTrail, statements
+from .store import AuditError, AuditInUse
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -71,7 +67,6 @@ CREATE TABLE IF NOT EXISTS leases (
 """
 
 DEFAULT_TRAIL = "default"
-
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -117,22 +112,27 @@ def _lease_key(trail: str) -> str:
     return f"qbcallbacks trail {trail}"
 
 
-class PgAuditStore(AuditStore):
-    """One trail of a PostgreSQL audit database; thread-safe (one lock, one connection)."""
+class PgAuditStore(SqlTrail):
+    """One trail of a PostgreSQL audit database (see `audit.store` for the contract)."""
 
-    def __init__(self, url: str, *, readonly: bool = False, busy_timeout: float = 5.0,
+    SQL = statements("%s", scoped=True)
+    SESSION_INSERT = ("INSERT INTO sessions(trail, pid, host, started_at, note) "
+                      "VALUES (%s, %s, %s, %s, %s) RETURNING id")
+    POSITION_GET = "SELECT segment, pos, seq FROM journal_position WHERE trail = %s"
+    POSITION_PUT = ("INSERT INTO journal_position(trail, segment, pos, seq) VALUES "
+                    "(%s, %s, %s, %s) ON CONFLICT (trail) DO UPDATE SET "
+                    "segment = EXCLUDED.segment, pos = EXCLUDED.pos, "
+                    "seq = GREATEST(journal_position.seq, EXCLUDED.seq)")
+    text = staticmethod(_text)
+
+    def __init__(self, url: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0,
                  synchronous: Literal["normal", "full"] = "normal") -> None:
-        self.url = url
-        self.dsn, self.trail = split_url(url)
-        self.path = Path(f"{urlsplit(self.dsn).path.strip('/') or 'postgres'}-{self.trail}")
-        self.readonly = readonly
+        self.url = str(url)
+        self.dsn, self.trail = split_url(self.url)
+        self._setup(Path(f"{urlsplit(self.dsn).path.strip('/') or 'postgres'}-{self.trail}"),
+                    readonly=readonly, scope=(self.trail,))
         self.synchronous = synchronous
-        self._lock = threading.RLock()
-        self._buffer: list[tuple[Any, ...]] = []
-        self._lock_fd = -1
-        self.session = 0
-        self.previous_session_died = False
-        self.first_session = True
+        self._leased = False
         self._shut = False
         self._busy_timeout = busy_timeout
         self._pg = self._open()
@@ -166,7 +166,7 @@ class PgAuditStore(AuditStore):
         return pg
 
     @contextlib.contextmanager
-    def _using(self) -> Iterator[None]:
+    def _reading(self) -> Iterator[None]:
         """Hold the store's lock around a use of the connection, connecting again first if
         the server dropped it (a writer takes its lease again, or fails with `AuditInUse`);
         a database error becomes an `AuditError`, which the dispatcher retries."""
@@ -180,15 +180,20 @@ class PgAuditStore(AuditStore):
             except psycopg.Error as exc:
                 raise AuditError(f"the audit trail {self}: {exc}") from exc
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._reading(), self._pg.transaction():  # rolled back by psycopg on any failure
+            yield
+
     def __str__(self) -> str:
         return f"{shown(self.dsn)} (trail {self.trail})"
 
     def _take_lease(self, pg: psycopg.Connection[Any]) -> None:
         got = pg.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                               (_lease_key(self.trail),)).fetchone()
+                         (_lease_key(self.trail),)).fetchone()
         if not got or not got[0]:
             row = pg.execute("SELECT holder FROM leases WHERE trail=%s",
-                                   (self.trail,)).fetchone()
+                             (self.trail,)).fetchone()
             holder = row[0] if row else "another process"
             raise AuditInUse(f"the audit trail {self.trail!r} in {shown(self.dsn)} is being "
                              f"written by {holder}; one writer per trail (read it with "
@@ -197,211 +202,43 @@ class PgAuditStore(AuditStore):
             "INSERT INTO leases(trail, holder, since) VALUES (%s, %s, %s) ON CONFLICT (trail) "
             "DO UPDATE SET holder=EXCLUDED.holder, since=EXCLUDED.since",
             (self.trail, f"process {os.getpid()} on host {socket.gethostname()}", time.time()))
-        self._lock_fd = 1  # the lease is held by this connection
+        self._leased = True  # held by this connection
 
     def _release_writer_lock(self) -> None:
-        if self._lock_fd >= 0 and not self._pg.closed:
+        if self._leased and not self._pg.closed:
             # Closing the connection drops the lease anyway.
             with contextlib.suppress(psycopg.Error):
                 self._pg.execute("SELECT pg_advisory_unlock(hashtext(%s))",
                                  (_lease_key(self.trail),))
-        self._lock_fd = -1
+        self._leased = False
 
-    def _scalar(self, sql: str, args: Sequence[Any] = ()) -> int:
-        with self._using():
-            row = self._pg.execute(sql, args).fetchone()
-        return int(row[0]) if row and row[0] is not None else 0
-
-    # -- writing ---------------------------------------------------------------------------
-
-    def begin_session(self, note: str = "") -> int:
-        with self._using():
-            row = self._pg.execute("SELECT closed_at FROM sessions WHERE trail=%s ORDER BY id "
-                                   "DESC LIMIT 1", (self.trail,)).fetchone()
-            self.previous_session_died = row is not None and row[0] is None
-            self.first_session = row is None
-            got = self._pg.execute(
-                "INSERT INTO sessions(trail, pid, host, started_at, note) "
-                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (self.trail, os.getpid(), socket.gethostname(), time.time(), _text(note)),
-            ).fetchone()
-            self.session = int(got[0]) if got else 0
-        return self.session
-
-    def end_session(self) -> None:
-        with self._using():
-            self.flush()
-            self._pg.execute("UPDATE sessions SET closed_at=%s WHERE id=%s",
-                             (time.time(), self.session))
-
-    def record_batch(self, events: Iterable[EventRow], firings: Sequence[PendingFiring],
-                     position: Position | None = None, journal_seq: int = 0) -> list[int]:
-        now = time.time()
-        ev_rows = [(self.trail, self.session, seq, event.name, event.type, event.job,
-                    _text(event.extra),
-                    _text(job_data if job_data is None or isinstance(job_data, str)
-                          else json.dumps(job_data)), now) for seq, event, job_data in events]
-        with self._using():
-            try:
-                with self._pg.transaction():
-                    written = self._write_completions()
-                    with self._pg.cursor() as cur:
-                        if ev_rows:
-                            cur.executemany(
-                                "INSERT INTO events(trail, session, seq, name, type, job, "
-                                "extra, job_data, at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                                ev_rows)
-                        ids = []
-                        for f in firings:
-                            cur.execute(
-                                "INSERT INTO firings(trail, session, event_seq, ordinal, event, "
-                                "event_name, event_type, event_job, event_extra, job, callback,"
-                                " directory, trigger, language, code, status, queued_at) VALUES"
-                                " (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',%s) "
-                                "RETURNING id",
-                                (self.trail, self.session, f.event_seq, f.ordinal,
-                                 _text(f.event.format()), f.event.name, f.event.type,
-                                 f.event.job, _text(f.event.extra), f.job, _text(f.callback),
-                                 _text(f.directory), _text(f.trigger), f.language,
-                                 _text(f.code), now))
-                            got = cur.fetchone()
-                            ids.append(int(got[0]) if got else 0)
-                        if position is not None:
-                            cur.execute(
-                                "INSERT INTO journal_position(trail, segment, pos, seq) VALUES "
-                                "(%s,%s,%s,%s) ON CONFLICT (trail) DO UPDATE SET "
-                                "segment=EXCLUDED.segment, pos=EXCLUDED.pos, "
-                                "seq=GREATEST(journal_position.seq, EXCLUDED.seq)",
-                                (self.trail, position.segment, position.offset, journal_seq))
-            except psycopg.Error as exc:
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            del self._buffer[:written]
-        return ids
-
-    def start(self, firing_id: int, started_at: float) -> int:
-        with self._using():
-            try:
-                with self._pg.transaction():
-                    written = self._write_completions()
-                    row = self._pg.execute(
-                        "UPDATE firings SET attempts=attempts+1, started_at=%s WHERE id=%s "
-                        "RETURNING attempts", (started_at, firing_id)).fetchone()
-            except psycopg.Error as exc:
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            del self._buffer[:written]
-        return int(row[0]) if row else 0
-
-    def complete(self, firing_id: int, status: str, *, exit_code: int | None = None,
-                 output: str = "", error: str | None = None, started_at: float | None = None,
-                 finished_at: float | None = None, duration: float | None = None) -> None:
-        row = (status, exit_code, _text(excerpt(output)), _text(error), started_at,
-               finished_at, duration, firing_id)
-        with self._lock:
-            self._buffer.append(row)
-
-    def flush(self) -> None:
-        with self._using():
-            if not self._buffer:
-                return
-            try:
-                with self._pg.transaction():
-                    written = self._write_completions()
-            except psycopg.Error as exc:
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            del self._buffer[:written]
-
-    def _write_completions(self) -> int:
-        n = len(self._buffer)
-        if n:
-            with self._pg.cursor() as cur:
-                cur.executemany(
-                    "UPDATE firings SET status=%s, exit_code=%s, output=%s, error=%s, "
-                    "started_at=COALESCE(started_at, %s), finished_at=%s, duration=%s, "
-                    "attempts=GREATEST(attempts, 1) WHERE id=%s", self._buffer[:n])
-        return n
-
-    def _rollback(self) -> None:
-        pass  # `transaction()` rolls back by itself
-
-    def journal_position(self) -> tuple[Position, int]:
-        with self._using():
-            row = self._pg.execute("SELECT segment, pos, seq FROM journal_position "
-                                   "WHERE trail=%s", (self.trail,)).fetchone()
-        if row is None:
-            return Position(1, 0), 0
-        return Position(int(row[0]), int(row[1])), int(row[2])
-
-    def adopt_orphans(self) -> tuple[int, int]:
-        with self._using(), self._pg.transaction():
-            row = self._pg.execute(
-                "SELECT COUNT(*), MAX(id) FROM firings WHERE trail=%s AND status='pending' "
-                "AND session != %s", (self.trail, self.session)).fetchone()
-            count, top = (int(row[0]), int(row[1] or 0)) if row else (0, 0)
-            if count:
-                self._pg.execute("UPDATE firings SET session=%s WHERE trail=%s AND "
-                                 "status='pending' AND session != %s",
-                                 (self.session, self.trail, self.session))
-        return count, top
-
-    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
-        sql = (f"SELECT {_COLUMNS} FROM firings WHERE trail=%s AND session=%s AND id > %s "
-               "AND id <= %s ORDER BY id")
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._using():
-            rows = self._pg.execute(sql, (self.trail, self.session, after, upto)).fetchall()
-        return [_record(r) for r in rows]
+    def _disconnect(self) -> None:
+        self._shut = True
+        self._pg.close()
 
     def close(self) -> None:
         with self._lock:
-            try:
-                if not self.readonly and not self._pg.closed:
-                    self.flush()
-            finally:
-                self._shut = True
-                self._release_writer_lock()
-                self._pg.close()
+            if self._pg.closed:
+                self.readonly = True  # the server dropped us: nothing can be flushed through
+            super().close()
 
-    # -- reading ---------------------------------------------------------------------------
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> Rows:
+        return self._pg.execute(sql, args)
 
-    def query(self, *, job: int | None = None, callback: str | None = None,
-              status: str | Sequence[str] | None = None, since: float | None = None,
-              until: float | None = None, session: int | None = None,
-              limit: int | None = None, newest_first: bool = False) -> list[FiringRecord]:
-        where: list[str] = ["trail = %s"]
-        args: list[Any] = [self.trail]
-        for column, value in (("job", job), ("callback", callback), ("session", session)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            where.append("status = ANY(%s)")
-            args.append(statuses)
-        if since is not None:
-            where.append("queued_at >= %s")
-            args.append(since)
-        if until is not None:
-            where.append("queued_at < %s")
-            args.append(until)
-        sql = f"SELECT {_COLUMNS} FROM firings WHERE {' AND '.join(where)}"
-        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._using():
-            rows = self._pg.execute(sql, args).fetchall()
-        return [_record(r) for r in rows]
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._pg.cursor() as cur:
+            cur.executemany(sql, rows)
 
-    # `events` and `counts` are the SQLite store's: they read through this `_select`.
+    def _insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """One pipelined round trip for the whole batch, the ids in row order."""
+        ids = []
+        with self._pg.cursor() as cur:
+            cur.executemany(sql, rows, returning=True)
+            while True:
+                ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
+                if not cur.nextset():
+                    break
+        return ids
 
-    def _select(self, head: str, session: int | None, tail: str) -> list[Any]:
-        args: list[Any] = [self.trail] + ([] if session is None else [session])
-        sql = head + " WHERE trail = %s" + ("" if session is None else " AND session = %s")
-        with self._using():
-            return self._pg.execute(sql + tail, args).fetchall()
-
-    def sessions(self) -> list[tuple[int, int, float, float | None, str]]:
-        with self._using():
-            rows = self._pg.execute("SELECT id, pid, started_at, closed_at, note FROM sessions "
-                                    "WHERE trail=%s ORDER BY id", (self.trail,)).fetchall()
-        return [tuple(r) for r in rows]
+    def _session_values(self, note: str) -> tuple[Any, ...]:
+        return (self.trail, os.getpid(), socket.gethostname(), time.time(), note)

@@ -13,7 +13,7 @@ from types import FrameType
 from typing import Literal
 
 from ..audit.backends import store_class
-from ..audit.store import AuditError, AuditStore
+from ..audit.store import AuditError
 from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
 from ..dispatch.reload import DiagnosticsHandler
 from .core import Service
@@ -74,8 +74,7 @@ def open_service(options: ServiceOptions, on_diagnostics: DiagnosticsHandler | N
     try:
         # The metered trail on whichever backend the location names (SQLite or PostgreSQL).
         base = store_class(options.audit)
-        cls = MeteredAuditStore if base is AuditStore else type(
-            "MeteredStore", (MeteredAuditStore, base), {})
+        cls = type("MeteredStore", (MeteredAuditStore, base), {})
         store = cls(options.audit, busy_timeout=settings.busy_timeout,
                     synchronous=settings.synchronous)
     except AuditError as exc:
