@@ -1,5 +1,6 @@
 """A throw-away PostgreSQL server for the tests: a cluster made with `initdb` in a temporary
-directory, listening only on a Unix socket there, stopped and removed at the end of the run.
+directory, listening only on a Unix socket there, stopped and removed at the end of the run
+(`throwaway_cluster`, which `bench/load.py` uses too).
 
 `postgres_server` (session scope) gives its base URL; `postgres_url` (per test) a fresh,
 empty database of it. When run as root, the cluster belongs to `nobody` (initdb refuses root).
@@ -9,6 +10,7 @@ installs it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -30,11 +32,13 @@ def _as_owner(argv: list[str], owner: str | None) -> list[str]:
     return ["runuser", "-u", owner, "--", *argv] if owner else argv
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """A new cluster for as long as the block runs; yields its base URL. Raises `LookupError`
+    when PostgreSQL is not installed (the tests skip, the benchmark says so)."""
     bindir = _bin_dir()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+        raise LookupError("PostgreSQL is not installed (Debian package postgresql)")
     owner = "nobody" if os.geteuid() == 0 else None
     root = tempfile.mkdtemp(prefix="qbcallbacks-pg-")
     data, sock = os.path.join(root, "data"), os.path.join(root, "sock")
@@ -65,18 +69,34 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def new_database(server: str, name: str) -> str:
+    """Make database `name` in the cluster at `server`; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    if _bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    with throwaway_cluster() as url, pytest.MonkeyPatch.context() as env, \
+            tempfile.TemporaryDirectory(prefix="qbcallbacks-state-") as state:
+        # The local journals of PostgreSQL trails go to the user's state directory: here a
+        # temporary one, which the services the tests start inherit.
+        env.setenv("XDG_STATE_HOME", state)
+        yield url
+
+
 _numbers = itertools.count(1)
 
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
     """A URL of a new, empty database."""
-    import psycopg
-
-    name = f"test_{os.getpid()}_{next(_numbers)}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres_server.replace("/postgres?", f"/{name}?")
+    return new_database(postgres_server, f"test_{os.getpid()}_{next(_numbers)}")
 
 
 class Backend:

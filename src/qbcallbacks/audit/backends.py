@@ -1,6 +1,16 @@
 """Where a trail lives: a file path (SQLite, `audit.sqlite`) or a `postgresql://` URL
 (`audit.pgstore`, loaded only when asked for). Every command and the dispatcher open trails and
-journals through these functions."""
+journals through these functions.
+
+The event journal is a local file journal (`audit.journal`) for both backends: `<db>.events/`
+next to a SQLite file; for a PostgreSQL trail the directory the URL names with
+`?journal=DIR`, else `qbcallbacks/journals/<database>-<trail>-<digest>` under
+`$XDG_STATE_HOME` (`~/.local/state`), with the trail's run marks (`audit.marks`).
+`?journal=table` keeps both in the trail's database instead (`audit.pgjournal`), so that a
+host taking over a trail finds the events another host accepted and never matched, at the
+cost of a round trip per `emit` and per run: spec/service.md, "Where an accepted event
+waits", weighs the two.
+"""
 
 from __future__ import annotations
 
@@ -38,12 +48,15 @@ def open_audit(location: str | Path, *, readonly: bool = False, busy_timeout: fl
 
 
 def open_journal(store: AuditStore, *, fsync: bool = False) -> EventJournal:
-    """The event journal that goes with `store`: `<db>.events/` next to a SQLite file, the
-    `journal` table of a PostgreSQL trail."""
-    if getattr(store, "dsn", None) is not None:
-        from .pgjournal import PgJournal
-        from .pgstore import PgAuditStore
+    """The event journal that goes with `store` (see the module's docstring)."""
+    if getattr(store, "dsn", None) is None:  # a SQLite file: never loads psycopg
+        return Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync)
+    from .pgstore import PgAuditStore
 
-        if isinstance(store, PgAuditStore):
-            return PgJournal(store, fsync=fsync)
-    return Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync)
+    if not isinstance(store, PgAuditStore):
+        raise AuditError(f"no event journal goes with the trail {store}")
+    if store.journal_option == "table":
+        from .pgjournal import PgJournal
+
+        return PgJournal(store, fsync=fsync)
+    return Journal(store.journal_dir(), fsync=fsync)

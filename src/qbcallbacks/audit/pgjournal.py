@@ -21,6 +21,29 @@ from .journal import JournalEntry, JournalError, Position
 from .pgstore import PgAuditStore, _connect, _text
 from .store import AuditError
 
+_GROUP_INSERT = """
+WITH added AS (
+    INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key)
+    SELECT %b, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[],
+                             %b::text[], %b::bigint[])
+    RETURNING key)
+INSERT INTO journal_keys(trail, last_key)
+SELECT %b, MAX(key) FROM added HAVING MAX(key) IS NOT NULL
+ON CONFLICT (trail) DO UPDATE SET last_key = GREATEST(journal_keys.last_key, EXCLUDED.last_key)
+"""
+
+
+class _Group:
+    """Appends that share one commit: their rows, and how the commit went."""
+
+    __slots__ = ("done", "error", "first", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[Any, ...]] = []
+        self.done = False
+        self.first = 0
+        self.error: str | None = None
+
 
 class PgJournal:
     """The event journal of one trail, as rows; `Position(1, seq)` is the place after `seq`.
@@ -33,6 +56,8 @@ class PgJournal:
         self.fsync = fsync
         self.chunk = chunk
         self._lock = threading.Lock()
+        self._commit_lock = threading.Lock()  # one commit on the wire at a time
+        self._group = _Group()
         self._dsn = store.dsn
         self._pg = self._connection()
         try:
@@ -57,7 +82,7 @@ class PgJournal:
         return pg
 
     def _live(self) -> psycopg.Connection[Any]:
-        """The connection, made again if the server dropped it (under `_lock`)."""
+        """The connection, made again if the server dropped it (under `_commit_lock`)."""
         if self._pg.closed:
             with contextlib.suppress(Exception):
                 self._pg.close()
@@ -71,32 +96,46 @@ class PgJournal:
 
     def append(self, event: Event, job_json: str | None,
                key: int | None = None) -> tuple[int, Position]:
-        """Write one event (with the caller's idempotency `key`, if any, recorded in the same
-        statement); returns its number and the position after it."""
-        insert = ("INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key) "
-                  "VALUES (%s,%s,%s,%s,%s,%s,%s,%s)")
+        """Write one event (with the caller's idempotency `key`, if any); returns its number
+        and the position after it, once the event is committed.
+
+        Group commit: the appenders that arrive while a commit is under way wait for it, and
+        the first of them then commits all of theirs in one statement and one round trip.
+        Events are numbered at their commit, so a failed one leaves no gap."""
         with self._lock:
-            seq = self._next_seq
-            values = (self.trail, seq, event.name, event.type, event.job, _text(event.extra),
-                      _text(job_json), key)
-            try:
-                if key is None:
-                    self._live().execute(insert, values)
-                else:
-                    self._live().execute(
-                        f"WITH added AS ({insert}) INSERT INTO journal_keys(trail, last_key) "
-                        "VALUES (%s, %s) ON CONFLICT (trail) DO UPDATE SET "
-                        "last_key=GREATEST(journal_keys.last_key, EXCLUDED.last_key)",
-                        (*values, self.trail, key))
-            except psycopg.Error as exc:
-                raise JournalError(f"cannot write the event journal: {exc}") from exc
-            self._next_seq += 1
-            if key is not None and key > self._last_key:
-                self._last_key = key
+            group = self._group
+            index = len(group.rows)
+            group.rows.append((event.name, event.type, event.job, _text(event.extra),
+                               _text(job_json), key))
+        with self._commit_lock:
+            if not group.done:
+                with self._lock:
+                    self._group = _Group()  # later appenders gather for the next commit
+                self._commit(group)
+        if group.error is not None:
+            raise JournalError(f"cannot write the event journal: {group.error}")
+        seq = group.first + index
         return seq, Position(1, seq)
 
+    def _commit(self, group: _Group) -> None:
+        """One statement for the whole group: all of it is journalled, or none (under
+        `_commit_lock`)."""
+        first = self._next_seq
+        columns = [list(c) for c in zip(*group.rows, strict=True)]
+        seqs = list(range(first, first + len(group.rows)))
+        try:
+            self._live().execute(_GROUP_INSERT, (self.trail, seqs, *columns, self.trail))
+        except (psycopg.Error, JournalError) as exc:
+            group.error = str(exc).strip() or type(exc).__name__
+        else:
+            group.first = first
+            self._next_seq = first + len(seqs)
+            keys = [k for k in columns[-1] if k is not None]
+            self._last_key = max([self._last_key, *keys])
+        group.done = True
+
     def close(self) -> None:
-        with self._lock:
+        with self._commit_lock:
             self._pg.close()
 
     def segments(self) -> list[int]:
@@ -121,12 +160,12 @@ class PgJournal:
             reader.close()
 
     def trim(self, consumed: Position) -> None:
-        with self._lock, contextlib.suppress(psycopg.Error, JournalError):  # trimmed later
+        with self._commit_lock, contextlib.suppress(psycopg.Error, JournalError):  # later
             self._live().execute("DELETE FROM journal WHERE trail=%s AND seq <= %s",
-                             (self.trail, consumed.offset))
+                                 (self.trail, consumed.offset))
 
     def discard(self) -> None:
-        with self._lock:
+        with self._commit_lock:
             try:
                 pg = self._live()
                 with pg.transaction():
@@ -137,5 +176,5 @@ class PgJournal:
             self._last_key = 0
 
     def ensure_after(self, seq: int) -> None:
-        with self._lock:
+        with self._commit_lock:
             self._next_seq = max(self._next_seq, seq + 1)

@@ -18,6 +18,7 @@ as U+FFFD).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import socket
 import time
@@ -29,6 +30,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from .marks import Mark, RunMarks
+from .records import FiringRecord
 from .sql import Rows, SqlTrail, statements
 from .store import AuditError, AuditInUse
 
@@ -66,16 +69,63 @@ CREATE TABLE IF NOT EXISTS leases (
     trail TEXT PRIMARY KEY, holder TEXT NOT NULL, since DOUBLE PRECISION NOT NULL);
 """
 
+#: A batch's events and firings, each in one statement: columns sent as arrays, in binary
+#: (text arrays would be escaped value by value).
+_EVENTS_INSERT = """
+INSERT INTO events(trail, session, seq, name, type, job, extra, job_data, at)
+SELECT %b, %b, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[],
+                             %b::text[], %b::float8[])"""
+_FIRINGS_INSERT = """
+WITH rows AS (
+    SELECT nextval('firings_id_seq') AS id, * FROM unnest(%b::bigint[], %b::int[], %b::text[],
+        %b::text[], %b::text[], %b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+        %b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS u(event_seq, ordinal, event,
+        event_name, event_type, event_job, event_extra, job, callback, directory, trigger,
+        language, code, n)),
+added AS (
+    INSERT INTO firings(id, trail, session, queued_at, status, event_seq, ordinal, event,
+                        event_name, event_type, event_job, event_extra, job, callback, directory,
+                        trigger, language, code)
+    SELECT id, %b, %b, %b, 'pending', event_seq, ordinal, event, event_name, event_type,
+           event_job, event_extra, job, callback, directory, trigger, language, code
+    FROM rows)
+SELECT id FROM rows ORDER BY n"""
+
+_COMPLETE = """
+UPDATE firings AS f SET status = u.status, exit_code = u.exit_code, output = u.output,
+    error = u.error, started_at = COALESCE(f.started_at, u.started_at),
+    finished_at = u.finished_at, duration = u.duration, attempts = GREATEST(f.attempts, 1)
+FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::float8[], %b::float8[],
+            %b::float8[], %b::bigint[])
+    AS u(status, exit_code, output, error, started_at, finished_at, duration, id)
+WHERE f.id = u.id"""
+#: Run marks as absolute attempt numbers: shipping one twice changes nothing.
+_MARKS = """
+UPDATE firings AS f SET attempts = GREATEST(f.attempts, u.attempt), started_at = u.started_at
+FROM unnest(%b::bigint[], %b::int[], %b::float8[]) AS u(id, attempt, started_at)
+WHERE f.id = u.id"""
+
 DEFAULT_TRAIL = "default"
 
 
+#: Parameters of the URL that are ours, not the server's.
+OUR_PARAMETERS = ("trail", "journal")
+
+
 def split_url(url: str) -> tuple[str, str]:
-    """The connection URL without our `trail` parameter, and the trail's name."""
+    """The connection URL without our parameters, and the trail's name."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     trail = next((v for k, v in query if k == "trail"), DEFAULT_TRAIL) or DEFAULT_TRAIL
-    rest = urlencode([(k, v) for k, v in query if k != "trail"])
+    rest = urlencode([(k, v) for k, v in query if k not in OUR_PARAMETERS])
     return urlunsplit(parts._replace(query=rest)), trail
+
+
+def journal_option(url: str) -> str | None:
+    """Where the URL asks for the event journal (`?journal=`): `table`, a directory, or
+    None (the default place, see `audit.backends.open_journal`)."""
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    return next((v for k, v in query if k == "journal" and v), None)
 
 
 def shown(url: str) -> str:
@@ -129,6 +179,7 @@ class PgAuditStore(SqlTrail):
                  synchronous: Literal["normal", "full"] = "normal") -> None:
         self.url = str(url)
         self.dsn, self.trail = split_url(self.url)
+        self.journal_option = journal_option(self.url)
         self._setup(Path(f"{urlsplit(self.dsn).path.strip('/') or 'postgres'}-{self.trail}"),
                     readonly=readonly, scope=(self.trail,))
         self.synchronous = synchronous
@@ -136,6 +187,10 @@ class PgAuditStore(SqlTrail):
         self._shut = False
         self._busy_timeout = busy_timeout
         self._pg = self._open()
+        #: Attempts known of firings about to run (orphans read back, runs started).
+        self._attempts: dict[int, int] = {}
+        self._marks_sent = 0
+        self._marks = self._open_marks()
         # The connection is closed when the store goes, before the garbage collector could
         # reach the connection on its own (psycopg warns about an open one it deletes).
         self._current: list[psycopg.Connection[Any]] = [self._pg]
@@ -182,8 +237,10 @@ class PgAuditStore(SqlTrail):
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[None]:
-        with self._reading(), self._pg.transaction():  # rolled back by psycopg on any failure
-            yield
+        """Pipelined: the statements go out together and their answers come back together,
+        one round trip where a result is read and one at the commit."""
+        with self._reading(), self._pg.pipeline(), self._pg.transaction():  # rolled back by
+            yield  # psycopg on any failure
 
     def __str__(self) -> str:
         return f"{shown(self.dsn)} (trail {self.trail})"
@@ -212,8 +269,25 @@ class PgAuditStore(SqlTrail):
                                  (_lease_key(self.trail),))
         self._leased = False
 
+    def _open_marks(self) -> RunMarks | None:
+        """Run marks next to the local journal, for a writer whose journal is local and whose
+        commits need not wait for a disk (`synchronous="full"` counts each run in the trail)."""
+        if self.readonly or self.journal_option == "table" or self.synchronous == "full":
+            return None
+        return RunMarks(self.journal_dir() / "runs.marks")
+
+    def journal_dir(self) -> Path:
+        """Where this trail's local journal lives (see `audit.backends`)."""
+        if self.journal_option and self.journal_option != "table":
+            return Path(self.journal_option)
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        digest = hashlib.sha256(self.dsn.encode()).hexdigest()[:12]
+        return Path(state) / "qbcallbacks" / "journals" / f"{self.path.name}-{digest}"
+
     def _disconnect(self) -> None:
         self._shut = True
+        if self._marks is not None:
+            self._marks.close()
         self._pg.close()
 
     def close(self) -> None:
@@ -229,16 +303,75 @@ class PgAuditStore(SqlTrail):
         with self._pg.cursor() as cur:
             cur.executemany(sql, rows)
 
-    def _insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        """One pipelined round trip for the whole batch, the ids in row order."""
-        ids = []
-        with self._pg.cursor() as cur:
-            cur.executemany(sql, rows, returning=True)
-            while True:
-                ids.append(int(cur.fetchone()[0]))  # type: ignore[index]
-                if not cur.nextset():
-                    break
-        return ids
+    def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for a batch's events: its columns as arrays."""
+        trail, session, *columns = (list(c) for c in zip(*rows, strict=True))
+        self._pg.execute(_EVENTS_INSERT, (trail[0], session[0], *columns))
+
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """One statement for a batch's firings; the ids are drawn first, in row order (the
+        order of `RETURNING` rows is not promised)."""
+        trail, session, *columns, queued = (list(c) for c in zip(*rows, strict=True))
+        got = self._pg.execute(_FIRINGS_INSERT, (*columns, trail[0], session[0], queued[0]))
+        return [int(fid) for (fid,) in got.fetchall()]
+
+    # -- runs: marked locally, shipped with the next batch or flush ------------------------
+
+    def begin_session(self, note: str = "") -> int:
+        session = super().begin_session(note)
+        if self._marks is not None:  # what a killed host marked and never shipped
+            left = self._marks.left_over()
+            if left:
+                with self._transaction():
+                    self._ship_marks(left)
+            self._marks.shipped(0)
+        return session
+
+    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
+        found = super().claimed(after, upto, limit)
+        with self._buffer_lock:
+            self._attempts.update((r.id, r.attempts) for r in found if r.attempts)
+        return found
+
+    def start(self, firing_id: int, started_at: float) -> int:
+        """As on every trail; with local run marks, durable when the mark is appended."""
+        if self._marks is None:
+            return super().start(firing_id, started_at)
+        with self._buffer_lock:
+            attempt = self._attempts.get(firing_id, 0) + 1
+            self._attempts[firing_id] = attempt
+        self._marks.append((firing_id, attempt, started_at))
+        return attempt
+
+    def complete(self, firing_id: int, status: str, **outcome: Any) -> None:
+        with self._buffer_lock:
+            self._attempts.pop(firing_id, None)
+        super().complete(firing_id, status, **outcome)
+
+    def _waiting(self) -> bool:
+        return bool(self._buffer) or (self._marks is not None and bool(self._marks.unshipped()))
+
+    def _write_completions(self) -> int:
+        """The run marks, then the outcomes, each in one statement: columns as arrays."""
+        if self._marks is not None:
+            self._marks_sent = self._ship_marks(self._marks.unshipped())
+        outcomes = self._outcomes()
+        if outcomes:
+            self._pg.execute(_COMPLETE, [list(c) for c in zip(*outcomes, strict=True)])
+        return len(outcomes)
+
+    def _ship_marks(self, marks: list[Mark]) -> int:
+        latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
+        if latest:
+            self._pg.execute(_MARKS, ([*latest], [a for a, _ in latest.values()],
+                                      [s for _, s in latest.values()]))
+        return len(marks)
+
+    def _written(self, count: int) -> None:
+        super()._written(count)
+        if self._marks is not None:
+            self._marks.shipped(self._marks_sent)
+            self._marks_sent = 0
 
     def _session_values(self, note: str) -> tuple[Any, ...]:
         return (self.trail, os.getpid(), socket.gethostname(), time.time(), note)

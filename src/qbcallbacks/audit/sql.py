@@ -132,7 +132,10 @@ class SqlTrail:
         self.readonly = readonly
         self._scope = scope
         self._lock = threading.RLock()
+        #: Outcomes waiting for a write, under a lock of their own: a run's end never waits
+        #: for the connection.
         self._buffer: list[tuple[Any, ...]] = []
+        self._buffer_lock = threading.Lock()
         self.session = 0
         self.previous_session_died = False
         self.first_session = True
@@ -154,8 +157,11 @@ class SqlTrail:
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         raise NotImplementedError
 
-    def _insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        """Run an `INSERT ... RETURNING id` for each row; the ids in row order."""
+    def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
+        self._run_many(self.SQL.insert_events, rows)
+
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """Insert pending firings (rows of `SQL.insert_firing`); their ids in row order."""
         raise NotImplementedError
 
     def _session_values(self, note: str) -> tuple[Any, ...]:
@@ -203,12 +209,12 @@ class SqlTrail:
             with self._transaction():
                 written = self._write_completions()
                 if ev_rows:
-                    self._run_many(self.SQL.insert_events, ev_rows)
-                ids = self._insert_ids(self.SQL.insert_firing, fi_rows) if fi_rows else []
+                    self._insert_events(ev_rows)
+                ids = self._insert_firings(fi_rows) if fi_rows else []
                 if position is not None:
                     self._run(self.POSITION_PUT,
                               (*self._scope, position.segment, position.offset, journal_seq))
-            del self._buffer[:written]
+            self._written(written)
         return ids
 
     def start(self, firing_id: int, started_at: float) -> int:
@@ -220,7 +226,7 @@ class SqlTrail:
                 # the host died in.
                 written = self._write_completions()
                 row = self._run(self.SQL.start, (started_at, firing_id)).fetchone()
-            del self._buffer[:written]
+            self._written(written)
         return int(row[0]) if row else 0
 
     def complete(self, firing_id: int, status: str, *, exit_code: int | None = None,
@@ -229,23 +235,37 @@ class SqlTrail:
         """Buffer a firing's outcome; written at the next `flush` (or batch)."""
         row = (status, exit_code, self.text(excerpt(output)), self.text(error), started_at,
                finished_at, duration, firing_id)
-        with self._lock:
+        with self._buffer_lock:
             self._buffer.append(row)
 
     def flush(self) -> None:
         """Commit buffered completions; on failure they stay buffered for the next try."""
         with self._lock:
-            if not self._buffer:
+            if not self._waiting():
                 return
             with self._transaction():
                 written = self._write_completions()
-            del self._buffer[:written]
+            self._written(written)
+
+    def _waiting(self) -> bool:
+        """Whether anything waits for `flush`."""
+        return bool(self._buffer)
+
+    def _outcomes(self) -> list[tuple[Any, ...]]:
+        with self._buffer_lock:
+            return self._buffer[:]
 
     def _write_completions(self) -> int:
-        n = len(self._buffer)
-        if n:
-            self._run_many(self.SQL.complete, self._buffer[:n])
-        return n
+        """Write the buffered outcomes (in the caller's transaction); how many were taken."""
+        outcomes = self._outcomes()
+        if outcomes:
+            self._run_many(self.SQL.complete, outcomes)
+        return len(outcomes)
+
+    def _written(self, count: int) -> None:
+        """After the commit: the first `count` outcomes are in the trail."""
+        with self._buffer_lock:
+            del self._buffer[:count]
 
     def journal_position(self) -> tuple[Position, int]:
         """Where the matched part of the journal ends, and the last journal number matched."""

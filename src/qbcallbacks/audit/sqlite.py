@@ -190,8 +190,9 @@ class SqliteAuditStore(SqlTrail):
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._db.executemany(sql, rows)
 
-    def _insert_ids(self, sql: str, rows: Sequence[Sequence[Any]]) -> list[int]:
-        return [int(self._db.execute(sql, row).fetchall()[0][0]) for row in rows]
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+        return [int(self._db.execute(self.SQL.insert_firing, row).fetchall()[0][0])
+                for row in rows]
 
     def _session_values(self, note: str) -> tuple[Any, ...]:
         return (os.getpid(), time.time(), note)
