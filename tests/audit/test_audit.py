@@ -122,3 +122,24 @@ def test_a_failure_of_any_kind_inside_a_write_leaves_no_transaction_open(tmp_pat
     store.record_batch([(2, good, None)], [])
     assert [e.seq for e in store.events()] == [2]
     store.close()
+
+
+def test_an_attempt_counted_before_a_crash_is_known_to_the_next_writer(backend):
+    """On PostgreSQL the attempt is a local run mark until the next batch or flush: a writer
+    killed in between leaves it for the next one to ship before it reads any attempt."""
+    path = backend.location()
+    first = open_audit(path)
+    first.begin_session()
+    (fid,) = first.record_batch([], [pending(0, 1)])
+    assert first.start(fid, 1.0) == 1
+    backend.crash(first)
+    second = open_audit(path)
+    second.begin_session()
+    (orphan,) = second.claim_orphans()
+    assert (orphan.id, orphan.attempts) == (fid, 1)
+    assert second.start(fid, 2.0) == 2
+    second.complete(fid, "ok", exit_code=0)
+    second.flush()
+    (row,) = second.query()
+    assert (row.status, row.attempts, row.started_at) == ("ok", 2, 2.0)
+    second.close()

@@ -16,9 +16,11 @@ import itertools
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from typing import Protocol
 
 import pytest
 
@@ -121,6 +123,25 @@ class Backend:
         (a PostgreSQL lease goes with the connection)."""
         store._disconnect()  # type: ignore[attr-defined]
         store._release_writer_lock()  # type: ignore[attr-defined]
+
+
+    def lock_trail(self, location: str) -> Closable:
+        """Another client holding the trail's tables locked until `close()`."""
+        if self.url is None:
+            locker = sqlite3.connect(location, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            return locker
+        import psycopg
+
+        from qbcallbacks.audit.pgstore import split_url
+
+        pg = psycopg.connect(split_url(location)[0])  # not autocommit: the lock is held
+        pg.execute("LOCK TABLE events, firings IN ACCESS EXCLUSIVE MODE")
+        return pg
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -2,8 +2,9 @@
 trip away (`audit.pgstore` with its local journal).
 
 A run's attempt must be durable before the run starts, so that a run that kills the host is
-known on restart. A line appended here (`firing id<TAB>attempt<TAB>started at`) is in the
-kernel's page cache when `append` returns, which a killed process cannot undo: the same
+known on restart. A line appended here (`firing id<TAB>attempt<TAB>started at<TAB>.`, the dot marking a
+whole line) is in the kernel's page cache when `append` returns, which a killed process
+cannot undo: the same
 durability as the event journal, without a round trip per run. The store ships the marks to
 the trail with its next batch or flush, as absolute attempt numbers (shipping twice changes
 nothing), and empties the file once everything appended was shipped; a store that opens the
@@ -32,6 +33,9 @@ class RunMarks:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+            size = os.fstat(self._fd).st_size
+            if size and os.pread(self._fd, 1, size - 1) != b"\n":
+                os.write(self._fd, b"\n")  # end a line torn by a kill: it stays unreadable
         except OSError as exc:
             raise AuditError(f"cannot open the run marks {path}: {exc}") from exc
 
@@ -42,12 +46,13 @@ class RunMarks:
         out = []
         for line in data.split(b"\n")[:-1]:  # what follows the last newline is torn
             with contextlib.suppress(ValueError):
-                fid, attempt, started = line.split(b"\t")
-                out.append((int(fid), int(attempt), float(started)))
+                fid, attempt, started, end = line.split(b"\t")
+                if end == b".":  # a whole line, not the head of a torn one
+                    out.append((int(fid), int(attempt), float(started)))
         return out
 
     def append(self, mark: Mark) -> None:
-        line = f"{mark[0]}\t{mark[1]}\t{mark[2]!r}\n".encode()
+        line = f"{mark[0]}\t{mark[1]}\t{mark[2]!r}\t.\n".encode()
         with self._lock:
             try:
                 os.write(self._fd, line)
