@@ -2,13 +2,13 @@
 trip away (`audit.pgstore` with its local journal).
 
 A run's attempt must be durable before the run starts, so that a run that kills the host is
-known on restart. A line appended here (`firing id<TAB>attempt<TAB>started at<TAB>.`, the dot marking a
-whole line) is in the kernel's page cache when `append` returns, which a killed process
-cannot undo: the same
-durability as the event journal, without a round trip per run. The store ships the marks to
-the trail with its next batch or flush, as absolute attempt numbers (shipping twice changes
-nothing), and empties the file once everything appended was shipped; a store that opens the
-trail after a kill ships what the file still holds before it reads any attempt.
+known on restart. A line appended here (`firing id<TAB>attempt<TAB>started at<TAB>.`, the
+dot marking a whole line) is in the kernel's page cache when `append` returns, which a killed
+process cannot undo: the same durability as the event journal, without a round trip per run.
+The store ships the marks to the trail with its next batch or flush, as absolute attempt
+numbers (shipping twice changes nothing), and empties the file once everything appended was
+shipped; a store that opens the trail after a kill ships what the file still holds before it
+reads any attempt.
 """
 
 from __future__ import annotations
