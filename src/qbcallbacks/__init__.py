@@ -25,7 +25,6 @@ if TYPE_CHECKING:
         BackPressureError,
         Dispatcher,
         DispatcherClosed,
-        DispatcherConfig,
         DispatcherSettings,
         DispatcherUnavailable,
     )
@@ -85,7 +84,6 @@ _HOMES: dict[str, str] = {
     "BackPressureError": "dispatch.dispatcher",
     "Dispatcher": "dispatch.dispatcher",
     "DispatcherClosed": "dispatch.dispatcher",
-    "DispatcherConfig": "dispatch.dispatcher",
     "DispatcherSettings": "dispatch.dispatcher",
     "DispatcherUnavailable": "dispatch.dispatcher",
     "ConfigError": "errors",
@@ -185,7 +183,6 @@ __all__ = [
     "DirectoryLoad",
     "Dispatcher",
     "DispatcherClosed",
-    "DispatcherConfig",
     "DispatcherSettings",
     "DispatcherUnavailable",
     "Event",

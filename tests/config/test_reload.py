@@ -5,7 +5,7 @@ import time
 import pytest
 
 from qbcallbacks.config.watch import Watcher
-from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
@@ -100,7 +100,7 @@ def test_watcher_maps_paths_to_directories(tmp_path):
 @pytest.mark.parametrize(("attach", "job_one"), [("submission", ["a.qcb"]), ("live", ["b.qcb"])])
 def test_reload_policy_decides_what_a_job_already_live_keeps(tmp_path, attach, job_one):
     d, rt, root, _ = make(tmp_path, {"a.qcb": "complete-job-self"},
-                          config=DispatcherConfig(attach=attach))
+                          settings=DispatcherSettings(attach=attach))
     with d:
         d.emit(ev("submit", "job", 1))
         assert d.wait_idle(10)

@@ -10,7 +10,7 @@ from qbcallbacks.dispatch.dispatcher import (
     BackPressureError,
     Dispatcher,
     DispatcherClosed,
-    DispatcherConfig,
+    DispatcherSettings,
     MatcherSource,
 )
 from qbcallbacks.matching.clock import ManualClock, from_qube
@@ -24,8 +24,8 @@ from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 def make(tmp_path, lines, rt=None, **kw):
     root = write_dir(tmp_path / "cb", lines)
     rt = rt or RecordingRuntime()
-    config = kw.pop("config", DispatcherConfig())
-    d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), config=config,
+    settings = kw.pop("settings", DispatcherSettings())
+    d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), settings=settings,
                    audit=tmp_path / "audit.db", **kw)
     return d, rt, root
 
@@ -36,7 +36,7 @@ def ev(name, typ, job, extra=None):
 
 def test_emit_runs_callbacks_and_audits_them(tmp_path):
     d, rt, root = make(tmp_path, {"a.qcb": "complete-job-self", "b.qcb": "done-job-self"},
-                       config=DispatcherConfig(timeout=7, rule_timeouts={"b.qcb": 3},
+                       settings=DispatcherSettings(timeout=7, rule_timeouts={"b.qcb": 3},
                                                log_dir=str(tmp_path / "logs")))
     with d:
         d.emit(ev("submit", "job", 1), Job(id=1, name="one"))
@@ -75,7 +75,7 @@ def test_emit_returns_before_the_run(tmp_path):
 def test_firings_of_one_job_keep_matcher_order(tmp_path):
     lines = {f"r{i}.qcb": "complete-work-self-*" for i in range(5)}
     d, rt, _ = make(tmp_path, lines, rt=RecordingRuntime(delay=0.001),
-                    config=DispatcherConfig(max_runs=8, per_runtime={"qcb": 8}))
+                    settings=DispatcherSettings(max_runs=8, per_runtime={"qcb": 8}))
     with d:
         for job in (1, 2, 3):
             for frame in range(4):
@@ -90,7 +90,7 @@ def test_firings_of_one_job_keep_matcher_order(tmp_path):
 def test_concurrency_limits(tmp_path):
     lines = {"a.qcb": "complete-job-self"}
     d, rt, _ = make(tmp_path, lines, rt=RecordingRuntime(delay=0.02),
-                    config=DispatcherConfig(max_runs=2, per_runtime={"qcb": 5}))
+                    settings=DispatcherSettings(max_runs=2, per_runtime={"qcb": 5}))
     with d:
         for job in range(1, 9):
             d.emit(ev("complete", "job", job))
@@ -114,7 +114,7 @@ class BlockingSource(MatcherSource):
 def test_full_queue_raises_back_pressure_and_drops_nothing(tmp_path):
     source = BlockingSource()
     d, _rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"}, matcher=source,
-                    config=DispatcherConfig(queue_size=2, emit_timeout=0.05))
+                    settings=DispatcherSettings(queue_size=2, emit_timeout=0.05))
     try:
         d.emit(ev("complete", "job", 1))
         assert source.entered.wait(5)  # the matcher thread holds event 1
@@ -138,7 +138,7 @@ def test_close_without_drain_cancels_and_records(tmp_path):
     rt = RecordingRuntime()
     rt.hold.clear()
     d, rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"}, rt=rt,
-                    config=DispatcherConfig(max_runs=1))
+                    settings=DispatcherSettings(max_runs=1))
     for job in range(1, 5):
         d.emit(ev("complete", "job", job))
     assert rt.started.wait(5)
@@ -165,7 +165,7 @@ def test_runtime_exception_is_a_crashed_run(tmp_path):
 
 def test_job_specific_callbacks_run_inline_code(tmp_path):
     d, rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"},
-                    config=DispatcherConfig(allow_job_code=True))
+                    settings=DispatcherSettings(allow_job_code=True))
     job = Job(id=9, callbacks=(JobCallback(triggers="complete-job-self", language="python",
                                            code="print('x')"),))
     with d:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from qbcallbacks.audit.backends import open_audit
-from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
@@ -21,7 +21,7 @@ HOST = textwrap.dedent("""
     from pathlib import Path
     sys.path.insert(0, {tests!r})
     from support.dispatch_fakes import RecordingRuntime, runtimes
-    from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+    from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
     from qbcallbacks.model.events import Event
     from qbcallbacks.reference.memory import MemorySupervisor
 
@@ -33,7 +33,7 @@ HOST = textwrap.dedent("""
             time.sleep(60)
 
     d = Dispatcher([{root!r}], MemorySupervisor(), runtimes=runtimes(Hang()),
-                   audit={audit!r}, config=DispatcherConfig(max_runs=1))
+                   audit={audit!r}, settings=DispatcherSettings(max_runs=1))
     d.emit(Event(name="complete", type="job", job=1))
     d.wait_idle(10)
     for job in (2, 3, 4):
@@ -109,7 +109,7 @@ def test_killed_host_reported_when_configured(tmp_path, backend):
     root, audit = crash_host(tmp_path, backend)
     rt = RecordingRuntime()
     d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), audit=audit,
-                   config=DispatcherConfig(recovery="report"))
+                   settings=DispatcherSettings(recovery="report"))
     with d:
         assert d.wait_idle(10)
         assert len(d.recovered) == 6

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.model.events import Event, Job, JobCallback
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.policy import job_code_refusal
@@ -48,7 +48,7 @@ def test_a_site_setting_enables_job_code(tmp_path) -> None:
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
     rt = RecordingRuntime()
     d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt),
-                   config=DispatcherConfig(allow_job_code=True), audit=tmp_path / "audit.db")
+                   settings=DispatcherSettings(allow_job_code=True), audit=tmp_path / "audit.db")
     run_job(d)
     assert len(rt.calls) == 5
     assert all(r.status == "ok" for r in d.audit.query())
@@ -61,9 +61,9 @@ def test_qbconf_enables_job_code(tmp_path) -> None:
     path.write_text("supervisor_job_callback_code = true\n")
     rt = RecordingRuntime()
     d = Dispatcher.from_qbconf(path, MemorySupervisor(), runtimes=runtimes(rt),
-                               config=DispatcherConfig(timeout=5),
+                               settings=DispatcherSettings(timeout=5),
                                audit=tmp_path / "audit.db", env={"QBDIR": str(qbdir)})
-    assert d.config.allow_job_code and d.config.timeout == 5
+    assert d.settings.allow_job_code and d.settings.timeout == 5
     run_job(d)
     assert len(rt.calls) == 5
 

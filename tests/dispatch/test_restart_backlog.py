@@ -69,7 +69,7 @@ class Sampler(RecordingRuntime):
             held = self.store.read - self.orphans_run - self.store.lost
             self.most_orphans_held = max(self.most_orphans_held, held)
             assert self.dispatcher is not None
-            waiting = self.dispatcher._lanes.backlog
+            waiting = self.dispatcher.backlog
             self.most_waiting = max(self.most_waiting, waiting)
         return RunResult(status="ok", exit_code=0)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherConfig
+from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.matching.clock import ManualClock, from_qube
 from qbcallbacks.model.events import Event, Job, JobCallback
 from qbcallbacks.reference.memory import MemorySupervisor
@@ -20,7 +20,7 @@ def _dispatcher(tmp_path: Path, lines: dict[str, str], sup: MemorySupervisor,
     rts = runtimes(rt)
     rts["qcb"] = QcbRuntime(sup)
     d = Dispatcher([str(write_dir(tmp_path / "cb", lines))], sup, runtimes=rts,
-                   config=DispatcherConfig(**config), audit=tmp_path / "audit.db", clock=clock)
+                   settings=DispatcherSettings(**config), audit=tmp_path / "audit.db", clock=clock)
     return d, rt
 
 
@@ -90,3 +90,19 @@ def test_stream_time_events_the_clock_adds_nothing(tmp_path: Path) -> None:
         assert d.wait_idle(10)
     assert [(c.callback, c.event.format()) for c in rt.calls] == [
         ("rep.py", "dummy-repeat-3-10000-1")]
+
+
+def test_time_events_are_raised_about_the_jobs_the_matcher_holds_live(tmp_path: Path) -> None:
+    sup = MemorySupervisor()
+    clock = ManualClock(start=from_qube(1_000_000))
+    d, rt = _dispatcher(tmp_path, {"t.py": "dummy-time-self-1000100"}, sup, clock)
+    with d:
+        for job in (3, 4):
+            d.emit(Event(name="submit", type="job", job=job))
+        d.emit(Event(name="removed", type="job", job=4))
+        # Known only through the job given with an event about another one: live as well.
+        d.emit(Event(name="submit", type="job", job=5), Job(id=6))
+        assert d.wait_idle(10)
+        clock.set(from_qube(1_000_100))
+        assert d.wait_idle(10)
+    assert sorted(c.job_id for c in rt.calls) == [3, 5, 6]

@@ -1,8 +1,10 @@
 """The one record family of a firing: created when an event matches, completed with its outcome.
 
-`PendingFiring` is a firing as the matcher thread records it (with its trail id once written);
-the lanes and the runner carry that same record to the runtime, which sees only an
-`Invocation` and answers a `RunResult`; `FiringRecord` is the row read back, outcome included.
+`PendingFiring` is a firing as the matcher thread records it; once written it carries its
+trail id, and that same record goes to the executor. A runtime sees only what to run (an
+`Invocation`) and answers a `RunResult`, which is also how a firing that did not run ends
+(`cancelled`, `lost`, `refused`); the recorder writes it onto the firing's row.
+`FiringRecord` is that row read back: the firing and what became of it.
 """
 
 from __future__ import annotations

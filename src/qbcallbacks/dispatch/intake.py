@@ -1,46 +1,30 @@
-"""What travels from `emit` to the matcher thread, and the matcher as the dispatcher sees it."""
+"""The intake: how events get to the matcher thread, in order, durably, within a bound.
+
+`emit` appends the event to the journal (so it survives a killed host), then queues it,
+waiting up to `emit_timeout` for room and then raising `BackPressureError`: an event is never
+dropped silently. Time events, rule swaps and the events a dead host journalled but never
+matched come the same way, so the matcher thread sees one ordered stream. The queue's room
+is given back when the matcher thread takes an event.
+"""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..audit.journal import JournalEntry, Position
-from ..audit.records import PendingFiring
-from ..matching.matcher import Firing, Matcher
-from ..model._base import trusted
+from ..audit.journal import Journal, JournalEntry, JournalError, Position
 from ..model.events import Event, Job
 from ..model.rules import Rule
-from ..runtimes.api import inline_code
+from .settings import BackPressureError, DispatcherClosed, DispatcherSettings, DispatcherUnavailable
+from .state import InFlight, LifeCycle, Stage
 
-
-class MatchSource(Protocol):
-    """What the dispatcher needs from the matcher; only ever called from the matcher thread."""
-
-    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
-        """The firings of one event, in firing order; `job` updates what is known of it."""
-        ...
-
-    def set_rules(self, rules: Sequence[Rule]) -> None:
-        """Replace the universal rules; the state of rules kept unchanged survives."""
-        ...
-
-
-class MatcherSource:
-    """The compiled `Matcher` as a `MatchSource`."""
-
-    def __init__(self, matcher: Matcher | None = None) -> None:
-        self.matcher = matcher if matcher is not None else Matcher()
-
-    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
-        return self.matcher.observe(event, job)
-
-    def set_rules(self, rules: Sequence[Rule]) -> None:
-        self.matcher.replace_rules(rules)
+log = logging.getLogger("qbcallbacks.dispatch")
 
 
 @dataclass(slots=True)
@@ -66,29 +50,121 @@ class Swap:
 Item = Accepted | Swap | None  # None stops the matcher thread
 
 
-def pending_firing(seq: int, ordinal: int, firing: Firing) -> PendingFiring:
-    """The record of a firing at match time (built from valid data: no validation)."""
-    rule, cb = firing.rule, firing.job_callback
-    if rule is not None:
-        directory, language, code = rule.directory, rule.language, None
-    else:
-        assert cb is not None  # a firing is of a rule or of a job callback
-        directory, language, code = "", cb.language, inline_code(cb.language, cb.code)
-    return trusted(PendingFiring, event_seq=seq, ordinal=ordinal, event=firing.event,
-                   job=firing.job, callback=firing.callback, directory=directory,
-                   trigger=firing.trigger, language=language, code=code, id=0)
+class Faulty(Protocol):
+    """A part whose fault stops intake (the recorder: an unwritable trail)."""
+
+    problem: tuple[str, float] | None
 
 
-def replay(entries: Iterator[JournalEntry], room: threading.Semaphore,
-           hold: Callable[[int], None], put: Callable[[Accepted], None]) -> None:
-    """Put journalled events back on the way to the matcher, in order, each once `room` has
-    a place for it: a backlog of any size is read as the matcher takes it, never all at once.
-    A failure is reported; what was not put back is matched at the next start."""
-    try:
-        for entry in entries:
-            job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
-            room.acquire()
-            hold(1)
-            put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
-    except Exception:
-        logging.getLogger("qbcallbacks.dispatch").exception("reading the journal back failed")
+class Intake:
+    """The journal and the bounded queue in front of the matcher thread."""
+
+    def __init__(self, journal: Journal, settings: DispatcherSettings, life: LifeCycle,
+                 work: InFlight, trail: Faulty) -> None:
+        self.journal, self.settings = journal, settings
+        self._life, self._work, self._trail = life, work, trail
+        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
+        self._room = threading.Semaphore(settings.queue_size)
+        self._lock = threading.Lock()  # journal order is queue order
+        self._replayed = threading.Event()
+        #: The journal's fault and since when, cleared by the next emit that works.
+        self.problem: tuple[str, float] | None = None
+
+    @property
+    def depth(self) -> int:
+        """Events accepted and not yet taken by the matcher thread."""
+        return self._queue.qsize()
+
+    def emit(self, event: Event, job: Job | None, key: int | None) -> None:
+        """See `Dispatcher.emit`."""
+        if self._life.reached(Stage.CLOSED):
+            raise DispatcherClosed("the dispatcher is closed; the event was not taken")
+        problem = self._trail.problem
+        if problem is not None:
+            raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
+        timeout = self.settings.emit_timeout
+        if not self._replayed.wait(timeout):
+            raise BackPressureError(f"event {event.format()} not accepted: events a previous "
+                                    "host accepted are still being read back from the journal")
+        if not self._room.acquire(timeout=timeout):
+            raise BackPressureError(
+                f"event {event.format()} not accepted: {self.settings.queue_size} events are "
+                f"waiting and none was taken in {timeout:g} s; the supervisor must retry or "
+                "slow down")
+        try:
+            self._accept(event, job, key)
+        except JournalError as exc:
+            self.problem = (str(exc), time.time())
+            raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
+        self.problem = None
+
+    def put_time_event(self, event: Event) -> None:
+        """Our own events: wait for room rather than fail, so a due instant is never lost."""
+        self._room.acquire()
+        try:
+            self._accept(event, None, None)
+        except JournalError as exc:
+            log.error("time event %s not journalled: %s", event.format(), exc)
+
+    def swap(self, rules: tuple[Rule, ...]) -> Future[None]:
+        """Queue new rules; the future is done once they are in force."""
+        item = Swap(rules, Future())
+        self._work.add()
+        self._queue.put(item)
+        return item.done
+
+    def replay(self, entries: Iterator[JournalEntry]) -> None:
+        """Queue the journal's unmatched events on a thread, in order, each once there is
+        room for it: a backlog of any size is read as the matcher takes it, never at once.
+        `emit` waits until they are all queued. A failure is reported; what was not put back
+        is matched at the next start."""
+        self._work.add()
+        threading.Thread(target=self._replay, args=(entries,), name="qbcallbacks-replay",
+                         daemon=True).start()
+
+    def take(self, most: int, timeout: float) -> list[Item]:
+        """Up to `most` items in order, waiting up to `timeout` for the first (none: [])."""
+        try:
+            batch = [self._queue.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while len(batch) < most:
+            try:
+                batch.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        for item in batch:
+            if isinstance(item, Accepted):
+                self._room.release()
+        return batch
+
+    def stop(self) -> None:
+        """Queue the end: the matcher thread stops when it gets there."""
+        self._queue.put(None)
+
+    def _accept(self, event: Event, job: Job | None, key: int | None) -> None:
+        """Journal and queue an event whose room is taken; on failure the room is given back."""
+        job_json = job.model_dump_json() if job is not None else None
+        self._work.add()
+        try:
+            with self._lock:
+                seq, end = (self.journal.append(event, job_json) if key is None
+                            else self.journal.append(event, job_json, key))
+                self._queue.put(Accepted(seq, event, job, job_json, end))
+        except BaseException:
+            self._work.done()
+            self._room.release()
+            raise
+
+    def _replay(self, entries: Iterator[JournalEntry]) -> None:
+        try:
+            for entry in entries:
+                job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
+                self._room.acquire()
+                self._work.add()
+                self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
+        except Exception:
+            log.exception("reading the journal back failed")
+        finally:
+            self._replayed.set()
+            self._work.done()

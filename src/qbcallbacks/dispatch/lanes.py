@@ -1,4 +1,4 @@
-"""Ordering and limits of runs: per-job lanes feeding per-runtime pools, and a bounded backlog.
+"""Ordering and limits of local runs: per-job lanes feeding per-runtime pools.
 
 Ordering (a decision the dispatcher documents): the firings of one *attached job* run one at a
 time, in the order the matcher produced them, across events too; firings of different jobs run
@@ -17,29 +17,23 @@ from concurrent.futures import ThreadPoolExecutor
 from ..audit.records import PendingFiring
 from ..model.languages import runtime_extension
 
-Run = PendingFiring  # a recorded firing waiting for (or in) its run
-
 
 class Lanes:
     """Per-job FIFO lanes feeding per-runtime thread pools under one overall limit."""
 
-    def __init__(self, execute: Callable[[Run], None], *, overall: int,
+    def __init__(self, execute: Callable[[PendingFiring], None], *, overall: int,
                  per_runtime: Mapping[str, int], default_per_runtime: int) -> None:
         self._execute = execute
         self._lock = threading.Lock()
-        self._freed = threading.Condition(self._lock)
-        #: Firings submitted and not yet finished (waiting in a lane or running).
-        self.backlog = 0
-        self._lanes: dict[int, deque[Run]] = {}
+        self._lanes: dict[int, deque[PendingFiring]] = {}
         self._overall = threading.BoundedSemaphore(max(1, overall))
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._per_runtime = dict(per_runtime)
         self._default = max(1, default_per_runtime)
         self._closed = False
 
-    def submit(self, run: Run) -> None:
+    def submit(self, run: PendingFiring) -> None:
         with self._lock:
-            self.backlog += 1
             lane = self._lanes.get(run.job)
             if lane is not None:
                 lane.append(run)
@@ -47,23 +41,14 @@ class Lanes:
             self._lanes[run.job] = deque()
         self._start(run)
 
-    def cancel_waiting(self) -> list[Run]:
+    def cancel_waiting(self) -> list[PendingFiring]:
         """Take every run still waiting in a lane (not started); the lanes stay open so that
         runs in progress finish normally."""
         with self._lock:
             taken = [r for lane in self._lanes.values() for r in lane]
             for lane in self._lanes.values():
                 lane.clear()
-            self.backlog -= len(taken)
-            self._freed.notify_all()
         return taken
-
-    def wait_below(self, limit: int, give_up: Callable[[], bool]) -> None:
-        """Wait until fewer than `limit` firings are waiting or running (or `give_up()`):
-        the matcher pauses here, so a backlog waits in the journal, not in memory."""
-        with self._lock:
-            while self.backlog >= limit and not give_up():
-                self._freed.wait(0.1)
 
     def close(self) -> None:
         with self._lock:
@@ -83,17 +68,15 @@ class Lanes:
                 self._pools[ext] = pool
         return pool
 
-    def _start(self, run: Run) -> None:
+    def _start(self, run: PendingFiring) -> None:
         self._pool(run.language).submit(self._body, run)
 
-    def _body(self, run: Run) -> None:
+    def _body(self, run: PendingFiring) -> None:
         try:
             with self._overall:
                 self._execute(run)
         finally:
             with self._lock:
-                self.backlog -= 1
-                self._freed.notify_all()
                 lane = self._lanes.get(run.job)
                 nxt = lane.popleft() if lane else None
                 if nxt is None:

@@ -8,7 +8,7 @@ position are matched again in order, as if emitted anew.
 
 A dead host may leave any number of both, so neither is ever held in memory whole: the
 orphans are claimed with one update and read back a page at a time, each page only once the
-lanes have room for it (`settle`); the journal is read lazily, within the queue's bound.
+runs have room for it (`settle`); the journal is read lazily, within the queue's bound.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..audit.journal import JournalEntry
 from ..audit.records import FiringRecord, PendingFiring
 from ..audit.store import AuditStore, EventJournal
 from ..model.rules import Rule
+from ..runtimes.api import RunResult
 from .settings import DispatcherSettings
 
 T = TypeVar("T")
@@ -33,7 +34,7 @@ PAGE = 512
 
 
 class Retry(Protocol):
-    """Runs a trail operation, retrying it while the trail fails (the dispatcher's)."""
+    """Runs a trail operation, retrying it while the trail fails (the recorder's)."""
 
     def __call__(self, what: Callable[[], T]) -> T: ...
 
@@ -99,29 +100,35 @@ def recover(store: AuditStore, journal: EventJournal) -> Recovery:
     return Recovery(Orphans(store, count, upto), events)
 
 
+class Writer(Protocol):
+    """What settling needs of the trail's writer (the dispatcher's recorder)."""
+
+    def outcome(self, firing_id: int, result: RunResult) -> None: ...
+
+    def retry(self, what: Callable[[], T]) -> T: ...
+
+
 def settle(orphans: Orphans, rules: Sequence[Rule], settings: DispatcherSettings,
-           room: Callable[[], None], rerun: Callable[[PendingFiring], None],
-           retry: Retry = _direct) -> int:
+           writer: Writer) -> Iterator[list[PendingFiring]]:
     """Decide each orphan's fate, oldest first, a page of `settings.batch` at a time: the lost
-    ones are recorded (and committed with each page), the others go to `rerun`. After each
-    page `room()` waits until the runs have room for another, so at most a page of orphans is
-    in memory beyond the runs' own bound. Returns how many were lost."""
+    ones are recorded (and committed with their page), the others are yielded to be run
+    again. The caller takes the next page only once the runs have room for it, so at most a
+    page of orphans is in memory beyond the runs' own bound. A failure is reported; what was
+    not settled is found again at the next start."""
     configured = {(r.directory, r.file) for r in rules}
-    lost = 0
     try:
-        for page in orphans.pages(settings.batch, retry):
+        for page in orphans.pages(settings.batch, writer.retry):
+            rerun: list[PendingFiring] = []
             for rec in page:
                 reason = _why_not(rec, configured, settings)
                 if reason is None:
-                    rerun(rec)
+                    rerun.append(rec)
                 else:
-                    orphans.store.complete(rec.id, "lost", error=reason)
-                    lost += 1
-            retry(orphans.store.flush)
-            room()
-    except Exception:  # reported; what was not settled is found again at the next start
+                    writer.outcome(rec.id, RunResult(status="lost", error=reason))
+            writer.retry(orphans.store.flush)
+            yield rerun
+    except Exception:
         log.exception("settling the firings a previous host left failed")
-    return lost
 
 
 def _why_not(rec: FiringRecord, configured: set[tuple[str, str]],

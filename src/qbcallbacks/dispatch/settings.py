@@ -70,10 +70,6 @@ class DispatcherSettings(Frozen):
     attach: AttachPolicy = "submission"
 
 
-#: The name the settings had first; kept for code written against it.
-DispatcherConfig = DispatcherSettings
-
-
 class Health(Frozen):
     """Whether the dispatcher can take events; `problem` names the cause when it cannot."""
 

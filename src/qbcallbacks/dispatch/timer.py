@@ -1,14 +1,15 @@
 """Time events: which are due, for which live jobs, and the thread that waits for them.
 
 Due events go through the dispatcher's intake like any other, so they are ordered with the
-events around them; the set of live jobs is what the matcher thread has seen.
+events around them. Which jobs are live is the matcher's to know: the timer asks it.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
+from typing import Protocol
 
 from ..matching.clock import Clock
 from ..matching.schedule import Scheduler, job_time_specs, time_specs
@@ -18,16 +19,28 @@ from ..model.triggers import Trigger
 log = logging.getLogger("qbcallbacks.dispatch")
 
 
-class Timer:
-    """Owns the schedule and the live-job set; `start` runs the waiting thread."""
+class TimeSink(Protocol):
+    """Where due events go (the dispatcher's intake); may wait for room, never drops one."""
 
-    def __init__(self, clock: Clock, emit: Callable[[Event], None]) -> None:
+    def put_time_event(self, event: Event) -> None: ...
+
+
+class LiveJobs(Protocol):
+    """Who knows which jobs are live (the matcher); asked from the timer's threads."""
+
+    def live_jobs(self) -> Collection[int]: ...
+
+
+class Timer:
+    """Owns the schedule; `start` runs the waiting thread."""
+
+    def __init__(self, clock: Clock, sink: TimeSink, live: LiveJobs) -> None:
         self.clock = clock
-        self._emit = emit
+        self._sink = sink
+        self._live = live
         self._scheduler = Scheduler()
-        self._lock = threading.Lock()
-        self._live: set[int] = set()
-        self._live_lock = threading.Lock()
+        self._lock = threading.Lock()  # the schedule
+        self._polling = threading.Lock()  # one poll at a time, so due events keep their order
         self._wake = threading.Event()
         self._stopping = False
         self._thread = threading.Thread(target=self._loop, name="qbcallbacks-time",
@@ -51,8 +64,8 @@ class Timer:
         self._wake.set()
 
     def track(self, event: Event, job: Job | None = None) -> None:
-        """Keep the live-job set and each job's own time triggers up to date (called by the
-        matcher thread): a job's time triggers are scheduled while it is live."""
+        """Keep each job's own time triggers up to date (called by the matcher thread): a
+        job's time triggers are scheduled while it is live."""
         removed = event.type == "job" and event.name == "removed"
         if removed or (job is not None and job.id):
             # Most events carry a job without callbacks of its own: nothing to parse, and the
@@ -64,24 +77,19 @@ class Timer:
                     event.job if removed or job is None else job.id, specs)
             if changed:
                 self._wake.set()
-        if event.type.startswith("global") or not event.job:
-            return
-        with self._live_lock:
-            if removed:
-                self._live.discard(event.job)
-            else:
-                self._live.add(event.job)
 
     def poll(self) -> None:
         """Emit the time events due now; called by the thread and by manual clocks."""
         if self._stopping:
             return
-        with self._lock:
-            with self._live_lock:
-                live = list(self._live)
-            due = self._scheduler.due(self.clock.now(), live)
+        with self._polling:
+            live = self._live.live_jobs()
+            with self._lock:
+                due = self._scheduler.due(self.clock.now(), live)
+            # Outside the schedule's lock: the matcher thread, which frees the room these
+            # may wait for, takes that lock to track jobs.
             for event in due:
-                self._emit(event)
+                self._sink.put_time_event(event)
         self._wake.set()
 
     def _loop(self) -> None:

@@ -14,6 +14,8 @@ from typing import Literal, get_args
 RunStatus = Literal["ok", "error", "timeout", "crashed"]
 FiringStatus = Literal["pending", "ok", "error", "timeout", "crashed", "cancelled", "lost",
                        "refused"]
+#: How a firing ended: its run's status, or why it did not run.
+OutcomeStatus = Literal["ok", "error", "timeout", "crashed", "cancelled", "lost", "refused"]
 
 #: Every firing status, in the order reports show them.
 FIRING_STATUSES: tuple[str, ...] = get_args(FiringStatus)

@@ -56,7 +56,7 @@ from ..errors import Diagnostic, QbCallbacksError
 from ..model._base import Frozen
 from ..model.events import Event
 from ..model.languages import JobCallbackLanguage, runtime_extension
-from ..model.statuses import RunStatus
+from ..model.statuses import OutcomeStatus
 from ..model.supervisor import Supervisor
 from .logs import DEFAULT_LOG_BACKUPS, DEFAULT_LOG_CAP, append_log
 from .registry import ENTRY_POINT_GROUP, RuntimeNotFound, runtime_classes, runtime_for
@@ -112,15 +112,21 @@ class Invocation(Frozen):
 
 
 class RunResult(Frozen):
-    """What happened in one run; a failing callback is a result, never an exception."""
+    """What happened in one run; a failing callback is a result, never an exception.
 
-    status: RunStatus
+    A runtime answers `ok`, `error`, `timeout` or `crashed`; the dispatcher uses the same
+    record for a firing that did not run (`cancelled`, `lost`, `refused`), so every firing
+    ends with one of these whatever became of it."""
+
+    status: OutcomeStatus
     exit_code: int | None = None
     output: str = ""
     error: str | None = None
     duration: float = 0.0
     #: Bytes of output beyond `output_cap`, counted and thrown away.
     output_dropped: int = 0
+    #: When the run started (wall clock); set by whoever started it, None if it never did.
+    started_at: float | None = None
 
 
 class RuntimeSettings(Frozen):

@@ -4,7 +4,7 @@ A universal callback is a script an administrator put in a callback directory. A
 job-specific callback is code that arrived with a job, from whoever submitted it, and would
 run as the supervisor's user (often root). So job-specific callbacks in Python, Perl or any
 site language run only where the site enabled them (qb.conf `supervisor_job_callback_code =
-true`, or `DispatcherConfig(allow_job_code=True)`); `qube` and `mail` callbacks can only ask
+true`, or `DispatcherSettings(allow_job_code=True)`); `qube` and `mail` callbacks can only ask
 the supervisor for what a qcb program can say, and stay on.
 
 This is an execution policy, nothing more: matching, `replay --dry-run` and the spec vectors
@@ -26,4 +26,4 @@ def job_code_refusal(language: str, *, job_specific: bool, allowed: bool) -> str
         return None
     return (f"job-specific {language} callbacks are off on this site: code sent with a job "
             f"would run as the supervisor's user (enable with {JOB_CODE_KEY} = true in "
-            "qb.conf, or DispatcherConfig(allow_job_code=True))")
+            "qb.conf, or DispatcherSettings(allow_job_code=True))")

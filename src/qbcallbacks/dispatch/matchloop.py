@@ -1,0 +1,218 @@
+"""The matcher thread: from the intake's ordered stream to recorded firings handed to runs.
+
+It takes events in emit order, asks the matcher which callbacks fire, has the recorder commit
+the events with their firings, then hands each firing to the executor (or records it
+`refused` when the job-code policy forbids it). Rule swaps are applied between two events,
+so the matcher is only ever touched by this thread. Before any event it settles what a dead
+host left, so a job's re-runs keep their place ahead of its new firings. It pauses while
+`max_backlog` firings are in flight: a backlog then waits in the journal, not in memory.
+No exception ends the thread: a failing batch is logged and the next one goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Collection, Sequence
+from typing import Protocol
+
+from ..audit.records import PendingFiring
+from ..audit.store import AuditError, EventRow
+from ..matching.matcher import Firing, Matcher
+from ..model._base import trusted
+from ..model.events import Event, Job
+from ..model.rules import Rule
+from ..runtimes.api import RunResult, inline_code
+from ..runtimes.policy import job_code_refusal
+from .executor import Executor
+from .intake import Accepted, Intake, Item, Swap
+from .recorder import Recorder
+from .recovery import Recovery
+from .settings import DispatcherSettings
+from .state import InFlight, LifeCycle, Stage
+from .timer import Timer
+
+log = logging.getLogger("qbcallbacks.dispatch")
+
+
+class MatchSource(Protocol):
+    """What the dispatcher needs from the matcher: `observe` and `set_rules` are only ever
+    called from the matcher thread; `live_jobs` from the timer's threads too."""
+
+    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
+        """The firings of one event, in firing order; `job` updates what is known of it."""
+        ...
+
+    def set_rules(self, rules: Sequence[Rule]) -> None:
+        """Replace the universal rules; the state of rules kept unchanged survives."""
+        ...
+
+    def live_jobs(self) -> Collection[int]:
+        """The jobs seen and not removed: those time events are raised about."""
+        ...
+
+
+class MatcherSource:
+    """The compiled `Matcher` as a `MatchSource`; the lock lets the timer read its jobs."""
+
+    def __init__(self, matcher: Matcher | None = None) -> None:
+        self.matcher = matcher if matcher is not None else Matcher()
+        self._lock = threading.Lock()
+
+    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
+        with self._lock:
+            return self.matcher.observe(event, job)
+
+    def set_rules(self, rules: Sequence[Rule]) -> None:
+        with self._lock:
+            self.matcher.replace_rules(rules)
+
+    def live_jobs(self) -> Collection[int]:
+        with self._lock:
+            return self.matcher.live_jobs
+
+
+def pending_firing(seq: int, ordinal: int, firing: Firing) -> PendingFiring:
+    """The record of a firing at match time (built from valid data: no validation)."""
+    rule, cb = firing.rule, firing.job_callback
+    if rule is not None:
+        directory, language, code = rule.directory, rule.language, None
+    else:
+        assert cb is not None  # a firing is of a rule or of a job callback
+        directory, language, code = "", cb.language, inline_code(cb.language, cb.code)
+    return trusted(PendingFiring, event_seq=seq, ordinal=ordinal, event=firing.event,
+                   job=firing.job, callback=firing.callback, directory=directory,
+                   trigger=firing.trigger, language=language, code=code, id=0)
+
+
+class MatchLoop:
+    """The matcher thread and what it owns: the matcher, the session's event numbers."""
+
+    def __init__(self, intake: Intake, source: MatchSource, recorder: Recorder,
+                 executor: Executor, timer: Timer, work: InFlight, life: LifeCycle,
+                 settings: DispatcherSettings) -> None:
+        self._intake, self._source, self._recorder = intake, source, recorder
+        self._executor, self._timer = executor, timer
+        self._work, self._life, self.settings = work, life, settings
+        self._seq = 0  # events matched in this session
+        #: Events lost to a fault of ours, each logged: the matcher failed on them (they are
+        #: recorded without firings) or their batch could not be recorded.
+        self.lost_events = 0
+        self._thread: threading.Thread | None = None
+
+    def apply(self, rules: tuple[Rule, ...]) -> None:
+        """Put rules in force (from the matcher thread, or before it starts)."""
+        self._source.set_rules(rules)
+        self._timer.set_triggers(r.trigger for r in rules)
+
+    def start(self, recovery: Recovery, rules: Sequence[Rule]) -> None:
+        self._work.add()  # until the orphans are settled
+        self._thread = threading.Thread(target=self._loop, args=(recovery, rules),
+                                        name="qbcallbacks-matcher", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def _loop(self, recovery: Recovery, rules: Sequence[Rule]) -> None:
+        try:
+            for page in self._recorder.settle(recovery, rules):
+                for firing in page:
+                    self._hand_on(firing)
+                self._wait_room()
+        except Exception:  # reported; what was not settled is found at the next start
+            log.exception("re-running the firings a previous host left failed")
+        finally:
+            self._work.done()
+        while True:
+            try:
+                self._wait_room()
+                batch = self._intake.take(self.settings.batch, 0.05)
+                if not batch:
+                    self._recorder.flush()
+                elif self._process(batch):
+                    return
+            except Exception:  # reported; the loop goes on with the next items
+                log.exception("matcher thread: a batch failed; going on")
+
+    def _wait_room(self) -> None:
+        limit = self.settings.max_backlog
+        while not (self._work.wait_firings_below(limit, 0.1)
+                   or self._life.reached(Stage.CANCELLING)):
+            pass
+
+    def _hand_on(self, firing: PendingFiring) -> None:
+        """Count a recorded firing in flight and give it to the executor (or refuse it)."""
+        self._work.add(firings=True)
+        refusal = job_code_refusal(firing.language, job_specific=firing.path is None,
+                                   allowed=self.settings.allow_job_code)
+        if refusal is not None:
+            self._recorder.complete(firing.id, RunResult(status="refused", error=refusal))
+            return
+        try:
+            self._executor.submit(firing)
+        except Exception as exc:  # not taken: this firing's failure, and its count released
+            log.exception("the executor did not take firing %d", firing.id)
+            self._recorder.complete(firing.id, RunResult(
+                status="crashed", error=f"the executor did not take this run: {exc!r}"))
+
+    def _process(self, batch: list[Item]) -> bool:
+        """Match and record a batch; True when it held the end of the stream."""
+        accepted: list[Accepted] = []
+        stop = False
+        for item in batch:
+            if isinstance(item, Accepted):
+                accepted.append(item)
+                continue
+            self._record(accepted)
+            accepted = []
+            if item is None:
+                stop = True
+            else:
+                self._swap(item)
+        self._record(accepted)
+        if stop:
+            self._recorder.flush()
+        return stop
+
+    def _swap(self, item: Swap) -> None:
+        try:
+            self.apply(item.rules)
+            item.done.set_result(None)
+        except Exception as exc:  # a bad swap must not kill the matcher thread
+            item.done.set_exception(exc)
+        finally:
+            self._work.done()
+
+    def _record(self, accepted: list[Accepted]) -> None:
+        """Match a run of events, commit them with their firings, hand the firings on."""
+        if not accepted:
+            return
+        events: list[EventRow] = []
+        pending: list[PendingFiring] = []
+        for a in accepted:
+            seq = self._seq
+            self._seq += 1
+            self._timer.track(a.event, a.job)
+            try:
+                found: Sequence[Firing] = self._source.observe(a.event, a.job)
+            except Exception:  # a matcher bug must not stop the stream; record it loudly
+                self.lost_events += 1
+                log.exception("matcher failed on %s", a.event.format())
+                found = ()
+            events.append((seq, a.event, a.job_json))
+            pending.extend(pending_firing(seq, i, f) for i, f in enumerate(found))
+        try:
+            recorded = self._recorder.record(events, pending, accepted[-1].end,
+                                             accepted[-1].jseq)
+        except Exception as exc:  # an AuditError: closing gave up, the journal keeps them
+            if not isinstance(exc, AuditError):  # a fault of ours: lost, and said so
+                self.lost_events += len(accepted)
+                log.exception("recording %d events failed; they are lost", len(accepted))
+            recorded = []
+        try:
+            for firing in recorded:
+                self._hand_on(firing)
+        finally:
+            self._work.done(len(accepted))  # never left counted: a drain would wait for ever
