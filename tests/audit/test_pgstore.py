@@ -12,7 +12,7 @@ import pytest
 
 from qbcallbacks.audit.backends import open_audit, open_journal
 from qbcallbacks.audit.journal import Journal, JournalError, Position
-from qbcallbacks.audit.pgjournal import PgJournal
+from qbcallbacks.audit.pgjournal import TRIM_EVERY, PgJournal
 from qbcallbacks.audit.pgstore import PgAuditStore, shown, split_url
 from qbcallbacks.audit.records import PendingFiring
 from qbcallbacks.audit.store import AuditError, AuditInUse
@@ -199,5 +199,30 @@ def test_a_dropped_connection_is_made_again_and_the_lease_taken_again(postgres_u
         journal.append(Event(name="b", type="job", job=1), None)
     assert journal.append(Event(name="c", type="job", job=1), None)[0] == 2
     assert [e.event.name for e in journal.read_from(Position(1, 0))] == ["a", "c"]
+    journal.close()
+    store.close()
+
+
+def test_appends_from_many_threads_are_numbered_once_each_in_order(postgres_url) -> None:
+    store = open_audit(f"{postgres_url}&journal=table")
+    journal = open_journal(store)
+    got: list[int] = []
+
+    def append(job: int) -> None:
+        for _ in range(50):
+            got.append(journal.append(Event(name="complete", type="job", job=job), None)[0])
+
+    threads = [threading.Thread(target=append, args=(job,)) for job in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, 401))
+    entries = list(journal.read_from(Position(1, 0)))
+    assert [e.seq for e in entries] == list(range(1, 401))
+    for job in range(1, 9):  # each thread's events in the order it appended them
+        mine = [e.seq for e in entries if e.event.job == job]
+        assert mine == sorted(mine) and len(mine) == 50
+    assert entries[-1].end.segment == 1 + 400 // TRIM_EVERY  # the block the recorder trims by
     journal.close()
     store.close()

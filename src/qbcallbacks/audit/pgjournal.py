@@ -1,11 +1,13 @@
-"""The event journal of a PostgreSQL trail (`audit.pgstore`): one row per event, the
-highest idempotency key in a row of its own, so that trimming never loses it.
+"""The event journal of a PostgreSQL trail kept in its database (`?journal=table`): one row
+per event, the highest idempotency key in a row of its own, so that trimming never loses it.
 
-`Position(1, seq)` is the place just after event `seq`. Appends use their own connection, so
-they never wait behind the trail's transactions; with `fsync=False` they commit without waiting
-for the server's disk (`synchronous_commit = off`: an accepted event survives a killed host),
-with `fsync=True` they wait. A connection the server dropped is made again at the next append.
-"""
+`Position(n, seq)` is the place just after event `seq`, `n` counting blocks of `TRIM_EVERY`
+events: the recorder trims the journal whenever a batch ends in a new block. Appends use their
+own connection, so they never wait behind the trail's transactions; appends from several
+threads at once share a commit (group commit). With `fsync=False` they commit without waiting
+for the server's disk (`synchronous_commit = off`: an accepted event survives a killed
+service), with `fsync=True` they wait. A connection the server dropped is made again at the
+next append."""
 
 from __future__ import annotations
 
@@ -33,6 +35,15 @@ ON CONFLICT (trail) DO UPDATE SET last_key = GREATEST(journal_keys.last_key, EXC
 """
 
 
+#: Events per block: the unit the journal is trimmed by.
+TRIM_EVERY = 4096
+
+
+def place(seq: int) -> Position:
+    """The position just after event `seq`."""
+    return Position(1 + seq // TRIM_EVERY, seq)
+
+
 class _Group:
     """Appends that share one commit: their rows, and how the commit went."""
 
@@ -46,7 +57,7 @@ class _Group:
 
 
 class PgJournal:
-    """The event journal of one trail, as rows; `Position(1, seq)` is the place after `seq`.
+    """The event journal of one trail, as rows; `place(seq)` is the position after `seq`.
 
     Its own connection, so appends never wait behind the trail's transactions."""
 
@@ -115,7 +126,7 @@ class PgJournal:
         if group.error is not None:
             raise JournalError(f"cannot write the event journal: {group.error}")
         seq = group.first + index
-        return seq, Position(1, seq)
+        return seq, place(seq)
 
     def _commit(self, group: _Group) -> None:
         """One statement for the whole group: all of it is journalled, or none (under
@@ -155,7 +166,7 @@ class PgJournal:
                 for seq, name, typ, job, extra, job_json in rows:
                     after = int(seq)
                     yield JournalEntry(after, Event(name=name, type=typ, job=job, extra=extra),
-                                       job_json, Position(1, after))
+                                       job_json, place(after))
         finally:
             reader.close()
 
