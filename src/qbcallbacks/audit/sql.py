@@ -107,7 +107,8 @@ def _same(value: str | None) -> str | None:
 
 
 class SqlTrail:
-    """One open trail: the shared part of both backends; thread-safe (one lock).
+    """One open trail: the shared part of both backends; thread-safe (a lock around the
+    connection, another around the outcomes waiting to be written).
 
     Subclasses set `SQL` (from `statements`), `_scope` (the trail-name arguments that scoped
     statements take first), and implement the connection hooks below."""
