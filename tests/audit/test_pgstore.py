@@ -226,3 +226,19 @@ def test_appends_from_many_threads_are_numbered_once_each_in_order(postgres_url)
     assert entries[-1].end.segment == 1 + 400 // TRIM_EVERY  # the block the recorder trims by
     journal.close()
     store.close()
+
+
+def test_a_writer_that_died_on_another_host_is_named(postgres_url, caplog) -> None:
+    import psycopg
+
+    url = trail(postgres_url, "farm_a")
+    first = open_audit(url)
+    first.begin_session()
+    first._disconnect()  # killed
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("UPDATE sessions SET host = 'render-07'")
+    second = open_audit(url)
+    second.begin_session()
+    assert second.previous_session_died
+    assert "died on host render-07" in caplog.text and "local journal there" in caplog.text
+    second.close()

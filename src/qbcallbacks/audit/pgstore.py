@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import socket
 import time
@@ -106,6 +107,8 @@ FROM unnest(%b::bigint[], %b::int[], %b::float8[]) AS u(id, attempt, started_at)
 WHERE f.id = u.id"""
 
 DEFAULT_TRAIL = "default"
+
+log = logging.getLogger("qbcallbacks.audit")
 
 
 #: Parameters of the URL that are ours, not the server's.
@@ -325,7 +328,24 @@ class PgAuditStore(SqlTrail):
                 with self._transaction():
                     self._ship_marks(left)
             self._marks.shipped(0)
+            self._warn_if_taken_over()
         return session
+
+    def _warn_if_taken_over(self) -> None:
+        """A writer that died on another host left its unmatched events and last attempts in
+        that host's local files: say so, since this host cannot read them."""
+        if not self.previous_session_died:
+            return
+        with self._reading():
+            row = self._pg.execute("SELECT host FROM sessions WHERE trail = %s AND id < %s "
+                                   "ORDER BY id DESC LIMIT 1", (self.trail, self.session)
+                                   ).fetchone()
+        here = socket.gethostname()
+        if row is not None and row[0] and row[0] != here:
+            log.warning("the previous writer of the trail %s died on host %s: the events it "
+                        "accepted and never matched, and its last runs' attempts, wait in "
+                        "its local journal there (started there again, it finishes them); "
+                        "`?journal=table` keeps them in the database instead", self, row[0])
 
     def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
         found = super().claimed(after, upto, limit)
