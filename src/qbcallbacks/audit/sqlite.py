@@ -182,7 +182,8 @@ class SqliteAuditStore(SqlTrail):
             try:
                 yield
             except sqlite3.Error as exc:
-                raise AuditError(f"cannot read the audit database {self.path}: {exc}") from exc
+                raise AuditError(f"{self.path} is not a readable audit database ({exc})"
+                                 ) from exc
 
     def _run(self, sql: str, args: Sequence[Any] = ()) -> Rows:
         return self._db.execute(sql, args)
