@@ -190,14 +190,14 @@ class PgAuditStore(SqlTrail):
         self._shut = False
         self._busy_timeout = busy_timeout
         self._pg = self._open()
-        #: Attempts known of firings about to run (orphans read back, runs started).
-        self._attempts: dict[int, int] = {}
-        self._marks_sent = 0
-        self._marks = self._open_marks()
         # The connection is closed when the store goes, before the garbage collector could
         # reach the connection on its own (psycopg warns about an open one it deletes).
         self._current: list[psycopg.Connection[Any]] = [self._pg]
         weakref.finalize(self, _close_quietly, self._current)
+        #: Attempts known of firings about to run (orphans read back, runs started).
+        self._attempts: dict[int, int] = {}
+        self._marks_sent = 0
+        self._marks = self._open_marks()
 
     def _open(self) -> psycopg.Connection[Any]:
         """Connect, and as a writer make the schema and take the trail's lease."""
