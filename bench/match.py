@@ -28,7 +28,7 @@ from qbcallbacks.lang import parse_trigger
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.model.rules import Rule
-from reference_matcher import ReferenceMatcher
+from support.reference_matcher import ReferenceMatcher
 
 JOBS = 1000
 GROUP = 10

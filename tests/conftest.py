@@ -9,6 +9,9 @@ from __future__ import annotations
 import os
 
 from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from support.paths import ROOT
 
 #: Fixtures every package's tests may use: a throw-away PostgreSQL server, an MQTT
 #: broker, a stand-in Flamenco Manager.
@@ -17,16 +20,23 @@ pytest_plugins = ["support.postgres", "support.mqtt", "support.flamenco_manager"
 # Grammar-generated text (`from_lark`) is occasionally filtered a lot by Hypothesis itself;
 # that is not a failure of the code under test.
 _generated = [HealthCheck.filter_too_much, HealthCheck.too_slow]
-settings.register_profile("dev", max_examples=50, deadline=None, suppress_health_check=_generated)
+# Every profile starts from Hypothesis's own defaults, not from whatever profile Hypothesis
+# chose itself (it loads a derandomized, database-less one when it detects a CI server). Each
+# run draws fresh random examples; a failure is shrunk, kept in the example database under
+# the repository (ignored by git) to be replayed first by the next run, and printed with a
+# blob that `@reproduce_failure` replays anywhere.
+_base = settings(
+    settings.get_profile("default"), deadline=None, derandomize=False, print_blob=True,
+    database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")),
+)
+settings.register_profile("dev", _base, max_examples=50, suppress_health_check=_generated)
 settings.register_profile(
-    "ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-    derandomize=True,
+    "ci", _base, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.register_profile(
-    "nightly", max_examples=10_000, deadline=None, suppress_health_check=_generated,
-    print_blob=True,
+    "nightly", _base, max_examples=10_000, suppress_health_check=_generated
 )
 settings.register_profile(
-    "fuzz", max_examples=20_000, deadline=None, suppress_health_check=list(HealthCheck)
+    "fuzz", _base, max_examples=20_000, suppress_health_check=list(HealthCheck)
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))

@@ -71,78 +71,36 @@ if TYPE_CHECKING:
         RuntimeSettings,
     )
 
-#: Public name -> the module (relative to this package) that defines it.
-_HOMES: dict[str, str] = {
-    "AuditError": "audit.store",
-    "AuditStore": "audit.store",
-    "FiringRecord": "audit.store",
-    "CallbackSet": "config.load",
-    "DirectoryLoad": "config.load",
-    "expand_callback_path": "config.load",
-    "load_callback_path": "config.load",
-    "load_directory": "config.load",
-    "BackPressureError": "dispatch.dispatcher",
-    "Dispatcher": "dispatch.dispatcher",
-    "DispatcherClosed": "dispatch.dispatcher",
-    "DispatcherSettings": "dispatch.dispatcher",
-    "DispatcherUnavailable": "dispatch.dispatcher",
-    "ConfigError": "errors",
-    "Diagnostic": "errors",
-    "QbCallbacksError": "errors",
-    "QcbError": "errors",
-    "SourceError": "errors",
-    "TriggerError": "errors",
-    "ParsedConfig": "lang",
-    "ParsedQcb": "lang",
-    "parse_config": "lang",
-    "parse_qcb": "lang",
-    "parse_trigger": "lang",
-    "Clock": "matching.clock",
-    "ManualClock": "matching.clock",
-    "SystemClock": "matching.clock",
-    "Firing": "matching.matcher",
-    "Matcher": "matching.matcher",
-    "BlankLine": "model.documents",
-    "CommandLine": "model.documents",
-    "CommentLine": "model.documents",
-    "ConfigDocument": "model.documents",
-    "QcbProgram": "model.documents",
-    "RuleLine": "model.documents",
-    "Event": "model.events",
-    "Job": "model.events",
-    "JobCallback": "model.events",
-    "Rule": "model.rules",
-    "HostError": "model.supervisor",
-    "JobAction": "model.supervisor",
-    "MailMessage": "model.supervisor",
-    "SubjobAction": "model.supervisor",
-    "Supervisor": "model.supervisor",
-    "WorkAction": "model.supervisor",
-    "parse_jobinfo_args": "model.supervisor",
-    "AllOf": "model.triggers",
-    "AnyOf": "model.triggers",
-    "EventPattern": "model.triggers",
-    "Trigger": "model.triggers",
-    "MailError": "reference.mail",
-    "MailTransport": "reference.mail",
-    "MboxTransport": "reference.mail",
-    "SmtpTransport": "reference.mail",
-    "MemorySupervisor": "reference.memory",
-    "SqliteSupervisor": "reference.sqlite",
-    "Invocation": "runtimes.api",
-    "NoSupervisor": "runtimes.api",
-    "RunResult": "runtimes.api",
-    "Runtime": "runtimes.api",
-    "RuntimeNotFound": "runtimes.api",
-    "RuntimeSettings": "runtimes.api",
-}
+#: Public name -> the module (relative to this package) that defines it, read on first use
+#: from the typing imports above, so the names are written once more only in `__all__`.
+_homes: dict[str, str] = {}
+
+
+def _home_of(name: str) -> str | None:
+    if not _homes:
+        _homes.update(_typing_imports())
+    return _homes.get(name) if name in __all__ else None
+
+
+def _typing_imports() -> dict[str, str]:
+    """Name -> home module of every `from .home import name` under `if TYPE_CHECKING:`."""
+    import ast
+
+    source = __loader__.get_source(__name__)  # type: ignore[name-defined]
+    found: dict[str, str] = {}
+    for node in ast.parse(source or "").body:
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            for imp in node.body:
+                if isinstance(imp, ast.ImportFrom) and imp.level == 1 and imp.module:
+                    found.update((alias.name, imp.module) for alias in imp.names)
+    return found
 
 
 def __getattr__(name: str) -> Any:
     """Import the module that owns `name` on first use and cache the name here."""
     if name == "__version__":
         return _version()
-    home = _HOMES.get(name)
+    home = _home_of(name)
     if home is None:
         raise AttributeError(f"module 'qbcallbacks' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{home}", __name__), name)
@@ -163,7 +121,7 @@ def _version() -> str:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES) | {"__version__"})
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = [

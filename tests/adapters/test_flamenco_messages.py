@@ -131,6 +131,11 @@ def test_work_names_are_items_a_trigger_can_address(name, task_id) -> None:
 
 
 def test_mapped_jobs_are_valid_jobs(state) -> None:
+    seen = set()
     for status in JOB_STATUS:
         for _, line in lines(state, "flamenco/jobs", job_update(status, "queued")):
-            Job.model_validate(line["job"])
+            job = Job.model_validate(line["job"])
+            assert job.status == JOB_STATUS[status][0]
+            seen.add(status)
+    # Every status that raises an event reached a line carrying its job.
+    assert seen >= {status for status, (_, event) in JOB_STATUS.items() if event}

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Sequence
 
 import pytest
@@ -61,9 +60,9 @@ def test_emit_returns_before_the_run(tmp_path):
     rt.hold.clear()
     d, rt, _ = make(tmp_path, {"a.qcb": "complete-job-self"}, rt=rt)
     try:
-        t0 = time.perf_counter()
+        # The run is held: emit returning at all shows it does not wait for the run (what
+        # an emit costs is measured by bench/latency.py).
         d.emit(ev("complete", "job", 5))
-        assert time.perf_counter() - t0 < 0.05
         assert rt.started.wait(5)
         assert d.audit.query(status="pending")  # written before it runs
     finally:
@@ -120,10 +119,9 @@ def test_full_queue_raises_back_pressure_and_drops_nothing(tmp_path):
         assert source.entered.wait(5)  # the matcher thread holds event 1
         d.emit(ev("complete", "job", 2))
         d.emit(ev("complete", "job", 3))
-        t0 = time.perf_counter()
+        # How long emit waits before it refuses is measured by bench/latency.py.
         with pytest.raises(BackPressureError, match="not accepted"):
             d.emit(ev("complete", "job", 4))
-        assert time.perf_counter() - t0 >= 0.04
     finally:
         source.gate.set()
         d.close()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 
@@ -24,8 +24,13 @@ from support.strategies import config_documents, file_names, qcb_programs, trigg
 # only well-formed but also loadable; the grammar's own FILENAME is exercised separately below.
 _config_text = from_lark(lark_with_grammar("callbacks.lark"), start="start",
                          explicit={"FILENAME": file_names})
+# Drawing text from a grammar costs about ten times what building a model does, and the
+# built-model tests below cover the same ground: the text-drawing tests take half the
+# profile's examples.
+_text_examples = settings(max_examples=max(1, settings.default.max_examples // 2))
 
 
+@_text_examples
 @given(from_lark(lark_with_grammar("trigger.lark"), start="trigger"))
 def test_generated_trigger_text_parses_and_formats_to_a_fixed_point(text: str) -> None:
     model, _ = parse_trigger_with_warnings(text)
@@ -43,6 +48,7 @@ def test_built_trigger_models_render_to_text_that_parses_back(model: trig.Trigge
     trigger_lark().parse(text)
 
 
+@_text_examples
 @given(_config_text)
 def test_generated_config_text_parses_without_errors_and_round_trips(text: str) -> None:
     parsed = parse_config(text)
@@ -56,6 +62,7 @@ def test_generated_config_text_parses_without_errors_and_round_trips(text: str) 
     assert len(parsed.document.lines) == len(split_lines(text))
 
 
+@_text_examples
 @given(from_lark(lark_with_grammar("callbacks.lark"), start="start"))
 def test_any_grammatical_config_only_fails_on_file_name_checks(text: str) -> None:
     parsed = parse_config(text)

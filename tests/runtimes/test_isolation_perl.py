@@ -114,4 +114,9 @@ def test_qb_arguments_are_bounded_with_a_clear_error(rt: PerlRuntime,
     result = invoke(rt, "my @a = ('-pgrp', 1) x 700000; eval { qb::jobinfo(@a) }; print $@;",
                     job.id)
     assert result.status == "ok"
-    assert result.output.startswith("qb::jobinfo: too many arguments (1400000; at most")
+    assert result.output.startswith("qb::jobinfo: 1400000 arguments, over the limit of 256 "
+                                    "[QCB016]")
+    result = invoke(rt, "eval { qb::mail('a@example.com', 's', 'x' x 70000) }; print $@;",
+                    job.id)
+    assert result.output.startswith("qb::mail: argument 3 has size 70000, over the limit of "
+                                    "65536 [QCB017]")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 import pytest
@@ -129,12 +128,11 @@ def test_scripts_do_not_leak_into_each_other(runtime: PerlRuntime, sup: MemorySu
 @needs_perl
 def test_hang_is_a_timeout_and_the_worker_is_replaced(runtime: PerlRuntime,
                                                       sup: MemorySupervisor) -> None:
+    # How soon after the deadline the run ends is measured by bench/latency.py.
     job = sup.submit("j")
-    started = time.monotonic()
     result = invoke(runtime, '$| = 1; print "spinning\\n"; 1 while 1;', job.id, timeout=2.0)
     assert result.status == "timeout"
     assert result.output == "spinning\n"
-    assert time.monotonic() - started < 5
     assert invoke(runtime, 'print qb::jobid(), "\\n";', job.id).output == f"{job.id}\n"
 
 

@@ -173,11 +173,10 @@ def test_exit_ends_the_callback_never_the_host(runtime: PythonRuntime, sup: Memo
 
 def test_hang_is_a_timeout_and_the_next_callback_runs(runtime: PythonRuntime,
                                                       sup: MemorySupervisor) -> None:
+    # How soon after the deadline the run ends is measured by bench/latency.py.
     job = sup.submit("j")
-    started = time.monotonic()
     result = invoke(runtime, "print('spinning')\nwhile True:\n    pass\n", job.id, timeout=0.5)
     assert result.status == "timeout"
-    assert time.monotonic() - started < 5
     assert "longer than 0.5s" in (result.error or "")
     assert invoke(runtime, "print(qb.jobid())", job.id).output == f"{job.id}\n"
     if runtime.settings.mode == "in-process":
@@ -256,26 +255,28 @@ def test_threads_a_callback_leaves_behind_cannot_use_qb(sup: MemorySupervisor,
     # In-process only: an isolated worker left with a thread is replaced (see test_isolation).
     runtime = PythonRuntime(sup, mode="in-process")
     job = sup.submit("j")
+    import builtins
+    # The thread tries qb only once the run has ended, and says when it has.
+    builtins._qb_run_over = threading.Event()  # type: ignore[attr-defined]
+    builtins._qb_probed = threading.Event()  # type: ignore[attr-defined]
     started = invoke(runtime, """
-        import builtins, threading, time
+        import builtins, threading
         def later():
-            time.sleep(0.1)
+            builtins._qb_run_over.wait(30)
             try:
                 qb.jobid()
                 builtins._qb_probe = "usable"
             except qb.QbError as exc:
                 builtins._qb_probe = str(exc)
+            builtins._qb_probed.set()
         threading.Thread(target=later).start()
     """, job.id)
     assert started.status == "ok"
-    import builtins
-    deadline = time.monotonic() + 30  # the thread answers once the run has ended
-    while not hasattr(builtins, "_qb_probe"):
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    builtins._qb_run_over.set()  # type: ignore[attr-defined]
+    assert builtins._qb_probed.wait(30)  # type: ignore[attr-defined]
     result = invoke(runtime, "import builtins; print(builtins._qb_probe)", job.id)
     runtime.close()
-    del builtins._qb_probe
+    del builtins._qb_probe, builtins._qb_run_over, builtins._qb_probed
     assert result.output.startswith("qb is only usable while a callback runs")
 
 
@@ -289,8 +290,7 @@ def isolated(sup: MemorySupervisor, workdir: Path):
 
 
 def _worker_pids(rt: PythonRuntime) -> set[int]:
-    pool = rt._pool
-    return {w.proc.pid for w in pool._idle} if pool is not None else set()
+    return set(rt.worker_pids)
 
 
 @pytest.mark.parametrize(("code", "expected_code", "words"), [
@@ -366,13 +366,16 @@ def test_workers_get_a_minimal_environment_and_the_workdir(sup: MemorySupervisor
 def test_close_leaves_no_process_behind(sup: MemorySupervisor, workdir: Path) -> None:
     job = sup.submit("j")
     rt = PythonRuntime(sup, pool_size=2)
-    assert rt._pool is None  # constructing starts nothing
+    assert rt.worker_pids == ()  # constructing starts nothing
     rt.warm()
     assert invoke(rt, "pass", job.id).status == "ok"
-    procs = [w.proc for w in rt._pool._idle]  # type: ignore[union-attr]
-    assert len(procs) == 2
+    pids = rt.worker_pids
+    assert len(pids) == 2
     rt.close()
-    assert all(p.poll() is not None for p in procs)
+    assert rt.worker_pids == ()
+    for pid in pids:  # reaped by close: the process no longer exists
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 # -- in-process only -----------------------------------------------------------------------

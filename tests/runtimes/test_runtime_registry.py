@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import subprocess
 import sys
 import types
+from collections.abc import Iterator
 from importlib.metadata import EntryPoint, EntryPoints
 from pathlib import Path
 
@@ -57,7 +59,7 @@ def site_runtime(monkeypatch: pytest.MonkeyPatch):
     module = types.ModuleType("site_qb_runtimes")
     module.ShellRuntime = ShellRuntime  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "site_qb_runtimes", module)
-    real = registry.entry_points
+    real = importlib.metadata.entry_points
 
     def patched(**kw: str) -> EntryPoints:
         found = list(real(**kw))
@@ -66,7 +68,7 @@ def site_runtime(monkeypatch: pytest.MonkeyPatch):
                                     group=ENTRY_POINT_GROUP))
         return EntryPoints(found)
 
-    monkeypatch.setattr(registry, "entry_points", patched)
+    monkeypatch.setattr(importlib.metadata, "entry_points", patched)
     registry.refresh()
     yield
     monkeypatch.undo()
@@ -76,7 +78,7 @@ def site_runtime(monkeypatch: pytest.MonkeyPatch):
 @pytest.fixture
 def no_metadata(monkeypatch: pytest.MonkeyPatch):
     """A source tree without installed metadata: no entry point at all."""
-    monkeypatch.setattr(registry, "entry_points", lambda **kw: EntryPoints(()))
+    monkeypatch.setattr(importlib.metadata, "entry_points", lambda **kw: EntryPoints(()))
     registry.refresh()
     yield
     monkeypatch.undo()
@@ -101,7 +103,7 @@ def test_entry_points_are_looked_up_once(monkeypatch: pytest.MonkeyPatch) -> Non
         calls.append(kw.get("group", ""))
         return EntryPoints(())
 
-    monkeypatch.setattr(registry, "entry_points", counting)
+    monkeypatch.setattr(importlib.metadata, "entry_points", counting)
     registry.refresh()
     try:
         for _ in range(3):
@@ -169,7 +171,7 @@ def test_construction_is_cheap_and_uniform() -> None:
         bound = cls(sup, settings, output_cap=10)
         assert bound.supervisor is sup
         assert (bound.settings.pool_size, bound.settings.output_cap) == (3, 10)
-        assert getattr(bound, "_pool", None) is None  # nothing started
+        assert getattr(bound, "worker_pids", ()) == ()  # nothing started
         bound.close()
 
 
@@ -196,3 +198,37 @@ def test_the_host_never_imports_worker_code() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           check=False)
     assert done.returncode == 0, done.stderr
+
+
+# -- a site's package installed for real: a dist-info directory on the path --------------------
+
+def install(site: Path, name: str, entry_points: str) -> None:
+    """A distribution as pip leaves it: a dist-info directory with its entry points."""
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entry_points)
+
+
+@pytest.fixture
+def fresh_registry() -> Iterator[None]:
+    registry.refresh()
+    yield
+    registry.refresh()
+
+
+def test_an_installed_site_runtime_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            fresh_registry: None) -> None:
+    install(tmp_path, "site_sh", f"[{ENTRY_POINT_GROUP}]\nsh = site_rt:ShellRuntime\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.references()["sh"] == "site_rt:ShellRuntime"
+    assert registry.extensions() == ("pl", "py", "qcb", "sh")
+
+
+def test_an_installed_site_runtime_may_override_a_builtin(tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch,
+                                                          fresh_registry: None) -> None:
+    install(tmp_path, "site_py", f"[{ENTRY_POINT_GROUP}]\npy = site_rt:SandboxedPython\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.references()["py"] == "site_rt:SandboxedPython"
+    assert registry.extensions() == ("pl", "py", "qcb")

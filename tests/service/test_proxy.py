@@ -4,6 +4,7 @@ and the deploy files naming only options `serve` has."""
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from typing import Any
@@ -44,6 +45,21 @@ def _in_thread(fn: Any, *args: Any) -> tuple[threading.Thread, list[Any]]:
     t = threading.Thread(target=run)
     t.start()
     return t, out
+
+
+def waiting_for_a_supervisor(thread: threading.Thread) -> None:
+    """Return once `thread` is parked in the proxy's call, waiting on its condition."""
+    deadline = time.monotonic() + 30
+    while True:
+        frame = sys._current_frames().get(thread.ident or -1)
+        names = []
+        while frame is not None:
+            names.append(frame.f_code.co_name)
+            frame = frame.f_back
+        if names[:1] == ["wait"] and "call" in names:
+            return
+        assert time.monotonic() < deadline, "the call never waited for a supervisor"
+        time.sleep(0.01)
 
 
 def test_calls_become_requests_and_answers_come_back() -> None:
@@ -117,7 +133,7 @@ def test_with_no_supervisor_a_call_waits_for_one_then_times_out() -> None:
         proxy.jobinfo("-id", 1)
     proxy = SupervisorProxy(30)
     t, out = _in_thread(proxy.job_action, "kill", 5)
-    time.sleep(0.1)  # the call is waiting: a supervisor that connects now answers it
+    waiting_for_a_supervisor(t)  # a supervisor that connects now answers the waiting call
     peer = Peer()
     proxy.attach(peer)
     assert peer.arrived.wait(10)

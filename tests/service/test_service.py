@@ -126,7 +126,7 @@ def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fail
         probe = clients.enter_context(LineClient(s.sock, jobs={1: "probe"}))
         eventually(alone)
         (s.workdir / "go-1").touch()  # the run asks with nobody to answer: the question waits
-        time.sleep(0.3)
+        eventually((s.workdir / "asking-1").exists)
         back = clients.enter_context(LineClient(s.sock, jobs={1: "back"}))
         back.serve_questions(until=lambda: ran_lines(s.workdir))
         assert ran_lines(s.workdir) == ["back None"]

@@ -25,11 +25,13 @@ with open("ran.log", "a") as fh:
 """
 
 #: The asking callback, held back until the test creates `go-JOBID` in the working directory:
-#: the test decides whether a supervisor is connected when the question is asked.
+#: the test decides whether a supervisor is connected when the question is asked. It creates
+#: `asking-JOBID` just before it asks.
 GATED_CALLBACK = """\
 import os, time, qb
 while not os.path.exists("go-%d" % qb.jobid()):
     time.sleep(0.02)
+open("asking-%d" % qb.jobid(), "w").close()
 """ + ASKING_CALLBACK
 
 #: A callback that only writes one line (no question to the supervisor).

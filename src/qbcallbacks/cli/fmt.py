@@ -21,6 +21,7 @@ import click
 from ..errors import Diagnostic, SourceError
 from ..lang import parse_config, parse_qcb
 from ..lang.source import read_source_file
+from ..model.languages import QCB_EXTENSION, extension_of
 from ..runtimes.registry import extensions as runtime_extensions
 from ._targets import SetupError
 
@@ -30,7 +31,7 @@ BOM = "\ufeff"
 def canonical_text(text: str, file: str, line_ending: str = "keep",
                    ) -> tuple[str | None, tuple[Diagnostic, ...]]:
     """The canonical form of `text` with the requested line ends, or None and the errors."""
-    if Path(file).suffix.lower() == ".qcb":
+    if extension_of(file) == QCB_EXTENSION:
         parsed_q = parse_qcb(text, file)
         diags, canonical = parsed_q.diagnostics, parsed_q.program
     else:

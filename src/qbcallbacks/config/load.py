@@ -190,7 +190,7 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
     rows.reverse()  # taken from the end, so that each row is freed once its rule is built
     while rows:
         row = rows.pop()
-        name = row[4]
+        name = row.file
         try:
             verdict = verdicts[name]
         except KeyError:
@@ -212,8 +212,9 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
                 dropped += 1
             continue
         add(trusted(
-            Rule, directory=directory, file=name, language=languages[name], trigger=row[5],
-            line=row[0], column=row[1], trigger_column=row[2], position=position + len(rules),
+            Rule, directory=directory, file=name, language=languages[name], trigger=row.trigger,
+            line=row.line, column=row.file_column, trigger_column=row.trigger_column,
+            position=position + len(rules),
         ))
     if dropped:
         diags.append(summary_diagnostic(conf, dropped, dropped, limits.max_diagnostics))
@@ -222,10 +223,10 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
 
 def _site(row: RuleRow) -> RuleSite:
     """The model of one row, for the checks that take one."""
-    number, file_col, trig_col, raw, name, trigger, comment = row
-    line = trusted(RuleLine, kind="rule", file=name, trigger=trigger, comment=comment)
-    return trusted(RuleSite, line=number, file_column=file_col, trigger_column=trig_col,
-                   source_line=raw, rule=line)
+    line = trusted(RuleLine, kind="rule", file=row.file, trigger=row.trigger,
+                   comment=row.comment)
+    return trusted(RuleSite, line=row.line, file_column=row.file_column,
+                   trigger_column=row.trigger_column, source_line=row.source_line, rule=line)
 
 
 def _validate(checker: Runtime | Validator, path: Path) -> list[Diagnostic]:
@@ -241,8 +242,9 @@ def _validate(checker: Runtime | Validator, path: Path) -> list[Diagnostic]:
 
 def _on_line(verdict: tuple[str, str], row: RuleRow, conf: str) -> Diagnostic:
     code, message = verdict
-    return make_diagnostic(code, message, file=conf, line=row[0], column=row[1],
-                           end_column=row[1] + len(row[4]), source_line=row[3])
+    return make_diagnostic(code, message, file=conf, line=row.line, column=row.file_column,
+                           end_column=row.file_column + len(row.file),
+                           source_line=row.source_line)
 
 
 def _order(d: Diagnostic) -> tuple[str, int, int, bool]:

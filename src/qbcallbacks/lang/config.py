@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
+from typing import NamedTuple
 
 from ..errors import Diagnostic, Severity, make_diagnostic
 from ..model._base import Frozen, trusted
@@ -86,10 +87,21 @@ def file_name_problem(name: str,
     return None
 
 
-#: A rule line that parsed, as the loader keeps it: (line, file column, trigger column, the
-#: line's text, file name, trigger, trailing comment). A tuple, not a model: a loader keeps
-#: one per rule only until it has built the rule itself.
-RuleRow = tuple[int, int, int, str, str, TriggerModel, str | None]
+class RuleRow(NamedTuple):
+    """A rule line that parsed, as the loader keeps it. A tuple, not a model: a loader keeps
+    one per rule only until it has built the rule itself."""
+
+    line: int
+    #: 1-based columns of the file name and of the trigger.
+    file_column: int
+    trigger_column: int
+    #: The full text of the line, for carets in later diagnostics.
+    source_line: str
+    file: str
+    trigger: TriggerModel
+    comment: str | None
+
+
 #: How many entries each of the parse's own look-up tables holds at most (file names, bad
 #: lines, canonical trigger texts): enough for any real file, bounded for a hostile one.
 _MEMO = 4096
@@ -110,7 +122,7 @@ def parse_config(text: str, file: str = "callbacks.conf",
     append = lines.append
     with collector_paused():
         for entry in _entries(text, file, extensions, limits, diags):
-            if isinstance(entry, tuple):
+            if isinstance(entry, RuleRow):
                 number, file_col, trig_col, raw, name, model, comment = entry
                 line = trusted(RuleLine, kind="rule", file=name, trigger=model, comment=comment)
                 append(line)
@@ -134,7 +146,7 @@ def scan_config(text: str, file: str = "callbacks.conf",
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     with collector_paused():
         rows = [e for e in _entries(text, file, extensions, limits, diags)
-                if type(e) is tuple]
+                if type(e) is RuleRow]
     return rows, diags.result()
 
 
@@ -176,21 +188,21 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
             if before is not None and len(bad) < _MEMO:
                 bad[raw] = diags.severities_since(before)
             continue
-        if type(entry) is not tuple:
+        if type(entry) is not RuleRow:
             yield entry
             continue
-        trigger = entry[5]
+        trigger = entry.trigger
         canonical = texts.get(id(trigger))
         if canonical is None:
             if len(texts) >= _MEMO:
                 texts.clear()
             canonical = texts[id(trigger)] = trigger.format()
-        key = (entry[4], canonical)
+        key = (entry.file, canonical)
         first = seen.get(key)
         if first is not None:
             diags.append(make_diagnostic(
                 "QCB202", f"duplicate of line {first}: the callback will run twice",
-                file=file, line=number, column=entry[1],
+                file=file, line=number, column=entry.file_column,
                 end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
         else:
             seen[key] = number
@@ -256,7 +268,7 @@ def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    return number, file_col, trig_col, raw, name, model, comment
+    return RuleRow(number, file_col, trig_col, raw, name, model, comment)
 
 
 def _line_error(raw: str, number: int, file: str, diags: DiagnosticBudget,

@@ -154,7 +154,7 @@ def near_miss_diagnostics(parsed: ParsedConfig) -> list[Diagnostic]:
 
 def near_miss_rows(file: str, rows: Iterable[RuleRow]) -> list[Diagnostic]:
     """:func:`near_miss_diagnostics` for the rows of :func:`~.config.scan_config`."""
-    return near_miss_lines(file, ((r[0], r[3], r[5]) for r in rows))
+    return near_miss_lines(file, ((r.line, r.source_line, r.trigger) for r in rows))
 
 
 def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel]],

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import Diagnostic, Severity, SourceError, make_diagnostic
+from ..model.languages import QCB_EXTENSION, SCRIPT_LANGUAGES, extension_of
 from ..model.limits import Limits, default_limits
 
 SourceKind = Literal["config", "qcb", "script", "qbconf"]
 _SIZE_CODES = {"config": "QCB007", "qcb": "QCB008", "script": "QCB009", "qbconf": "QCB018"}
-_SCRIPT_SUFFIXES = (".py", ".pl")
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -44,12 +44,10 @@ def decode_source(data: bytes, file: str) -> str:
 
 def kind_of(path: str | Path) -> SourceKind:
     """The kind of source a file name suggests: `.qcb`, a script, or else a config."""
-    name = str(path)
-    dot = name.rfind(".")
-    suffix = name[dot:].lower() if dot > name.rfind("/") else ""
-    if suffix == ".qcb":
+    ext = extension_of(str(path))
+    if ext == QCB_EXTENSION:
         return "qcb"
-    if suffix in _SCRIPT_SUFFIXES:
+    if ext in SCRIPT_LANGUAGES:
         return "script"
     return "config"
 

@@ -145,6 +145,22 @@ def _close(ors: list[TriggerModel], ands: list[TriggerModel]) -> TriggerModel:
     return _joined(AnyOf, ors)
 
 
+def _operand_event(m: re.Match[str], problems: list[Problem]) -> EventPattern:
+    """The event an operand match of `_compound_patterns` spells (its warnings added)."""
+    kind = m.lastgroup
+    if kind == "context" or kind == "extra":
+        name, typ, ctx, extra = m.group("name", "type", "context", "extra")
+        return _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
+    if kind == "gextra":
+        problems.extend(extra_problems(m.group("timed").lower(), m.group("gextra"),
+                                       m.start("gextra")))
+        return trusted(EventPattern, kind="event", name=None,
+                       type=cast(EventType, m.group("timed").lower()), context=None,
+                       extra=m.group("gextra"))
+    return trusted(EventPattern, kind="event", name=None,  # GLOBAL
+                   type=cast(EventType, m.group("global").lower()), context=None, extra=None)
+
+
 def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]] | None:
     """Build any trigger of events, operators and parentheses without Lark, with the model and
     the warnings `build_trigger` gives; None if `text` is not one the grammar surely accepts
@@ -171,19 +187,7 @@ def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]
             stack.append((ors, ands))
             ors, ands = [], []
             continue
-        if kind == "context" or kind == "extra":
-            name, typ, ctx, extra = m.group("name", "type", "context", "extra")
-            ands.append(_full_event(name, typ, ctx, extra, m.start("extra") - 1, problems))
-        elif kind == "gextra":
-            problems.extend(extra_problems(m.group("timed").lower(), m.group("gextra"),
-                                           m.start("gextra")))
-            ands.append(trusted(EventPattern, kind="event", name=None,
-                                type=cast(EventType, m.group("timed").lower()), context=None,
-                                extra=m.group("gextra")))
-        else:  # GLOBAL
-            ands.append(trusted(EventPattern, kind="event", name=None,
-                                type=cast(EventType, m.group("global").lower()), context=None,
-                                extra=None))
+        ands.append(_operand_event(m, problems))
         # Operators and closing parentheses until the next operand.
         while True:
             if pos == end:

@@ -17,6 +17,7 @@ from ..config.load import CONFIG_NAME, load_directory
 from ..errors import Diagnostic
 from ..lang import parse_config, parse_qcb
 from ..lang.near_miss import near_miss_diagnostics
+from ..model.languages import QCB_EXTENSION, extension_of
 from ..runtimes.validate import Validator, validators
 
 DocKind = Literal["config", "qcb"]
@@ -24,7 +25,7 @@ DocKind = Literal["config", "qcb"]
 
 def document_kind(path: str, language_id: str | None = None) -> DocKind | None:
     """Which language a document is in: by language id first, then by file name."""
-    if language_id == "qcb" or path.lower().endswith(".qcb"):
+    if language_id == "qcb" or extension_of(path) == QCB_EXTENSION:
         return "qcb"
     if language_id == "qbcallbacks" or os.path.basename(path) == CONFIG_NAME:
         return "config"

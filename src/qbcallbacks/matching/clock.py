@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from ..model.events import Event
+from ..model.triggers import TIME_TYPES
 
 #: Unix time of Qube time 0.
 QUBE_EPOCH = 946702800
@@ -100,10 +101,6 @@ class ManualClock:
         self.set(self._now + seconds)
 
 
-#: Event types whose extra starts with the Qube time they happen at.
-_TIMED = frozenset({"time", "globaltime", "repeat", "globalrepeat"})
-
-
 class StreamClock(ManualClock):
     """The clock of a replay: it stands at the instant of the latest time event of the stream
     and never moves by itself, so the wall clock cannot add anything to a replay.
@@ -116,7 +113,7 @@ class StreamClock(ManualClock):
         super().__init__(start)
 
     def observe(self, event: Event) -> None:
-        if event.type not in _TIMED or event.extra is None:
+        if event.type not in TIME_TYPES or event.extra is None:
             return
         head = event.extra.split("-", 1)[0]
         try:

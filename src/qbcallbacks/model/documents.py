@@ -79,10 +79,6 @@ class ConfigDocument(Frozen):
 
     lines: tuple[ConfigLine, ...] = ()
 
-    def rule_lines(self) -> list[tuple[int, RuleLine]]:
-        """The rule lines with their 1-based line numbers."""
-        return [(n, ln) for n, ln in enumerate(self.lines, 1) if isinstance(ln, RuleLine)]
-
     def format(self) -> str:
         return "".join(line.format() + "\n" for line in self.lines)
 

@@ -12,6 +12,8 @@ from typing import Literal
 
 #: Script extension (without the dot) -> the language of the built-in runtime for it.
 SCRIPT_LANGUAGES: dict[str, str] = {"py": "python", "pl": "perl", "qcb": "qcb"}
+#: The extension of the command language: its files are parsed and formatted, not run as code.
+QCB_EXTENSION = "qcb"
 
 #: The languages a job-specific callback may name.
 JobCallbackLanguage = Literal["qube", "python", "perl", "mail"]
@@ -24,10 +26,15 @@ RUNTIME_EXTENSIONS: dict[str, str] = {
 }
 
 
+def extension_of(path: str) -> str:
+    """The extension of a file name or path, lower-cased and without the dot ('' if none)."""
+    dot = path.rfind(".")
+    return path[dot + 1:].lower() if dot > path.rfind("/") else ""
+
+
 def language_of(name: str) -> str:
     """The language of a script file by its extension; a site runtime's is its extension."""
-    dot = name.rfind(".")
-    ext = name[dot + 1:].lower() if dot >= 0 else ""
+    ext = extension_of(name)
     return SCRIPT_LANGUAGES.get(ext, ext)
 
 

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from types import CodeType, ModuleType
 from typing import Any
 
+from ..model.limits import default_limits
 from ..model.supervisor import HostError, Supervisor
 from .api import Invocation, RunResult, log
 from .outcome import Unreadable, describe_exception, exit_outcome
@@ -343,8 +344,10 @@ class InProcessRunner:
                  start: float) -> RunResult:
         capture = _Capture(cap)
         capture_token = _capture.set(capture)
+        limits = default_limits()
         scope = qbmodule.Scope(invocation.job_id, invocation.work_name, invocation.subjob_id,
-                               invocation.event.format(), _caller(supervisor))
+                               invocation.event.format(), _caller(supervisor),
+                               limits.max_qb_args, limits.max_qb_arg_size)
         scope_token = qbmodule.current.set(scope)
         outcome: dict[str, Any] = {"status": "ok", "exit_code": 0}
         try:

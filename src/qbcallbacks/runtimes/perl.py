@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic
+from ..model.limits import default_limits
 from ..model.supervisor import Supervisor
 from .api import (
     Invocation,
@@ -37,7 +38,7 @@ from .api import (
 )
 from .pool import Worker, WorkerPool, run_in_pool
 from .qb.answers import answer
-from .qb.module import JOB_CALLS, MAX_CALL_ARGS, MAX_CALL_BYTES, SUBJOB_CALLS, WORK_CALLS
+from .qb.module import JOB_CALLS, MAX_MESSAGE_BYTES, SUBJOB_CALLS, WORK_CALLS
 from .validate import perl_syntax
 
 WORKER_SCRIPT = Path(__file__).resolve().parent / "workers" / "perl_worker.pl"
@@ -76,6 +77,13 @@ class PerlRuntime(Runtime):
     def perl(self) -> str | None:
         """The perl executable, or None if there is none."""
         return shutil.which(self.settings.perl or "perl")
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """Process ids of the warm workers waiting for a run (none before the first run or
+        `warm`, or after `close`)."""
+        pool = self._pool
+        return pool.idle_pids() if pool is not None else ()
 
     def validate(self, path: Path) -> list[Diagnostic]:
         """Parse the script statically (nothing in it runs); see `validate.perl_syntax`."""
@@ -126,8 +134,10 @@ class PerlRuntime(Runtime):
                 argv = [perl, str(WORKER_SCRIPT)]
                 env = child_environment(self.settings)
                 cwd = self._cwd = workdir_of(self.settings)
-                hello = {"op": "init", "qb": qb_module_source(), "max_args": MAX_CALL_ARGS,
-                         "max_bytes": MAX_CALL_BYTES}
+                limits = default_limits()
+                hello = {"op": "init", "qb": qb_module_source(),
+                         "max_args": limits.max_qb_args, "max_arg_size": limits.max_qb_arg_size,
+                         "max_message": MAX_MESSAGE_BYTES}
                 self._pool = WorkerPool(lambda: Worker(argv, env, cwd, hello),
                                         self.settings.pool_size, self.settings.max_runs_per_worker)
             return self._pool

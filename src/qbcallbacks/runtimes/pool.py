@@ -42,10 +42,13 @@ from typing import Any
 
 from ..errors import QbCallbacksError
 from ..model.supervisor import HostError
+from ._process_group import boot_ticks, children, started_since
 from .api import Invocation, RunResult, keep_output, log
+from .qb.module import MAX_MESSAGE_BYTES
 
-#: Largest message a worker may send; beyond it the worker is treated as broken.
-MAX_MESSAGE = 16 * 1024 * 1024
+#: Largest message a worker may send; beyond it the worker is treated as broken (the
+#: workers refuse to send a larger `qb` call).
+MAX_MESSAGE = MAX_MESSAGE_BYTES
 
 
 class WorkerGone(QbCallbacksError):
@@ -58,67 +61,6 @@ class WorkerTimeout(QbCallbacksError):
 
 class PoolClosed(QbCallbacksError):
     """`run` was called on a runtime after `close`."""
-
-
-def boot_ticks() -> int:
-    """Now, in the clock ticks since boot that /proc uses for a process's start time."""
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-
-
-def children(pid: int) -> frozenset[int]:
-    """The direct children of `pid`'s main thread now (empty when /proc cannot tell)."""
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", "rb") as fh:
-            return frozenset(int(x) for x in fh.read().split())
-    except (OSError, ValueError):
-        return frozenset()
-
-
-def _group(pgid: int) -> dict[int, tuple[int, int]] | None:
-    """Members of process group `pgid`: pid -> (parent pid, start tick); None without /proc."""
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return None
-    out: dict[int, tuple[int, int]] = {}
-    for name in entries:
-        if not name.isdigit():
-            continue
-        try:
-            fd = os.open(f"/proc/{name}/stat", os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fields = os.read(fd, 4096).rsplit(b")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        finally:
-            os.close(fd)
-        if int(fields[2]) == pgid:
-            out[int(name)] = (int(fields[1]), int(fields[19]))
-    return out
-
-
-def _started_since(pgid: int, ticks: int, spared: frozenset[int]) -> list[int]:
-    """Members of process group `pgid` the current run started: not started before `ticks`,
-    not one of the worker's children from before the run (`spared`) nor their descendants.
-    Without /proc, the whole group is signalled."""
-    group = _group(pgid)
-    if group is None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        return []
-
-    def earlier(pid: int) -> bool:
-        seen = 0
-        while pid in group and pid != pgid and seen < 64:  # up to the worker, not beyond
-            parent, start = group[pid]
-            if pid in spared or start < ticks:
-                return True
-            pid, seen = parent, seen + 1
-        return pid in spared
-
-    return [pid for pid in group if pid != pgid and not earlier(pid)]
 
 
 class Worker:
@@ -219,7 +161,7 @@ class Worker:
         recommends for long work) are spared: only members of the worker's process group
         started since the current run began are killed. Without /proc, the whole group."""
         self.dead = True
-        for pid in _started_since(self.proc.pid, self.run_ticks, self.run_spared):
+        for pid in started_since(self.proc.pid, self.run_ticks, self.run_spared):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(pid, signal.SIGKILL)
         with contextlib.suppress(ProcessLookupError):
@@ -334,6 +276,11 @@ class WorkerPool:
                     replacement.dispose()
             self._cond.notify()
 
+    def idle_pids(self) -> tuple[int, ...]:
+        """Process ids of the workers waiting for a run."""
+        with self._cond:
+            return tuple(w.proc.pid for w in self._idle)
+
     def warm(self) -> None:
         """Start workers until the pool is full."""
         while True:
@@ -372,34 +319,18 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
                          error=f"no worker came free within {invocation.timeout:g}s")
     reusable = recycled = False
     try:
-        worker.run_ticks = boot_ticks()
-        worker.run_spared = children(worker.proc.pid)
-        worker.reset_output()
-        worker.send(request, deadline)
-        while True:
-            message = worker.recv(deadline)
-            op = message.get("op")
-            if op == "call":
-                reply = _reply(answer, message)
-                if time.monotonic() >= deadline:
-                    raise WorkerTimeout("the run's deadline passed during a qb call")
-                worker.send(reply, deadline)
-                continue
-            if op != "done":
-                raise WorkerGone(f"worker sent an unexpected {op!r} message")
-            output, dropped = worker.take_output(cap)
-            recycled = bool(message.get("recycle"))
-            reusable = not recycled
-            status = message.get("status")
-            code = message.get("exit_code")
-            error = message.get("error")
-            return RunResult(
-                status="ok" if status == "ok" else "error",
-                exit_code=code if isinstance(code, int) else None,
-                error=error if isinstance(error, str) else None,
-                output=output, output_dropped=dropped + _int(message.get("dropped")),
-                duration=time.monotonic() - start,
-            )
+        message = _converse(worker, request, answer, deadline)
+        output, dropped = worker.take_output(cap)
+        recycled = bool(message.get("recycle"))
+        reusable = not recycled
+        code, error = message.get("exit_code"), message.get("error")
+        return RunResult(
+            status="ok" if message.get("status") == "ok" else "error",
+            exit_code=code if isinstance(code, int) else None,
+            error=error if isinstance(error, str) else None,
+            output=output, output_dropped=dropped + _int(message.get("dropped")),
+            duration=time.monotonic() - start,
+        )
     except WorkerTimeout:
         worker.kill()
         output, dropped = worker.take_output(cap)
@@ -421,6 +352,26 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
         if not reusable and not recycled and not worker.dead:
             worker.kill()  # an unexpected error above: never reuse a worker in doubt
         pool.release(worker, reusable)
+
+
+def _converse(worker: Worker, request: dict[str, Any], answer: Callable[[str, list[Any]], Any],
+              deadline: float) -> dict[str, Any]:
+    """Start the run and answer the worker's `qb` calls; its `done` message."""
+    worker.run_ticks = boot_ticks()
+    worker.run_spared = children(worker.proc.pid)
+    worker.reset_output()
+    worker.send(request, deadline)
+    while True:
+        message = worker.recv(deadline)
+        op = message.get("op")
+        if op == "done":
+            return message
+        if op != "call":
+            raise WorkerGone(f"worker sent an unexpected {op!r} message")
+        reply = _reply(answer, message)
+        if time.monotonic() >= deadline:
+            raise WorkerTimeout("the run's deadline passed during a qb call")
+        worker.send(reply, deadline)
 
 
 def _reaped(worker: Worker) -> bool:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import Diagnostic
+from ..model.limits import default_limits
 from ..model.supervisor import Supervisor
 from .api import (
     Invocation,
@@ -68,6 +69,13 @@ class PythonRuntime(Runtime):
     def stuck_threads(self) -> int:
         """In-process mode: threads of timed-out callbacks that are still running."""
         return self._inprocess.stuck_threads if self._inprocess is not None else 0
+
+    @property
+    def worker_pids(self) -> tuple[int, ...]:
+        """Isolated mode: process ids of the warm workers waiting for a run (none before the
+        first run or `warm`, after `close`, or in-process)."""
+        pool = self._pool
+        return pool.idle_pids() if pool is not None else ()
 
     def validate(self, path: Path) -> list[Diagnostic]:
         """Compile the script; a syntax error comes back with its line and column."""
@@ -120,10 +128,11 @@ class PythonRuntime(Runtime):
 
 
 def _request(invocation: Invocation, cap: int, cwd: str) -> dict[str, Any]:
+    limits = default_limits()
     return {
         "op": "run", "name": invocation.source_name, "cap": cap,
         "path": None if invocation.path is None else str(invocation.path),
         "code": invocation.code, "jobid": invocation.job_id, "workid": invocation.work_name,
         "subid": invocation.subjob_id, "event": invocation.event.format(),
-        "cwd": cwd,
+        "cwd": cwd, "max_args": limits.max_qb_args, "max_arg_size": limits.max_qb_arg_size,
     }

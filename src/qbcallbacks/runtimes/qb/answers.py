@@ -7,11 +7,11 @@ job id as a string), are checked here, and become `Supervisor` calls. Anything m
 
 from __future__ import annotations
 
-import json
 from typing import Any, cast
 
 from pydantic import ValidationError
 
+from ...model.limits import qb_args_problem
 from ...model.supervisor import (
     HostError,
     JobAction,
@@ -23,8 +23,6 @@ from ...model.supervisor import (
 from .module import (
     HOST_CALLS,
     JOB_CALLS,
-    MAX_CALL_ARGS,
-    MAX_CALL_BYTES,
     SUBJOB_CALLS,
     WORK_CALLS,
 )
@@ -77,11 +75,9 @@ def answer(supervisor: Supervisor, fn: str, args: list[Any]) -> Any:
         raise HostError(f"qb has no function {fn!r}")
     if not isinstance(args, list):
         raise HostError(f"{fn}: malformed arguments")
-    if len(args) > MAX_CALL_ARGS:
-        raise HostError(f"{fn}: too many arguments ({len(args)}; at most {MAX_CALL_ARGS})")
-    size = len(json.dumps(args, default=str))
-    if size > MAX_CALL_BYTES:
-        raise HostError(f"{fn}: arguments too large ({size} bytes; at most {MAX_CALL_BYTES})")
+    too_big = qb_args_problem(fn, args)
+    if too_big is not None:
+        raise HostError(too_big)
     if fn == "jobinfo":
         return list(supervisor.jobinfo(*args))
     if fn == "mail":

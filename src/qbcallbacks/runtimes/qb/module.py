@@ -15,10 +15,11 @@ subjob. The Perl `qb` module is generated from the same tables, so the two stay 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from typing import Any
 
-#: Job calls; the name is the action. Given "job.subjob" they act on that subjob.
+#: Job calls; the name is the action. Given "job.subjob" they act on that subjob. The
+#: actions are `model.supervisor`'s (a test ties these copies to them).
 JOB_CALLS: tuple[str, ...] = (
     "unblock", "block", "fail", "kill", "remove", "migrate", "preempt", "interrupt", "suspend",
     "resume",
@@ -33,42 +34,57 @@ SUBJOB_CALLS: dict[str, str] = {"subunblocksingle": "unblock-single"}
 #: Every name answered by the host, with `jobinfo` and `mail`.
 HOST_CALLS: tuple[str, ...] = ("jobinfo", "mail", *JOB_CALLS, *WORK_CALLS, *SUBJOB_CALLS)
 
-#: Bounds of one `qb` call, checked in the script's process and again by the host, so a call
-#: cannot keep the host busy past the run's deadline.
-MAX_CALL_ARGS = 64
-MAX_CALL_BYTES = 256 * 1024
+#: Default bounds of one `qb` call: the defaults of `Limits.max_qb_args` and
+#: `max_qb_arg_size` (a test ties them). The host gives each run its process's limits (the
+#: scope's), checks them in the script's process before a call leaves it, and again when it
+#: answers, so that a call cannot keep the host busy past the run's deadline.
+MAX_CALL_ARGS = 256
+MAX_ARG_SIZE = 64 * 1024
+#: Largest line a worker may send the host (the pool reads no further); a call within the
+#: bounds above whose JSON is longer still is refused in the script.
+MAX_MESSAGE_BYTES = 32 * 1024 * 1024
 
 
 class QbError(Exception):
     """A `qb` call failed: bad arguments, or no callback is running in this context."""
 
 
-def check_arguments(fn: str, args: list[Any]) -> None:
-    """Refuse a call with more than `MAX_CALL_ARGS` arguments (a `QbError` in the script)."""
-    if len(args) > MAX_CALL_ARGS:
-        raise QbError(f"{fn}: too many arguments ({len(args)}; at most {MAX_CALL_ARGS})")
+def check_arguments(fn: str, args: list[Any], max_args: int = MAX_CALL_ARGS,
+                    max_arg_size: int = MAX_ARG_SIZE) -> None:
+    """Refuse a call over the bounds (a `QbError` in the script), in the words the host's
+    check (`model.limits.qb_args_problem`) uses."""
+    if len(args) > max_args:
+        raise QbError(f"{fn}: {len(args)} arguments, over the limit of {max_args} [QCB016]")
+    for i, arg in enumerate(args, 1):
+        if isinstance(arg, Sized) and len(arg) > max_arg_size:
+            raise QbError(f"{fn}: argument {i} has size {len(arg)}, over the limit of "
+                          f"{max_arg_size} [QCB017]")
 
 
 class Scope:
-    """What `qb` knows about the running invocation."""
+    """What `qb` knows about the running invocation, and the bounds of its calls."""
 
-    __slots__ = ("call", "event", "jobid", "subid", "workid")
+    __slots__ = ("call", "event", "jobid", "max_arg_size", "max_args", "subid", "workid")
 
     def __init__(self, jobid: int, workid: str | None, subid: int, event: str,
-                 call: Callable[[str, list[Any]], Any]) -> None:
+                 call: Callable[[str, list[Any]], Any], max_args: int = MAX_CALL_ARGS,
+                 max_arg_size: int = MAX_ARG_SIZE) -> None:
         self.jobid = jobid
         self.workid = workid
         self.subid = subid
         self.event = event
         self.call = call
+        self.max_args = max_args
+        self.max_arg_size = max_arg_size
 
 
 current: contextvars.ContextVar[Scope] = contextvars.ContextVar("qb_scope")
 
 
 def _call(name: str, args: list[Any]) -> Any:
-    check_arguments(name, args)
-    return _scope().call(name, args)
+    scope = _scope()
+    check_arguments(name, args, scope.max_args, scope.max_arg_size)
+    return scope.call(name, args)
 
 
 def _scope() -> Scope:
@@ -109,12 +125,12 @@ def jobinfo(*args: Any) -> list[dict[str, Any]]:
 
 def mail(to: str | list[str] | tuple[str, ...], subject: str, body: str = "") -> None:
     """Ask the supervisor to send a mail; header fields must be single-line."""
-    _scope().call("mail", [to if isinstance(to, str) else list(to), subject, body])
+    _call("mail", [to if isinstance(to, str) else list(to), subject, body])
 
 
 def _action(name: str) -> Callable[[Any], bool]:
     def action(target: Any) -> bool:
-        return bool(_scope().call(name, [target]))
+        return bool(_call(name, [target]))
 
     action.__name__ = action.__qualname__ = name
     action.__doc__ = f"Ask the supervisor to {name} a job, work item or subjob."

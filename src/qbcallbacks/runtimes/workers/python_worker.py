@@ -279,14 +279,13 @@ class Worker:
             if run_id != self.run_id:
                 raise qb.QbError("this callback is over; qb cannot be used any more")
             request = {"op": "call", "fn": fn, "args": args}
-            try:
-                qb.check_arguments(fn, args)
+            try:  # the bounds were checked by `qb` before the call got here
                 data = json.dumps(request).encode("utf-8") + b"\n"
             except (TypeError, ValueError) as exc:
                 raise qb.QbError(f"{fn}: arguments must be plain data: {exc}") from None
-            if len(data) > qb.MAX_CALL_BYTES:
-                raise qb.QbError(f"{fn}: arguments too large ({len(data)} bytes; at most "
-                                 f"{qb.MAX_CALL_BYTES})")
+            if len(data) > qb.MAX_MESSAGE_BYTES:
+                raise qb.QbError(f"{fn}: the call is too large to send ({len(data)} bytes; at "
+                                 f"most {qb.MAX_MESSAGE_BYTES})")
             with self.lock:
                 _write_all(self.wfd, data)
                 reply = self.receive()
@@ -321,7 +320,9 @@ class Worker:
         qb = self.fresh_qb()
         scope = qb.Scope(int(message["jobid"]), message.get("workid"),
                          int(message.get("subid", -1)), str(message.get("event", "")),
-                         self.call_for(qb, self.run_id))
+                         self.call_for(qb, self.run_id),
+                         int(message.get("max_args", qb.MAX_CALL_ARGS)),
+                         int(message.get("max_arg_size", qb.MAX_ARG_SIZE)))
         token = qb.current.set(scope)
         done: dict[str, Any] = {"op": "done", "status": "ok", "exit_code": 0, "error": None}
         try:

@@ -1,0 +1,166 @@
+"""How long the engine takes to give up, or to hand back: figures the tests no longer assert.
+
+Each line prints a measured wall time beside the bound it is compared with, in the same run,
+and their ratio:
+
+- a Python (in-process and isolated) or Perl callback that spins for ever, against its
+  timeout: how soon after the deadline the run is a `timeout` (ideal ratio 1.0x);
+- `Dispatcher.emit` while every run is held, against a plain `queue.Queue.put` of the same
+  event: what accepting an event costs the caller (the run itself is never waited for);
+- `emit` into a full queue, against its `emit_timeout`: how long back pressure makes the
+  caller wait before `BackPressureError` (ideal 1.0x: it waits the whole timeout, no more).
+
+    .venv/bin/python bench/latency.py [--runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from qbcallbacks import (
+    BackPressureError,
+    Dispatcher,
+    DispatcherSettings,
+    Event,
+    Firing,
+    Invocation,
+    Job,
+    MemorySupervisor,
+    Runtime,
+)
+from qbcallbacks.dispatch.dispatcher import MatcherSource
+from qbcallbacks.runtimes.perl import PerlRuntime
+from qbcallbacks.runtimes.python import PythonRuntime
+from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
+
+
+def line(what: str, measured: list[float], bound: float, bound_name: str) -> None:
+    median = statistics.median(measured)
+    print(f"{what:<38} {median * 1000:9.2f} ms  {bound_name} {bound * 1000:9.2f} ms  "
+          f"{median / bound:6.2f}x  (max {max(measured) * 1000:.2f} ms)")
+
+
+def hang_to_timeout(runtime: Runtime, code: str, name: str, timeout: float,
+                    runs: int) -> list[float]:
+    """Wall seconds from starting a run that never ends to its `timeout` result."""
+    sup = MemorySupervisor()
+    job = sup.submit("j")
+    event = Event(name="submit", type="job", job=job.id)
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = runtime.run(Invocation(callback=name, code=code, job_id=job.id, event=event,
+                                        timeout=timeout))
+        out.append(time.perf_counter() - started)
+        assert result.status == "timeout", result
+    return out
+
+
+@contextmanager
+def held_dispatcher(settings: DispatcherSettings,
+                    matcher: MatcherSource | None = None) -> Iterator[Dispatcher]:
+    """A dispatcher over one qcb rule whose runs are all held until it closes."""
+    tmp = Path(tempfile.mkdtemp(prefix="qbcallbacks-latency-"))
+    rt = RecordingRuntime()
+    rt.hold.clear()
+    root = write_dir(tmp / "cb", {"a.qcb": "complete-job-self"})
+    d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), settings=settings,
+                   audit=tmp / "audit.db", matcher=matcher)
+    try:
+        yield d
+    finally:
+        rt.hold.set()
+        d.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def emit_latency(runs: int) -> tuple[list[float], list[float]]:
+    """Seconds per `emit` with the runs held, and per `Queue.put` of the same event."""
+    ours, base = [], []
+    with held_dispatcher(DispatcherSettings()) as d:
+        for job in range(1, runs + 1):
+            event = Event(name="complete", type="job", job=job)
+            started = time.perf_counter()
+            d.emit(event)
+            ours.append(time.perf_counter() - started)
+    plain: queue.Queue[Event] = queue.Queue()
+    for job in range(1, runs + 1):
+        event = Event(name="complete", type="job", job=job)
+        started = time.perf_counter()
+        plain.put(event)
+        base.append(time.perf_counter() - started)
+    return ours, base
+
+
+class Gate(MatcherSource):
+    """The compiled matcher, holding the dispatcher's matching thread on its first event."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
+        self.entered.set()
+        self.gate.wait(30)
+        return super().observe(event, job)
+
+
+def back_pressure_wait(emit_timeout: float, runs: int) -> list[float]:
+    """Seconds `emit` into a full queue waits before it refuses the event."""
+    out = []
+    for _ in range(runs):
+        gate = Gate()
+        settings = DispatcherSettings(queue_size=1, emit_timeout=emit_timeout)
+        with held_dispatcher(settings, matcher=gate) as d:
+            d.emit(Event(name="complete", type="job", job=1))
+            assert gate.entered.wait(30)
+            d.emit(Event(name="complete", type="job", job=2))  # fills the queue
+            started = time.perf_counter()
+            try:
+                d.emit(Event(name="complete", type="job", job=3))
+            except BackPressureError:
+                out.append(time.perf_counter() - started)
+            finally:
+                gate.gate.set()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args(argv)
+    timeout = 0.5
+    spin_py = "print('spinning')\nwhile True:\n    pass\n"
+    for mode in ("in-process", "isolated"):
+        with PythonRuntime(mode=mode, pool_size=1,  # type: ignore[arg-type]
+                           supervisor=MemorySupervisor()) as py:
+            line(f"python {mode}: hang -> timeout",
+                 hang_to_timeout(py, spin_py, "spin.py", timeout, args.runs), timeout, "timeout")
+    if shutil.which("perl"):
+        with PerlRuntime(MemorySupervisor(), pool_size=1) as pl:
+            line("perl: hang -> timeout",
+                 hang_to_timeout(pl, "1 while 1;", "spin.pl", timeout, args.runs), timeout,
+                 "timeout")
+    ours, base = emit_latency(args.runs * 200)
+    line("emit, every run held", ours, statistics.median(base), "Queue.put")
+    emit_timeout = 0.05
+    line("emit into a full queue", back_pressure_wait(emit_timeout, args.runs), emit_timeout,
+         "emit_timeout")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
