@@ -1,16 +1,21 @@
 """Service benchmark: events per second and ack latency through the socket, journal on.
 
-A `qbcallbacks serve` process listens on a Unix socket; this process is the supervisor. Two
-figures through the socket: throughput with pipelined events (up to `--window` unacknowledged
-at once), and the latency of one event at a time, from writing its line to reading its ack
-(p50, p99). The baseline, in the same run: the in-process `Dispatcher.emit` on the same kind
-of trail and journal. The callbacks fire on an event name the stream never sends, so what is
-measured is intake (read, check, journal, ack), not callback runs.
+A `qbcallbacks serve` process listens on a Unix socket; this process is the supervisor (it says
+`hello` as the supervisor of one producer). Two figures through the socket: throughput with
+pipelined events (up to `--window` unacknowledged at once), and the latency of one event at a
+time, from writing its line to reading its ack (p50, p99). The baselines, in the same run: the
+in-process `Dispatcher.emit` on the same kind of trail and journal; and, for the pipelined rate
+with authentication on (the service on loopback TCP with `--token-file`, the client's `hello`
+carrying the token), an asyncio JSON-lines server in its own process that parses each line
+and writes an ack, driven by the same client over the same kind of socket. The callbacks fire
+on an event name the stream never sends, so what is measured is intake (read, check, journal,
+ack), not callback runs.
 
     .venv/bin/python bench/service.py                 # 20,000 events, 2,000 latency samples
     .venv/bin/python bench/service.py --events 100000
 
-The goal: at least 5,000 events/s and an ack p99 under 2 ms.
+The goals: at least 5,000 events/s and an ack p99 under 2 ms; with authentication on, at
+least half the echo server's pipelined rate.
 """
 
 from __future__ import annotations
@@ -74,11 +79,45 @@ def in_process(root: Path, events: int) -> tuple[float, list[float]]:
     return rate, lat
 
 
+#: The baseline: an asyncio server that acks each JSON line as the service would, no more.
+ECHO = """
+import asyncio, json, sys
+
+async def serve(reader, writer):
+    while line := await reader.readline():
+        msg = json.loads(line)
+        seq = msg["params"].get("seq", 0) if msg.get("method") == "event" else 0
+        result = {"ack": seq} if msg.get("method") == "event" else {"last_seq": 0}
+        writer.write((json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": result},
+                                 separators=(",", ":")) + "\\n").encode())
+        await writer.drain()
+
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await server.serve_forever()
+
+asyncio.run(main())
+"""
+TOKEN = "bench-token-0123456789abcdef"
+
+
 class _Client:
-    def __init__(self, path: Path) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(str(path))
+    def __init__(self, where: Path | tuple[str, int], token: str | None = None) -> None:
+        if isinstance(where, tuple):
+            self.sock = socket.create_connection(where)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(where))
         self.rfile = self.sock.makefile("rb", buffering=1 << 16)
+        hello: dict[str, Any] = {"role": "supervisor", "producer": "bench", "epoch": 1}
+        if token is not None:
+            hello["token"] = token
+        self.sock.sendall((json.dumps({"jsonrpc": "2.0", "id": 0, "method": "hello",
+                                       "params": hello}) + "\n").encode())
+        said = json.loads(self.rfile.readline())
+        assert "result" in said, said
 
     def line(self, key: int, params: dict[str, Any]) -> bytes:
         return (json.dumps({"jsonrpc": "2.0", "id": key, "method": "event", "params": params},
@@ -142,15 +181,60 @@ def through_socket(root: Path, events: int, samples: int,
     return rate, lat
 
 
+def _listening(proc: subprocess.Popen[bytes]) -> None:
+    assert proc.stderr is not None
+    assert b"listening" in proc.stderr.readline()
+
+
+def authenticated(root: Path, events: int, window: int) -> tuple[float, float]:
+    """The pipelined rate through loopback TCP with a token, and the echo server's."""
+    (root / "token").write_text(TOKEN)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "qbcallbacks", "serve", str(_callbacks(root)), "--listen",
+         f"tcp:127.0.0.1:{port}", "--token-file", str(root / "token"), "--workdir",
+         str(root / "run"), "--audit", str(root / "audit.db")], stderr=subprocess.PIPE)
+    try:
+        _listening(proc)
+        client = _Client(("127.0.0.1", port), TOKEN)
+        client.one_at_a_time(1, 200)
+        rate = client.pipelined(201, events, window)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(120)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    echo = subprocess.Popen([sys.executable, "-c", ECHO], stdout=subprocess.PIPE)
+    try:
+        assert echo.stdout is not None
+        client = _Client(("127.0.0.1", int(echo.stdout.readline())), TOKEN)
+        client.one_at_a_time(1, 200)
+        base = client.pipelined(201, events, window)
+    finally:
+        echo.kill()
+        echo.wait()
+        assert echo.stdout is not None
+        echo.stdout.close()
+    return rate, base
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=20_000)
     ap.add_argument("--samples", type=int, default=2_000)
     ap.add_argument("--window", type=int, default=256)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
+            tempfile.TemporaryDirectory() as c:
         base_rate, base_lat = in_process(Path(a), args.events)
         rate, lat = through_socket(Path(b), args.events, args.samples, args.window)
+        auth_rate, echo_rate = authenticated(Path(c), args.events, args.window)
     ms = 1000.0
     print(f"cores: {os.cpu_count()}, events: {args.events}, window: {args.window}")
     print(f"in-process emit : {base_rate:10,.0f} events/s   emit p50 "
@@ -158,8 +242,12 @@ def main() -> None:
     print(f"through socket  : {rate:10,.0f} events/s   ack  p50 "
           f"{statistics.median(lat) * ms:.3f} ms  p99 {_pct(lat, 0.99) * ms:.3f} ms")
     print(f"socket / in-process throughput: {rate / base_rate:.2f}")
+    print(f"TCP with a token: {auth_rate:10,.0f} events/s pipelined; asyncio echo server "
+          f"{echo_rate:10,.0f} events/s; ratio {auth_rate / echo_rate:.2f}")
     goal = rate >= 5000 and _pct(lat, 0.99) < 0.002
     print(f"goal (>= 5,000 events/s, ack p99 < 2 ms): {'met' if goal else 'NOT met'}")
+    half = auth_rate >= 0.5 * echo_rate
+    print(f"goal (with a token >= 0.5 x the echo server): {'met' if half else 'NOT met'}")
 
 
 if __name__ == "__main__":

@@ -14,8 +14,9 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from support.paths import ROOT
 
 #: Fixtures every package's tests may use: a throw-away PostgreSQL server, an MQTT
-#: broker, a stand-in Flamenco Manager.
-pytest_plugins = ["support.postgres", "support.mqtt", "support.flamenco_manager"]
+#: broker, a stand-in Flamenco Manager, a private RabbitMQ broker.
+pytest_plugins = ["support.postgres", "support.mqtt", "support.flamenco_manager",
+                  "support.rabbitmq"]
 
 # Grammar-generated text (`from_lark`) is occasionally filtered a lot by Hypothesis itself;
 # that is not a failure of the code under test.

@@ -16,8 +16,10 @@ from support.paths import EXAMPLES, ROOT
 
 PACKAGE = ROOT / "src" / "qbcallbacks"
 #: The layers, bottom first: a module may import from its own layer or from one below.
+#: `celery` is the worker side of the dispatcher's Celery executor: it runs callbacks with
+#: the runtimes and speaks the dispatcher's wire protocol, so it sits just above `dispatch`.
 LAYERS = ("errors", "model", "lang", "matching", "runtimes", "config", "audit", "stream",
-          "dispatch", "reference", "service", "adapters", "lsp", "cli")
+          "dispatch", "celery", "reference", "service", "adapters", "lsp", "cli")
 #: Modules at the top of the package that only re-export or start the CLI.
 ENTRY_MODULES = ("__init__", "__main__")
 MAX_LINES = 400

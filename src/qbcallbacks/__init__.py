@@ -28,6 +28,7 @@ if TYPE_CHECKING:
         DispatcherSettings,
         DispatcherUnavailable,
     )
+    from .dispatch.remote.executor import CeleryExecutor
     from .errors import (
         ConfigError,
         Diagnostic,
@@ -132,6 +133,7 @@ __all__ = [
     "BackPressureError",
     "BlankLine",
     "CallbackSet",
+    "CeleryExecutor",
     "Clock",
     "CommandLine",
     "CommentLine",

@@ -97,7 +97,45 @@ def test_the_adapter_feeds_the_service_and_resends_as_duplicates(service, tmp_pa
     for i, line in enumerate(again.lines):
         sink.deliver(again.first_seq + i, line)
     assert svc.journaled == [41, 42]
+    # It said who it is first: the supervisor of the producer "flamenco".
+    assert svc.hellos == [{"role": "supervisor", "producer": "flamenco", "epoch": 0}]
     with pytest.raises(EventRefused):
         sink.deliver(43, {"type": "bad"})
     sink.close()
     state.close()
+
+
+def test_an_adapter_without_a_supervisor_says_so_with_its_token(service) -> None:
+    svc, address = service
+    svc.last_seq = 9
+    client = ServiceClient(address, producer="render", epoch=4, token="t" * 20, timeout=10)
+    try:
+        assert client.last_seq == 9  # where the service says this producer resumes
+        assert svc.hellos == [{"role": "adapter", "producer": "render", "epoch": 4,
+                               "token": "t" * 20}]
+    finally:
+        client.close()
+
+
+def test_a_refused_hello_is_service_gone_never_a_refused_event(tmp_path) -> None:
+    import json
+    import threading
+
+    path = tmp_path / "r.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(str(path))
+    listener.listen()
+
+    def refuse() -> None:
+        conn, _ = listener.accept()
+        with conn, conn.makefile("rb") as reader:
+            hello = json.loads(reader.readline())
+            conn.sendall(json.dumps({"jsonrpc": "2.0", "id": hello["id"], "error": {
+                "code": -32011, "message": "already has a supervisor"}}).encode() + b"\n")
+
+    t = threading.Thread(target=refuse, daemon=True)
+    t.start()
+    with pytest.raises(ServiceGone, match="already has a supervisor"):
+        ServiceClient(f"unix:{path}", MemorySupervisor(), producer="flamenco", timeout=10)
+    t.join(10)
+    listener.close()

@@ -1,6 +1,7 @@
 // A supervisor written in JavaScript, with Node's standard library only: it connects to the
-// service, sends events pipelined, answers the service's `jobinfo` questions, waits for every
-// ack, asks for a drain and prints what it saw as one JSON line.
+// service, says hello as the supervisor of producer "node", sends events pipelined, answers
+// the service's `jobinfo` questions, waits for every ack, asks for a drain on an admin
+// connection of its own and prints what it saw as one JSON line.
 // usage: node client.js SOCKET FIRST_SEQ COUNT [--resend]
 "use strict";
 const net = require("net");
@@ -12,7 +13,7 @@ const resend = process.argv.includes("--resend");
 const seen = { acks: [], duplicates: [], errors: [], asked: 0, drained: null };
 const sock = net.createConnection(sockPath);
 let buffer = "";
-let nextId = 1;
+let nextId = 1;  // 0 is the hello
 let waiting = 0;
 
 function send(message) {
@@ -28,8 +29,9 @@ function sendEvents() {
   }
   if (resend) {  // the same events again, as after a reconnect: acked, not journaled twice
     for (let seq = first; seq < first + count; seq++) {
+      const job = { id: seq, name: "node" + seq, label: "", user: "ann" };
       send({ jsonrpc: "2.0", id: nextId++, method: "event",
-             params: { seq, type: "job", event: "complete", job: seq } });
+             params: { seq, type: "job", event: "complete", job, extra: null } });
       waiting++;
     }
   }
@@ -47,17 +49,45 @@ function onMessage(msg) {
     send({ jsonrpc: "2.0", id: msg.id, error: { code: -32601, message: "not here" } });
     return;
   }
-  if (msg.result && msg.result.drained !== undefined) {
-    seen.drained = msg.result.drained;
+  if (msg.id === 0) {  // the answer to hello
+    if (msg.error) seen.errors.push(msg.error);
+    else sendEvents();
     return;
   }
   if (msg.error) seen.errors.push(msg.error);
   else if (msg.result.duplicate) seen.duplicates.push(msg.result.ack);
   else seen.acks.push(msg.result.ack);
-  if (--waiting === 0) send({ jsonrpc: "2.0", id: nextId++, method: "drain", params: {} });
+  if (--waiting === 0) drain();
 }
 
-sock.on("connect", sendEvents);
+function drain() {  // an admin connection of its own: a supervisor may not drain
+  const admin = net.createConnection(sockPath);
+  let text = "";
+  admin.on("connect", () => {
+    admin.write(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "hello",
+                                 params: { role: "admin" } }) + "\n");
+    admin.write(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "drain", params: {} }) + "\n");
+  });
+  admin.on("data", (chunk) => {
+    text += chunk.toString("utf8");
+    let nl;
+    while ((nl = text.indexOf("\n")) >= 0) {
+      const msg = JSON.parse(text.slice(0, nl));
+      text = text.slice(nl + 1);
+      if (msg.id === 2) {
+        seen.drained = msg.result ? msg.result.drained : null;
+        admin.end();
+      }
+    }
+  });
+  admin.on("error", (err) => {
+    process.stderr.write(String(err) + "\n");
+    process.exitCode = 1;
+  });
+}
+
+sock.on("connect", () => send({ jsonrpc: "2.0", id: 0, method: "hello",
+                                params: { role: "supervisor", producer: "node", epoch: 1 } }));
 sock.on("data", (chunk) => {
   buffer += chunk.toString("utf8");
   let nl;

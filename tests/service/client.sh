@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# A supervisor written in shell over socat: sends COUNT job events, answers the service's
-# `jobinfo` questions with sed-built JSON, asks for a drain once every event is acked.
+# A supervisor written in shell over socat: says hello as the supervisor of producer "sh",
+# sends COUNT job events, answers the service's `jobinfo` questions with sed-built JSON, and
+# once every event is acked asks for a drain on an admin connection (a second socat).
 # usage: client.sh SOCKET COUNT
 set -euo pipefail
 sock=$1
 n=$2
 coproc SVC { socat - "UNIX-CONNECT:$sock"; }
+printf '%s\n' '{"jsonrpc":"2.0","id":0,"method":"hello","params":{"role":"supervisor","producer":"sh","epoch":1}}' >&"${SVC[1]}"
 for seq in $(seq 1 "$n"); do
   printf '{"jsonrpc":"2.0","id":%d,"method":"event","params":{"seq":%d,"type":"job","event":"complete","job":{"id":%d,"name":"sh%d"}}}\n' \
     "$seq" "$seq" "$seq" "$seq" >&"${SVC[1]}"
@@ -24,13 +26,18 @@ while IFS= read -r line <&"${SVC[0]}"; do
     *'"result":{"ack":'*)
       acks=$((acks + 1))
       if [ "$acks" -eq "$n" ]; then
-        printf '{"jsonrpc":"2.0","id":"end","method":"drain","params":{}}\n' >&"${SVC[1]}"
+        # The admin's drain is answered once every run ended; this connection keeps
+        # answering questions meanwhile, so the drain runs in the background.
+        printf '%s\n%s\n' '{"jsonrpc":"2.0","id":1,"method":"hello","params":{"role":"admin"}}' \
+          '{"jsonrpc":"2.0","id":2,"method":"drain","params":{}}' \
+          | socat -t 120 - "UNIX-CONNECT:$sock" >"$sock.drain" &
       fi
-      ;;
-    *'"drained":true'*)
-      echo "acks=$acks asked=$asked drained=yes"
-      exit 0
       ;;
   esac
 done
+wait
+if grep -q '"drained":true' "$sock.drain" 2>/dev/null; then
+  echo "acks=$acks asked=$asked drained=yes"
+  exit 0
+fi
 echo "acks=$acks asked=$asked drained=no"

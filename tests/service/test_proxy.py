@@ -13,20 +13,23 @@ import pytest
 from click.testing import CliRunner
 
 from qbcallbacks.cli.serve import command as serve_command
-from qbcallbacks.model.supervisor import HostError, MailMessage
-from qbcallbacks.service.proxy import SupervisorGone, SupervisorProxy
+from qbcallbacks.model.supervisor import RUN_DEADLINE, HostError, MailMessage
+from qbcallbacks.service.proxy import SendTimeout, SupervisorGone, SupervisorProxy
 from support.paths import ROOT
 
 
 class Peer:
     """Records what the proxy sends; a test answers through the proxy."""
 
-    def __init__(self, fail: bool = False) -> None:
+    def __init__(self, fail: bool | str = False) -> None:
         self.sent: list[dict[str, Any]] = []
         self.fail = fail
         self.arrived = threading.Event()
 
-    def send(self, message: dict[str, Any]) -> None:
+    def send(self, message: dict[str, Any], deadline: float | None = None) -> None:
+        self.deadline = deadline
+        if self.fail == "stalled":
+            raise SendTimeout("not reading")
         if self.fail:
             raise BrokenPipeError("gone")
         self.sent.append(message)
@@ -147,6 +150,23 @@ def test_with_no_supervisor_a_call_waits_for_one_then_times_out() -> None:
     proxy.attach(Peer(fail=True))  # a send that fails is a supervisor gone
     with pytest.raises(SupervisorGone):
         proxy.job_action("kill", 5)
+
+
+def test_a_supervisor_that_stops_reading_fails_the_call_as_a_timeout_by_the_run_deadline(
+        ) -> None:
+    outcomes: list[tuple[str, str]] = []
+    proxy = SupervisorProxy(30.0, observe=lambda m, o: outcomes.append((m, o)))
+    stalled = Peer(fail="stalled")
+    proxy.attach(stalled)
+    ends = time.monotonic() + 0.5
+    asking = RUN_DEADLINE.set(ends)  # as the runtime sets it while a run asks
+    try:
+        with pytest.raises(HostError, match="did not answer job_action"):
+            proxy.job_action("kill", 5)
+    finally:
+        RUN_DEADLINE.reset(asking)
+    assert stalled.deadline == ends  # written within the run's deadline, not the proxy's
+    assert outcomes == [("job_action", "timeout")]
 
 
 def test_the_deploy_files_use_only_options_serve_has() -> None:

@@ -29,7 +29,7 @@ def test_kill_9_after_the_acks_loses_nothing_and_runs_each_once(tmp_path: Path) 
     with served(tmp_path, callbacks) as again:
         with LineClient(again.sock, jobs={i: f"shot{i}" for i in range(1, 11)}) as client:
             assert client.request("health")["result"]["last_seq"] == 10
-            assert client.request("drain")["result"] == {"drained": True}
+            assert client.drain()["result"] == {"drained": True}
         assert again.proc.wait(60) == 0
     assert sorted(ran_lines(s.workdir)) == sorted(f"shot{i} None" for i in range(1, 11))
 
@@ -41,14 +41,14 @@ def test_a_re_sent_seq_is_acked_and_never_fires_twice_even_after_a_restart(
         for i in (1, 2, 3):
             assert c.event(i, i)["result"] == {"ack": i}
         assert c.event(2, 2)["result"] == {"ack": 2, "duplicate": True}
-        assert c.request("drain")["result"] == {"drained": True}
+        assert c.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     with served(tmp_path, callbacks) as s, LineClient(s.sock) as c:
         assert c.event(3, 3)["result"] == {"ack": 3, "duplicate": True}
         assert c.event(1, 1)["result"] == {"ack": 1, "duplicate": True}
         assert c.event(7, 4)["result"] == {"ack": 7}  # gaps are allowed
         assert c.request("health")["result"]["last_seq"] == 7
-        assert c.request("drain")["result"] == {"drained": True}
+        assert c.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     assert sorted(ran_lines(s.workdir)) == ["job 1", "job 2", "job 3", "job 4"]
 
@@ -79,6 +79,18 @@ def test_protocol_errors_are_answered_and_the_connection_goes_on(tmp_path: Path)
             sock.sendall(line + b"\n")
             return dict(json.loads(rfile.readline()))
 
+        # Before hello: one answer naming hello, then the connection is closed.
+        refused = ask(b'{"jsonrpc":"2.0","id":1,"method":"health","params":{}}')
+        assert refused["error"]["code"] == -32010  # type: ignore[index]
+        assert "hello" in refused["error"]["message"]  # type: ignore[index]
+        assert rfile.readline() == b""
+        rfile.close()
+        sock.close()
+        sock = socket.socket(socket.AF_UNIX)
+        sock.connect(str(s.sock))
+        rfile = sock.makefile("rb")
+        assert ask(b'{"jsonrpc":"2.0","id":0,"method":"hello","params":{"role":"adapter",'
+                   b'"producer":"p","epoch":1}}')["result"]["last_seq"] == 0  # type: ignore[index]
         assert ask(b"{not json")["error"]["code"] == -32700  # type: ignore[index]
         assert ask(b"[1, 2]")["error"]["code"] == -32600  # type: ignore[index]
         assert ask(b'{"jsonrpc": "1.0", "id": 1, "method": "health"}')["error"][  # type: ignore[index]
@@ -123,7 +135,7 @@ def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fail
         c = LineClient(s.sock, jobs=None)
         assert c.event(1, 1)["result"] == {"ack": 1}
         c.close()
-        probe = clients.enter_context(LineClient(s.sock, jobs={1: "probe"}))
+        probe = clients.enter_context(LineClient(s.sock, jobs={1: "probe"}, role="admin"))
         eventually(alone)
         (s.workdir / "go-1").touch()  # the run asks with nobody to answer: the question waits
         eventually((s.workdir / "asking-1").exists)
@@ -131,15 +143,16 @@ def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fail
         back.serve_questions(until=lambda: ran_lines(s.workdir))
         assert ran_lines(s.workdir) == ["back None"]
         assert probe.request("health")["result"]["supervisor"] is True
-        assert probe.asked == []  # a health probe is never asked anything
+        assert probe.asked == []  # an admin is never asked anything
         back.close()
+        eventually(alone)
         late = LineClient(s.sock, jobs=None)
         assert late.event(2, 2)["result"] == {"ack": 2}
         late.close()
         eventually(alone)
         (s.workdir / "go-2").touch()  # and nobody answers within the run timeout
         with LineClient(s.sock, jobs=None) as final:
-            assert final.request("drain")["result"] == {"drained": True}
+            assert final.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     audit = open_audit(tmp_path / "audit.db", readonly=True)
     by_job = {f.job: f for f in audit.query()}
@@ -168,15 +181,16 @@ def _post(url: str, body: object) -> tuple[int, dict[str, object]]:
 def test_http_batch_health_and_metrics(tmp_path: Path) -> None:
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
+    events = f"{base}/events?producer=web&epoch=1"
     with served(tmp_path, callback_dir(tmp_path, asking=False), "--http",
                 f"127.0.0.1:{port}") as s:
         ev = [{"seq": i, "type": "job", "event": "complete", "job": {"id": i}} for i in (1, 2)]
-        status, body = _post(f"{base}/events", [*ev, {"seq": 3, "type": "jobs"}, ev[0]])
+        status, body = _post(events, [*ev, {"seq": 3, "type": "jobs"}, ev[0]])
         assert status == 400
         assert body["acks"] == [{"ack": 1}, {"ack": 2}]
         assert body["error"]["seq"] == 3 and body["error"]["code"] == -32602  # type: ignore[index]
-        assert _post(f"{base}/events", ev[:1]) == (200, {"acks": [{"ack": 1, "duplicate": True}]})
-        assert _post(f"{base}/events", {"seq": 1})[0] == 400
+        assert _post(events, ev[:1]) == (200, {"acks": [{"ack": 1, "duplicate": True}]})
+        assert _post(events, {"seq": 1})[0] == 400
         with urllib.request.urlopen(f"{base}/health", timeout=30) as resp:
             health = json.loads(resp.read())
         assert resp.status == 200 and health["ok"] is True and health["last_seq"] == 2
@@ -193,7 +207,7 @@ def test_http_batch_health_and_metrics(tmp_path: Path) -> None:
                 metrics = resp.read().decode()
         with LineClient(s.sock) as c:
             c.serve_questions(0.2)
-            assert c.request("drain")["result"] == {"drained": True}
+            assert c.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     assert 'qbcallbacks_events_total{outcome="journaled"} 2.0' in metrics
     assert 'qbcallbacks_events_total{outcome="duplicate"} 1.0' in metrics
@@ -231,6 +245,9 @@ def test_tcp_listen_and_listen_errors(tmp_path: Path) -> None:
         assert b"listening on tcp:127.0.0.1" in proc.stderr.readline()
         with socket.create_connection(("127.0.0.1", port)) as conn:
             rfile = conn.makefile("rb")
+            conn.sendall(b'{"jsonrpc":"2.0","id":0,"method":"hello","params":{"role":"adapter",'
+                         b'"producer":"tcp","epoch":1}}\n')
+            assert json.loads(rfile.readline())["result"]["last_seq"] == 0
             conn.sendall(b'{"jsonrpc":"2.0","id":1,"method":"event","params":{"seq":1,'
                          b'"type":"job","event":"complete","job":{"id":1}}}\n')
             assert json.loads(rfile.readline())["result"] == {"ack": 1}

@@ -19,6 +19,7 @@ class FakeService:
         self.last_seq = 0
         self.journaled: list[int] = []
         self.answers: list[object] = []
+        self.hellos: list[dict[str, object]] = []
         self.answered = threading.Event()
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
@@ -38,7 +39,11 @@ class FakeService:
                 self.answered.set()
                 continue
             params = msg["params"]
-            if msg["method"] == "health":
+            if msg["method"] == "hello":
+                self.hellos.append(params)
+                reply = {"result": {"role": params["role"], "producer": params.get("producer"),
+                                    "epoch": params.get("epoch"), "last_seq": self.last_seq}}
+            elif msg["method"] == "health":
                 reply = {"result": {"ok": True, "last_seq": self.last_seq}}
             elif params.get("type") == "bad":
                 reply = {"error": {"code": -32602, "message": "'type' must be one of job"}}
@@ -52,7 +57,7 @@ class FakeService:
                 reply = {"result": {"ack": params["seq"]}}
             conn.sendall((json.dumps({"jsonrpc": "2.0", "id": msg["id"], **reply}) + "\n")
                          .encode())
-            if not asked:
+            if not asked and msg["method"] == "event":
                 asked = True
                 conn.sendall(b'{"jsonrpc":"2.0","id":"s1","method":"jobinfo",'
                              b'"params":{"args":["-id",1]}}\n'

@@ -106,15 +106,17 @@ class Served:
 
 
 def start(tmp: Path, callbacks: Path, *extra: str, timeout: float = 20.0,
-          name: str = "svc.sock") -> Served:
-    """Start the service and wait until it listens (it says so on standard error)."""
+          name: str = "svc.sock", umask: int | None = None) -> Served:
+    """Start the service (under `umask`, if given) and wait until it listens (it says so on
+    standard error)."""
     sock = tmp / name
     workdir = tmp / "run"
     cmd = [sys.executable, "-m", "qbcallbacks", "serve", str(callbacks), "--listen",
            f"unix:{sock}", "--workdir", str(workdir), "--audit", str(tmp / "audit.db"),
            "--timeout", str(timeout), *extra]
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                            preexec_fn=None if umask is None else lambda: os.umask(umask))
     assert proc.stderr is not None
     line = proc.stderr.readline().decode()
     if "listening on" not in line:
@@ -133,15 +135,30 @@ def served(tmp: Path, callbacks: Path, *extra: str, **kw: Any) -> Iterator[Serve
 
 
 class LineClient:
-    """A blocking JSON-RPC line client that can answer `jobinfo` itself."""
+    """A blocking JSON-RPC line client that says `hello` (as `role`; `hello=False`: not) and
+    can answer `jobinfo` itself. `where` is a Unix socket path or a (host, port) pair."""
 
-    def __init__(self, path: Path, jobs: dict[int, str] | None = None) -> None:
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(str(path))
+    def __init__(self, where: Path | tuple[str, int], jobs: dict[int, str] | None = None, *,
+                 role: str = "supervisor", producer: str = "test", epoch: int = 1,
+                 token: str | None = None, hello: bool = True) -> None:
+        if isinstance(where, tuple):
+            self.sock = socket.create_connection(where)
+        else:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(where))
         self.rfile = self.sock.makefile("rb")
         self.jobs = jobs  # None: never answer the service's questions
         self.asked: list[dict[str, Any]] = []
         self._id = 0
+        self.hello: dict[str, Any] = {}
+        self._where, self._token = where, token
+        if hello:
+            params: dict[str, Any] = {"role": role}
+            if role != "admin":
+                params.update(producer=producer, epoch=epoch)
+            if token is not None:
+                params["token"] = token
+            self.hello = self.request("hello", params)
 
     def send(self, message: dict[str, Any]) -> None:
         self.sock.sendall((json.dumps(message) + "\n").encode())
@@ -168,6 +185,21 @@ class LineClient:
         self.send({"jsonrpc": "2.0", "id": msg["id"], "result": [
             {"id": job, "name": self.jobs.get(job, f"job{job}"), "label": "", "status":
              "complete", "pgrp": job, "pid": 0}]})
+
+    def drain(self) -> dict[str, Any]:
+        """Ask for a drain on an admin connection of its own (a supervisor may not), answering
+        this connection's questions meanwhile (runs that drain may still ask)."""
+        def pump() -> None:
+            with contextlib.suppress(OSError, ValueError):
+                while line := self.rfile.readline():
+                    msg = json.loads(line)
+                    if "method" in msg:
+                        self.asked.append(msg)
+                        self._answer(msg)
+
+        threading.Thread(target=pump, daemon=True).start()
+        with LineClient(self._where, role="admin", token=self._token) as admin:
+            return admin.request("drain")
 
     def event(self, seq: int, job: int, name: str = "complete") -> dict[str, Any]:
         return self.request("event", {"seq": seq, "type": "job", "event": name,

@@ -1,11 +1,18 @@
 """A client of the callback service's line protocol (`spec/service.md`), for adapters.
 
-One connection carries both directions: this side sends `event` requests and waits for each
-ack; the service sends the `Supervisor` protocol's calls (`jobinfo`, actions, `mail`), which
-are answered here from a local `Supervisor` on a small pool of threads, so a slow Manager
-never holds up the acks. Errors the service marks as "send again later" (back pressure,
-unavailable, draining) raise `ServiceBusy`; a refused event raises `ServiceRefused`; a
-connection that breaks raises `ServiceGone`. The caller re-sends with the same `seq`.
+The whole API: `ServiceClient(address, supervisor, producer=..., epoch=..., token=...)`
+opens a connection and says `hello`; `last_seq` is then the highest seq the service holds for
+that producer and epoch (resume above it); `event(params)` sends one event and returns its
+ack; `request(method, params)` sends any other request; `close()`.
+
+One connection carries both directions. Given a `supervisor`, the connection is that
+producer's `supervisor` and the service's calls (`jobinfo`, actions, `mail`) are answered from
+it on a small pool of threads, so a slow Manager never holds up the acks; without one it is an
+`adapter` that only sends events. Errors the service marks as "send again later" (back
+pressure, unavailable, draining, an earlier seq owed) raise `ServiceBusy` (its `resend_from`
+says from which seq, when the service said); a refused event raises `ServiceRefused`; a
+connection that breaks, or a `hello` the service refuses (a wrong token, the producer's
+supervisor still connected), raises `ServiceGone`. The caller re-sends with the same `seq`.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from ..stream import OverlongLine, stream_lines
 log = logging.getLogger("qbcallbacks.adapters")
 
 #: Error codes after which the same event may be sent again later.
-RETRY_CODES = frozenset({-32001, -32002, -32003})
+RETRY_CODES = frozenset({-32001, -32002, -32003, -32004})
 
 
 class ServiceError(QbCallbacksError):
@@ -39,7 +46,10 @@ class ServiceGone(ServiceError):
 
 
 class ServiceBusy(ServiceError):
-    """The service asked for the event later (back pressure, unavailable, draining)."""
+    """The service asked for the event later (back pressure, unavailable, draining, or an
+    earlier seq is owed first: then `resend_from` is that seq)."""
+
+    resend_from: int | None = None
 
 
 class ServiceRefused(ServiceError):
@@ -72,10 +82,13 @@ def open_socket(address: str, timeout: float = 10.0) -> socket.socket:
 class ServiceClient:
     """One connection to `qbcallbacks serve`; `event` sends one event and returns its ack."""
 
-    def __init__(self, address: str, supervisor: Supervisor, *, answer_threads: int = 4,
-                 timeout: float = 60.0) -> None:
+    def __init__(self, address: str, supervisor: Supervisor | None = None, *,
+                 producer: str = "adapter", epoch: int = 0, token: str | None = None,
+                 answer_threads: int = 4, timeout: float = 60.0) -> None:
         self.address = address
         self.supervisor = supervisor
+        self.producer = producer
+        self.epoch = epoch
         self.timeout = timeout
         self._sock = open_socket(address)
         self._write_lock = threading.Lock()
@@ -86,6 +99,18 @@ class ServiceClient:
         self._reader = threading.Thread(target=self._read_loop, name="qbcallbacks-client",
                                         daemon=True)
         self._reader.start()
+        hello: dict[str, Any] = {"role": "supervisor" if supervisor is not None else "adapter",
+                                 "producer": producer, "epoch": epoch}
+        if token is not None:
+            hello["token"] = token
+        try:
+            said = self.request("hello", hello)
+        except ServiceError as exc:  # no event was refused: the caller may try again later
+            self.close()
+            raise ServiceGone(f"the service at {address} did not take our hello: {exc}"
+                              ) from None
+        #: The highest seq the service held for this producer and epoch when we said hello.
+        self.last_seq = int(said.get("last_seq") or 0) if isinstance(said, dict) else 0
 
     def close(self) -> None:
         self._gone = self._gone or "closed"
@@ -170,7 +195,12 @@ class ServiceClient:
         if isinstance(error, dict):
             code, text = error.get("code"), str(error.get("message", ""))
             kind = ServiceBusy if code in RETRY_CODES else ServiceRefused
-            answer.set_exception(kind(f"the service refused the event ({code}): {text}"))
+            refusal = kind(f"the service refused the request ({code}): {text}")
+            data = error.get("data")
+            if isinstance(refusal, ServiceBusy) and isinstance(data, dict):
+                owed = data.get("resend_from")
+                refusal.resend_from = owed if isinstance(owed, int) else None
+            answer.set_exception(refusal)
         else:
             answer.set_result(message.get("result"))
 
@@ -188,6 +218,8 @@ class ServiceClient:
 
     def _call(self, method: str, params: dict[str, Any]) -> Any:
         s = self.supervisor
+        if s is None:
+            raise ValueError("this connection answers no questions")
         if method == "jobinfo":
             return s.jobinfo(*params.get("args", []))
         if method == "job_action":

@@ -49,14 +49,27 @@ def open_audit(location: str | Path, *, readonly: bool = False, busy_timeout: fl
 
 def open_journal(store: AuditStore, *, fsync: bool = False) -> EventJournal:
     """The event journal that goes with `store` (see the module's docstring)."""
+    directory = journal_dir(store)
+    journal: EventJournal
+    if directory is None:
+        from .pgjournal import PgJournal
+        from .pgstore import PgAuditStore
+
+        assert isinstance(store, PgAuditStore)  # only its URL asks for the table
+        journal = PgJournal(store, fsync=fsync)
+    else:
+        journal = Journal(directory, fsync=fsync, file_mode=getattr(store, "file_mode", None))
+    # What a user of the trail still has to read back (the service's producer keys).
+    journal.keep_from = getattr(store, "journal_keep_from", None)
+    return journal
+
+
+def journal_dir(store: AuditStore) -> Path | None:
+    """The directory of `store`'s local journal; None when it is kept in the database."""
     if getattr(store, "dsn", None) is None:  # a SQLite file: never loads psycopg
-        return Journal(store.path.with_name(store.path.name + ".events"), fsync=fsync)
+        return store.path.with_name(store.path.name + ".events")
     from .pgstore import PgAuditStore
 
     if not isinstance(store, PgAuditStore):
         raise AuditError(f"no event journal goes with the trail {store}")
-    if store.journal_option == "table":
-        from .pgjournal import PgJournal
-
-        return PgJournal(store, fsync=fsync)
-    return Journal(store.journal_dir(), fsync=fsync)
+    return None if store.journal_option == "table" else store.journal_dir()

@@ -3,16 +3,18 @@
 Segments next to the audit database (`<db>.events/000001.log`, ...), each allocated on disk
 in full when opened (so a full disk shows up as an error here, never later) and mapped into
 memory. Each line is one event: `seq<TAB>[name, type, job, extra]<TAB>job JSON or null`, or
-`[name, type, job, extra, key]` for an event given with a caller's idempotency key (the
-service's `seq`); a segment starts with `key<TAB>N`, the highest key so far, when there is one,
-so the highest key survives the trimming of older segments. The unused rest of a segment is
+`[name, type, job, extra, key]` for an event given with a caller's key (a number, or a
+list such as the service's `[producer, epoch, seq, digest]`); a segment starts with
+`key<TAB>N`, the highest number key so far, when there is one, so the highest key survives
+the trimming of older segments. The unused rest of a segment is
 zero bytes. Copying a line into the shared mapping puts it in
 the kernel's page cache, which a killed process cannot undo: durability against a killed host
 without a system call, and without letting go of the interpreter lock in the middle of `emit`.
 With `fsync=True` each `append` also waits until the line is on disk; appends that arrive
 while a sync is under way share the next one (group commit), so the cost is paid once per
 group, not per event. Every open starts a new segment, so nothing is ever appended after a
-line torn by a kill.
+line torn by a kill; when the disk has no room for one, the journal opens anyway with
+`problem` set, and the first append that finds room opens the segment.
 
 The audit trail records, in the same transaction as a batch's firings, the position after the
 batch's last event (`AuditStore.record_batch`); on restart `read_from` that position gives the
@@ -26,6 +28,7 @@ import json
 import mmap
 import os
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import NamedTuple
@@ -45,6 +48,10 @@ class Position(NamedTuple):
     offset: int
 
 
+#: What a caller may journal with an event: an idempotency number or a list of plain values.
+JournalKey = int | list[str | int] | None
+
+
 class JournalEntry(NamedTuple):
     """One journalled event and the position just after it."""
 
@@ -52,35 +59,53 @@ class JournalEntry(NamedTuple):
     event: Event
     job_json: str | None
     end: Position
-    #: The caller's idempotency key given to `append`, if any.
-    key: int | None = None
+    #: The caller's key given to `append`, if any (a number or a JSON list).
+    key: JournalKey = None
 
 
 _SEGMENT_BYTES = 4 * 1024 * 1024
+#: The mode of journal files unless told otherwise (the umask may narrow this default).
+FILE_MODE = 0o640
 
 
 class Journal:
     """Appends events (thread-safe) and reads back those after a position."""
 
     def __init__(self, directory: str | Path, *, fsync: bool = False,
-                 segment_bytes: int = _SEGMENT_BYTES) -> None:
+                 segment_bytes: int = _SEGMENT_BYTES, file_mode: int | None = None) -> None:
         self.directory = Path(directory)
         self.fsync = fsync
+        #: Each segment's mode, set whatever the umask (None: `FILE_MODE` under the umask).
+        self.file_mode = file_mode
         self.segment_bytes = segment_bytes
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._fd = -1
         self._mm: mmap.mmap | None = None
         self._last_key = 0
+        self._size = self._offset = 0
+        #: Why no segment is open (a full disk at the start), until an append opens one,
+        #: and since when (Unix seconds).
+        self.problem: str | None = None
+        self.problem_since: float | None = None
+        #: Segments from this one on are kept whatever `trim` is told (see `keep_from`).
+        self.keep_from: Position | None = None
+        #: The position after the last line appended with a key.
+        self.key_end = Position(0, 0)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             segments = self.segments()
             self._segment = segments[-1] if segments else 0
             self._next_seq = self._last_seq(segments) + 1
             self._last_key = self._find_last_key(segments)
-            self._open(self._segment + 1)
         except OSError as exc:
             raise JournalError(f"cannot open the event journal {self.directory}: {exc}") from exc
+        try:
+            self._open(self._segment + 1)
+        except OSError as exc:  # a full disk: start anyway, refuse events until there is room
+            self.problem = (f"cannot open a journal segment in {self.directory}: "
+                            f"{exc.strerror or exc}")
+            self.problem_since = time.time()
         self._written = 0  # appends made, and appends known to be on disk (fsync mode)
         self._synced = 0
 
@@ -92,9 +117,9 @@ class Journal:
         return self._last_key
 
     def append(self, event: Event, job_json: str | None,
-               key: int | None = None) -> tuple[int, Position]:
-        """Write one event (with the caller's idempotency `key`, if any); returns its
-        sequence number and the position after it."""
+               key: JournalKey = None) -> tuple[int, Position]:
+        """Write one event (with the caller's `key`, if any); returns its sequence number and
+        the position after it."""
         fields: list[object] = [event.name, event.type, event.job, event.extra]
         if key is not None:
             fields.append(key)
@@ -103,17 +128,20 @@ class Journal:
             seq = self._next_seq
             line = f"{seq}\t{head}\t{job_json or 'null'}\n".encode()
             try:
-                if self._offset + len(line) > self._size:
+                if self._mm is None or self._offset + len(line) > self._size:
                     self._open(self._segment + 1, len(line) + 32)
                 assert self._mm is not None
                 self._mm[self._offset:self._offset + len(line)] = line
             except (OSError, ValueError) as exc:
                 raise JournalError(f"cannot write the event journal {self.directory}: "
                                    f"{getattr(exc, 'strerror', None) or exc}") from exc
+            self.problem = None
             self._next_seq += 1
             self._offset += len(line)
-            if key is not None and key > self._last_key:
+            if isinstance(key, int) and key > self._last_key:
                 self._last_key = key
+            if key is not None:
+                self.key_end = Position(self._segment, self._offset)
             self._written += 1
             mine = self._written
             end = Position(self._segment, self._offset)
@@ -137,8 +165,10 @@ class Journal:
 
     def _open(self, segment: int, need: int = 0) -> None:
         size = max(self.segment_bytes, need, 64)
-        fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = os.open(self._path(segment), os.O_RDWR | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
+            if self.file_mode is not None:
+                os.fchmod(fd, self.file_mode)
             os.posix_fallocate(fd, 0, size)
             mm = mmap.mmap(fd, size)
         except OSError:
@@ -232,15 +262,17 @@ class Journal:
                             return int(raw[4:])
                     else:
                         entry = _parse(raw, Position(segment, 0))
-                        if entry is not None and entry.key is not None:
+                        if entry is not None and isinstance(entry.key, int):
                             return entry.key
                     end = start - 1
         return 0
 
     def trim(self, consumed: Position) -> None:
-        """Delete segments wholly before `consumed` (their events are all matched)."""
+        """Delete segments wholly before `consumed` (their events are all matched), and
+        before `keep_from` when it is set (what a caller still has to read back)."""
+        keep = consumed if self.keep_from is None else min(consumed, self.keep_from)
         for segment in self.segments():
-            if segment >= consumed.segment:
+            if segment >= keep.segment:
                 break
             with contextlib.suppress(OSError):
                 self._path(segment).unlink()
@@ -261,12 +293,34 @@ class Journal:
             self._next_seq = max(self._next_seq, seq + 1)
 
 
+def release_tails(directory: Path) -> int:
+    """Give back the unused, zeroed tail of each segment (a new open never appends to an old
+    segment); the bytes freed. Called by the trail's writer before the journal opens: on a
+    disk that filled up after a kill this is the room a start needs. A segment whose last
+    line is torn is left as it is."""
+    freed = 0
+    for path in sorted(directory.glob("*.log")):
+        with contextlib.suppress(OSError, ValueError), open(path, "r+b") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size == 0:
+                continue
+            with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                end = mm.rfind(b"\n") + 1
+                torn = mm.find(b"\0", end) != end or bool(mm[end:].strip(b"\0"))
+            if end < size and not torn:
+                fh.truncate(end)
+                freed += size - end
+    return freed
+
+
 def _parse(raw: bytes, end: Position) -> JournalEntry | None:
     try:
         seq_text, head, job = raw.decode().split("\t", 2)
         name, typ, job_id, extra, *rest = json.loads(head)
         event = Event(name=name, type=typ, job=job_id, extra=extra)
-        key = int(rest[0]) if rest else None
+        key = rest[0] if rest else None
+        if not (key is None or isinstance(key, int | list)) or isinstance(key, bool):
+            return None
         return JournalEntry(int(seq_text), event, None if job == "null" else job, end, key)
     except (ValueError, TypeError):
         return None

@@ -12,6 +12,7 @@ next append."""
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -19,15 +20,15 @@ from typing import Any
 import psycopg
 
 from ..model.events import Event
-from .journal import JournalEntry, JournalError, Position
+from .journal import JournalEntry, JournalError, JournalKey, Position
 from .pgstore import PgAuditStore, _connect, _text
 from .store import AuditError
 
 _GROUP_INSERT = """
 WITH added AS (
-    INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key)
+    INSERT INTO journal(trail, seq, name, type, job, extra, job_json, key, pkey)
     SELECT %b, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[],
-                             %b::text[], %b::bigint[])
+                             %b::text[], %b::bigint[], %b::text[])
     RETURNING key)
 INSERT INTO journal_keys(trail, last_key)
 SELECT %b, MAX(key) FROM added HAVING MAX(key) IS NOT NULL
@@ -71,7 +72,13 @@ class PgJournal:
         self._group = _Group()
         self._dsn = store.dsn
         self._pg = self._connection()
+        self.problem: str | None = None
+        self.problem_since: float | None = None
+        self.keep_from: Position | None = None
+        self.key_end = Position(0, 0)
         try:
+            # A list key (the service's producer identity) is kept as JSON text beside it.
+            self._pg.execute("ALTER TABLE journal ADD COLUMN IF NOT EXISTS pkey TEXT")
             row = self._pg.execute("SELECT MAX(seq) FROM journal WHERE trail=%s",
                                    (self.trail,)).fetchone()
             key = self._pg.execute("SELECT last_key FROM journal_keys WHERE trail=%s",
@@ -106,9 +113,10 @@ class PgJournal:
         return self._last_key
 
     def append(self, event: Event, job_json: str | None,
-               key: int | None = None) -> tuple[int, Position]:
-        """Write one event (with the caller's idempotency `key`, if any); returns its number
-        and the position after it, once the event is committed.
+               key: JournalKey = None) -> tuple[int, Position]:
+        """Write one event (with the caller's `key`, if any: an idempotency number, or a list
+        kept as JSON text); returns its number and the position after it, once the event is
+        committed.
 
         Group commit: the appenders that arrive while a commit is under way wait for it, and
         the first of them then commits all of theirs in one statement and one round trip.
@@ -117,7 +125,8 @@ class PgJournal:
             group = self._group
             index = len(group.rows)
             group.rows.append((event.name, event.type, event.job, _text(event.extra),
-                               _text(job_json), key))
+                               _text(job_json), key if isinstance(key, int) else None,
+                               json.dumps(key) if isinstance(key, list) else None))
         with self._commit_lock:
             if not group.done:
                 with self._lock:
@@ -126,6 +135,9 @@ class PgJournal:
         if group.error is not None:
             raise JournalError(f"cannot write the event journal: {group.error}")
         seq = group.first + index
+        if key is not None:
+            with self._lock:
+                self.key_end = max(self.key_end, place(seq))
         return seq, place(seq)
 
     def _commit(self, group: _Group) -> None:
@@ -141,7 +153,7 @@ class PgJournal:
         else:
             group.first = first
             self._next_seq = first + len(seqs)
-            keys = [k for k in columns[-1] if k is not None]
+            keys = [k for k in columns[-2] if k is not None]
             self._last_key = max([self._last_key, *keys])
         group.done = True
 
@@ -158,22 +170,26 @@ class PgJournal:
         try:
             while True:
                 rows = reader.execute(
-                    "SELECT seq, name, type, job, extra, job_json FROM journal WHERE trail=%s "
-                    "AND seq > %s ORDER BY seq LIMIT %s", (self.trail, after, self.chunk),
+                    "SELECT seq, name, type, job, extra, job_json, key, pkey FROM journal "
+                    "WHERE trail=%s AND seq > %s ORDER BY seq LIMIT %s",
+                    (self.trail, after, self.chunk),
                 ).fetchall()
                 if not rows:
                     return
-                for seq, name, typ, job, extra, job_json in rows:
+                for seq, name, typ, job, extra, job_json, key, pkey in rows:
                     after = int(seq)
                     yield JournalEntry(after, Event(name=name, type=typ, job=job, extra=extra),
-                                       job_json, place(after))
+                                       job_json, place(after),
+                                       json.loads(pkey) if pkey else key)
         finally:
             reader.close()
 
     def trim(self, consumed: Position) -> None:
         with self._commit_lock, contextlib.suppress(psycopg.Error, JournalError):  # later
+            upto = consumed.offset if self.keep_from is None else min(
+                consumed.offset, self.keep_from.offset)
             self._live().execute("DELETE FROM journal WHERE trail=%s AND seq <= %s",
-                                 (self.trail, consumed.offset))
+                                 (self.trail, upto))
 
     def discard(self) -> None:
         with self._commit_lock:

@@ -14,12 +14,13 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal, NamedTuple, Protocol
 
 from ..model.events import Event
+from . import producers
 from .journal import Position
 from .records import EventRecord, FiringRecord, PendingFiring, excerpt
 from .store import EventRow, SessionRow
@@ -104,6 +105,16 @@ def record(row: Sequence[Any]) -> FiringRecord:
 
 def _same(value: str | None) -> str | None:
     return value
+
+
+class _Statements:
+    """A backend's statement runner, as `audit.producers` calls a connection."""
+
+    def __init__(self, run: Callable[[str, Sequence[Any]], Rows]) -> None:
+        self._run = run
+
+    def execute(self, sql: str, args: Sequence[Any] = ()) -> Rows:
+        return self._run(sql, args)
 
 
 class SqlTrail:
@@ -366,6 +377,22 @@ class SqlTrail:
         args = [*self._scope] + ([] if session is None else [session])
         with self._reading():
             return self._run(sql + tail, args).fetchall()
+
+    def load_producers(self) -> producers.Checkpoint:
+        """The service's producer checkpoint (`audit.producers`)."""
+        with self._transaction():
+            for sql in producers.schema(trail_column=bool(self._scope)):
+                self._run(sql)
+            return producers.load(_Statements(self._run), self.SQL.param, self._trail_name())
+
+    def save_producers(self, rows: Sequence[producers.ProducerRow], position: Position,
+                       keep: int) -> None:
+        with self._transaction():
+            producers.save(_Statements(self._run), rows, position, keep, self.SQL.param,
+                           self._trail_name())
+
+    def _trail_name(self) -> str | None:
+        return str(self._scope[0]) if self._scope else None
 
     def sessions(self) -> list[SessionRow]:
         with self._reading():

@@ -21,7 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..errors import QbCallbacksError
 from ..model.events import Event
-from .journal import JournalEntry, Position
+from . import producers
+from .journal import JournalEntry, JournalKey, Position
 from .records import (
     EXCERPT_HEAD,
     EXCERPT_TAIL,
@@ -86,16 +87,27 @@ class AuditStore(Protocol):
     def events(self, session: int | None = None) -> list[EventRecord]: ...
     def counts(self, session: int | None = None) -> dict[tuple[str, str], int]: ...
     def sessions(self) -> list[SessionRow]: ...
+    def load_producers(self) -> producers.Checkpoint: ...
+    def save_producers(self, rows: Sequence[producers.ProducerRow], position: Position,
+                       keep: int) -> None: ...
 
 
 @runtime_checkable
 class EventJournal(Protocol):
     """Where `emit` puts an event before it returns, so that an accepted event survives."""
 
+    #: Why the journal cannot take events now (None: it can), and since when.
+    problem: str | None
+    problem_since: float | None
+    #: Where `trim` stops whatever it is told: what a user still has to read back.
+    keep_from: Position | None
+    #: The position after the last event appended with a key.
+    key_end: Position
+
     @property
     def last_key(self) -> int: ...
     def append(self, event: Event, job_json: str | None,
-               key: int | None = None) -> tuple[int, Position]: ...
+               key: JournalKey = None) -> tuple[int, Position]: ...
     def read_from(self, start: Position) -> Iterator[JournalEntry]: ...
     def trim(self, consumed: Position) -> None: ...
     def discard(self) -> None: ...

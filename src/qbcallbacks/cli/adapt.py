@@ -43,6 +43,8 @@ def command() -> None:
               help="The adapter's database: job numbers, task names, message translations.")
 @click.option("--service", metavar="unix:SOCKET|tcp:HOST:PORT", default=None,
               help="Feed a running `qbcallbacks serve`.")
+@click.option("--token-file", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="The token of a --service that asks for one (its --token-file).")
 @click.option("--direct", "direct", multiple=True, metavar="PATH",
               help="Run the callbacks of PATH in this process instead (with --audit).")
 @click.option("--audit", "audit_path", type=click.Path(dir_okay=False), default=None,
@@ -52,8 +54,8 @@ def command() -> None:
 @click.option("--mode", type=click.Choice(["isolated", "in-process"]), default="isolated",
               show_default=True, help="How Python callbacks run (--direct).")
 def flamenco(mqtt_url: str, prefix: str, client_id: str, manager: str, state_path: str,
-             service: str | None, direct: tuple[str, ...], audit_path: str | None,
-             timeout: float, mode: str) -> None:
+             service: str | None, token_file: str | None, direct: tuple[str, ...],
+             audit_path: str | None, timeout: float, mode: str) -> None:
     """Subscribe to Flamenco's job and task updates and raise the matching events.
 
     Job status changes become job events, task status changes work events (the table is in
@@ -82,7 +84,7 @@ def flamenco(mqtt_url: str, prefix: str, client_id: str, manager: str, state_pat
     supervisor = FlamencoSupervisor(manager, state)
     sink: Sink
     if service:
-        sink = ServiceSink(service, supervisor, state)
+        sink = ServiceSink(service, supervisor, state, token=_token(token_file))
     else:
         sink = _direct_sink(direct, supervisor, audit_path or "", timeout, mode)
 
@@ -125,3 +127,15 @@ def _direct_sink(paths: tuple[str, ...], supervisor: Supervisor, audit_path: str
     dispatcher = Dispatcher(dirs, supervisor, mode=mode,  # type: ignore[arg-type]
                             settings=DispatcherSettings(timeout=timeout), audit=audit)
     return DirectSink(dispatcher)
+
+
+def _token(token_file: str | None) -> str | None:
+    """The service's token, read from `--token-file`."""
+    if not token_file:
+        return None
+    from ..service.access import TokenError, read_token
+
+    try:
+        return read_token(token_file)
+    except TokenError as exc:
+        raise click.UsageError(str(exc)) from None

@@ -3,17 +3,25 @@ for a supervisor in any language (the protocol: `spec/service.md`).
 
 Runs until SIGTERM, SIGINT or a `drain` request, then runs what it accepted and exits 0 (1 if
 the drain timed out and something was cancelled or left for the next start; 2 on a usage or
-environment error).
+environment error). SIGHUP reloads the callback directories.
+
+The trail, its WAL and the journal are 0640 with `--socket-group`, else 0600, whatever the
+umask it was started with (which the callbacks keep).
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ._session import DEFAULT_WORKDIR, callback_dirs, site_conf, working_directory
+
+if TYPE_CHECKING:
+    from ..config.qbconf import QbConf
+    from ..service.listen import Guard
 
 
 @click.command("serve")
@@ -35,12 +43,32 @@ from ._session import DEFAULT_WORKDIR, callback_dirs, site_conf, working_directo
               help=f"Where <jobid>.cb callback logs go [default: ./{DEFAULT_WORKDIR}/logs].")
 @click.option("--mode", type=click.Choice(["isolated", "in-process"]), default="isolated",
               show_default=True, help="How Python callbacks run.")
+@click.option("--executor", type=click.Choice(["local", "celery"]), default=None,
+              help="Where callbacks run: this host's pools, or Celery workers "
+              "[default: supervisor_callback_executor of the qb.conf, else local].")
+@click.option("--broker", default=None, metavar="URL",
+              help="The Celery executor's broker [default: supervisor_callback_broker].")
 @click.option("--drain-timeout", type=click.FloatRange(min=0), default=None,
               help="Seconds a drain may take before what is left is cancelled [default: none].")
+@click.option("--token-file", type=click.Path(dir_okay=False), default=None,
+              help="The shared secret TCP and HTTP clients must give (first line of FILE).")
+@click.option("--max-connections", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Connections each listener keeps open at once; more are refused.")
+@click.option("--socket-mode", default="0660", show_default=True, metavar="OCTAL",
+              help="The Unix socket's permissions, set before it listens.")
+@click.option("--socket-group", default=None, metavar="GROUP",
+              help="The Unix socket's group (its members may connect; files become 0640).")
+@click.option("--read-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds a new connection has to say hello, and an HTTP "
+              "read may wait (a whole body: three times that).")
+@click.option("--watch", is_flag=True, help="Reload the callback directories when they change.")
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str | None,
             qbconf: str | None, workdir: str, timeout: float, audit_path: str | None,
-            log_dir: str | None, mode: str, drain_timeout: float | None) -> None:
+            log_dir: str | None, mode: str, executor: str | None, broker: str | None,
+            drain_timeout: float | None, token_file: str | None, max_connections: int,
+            socket_mode: str, socket_group: str | None, read_timeout: float,
+            watch: bool) -> None:
     """Serve the callbacks of PATH to a supervisor over a socket until stopped.
 
     Each PATH is a callback directory or a comma-separated list of them; with none, the
@@ -56,6 +84,8 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
     )
     from ._targets import SetupError
 
+    guard = _guard(listen, http, token_file, max_connections, socket_mode, socket_group,
+                   read_timeout)
     dirs = callback_dirs(paths, qbconf)
     conf = site_conf(qbconf)
     run_dir = Path(workdir).resolve()
@@ -68,7 +98,9 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
                else Path(audit_path).resolve() if audit_path else run_dir / "audit.db"),
         log_dir=str(Path(log_dir).resolve() if log_dir else run_dir / "logs"),
         timeout=timeout, mode=mode,  # type: ignore[arg-type]
-        allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout)
+        allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout,
+        settings=runs_where(conf, executor, broker),
+        guard=guard, watch=watch, file_mode=0o640 if socket_group else 0o600)
 
     def show(directory: str, diagnostics: object) -> None:
         for d in diagnostics:  # type: ignore[attr-defined]
@@ -90,3 +122,68 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
     click.echo("qbcallbacks serve: drained and stopped" if drained else
                "qbcallbacks serve: stopped; the drain timed out", err=True)
     ctx.exit(0 if drained else 1)
+
+
+def runs_where(conf: QbConf | None, executor: str | None, broker: str | None,
+               ) -> dict[str, object]:
+    """The executor settings: the options, else the qb.conf's; a usage error when the
+    celery executor has no broker or Celery is not installed."""
+    import importlib.util
+
+    from ..config.qbconf import QbConfError
+    from ._targets import SetupError
+
+    try:
+        kind = executor or (conf.callback_executor if conf else None) or "local"
+    except QbConfError as exc:
+        raise SetupError(str(exc)) from None
+    if kind == "local":
+        return {}
+    url = broker or (conf.callback_broker if conf else None)
+    if not url:
+        raise SetupError("--executor celery needs --broker URL "
+                         "(or supervisor_callback_broker in qb.conf)")
+    if importlib.util.find_spec("celery") is None:
+        raise SetupError("--executor celery needs Celery: pip install 'qbcallbacks[celery]'")
+    return {"executor": "celery", "broker": url}
+
+
+def _guard(listen: str, http: str | None, token_file: str | None, max_connections: int,
+           socket_mode: str, socket_group: str | None, read_timeout: float) -> Guard:
+    """What every listener enforces; a TCP or HTTP address beyond loopback needs a token."""
+    from ..service.access import TokenError, is_loopback, read_token
+    from ..service.listen import Guard
+    from ._targets import SetupError
+
+    try:
+        token = read_token(token_file) if token_file else None
+        guard = Guard(token=token, max_connections=max_connections,
+                      socket_mode=_mode(socket_mode), socket_group=socket_group,
+                      read_timeout=read_timeout)
+    except (TokenError, ValueError) as exc:
+        raise SetupError(str(exc)) from None
+    if token is None:
+        for name, where in (("--listen", _tcp_host(listen)), ("--http", _http_host(http))):
+            if where is not None and not is_loopback(where):
+                raise SetupError(f"{name}: {where} is not a loopback address; give "
+                                 "--token-file to listen there")
+    return guard
+
+
+def _mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise ValueError(f"--socket-mode: {text!r} is not an octal mode such as 0660") from None
+    if not 0 <= mode <= 0o777:
+        raise ValueError(f"--socket-mode: {text!r} is not a permission mode")
+    return mode
+
+
+def _tcp_host(listen: str) -> str | None:
+    kind, _, rest = listen.partition(":")
+    return rest.rpartition(":")[0] or None if kind == "tcp" else None
+
+
+def _http_host(http: str | None) -> str | None:
+    return http.rpartition(":")[0] or None if http else None

@@ -1,8 +1,9 @@
 """Reading the settings we need from a Qube `qb.conf`.
 
 `qb.conf` is `key = value` lines with `#` comments; unknown keys are ignored (the file configures
-the whole product). We read `supervisor_universal_callback_path`, the mail settings and
-`supervisor_job_callback_code` (whether job-specific Python and Perl callbacks may run). The
+the whole product). We read `supervisor_universal_callback_path`, the mail settings,
+`supervisor_job_callback_code` (whether job-specific Python and Perl callbacks may run) and
+where callbacks run (`supervisor_callback_executor`, `supervisor_callback_broker`). The
 mail settings are plain data (`MailSettings`): the transport that uses them is built by the
 reference supervisor's side (`reference.mail.transport_for`), not here.
 """
@@ -20,6 +21,10 @@ from ..runtimes.policy import JOB_CODE_KEY
 from .load import expand_callback_path
 
 CALLBACK_PATH_KEY = "supervisor_universal_callback_path"
+#: Where callbacks run (`local` or `celery`), and the Celery executor's broker URL.
+EXECUTOR_KEY = "supervisor_callback_executor"
+BROKER_KEY = "supervisor_callback_broker"
+EXECUTORS = ("local", "celery")
 
 
 class QbConfError(QbCallbacksError):
@@ -52,6 +57,20 @@ class QbConf(Frozen):
     def allow_job_code(self) -> bool:
         """Whether job-specific Python and Perl callbacks may run (`runtimes.policy`)."""
         return self.values.get(JOB_CODE_KEY, "").strip().lower() in ("1", "true", "yes", "on")
+
+    @property
+    def callback_executor(self) -> str | None:
+        """`local` or `celery` when the key is given; another value is a `QbConfError`."""
+        value = self.values.get(EXECUTOR_KEY, "").strip().lower()
+        if value and value not in EXECUTORS:
+            raise QbConfError(f"{self.path}: {EXECUTOR_KEY} is {value!r}; "
+                              f"expected one of {', '.join(EXECUTORS)}")
+        return value or None
+
+    @property
+    def callback_broker(self) -> str | None:
+        """The Celery executor's broker URL, if given."""
+        return self.values.get(BROKER_KEY, "").strip() or None
 
     @property
     def mail_host(self) -> str | None:

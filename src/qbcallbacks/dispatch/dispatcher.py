@@ -7,7 +7,8 @@ It only wires parts with one job each; a firing goes one way through them:
 - the recorder (`recorder`) commits events with their firings, each run's attempt and each
   firing's outcome to the audit trail, and finishes what a dead host left (`recovery`);
 - the executor (`executor`) runs firings, per job in order, and reports each outcome to the
-  recorder; `LocalExecutor` (lanes and pools in this host) is the one given by default.
+  recorder; `LocalExecutor` (lanes and pools in this host) is the one given by default,
+  `CeleryExecutor` (`remote`) sends the runs to Celery workers (`settings.executor`).
 
 Reloads are loaded off the matcher thread (`reload`) and swapped in through the intake, like
 time events (`timer`), so they are ordered with the events around them. Where the dispatcher
@@ -27,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ..audit.backends import open_audit, open_journal
+from ..audit.journal import JournalKey
 from ..audit.records import FiringRecord
 from ..audit.store import AuditStore
 from ..config.load import expand_callback_path
@@ -103,7 +105,7 @@ class Dispatcher:
         self._intake = Intake(self.journal, s, self._life, self._work, self._recorder)
         source = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
         self._timer = Timer(self.clock, self._intake, source)
-        self._executor = executor if executor is not None else LocalExecutor(runtimes, mode=mode)
+        self._executor = executor if executor is not None else _executor_for(s, runtimes, mode)
         self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
                                self._timer, self._work, self._life, s)
@@ -122,11 +124,16 @@ class Dispatcher:
     @classmethod
     def from_qbconf(cls, qbconf: str | Path, supervisor: Supervisor,
                     **kwargs: Any) -> Dispatcher:
-        """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf."""
+        """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf, running
+        callbacks where its `supervisor_callback_executor` (and `_broker`) say."""
         conf = read_qbconf(qbconf)
-        if conf.allow_job_code:
-            kwargs["settings"] = (kwargs.get("settings") or DispatcherSettings()).model_copy(
-                update={"allow_job_code": True})
+        update: dict[str, object] = {"allow_job_code": True} if conf.allow_job_code else {}
+        if conf.callback_executor is not None:
+            update.update(executor=conf.callback_executor, broker=conf.callback_broker)
+        if update:
+            base = kwargs.get("settings") or DispatcherSettings()
+            kwargs["settings"] = DispatcherSettings.model_validate(
+                {**base.model_dump(), **update})
         return cls(conf.callback_path(kwargs.get("env")), supervisor, **kwargs)
 
     @property
@@ -167,7 +174,7 @@ class Dispatcher:
         """True when the previous host on this audit trail never closed (it was killed)."""
         return self.audit.previous_session_died
 
-    def emit(self, event: Event, job: Job | None = None, *, key: int | None = None) -> None:
+    def emit(self, event: Event, job: Job | None = None, *, key: JournalKey = None) -> None:
         """Journal and queue an event (and what is known of its job). Returns at once unless
         the queue is full (then waits up to `emit_timeout` and raises `BackPressureError`) or
         the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause).
@@ -232,6 +239,16 @@ class Dispatcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _executor_for(settings: DispatcherSettings, runtimes: Mapping[str, Runtime] | None,
+                  mode: PythonMode) -> Executor:
+    """The executor the settings name: this host's pools, or Celery workers."""
+    if settings.executor == "celery" and settings.broker:
+        from .remote.executor import CeleryExecutor
+
+        return CeleryExecutor(settings.broker)
+    return LocalExecutor(runtimes, mode=mode)
 
 
 def _open_trail(audit: AuditStore | str | Path | None, settings: DispatcherSettings,

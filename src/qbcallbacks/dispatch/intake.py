@@ -18,7 +18,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..audit.journal import JournalEntry, JournalError, Position
+from ..audit.journal import JournalEntry, JournalError, JournalKey, Position
 from ..audit.store import EventJournal
 from ..model.events import Event, Job
 from ..model.rules import Rule
@@ -76,7 +76,7 @@ class Intake:
         """Events accepted and not yet taken by the matcher thread."""
         return self._queue.qsize()
 
-    def emit(self, event: Event, job: Job | None, key: int | None) -> None:
+    def emit(self, event: Event, job: Job | None, key: JournalKey) -> None:
         """See `Dispatcher.emit`."""
         if self._life.reached(Stage.CLOSED):
             raise DispatcherClosed("the dispatcher is closed; the event was not taken")
@@ -143,7 +143,7 @@ class Intake:
         """Queue the end: the matcher thread stops when it gets there."""
         self._queue.put(None)
 
-    def _accept(self, event: Event, job: Job | None, key: int | None) -> None:
+    def _accept(self, event: Event, job: Job | None, key: JournalKey) -> None:
         """Journal and queue an event whose room is taken; on failure the room is given back."""
         job_json = job.model_dump_json() if job is not None else None
         self._work.add()

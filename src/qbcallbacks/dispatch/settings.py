@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..errors import QbCallbacksError
 from ..matching.matcher import AttachPolicy
@@ -68,6 +68,17 @@ class DispatcherSettings(Frozen):
     #: After a reload, a live job keeps the rules it was attached under (`submission`, the
     #: original's) or takes the new set (`live`); see `spec/semantics.md`.
     attach: AttachPolicy = "submission"
+    #: Where runs happen: `local` (this host's pools) or `celery` (Celery workers reached
+    #: through `broker`; see `dispatch.remote`).
+    executor: Literal["local", "celery"] = "local"
+    #: The broker URL of the `celery` executor (`amqp://user:password@host:port/vhost`).
+    broker: str | None = None
+
+    @model_validator(mode="after")
+    def _broker_for_celery(self) -> DispatcherSettings:
+        if self.executor == "celery" and not self.broker:
+            raise ValueError("the celery executor needs a broker URL")
+        return self
 
 
 class Health(Frozen):

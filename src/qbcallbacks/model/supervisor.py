@@ -12,7 +12,9 @@ accepts and rejects the same spellings.
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Protocol, runtime_checkable
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import field_validator
 
@@ -29,6 +31,22 @@ SubjobAction = Literal[
     "unblock", "unblock-single", "block", "fail", "kill", "migrate", "preempt", "interrupt",
     "suspend", "resume",
 ]
+
+
+T = TypeVar("T")
+
+#: When the run asking the supervisor something must end (`time.monotonic()`), set by the
+#: runtime while it answers the run's calls: a supervisor over a wire waits no longer.
+RUN_DEADLINE: ContextVar[float | None] = ContextVar("qbcallbacks_run_deadline", default=None)
+
+
+def asking_until(deadline: float, call: Callable[..., T], *args: Any) -> T:
+    """`call(*args)` with `RUN_DEADLINE` set to `deadline`, as a runtime answers a run's call."""
+    token = RUN_DEADLINE.set(deadline)
+    try:
+        return call(*args)
+    finally:
+        RUN_DEADLINE.reset(token)
 
 
 class HostError(QbCallbacksError):

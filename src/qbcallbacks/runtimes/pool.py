@@ -41,7 +41,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import QbCallbacksError
-from ..model.supervisor import HostError
+from ..model.supervisor import HostError, asking_until
 from ._process_group import boot_ticks, children, started_since
 from .api import Invocation, RunResult, keep_output, log
 from .qb.module import MAX_MESSAGE_BYTES
@@ -368,7 +368,7 @@ def _converse(worker: Worker, request: dict[str, Any], answer: Callable[[str, li
             return message
         if op != "call":
             raise WorkerGone(f"worker sent an unexpected {op!r} message")
-        reply = _reply(answer, message)
+        reply = asking_until(deadline, _reply, answer, message)  # the answer is due by then
         if time.monotonic() >= deadline:
             raise WorkerTimeout("the run's deadline passed during a qb call")
         worker.send(reply, deadline)

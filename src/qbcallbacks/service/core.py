@@ -1,16 +1,21 @@
 """The service's methods, whatever carries them (a socket line, an HTTP batch).
 
-`event` is the hot path: check the `seq`, read the event as a stream line, journal it through
-the dispatcher with the `seq` as its idempotency key, ack. The check and the journaling happen
-under one lock, so two copies of one `seq` arriving at once still journal it once.
+`event` is the hot path: check the `seq`, ask the producer book whether the event is new, read
+it as a stream line, journal it through the dispatcher with the producer's identity as its
+key, ack. The verdict and the journaling happen under one lock, so two copies of one event
+arriving at once still journal it once. A checkpoint thread writes the book to the trail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from typing import Any
 
+from ..audit.journal import Position
+from ..audit.producers import ProducerRow
+from ..audit.store import AuditError
 from ..dispatch.dispatcher import (
     BackPressureError,
     Dispatcher,
@@ -21,50 +26,80 @@ from ..errors import QbCallbacksError
 from ..stream import EventLineError, EventReader
 from .messages import (
     BACK_PRESSURE,
+    CONFLICT,
     DRAINING,
     INVALID_PARAMS,
     MAX_SEQ,
     METHOD_NOT_FOUND,
+    OUT_OF_ORDER,
     UNAVAILABLE,
 )
 from .metrics import Metrics
+from .producers import WINDOW, ProducerBook, Verdict, digest
 from .proxy import SupervisorProxy
+
+#: Seconds between two checkpoints of the producer book.
+CHECKPOINT_EVERY = 1.0
+_RETRY = {BackPressureError: BACK_PRESSURE, DispatcherUnavailable: UNAVAILABLE,
+          DispatcherClosed: DRAINING}
 
 
 class RpcFault(QbCallbacksError):
     """A request that is answered with a JSON-RPC error."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.data = data
+
+    def error(self) -> dict[str, Any]:
+        """The JSON-RPC error object."""
+        found: dict[str, Any] = {"code": self.code, "message": self.message}
+        if self.data is not None:
+            found["data"] = self.data
+        return found
 
 
 class Service:
-    """A dispatcher fed by a remote supervisor."""
+    """A dispatcher fed by remote producers."""
 
     def __init__(self, dispatcher: Dispatcher, proxy: SupervisorProxy, metrics: Metrics,
                  drain_timeout: float | None = None,
-                 stopped: threading.Event | None = None) -> None:
+                 stopped: threading.Event | None = None,
+                 book: ProducerBook | None = None, replayed_to: Position | None = None) -> None:
         self.dispatcher = dispatcher
         self.proxy = proxy
         self.metrics = metrics
         self.drain_timeout = drain_timeout
         self.reader = EventReader()
         self.draining = False
+        self.book = book if book is not None else ProducerBook()
         #: Set to stop serving (by a `drain` request, or a signal caught before the start).
         self.stopped = stopped if stopped is not None else threading.Event()
         self._lock = threading.Lock()
         self._drain_lock = threading.Lock()
         self._drained: bool | None = None
+        self._replayed_to = replayed_to or Position(0, 0)
+        self._supervisors: dict[str, object] = {}
         metrics.watch(lambda: dispatcher.queue_depth, lambda: proxy.connected)
+        self._counted = {o: metrics.events.labels(o)  # looked up once, not per event
+                         for o in ("journaled", "duplicate", "rejected")}
+        self._saver = threading.Thread(target=self._checkpoints, name="qbcallbacks-producers",
+                                       daemon=True)
+        self._saver.start()
 
-    def call(self, method: str, params: dict[str, Any]) -> Any:
+    def call(self, method: str, params: dict[str, Any], producer: str | None = None,
+             epoch: int = 0) -> Any:
         """Answer one request (raises `RpcFault` for an error answer)."""
         if method == "event":
-            return self.event(params)
+            if producer is None:
+                raise RpcFault(INVALID_PARAMS, "events come from a producer (see hello)")
+            return self.event(params, producer, epoch)
         if method == "health":
-            return self.health()
+            return self.health(producer, epoch)
+        if method == "metrics":
+            return {"text": self.metrics.text().decode()}
         if method == "reload":
             return self.reload(params)
         if method == "drain":
@@ -74,49 +109,116 @@ class Service:
                 raise RpcFault(INVALID_PARAMS, "'timeout' must be a number of seconds")
             return {"drained": self.drain(timeout)}
         raise RpcFault(METHOD_NOT_FOUND, f"unknown method {method!r}; the service knows "
-                       "event, attach, reload, health and drain")
+                       "hello, event, attach, reload, health, metrics and drain")
 
-    def event(self, params: dict[str, Any]) -> dict[str, Any]:
+    # -- producers -------------------------------------------------------------------------
+
+    def claim_supervisor(self, producer: str, peer: object) -> bool:
+        """`peer` becomes the supervisor of `producer`, unless one is already connected."""
+        with self._lock:
+            if self._supervisors.get(producer, peer) is not peer:
+                return False
+            self._supervisors[producer] = peer
+            return True
+
+    def release_supervisor(self, producer: str, peer: object) -> None:
+        with self._lock:
+            if self._supervisors.get(producer) is peer:
+                del self._supervisors[producer]
+
+    def greet(self, producer: str, epoch: int) -> int:
+        """`last_seq` for a producer saying hello (raises `RpcFault` for a replaced epoch)."""
+        with self._lock:
+            why = self.book.admit(producer, epoch)
+            if why is not None:
+                raise RpcFault(CONFLICT, why)
+            return self.book.last_seq(producer, epoch)
+
+    def event(self, params: dict[str, Any], producer: str, epoch: int) -> dict[str, Any]:
         started = time.perf_counter()
         seq = params.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
-            self.metrics.events.labels("rejected").inc()
+            self._counted["rejected"].inc()
             raise RpcFault(INVALID_PARAMS, f"'seq' must be a whole number from 1 to {MAX_SEQ}, "
                            f"not {seq!r}")
         line = {k: v for k, v in params.items() if k != "seq"}
+        value = digest(line)
         with self._lock:
-            if self.draining:
-                self.metrics.events.labels("rejected").inc()
-                raise RpcFault(DRAINING, "the service is draining; the event was not taken")
-            if seq <= self.dispatcher.journal.last_key:
-                self.metrics.events.labels("duplicate").inc()
+            verdict, why = self.book.judge(producer, epoch, seq, value)
+            if verdict == Verdict.DUPLICATE:
+                self._counted["duplicate"].inc()
                 return {"ack": seq, "duplicate": True}
-            try:
-                event, job = self.reader.read(line)
-                self.dispatcher.emit(event, job, key=seq)
-            except EventLineError as exc:
-                self.metrics.events.labels("rejected").inc()
-                raise RpcFault(INVALID_PARAMS, str(exc)) from None
-            except DispatcherUnavailable as exc:
-                self.metrics.events.labels("rejected").inc()
-                raise RpcFault(UNAVAILABLE, str(exc)) from None
-            except BackPressureError as exc:
-                self.metrics.events.labels("rejected").inc()
-                raise RpcFault(BACK_PRESSURE, str(exc)) from None
-            except DispatcherClosed as exc:
-                self.metrics.events.labels("rejected").inc()
-                raise RpcFault(DRAINING, str(exc)) from None
-        self.metrics.events.labels("journaled").inc()
+            if verdict != Verdict.NEW or self.draining:
+                self._counted["rejected"].inc()
+                if verdict == Verdict.CONFLICT:
+                    raise RpcFault(CONFLICT, why)
+                if verdict == Verdict.OWED:
+                    raise RpcFault(OUT_OF_ORDER, why,
+                                   {"resend_from": self.book.owed(producer, epoch)})
+                self.book.refused(producer, epoch, seq)
+                raise RpcFault(DRAINING, "the service is draining; the event was not taken")
+            self._journal(line, producer, epoch, seq, value)
+        self._counted["journaled"].inc()
         self.metrics.ack.observe(time.perf_counter() - started)
         return {"ack": seq}
 
-    def health(self) -> dict[str, Any]:
+    def _journal(self, line: dict[str, Any], producer: str, epoch: int, seq: int,
+                 value: str) -> None:
+        """Read and journal one new event, its params but `seq` (under the lock)."""
+        try:
+            event, job = self.reader.read(line)
+            self.dispatcher.emit(event, job, key=[producer, epoch, seq, value])
+        except EventLineError as exc:
+            self._counted["rejected"].inc()
+            raise RpcFault(INVALID_PARAMS, str(exc)) from None
+        except (DispatcherUnavailable, BackPressureError, DispatcherClosed) as exc:
+            self._counted["rejected"].inc()
+            self.book.refused(producer, epoch, seq)
+            raise RpcFault(_RETRY[type(exc)], str(exc)) from None
+        self.book.taken(producer, epoch, seq, value)
+        journal = self.dispatcher.journal
+        if journal.keep_from is None:
+            journal.keep_from = Position(journal.key_end.segment, 0)
+
+    def _checkpoints(self) -> None:
+        while not self.stopped.wait(CHECKPOINT_EVERY):
+            self.checkpoint()
+
+    def checkpoint(self) -> bool:
+        """Write what the book took since the last checkpoint to the trail; False if the trail
+        could not be written (it is tried again next time; the journal keeps it meanwhile)."""
+        journal = self.dispatcher.journal
+        with self._lock:
+            rows, self.book.unsaved = self.book.unsaved, []
+            mark = max(journal.key_end, self._replayed_to)
+        if not rows:
+            return True
+        try:
+            self.dispatcher.audit.save_producers(_newest(rows), mark, WINDOW)
+        except AuditError:
+            with self._lock:
+                self.book.unsaved[:0] = rows
+            return False
+        journal.keep_from = mark
+        return True
+
+    # -- the rest --------------------------------------------------------------------------
+
+    def health(self, producer: str | None = None, epoch: int = 0) -> dict[str, Any]:
         h = self.dispatcher.health
-        return {"ok": h.ok and not self.draining,
-                "problem": "draining" if self.draining and h.ok else h.problem,
-                "since": h.since, "supervisor": self.proxy.connected,
+        ok, problem, since = h.ok, h.problem, h.since
+        journal = self.dispatcher.journal
+        if ok and journal.problem is not None:
+            ok, problem, since = False, journal.problem, journal.problem_since
+        with self._lock:
+            producers = self.book.summary()
+            last = (self.book.last_seq(producer, epoch) if producer is not None else
+                    max((p["last_seq"] for p in producers.values()), default=0))
+        return {"ok": ok and not self.draining,
+                "problem": "draining" if self.draining and ok else problem,
+                "since": since, "supervisor": self.proxy.connected,
                 "draining": self.draining, "queued": self.dispatcher.queue_depth,
-                "last_seq": self.dispatcher.journal.last_key}
+                "last_seq": last, "producers": producers}
 
     def reload(self, params: dict[str, Any]) -> dict[str, Any]:
         dirs = params.get("directories")
@@ -129,11 +231,25 @@ class Service:
         return {"diagnostics": [d.to_json() for d in found]}
 
     def drain(self, timeout: float | None = None) -> bool:
-        """Stop taking events, run what was accepted, close the trail; once (later callers get
-        the first outcome). Then `stopped` is set."""
+        """Stop taking events, checkpoint the producers, run what was accepted, close the
+        trail; once (later callers get the first outcome). Then `stopped` is set."""
         with self._drain_lock:
             if self._drained is None:
                 with self._lock:
                     self.draining = True
+                with contextlib.suppress(AuditError):
+                    self.checkpoint()
                 self._drained = self.dispatcher.close(drain=True, timeout=timeout)
             return self._drained
+
+
+def _newest(rows: list[ProducerRow]) -> list[ProducerRow]:
+    """Each producer's newest `WINDOW` rows (older ones the table would drop at once)."""
+    kept: dict[str, int] = {}
+    out: list[ProducerRow] = []
+    for row in reversed(rows):
+        if kept.get(row.producer, 0) < WINDOW:
+            kept[row.producer] = kept.get(row.producer, 0) + 1
+            out.append(row)
+    out.reverse()
+    return out

@@ -33,6 +33,19 @@ INVALID_PARAMS = -32602
 BACK_PRESSURE = -32001
 UNAVAILABLE = -32002
 DRAINING = -32003
+#: A retriable refusal of an earlier seq of this producer is still owed: re-send from it.
+OUT_OF_ORDER = -32004
+#: The seq names another event (other content, a gap, too old) or the epoch was replaced.
+CONFLICT = -32005
+#: The connection has not said who it is: the first request is `hello`.
+HELLO_FIRST = -32010
+#: Not allowed: a bad token, a method the role may not call, a second supervisor.
+FORBIDDEN = -32011
+#: The service has `--max-connections` open already.
+TOO_MANY = -32012
+
+#: The roles a connection may take with `hello`.
+Role = Literal["supervisor", "admin", "adapter"]
 
 Id = int | str | None
 
@@ -47,7 +60,8 @@ class Request(Frozen):
 
 
 class ErrorObject(Frozen):
-    """What went wrong; `code` is one of the table in `spec/service.md`."""
+    """What went wrong; `code` is one of the table in `spec/service.md`; `data` holds
+    `{"resend_from": N}` with -32004."""
 
     code: int
     message: str
@@ -89,6 +103,28 @@ class EventResult(Frozen):
 
     ack: int
     duplicate: bool | None = None
+
+
+class HelloParams(Frozen):
+    """The first request of every connection: who it is."""
+
+    role: Role
+    #: The event source's name (roles that send events: `supervisor`, `adapter`).
+    producer: str | None = Field(default=None, min_length=1, max_length=200)
+    #: The producer's epoch: a producer that starts its `seq` over takes a higher one.
+    epoch: int | None = Field(default=None, ge=0, le=MAX_SEQ)
+    #: The shared secret (`--token-file`), where the listener asks for one.
+    token: str | None = None
+
+
+class HelloResult(Frozen):
+    """Where the producer resumes: `last_seq` is the highest seq journaled for it in this
+    epoch (0: none)."""
+
+    role: Role
+    producer: str | None = None
+    epoch: int | None = None
+    last_seq: int
 
 
 class ReloadParams(Frozen):
@@ -136,6 +172,14 @@ class HealthResult(Frozen):
     draining: bool
     queued: int
     last_seq: int
+    #: Every producer the service knows: its newest epoch and that epoch's last seq.
+    producers: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
+class MetricsResult(Frozen):
+    """The metrics in Prometheus' text format, as `GET /metrics` serves them."""
+
+    text: str
 
 
 class DrainParams(Frozen):
@@ -197,6 +241,7 @@ class BatchError(Frozen):
     code: int
     message: str
     seq: int | None = None
+    data: Any = None
 
 
 class BatchResult(Frozen):
@@ -209,11 +254,13 @@ class BatchResult(Frozen):
 #: Every message, by the name of its schema file (without `.json`).
 SCHEMAS: dict[str, type[BaseModel]] = {
     "request": Request, "response": Response, "error": ErrorObject,
+    "hello.params": HelloParams, "hello.result": HelloResult,
     "event.params": EventParams, "event.result": EventResult,
     "attach.params": AttachParams, "attach.result": AttachResult,
     "reload.params": ReloadParams, "reload.result": ReloadResult,
     "health.params": HealthParams, "health.result": HealthResult,
     "drain.params": DrainParams, "drain.result": DrainResult,
+    "metrics.params": HealthParams, "metrics.result": MetricsResult,
     "jobinfo.params": JobinfoParams, "jobinfo.result.item": JobInfo,
     "job_action.params": JobActionParams, "work_action.params": WorkActionParams,
     "subjob_action.params": SubjobActionParams, "mail.params": MailParams,

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import choose_encoder
 
 from ..audit.sql import SqlTrail
 
@@ -51,6 +52,12 @@ class Metrics:
 
     def text(self) -> bytes:
         return generate_latest(self.registry)
+
+    def exposition(self, accept: str | None) -> tuple[bytes, str]:
+        """The metrics in the format the scraper asks for (OpenMetrics when its Accept header
+        names it, else Prometheus text), and that format's content type."""
+        encoder, kind = choose_encoder(accept or "")
+        return encoder(self.registry), kind
 
 
 class MeteredAuditStore(SqlTrail):

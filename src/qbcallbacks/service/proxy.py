@@ -19,6 +19,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any, Protocol
 
 from ..model.supervisor import (
+    RUN_DEADLINE,
     HostError,
     JobAction,
     MailMessage,
@@ -35,10 +36,14 @@ class SupervisorGone(HostError):
     """The connection a call was sent on closed before the answer came."""
 
 
-class Peer(Protocol):
-    """A connection the proxy can send a request on."""
+class SendTimeout(OSError):
+    """The peer did not read what was sent to it within the deadline (it is closed)."""
 
-    def send(self, message: dict[str, Any]) -> None:
+
+class Peer(Protocol):
+    """A connection the proxy can send a request on, within a deadline."""
+
+    def send(self, message: dict[str, Any], deadline: float | None = None) -> None:
         ...
 
 
@@ -65,8 +70,9 @@ class SupervisorProxy:
             self._peers.append(peer)
             self._cond.notify_all()
 
-    def detach(self, peer: Peer) -> None:
-        """`peer` closed: calls sent on it fail now; later calls go to the previous one."""
+    def detach(self, peer: Peer, why: type[Exception] | None = None) -> None:
+        """`peer` closed: calls sent on it fail now (as timed out when `why` is
+        `SendTimeout`: it stopped reading); later calls go to the previous one."""
         with self._cond:
             if peer in self._peers:
                 self._peers.remove(peer)
@@ -74,7 +80,8 @@ class SupervisorProxy:
             futures = [self._pending.pop(k) for k in gone]
         for future, _, method in futures:
             future.set_exception(SupervisorGone(
-                f"the supervisor went away before answering {method}"))
+                f"the supervisor went away before answering {method}") if why is None else
+                FutureTimeout())
 
     def answer(self, message: dict[str, Any]) -> bool:
         """A response from the supervisor; False if it answers nothing we asked."""
@@ -97,6 +104,9 @@ class SupervisorProxy:
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """Send one request and wait for its answer (within the timeout)."""
         deadline = time.monotonic() + self.timeout
+        run_ends = RUN_DEADLINE.get()
+        if run_ends is not None:  # never past the asking run's own deadline
+            deadline = min(deadline, run_ends)
         future: Future[Any] = Future()
         with self._cond:
             while not self._peers:
@@ -110,7 +120,10 @@ class SupervisorProxy:
             key = f"s{next(self._ids)}"
             self._pending[key] = (future, peer, method)
         try:
-            peer.send({"jsonrpc": "2.0", "id": key, "method": method, "params": params})
+            peer.send({"jsonrpc": "2.0", "id": key, "method": method, "params": params},
+                      deadline)
+        except SendTimeout:
+            self.detach(peer, SendTimeout)
         except OSError:
             self.detach(peer)
         try:

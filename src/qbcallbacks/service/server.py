@@ -1,8 +1,11 @@
-"""The line protocol over Unix and TCP sockets: one thread per connection reads lines, answers
-the supervisor's requests in order, and hands its answers to our requests to the proxy.
+"""The line protocol over Unix and TCP sockets: one thread per connection (at most
+`max_connections` of them) reads lines, answers the requests in order, and hands a
+supervisor's answers to our requests to the proxy.
 
-`reload` and `drain` are answered from a thread of their own: a drain waits for runs that may
-be asking this very connection's supervisor something, whose answers this reader must read.
+The first request is `hello` (`access`); a connection that sends anything else first, or
+nothing within `Guard.read_timeout`, is closed. `reload` and `drain` are answered from a thread of
+their own. What the service writes to a supervisor on its own initiative (a question) is
+written within the question's deadline: a supervisor that stops reading is disconnected.
 """
 
 from __future__ import annotations
@@ -11,34 +14,34 @@ import contextlib
 import json
 import logging
 import os
+import select
 import socket
 import stat
 import threading
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from ..errors import QbCallbacksError
 from ..stream import OverlongLine, stream_lines
+from .access import ALLOWED, Identity, hello
 from .core import RpcFault, Service
-from .messages import INVALID_REQUEST, MAX_LINE, PARSE_ERROR
+from .lines import SocketLines
+from .listen import Guard, ListenError, group_id, parse_listen
+from .messages import (
+    FORBIDDEN,
+    HELLO_FIRST,
+    INVALID_REQUEST,
+    MAX_LINE,
+    METHOD_NOT_FOUND,
+    PARSE_ERROR,
+    TOO_MANY,
+)
+from .proxy import SendTimeout
 
 log = logging.getLogger("qbcallbacks.service")
 
-
-class ListenError(QbCallbacksError):
-    """The service cannot listen where it was told to."""
-
-
-def parse_listen(text: str) -> tuple[str, str, int]:
-    """`unix:PATH` or `tcp:HOST:PORT` as (kind, path or host, port)."""
-    kind, _, rest = text.partition(":")
-    if kind == "unix" and rest:
-        return "unix", rest, 0
-    if kind == "tcp":
-        host, _, port = rest.rpartition(":")
-        if host and port.isdigit() and int(port) < 65536:
-            return "tcp", host.strip("[]"), int(port)
-    raise ListenError(f"--listen: {text!r} is not unix:SOCKET or tcp:HOST:PORT")
+#: A write waits at most this many read timeouts for the peer to read (then it is closed).
+WRITE_BOUND = 3
 
 
 def _dumps(message: dict[str, Any]) -> bytes:
@@ -46,56 +49,117 @@ def _dumps(message: dict[str, Any]) -> bytes:
 
 
 class Connection:
-    """One supervisor connection."""
+    """One connection, whose role its `hello` sets."""
 
-    def __init__(self, sock: socket.socket, service: Service) -> None:
+    def __init__(self, sock: socket.socket, service: Service, guard: Guard,
+                 token_required: bool) -> None:
         self.sock = sock
         self.service = service
+        self.guard = guard
+        self.token_required = token_required
+        self.who: Identity | None = None
+        self.stalled = False  # closed because it stopped reading what it was asked
+        self._slow: list[threading.Thread] = []  # drains and reloads being answered
         self._wlock = threading.Lock()
-        self._rfile = sock.makefile("rb", buffering=1 << 16)
-        self.attached = False  # answers the service's requests (after its first non-health)
+        self._lines = SocketLines(sock, self._flush)
+        self._reader: threading.Thread | None = None
+        self._out: list[bytes] = []  # the reader's answers, written before it next waits
 
-    def send(self, message: dict[str, Any]) -> None:
-        data = _dumps(message)
-        with self._wlock:
-            self.sock.sendall(data)
+    def send(self, message: dict[str, Any], deadline: float | None = None) -> None:
+        """Write one message by `deadline` (a question: the asking run's; else the write
+        bound), or close the connection (`SendTimeout`): half a line cannot be taken back,
+        and a peer that stops reading holds nothing of ours for longer."""
+        self._write(_dumps(message), deadline)
+
+    def _write(self, data: bytes, deadline: float | None) -> None:
+        if deadline is None:
+            deadline = time.monotonic() + WRITE_BOUND * self.guard.read_timeout
+        if not self._wlock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            self._stall()
+        try:
+            self._send_by(data, deadline)
+        finally:
+            self._wlock.release()
+
+    def _send_by(self, data: bytes, deadline: float) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[self.sock.send(view, socket.MSG_DONTWAIT):]
+                continue
+            except (BlockingIOError, InterruptedError):
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [self.sock], [], left)[1]:
+                self._stall()
+
+    def _stall(self) -> NoReturn:
+        self.stalled = True
+        self.close()
+        raise SendTimeout("the supervisor is not reading")
+
+    def _reply(self, message: dict[str, Any]) -> None:
+        """An answer: gathered on the reader (in order, written before it next waits, or once
+        they are many), written at once from any other thread."""
+        if threading.current_thread() is not self._reader:
+            self.send(message)
+            return
+        self._out.append(_dumps(message))
+        if len(self._out) >= 1024:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._out:
+            data, self._out = b"".join(self._out), []
+            self._write(data, None)
 
     def serve(self) -> None:
         proxy = self.service.proxy
         try:
-            for raw in stream_lines(self._rfile, MAX_LINE):
+            self.sock.settimeout(self.guard.read_timeout)
+            self._reader = threading.current_thread()
+            for raw in stream_lines(self._lines, MAX_LINE):
                 if isinstance(raw, OverlongLine):
                     self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
                     return
-                if raw.strip():
-                    self._line(raw)
+                if raw.strip() and not self._line(raw):
+                    return
         except OSError:
             return
         finally:
-            proxy.detach(self)
+            with contextlib.suppress(OSError):
+                self._flush()  # the answers to what was read, a refused hello's too
+            for thread in self._slow:  # a client that sent a drain and then EOF still
+                thread.join()          # gets the answer before the connection closes
+            if self.who is not None and self.who.role == "supervisor" and self.who.producer:
+                self.service.release_supervisor(self.who.producer, self)
+            proxy.detach(self, SendTimeout if self.stalled else None)
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(OSError):
-                self._rfile.close()  # the file holds the socket open until it is closed too
                 self.sock.close()
 
-    def _error(self, key: Any, code: int, message: str) -> None:
+    def _error(self, key: Any, code: int, message: str, data: Any = None) -> None:
+        error: dict[str, Any] = {"code": code, "message": message}
+        if data is not None:
+            error["data"] = data
         with contextlib.suppress(OSError):
-            self.send({"jsonrpc": "2.0", "id": key, "error": {"code": code, "message": message}})
+            self._reply({"jsonrpc": "2.0", "id": key, "error": error})
 
-    def _line(self, raw: bytes) -> None:
+    def _line(self, raw: bytes) -> bool:
+        """Take one line; False ends the connection."""
         try:
             msg = json.loads(raw)
         except (ValueError, RecursionError) as exc:
             self._error(None, PARSE_ERROR, f"not JSON: {str(exc)[:100]}")
-            return
+            return self.who is not None
         if not isinstance(msg, dict):
             self._error(None, INVALID_REQUEST, "a message is a JSON object")
-            return
-        if "method" not in msg and ("result" in msg or "error" in msg):
-            if not self.service.proxy.answer(msg):
+            return self.who is not None
+        if "method" not in msg and ("result" in msg or "error" in msg) and self.who:
+            if self.who.role != "supervisor" or not self.service.proxy.answer(msg):
                 log.warning("an answer to no request of ours: id %r", msg.get("id"))
-            return
+            return True
         key, method, params = msg.get("id"), msg.get("method"), msg.get("params", {})
         if (msg.get("jsonrpc") != "2.0" or not isinstance(method, str)
                 or not isinstance(params, dict)
@@ -103,19 +167,58 @@ class Connection:
             self._error(key if isinstance(key, int | str) else None, INVALID_REQUEST,
                         'a request has "jsonrpc": "2.0", a "method", "params" as an object '
                         'and an "id"')
-            return
-        if method != "health" and not self.attached:
-            self.attached = True  # a probe that only asks `health` is never asked anything
-            self.service.proxy.attach(self)
+            return self.who is not None
+        if self.who is None or method == "hello":
+            return self._hello(key, method, params)
+        if method not in ALLOWED[self.who.role]:
+            known = any(method in allowed for allowed in ALLOWED.values())
+            self._error(key, FORBIDDEN if known else METHOD_NOT_FOUND,
+                        f"a {self.who.role} connection may not ask {method}; it may ask "
+                        f"{', '.join(sorted(ALLOWED[self.who.role]))}")
+            return True
         if method == "attach":
             if "id" in msg:
-                self.send({"jsonrpc": "2.0", "id": key, "result": {"attached": True}})
-            return
+                self._reply({"jsonrpc": "2.0", "id": key, "result": {"attached": True}})
+            return True
         if method in ("drain", "reload"):
-            threading.Thread(target=self._answer, args=("id" in msg, key, method, params),
-                             name=f"qbcallbacks-{method}", daemon=True).start()
+            thread = threading.Thread(target=self._answer, name=f"qbcallbacks-{method}",
+                                      args=("id" in msg, key, method, params), daemon=True)
+            self._slow = [t for t in self._slow if t.is_alive()] + [thread]
+            thread.start()
         else:
             self._answer("id" in msg, key, method, params)
+        return True
+
+    def _hello(self, key: Any, method: str, params: dict[str, Any]) -> bool:
+        """The opening request; False (after the answer) when the connection must close."""
+        if self.who is not None:
+            self._error(key, INVALID_REQUEST, "hello comes once, first")
+            return True
+        if method != "hello":
+            self._error(key, HELLO_FIRST, "the first request is hello (role, producer, epoch, "
+                        "token); this connection is closed")
+            return False
+        try:
+            who = hello(params, self.guard.token, self.token_required)
+            last = 0
+            if who.producer is not None:
+                last = self.service.greet(who.producer, who.epoch)
+            if who.role == "supervisor" and who.producer is not None and \
+                    not self.service.claim_supervisor(who.producer, self):
+                raise RpcFault(FORBIDDEN, f"producer {who.producer!r} already has a supervisor "
+                               "connected; one at a time")
+        except RpcFault as fault:
+            self._error(key, fault.code, fault.message, fault.data)
+            return False
+        self.who = who
+        self.sock.settimeout(None)
+        if who.role == "supervisor":
+            self.service.proxy.attach(self)
+        with contextlib.suppress(OSError):
+            self._reply({"jsonrpc": "2.0", "id": key, "result": {
+                "role": who.role, "producer": who.producer,
+                "epoch": who.epoch if who.producer is not None else None, "last_seq": last}})
+        return True
 
     def _answer(self, wanted: bool, key: Any, method: str, params: dict[str, Any]) -> None:
         try:
@@ -125,11 +228,13 @@ class Connection:
                 self.service.stopped.set()
 
     def _respond(self, wanted: bool, key: Any, method: str, params: dict[str, Any]) -> None:
+        who = self.who
+        assert who is not None
         try:
-            result = self.service.call(method, params)
+            result = self.service.call(method, params, who.producer, who.epoch)
         except RpcFault as fault:
             if wanted:
-                self._error(key, fault.code, fault.message)
+                self._error(key, fault.code, fault.message, fault.data)
             return
         except Exception as exc:  # a fault of ours: say so, keep serving
             log.exception("%s failed", method)
@@ -138,7 +243,7 @@ class Connection:
             return
         if wanted:
             with contextlib.suppress(OSError):
-                self.send({"jsonrpc": "2.0", "id": key, "result": result})
+                self._reply({"jsonrpc": "2.0", "id": key, "result": result})
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -146,16 +251,18 @@ class Connection:
 
 
 class SocketServer:
-    """Accepts connections on a Unix or TCP socket, one thread each."""
+    """Accepts connections on a Unix or TCP socket, one thread each, at most
+    `guard.max_connections` at once."""
 
-    def __init__(self, listen: str, service: Service) -> None:
+    def __init__(self, listen: str, service: Service, guard: Guard | None = None) -> None:
         self.kind, self.where, port = parse_listen(listen)
         self.service = service
+        self.guard = guard or Guard()
         self._connections: set[Connection] = set()
         self._lock = threading.Lock()
         try:
             if self.kind == "unix":
-                self.sock = self._bind_unix(Path(self.where))
+                self.sock = self._bind_unix(Path(self.where), self.guard)
             else:
                 self.sock = socket.create_server((self.where, port), backlog=64)
         except OSError as exc:
@@ -165,7 +272,7 @@ class SocketServer:
                                         daemon=True)
 
     @staticmethod
-    def _bind_unix(path: Path) -> socket.socket:
+    def _bind_unix(path: Path, guard: Guard) -> socket.socket:
         with contextlib.suppress(FileNotFoundError):
             if not stat.S_ISSOCK(path.lstat().st_mode):
                 raise ListenError(f"--listen: {path} exists and is not a socket")
@@ -178,8 +285,20 @@ class SocketServer:
                 raise ListenError(f"--listen: a service already listens on {path}")
             finally:
                 probe.close()
+        gid = group_id(guard.socket_group) if guard.socket_group is not None else -1
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(path))
+        old = os.umask(0o177)  # owner-only from the bind on, until its mode is set
+        try:
+            sock.bind(str(path))
+        finally:
+            os.umask(old)
+        try:
+            if gid >= 0:
+                os.chown(path, -1, gid)
+            os.chmod(path, guard.socket_mode)
+        except OSError:
+            sock.close()
+            raise
         sock.listen(64)
         return sock
 
@@ -193,9 +312,14 @@ class SocketServer:
                 conn, _ = self.sock.accept()
             except OSError:
                 return  # closed
+            with self._lock:
+                full = len(self._connections) >= self.guard.max_connections
+            if full:
+                _refuse(conn, self.guard.max_connections)
+                continue
             if self.kind == "tcp":
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            peer = Connection(conn, self.service)
+            peer = Connection(conn, self.service, self.guard, self.kind == "tcp")
             with self._lock:
                 self._connections.add(peer)
             threading.Thread(target=self._serve, args=(peer,), name="qbcallbacks-conn",
@@ -207,6 +331,11 @@ class SocketServer:
         finally:
             with self._lock:
                 self._connections.discard(peer)
+
+    @property
+    def open_connections(self) -> int:
+        with self._lock:
+            return len(self._connections)
 
     def close(self) -> None:
         """Stop accepting, close every connection, remove the socket file."""
@@ -221,3 +350,13 @@ class SocketServer:
         if self.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.where)
+
+
+def _refuse(conn: socket.socket, cap: int) -> None:
+    """One error line, never waited for, then close: the accept loop never blocks on it."""
+    line = _dumps({"jsonrpc": "2.0", "id": None, "error": {
+        "code": TOO_MANY, "message": f"the service has {cap} connections open; try later"}})
+    with contextlib.suppress(OSError):
+        conn.send(line, socket.MSG_DONTWAIT)
+    with contextlib.suppress(OSError):
+        conn.close()

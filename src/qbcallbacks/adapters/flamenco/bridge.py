@@ -58,10 +58,13 @@ class ServiceSink:
     """Feeds `qbcallbacks serve` through its line protocol, answering its calls with
     `supervisor`; reconnects as needed."""
 
-    def __init__(self, address: str, supervisor: Supervisor, state: AdapterState) -> None:
+    def __init__(self, address: str, supervisor: Supervisor, state: AdapterState,
+                 producer: str = "flamenco", token: str | None = None) -> None:
         self.address = address
         self.supervisor = supervisor
         self.state = state
+        self.producer = producer
+        self.token = token
         self._client: ServiceClient | None = None
 
     def connect(self) -> ServiceClient:
@@ -69,11 +72,10 @@ class ServiceSink:
         if self._client is None or not self._client.alive:
             if self._client is not None:
                 self._client.close()
-            self._client = ServiceClient(self.address, self.supervisor)
-            health = self._client.request("health", {})
-            if isinstance(health, dict):
-                # A fresh adapter state must not reuse numbers the service already holds.
-                self.state.raise_seq(int(health.get("last_seq") or 0))
+            self._client = ServiceClient(self.address, self.supervisor, producer=self.producer,
+                                         token=self.token)
+            # A fresh adapter state must not reuse numbers the service already holds.
+            self.state.raise_seq(self._client.last_seq)
         return self._client
 
     def deliver(self, seq: int, line: dict[str, Any]) -> None:
