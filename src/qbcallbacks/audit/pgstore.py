@@ -31,6 +31,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from . import producers
 from .marks import Mark, RunMarks
 from .records import FiringRecord
 from .sql import Rows, SqlTrail, statements
@@ -213,6 +214,8 @@ class PgAuditStore(SqlTrail):
                 with pg.transaction():
                     pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
                     pg.execute(_SCHEMA)
+                    for sql in producers.schema(trail_column=True):
+                        pg.execute(sql)
                 self._take_lease(pg)
         except psycopg.Error as exc:
             pg.close()

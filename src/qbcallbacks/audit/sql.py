@@ -380,9 +380,7 @@ class SqlTrail:
 
     def load_producers(self) -> producers.Checkpoint:
         """The service's producer checkpoint (`audit.producers`)."""
-        with self._transaction():
-            for sql in producers.schema(trail_column=bool(self._scope)):
-                self._run(sql)
+        with self._transaction():  # its tables are made with the trail's (`producers.schema`)
             return producers.load(_Statements(self._run), self.SQL.param, self._trail_name())
 
     def save_producers(self, rows: Sequence[producers.ProducerRow], position: Position,

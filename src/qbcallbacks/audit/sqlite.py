@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..lang.source import file_kind_name
+from . import producers
 from .sql import Rows, SqlTrail, statements
 from .store import AuditError, AuditInUse
 
@@ -121,6 +122,8 @@ class SqliteAuditStore(SqlTrail):
             # power loss, at the cost of an fsync per commit.
             db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             db.executescript(_SCHEMA)
+            for sql in producers.schema(trail_column=False):
+                db.execute(sql)
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         return db
 
