@@ -334,20 +334,25 @@ class SqlTrail:
     def query(self, *, job: int | None = None, callback: str | None = None,
               status: str | Sequence[str] | None = None, since: float | None = None,
               until: float | None = None, session: int | None = None,
-              limit: int | None = None, newest_first: bool = False) -> list[FiringRecord]:
-        """Firings filtered by attached job, callback name, status(es), queue time, session."""
+              limit: int | None = None, newest_first: bool = False,
+              after_id: int | None = None,
+              ids: Sequence[int] | None = None) -> list[FiringRecord]:
+        """Firings filtered by attached job, callback name, status(es), queue time, session,
+        and id (`after_id` for a tail, `ids` to read given firings again)."""
         p = self.SQL.param
         where, args = [self.SQL.where], list(self._scope)
         statuses = None if status is None else [status] if isinstance(status, str) else status
         for test, value in (("job = ?", job), ("callback = ?", callback),
                             ("queued_at >= ?", since), ("queued_at < ?", until),
-                            ("session = ?", session)):
+                            ("session = ?", session), ("id > ?", after_id)):
             if value is not None:
                 where.append(test)
                 args.append(value)
-        if statuses is not None:
-            where.append(f"status IN ({','.join('?' * len(statuses))})")
-            args.extend(statuses)
+        for column, values in (("status", statuses), ("id", ids)):
+            if values is not None:
+                where.append(f"{column} IN ({','.join('?' * len(values))})" if values
+                             else "1=0")  # an empty list matches nothing
+                args.extend(values)
         sql = (f"SELECT {COLUMNS} FROM firings " + " AND ".join(where)).replace("?", p)
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:
