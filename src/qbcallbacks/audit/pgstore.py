@@ -8,11 +8,9 @@ open. A second writer of the same trail fails at once with `AuditInUse`; writers
 trails are not affected; readers never lock. A killed writer's connection closes and its lease
 goes with it.
 
-The contract and the durability rules are those of every trail (`audit.store`); the SQL shared
-with the SQLite trail is in `audit.sql`, and this module holds only what differs: the
-connection (made again when the server drops it), the lease, rows scoped by trail name, ids
-from sequences, and text without NUL characters (PostgreSQL cannot hold them: they are stored
-as U+FFFD).
+The contract is every trail's (`audit.store`), the shared part `audit.sql`; here only what
+differs: the connection (made again when the server drops it), the lease, rows scoped by
+trail, batches as arrays, run marks (`audit.marks`), no NUL in text (stored as U+FFFD).
 """
 
 from __future__ import annotations
@@ -34,7 +32,8 @@ import psycopg
 from . import producers
 from .marks import Mark, RunMarks
 from .records import FiringRecord
-from .sql import Rows, SqlTrail, statements
+from .sql import SqlTrail
+from .statements import Rows, statements
 from .store import AuditError, AuditInUse
 
 _SCHEMA = """

@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from ..lang.source import file_kind_name
 from . import producers
-from .sql import Rows, SqlTrail, statements
+from .sql import SqlTrail
+from .statements import Rows, statements
 from .store import AuditError, AuditInUse
 
 _SCHEMA = """

@@ -2,8 +2,8 @@
 
 Two backends stand side by side behind these protocols: SQLite (`audit.sqlite`, a file next to
 the run) and PostgreSQL (`audit.pgstore`, for sites that keep their state there). Their shared
-SQL and logic live in `audit.sql`; each backend's module holds only what differs. Open them
-through `audit.backends`.
+logic lives in `audit.sql`, their shared SQL in `audit.statements`; each backend's module
+holds only what differs. Open them through `audit.backends`.
 
 Durability, on either backend: a batch of pending firings is committed before any of them runs,
 so a host that dies leaves them pending and the next start finds them (`adopt_orphans`).
