@@ -37,6 +37,12 @@ from typing import Any
 from qbcallbacks.dispatch.dispatcher import Dispatcher
 from qbcallbacks.model.events import Event, Job
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rows import add_rows_option, emit, report_to_stderr, row
+
+#: (events, latency samples) per bench/run mode.
+SIZES = {"smoke": (500, 100), "quick": (5_000, 500), "full": (20_000, 2_000)}
+
 
 class _Null:
     def __getattr__(self, name: str) -> Any:
@@ -226,10 +232,21 @@ def _free_port() -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=20_000)
-    ap.add_argument("--samples", type=int, default=2_000)
+    ap.add_argument("--events", type=int, default=None, help="(20,000)")
+    ap.add_argument("--samples", type=int, default=None, help="(2,000)")
     ap.add_argument("--window", type=int, default=256)
+    add_rows_option(ap)
     args = ap.parse_args()
+    events, samples = SIZES[args.rows or "full"]
+    args.events, args.samples = args.events or events, args.samples or samples
+    with report_to_stderr(args.rows is not None):
+        rows = measure(args)
+    if args.rows:
+        emit(rows)
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Print the report; rows: throughput and ack p99 through the socket."""
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
             tempfile.TemporaryDirectory() as c:
         base_rate, base_lat = in_process(Path(a), args.events)
@@ -248,6 +265,16 @@ def main() -> None:
     print(f"goal (>= 5,000 events/s, ack p99 < 2 ms): {'met' if goal else 'NOT met'}")
     half = auth_rate >= 0.5 * echo_rate
     print(f"goal (with a token >= 0.5 x the echo server): {'met' if half else 'NOT met'}")
+    p99 = _pct(lat, 0.99)
+    return [row(f"serve, Unix socket, window {args.window}", f"{rate:,.0f} events/s",
+                f"{base_rate:,.0f} events/s in-process emit", rate / base_rate,
+                ">= 5,000 events/s", rate >= 5000),
+            row("serve, one event at a time, ack p99", f"{p99 * ms:.2f} ms",
+                f"{_pct(base_lat, 0.99) * ms:.3f} ms in-process emit p99", None, "< 2 ms",
+                p99 < 0.002),
+            row(f"serve, loopback TCP with a token, window {args.window}",
+                f"{auth_rate:,.0f} events/s", f"{echo_rate:,.0f} events/s asyncio echo server",
+                auth_rate / echo_rate, ">= 0.5x", half)]
 
 
 if __name__ == "__main__":
