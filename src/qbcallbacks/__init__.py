@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from .errors import (
         ConfigError,
         Diagnostic,
+        GlobalCallbackError,
         QbCallbacksError,
         QcbError,
         SourceError,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:
         RuleLine,
     )
     from .model.events import Event, Job, JobCallback
+    from .model.globals import GlobalCallback
     from .model.rules import Rule
     from .model.supervisor import (
         HostError,
@@ -148,6 +150,8 @@ __all__ = [
     "EventPattern",
     "Firing",
     "FiringRecord",
+    "GlobalCallback",
+    "GlobalCallbackError",
     "HostError",
     "Invocation",
     "Job",

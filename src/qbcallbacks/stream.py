@@ -33,11 +33,14 @@ JOB_KEYS = frozenset(Job.model_fields)
 @dataclass(frozen=True, slots=True)
 class ReplayStep:
     """One good line: attach or update `job` (the job as known after this line), then
-    observe `event`. `seq` is the 0-based line number."""
+    observe `event`. `seq` is the 0-based line number; `given` holds the job keys the line
+    itself gave (none when it named the job by id), which an executing replay applies to
+    the supervisor's state, keeping what callbacks changed since."""
 
     seq: int
     event: Event
     job: Job | None
+    given: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +118,7 @@ def read_events(lines: Iterable[str | bytes | OverlongLine]) -> Iterator[ReplayS
         if event.type == "job" and event.name == "removed" and event.job in known:
             del known[event.job]
             removed.add(event.job)
-        yield ReplayStep(seq, event, step.job)
+        yield ReplayStep(seq, event, step.job, step.given)
 
 
 class EventReader:
@@ -167,8 +170,8 @@ def _read_data(data: object, known: dict[int, Job], removed: set[int],
     name = data.get("event", typ if is_global else None)
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise EventLineError(f"'event' must be an event name (an identifier), not {name!r}")
-    job_id, job = _read_job(data.get("job", 0 if is_global else None), known, removed,
-                            lenient)
+    value = data.get("job", 0 if is_global else None)
+    job_id, job = _read_job(value, known, removed, lenient)
     extra = data.get("extra")
     if isinstance(extra, float):
         raise EventLineError(f"'extra' {extra!r} is not a whole number; an extra that is not "
@@ -180,7 +183,7 @@ def _read_data(data: object, known: dict[int, Job], removed: set[int],
                       extra=None if extra is None else str(extra))
     except ValidationError as exc:
         raise EventLineError(_words(exc)) from None
-    return ReplayStep(0, event, job)
+    return ReplayStep(0, event, job, frozenset(value) if isinstance(value, dict) else frozenset())
 
 
 def _read_job(value: object, known: dict[int, Job], removed: set[int], lenient: bool = False,

@@ -30,6 +30,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from . import producers
+from .globals import SCHEMA as GLOBALS_SCHEMA
+from .globals import PgRunner
 from .marks import Mark, RunMarks
 from .records import FiringRecord
 from .sql import SqlTrail
@@ -161,10 +163,6 @@ def _connect(dsn: str, what: str) -> psycopg.Connection[Any]:
                          f"{str(exc).strip().splitlines()[0] if str(exc) else exc}") from exc
 
 
-def _lease_key(trail: str) -> str:
-    return f"qbcallbacks trail {trail}"
-
-
 class PgAuditStore(SqlTrail):
     """One trail of a PostgreSQL audit database (see `audit.store` for the contract)."""
 
@@ -213,7 +211,7 @@ class PgAuditStore(SqlTrail):
                 with pg.transaction():
                     pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
                     pg.execute(_SCHEMA)
-                    for sql in producers.schema(trail_column=True):
+                    for sql in [*producers.schema(trail_column=True), GLOBALS_SCHEMA["postgres"]]:
                         pg.execute(sql)
                 self._take_lease(pg)
         except psycopg.Error as exc:
@@ -252,7 +250,7 @@ class PgAuditStore(SqlTrail):
 
     def _take_lease(self, pg: psycopg.Connection[Any]) -> None:
         got = pg.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                         (_lease_key(self.trail),)).fetchone()
+                         (f"qbcallbacks trail {self.trail}",)).fetchone()
         if not got or not got[0]:
             row = pg.execute("SELECT holder FROM leases WHERE trail=%s",
                              (self.trail,)).fetchone()
@@ -271,7 +269,7 @@ class PgAuditStore(SqlTrail):
             # Closing the connection drops the lease anyway.
             with contextlib.suppress(psycopg.Error):
                 self._pg.execute("SELECT pg_advisory_unlock(hashtext(%s))",
-                                 (_lease_key(self.trail),))
+                                 (f"qbcallbacks trail {self.trail}",))
         self._leased = False
 
     def _open_marks(self) -> RunMarks | None:
@@ -394,6 +392,9 @@ class PgAuditStore(SqlTrail):
         if self._marks is not None:
             self._marks.shipped(self._marks_sent)
             self._marks_sent = 0
+
+    def _global_runner(self) -> PgRunner:
+        return PgRunner(self._reading, lambda: self._pg, self.trail)
 
     def _session_values(self, note: str) -> tuple[Any, ...]:
         return (self.trail, os.getpid(), socket.gethostname(), time.time(), note)

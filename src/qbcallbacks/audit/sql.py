@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from ..model.events import Event
 from . import producers
+from .globals import GlobalTable, SqlRunner
 from .journal import Position
 from .records import EventRecord, FiringRecord, PendingFiring, excerpt
 from .statements import COLUMNS, Rows, Statements, record
@@ -305,6 +306,13 @@ class SqlTrail:
         args = [*self._scope] + ([] if session is None else [session])
         with self._reading():
             return self._run(sql + tail, args).fetchall()
+
+    def global_callbacks(self) -> GlobalTable:
+        """The trail's global callbacks (see `audit.globals`)."""
+        return GlobalTable(self._global_runner())
+
+    def _global_runner(self) -> SqlRunner:
+        raise NotImplementedError
 
     def load_producers(self) -> producers.Checkpoint:
         """The service's producer checkpoint (`audit.producers`)."""

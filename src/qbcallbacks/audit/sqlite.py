@@ -20,6 +20,8 @@ from typing import Any, Literal
 
 from ..lang.source import file_kind_name
 from . import producers
+from .globals import SCHEMA as GLOBALS_SCHEMA
+from .globals import SqliteRunner
 from .sql import SqlTrail
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
@@ -123,7 +125,7 @@ class SqliteAuditStore(SqlTrail):
             # power loss, at the cost of an fsync per commit.
             db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             db.executescript(_SCHEMA)
-            for sql in producers.schema(trail_column=False):
+            for sql in [*producers.schema(trail_column=False), GLOBALS_SCHEMA["sqlite"]]:
                 db.execute(sql)
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         return db
@@ -198,6 +200,9 @@ class SqliteAuditStore(SqlTrail):
     def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
         return [int(self._db.execute(self.SQL.insert_firing, row).fetchall()[0][0])
                 for row in rows]
+
+    def _global_runner(self) -> SqliteRunner:
+        return SqliteRunner(self._lock, self._db, self._transaction)
 
     def _session_values(self, note: str) -> tuple[Any, ...]:
         return (os.getpid(), time.time(), note)

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "qbcallbacks.cli.simulate",
     "serve": "qbcallbacks.cli.serve",
     "history": "qbcallbacks.cli.history",
+    "global": "qbcallbacks.cli.globals",
     "explain": "qbcallbacks.cli.explain",
     "lsp": "qbcallbacks.cli.lsp",
     "grammar": "qbcallbacks.cli.grammar",
@@ -59,7 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         # Without standalone mode, click hands back the code given to `ctx.exit`.
         code = cli.main(args=args, prog_name="qbcallbacks", standalone_mode=False)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        if not sys.stdout.closed:  # the language server closes it when the client says exit
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
     except click.exceptions.Exit as exc:
         try:
             sys.stdout.flush()

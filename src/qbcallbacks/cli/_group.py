@@ -40,8 +40,9 @@ def cli() -> None:
     """Universal callbacks for a render-farm supervisor.
 
     Sites' files: check, format, explain (alias rule). Running callbacks: replay, simulate,
-    history, serve. Tools: lsp (the language server), grammar (the packaged grammars),
-    adapt (other farm managers), completion (shell completion scripts).
+    history, serve, global (job-less global callbacks). Tools: lsp (the language server),
+    grammar (the packaged grammars), adapt (other farm managers), completion (shell
+    completion scripts).
 
     Exit status: 0 clean, 1 findings or failed callbacks, 2 usage or environment errors.
     """

@@ -46,6 +46,8 @@ class ServiceOptions:
     timeout: float = 30.0
     mode: Literal["isolated", "in-process"] = "isolated"
     allow_job_code: bool = False
+    #: Take global callbacks (the `global` method); qb.conf `supervisor_global_callbacks`.
+    allow_global_callbacks: bool = False
     #: Seconds a drain may take before what is left is cancelled (None: no limit).
     drain_timeout: float | None = None
     settings: dict[str, object] = field(default_factory=dict)
@@ -83,6 +85,7 @@ def open_service(options: ServiceOptions, on_diagnostics: DiagnosticsHandler | N
     proxy = SupervisorProxy(options.timeout, observe=metrics.call)
     settings = DispatcherSettings(timeout=options.timeout, log_dir=options.log_dir,
                                   allow_job_code=options.allow_job_code,
+                                  allow_global_callbacks=options.allow_global_callbacks,
                                   **options.settings)
     store = _open_store(options, settings)
     store.metrics = metrics

@@ -22,7 +22,7 @@ from ..dispatch.dispatcher import (
     DispatcherClosed,
     DispatcherUnavailable,
 )
-from ..errors import QbCallbacksError
+from ..errors import GlobalCallbackError, QbCallbacksError
 from ..stream import EventLineError, EventReader
 from .messages import (
     BACK_PRESSURE,
@@ -32,6 +32,7 @@ from .messages import (
     MAX_SEQ,
     METHOD_NOT_FOUND,
     OUT_OF_ORDER,
+    REFUSED,
     UNAVAILABLE,
 )
 from .metrics import Metrics
@@ -102,6 +103,8 @@ class Service:
             return {"text": self.metrics.text().decode()}
         if method == "reload":
             return self.reload(params)
+        if method == "global":
+            return self.global_callbacks(params)
         if method == "drain":
             timeout = params.get("timeout", self.drain_timeout)
             if timeout is not None and (isinstance(timeout, bool)
@@ -109,7 +112,7 @@ class Service:
                 raise RpcFault(INVALID_PARAMS, "'timeout' must be a number of seconds")
             return {"drained": self.drain(timeout)}
         raise RpcFault(METHOD_NOT_FOUND, f"unknown method {method!r}; the service knows "
-                       "hello, event, attach, reload, health, metrics and drain")
+                       "hello, event, attach, reload, health, metrics, global and drain")
 
     # -- producers -------------------------------------------------------------------------
 
@@ -229,6 +232,31 @@ class Service:
             raise RpcFault(DRAINING, "the service is draining; nothing was reloaded")
         found = self.dispatcher.reload(dirs)
         return {"diagnostics": [d.to_json() for d in found]}
+
+    def global_callbacks(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The `global` method: add, list or remove the dispatcher's global callbacks."""
+        op = params.get("op")
+        try:
+            if op == "list":
+                return {"globals": [g.model_dump(exclude={"name"}) for g in
+                                    self.dispatcher.globals()]}
+            if op == "add":
+                args = [params.get(k) for k in ("trigger", "language", "code")]
+                if not all(isinstance(a, str) for a in args):
+                    raise RpcFault(INVALID_PARAMS, "add needs 'trigger', 'language' and "
+                                   "'code' as strings")
+                trigger, language, code = (str(a) for a in args)
+                return {"id": self.dispatcher.submit_global(trigger, language=language,
+                                                            code=code)}
+            if op == "remove":
+                gid = params.get("id")
+                if isinstance(gid, bool) or not isinstance(gid, int):
+                    raise RpcFault(INVALID_PARAMS, "remove needs the 'id' of a global callback")
+                self.dispatcher.remove_global(gid)
+                return {"removed": gid}
+        except GlobalCallbackError as exc:
+            raise RpcFault(REFUSED, str(exc)) from None
+        raise RpcFault(INVALID_PARAMS, f"'op' must be add, list or remove, not {op!r}")
 
     def drain(self, timeout: float | None = None) -> bool:
         """Stop taking events, checkpoint the producers, run what was accepted, close the
