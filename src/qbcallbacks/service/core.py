@@ -84,8 +84,7 @@ class Service:
         self._replayed_to = replayed_to or Position(0, 0)
         self._supervisors: dict[str, object] = {}
         metrics.watch(lambda: dispatcher.queue_depth, lambda: proxy.connected)
-        self._counted = {o: metrics.events.labels(o)  # looked up once, not per event
-                         for o in ("journaled", "duplicate", "rejected")}
+        self._tally = metrics.events  # added to under `_lock`
         self._saver = threading.Thread(target=self._checkpoints, name="qbcallbacks-producers",
                                        daemon=True)
         self._saver.start()
@@ -141,7 +140,8 @@ class Service:
         started = time.perf_counter()
         seq = params.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
-            self._counted["rejected"].inc()
+            with self._lock:
+                self._tally.count("rejected")
             raise RpcFault(INVALID_PARAMS, f"'seq' must be a whole number from 1 to {MAX_SEQ}, "
                            f"not {seq!r}")
         line = {k: v for k, v in params.items() if k != "seq"}
@@ -149,10 +149,10 @@ class Service:
         with self._lock:
             verdict, why = self.book.judge(producer, epoch, seq, value)
             if verdict == Verdict.DUPLICATE:
-                self._counted["duplicate"].inc()
+                self._tally.count("duplicate")
                 return {"ack": seq, "duplicate": True}
             if verdict != Verdict.NEW or self.draining:
-                self._counted["rejected"].inc()
+                self._tally.count("rejected")
                 if verdict == Verdict.CONFLICT:
                     raise RpcFault(CONFLICT, why)
                 if verdict == Verdict.OWED:
@@ -161,8 +161,7 @@ class Service:
                 self.book.refused(producer, epoch, seq)
                 raise RpcFault(DRAINING, "the service is draining; the event was not taken")
             self._journal(line, producer, epoch, seq, value)
-        self._counted["journaled"].inc()
-        self.metrics.ack.observe(time.perf_counter() - started)
+            self._tally.acked(time.perf_counter() - started)
         return {"ack": seq}
 
     def _journal(self, line: dict[str, Any], producer: str, epoch: int, seq: int,
@@ -172,10 +171,10 @@ class Service:
             event, job = self.reader.read(line)
             self.dispatcher.emit(event, job, key=[producer, epoch, seq, value])
         except EventLineError as exc:
-            self._counted["rejected"].inc()
+            self._tally.count("rejected")
             raise RpcFault(INVALID_PARAMS, str(exc)) from None
         except (DispatcherUnavailable, BackPressureError, DispatcherClosed) as exc:
-            self._counted["rejected"].inc()
+            self._tally.count("rejected")
             self.book.refused(producer, epoch, seq)
             raise RpcFault(_RETRY[type(exc)], str(exc)) from None
         self.book.taken(producer, epoch, seq, value)
