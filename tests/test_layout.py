@@ -29,8 +29,6 @@ MAX_DISPATCHER_LINES = 200
 #: its split lands (a test fails when an entry is no longer needed).
 OVERSIZE_ALLOWED: dict[str, str] = {
     "qbcallbacks.matching.matcher": "its fast build moves to its own module",
-    "qbcallbacks.audit.store": "the trail backends become siblings over shared SQL",
-    "qbcallbacks.audit.pgstore": "the trail backends become siblings over shared SQL",
 }
 
 
