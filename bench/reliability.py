@@ -37,7 +37,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _rows import add_rows_option, emit, report_to_stderr, row
@@ -147,7 +147,7 @@ def restart_over(work: Path, n: int) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", DRAIN, str(cbdir), str(audit)],
                          capture_output=True, text=True, check=True)
     took = time.perf_counter() - t0
-    store = AuditStore(audit, readonly=True)
+    store = open_audit(audit, readonly=True)
     done = sum(n for (_cb, status), n in store.counts().items() if status == "ok")
     store.close()
     return {"peak": int(out.stdout.split()[-1]), "done": done, "seconds": took}
@@ -236,7 +236,7 @@ def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, Any
                           capture_output=True, text=True, check=True)
     peaks.append(int(last.stdout.split()[-1]))
 
-    store = AuditStore(audit, readonly=True)
+    store = open_audit(audit, readonly=True)
     seen = {(rec.event.name, rec.event.job) for rec in store.events()}
     rows = store.query()
     store.close()

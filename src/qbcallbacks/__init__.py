@@ -15,6 +15,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     import typing  # a plain import: the `from` imports below are the public names' homes
 
+    from .audit.backends import open_audit
     from .audit.store import AuditError, AuditStore, FiringRecord
     from .config.load import (
         CallbackSet,
@@ -189,6 +190,7 @@ __all__ = [
     "expand_callback_path",
     "load_callback_path",
     "load_directory",
+    "open_audit",
     "parse_config",
     "parse_jobinfo_args",
     "parse_qcb",

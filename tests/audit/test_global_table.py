@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from qbcallbacks.audit.backends import open_audit
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.sqlite import SqliteAuditStore
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.matching.clock import ManualClock, from_qube
 from qbcallbacks.reference.memory import MemorySupervisor
@@ -47,10 +47,10 @@ def test_the_table_keeps_every_submission_with_its_state(location: str) -> None:
 
 
 def test_a_trail_written_before_the_table_existed_lists_none(tmp_path: Path) -> None:
-    store = AuditStore(tmp_path / "audit.db")
+    store = SqliteAuditStore(tmp_path / "audit.db")
     store._db.execute("DROP TABLE global_callbacks")
     store.close()
-    reader = AuditStore(tmp_path / "audit.db", readonly=True)
+    reader = SqliteAuditStore(tmp_path / "audit.db", readonly=True)
     try:
         assert reader.global_callbacks().rows() == []
     finally:

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.cli import cli
 from qbcallbacks.cli._execute import execute_stream
 from qbcallbacks.reference.sqlite import SqliteSupervisor
@@ -70,7 +70,7 @@ def test_each_callback_sees_the_state_after_its_own_event(body: list[dict[str, A
         assert execute_stream([str(directory)], steps, mode="in-process",
                               workdir=str(work / "run"), progress=False) == 0
         expected = _oracle(lines, work / "oracle.db")
-        store = AuditStore(work / "run" / "audit.db", readonly=True)
+        store = open_audit(work / "run" / "audit.db", readonly=True)
         try:
             records = store.query()
         finally:
@@ -110,7 +110,7 @@ def test_a_delayed_start_replayed_unblocks_then_mails_complete(tmp_path: Path) -
                                       "--execute", "--workdir", str(run), "--no-progress",
                                       "--mode", "in-process"])
     assert result.exit_code == 0, result.output
-    store = AuditStore(run / "audit.db", readonly=True)
+    store = open_audit(run / "audit.db", readonly=True)
     try:
         by_seq = {r.event_seq: r for r in store.query()}
     finally:

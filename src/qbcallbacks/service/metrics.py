@@ -13,7 +13,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, M
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
-from ..audit.store import AuditStore
+from ..audit.sql import SqlTrail
 
 _FAST = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.1, 1.0)
 _RUNS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -101,8 +101,9 @@ class Metrics:
         return encoder(self.registry), kind
 
 
-class MeteredAuditStore(AuditStore):
-    """The audit trail, counting each firing's outcome as it is recorded."""
+class MeteredAuditStore(SqlTrail):
+    """The audit trail (mixed with a backend's class), counting each firing's outcome as it
+    is recorded."""
 
     metrics: Metrics | None = None
 
