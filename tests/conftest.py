@@ -31,9 +31,7 @@ _base = settings(
     database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "examples")),
 )
 settings.register_profile("dev", _base, max_examples=50, suppress_health_check=_generated)
-settings.register_profile(
-    "ci", _base, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
-)
+settings.register_profile("ci", _base, max_examples=100, suppress_health_check=_generated)
 settings.register_profile(
     "nightly", _base, max_examples=10_000, suppress_health_check=_generated
 )
