@@ -104,13 +104,14 @@ class Dispatcher:
         self._recorder = Recorder(self.audit, self.journal, s, self._life, self._work)
         self._intake = Intake(self.journal, s, self._life, self._work, self._recorder)
         source = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
+        self._source = source
         self._timer = Timer(self.clock, self._intake, source)
         self._executor = executor if executor is not None else _executor_for(s, runtimes, mode)
         self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
                                self._timer, self._work, self._life, s)
         self._book = RuleBook(self.directories, on_diagnostics)
-        self._loop.apply(self._book.load(initial=True)[0])
+        self._loop.apply(self._book.load_initial())
         found = self._recorder.recover()
         #: Firings an earlier, dead host left unfinished (re-run or marked `lost`), read from
         #: the trail when looked at; the matcher thread settles them before any event.
@@ -190,12 +191,13 @@ class Dispatcher:
                timeout: float | None = None) -> list[Diagnostic]:
         """Reload callback directories (all by default) and return their findings.
 
-        Loading happens off the matcher thread within `reload_budget` seconds per directory;
-        a directory with errors, or whose load is too slow, keeps its last good rules."""
-        rules, found = self._book.load(initial=False, only=directories,
-                                       budget=self.settings.reload_budget)
-        self._intake.swap(rules).result(timeout)
-        return found
+        The whole reload (reading, numbering, building the matcher) happens off the matcher
+        thread within `reload_budget` seconds; events are taken meanwhile and the finished
+        set is swapped in between two events. A directory with errors keeps its last good
+        rules; a reload over budget changes nothing and reports QCB150. One at a time."""
+        build = self._source.prepare if isinstance(self._source, MatcherSource) else None
+        return self._book.reload(directories, self.settings.reload_budget, build,
+                                 self._intake.swap, timeout)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every event emitted so far is matched and every run finished (and the
