@@ -79,6 +79,7 @@ def test_bad_addresses_are_service_gone(tmp_path) -> None:
 def test_the_adapter_feeds_the_service_and_resends_as_duplicates(service, tmp_path) -> None:
     from qbcallbacks.adapters.flamenco.bridge import EventRefused, ServiceSink
     from qbcallbacks.adapters.flamenco.messages import read_update
+    from qbcallbacks.adapters.flamenco.reconcile import apply_job_update
     from qbcallbacks.adapters.flamenco.state import AdapterState
 
     svc, address = service
@@ -86,16 +87,14 @@ def test_the_adapter_feeds_the_service_and_resends_as_duplicates(service, tmp_pa
     state = AdapterState(tmp_path / "state.db")
     sink = ServiceSink(address, MemorySupervisor(), state)
     payload = b'{"id": "j-1", "name": "shot", "status": "active", "updated": "1"}'
-    update = read_update("job", payload)
     sink.connect()  # learns the last seq the service holds
-    first = state.translate("flamenco/jobs", payload, update)
-    assert first.first_seq == 41  # numbered above what the service holds
-    for i, line in enumerate(first.lines):
-        sink.deliver(first.first_seq + i, line)
+    raised = apply_job_update(state, read_update("job", payload), None)
+    assert [seq for seq, _ in raised] == [41, 42]  # numbered above what the service holds
+    for seq, line in raised:
+        sink.deliver(seq, line)
     assert svc.journaled == [41, 42]  # submit, running
-    again = state.translate("flamenco/jobs", payload, update)  # the broker redelivers
-    for i, line in enumerate(again.lines):
-        sink.deliver(again.first_seq + i, line)
+    for seq, line in state.owed():  # not marked handed on (a crash): sent again
+        sink.deliver(seq, line)
     assert svc.journaled == [41, 42]
     # It said who it is first: the supervisor of the producer "flamenco".
     assert svc.hellos == [{"role": "supervisor", "producer": "flamenco", "epoch": 0}]

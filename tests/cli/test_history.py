@@ -74,3 +74,104 @@ def test_parse_time():
     assert parse_time("2024-05-01") < time.time()
     with pytest.raises(click.BadParameter):
         parse_time("yesterday")
+
+
+def _firing(i: int, job: int, cb: str = "a.qcb") -> PendingFiring:
+    return PendingFiring(event_seq=i, ordinal=0, event=Event(name="complete", type="job", job=job),
+                         job=job, callback=cb, directory="/cb", trigger="complete-job-self",
+                         language="qcb")
+
+
+def test_follow_with_limit_tails_by_id_and_shows_outcomes(tmp_path):
+    import os
+    import selectors
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = tmp_path / "audit.db"
+    store = AuditStore(path)
+    store.begin_session()
+    ids = store.record_batch([], [_firing(i, i) for i in range(69)])
+    for i in ids[:-1]:
+        store.complete(i, "ok", exit_code=0, duration=0.1)
+    store.flush()
+    script = Path(sys.executable).parent / "qbcallbacks"
+    with subprocess.Popen([str(script), "history", "--audit", str(path), "--follow",
+                           "--limit", "3", "--json-lines", "--interval", "0.05"],
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        try:
+            lines = _read_lines(proc, 3, selectors, os)
+            assert [(d["id"], d["status"]) for d in lines] == [
+                (ids[-3], "ok"), (ids[-2], "ok"), (ids[-1], "pending")]
+            (new,) = store.record_batch([], [_firing(70, 70)])
+            later = _read_lines(proc, 1, selectors, os)
+            store.complete(ids[-1], "error", exit_code=1)
+            store.flush()
+            later += _read_lines(proc, 1, selectors, os)
+            assert [(d["id"], d["status"]) for d in later] == [
+                (new, "pending"), (ids[-1], "error")]
+        finally:
+            proc.terminate()
+            store.close()
+
+
+def _read_lines(proc, count, selectors, os, deadline=60.0):
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    buffer = getattr(proc, "_pending_bytes", b"")
+    end = time.monotonic() + deadline
+    while buffer.count(b"\n") < count:
+        left = end - time.monotonic()
+        assert left > 0, buffer
+        if selector.select(timeout=left):
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, buffer
+            buffer += chunk
+    selector.close()
+    *done, rest = buffer.split(b"\n", count)
+    proc._pending_bytes = rest
+    return [json.loads(line) for line in done]
+
+
+def test_each_follow_poll_reads_a_bounded_page(audit, monkeypatch):
+    from qbcallbacks.cli import history
+
+    store = AuditStore(audit, readonly=True)
+    shown = store.query()
+    store.close()
+    pending = [r.id for r in shown if r.status == "pending"]
+    assert pending and len(shown) == 3
+    calls = []
+
+    def fetch(**bounds):
+        calls.append(bounds)
+        if len(calls) > 6:
+            raise KeyboardInterrupt
+        return []
+
+    monkeypatch.setattr(history.time, "sleep", lambda _: None)
+    with pytest.raises(KeyboardInterrupt):
+        history._follow(fetch, lambda rows: None, shown, 0.0)
+    last = max(r.id for r in shown)
+    assert calls[:6] == [{"ids": pending}, {"after_id": last, "limit": history.FOLLOW_PAGE}] * 3
+
+
+def test_a_tail_reads_by_id_on_every_backend(backend):
+    from qbcallbacks.audit.backends import open_audit
+
+    store = open_audit(backend.location())
+    try:
+        store.begin_session()
+        ids = store.record_batch([], [_firing(i, 1 + i % 3) for i in range(10)])
+        store.complete(ids[4], "ok", exit_code=0)
+        store.flush()
+        after = store.query(after_id=ids[6])
+        assert [r.id for r in after] == ids[7:]
+        page = store.query(after_id=ids[1], limit=2, job=1 + 3 % 3)
+        assert [r.id for r in page] == [ids[3], ids[6]]
+        again = store.query(ids=[ids[4], ids[8]])
+        assert [(r.id, r.status) for r in again] == [(ids[4], "ok"), (ids[8], "pending")]
+        assert store.query(ids=[]) == []
+    finally:
+        store.close()

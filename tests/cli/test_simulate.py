@@ -161,3 +161,58 @@ def test_simulate_qbconf_mail_settings_reach_the_mail(tmp_path):
     finally:
         box.close()
     assert senders == {"render-admin@farm.example"}
+
+
+def _run_with_stderr(args: list[str], cwd: Path, *, terminal: bool) -> tuple[str, str]:
+    """Run the command with standard output on a pipe and standard error on a pipe or on a
+    pseudo-terminal; what each received."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    script = str(Path(sys.executable).parent / "qbcallbacks")
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR")}
+    if not terminal:
+        done = subprocess.run([script, *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=300, check=False, env=env)
+        assert done.returncode in (0, 1), done.stderr
+        return done.stdout, done.stderr
+    master, slave = os.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                return
+            if not chunk:
+                return
+            chunks.append(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        done = subprocess.run([script, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=slave,
+                              timeout=300, check=False, env={**env, "TERM": "xterm"})
+    finally:
+        os.close(slave)
+        reader.join(timeout=60)
+        os.close(master)
+    return done.stdout.decode(), b"".join(chunks).decode(errors="replace")
+
+
+@pytest.mark.parametrize("terminal", [False, True])
+def test_progress_goes_to_standard_error_and_only_to_a_terminal(tmp_path, terminal):
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event": "submit", "type": "job", "job": {"id": 5}}\n'
+                      '{"event": "complete", "type": "job", "job": 5}\n')
+    for args, verb in (
+            (["simulate", str(EXAMPLES), "--groups", "1", "--frames", "2", "--mode",
+              "in-process", "--workdir", str(tmp_path / "sim")], "simulating"),
+            (["replay", str(EXAMPLES), "--events", str(events), "--execute", "--mode",
+              "in-process", "--workdir", str(tmp_path / "replay")], "replaying")):
+        out, err = _run_with_stderr(args, tmp_path, terminal=terminal)
+        assert "Firings per callback" in out and verb not in out
+        assert (verb in err) is terminal

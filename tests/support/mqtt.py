@@ -1,9 +1,9 @@
 """A real MQTT broker for the tests (Debian's mosquitto on a loopback port, in a temporary
-directory, stopped at the end) and Flamenco-shaped messages published with `mosquitto_pub`."""
+directory, stopped at the end). Flamenco's messages come from the stand-in Manager
+(`support.flamenco_manager`), in the shapes the Manager's code sends."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -73,35 +73,3 @@ def broker(tmp_path):
     running = Broker(free_port(), tmp_path)
     yield running.port
     running.stop()
-
-
-def publish(port: int, topic: str, payload: dict) -> None:
-    subprocess.run([PUB, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-t", topic,
-                    "-m", json.dumps(payload)], check=True, timeout=30)
-
-
-def lifecycle(port: int, uuid: str, frames: int = 2) -> None:
-    """A job's updates as Flamenco publishes them: created, active, its tasks, completed."""
-    def job(status: str, previous: str | None, n: int) -> dict:
-        data = {"id": uuid, "name": f"job {uuid[:4]}", "updated": f"2026-01-01T00:00:0{n}Z",
-                "status": status, "type": "simple-blender-render", "priority": 50,
-                "refresh_tasks": False}
-        if previous:
-            data["previous_status"] = previous
-        return data
-
-    publish(port, "flamenco/jobs", job("queued", None, 0))
-    publish(port, "flamenco/jobs", job("active", "queued", 1))
-    for frame in range(frames):
-        publish(port, f"flamenco/jobs/{uuid}", {
-            "id": f"{uuid[:8]}-task-{frame}", "job_id": uuid, "name": f"render-{frame}",
-            "updated": "2026-01-01T00:00:02Z", "status": "completed",
-            "previous_status": "active", "activity": "done"})
-    publish(port, "flamenco/jobs", job("completed", "active", 3))
-
-
-def expected(number: int, frames: int = 2) -> list[tuple[str, str]]:
-    return [("submitted.py", f"submit-job-{number}"), ("finished.py", f"complete-job-{number}"),
-            *[("frame.py", f"complete-work-{number}-render-{f}") for f in range(frames)]]
-
-

@@ -375,7 +375,9 @@ class PgAuditStore(AuditStore):
     def query(self, *, job: int | None = None, callback: str | None = None,
               status: str | Sequence[str] | None = None, since: float | None = None,
               until: float | None = None, session: int | None = None,
-              limit: int | None = None, newest_first: bool = False) -> list[FiringRecord]:
+              limit: int | None = None, newest_first: bool = False,
+              after_id: int | None = None, ids: Sequence[int] | None = None,
+              ) -> list[FiringRecord]:
         where: list[str] = ["trail = %s"]
         args: list[Any] = [self.trail]
         for column, value in (("job", job), ("callback", callback), ("session", session)):
@@ -392,6 +394,12 @@ class PgAuditStore(AuditStore):
         if until is not None:
             where.append("queued_at < %s")
             args.append(until)
+        if after_id is not None:
+            where.append("id > %s")
+            args.append(after_id)
+        if ids is not None:
+            where.append("id = ANY(%s)")
+            args.append(list(ids))
         sql = f"SELECT {_COLUMNS} FROM firings WHERE {' AND '.join(where)}"
         sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
         if limit is not None:

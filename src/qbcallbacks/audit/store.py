@@ -401,8 +401,11 @@ class AuditStore:
     def query(self, *, job: int | None = None, callback: str | None = None,
               status: str | Sequence[str] | None = None, since: float | None = None,
               until: float | None = None, session: int | None = None,
-              limit: int | None = None, newest_first: bool = False) -> list[FiringRecord]:
-        """Firings filtered by attached job, callback name, status(es), queue time, session."""
+              limit: int | None = None, newest_first: bool = False,
+              after_id: int | None = None, ids: Sequence[int] | None = None,
+              ) -> list[FiringRecord]:
+        """Firings filtered by attached job, callback name, status(es), queue time, session,
+        and id (`after_id` for a tail, `ids` to read given firings again)."""
         where: list[str] = []
         args: list[Any] = []
         if job is not None:
@@ -424,6 +427,12 @@ class AuditStore:
         if session is not None:
             where.append("session = ?")
             args.append(session)
+        if after_id is not None:  # a tail: only firings recorded after this one
+            where.append("id > ?")
+            args.append(after_id)
+        if ids is not None:  # given firings again, for their status now
+            where.append(f"id IN ({','.join('?' * len(ids))})")
+            args.extend(ids)
         sql = f"SELECT {_COLUMNS} FROM firings"
         if where:
             sql += " WHERE " + " AND ".join(where)

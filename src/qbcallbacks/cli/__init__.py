@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "lsp": "qbcallbacks.cli.lsp",
     "grammar": "qbcallbacks.cli.grammar",
     "adapt": "qbcallbacks.cli.adapt",
+    "completion": "qbcallbacks.cli.completion",
 }
 
 #: Other names for commands (shown in the help of the command they stand for).
@@ -57,8 +58,11 @@ class _LazyGroup(click.Group):
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="qbcallbacks")
 def cli() -> None:
-    """Universal callbacks for a render-farm supervisor: check, format, explain, replay,
-    simulate, history, serve.
+    """Universal callbacks for a render-farm supervisor.
+
+    Sites' files: check, format, explain (alias rule). Running callbacks: replay, simulate,
+    history, serve. Tools: lsp (the language server), grammar (the packaged grammars),
+    adapt (other farm managers), completion (shell completion scripts).
 
     Exit status: 0 clean, 1 findings or failed callbacks, 2 usage or environment errors.
     """

@@ -37,7 +37,7 @@ def execute_stream(directories: Sequence[str], stream: Iterable[tuple[Event, Job
                      log_dir=log_dir, mode=mode, workdir=workdir, console=console,
                      clock=clock, time_events="stream") as session:
         if progress and fmt == "text":
-            with progress_bar(console, "events", verb="replaying") as (_, update):
+            with progress_bar("events", verb="replaying") as update:
                 _feed(session.dispatcher, session.supervisor, stream, update, total, clock)
         else:
             _feed(session.dispatcher, session.supervisor, stream, None, total, clock)

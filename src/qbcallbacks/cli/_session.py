@@ -50,7 +50,8 @@ def run_options(func: F) -> F:
         click.option("--mode", type=click.Choice(["isolated", "in-process"]), default="isolated",
                      show_default=True, help="How Python callbacks run."),
         click.option("--progress/--no-progress", default=True, show_default=True,
-                     help="Show a progress bar (never with --format json)."),
+                     help="Show a progress bar on standard error when it is a terminal (never "
+                          "with --format json)."),
         click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
                      show_default=True,
                      help="Summary as text tables or as one JSON object."),

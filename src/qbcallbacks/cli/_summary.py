@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,27 @@ STATUS_COLUMNS = (*FINAL_FIRING_STATUSES, "pending")
 
 
 @contextlib.contextmanager
-def progress_bar(console: Console, label: str = "frames", verb: str = "simulating",
-                 ) -> Iterator[tuple[Progress, Callable[[int, int], None]]]:
+def progress_bar(label: str = "frames", verb: str = "simulating",
+                 ) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on standard error, or None when standard error is not a terminal: the
+    bar is for a person watching, never part of what a pipe or a file receives."""
+    try:
+        shown = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        shown = False
+    if not shown:
+        yield None
+        return
     bar = Progress(TextColumn(f"[bold]{verb}[/]"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn(label), TimeElapsedColumn(), console=console, transient=False)
+                   TextColumn(label), TimeElapsedColumn(),
+                   console=Console(stderr=True, highlight=False), transient=False)
     task = bar.add_task("farm", total=None)
 
     def update(done: int, total: int) -> None:
         bar.update(task, completed=done, total=total)
 
     with bar:
-        yield bar, update
+        yield update
 
 
 def print_summary(console: Console, audit: AuditStore, session: int,

@@ -14,17 +14,23 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
 from ..audit.store import AuditStore, FiringRecord
-from ..model.statuses import FIRING_STATUSES
+from ..model.statuses import FINAL_FIRING_STATUSES, FIRING_STATUSES
 from ._session import DEFAULT_WORKDIR
 from ._targets import SetupError
 
 _AGE = re.compile(r"(\d+(?:\.\d+)?)([smhd])\Z")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+#: Rows a poll of `--follow` reads at most; a longer backlog is read over the next polls.
+FOLLOW_PAGE = 1000
+#: Pending firings `--follow` watches for their outcome at most (the newest ones).
+FOLLOW_PENDING = 1000
 
 
 def parse_time(text: str, now: float | None = None) -> float:
@@ -148,13 +154,9 @@ def _query_and_print(store: AuditStore, session: str | int, *, job: int | None,
             return ids[-1] if ids else 0
         return int(session)
 
-    def fetch(after: int) -> list[FiringRecord]:
-        rows = store.query(job=job, callback=callback, status=statuses or None, since=since,
-                           until=until, session=chosen(), limit=None if follow else limit,
-                           newest_first=limit is not None and not follow)
-        if limit is not None and not follow:
-            rows.reverse()
-        return [r for r in rows if r.id > after]
+    def fetch(**bounds: Any) -> list[FiringRecord]:
+        return store.query(job=job, callback=callback, status=statuses or None, since=since,
+                           until=until, session=chosen(), **bounds)
 
     def emit(rows: list[FiringRecord]) -> None:
         for r in rows:
@@ -167,29 +169,49 @@ def _query_and_print(store: AuditStore, session: str | int, *, job: int | None,
                     for line in text.rstrip("\n").splitlines():
                         click.echo(f"        | {line}")
 
-    rows = fetch(0)
+    rows = fetch(limit=limit, newest_first=limit is not None)
+    if limit is not None:
+        rows.reverse()
     if fmt == "json":
         click.echo(json.dumps([r.to_json() for r in rows], indent=2))
         return
     if fmt == "text":
         click.echo(HEADER)
-    if follow and limit is not None:
-        rows = rows[-limit:]
     emit(rows)
     if not follow:
         if fmt == "text":
             which = "all sessions" if session == "all" else f"session {chosen()}"
             click.echo(f"{len(rows)} firing(s), {which}", err=True)
         return
-    # Pending firings change status later: show each firing again when its status changes.
-    seen = {r.id: r.status for r in rows}
     try:
-        while True:
-            sys.stdout.flush()
-            time.sleep(interval)
-            fresh = [r for r in fetch(0) if seen.get(r.id) != r.status]
-            for r in fresh:
-                seen[r.id] = r.status
-            emit(fresh)
+        _follow(fetch, emit, rows, interval)
     except KeyboardInterrupt:
         return
+
+
+def _follow(fetch: Callable[..., list[FiringRecord]],
+            emit: Callable[[list[FiringRecord]], None], shown: list[FiringRecord],
+            interval: float) -> None:
+    """Tail the trail by id: each poll reads at most a page of newer firings, and the pending
+    ones already shown by id (a pending firing is shown again when its status changes), so a
+    poll never reads the session again."""
+    last = max((r.id for r in shown), default=0)
+    pending = {r.id: r.status for r in shown if r.status not in FINAL_FIRING_STATUSES}
+    while True:
+        sys.stdout.flush()
+        time.sleep(interval)
+        changed = []
+        if pending:
+            watched = sorted(pending)[-FOLLOW_PENDING:]
+            for r in fetch(ids=watched):
+                if r.status != pending[r.id]:
+                    changed.append(r)
+            pending = {i: pending[i] for i in watched}
+        fresh = fetch(after_id=last, limit=FOLLOW_PAGE)
+        for r in changed + fresh:
+            if r.status in FINAL_FIRING_STATUSES:
+                pending.pop(r.id, None)
+            else:
+                pending[r.id] = r.status
+        last = max((r.id for r in fresh), default=last)
+        emit(sorted(changed, key=lambda r: r.id) + fresh)

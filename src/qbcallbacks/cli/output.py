@@ -9,10 +9,10 @@ by those formats, so the default text output of `check` does not pay for them.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import PurePath
 
-from ..errors import CODES, Diagnostic
+from ..errors import CODES, Diagnostic, terminal_safe
 
 OUTPUT_FORMATS = ("text", "concise", "json", "json-lines", "github", "gitlab", "sarif", "junit")
 
@@ -29,8 +29,43 @@ def _version() -> str:
         return "0"
 
 
-def render(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
-    """The whole output of one format, ending with a newline unless it is empty."""
+def colour_wanted(stream: object, env: Mapping[str, str]) -> bool:
+    """Colour on a terminal, as most tools decide: a non-empty `FORCE_COLOR` forces it (even
+    through a pipe), else a non-empty `NO_COLOR` or `TERM=dumb` turns it off."""
+    if env.get("FORCE_COLOR"):
+        return True
+    if env.get("NO_COLOR") or env.get("TERM") == "dumb":
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
+
+_BOLD, _RED, _YELLOW, _CYAN, _RESET = "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[36m", "\x1b[0m"
+
+
+def _coloured(d: Diagnostic, fmt: str) -> str:
+    """The text or concise form with the place in bold, the severity in red or yellow and the
+    code in cyan; the caret takes the severity's colour. The text is escaped as in plain form."""
+    tone = _RED if d.severity == "error" else _YELLOW
+    where = f"{_BOLD}{terminal_safe(d.file)}:{d.line}:{d.column}{_RESET}"
+    head = (f"{where}: {tone}{_BOLD}{d.severity}{_RESET}: {terminal_safe(d.message)} "
+            f"[{_CYAN}{d.code}{_RESET}]")
+    if fmt == "concise":
+        return head
+    rest = d.render().split("\n")[1:]
+    if len(rest) == 2:
+        rest[1] = f"    {tone}{rest[1][4:]}{_RESET}"
+    return "\n".join([head, *rest])
+
+
+def render(diagnostics: Sequence[Diagnostic], fmt: str, *, colour: bool = False) -> str:
+    """The whole output of one format, ending with a newline unless it is empty; `colour`
+    adds terminal colours to the text and concise formats."""
+    if colour and fmt in ("text", "concise"):
+        return "".join(_coloured(d, fmt) + "\n" for d in diagnostics)
     if fmt in ("json", "json-lines", "gitlab", "sarif"):
         return _render_json(diagnostics, fmt)
     if fmt == "junit":
@@ -55,7 +90,9 @@ def _render_json(diagnostics: Sequence[Diagnostic], fmt: str) -> str:
 
 
 def _head(d: Diagnostic) -> str:
-    return f"{d.file}:{d.line}:{d.column}: {d.severity}: {d.message} [{d.code}]"
+    """The concise line, control characters escaped as in the text format."""
+    return (f"{terminal_safe(d.file)}:{d.line}:{d.column}: {d.severity}: "
+            f"{terminal_safe(d.message)} [{d.code}]")
 
 
 def statistics(diagnostics: Sequence[Diagnostic]) -> str:
@@ -81,22 +118,71 @@ def github_line(d: Diagnostic) -> str:
     return f"::{level} {props}::{_escape_data(f'{d.message} [{d.code}]')}"
 
 
-def _fingerprint(d: Diagnostic) -> str:
-    import hashlib
+def project_path(path: str, env: Mapping[str, str] | None = None) -> str:
+    """`path` relative to `$CI_PROJECT_DIR` (GitLab's checkout) or else the working directory,
+    in `/` form, when it lies below it; other paths are kept as they are."""
+    import os
 
-    key = f"{d.file}\0{d.line}\0{d.column}\0{d.code}\0{d.message}"
-    return hashlib.sha256(key.encode()).hexdigest()
+    env = os.environ if env is None else env
+    base = env.get("CI_PROJECT_DIR") or os.getcwd()
+    absolute = os.path.abspath(path)
+    try:
+        relative = os.path.relpath(absolute, os.path.abspath(base))
+    except ValueError:  # another drive
+        return path
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return path
+    return PurePath(relative).as_posix()
+
+
+def fingerprints(diagnostics: Sequence[Diagnostic], paths: Sequence[str]) -> list[str]:
+    """A stable identity per finding from its path, code and text, not its line or column, so
+    a finding that an edit moves stays the same finding; identical findings in one file are
+    told apart by their order. A line the text refers to (`duplicate of line 3`) is left
+    out of it for the same reason."""
+    import hashlib
+    import re
+
+    seen: Counter[tuple[str, str, str]] = Counter()
+    out = []
+    for d, path in zip(diagnostics, paths, strict=True):
+        key = (path, d.code, re.sub(r"\bline \d+", "line", d.message))
+        nth = seen[key]
+        seen[key] += 1
+        text = "\0".join((*key, str(nth))) if nth else "\0".join(key)
+        out.append(hashlib.sha256(text.encode()).hexdigest())
+    return out
 
 
 def gitlab(diagnostics: Sequence[Diagnostic]) -> list[dict[str, object]]:
-    """GitLab's code quality report (a JSON array of issues)."""
+    """GitLab's code quality report (a JSON array of issues), paths relative to the project."""
+    paths = [project_path(d.file) for d in diagnostics]
     return [{
         "description": f"{d.code}: {d.message}",
         "check_name": d.code,
-        "fingerprint": _fingerprint(d),
+        "fingerprint": fingerprint,
         "severity": "major" if d.severity == "error" else "minor",
-        "location": {"path": d.file, "lines": {"begin": d.line, "end": d.end_line}},
-    } for d in diagnostics]
+        "location": {"path": path, "lines": {"begin": d.line, "end": d.end_line}},
+    } for d, path, fingerprint in zip(diagnostics, paths, fingerprints(diagnostics, paths),
+                                      strict=True)]
+
+
+def help_uri(code: str) -> str | None:
+    """Where a code is explained on the web: the `Codes` (else `Documentation`) URL of the
+    package's metadata, with the heading of `spec/codes.md` as the fragment."""
+    import re
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    try:
+        urls = metadata("qbcallbacks").get_all("Project-URL") or []
+    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
+        return None
+    named = dict(u.split(", ", 1) for u in urls if ", " in u)
+    base = named.get("Codes") or named.get("Documentation")
+    if not base:
+        return None
+    heading = f"{code}: {CODES.get(code, '')}".lower()
+    return f"{base}#{re.sub(r'[^a-z0-9 _-]', '', heading).replace(' ', '-')}"
 
 
 def _uri(path: str) -> str:
@@ -124,7 +210,11 @@ def sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
         if doc is not None:
             rule["fullDescription"] = {"text": doc.why}
             rule["help"] = {"text": doc.fix}
+        uri = help_uri(code)
+        if uri is not None:
+            rule["helpUri"] = uri
         rules.append(rule)
+    marks = fingerprints(diagnostics, [project_path(d.file) for d in diagnostics])
     results = [{
         "ruleId": d.code,
         "ruleIndex": index[d.code],
@@ -135,7 +225,8 @@ def sarif(diagnostics: Sequence[Diagnostic]) -> dict[str, object]:
             "region": {"startLine": d.line, "startColumn": d.column,
                        "endLine": d.end_line, "endColumn": d.end_column},
         }}],
-    } for d in diagnostics]
+        "partialFingerprints": {"qbcallbacksFinding/v1": mark},
+    } for d, mark in zip(diagnostics, marks, strict=True)]
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",

@@ -57,7 +57,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], qbconf: str | None, seed
         farm = Farm(session.supervisor, plan,
                     settle=lambda: session.dispatcher.wait_idle(max(60.0, timeout)))
         if progress and fmt == "text":
-            with progress_bar(console) as (_, update):
+            with progress_bar() as update:
                 report = farm.run(update)
         else:
             report = farm.run()

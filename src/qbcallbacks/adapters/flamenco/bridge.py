@@ -1,116 +1,61 @@
-"""From Flamenco's MQTT topics to the engine, at least once and in order.
+"""From Flamenco's MQTT topics to the engine: every change once, in order, nothing fatal.
 
 The subscription is a persistent MQTT session (a fixed client id, `clean_session` false, QoS 1),
-so the broker keeps what is published while the adapter is down. Each message is acknowledged
-to the broker (manual PUBACK) only after its events were taken: acked by the service (in its
-journal) or accepted by an in-process dispatcher (in its journal). A crash before that makes
-the broker deliver the message again; its stored translation gives the same events with the
-same `seq`, which the service acknowledges without firing twice.
+so the broker keeps what is published while the adapter is down. One thread does all the work,
+one item at a time: an MQTT message is applied to the stored state (raising events only for
+real changes), the events are handed on, and only then is the message acknowledged (manual
+PUBACK). At start and after every (re)subscription the adapter reconciles with the Manager's
+REST API, which raises what the broker never got. A message that cannot be read is logged,
+acknowledged and kept in the state's dead letters; so is one that was attempted three times
+without finishing (it killed the adapter each time).
 
-paho-mqtt (Eclipse, 2.x) is the client: it is the reference MQTT implementation for Python,
-kept by the Eclipse Foundation, speaks 3.1.1 and 5 with persistent sessions, and its 2.x
-`manual_ack` is what lets a message be acknowledged only once it is safe.
+paho-mqtt (Eclipse, 2.x) is the client: the reference MQTT implementation for Python, with
+persistent sessions and the `manual_ack` that lets a message be acknowledged once it is safe.
 """
 
 from __future__ import annotations
 
-import json
+import contextlib
+import hashlib
 import logging
 import queue
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ...dispatch.dispatcher import BackPressureError, Dispatcher, DispatcherClosed
+from ...dispatch.dispatcher import BackPressureError
 from ...errors import QbCallbacksError
-from ...model.supervisor import Supervisor
-from ...stream import BadLine, read_events
-from ..client import ServiceBusy, ServiceClient, ServiceGone, ServiceRefused
-from .messages import PayloadError, read_update
-from .state import AdapterState, Translation
+from ...model.supervisor import HostError
+from ..client import ServiceBusy, ServiceGone
+from .api import ManagerAPI
+from .messages import TASK_BORN, JobUpdate, PayloadError, TaskUpdate, read_update
+from .reconcile import BASELINE, apply_job_update, apply_task_update, reconcile
+from .sinks import EventRefused, ServiceSink, Sink
+from .state import AdapterState
+
+__all__ = ["AdapterError", "Broker", "EventRefused", "FlamencoBridge", "ServiceSink",
+           "check_prefix", "parse_broker"]
 
 log = logging.getLogger("qbcallbacks.adapters.flamenco")
 
+#: Attempts at one message before it is taken for a poison and kept aside.
+MAX_ATTEMPTS = 3
+
+#: Seconds a reconciliation waits for a pause in the messages before it goes first.
+MAX_OWED = 5.0
+
+#: The inbox's word for "reconcile now" (after a subscription).
+_RECONCILE = "reconcile"
+
 
 class AdapterError(QbCallbacksError):
-    """The adapter cannot start (a bad broker URL, ...)."""
-
-
-class EventRefused(QbCallbacksError):
-    """The engine refused an event for good; the message is acknowledged and skipped."""
-
-
-class Sink(Protocol):
-    """Where events go; `deliver` returns once the event is durably taken, raises
-    `EventRefused` for an event never to be sent again, anything else to be retried."""
-
-    def deliver(self, seq: int, line: dict[str, Any]) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class ServiceSink:
-    """Feeds `qbcallbacks serve` through its line protocol, answering its calls with
-    `supervisor`; reconnects as needed."""
-
-    def __init__(self, address: str, supervisor: Supervisor, state: AdapterState,
-                 producer: str = "flamenco", token: str | None = None) -> None:
-        self.address = address
-        self.supervisor = supervisor
-        self.state = state
-        self.producer = producer
-        self.token = token
-        self._client: ServiceClient | None = None
-
-    def connect(self) -> ServiceClient:
-        """The open connection, made (and numbering raised above the service's) if needed."""
-        if self._client is None or not self._client.alive:
-            if self._client is not None:
-                self._client.close()
-            self._client = ServiceClient(self.address, self.supervisor, producer=self.producer,
-                                         token=self.token)
-            # A fresh adapter state must not reuse numbers the service already holds.
-            self.state.raise_seq(self._client.last_seq)
-        return self._client
-
-    def deliver(self, seq: int, line: dict[str, Any]) -> None:
-        try:
-            self.connect().event({**line, "seq": seq})
-        except ServiceRefused as exc:
-            raise EventRefused(str(exc)) from None
-        except ServiceGone:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
-            raise
-
-    def close(self) -> None:
-        if self._client is not None:
-            self._client.close()
-
-
-class DirectSink:
-    """Feeds an in-process dispatcher (`--direct`)."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self.dispatcher = dispatcher
-
-    def deliver(self, seq: int, line: dict[str, Any]) -> None:
-        (step,) = list(read_events([json.dumps(line)]))
-        if isinstance(step, BadLine):
-            raise EventRefused(step.message)
-        try:
-            self.dispatcher.emit(step.event, step.job)
-        except DispatcherClosed as exc:
-            raise EventRefused(str(exc)) from None
-
-    def close(self) -> None:
-        self.dispatcher.close()
+    """The adapter cannot start (a bad broker URL or prefix, ...)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,22 +80,39 @@ def parse_broker(url: str) -> Broker:
     return Broker(parts.hostname, port, tls, parts.username, parts.password)
 
 
-class FlamencoBridge:
-    """Subscribes to `prefix/jobs` and `prefix/jobs/+` and hands each message's events to
-    `sink`, one message at a time, in arrival order."""
+def check_prefix(prefix: str) -> str:
+    """The topic prefix as the Manager uses it: concatenated as written, so kept as given;
+    MQTT wildcards and NUL cannot be part of a topic."""
+    if any(c in prefix for c in "+#\0"):
+        raise AdapterError(f"--prefix {prefix!r}: a topic cannot hold '+', '#' or NUL")
+    return prefix
 
-    def __init__(self, broker: Broker, sink: Sink, state: AdapterState, *,
+
+class FlamencoBridge:
+    """Subscribes to `PREFIX/jobs` and `PREFIX/jobs/+` and hands the changes they announce
+    (and those reconciliation finds) to `sink`, one at a time, in order."""
+
+    def __init__(self, broker: Broker, sink: Sink, state: AdapterState, api: ManagerAPI, *,
                  prefix: str = "flamenco", client_id: str = "qbcallbacks-flamenco",
-                 retry_max: float = 5.0, on_ready: Callable[[], None] | None = None) -> None:
+                 retry_max: float = 5.0, reconcile_every: float = 300.0,
+                 on_ready: Callable[[], None] | None = None) -> None:
         self.broker = broker
         self.sink = sink
         self.state = state
-        self.prefix = prefix.strip("/")
+        self.api = api
+        self.prefix = check_prefix(prefix)
         self.retry_max = retry_max
+        #: Seconds between reconciliations when nothing asked for one: the bound on how late
+        #: a change the Manager's forwarder dropped is raised.
+        self.reconcile_every = reconcile_every
         self.on_ready = on_ready
         self.refused = 0
         self.delivered = 0
-        self._inbox: queue.SimpleQueue[mqtt.MQTTMessage | None] = queue.SimpleQueue()
+        self.dead = 0
+        #: Reconciliations done since this bridge started.
+        self.reconciliations = 0
+        self._owe_reconcile = False
+        self._inbox: queue.SimpleQueue[mqtt.MQTTMessage | str | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                                    clean_session=False, protocol=mqtt.MQTTv311,
@@ -177,6 +139,8 @@ class FlamencoBridge:
 
     def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any,
                       properties: Any) -> None:
+        # What was published while the subscription did not exist is read back from the API.
+        self._inbox.put(_RECONCILE)
         if self.on_ready is not None:
             self.on_ready()
 
@@ -185,19 +149,68 @@ class FlamencoBridge:
         self._inbox.put(message)
 
     def run(self) -> None:
-        """Connect and work until `stop()`; messages not yet handed on stay with the broker."""
+        """Work until `stop()`; messages not yet handed on stay with the broker."""
+        if not self._start():
+            return
         self._client.connect_async(self.broker.host, self.broker.port, keepalive=30)
         self._client.loop_start()
         try:
-            while True:
-                message = self._inbox.get()
-                if message is None or self._stop.is_set():
-                    break
-                if self._handle(message):
-                    self._client.ack(message.mid, message.qos)
+            self._loop()
         finally:
             self._client.disconnect()
             self._client.loop_stop()
+
+    def _start(self) -> bool:
+        """Hand on what a previous run owed; on a first start, take the Manager's jobs as
+        they are before subscribing (waiting for the Manager). False once stopping."""
+        if not self._retry(self._flush):
+            return False
+        if self.state.flag(BASELINE):
+            return True
+        return self._retry(lambda: reconcile(self.api, self.state)) and self._retry(self._flush)
+
+    def _loop(self) -> None:
+        pause, retry_at, owed_since = 0.5, 0.0, 0.0
+        periodic_at = time.monotonic() + self.reconcile_every
+        while not self._stop.is_set():
+            now = time.monotonic()
+            owed_since = (owed_since or now) if self._owe_reconcile else 0.0
+            wake = max(retry_at, now) if self._owe_reconcile else periodic_at
+            try:
+                item = self._inbox.get(timeout=max(0.0, wake - now))
+            except queue.Empty:
+                item = ""
+            if item is None or self._stop.is_set():
+                break
+            if item == _RECONCILE or time.monotonic() >= periodic_at:
+                self._owe_reconcile = True
+            if isinstance(item, mqtt.MQTTMessage) and self._handle(item):
+                self._client.ack(item.mid, item.qos)
+            # Between messages; under a steady stream, at the latest after MAX_OWED seconds.
+            waited = time.monotonic() - (owed_since or time.monotonic())
+            if (self._owe_reconcile and (self._inbox.empty() or waited > MAX_OWED)
+                    and time.monotonic() >= retry_at):
+                pause = 0.5 if self._reconcile() else min(pause * 2, self.retry_max)
+                retry_at = time.monotonic() + pause
+                if not self._owe_reconcile:
+                    periodic_at = time.monotonic() + self.reconcile_every
+
+    def _reconcile(self) -> bool:
+        try:
+            reconcile(self.api, self.state)
+        except (QbCallbacksError, OSError) as exc:
+            log.warning("cannot reconcile with the Manager yet: %s", exc)
+            return False
+        except Exception:  # a fault of the adapter: logged, tried again later
+            log.exception("reconciling with the Manager failed")
+            return False
+        self._owe_reconcile = False
+        self.reconciliations += 1
+        return self._retry(self._flush)
+
+    def reconcile_soon(self) -> None:
+        """Ask for a reconciliation once the messages already received are handled."""
+        self._inbox.put(_RECONCILE)
 
     def stop(self) -> None:
         self._stop.set()
@@ -212,41 +225,88 @@ class FlamencoBridge:
         return None
 
     def _handle(self, message: mqtt.MQTTMessage) -> bool:
-        """Hand one message on; True once it may be acknowledged (False: stopping)."""
-        kind = self._kind(message.topic)
+        """Apply one message and hand its events on; True once it may be acknowledged
+        (False: stopping, the broker keeps it)."""
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:
+            return True  # not a topic of ours: brokers refuse topics that are not UTF-8
+        kind = self._kind(topic)
         if kind is None:
             return True
         payload = bytes(message.payload)
+        key = hashlib.sha256(topic.encode() + b"\0" + payload).hexdigest()
+        tries: list[int] = []
+        if not self._retry(lambda: tries.append(self.state.attempt(key))):
+            return False
+        if tries[0] > MAX_ATTEMPTS:
+            return self._keep_aside(key, topic, payload,
+                                    f"attempted {tries[0] - 1} times without finishing")
         try:
             update = read_update(kind, payload)
         except PayloadError as exc:
-            self.refused += 1
-            log.warning("skipped a message on %s: %s", message.topic, exc)
-            return True
-        found: list[Translation] = []
-        if not self._retry(lambda: found.append(
-                self.state.translate(message.topic, payload, update))):
-            return False
-        translation = found[0]
-        if translation.delivered:
-            return True
-        for offset, line in enumerate(translation.lines):
-            seq = translation.first_seq + offset
-            if not self._retry(lambda s=seq, ln=line: self._deliver(s, ln)):  # type: ignore[misc]
-                return False
-        return self._retry(lambda: self.state.delivered(translation.digest))
-
-    def _deliver(self, seq: int, line: dict[str, Any]) -> None:
+            return self._keep_aside(key, topic, payload, str(exc))
         try:
-            self.sink.deliver(seq, line)
-            self.delivered += 1
-        except EventRefused as exc:
-            self.refused += 1
-            log.warning("the engine refused event %d (%s); skipped", seq, exc)
+            done = self._retry(lambda: self._apply(update)) and self._retry(self._flush)
+        except Exception as exc:  # a fault of one message must not stop what follows
+            log.exception("applying a message on %s failed", topic)
+            return self._keep_aside(key, topic, payload, f"adapter fault: {exc!r}"[:300])
+        if not done:
+            # Stopping is not a failure of this message: it does not count as an attempt.
+            with contextlib.suppress(QbCallbacksError):
+                self.state.settled(key)
+            return False
+        return self._retry(lambda: self.state.settled(key))
+
+    def _keep_aside(self, key: str, topic: str, payload: bytes, reason: str) -> bool:
+        """Log a message, keep it in the dead letters, forget its attempts; nothing it
+        announced is lost for good, since the next reconciliation reads the Manager."""
+        self.dead += 1
+        log.warning("kept aside a message on %s: %s", topic, reason)
+        self._owe_reconcile = True
+        return self._retry(lambda: self.state.dead_letter(topic, payload, reason, digest=key))
+
+    def _apply(self, update: Any) -> None:
+        if self._missed(update):
+            self._owe_reconcile = True
+        if not isinstance(update, JobUpdate):
+            apply_task_update(self.state, update)
+            return
+        tasks = None
+        if update.refresh_tasks and not update.was_deleted:
+            try:
+                tasks = self.api.tasks(update.id)
+            except HostError as exc:
+                log.warning("cannot read the tasks of job %s yet: %s", update.id, exc)
+                self._owe_reconcile = True
+        apply_job_update(self.state, update, tasks)
+
+    def _missed(self, update: JobUpdate | TaskUpdate) -> bool:
+        """Whether the message shows a change that never arrived: a transition from another
+        status than the one known, or a task of a job never seen."""
+        if isinstance(update, JobUpdate):
+            known = self.state.job_status(update.id)
+            return (update.previous_status is not None and known is not None
+                    and update.previous_status != known)
+        if self.state.job_number(update.job_id) is None:
+            return True
+        known = self.state.task_status(update.id) or TASK_BORN
+        return update.previous_status is not None and update.previous_status != known
+
+    def _flush(self) -> None:
+        """Hand on every event owed, in order; each marked once taken."""
+        for seq, line in self.state.owed():
+            try:
+                self.sink.deliver(seq, line)
+                self.delivered += 1
+            except EventRefused as exc:
+                self.refused += 1
+                log.warning("the engine refused event %d (%s); skipped", seq, exc)
+            self.state.delivered(seq)
 
     def _retry(self, what: Callable[[], object]) -> bool:
         """Run `what()`, retried with backoff while it fails for a passing cause; False once
-        stopping (the message then stays unacknowledged with the broker)."""
+        stopping."""
         pause = 0.05
         while True:
             try:
@@ -254,7 +314,7 @@ class FlamencoBridge:
                 return True
             except (ServiceGone, ServiceBusy, BackPressureError, QbCallbacksError,
                     OSError) as exc:
-                log.warning("waiting to hand events on: %s", exc)
+                log.warning("waiting to go on: %s", exc)
             if self._stop.wait(pause):
                 return False
             pause = min(pause * 2, self.retry_max)
