@@ -11,6 +11,7 @@ nothing: the findings say why (QCB150), so a pathological file never stops event
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,10 +21,13 @@ from pathlib import Path
 
 from ..config.load import load_directory
 from ..errors import Diagnostic, QbCallbacksError, make_diagnostic
+from ..lang.source import collector_paused
 from ..matching.rebuild import CHUNK, Check, Prepared
 from ..matching.schedule import TimeSpec, time_specs
 from ..model.rules import Rule
 
+#: From this many rules on, a reload ends by freezing what the process holds (`gc.freeze`).
+FREEZE_AT = 10_000
 DiagnosticsHandler = Callable[[str, Sequence[Diagnostic]], None]
 #: Builds a rule set off the matcher thread (None: the matcher builds it when swapped in).
 Builder = Callable[[Sequence[Rule], Check], Prepared] | None
@@ -92,9 +96,15 @@ class RuleBook:
 
     def _build(self, only: Sequence[str] | None, run: _Run, build: Builder,
                swap: Swapper) -> tuple[Plan, Future[None]]:
-        plan = self._plan(only, initial=False, check=run.check)
-        prepared = build(plan.numbered, run.check) if build is not None else None
-        specs = time_specs(r.trigger for r in plan.numbered)
+        # The collector would rescan the growing heap again and again, each time holding the
+        # interpreter from the threads that ack and match: paused for the build, and a big
+        # set is then frozen out of its later scans (reference counting still frees it).
+        with collector_paused():
+            plan = self._plan(only, initial=False, check=run.check)
+            prepared = build(plan.numbered, run.check) if build is not None else None
+            specs = time_specs(r.trigger for r in plan.numbered)
+            if len(plan.numbered) >= FREEZE_AT:  # before the collector resumes
+                gc.freeze()
         run.check()
         with run.lock:
             if run.abandoned:
