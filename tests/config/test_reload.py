@@ -163,7 +163,8 @@ def test_a_big_reload_is_built_while_the_matcher_goes_on(tmp_path, big_configs):
     # A queue of 20: more than 20 events taken during the reload means the matcher thread
     # kept taking them while the new set was being read and built.
     d, rt, root, _ = make(tmp_path, {"a.qcb": "complete-job-self"},
-                          settings=DispatcherSettings(reload_budget=600, queue_size=20))
+                          settings=DispatcherSettings(reload_budget=600, queue_size=20,
+                                                        emit_timeout=60))
     with d:
         big_config(root, 60_000)
         outcome: list[list] = []

@@ -57,6 +57,8 @@ class RuleBook:
         self._on_diagnostics = on_diagnostics
         self._rules: dict[str, tuple[Rule, ...]] = {}
         self._lock = threading.Lock()  # one reload at a time
+        #: The last reload's loader thread: an abandoned one may still be reading a file.
+        self._worker: threading.Thread | None = None
         self.numbered: tuple[Rule, ...] = ()
         #: The latest findings per directory.
         self.diagnostics: dict[str, tuple[Diagnostic, ...]] = {}
@@ -82,7 +84,14 @@ class RuleBook:
                 except BaseException as exc:  # handed to the waiting caller
                     result.set_exception(exc)
 
-            threading.Thread(target=work, name="qbcallbacks-loader", daemon=True).start()
+            # An abandoned reload still reading a file is waited for (within this budget), so
+            # that at most one loader and two rule sets are ever alive.
+            if self._worker is not None:
+                self._worker.join(max(0.0, deadline - time.monotonic()))
+                if self._worker.is_alive():
+                    return self._over_budget(only, budget)
+            self._worker = threading.Thread(target=work, name="qbcallbacks-loader", daemon=True)
+            self._worker.start()
             try:
                 plan, done = result.result(max(0.0, deadline - time.monotonic()))
             except (TimeoutError, OverBudget):
