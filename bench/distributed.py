@@ -13,7 +13,7 @@ default pools: 4 Python workers) and with the Celery executor, in one run. Print
 - the dispatcher's own CPU per remote firing (what bounds one dispatcher, however many
   workers it feeds).
 
-    .venv/bin/python bench/distributed.py [--firings N] [--samples N]
+    .venv/bin/python bench/distributed.py [--firings N] [--samples N] [--rows smoke|quick|full]
 
 Needs Debian's rabbitmq-server and the `celery` extra. Figures on a 2-core machine shared
 with other work: the worker processes compete with the dispatcher and the broker for them.
@@ -28,8 +28,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from _rows import add_rows_option, emit, report_to_stderr
+from _rows import row as table_row
 
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.dispatch.executor import Executor
@@ -39,6 +44,9 @@ from qbcallbacks.reference.memory import MemorySupervisor
 from support.rabbitmq import CeleryWorkers, private_rabbitmq
 
 MakeExecutor = Callable[[], Executor | None]
+#: (firings per 10 ms run, serial runs, worker process counts) per bench/run mode.
+SIZES = {"smoke": (8, 3, (1,)), "quick": (40, 10, (1, 3)), "full": (160, 30, (1, 2, 3))}
+LOCAL = "local (4 Python workers)"
 
 
 def callback_dir(root: Path, ms: int) -> Path:
@@ -101,20 +109,31 @@ def pct(values: list[float], q: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--firings", type=int, default=160, help="firings per 10 ms run")
-    parser.add_argument("--samples", type=int, default=30, help="serial runs for latency")
+    parser.add_argument("--firings", type=int, default=None, help="firings per 10 ms run (160)")
+    parser.add_argument("--samples", type=int, default=None, help="serial runs for latency (30)")
+    add_rows_option(parser)
     args = parser.parse_args()
+    firings, samples, counts = SIZES[args.rows or "full"]
+    with report_to_stderr(args.rows is not None):
+        rows = measure(args.firings or firings, args.samples or samples, counts)
+    if args.rows:
+        emit(rows)
+
+
+def measure(firings: int, samples: int, counts: tuple[int, ...]) -> list[dict[str, Any]]:
+    """Print the report; rows: the 100 ms rates against the local pools, the overhead Celery
+    adds to one run, and the dispatcher's CPU per remote firing."""
     local = DispatcherSettings()
     one_local = DispatcherSettings(max_runs=1, per_runtime={"py": 1})
-    rates: dict[str, dict[int, float]] = {"local (4 Python workers)": {}}
+    rates: dict[str, dict[int, float]] = {LOCAL: {}}
     cpu: list[float] = []
     for ms in (10, 100):
-        n = args.firings if ms == 10 else max(20, args.firings // 4)
-        rates["local (4 Python workers)"][ms] = throughput(lambda: None, ms, n, local)[0]
-    local_serial, local_latency = serial(lambda: None, 10, args.samples, one_local)
+        n = firings if ms == 10 else max(20, firings // 4)
+        rates[LOCAL][ms] = throughput(lambda: None, ms, n, local)[0]
+    local_serial, local_latency = serial(lambda: None, 10, samples, one_local)
     with private_rabbitmq() as broker, tempfile.TemporaryDirectory() as root:
         celery_serial = celery_latency = None
-        for count in (1, 2, 3):
+        for count in counts:
             workers = CeleryWorkers(broker, Path(root) / f"set{count}", count)
             try:
                 def make(w: CeleryWorkers = workers) -> Executor:
@@ -123,16 +142,27 @@ def main() -> None:
                 row = rates.setdefault(f"celery, {count} worker process"
                                        + ("es" if count > 1 else ""), {})
                 for ms in (10, 100):
-                    n = args.firings if ms == 10 else max(20, args.firings // 4)
+                    n = firings if ms == 10 else max(20, firings // 4)
                     row[ms], per_firing = throughput(make, ms, n, s)
                     cpu.append(per_firing)
                 if count == 1:
-                    celery_serial, celery_latency = serial(make, 10, args.samples, s)
+                    celery_serial, celery_latency = serial(make, 10, samples, s)
             finally:
                 workers.stop()
     report(rates, local_serial, local_latency, celery_serial, celery_latency)
     print(f"dispatcher CPU per remote firing: median {statistics.median(cpu) * 1000:.2f} ms "
           f"(a ceiling of about {1 / statistics.median(cpu):.0f} firings/s per dispatcher core)")
+    assert celery_serial is not None
+    base = rates[LOCAL][100]
+    return [*(table_row(f"{name}, 100 ms callbacks", f"{r[100]:.1f} firings/s",
+                        f"{base:.1f} firings/s {LOCAL}", r[100] / base, "", None)
+              for name, r in rates.items() if name != LOCAL),
+            table_row("Celery's overhead, one 10 ms run at a time",
+                      f"{celery_serial * 1000:.1f} ms a run",
+                      f"{local_serial * 1000:.1f} ms a local pool of one",
+                      celery_serial / local_serial, "", None),
+            table_row("dispatcher CPU per remote firing", f"{statistics.median(cpu) * 1000:.2f} ms",
+                      "", None, "", None)]
 
 
 def report(rates: dict[str, dict[int, float]], local_serial: float,
@@ -148,7 +178,7 @@ def report(rates: dict[str, dict[int, float]], local_serial: float,
     for name, values in (("local", local_latency), ("celery", celery_latency)):
         print(f"emit to run start, idle, {name:6}: p50 {statistics.median(values) * 1000:6.1f}"
               f" ms, p99 {pct(values, 0.99) * 1000:6.1f} ms ({len(values)} runs)")
-    base = rates["local (4 Python workers)"]
+    base = rates[LOCAL]
     for name, row in rates.items():
         if name.startswith("celery"):
             print(f"{name}: {row[10] / base[10]:.2f}x local at 10 ms, "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import os
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -22,6 +23,9 @@ from pathlib import Path
 
 from qbcallbacks.config.load import load_directory
 from qbcallbacks.model.limits import Limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rows import add_rows_option, emit, report_to_stderr, row
 
 MB = 1 << 20
 NL = b"\n"
@@ -127,13 +131,33 @@ def input_size(directory: Path) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--scale", type=float, default=1.0, help="input size factor")
+    parser.add_argument("--scale", type=float, default=None, help="input size factor (1.0)")
+    add_rows_option(parser)
     args = parser.parse_args()
+    scale = args.scale or SCALES[args.rows or "full"]
+    with report_to_stderr(args.rows is not None):
+        worst = measure(scale)
+    if args.rows:
+        (t_name, t_ratio), (m_name, m_mb) = worst
+        emit([row(f"check on hostile input (scale {scale:g}), slowest against configparser",
+                  t_name, "configparser, an INI file as large", t_ratio, "<= 2x", t_ratio <= 2),
+              row(f"check on hostile input (scale {scale:g}), largest peak", m_name,
+                  f"{m_mb:.0f} MB", None, "<= 100 MB", m_mb <= 100)])
+
+
+#: Input size factor per bench/run mode.
+SCALES = {"smoke": 0.002, "quick": 0.05, "full": 1.0}
+
+
+def measure(scale: float) -> tuple[tuple[str, float], tuple[str, float]]:
+    """Print the table; the input with the worst time ratio, and the one with the largest
+    peak memory (in MB)."""
+    worst_time, worst_peak = ("", 0.0), ("", 0.0)
     with tempfile.TemporaryDirectory(prefix="qcb-hostile-") as tmp:
         root = Path(tmp)
         print(f"{'input':<44} {'codes':<16} {'check s':>8} {'ini s':>7} {'ratio':>6} "
               f"{'check MB':>8} {'ini MB':>7}")
-        for name, directory, limits in make_inputs(root, args.scale):
+        for name, directory, limits in make_inputs(root, scale):
             load = load_directory(str(directory), limits=limits)
             codes = ",".join(sorted({d.code for d in load.diagnostics})) or "-"
             seconds = timed(lambda d=directory, lim=limits: load_directory(str(d), limits=lim))
@@ -141,6 +165,9 @@ def main() -> None:
             base_s, base_mb = ini_baseline(input_size(directory), root)
             print(f"{name:<44} {codes[:16]:<16} {seconds:8.3f} {base_s:7.3f} "
                   f"{seconds / base_s:6.2f} {mb:8.1f} {base_mb:7.1f}")
+            worst_time = max(worst_time, (name, seconds / base_s), key=lambda w: w[1])
+            worst_peak = max(worst_peak, (name, mb), key=lambda w: w[1])
+    return worst_time, worst_peak
 
 
 if __name__ == "__main__":

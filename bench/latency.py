@@ -10,7 +10,11 @@ and their ratio:
 - `emit` into a full queue, against its `emit_timeout`: how long back pressure makes the
   caller wait before `BackPressureError` (ideal 1.0x: it waits the whole timeout, no more).
 
-    .venv/bin/python bench/latency.py [--runs N]
+    .venv/bin/python bench/latency.py [--runs N] [--rows smoke|quick|full]
+
+The goals are the bounds the tests once asserted: a hung run is a `timeout` within 2.5x its
+timeout, `emit` returns within 50 ms while runs are held, and back pressure waits at least
+0.8x its `emit_timeout` before it refuses.
 """
 
 from __future__ import annotations
@@ -26,8 +30,12 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from _rows import add_rows_option, emit, report_to_stderr, row
 
 from qbcallbacks import (
     BackPressureError,
@@ -45,11 +53,21 @@ from qbcallbacks.runtimes.perl import PerlRuntime
 from qbcallbacks.runtimes.python import PythonRuntime
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
+RUNS = {"smoke": 1, "quick": 3, "full": 5}
 
-def line(what: str, measured: list[float], bound: float, bound_name: str) -> None:
+
+def line(what: str, measured: list[float], bound: float, bound_name: str, goal: str,
+         met: bool) -> dict[str, Any]:
+    """Print one figure against its bound, and return it as a row of `bench/run`'s table."""
     median = statistics.median(measured)
     print(f"{what:<38} {median * 1000:9.2f} ms  {bound_name} {bound * 1000:9.2f} ms  "
           f"{median / bound:6.2f}x  (max {max(measured) * 1000:.2f} ms)")
+    return row(what, _shown(median), f"{bound_name} {_shown(bound)}", round(median / bound, 2),
+               goal, met)
+
+
+def _shown(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f} us" if seconds < 1e-3 else f"{seconds * 1e3:.1f} ms"
 
 
 def hang_to_timeout(runtime: Runtime, code: str, name: str, timeout: float,
@@ -138,27 +156,40 @@ def back_pressure_wait(emit_timeout: float, runs: int) -> list[float]:
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    args = parser.parse_args(argv)
+def measure(runs: int) -> list[dict[str, Any]]:
     timeout = 0.5
     spin_py = "print('spinning')\nwhile True:\n    pass\n"
+    rows = []
     for mode in ("in-process", "isolated"):
         with PythonRuntime(mode=mode, pool_size=1,  # type: ignore[arg-type]
                            supervisor=MemorySupervisor()) as py:
-            line(f"python {mode}: hang -> timeout",
-                 hang_to_timeout(py, spin_py, "spin.py", timeout, args.runs), timeout, "timeout")
+            took = hang_to_timeout(py, spin_py, "spin.py", timeout, runs)
+            rows.append(line(f"python {mode}: hang -> timeout", took, timeout, "timeout",
+                             "<= 2.5x", statistics.median(took) <= 2.5 * timeout))
     if shutil.which("perl"):
         with PerlRuntime(MemorySupervisor(), pool_size=1) as pl:
-            line("perl: hang -> timeout",
-                 hang_to_timeout(pl, "1 while 1;", "spin.pl", timeout, args.runs), timeout,
-                 "timeout")
-    ours, base = emit_latency(args.runs * 200)
-    line("emit, every run held", ours, statistics.median(base), "Queue.put")
+            took = hang_to_timeout(pl, "1 while 1;", "spin.pl", timeout, runs)
+            rows.append(line("perl: hang -> timeout", took, timeout, "timeout", "<= 2.5x",
+                             statistics.median(took) <= 2.5 * timeout))
+    ours, base = emit_latency(runs * 200)
+    rows.append(line("emit, every run held", ours, statistics.median(base), "Queue.put",
+                     "<= 50 ms", statistics.median(ours) <= 0.05))
     emit_timeout = 0.05
-    line("emit into a full queue", back_pressure_wait(emit_timeout, args.runs), emit_timeout,
-         "emit_timeout")
+    waited = back_pressure_wait(emit_timeout, runs)
+    rows.append(line("emit into a full queue", waited, emit_timeout, "emit_timeout",
+                     ">= 0.8x", statistics.median(waited) >= 0.8 * emit_timeout))
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    add_rows_option(parser)
+    args = parser.parse_args(argv)
+    with report_to_stderr(args.rows is not None):
+        rows = measure(RUNS[args.rows] if args.rows else args.runs)
+    if args.rows:
+        emit(rows)
     return 0
 
 

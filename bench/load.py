@@ -6,22 +6,32 @@ trail holds exactly the firings `replay --dry-run` predicts for the recorded str
 the CLI when it is installed, else through the same matcher directly).
 
     .venv/bin/python bench/load.py [--events N] [--rules N] [--jobs N] [--switch-interval S]
+    .venv/bin/python bench/load.py --postgresql [--events N]
 
 Targets: emit p99 under 100 us at 10k events/s offered (`--rate`, journal on); no firing
 lost. The baseline is one `os.write` of the same line, the least a journalled emit costs.
+
+`--postgresql` makes a throw-away cluster (`initdb`, as the tests do) and runs the same load
+three times in one process: on a SQLite trail (the baseline), on a PostgreSQL trail with its
+local file journal (the default) and with the journal in the database (`?journal=table`, one
+group commit per round trip); then appends to the table journal alone from several threads at
+once, which is where group commit can group. Prints one row per run and the ratio to SQLite.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +41,12 @@ from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.model.supervisor import MailMessage
 from qbcallbacks.stream import event_line
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rows import add_rows_option, emit, report_to_stderr, row
+
+#: Events per bench/run mode.
+SIZES = {"smoke": 2_000, "quick": 20_000, "full": 100_000}
 
 
 class NullSupervisor:
@@ -125,7 +141,7 @@ def dry_run_prediction(directory: Path, audit: AuditStore, session: int,
     return got, "qbcallbacks replay --dry-run"
 
 
-def journal_floor(path: Path, stream) -> list[float]:
+def journal_floor(path: Path, stream: list[tuple[Event, Job | None]]) -> list[float]:
     """The baseline: the cost of the one system call an emit must make to survive a kill."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     out = []
@@ -140,7 +156,7 @@ def journal_floor(path: Path, stream) -> list[float]:
     return out
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--rules", type=int, default=1_000)
@@ -152,70 +168,192 @@ def main() -> int:
                     help="events per second offered to emit (0: as fast as possible)")
     ap.add_argument("--switch-interval", type=float, default=None,
                     help="sys.setswitchinterval for the run (a host tuning knob)")
+    ap.add_argument("--postgresql", action="store_true",
+                    help="also on PostgreSQL trails (a throw-away cluster), SQLite as baseline")
+    add_rows_option(ap)
     args = ap.parse_args()
-    if args.switch_interval is not None:
-        sys.setswitchinterval(args.switch_interval)
+    if args.rows:
+        args.events = SIZES[args.rows]
+    return args
 
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        cbdir = work / "callback"
-        cbdir.mkdir()
-        make_rules(cbdir, args.rules)
-        stream = make_stream(args.events, args.jobs, args.seed)
-        config = DispatcherSettings(queue_size=len(stream) + 10, max_runs=8,
-                                  per_runtime={"py": 4, "qcb": 4, "pl": 1}, timeout=30,
-                                    synchronous=args.synchronous)
-        d = Dispatcher([str(cbdir)], NullSupervisor(), mode="in-process", settings=config,
-                       audit=work / "audit.db")
-        print(f"{len(d.rules)} rules, {len(stream)} events, {args.jobs} jobs")
-        lat: list[float] = []
-        clock = time.perf_counter_ns
-        emit = d.emit
-        gap = 1e9 / args.rate if args.rate else 0.0
-        t0 = time.perf_counter()
-        start = clock()
-        for i, (event, job) in enumerate(stream):
-            if gap:
-                ahead = i * gap - (clock() - start)
-                if ahead > 1e6:  # paced: sleep (letting the engine's threads run) when ahead
-                    time.sleep(ahead / 1e9)
-            a = clock()
-            emit(event, job)
-            lat.append((clock() - a) / 1000.0)
-        t_emit = time.perf_counter() - t0
-        d.wait_idle()
-        t_all = time.perf_counter() - t0
-        d.close()
-        firings = d.audit.query(session=d.session)
-        durations = [f.duration * 1e6 for f in firings if f.duration is not None]
-        e2e = [((f.finished_at or 0) - f.queued_at) * 1e6 for f in firings]
-        predicted, how = dry_run_prediction(cbdir, d.audit, d.session, d.rules, work)
-        got = Counter((f.event_seq, f.job, f.callback, f.trigger) for f in firings)
-        statuses = Counter(f.status for f in firings)
-        d.audit.close()
-        base = journal_floor(work / "floor.log", stream)
 
-    print(f"emit loop:        {len(stream) / t_emit:,.0f} events/s")
-    print(f"sustained:        {len(stream) / t_all:,.0f} events/s (first emit to all audited)")
+def offer(d: Dispatcher, stream: list[tuple[Event, Job | None]], rate: float) -> list[float]:
+    """Emit the stream at `rate` events per second (0: flooded); each emit's latency in us."""
+    lat: list[float] = []
+    clock = time.perf_counter_ns
+    emit = d.emit
+    gap = 1e9 / rate if rate else 0.0
+    start = clock()
+    for i, (event, job) in enumerate(stream):
+        if gap:
+            ahead = i * gap - (clock() - start)
+            if ahead > 1e6:  # paced: sleep (letting the engine's threads run) when ahead
+                time.sleep(ahead / 1e9)
+        a = clock()
+        emit(event, job)
+        lat.append((clock() - a) / 1000.0)
+    return lat
+
+
+def run(args: argparse.Namespace, work: Path, audit: str | Path,
+        stream: list[tuple[Event, Job | None]]) -> dict[str, Any]:
+    """One load run on the trail at `audit`; its figures, checked against the dry run."""
+    cbdir = work / "callback"
+    config = DispatcherSettings(queue_size=len(stream) + 10, max_runs=8,
+                                per_runtime={"py": 4, "qcb": 4, "pl": 1}, timeout=30,
+                                synchronous=args.synchronous)
+    d = Dispatcher([str(cbdir)], NullSupervisor(), mode="in-process", settings=config,
+                   audit=audit)
+    t0 = time.perf_counter()
+    lat = offer(d, stream, args.rate)
+    t_emit = time.perf_counter() - t0
+    d.wait_idle()
+    t_all = time.perf_counter() - t0
+    d.close()
+    firings = d.audit.query(session=d.session)
+    predicted, how = dry_run_prediction(cbdir, d.audit, d.session, d.rules, work)
+    d.audit.close()
+    got = Counter((f.event_seq, f.job, f.callback, f.trigger) for f in firings)
+    return {"rules": len(d.rules), "lat": lat, "emit_rate": len(stream) / t_emit,
+            "sustained": len(stream) / t_all, "firings": firings, "how": how,
+            "predicted": sum(predicted.values()), "lost": sum((predicted - got).values()),
+            "extra": sum((got - predicted).values()),
+            "statuses": Counter(f.status for f in firings)}
+
+
+def report(r: dict[str, Any], base: list[float], rate: float) -> bool:
+    """Print one run's figures; True when nothing was lost."""
+    lat, firings = r["lat"], r["firings"]
+    durations = [f.duration * 1e6 for f in firings if f.duration is not None]
+    e2e = [((f.finished_at or 0) - f.queued_at) * 1e6 for f in firings]
+    print(f"emit loop:        {r['emit_rate']:,.0f} events/s")
+    print(f"sustained:        {r['sustained']:,.0f} events/s (first emit to all audited)")
     print(f"emit latency:     p50 {pct(lat, 0.50):.1f} us, p99 {pct(lat, 0.99):.1f} us, "
           f"max {max(lat):.0f} us")
     print(f"journal floor:    p50 {pct(base, 0.50):.1f} us, p99 {pct(base, 0.99):.1f} us "
           f"(one os.write of the same line; emit p99 is {pct(lat, 0.99) / pct(base, 0.99):.1f}x)")
-    print(f"firings:          {len(firings):,} ({statuses.most_common()})")
+    print(f"firings:          {len(firings):,} ({r['statuses'].most_common()})")
     print(f"run duration:     p50 {pct(durations, 0.5):.0f} us, p99 {pct(durations, 0.99):.0f} us")
     print(f"queued->finished: p50 {pct(e2e, 0.5) / 1000:.1f} ms, "
           f"p99 {pct(e2e, 0.99) / 1000:.1f} ms")
-    lost = sum((predicted - got).values())
-    extra = sum((got - predicted).values())
-    print(f"audit vs {how}: {sum(predicted.values()):,} predicted, {lost} missing, "
-          f"{extra} unexpected")
-    ok = lost == 0 and extra == 0 and set(statuses) == {"ok"}
+    print(f"audit vs {r['how']}: {r['predicted']:,} predicted, {r['lost']} missing, "
+          f"{r['extra']} unexpected")
+    ok = bool(r["lost"] == 0 and r["extra"] == 0 and set(r["statuses"]) == {"ok"})
     # Flooded: at least 10k events/s; paced: keeping up with the offered rate.
-    want = 0.9 * args.rate if args.rate else 10_000
+    want = 0.9 * rate if rate else 10_000
     print("targets: emit p99 < 100 us: " + ("met" if pct(lat, 0.99) < 100 else "MISSED")
-          + f"; >= {want:,.0f} events/s: " + ("met" if len(stream) / t_all >= want else "MISSED")
+          + f"; >= {want:,.0f} events/s: " + ("met" if r["sustained"] >= want else "MISSED")
           + "; no firing lost: " + ("met" if ok else "MISSED"))
+    return ok
+
+
+@contextlib.contextmanager
+def postgres() -> Iterator[str]:
+    """A throw-away cluster, made as the tests make theirs; yields a new database's URL."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from support.postgres import new_database, throwaway_cluster
+
+    with throwaway_cluster() as server:
+        yield new_database(server, "bench")
+
+
+def group_commit(url: str, threads: int, per_thread: int) -> tuple[float, list[float]]:
+    """The table journal alone, appended to from `threads` threads at once: events per second
+    and each append's latency in us (what grouping buys when appenders overlap)."""
+    from qbcallbacks.audit.backends import open_audit, open_journal
+
+    store = open_audit(f"{url}&trail=group&journal=table")
+    journal = open_journal(store)
+    lat: list[float] = []
+    event = Event(name="complete", type="job", job=1)
+
+    def append() -> None:
+        mine = []
+        for _ in range(per_thread):
+            a = time.perf_counter_ns()
+            journal.append(event, None)
+            mine.append((time.perf_counter_ns() - a) / 1000.0)
+        lat.extend(mine)
+
+    workers = [threading.Thread(target=append) for _ in range(threads)]
+    t0 = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    took = time.perf_counter() - t0
+    journal.close()
+    store.close()
+    return threads * per_thread / took, lat
+
+
+def compare(args: argparse.Namespace, work: Path, stream: list[tuple[Event, Job | None]],
+            base: list[float]) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+    """SQLite, then PostgreSQL with each journal, in one process; a row each, and ratios."""
+    results, ok = [], True
+    with postgres() as url:
+        runs = (("SQLite", work / "audit.db"),
+                ("PostgreSQL, local journal", f"{url}&trail=local&journal={work / 'journal'}"),
+                ("PostgreSQL, table journal", f"{url}&trail=table&journal=table"))
+        for label, audit in runs:
+            print(f"\n== {label}")
+            r = run(args, work, audit, stream)
+            ok = report(r, base, args.rate) and ok
+            results.append((label, r))
+        rate, lat = group_commit(url, 8, max(200, len(stream) // 40))
+    print(f"\n{'what':28} {'events/s':>10} {'emit p50':>9} {'emit p99':>9} {'vs sqlite':>10}")
+    for label, r in results:
+        print(f"{label:28} {r['sustained']:10,.0f} {pct(r['lat'], 0.5):7.1f}us "
+              f"{pct(r['lat'], 0.99):7.0f}us {r['sustained'] / results[0][1]['sustained']:9.2f}x")
+    print(f"{'table journal, 8 threads':28} {rate:10,.0f} {pct(lat, 0.5):7.1f}us "
+          f"{pct(lat, 0.99):7.0f}us  (appends only, grouped)")
+    return ok, results
+
+
+def rows_of(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]]],
+            base: list[float]) -> list[dict[str, Any]]:
+    """The table rows: each trail against the rate offered, and against SQLite's run."""
+    want = 0.9 * args.rate if args.rate else 10_000
+    floor = pct(base, 0.99)
+    out = []
+    for label, r in results:
+        ok = r["lost"] == 0 and r["extra"] == 0
+        p99 = pct(r["lat"], 0.99)
+        out.append(row(f"durable dispatch, {label} trail, {args.rate:,.0f} events/s offered",
+                       f"{r['sustained']:,.0f} events/s, {r['lost']} lost",
+                       f"{args.rate:,.0f} events/s offered", r["sustained"] / want,
+                       f">= {want:,.0f} events/s, none lost", r["sustained"] >= want and ok))
+        out.append(row(f"durable dispatch, {label} trail, emit p99", f"{p99:.0f} us",
+                       f"{floor:.1f} us one os.write", p99 / floor, "<= 100 us", p99 <= 100))
+    return out
+
+
+def main() -> int:
+    args = parse_args()
+    with report_to_stderr(args.rows is not None):
+        ok, rows = run_load(args)
+    if args.rows:
+        emit(rows)
     return 0 if ok else 1
+
+
+def run_load(args: argparse.Namespace) -> tuple[bool, list[dict[str, Any]]]:
+    """Print the report; (no firing lost, the rows)."""
+    if args.switch_interval is not None:
+        sys.setswitchinterval(args.switch_interval)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "callback").mkdir()
+        make_rules(work / "callback", args.rules)
+        stream = make_stream(args.events, args.jobs, args.seed)
+        base = journal_floor(work / "floor.log", stream)
+        print(f"{args.rules} rules, {len(stream)} events, {args.jobs} jobs")
+        if args.postgresql:
+            ok, results = compare(args, work, stream, base)
+        else:
+            r = run(args, work, work / "audit.db", stream)
+            ok, results = report(r, base, args.rate), [("SQLite", r)]
+    return ok, rows_of(args, results, base)
 
 
 if __name__ == "__main__":

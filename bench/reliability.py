@@ -37,7 +37,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rows import add_rows_option, emit, report_to_stderr, row
 
 CALLBACKS = {
     "ok.py": ("complete-job-self", "print('ok')\n"),
@@ -144,7 +147,7 @@ def restart_over(work: Path, n: int) -> dict[str, Any]:
     out = subprocess.run([sys.executable, "-c", DRAIN, str(cbdir), str(audit)],
                          capture_output=True, text=True, check=True)
     took = time.perf_counter() - t0
-    store = AuditStore(audit, readonly=True)
+    store = open_audit(audit, readonly=True)
     done = sum(n for (_cb, status), n in store.counts().items() if status == "ok")
     store.close()
     return {"peak": int(out.stdout.split()[-1]), "done": done, "seconds": took}
@@ -233,7 +236,7 @@ def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, Any
                           capture_output=True, text=True, check=True)
     peaks.append(int(last.stdout.split()[-1]))
 
-    store = AuditStore(audit, readonly=True)
+    store = open_audit(audit, readonly=True)
     seen = {(rec.event.name, rec.event.job) for rec in store.events()}
     rows = store.query()
     store.close()
@@ -265,6 +268,10 @@ def run(work: Path, n: int, kills: int, seed: int, rate: float) -> dict[str, Any
     }
 
 
+#: (events, kills, rate) per bench/run mode.
+SIZES = {"smoke": (300, 1, 1_000), "quick": (1_500, 2, 1_000), "full": (100_000, 10, 2_000)}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--full", action="store_true", help="100,000 events and 10 kills")
@@ -276,12 +283,25 @@ def main() -> int:
     ap.add_argument("--backlog", type=int, default=None, metavar="N",
                     help="instead: restart over N firings never run and N jobs' events "
                          "never matched, against N = 20,000")
+    add_rows_option(ap)
     args = ap.parse_args()
     if args.backlog is not None:
         return backlog_main(args.backlog)
     rate = args.rate or (2_000 if args.full else 500)
     n = args.events or (100_000 if args.full else 3_000)
     kills = args.kills if args.kills is not None else (10 if args.full else 3)
+    if args.rows:
+        n, kills, rate = SIZES[args.rows]
+    with report_to_stderr(args.rows is not None):
+        ok, rows = killed_run(n, kills, rate, args.seed)
+    if args.rows:
+        emit(rows)
+    return 0 if ok else 1
+
+
+def killed_run(n: int, kills: int, rate: float, seed: int) -> tuple[bool, list[dict[str, Any]]]:
+    """Print the report; (targets met, the row)."""
+    args = argparse.Namespace(seed=seed)
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         base = run(Path(tmp) / "baseline", n, 0, args.seed, rate)
@@ -301,7 +321,9 @@ def main() -> int:
     ok = got["lost"] == 0 and got["unexpected"] == 0 and taken and flat
     print("targets: 0 lost, nothing unexpected, every event accepted or refused, memory flat: "
           + ("met" if ok else "MISSED"))
-    return 0 if ok else 1
+    return ok, [row(f"SIGKILLed host, {n:,} events, {got['kills']} kill(s): lost, wall time",
+                    f"{got['lost']} lost, {t_killed:.1f} s", f"no kill: {t_base:.1f} s",
+                    t_killed / t_base, "0 lost, memory flat", ok)]
 
 
 if __name__ == "__main__":

@@ -33,6 +33,12 @@ from qbcallbacks.runtimes.perl import PerlRuntime
 from qbcallbacks.runtimes.python import PythonRuntime
 from qbcallbacks.runtimes.qcb import QcbRuntime
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rows import add_rows_option, emit, report_to_stderr, row
+
+#: (runs per runtime, cold starts) per bench/run mode.
+SIZES = {"smoke": (50, 3), "quick": (500, 10), "full": (2000, 30)}
+
 
 def timed(fn: Callable[[], object], n: int) -> list[float]:
     out = []
@@ -59,9 +65,22 @@ def runtime_costs(runtime: Runtime, invocation: Invocation, n: int) -> list[floa
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=2000, help="runs per runtime")
-    parser.add_argument("--cold", type=int, default=30, help="cold process starts")
+    parser.add_argument("--runs", type=int, default=None, help="runs per runtime (2000)")
+    parser.add_argument("--cold", type=int, default=None, help="cold process starts (30)")
+    add_rows_option(parser)
     args = parser.parse_args(argv)
+    runs, colds = SIZES[args.rows or "full"]
+    args.runs, args.cold = args.runs or runs, args.cold or colds
+    with report_to_stderr(args.rows is not None):
+        rows = measure(args.runs, args.cold)
+    if args.rows:
+        emit(rows)
+    return 0
+
+
+def measure(runs: int, colds: int) -> list[dict[str, object]]:
+    """Print the table; rows: each runtime's median run against a cold start."""
+    args = argparse.Namespace(runs=runs, cold=colds)
 
     sup = MemorySupervisor()
     job = sup.submit("bench", status="running")
@@ -112,7 +131,19 @@ def main(argv: list[str] | None = None) -> int:
              else base_py / statistics.median(c)
              for label, c in rows if "warm worker" in label]
     print(f"warm workers vs cold start, worst case: {min(worst):,.1f}x (target: 5x)")
-    return 0
+    out = []
+    for label, costs in rows:
+        if label.startswith("cold"):
+            continue
+        median = statistics.median(costs)
+        perl_case = "perl" in label and base_pl
+        base = base_pl if perl_case else base_py
+        warm = "warm worker" in label
+        out.append(row(f"runtime, {label}, per run", f"{median * 1e6:,.0f} us",
+                       f"{base * 1e3:.0f} ms {'perl -e 1' if perl_case else 'python -c pass'}",
+                       base / median, ">= 5x faster" if warm else "", base / median >= 5
+                       if warm else None))
+    return out
 
 
 if __name__ == "__main__":

@@ -4,18 +4,19 @@ A `qbcallbacks serve` process listens on a Unix socket; this process is the supe
 `hello` as the supervisor of one producer). Two figures through the socket: throughput with
 pipelined events (up to `--window` unacknowledged at once), and the latency of one event at a
 time, from writing its line to reading its ack (p50, p99). The baselines, in the same run: the
-in-process `Dispatcher.emit` on the same kind of trail and journal; and, for the pipelined rate
-with authentication on (the service on loopback TCP with `--token-file`, the client's `hello`
-carrying the token), an asyncio JSON-lines server in its own process that parses each line
-and writes an ack, driven by the same client over the same kind of socket. The callbacks fire
-on an event name the stream never sends, so what is measured is intake (read, check, journal,
-ack), not callback runs.
+in-process `Dispatcher.emit` on the same kind of trail and journal; and, with authentication
+on (`--token-file`, the client's `hello` carrying the token), through the Unix socket and
+through loopback TCP, an asyncio JSON-lines server in its own process that parses each line
+and writes an ack, driven by the same client over the same kind of socket (its pipelined rate
+and its one-at-a-time p99). The callbacks fire on an event name the stream never sends, so
+what is measured is intake (read, check, journal, ack), not callback runs.
 
     .venv/bin/python bench/service.py                 # 20,000 events, 2,000 latency samples
     .venv/bin/python bench/service.py --events 100000
 
-The goals: at least 5,000 events/s and an ack p99 under 2 ms; with authentication on, at
-least half the echo server's pipelined rate.
+The goals: at least 5,000 events/s and an ack p99 under 2 ms; through the Unix socket with
+authentication on, at least half the echo server's pipelined rate and an ack p99 at most twice
+its p99.
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from qbcallbacks.dispatch.dispatcher import Dispatcher
 from qbcallbacks.model.events import Event, Job
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _rows import add_rows_option, emit, report_to_stderr, row
+
+#: (events, latency samples) per bench/run mode.
+SIZES = {"smoke": (500, 100), "quick": (5_000, 500), "full": (20_000, 2_000)}
 
 
 class _Null:
@@ -43,8 +50,8 @@ class _Null:
         return lambda *a, **k: None
 
 
-def _callbacks(root: Path) -> Path:
-    d = root / "callbacks"
+def _callbacks(root: Path, name: str = "") -> Path:
+    d = root / f"callbacks{name}"
     d.mkdir()
     (d / "callbacks.conf").write_text("never.py = migrated-job-self\n")
     (d / "never.py").write_text("print('never')\n")
@@ -93,13 +100,43 @@ async def serve(reader, writer):
         await writer.drain()
 
 async def main():
-    server = await asyncio.start_server(serve, "127.0.0.1", 0)
-    print(server.sockets[0].getsockname()[1], flush=True)
+    if len(sys.argv) > 1:  # a Unix socket's path
+        server = await asyncio.start_unix_server(serve, sys.argv[1])
+        print(0, flush=True)
+    else:
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        print(server.sockets[0].getsockname()[1], flush=True)
     await server.serve_forever()
 
 asyncio.run(main())
 """
 TOKEN = "bench-token-0123456789abcdef"
+
+
+class Figures(NamedTuple):
+    """A pipelined rate (events/s), the server's CPU time per pipelined event (s: what a
+    loaded machine changes least) and one-at-a-time latencies (s)."""
+
+    rate: float
+    cpu: float
+    lat: list[float]
+
+
+def _cpu(pid: int) -> float:
+    """The CPU seconds (user and system) process `pid` has used (Linux; else NaN)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(client: _Client, pid: int, events: int, samples: int, window: int) -> Figures:
+    client.one_at_a_time(1, 200)  # warm up
+    used = _cpu(pid)
+    rate = client.pipelined(201, events, window)
+    used = (_cpu(pid) - used) / events
+    return Figures(rate, used, client.one_at_a_time(201 + events, samples))
 
 
 class _Client:
@@ -186,36 +223,45 @@ def _listening(proc: subprocess.Popen[bytes]) -> None:
     assert b"listening" in proc.stderr.readline()
 
 
-def authenticated(root: Path, events: int, window: int) -> tuple[float, float]:
-    """The pipelined rate through loopback TCP with a token, and the echo server's."""
+def authenticated(root: Path, events: int, samples: int, window: int,
+                  kind: str) -> tuple[Figures, Figures]:
+    """The pipelined rate and one-at-a-time latencies with a token (`kind`: through the Unix
+    socket or loopback TCP), and the echo server's through the same kind of socket."""
     (root / "token").write_text(TOKEN)
-    port = _free_port()
+    root.mkdir(exist_ok=True)
+    where: Path | tuple[str, int]
+    if kind == "unix":
+        where, listen = root / f"auth-{kind}.sock", f"unix:{root / f'auth-{kind}.sock'}"
+    else:
+        port = _free_port()
+        where, listen = ("127.0.0.1", port), f"tcp:127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "qbcallbacks", "serve", str(_callbacks(root)), "--listen",
-         f"tcp:127.0.0.1:{port}", "--token-file", str(root / "token"), "--workdir",
-         str(root / "run"), "--audit", str(root / "audit.db")], stderr=subprocess.PIPE)
+        [sys.executable, "-m", "qbcallbacks", "serve", str(_callbacks(root, kind)), "--listen",
+         listen, "--token-file", str(root / "token"), "--workdir",
+         str(root / f"run-{kind}"), "--audit", str(root / f"audit-{kind}.db")],
+        stderr=subprocess.PIPE)
     try:
         _listening(proc)
-        client = _Client(("127.0.0.1", port), TOKEN)
-        client.one_at_a_time(1, 200)
-        rate = client.pipelined(201, events, window)
+        ours = _measure(_Client(where, TOKEN), proc.pid, events, samples, window)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(120)
         assert proc.stderr is not None
         proc.stderr.close()
-    echo = subprocess.Popen([sys.executable, "-c", ECHO], stdout=subprocess.PIPE)
+    echo_at = root / f"echo-{kind}.sock"
+    echo = subprocess.Popen([sys.executable, "-c", ECHO] + ([str(echo_at)] if kind == "unix"
+                                                            else []), stdout=subprocess.PIPE)
     try:
         assert echo.stdout is not None
-        client = _Client(("127.0.0.1", int(echo.stdout.readline())), TOKEN)
-        client.one_at_a_time(1, 200)
-        base = client.pipelined(201, events, window)
+        port = int(echo.stdout.readline())
+        base = _measure(_Client(echo_at if kind == "unix" else ("127.0.0.1", port), TOKEN),
+                        echo.pid, events, samples, window)
     finally:
         echo.kill()
         echo.wait()
         assert echo.stdout is not None
         echo.stdout.close()
-    return rate, base
+    return ours, base
 
 
 def _free_port() -> int:
@@ -226,28 +272,77 @@ def _free_port() -> int:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--events", type=int, default=20_000)
-    ap.add_argument("--samples", type=int, default=2_000)
+    ap.add_argument("--events", type=int, default=None, help="(20,000)")
+    ap.add_argument("--samples", type=int, default=None, help="(2,000)")
     ap.add_argument("--window", type=int, default=256)
+    add_rows_option(ap)
     args = ap.parse_args()
+    events, samples = SIZES[args.rows or "full"]
+    args.events, args.samples = args.events or events, args.samples or samples
+    with report_to_stderr(args.rows is not None):
+        rows = measure(args)
+    if args.rows:
+        emit(rows)
+
+
+def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Print the report; rows: throughput and ack p99 through the socket, and with a token
+    against the echo server."""
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b, \
             tempfile.TemporaryDirectory() as c:
         base_rate, base_lat = in_process(Path(a), args.events)
         rate, lat = through_socket(Path(b), args.events, args.samples, args.window)
-        auth_rate, echo_rate = authenticated(Path(c), args.events, args.window)
+        unix = authenticated(Path(c), args.events, args.samples, args.window, "unix")
+        tcp = authenticated(Path(c), args.events, args.samples, args.window, "tcp")
     ms = 1000.0
-    print(f"cores: {os.cpu_count()}, events: {args.events}, window: {args.window}")
+    print(f"cores: {os.cpu_count()}, events: {args.events}, window: {args.window}, "
+          f"load: {os.getloadavg()[0]:.1f}")
     print(f"in-process emit : {base_rate:10,.0f} events/s   emit p50 "
           f"{statistics.median(base_lat) * ms:.3f} ms  p99 {_pct(base_lat, 0.99) * ms:.3f} ms")
     print(f"through socket  : {rate:10,.0f} events/s   ack  p50 "
           f"{statistics.median(lat) * ms:.3f} ms  p99 {_pct(lat, 0.99) * ms:.3f} ms")
     print(f"socket / in-process throughput: {rate / base_rate:.2f}")
-    print(f"TCP with a token: {auth_rate:10,.0f} events/s pipelined; asyncio echo server "
-          f"{echo_rate:10,.0f} events/s; ratio {auth_rate / echo_rate:.2f}")
-    goal = rate >= 5000 and _pct(lat, 0.99) < 0.002
+    for kind, pair in (("Unix", unix), ("TCP", tcp)):
+        _print_pair(kind, *pair)
+    p99 = _pct(lat, 0.99)
+    goal = rate >= 5000 and p99 < 0.002
     print(f"goal (>= 5,000 events/s, ack p99 < 2 ms): {'met' if goal else 'NOT met'}")
-    half = auth_rate >= 0.5 * echo_rate
-    print(f"goal (with a token >= 0.5 x the echo server): {'met' if half else 'NOT met'}")
+    (ours, echo), (tcp_ours, tcp_echo) = unix, tcp
+    half = ours.rate >= 0.5 * echo.rate
+    print(f"goal (Unix socket with a token >= 0.5 x the echo server's rate): "
+          f"{'met' if half else 'NOT met'}")
+    p99_ratio = _pct(ours.lat, 0.99) / _pct(echo.lat, 0.99)
+    print(f"goal (Unix socket with a token, ack p99 <= 2 x the echo server's): "
+          f"{'met' if p99_ratio <= 2 else 'NOT met'}")
+    return [row(f"serve, Unix socket, window {args.window}", f"{rate:,.0f} events/s",
+                f"{base_rate:,.0f} events/s in-process emit", rate / base_rate,
+                ">= 5,000 events/s", rate >= 5000),
+            row("serve, one event at a time, ack p99", f"{p99 * ms:.2f} ms",
+                f"{_pct(base_lat, 0.99) * ms:.3f} ms in-process emit p99", None, "< 2 ms",
+                p99 < 0.002),
+            row(f"serve, Unix socket with a token, window {args.window}",
+                f"{ours.rate:,.0f} events/s", f"{echo.rate:,.0f} events/s asyncio echo server",
+                ours.rate / echo.rate, ">= 0.5x", half),
+            row("serve, Unix socket with a token, one at a time, ack p99",
+                f"{_pct(ours.lat, 0.99) * ms:.2f} ms",
+                f"{_pct(echo.lat, 0.99) * ms:.2f} ms asyncio echo server", p99_ratio, "<= 2x",
+                p99_ratio <= 2),
+            row(f"serve, loopback TCP with a token, window {args.window}",
+                f"{tcp_ours.rate:,.0f} events/s",
+                f"{tcp_echo.rate:,.0f} events/s asyncio echo server",
+                tcp_ours.rate / tcp_echo.rate, ">= 0.5x", tcp_ours.rate >= 0.5 * tcp_echo.rate)]
+
+
+def _print_pair(kind: str, ours: Figures, echo: Figures) -> None:
+    ms = 1000.0
+    p99, echo_p99 = _pct(ours.lat, 0.99), _pct(echo.lat, 0.99)
+    print(f"{kind} with a token: {ours.rate:10,.0f} events/s pipelined, ack p99 "
+          f"{p99 * ms:.3f} ms; asyncio echo server {echo.rate:10,.0f} events/s, p99 "
+          f"{echo_p99 * ms:.3f} ms; rate ratio {ours.rate / echo.rate:.2f}, p99 ratio "
+          f"{p99 / echo_p99:.2f}")
+    print(f"{kind} with a token: server CPU per event {ours.cpu * 1e6:.1f} us, echo server "
+          f"{echo.cpu * 1e6:.1f} us; echo / ours "
+          f"{echo.cpu / ours.cpu if ours.cpu else float('nan'):.2f}")
 
 
 if __name__ == "__main__":

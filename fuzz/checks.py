@@ -17,16 +17,15 @@ from lark.exceptions import LarkError
 from qbcallbacks.config.qbconf import parse_qbconf
 from qbcallbacks.errors import QbCallbacksError
 from qbcallbacks.lang import parse_config, parse_qcb, parse_trigger
+from qbcallbacks.lang._fast_trigger import (
+    MAX_FAST_DEPTH,
+    parse_compound_trigger,
+    parse_simple_event,
+)
 from qbcallbacks.lang._lark import trigger_lark
 from qbcallbacks.lang._trigger_build import Problem, build_trigger
 from qbcallbacks.lang.source import decode_source
-from qbcallbacks.lang.trigger import (
-    MAX_FAST_DEPTH,
-    TriggerModel,
-    parse_compound_trigger,
-    parse_simple_event,
-    too_deep,
-)
+from qbcallbacks.lang.trigger import TriggerModel, too_deep
 from qbcallbacks.model.limits import Limits
 from qbcallbacks.stream import read_events
 

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from support.paths import EXAMPLES, ROOT
 
 Message = dict[str, Any]
@@ -157,7 +157,7 @@ def test_the_documented_session_runs_and_fires(tmp_path: Path) -> None:
         finally:
             if proc.poll() is None:
                 proc.terminate()
-    store = AuditStore(audit, readonly=True)
+    store = open_audit(audit, readonly=True)
     try:
         fired = {(r.job, r.callback, r.status) for r in store.query(session=None)}
     finally:

@@ -7,8 +7,9 @@ import io
 import json
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from qbcallbacks.matching.matcher import Matcher
 from qbcallbacks.model.events import Event, Job
@@ -18,6 +19,7 @@ from qbcallbacks.stream import (
     OverlongLine,
     ReplayStep,
     event_line,
+    fast_event,
     read_events,
     stream_lines,
 )
@@ -142,3 +144,40 @@ def test_event_ids_and_extras_are_bounded_like_jobs() -> None:
         {"event": "complete", "type": "work", "job": {"id": 1}, "extra": "f\ud800"})
     [ok] = steps({"event": "complete", "type": "job", "job": {"id": 2**63 - 1, "name": "é"}})
     assert isinstance(ok, ReplayStep) and ok.event.job == 2**63 - 1
+
+
+_NAMES = st.one_of(st.sampled_from(["complete", "Complete", "FAILED", "running", "my_event",
+                                    "_x", "9lives", "a-b", "", "done\n", "caf\u00e9"]),
+                   st.text(max_size=12), st.integers(), st.none())
+_TYPES = st.one_of(st.sampled_from(["job", "work", "subjob", "Work", "JOB", "globaltime",
+                                    "nope", ""]), st.text(max_size=8), st.integers())
+_JOBS = st.one_of(st.integers(min_value=-2, max_value=2**64), st.booleans(),
+                  st.sampled_from([0, 1, 2**63 - 1, 2**63]), st.floats(), st.text(max_size=3))
+_EXTRAS = st.one_of(st.none(), st.text(max_size=12), st.sampled_from(["\ud800", "x\udfff"]),
+                    st.integers(), st.booleans())
+
+
+@given(_NAMES, _TYPES, _JOBS, _EXTRAS)
+@example("complete", "work", 5, "shot1")
+@example("Complete", "job", 2**63 - 1, None)
+@example("complete", "work", 2**63, "x")
+@example("complete", "work", True, None)
+@example("complete", "work", 1, "\ud800")
+def test_the_fast_event_path_builds_only_what_the_model_would_build_alike(
+        name: object, typ: object, job: object, extra: object) -> None:
+    fast = fast_event(name, typ, job, extra)
+    try:
+        validated: Event | None = Event(name=name, type=typ, job=job, extra=extra)  # type: ignore[arg-type]
+    except ValidationError:
+        validated = None
+    if fast is not None:
+        assert validated is not None, "the fast path took what the model refuses"
+        assert fast == validated
+        assert fast.model_fields_set == validated.model_fields_set
+        assert fast.model_dump() == validated.model_dump()
+    well_formed = (isinstance(name, str) and name.isascii() and name.isidentifier()
+                   and typ in ("job", "work", "subjob", "globaltime") and type(job) is int
+                   and 0 <= job < 2**63 and (extra is None or (type(extra) is str
+                                                            and extra.isascii())))
+    if well_formed:  # the common shape never pays for the model
+        assert fast is not None

@@ -9,10 +9,13 @@ the audit trail, SQLite and the runtimes load when one of their names is first r
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
+#: `typing` is not imported at run time: it costs about as much as starting Python, and
+#: `qbcallbacks --version` should not pay it. Type checkers take this constant as true.
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import typing  # a plain import: the `from` imports below are the public names' homes
+
+    from .audit.backends import open_audit
     from .audit.store import AuditError, AuditStore, FiringRecord
     from .config.load import (
         CallbackSet,
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
     from .errors import (
         ConfigError,
         Diagnostic,
+        GlobalCallbackError,
         QbCallbacksError,
         QcbError,
         SourceError,
@@ -49,6 +53,7 @@ if TYPE_CHECKING:
         RuleLine,
     )
     from .model.events import Event, Job, JobCallback
+    from .model.globals import GlobalCallback
     from .model.rules import Rule
     from .model.supervisor import (
         HostError,
@@ -97,28 +102,25 @@ def _typing_imports() -> dict[str, str]:
     return found
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> typing.Any:
     """Import the module that owns `name` on first use and cache the name here."""
     if name == "__version__":
-        return _version()
+        return _read_version()
     home = _home_of(name)
     if home is None:
         raise AttributeError(f"module 'qbcallbacks' has no attribute {name!r}")
+    import importlib  # not at import: `qbcallbacks --version` should not pay for it
+
     value = getattr(importlib.import_module(f".{home}", __name__), name)
     globals()[name] = value
     return value
 
 
-def _version() -> str:
-    # Package metadata is slow to read; only a caller that asks for the version pays.
-    from importlib.metadata import PackageNotFoundError, version
+def _read_version() -> str:
+    from ._version import __version__
 
-    try:
-        found = version("qbcallbacks")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-        found = "0+unknown"
-    globals()["__version__"] = found
-    return found
+    globals()["__version__"] = __version__
+    return __version__
 
 
 def __dir__() -> list[str]:
@@ -149,6 +151,8 @@ __all__ = [
     "EventPattern",
     "Firing",
     "FiringRecord",
+    "GlobalCallback",
+    "GlobalCallbackError",
     "HostError",
     "Invocation",
     "Job",
@@ -186,6 +190,7 @@ __all__ = [
     "expand_callback_path",
     "load_callback_path",
     "load_directory",
+    "open_audit",
     "parse_config",
     "parse_jobinfo_args",
     "parse_qcb",

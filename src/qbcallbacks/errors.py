@@ -196,3 +196,8 @@ class ConfigError(SourceError):
 
 class QcbError(SourceError):
     """A `.qcb` program is malformed."""
+
+
+class GlobalCallbackError(QbCallbacksError):
+    """A global callback was refused (not allowed on this site, or not a valid one), or the
+    one named does not exist; the message says why."""

@@ -18,7 +18,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from qbcallbacks.adapters.flamenco.state import AdapterState
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from support.flamenco_manager import StandInManager
 from support.flamenco_statemachine import StateMachine
 from support.mqtt import MOSQUITTO, PUB, Broker, free_port, wait_for
@@ -92,7 +92,7 @@ class Farm:
         db = self.work / "audit.db"
         if not db.exists():
             return collections.Counter()
-        store = AuditStore(db, readonly=True)
+        store = open_audit(db, readonly=True)
         try:
             return collections.Counter((r.callback, r.event.format()) for r in store.query())
         finally:

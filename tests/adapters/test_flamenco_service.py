@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from support.flamenco_manager import StandInManager
 from support.mqtt import wait_for
 
@@ -73,7 +73,7 @@ def test_flamenco_through_the_service(broker, tmp_path) -> None:
     assert adapt.returncode == 0 and serve.returncode == 0
     asked = [(p.rsplit("/", 2)[-2], b["status"]) for v, p, b in manager.calls if v == "POST"]
     assert asked == [(held.uuid, "requeueing"), (big.uuid, "failed")]
-    reader = AuditStore(tmp_path / "audit.db", readonly=True)
+    reader = open_audit(tmp_path / "audit.db", readonly=True)
     rows = reader.query()
     reader.close()
     assert sorted((r.callback, r.event.format(), r.status) for r in rows) == [

@@ -5,13 +5,14 @@ one database, the journal's numbering and read-back, text PostgreSQL cannot hold
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 import pytest
 
 from qbcallbacks.audit.backends import open_audit, open_journal
-from qbcallbacks.audit.journal import JournalError, Position
-from qbcallbacks.audit.pgjournal import PgJournal
+from qbcallbacks.audit.journal import Journal, JournalError, Position
+from qbcallbacks.audit.pgjournal import TRIM_EVERY, PgJournal
 from qbcallbacks.audit.pgstore import PgAuditStore, shown, split_url
 from qbcallbacks.audit.records import PendingFiring
 from qbcallbacks.audit.store import AuditError, AuditInUse
@@ -81,8 +82,24 @@ def test_text_postgresql_cannot_hold_is_kept_readable(postgres_url) -> None:
     store.close()
 
 
+def test_the_journal_is_local_unless_the_url_asks_for_the_table(postgres_url, tmp_path) -> None:
+    store = open_audit(trail(postgres_url, "farm_a"))
+    journal = open_journal(store)
+    assert isinstance(journal, Journal) and journal.directory == store.journal_dir()
+    assert str(journal.directory).startswith(os.environ["XDG_STATE_HOME"])
+    assert journal.directory.name.startswith(f"{store.path.name}-")
+    journal.close()
+    store.close()
+    here = open_audit(f"{trail(postgres_url, 'farm_b')}&journal={tmp_path / 'j'}")
+    assert here.dsn == split_url(postgres_url)[0]  # our parameters never reach the server
+    journal = open_journal(here)
+    assert isinstance(journal, Journal) and journal.directory == tmp_path / "j"
+    journal.close()
+    here.close()
+
+
 def test_the_journal_numbers_and_reads_back_in_order(postgres_url) -> None:
-    store = open_audit(postgres_url)
+    store = open_audit(f"{postgres_url}&journal=table")
     journal = open_journal(store)
     assert isinstance(journal, PgJournal)
     ends = [journal.append(Event(name="complete", type="job", job=j), json.dumps({"id": j}))
@@ -103,7 +120,7 @@ def test_the_journal_numbers_and_reads_back_in_order(postgres_url) -> None:
 
 
 def test_the_highest_key_survives_restarts_and_trims(postgres_url) -> None:
-    store = open_audit(postgres_url)
+    store = open_audit(f"{postgres_url}&journal=table")
     journal = open_journal(store)
     assert journal.last_key == 0
     journal.append(Event(name="a", type="job", job=1), None, key=7)
@@ -166,7 +183,7 @@ def test_history_reads_a_postgresql_trail(postgres_url, tmp_path, capsys) -> Non
 def test_a_dropped_connection_is_made_again_and_the_lease_taken_again(postgres_url) -> None:
     import psycopg
 
-    store = open_audit(trail(postgres_url, "farm_a"))
+    store = open_audit(f"{trail(postgres_url, 'farm_a')}&journal=table")
     journal = open_journal(store)
     store.begin_session()
     journal.append(Event(name="a", type="job", job=1), None)
@@ -184,3 +201,44 @@ def test_a_dropped_connection_is_made_again_and_the_lease_taken_again(postgres_u
     assert [e.event.name for e in journal.read_from(Position(1, 0))] == ["a", "c"]
     journal.close()
     store.close()
+
+
+def test_appends_from_many_threads_are_numbered_once_each_in_order(postgres_url) -> None:
+    store = open_audit(f"{postgres_url}&journal=table")
+    journal = open_journal(store)
+    got: list[int] = []
+
+    def append(job: int) -> None:
+        for _ in range(50):
+            got.append(journal.append(Event(name="complete", type="job", job=job), None)[0])
+
+    threads = [threading.Thread(target=append, args=(job,)) for job in range(1, 9)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(got) == list(range(1, 401))
+    entries = list(journal.read_from(Position(1, 0)))
+    assert [e.seq for e in entries] == list(range(1, 401))
+    for job in range(1, 9):  # each thread's events in the order it appended them
+        mine = [e.seq for e in entries if e.event.job == job]
+        assert mine == sorted(mine) and len(mine) == 50
+    assert entries[-1].end.segment == 1 + 400 // TRIM_EVERY  # the block the recorder trims by
+    journal.close()
+    store.close()
+
+
+def test_a_writer_that_died_on_another_host_is_named(postgres_url, caplog) -> None:
+    import psycopg
+
+    url = trail(postgres_url, "farm_a")
+    first = open_audit(url)
+    first.begin_session()
+    first._disconnect()  # killed
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("UPDATE sessions SET host = 'render-07'")
+    second = open_audit(url)
+    second.begin_session()
+    assert second.previous_session_died
+    assert "died on host render-07" in caplog.text and "local journal there" in caplog.text
+    second.close()

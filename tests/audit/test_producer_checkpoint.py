@@ -42,7 +42,7 @@ def test_the_checkpoint_round_trips_in_postgresql(postgres_url: str) -> None:
 
 
 def test_producer_keys_come_back_from_the_postgresql_journal(postgres_url: str) -> None:
-    store = open_audit(postgres_url)
+    store = open_audit(f"{postgres_url}&journal=table")  # the journal kept in the database
     journal = open_journal(store)
     journal.append(ev(1), None, key=["farm", 1, 1, "d1"])
     _, end = journal.append(ev(2), None, key=5)

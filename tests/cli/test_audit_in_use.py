@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.cli import main
 from support.paths import EXAMPLES
 
@@ -10,7 +10,7 @@ from support.paths import EXAMPLES
 def test_simulate_on_a_trail_another_process_writes_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     audit = tmp_path / "audit.db"
-    holder = AuditStore(audit)
+    holder = open_audit(audit)
     try:
         code = main(["simulate", str(EXAMPLES), "--audit", str(audit), "--no-progress"])
     finally:

@@ -6,7 +6,8 @@ import time
 import click
 import pytest
 
-from qbcallbacks.audit.store import AuditStore, PendingFiring
+from qbcallbacks.audit.backends import open_audit
+from qbcallbacks.audit.store import PendingFiring
 from qbcallbacks.cli import main
 from qbcallbacks.cli.history import parse_time
 from qbcallbacks.model.events import Event
@@ -15,7 +16,7 @@ from qbcallbacks.model.events import Event
 @pytest.fixture
 def audit(tmp_path):
     path = tmp_path / "audit.db"
-    store = AuditStore(path)
+    store = open_audit(path)
     store.begin_session()
     firings = [
         PendingFiring(event_seq=i, ordinal=0, event=Event(name="complete", type="job", job=job),
@@ -90,7 +91,7 @@ def test_follow_with_limit_tails_by_id_and_shows_outcomes(tmp_path):
     from pathlib import Path
 
     path = tmp_path / "audit.db"
-    store = AuditStore(path)
+    store = open_audit(path)
     store.begin_session()
     ids = store.record_batch([], [_firing(i, i) for i in range(69)])
     for i in ids[:-1]:
@@ -137,7 +138,7 @@ def _read_lines(proc, count, selectors, os, deadline=60.0):
 def test_each_follow_poll_reads_a_bounded_page(audit, monkeypatch):
     from qbcallbacks.cli import history
 
-    store = AuditStore(audit, readonly=True)
+    store = open_audit(audit, readonly=True)
     shown = store.query()
     store.close()
     pending = [r.id for r in shown if r.status == "pending"]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.cli import cli
 from qbcallbacks.cli._execute import execute_stream
 from qbcallbacks.cli.replay import dry_run_lines, load_rules
@@ -82,7 +82,7 @@ def _executed(directory: Path, lines: list[str], work: Path) -> Counter[tuple[in
     steps = [(s.event, s.job) for s in read_events(lines) if isinstance(s, ReplayStep)]
     execute_stream([str(directory)], steps, mode="in-process", workdir=str(work / "run"),
                    progress=False)
-    store = AuditStore(work / "run" / "audit.db", readonly=True)
+    store = open_audit(work / "run" / "audit.db", readonly=True)
     try:
         # Every recorded event is one of the stream's: nothing was added by a clock.
         assert len(store.events()) == len(lines)
@@ -122,7 +122,7 @@ def test_a_slow_repeat_callback_runs_as_often_as_predicted(tmp_path: Path) -> No
              if isinstance(s, ReplayStep)]
     assert execute_stream([str(directory)], steps, mode="in-process",
                           workdir=str(tmp_path / "run"), progress=False) == 0
-    store = AuditStore(tmp_path / "run" / "audit.db", readonly=True)
+    store = open_audit(tmp_path / "run" / "audit.db", readonly=True)
     try:
         assert [(f.callback, f.event.format()) for f in store.query()] == [
             ("rep.py", "dummy-repeat-4-10000-1")]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.audit.reconcile import predict
-from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli import main
 from qbcallbacks.config.load import load_callback_path
 from qbcallbacks.stream import event_line
@@ -30,7 +30,7 @@ def simulate(tmp_path, *extra: str) -> tuple[int, Path]:
 def simulated(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("sim")
     code, run = simulate(tmp, "--mode", "in-process")
-    store = AuditStore(run / "audit.db", readonly=True)
+    store = open_audit(run / "audit.db", readonly=True)
     (session, *_) = store.sessions()[-1]
     events = store.events(session)
     firings = store.query(session=session)
@@ -115,11 +115,11 @@ def test_replay_dry_run_predicts_the_same_firings(simulated, tmp_path):
 def test_simulate_isolated_mode_is_deterministic(tmp_path):
     code, run = simulate(tmp_path)
     assert code == 0
-    store = AuditStore(run / "audit.db", readonly=True)
+    store = open_audit(run / "audit.db", readonly=True)
     first = [e.event.format() for e in store.events()]
     store.close()
     code, run2 = simulate(tmp_path / "again")
-    store = AuditStore(run2 / "audit.db", readonly=True)
+    store = open_audit(run2 / "audit.db", readonly=True)
     second = [e.event.format() for e in store.events()]
     store.close()
     assert code == 0

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from collections import Counter
 
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.audit.reconcile import predict
-from qbcallbacks.audit.store import AuditStore
 from qbcallbacks.cli._execute import execute_stream
 from qbcallbacks.config.load import load_callback_path
 from qbcallbacks.model.events import Event, Job
@@ -32,7 +32,7 @@ def test_execute_stream_runs_every_predicted_firing(tmp_path, capsys):
                           workdir=str(tmp_path / "run"), progress=False)
     out = capsys.readouterr().out
     assert code == 0, out
-    store = AuditStore(tmp_path / "run" / "audit.db", readonly=True)
+    store = open_audit(tmp_path / "run" / "audit.db", readonly=True)
     try:
         firings = store.query()
         events = store.events()
@@ -64,7 +64,7 @@ def test_replay_cli_executes_with_execute(tmp_path):
                  "--audit", str(run / "audit.db"), "--log-dir", str(run / "logs"),
                  "--timeout", "20"])
     assert code == 0
-    store = AuditStore(run / "audit.db", readonly=True)
+    store = open_audit(run / "audit.db", readonly=True)
     try:
         assert {f.status for f in store.query()} == {"ok"}
         assert len(store.query()) > 5

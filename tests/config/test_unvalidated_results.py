@@ -11,15 +11,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import example, given
 from hypothesis.extra.lark import from_lark
 from lark import Token
+from pydantic import ValidationError
 
 from qbcallbacks.config.load import DirectoryLoad, load_directory
 from qbcallbacks.lang import lark_with_grammar, parse_qcb, qcb_lark
 from qbcallbacks.lang.qcb import ParsedQcb
 from qbcallbacks.model.documents import BlankLine, CommandLine, CommentLine, QcbProgram
 from qbcallbacks.model.limits import Limits, limits_from_env
+from qbcallbacks.model.rules import Rule
 from support.paths import EXAMPLES
 
 
@@ -75,3 +78,17 @@ def test_default_limits_equal_validated_defaults() -> None:
     assert built == Limits() and built.model_dump() == Limits().model_dump()
     assert built.model_fields_set == Limits().model_fields_set == set()
     assert limits_from_env({"QBCALLBACKS_MAX_DIAGNOSTICS": "7"}).max_diagnostics == 7
+
+
+def test_rules_built_by_user_code_are_still_validated() -> None:
+    """The loader skips validation because the grammar has checked its text; a `Rule` that
+    user code builds is checked at that boundary."""
+    good = {"kind": "event", "name": "done", "type": "job", "context": "self"}
+    rule = Rule(directory="d", file="a.py", language="python", trigger=good, line=1)
+    assert rule.trigger_text == "done-job-self"
+    for bad in ({**good, "name": "not a name"}, {**good, "type": "jobs"},
+                {**good, "context": None}):
+        with pytest.raises(ValidationError):
+            Rule(directory="d", file="a.py", language="python", trigger=bad, line=1)
+    with pytest.raises(ValidationError):
+        Rule(directory="d", file="a.py", language="python", trigger=good, line=1, extra=1)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.dispatch.remote.executor import CeleryExecutor
 from qbcallbacks.dispatch.remote.hub import Hub
@@ -294,7 +294,7 @@ def test_serve_with_the_celery_executor_has_workers_ask_the_connected_supervisor
         assert client.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     assert [m["method"] for m in client.asked] == ["jobinfo"]
-    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    audit = open_audit(tmp_path / "audit.db", readonly=True)
     [row] = audit.query()
     audit.close()
     assert row.status == "ok"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -16,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.audit.store import AuditInUse, AuditStore
+from qbcallbacks.audit.backends import open_audit
+from qbcallbacks.audit.sqlite import SqliteAuditStore
+from qbcallbacks.audit.store import AuditInUse
 from qbcallbacks.dispatch import reload as reload_module
 from qbcallbacks.dispatch.dispatcher import (
     Dispatcher,
@@ -70,10 +71,10 @@ def run_until_marker(script: str, marker: Path) -> int:
     return proc.returncode
 
 
-def test_killed_host_loses_no_queued_event(tmp_path):
+def test_killed_host_loses_no_queued_event(tmp_path, backend):
     n = 2000
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
-    audit, marker = tmp_path / "audit.db", tmp_path / "accepted"
+    audit, marker = backend.location(), tmp_path / "accepted"
     script = QUEUED_HOST.format(tests=TESTS, root=str(root), audit=str(audit),
                                 marker=str(marker), n=n)
     assert run_until_marker(script, marker) == -signal.SIGKILL
@@ -94,17 +95,16 @@ def test_killed_host_loses_no_queued_event(tmp_path):
     assert rt2.calls == []
 
 
-def test_locked_trail_refuses_emit_then_resumes(tmp_path):
+def test_locked_trail_refuses_emit_then_resumes(tmp_path, backend):
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
-    audit = tmp_path / "audit.db"
+    audit = backend.location()
     rt = RecordingRuntime()
     d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), audit=audit,
                    settings=DispatcherSettings(busy_timeout=0.02, retry_max=0.05))
     try:
         d.emit(Event(name="complete", type="job", job=1))
         assert d.wait_idle(10)
-        locker = sqlite3.connect(audit, isolation_level=None)
-        locker.execute("BEGIN EXCLUSIVE")
+        locker = backend.lock_trail(audit)
         accepted = [1]
         refused = None
         deadline = time.monotonic() + 30
@@ -118,10 +118,9 @@ def test_locked_trail_refuses_emit_then_resumes(tmp_path):
                 refused = exc
             time.sleep(0.01)
         assert "audit trail cannot be written" in str(refused)
-        assert "locked" in str(refused)
-        assert not d.health.ok and "locked" in (d.health.problem or "")
-        locker.execute("ROLLBACK")
-        locker.close()
+        assert "lock" in str(refused)  # "database is locked", "lock timeout"
+        assert not d.health.ok and "lock" in (d.health.problem or "")
+        locker.close()  # its transaction is rolled back, the lock released
         assert d.wait_idle(30)
         assert d.health.ok
         d.emit(Event(name="complete", type="job", job=1000))
@@ -134,22 +133,22 @@ def test_locked_trail_refuses_emit_then_resumes(tmp_path):
     assert {r.status for r in rows} == {"ok"}
 
 
-def test_second_writer_is_refused_at_open(tmp_path):
+def test_second_writer_is_refused_at_open(tmp_path, backend):
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
-    audit = tmp_path / "audit.db"
+    audit = backend.location()
     with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
                     audit=audit) as d:
         d.emit(Event(name="complete", type="job", job=1))
         with pytest.raises(AuditInUse, match=f"process {os.getpid()}"):
-            AuditStore(audit)
-        with pytest.raises(AuditInUse, match="one writer at a time"):
+            open_audit(audit)
+        with pytest.raises(AuditInUse, match="being written by"):
             Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
                        audit=audit)
-        reader = AuditStore(audit, readonly=True)  # readers are never refused
+        reader = open_audit(audit, readonly=True)  # readers are never refused
         reader.close()
         assert d.wait_idle(10)
     # Closed: the next writer gets in, and ids continue.
-    store = AuditStore(audit)
+    store = open_audit(audit)
     store.close()
 
 
@@ -169,7 +168,7 @@ CRASH_HOST = textwrap.dedent("""
 """)
 
 
-def test_callback_that_kills_the_host_is_lost_after_the_cap(tmp_path):
+def test_callback_that_kills_the_host_is_lost_after_the_cap(tmp_path, backend):
     root = tmp_path / "cb"
     root.mkdir()
     (root / "boom.py").write_text("import os\nos._exit(3)\n")
@@ -177,7 +176,7 @@ def test_callback_that_kills_the_host_is_lost_after_the_cap(tmp_path):
     (root / "callbacks.conf").write_text("boom.py = complete-job-self\nfine.py = submit-job-self\n")
     for p in root.iterdir():
         p.chmod(0o644)
-    audit = tmp_path / "audit.db"
+    audit = backend.location()
     script = CRASH_HOST.format(root=str(root), audit=str(audit))
 
     def host(*events: str) -> subprocess.CompletedProcess[str]:
@@ -189,7 +188,7 @@ def test_callback_that_kills_the_host_is_lost_after_the_cap(tmp_path):
     last = host("submit:2")
     assert last.returncode == 0, last.stderr
     assert last.stdout.strip() == "died before"
-    reader = AuditStore(audit, readonly=True)
+    reader = open_audit(audit, readonly=True)
     rows = {r.callback: r for r in reader.query()}
     reader.close()
     assert rows["boom.py"].status == "lost" and rows["boom.py"].attempts == 2
@@ -274,13 +273,13 @@ def test_background_program_survives_a_later_timeout(tmp_path):
                 os.kill(child, signal.SIGKILL)
 
 
-def test_unwritable_journal_refuses_emit_and_says_why(tmp_path, monkeypatch):
+def test_unwritable_journal_refuses_emit_and_says_why(tmp_path, monkeypatch, backend):
     from qbcallbacks.audit.journal import Journal, JournalError
 
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
     rt = RecordingRuntime()
     with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt),
-                    audit=tmp_path / "audit.db") as d:
+                    audit=backend.location()) as d:
         real = Journal.append
 
         def full(self, event, job_json):
@@ -297,12 +296,12 @@ def test_unwritable_journal_refuses_emit_and_says_why(tmp_path, monkeypatch):
     assert [c.job_id for c in rt.calls] == [2]
 
 
-def test_backlog_is_bounded_and_waits_in_the_journal(tmp_path):
+def test_backlog_is_bounded_and_waits_in_the_journal(tmp_path, backend):
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
     rt = RecordingRuntime()
     rt.hold.clear()
     d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt),
-                   audit=tmp_path / "audit.db",
+                   audit=backend.location(),
                    settings=DispatcherSettings(max_backlog=2, batch=1, max_runs=1))
     try:
         for job in range(1, 7):
@@ -323,7 +322,7 @@ def test_backlog_is_bounded_and_waits_in_the_journal(tmp_path):
     assert sorted(r.job for r in d.audit.query()) == list(range(1, 7))
 
 
-class _FailsOnce(AuditStore):
+class _FailsOnce(SqliteAuditStore):
     """A trail whose first batch fails with an error that is not the trail's (a fault of
     ours in recording, say): nothing to retry."""
 

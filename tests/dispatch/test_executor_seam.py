@@ -9,7 +9,8 @@ from pathlib import Path
 
 from qbcallbacks.audit.backends import open_journal
 from qbcallbacks.audit.records import PendingFiring
-from qbcallbacks.audit.store import AuditError, AuditStore
+from qbcallbacks.audit.sqlite import SqliteAuditStore
+from qbcallbacks.audit.store import AuditError
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings, Health
 from qbcallbacks.dispatch.executor import Completions, Executor
 from qbcallbacks.dispatch.recorder import Recorder
@@ -130,7 +131,7 @@ def test_an_executor_problem_shows_in_health(tmp_path):
         assert d.health.ok
 
 
-class RefusingStore(AuditStore):
+class RefusingStore(SqliteAuditStore):
     def start(self, firing_id: int, started_at: float) -> int:
         raise AuditError("disk gone")
 

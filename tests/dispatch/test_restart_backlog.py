@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import threading
 
-from qbcallbacks.audit.backends import open_journal
+from qbcallbacks.audit.backends import open_audit, open_journal
 from qbcallbacks.audit.records import FiringRecord, PendingFiring
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.sqlite import SqliteAuditStore
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
@@ -21,7 +21,7 @@ CRASH_LOOPS = range(1_000, ORPHANS + 1, 1_000)
 SETTINGS = DispatcherSettings(max_backlog=300, batch=100, queue_size=300, max_runs=4)
 
 
-class CountingStore(AuditStore):
+class CountingStore(SqliteAuditStore):
     """Counts the orphans read from the trail (the largest read too) and those marked lost."""
 
     def __init__(self, *args: object, **kwargs: object) -> None:
@@ -78,7 +78,7 @@ def leave_backlog(root: str, audit: str) -> None:
     """What a host killed with a large backlog leaves: pending firings of `a.qcb` for jobs
     1..ORPHANS, some already run too often, and EVENTS journalled, unmatched events whose
     `b.qcb` firings belong to the same jobs."""
-    store = AuditStore(audit)
+    store = open_audit(audit)
     store.begin_session()
     ids = store.record_batch([], [
         PendingFiring(event_seq=i, ordinal=0, event=Event(name="complete", type="job", job=i + 1),
@@ -142,7 +142,7 @@ def test_recovered_reads_as_a_sequence_of_the_firings_as_they_stand(tmp_path):
     with Dispatcher([root], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
                     audit=audit) as d:
         assert list(d.recovered) == [] and len(d.recovered) == 0
-    store = AuditStore(audit)
+    store = open_audit(audit)
     store.begin_session()
     store.record_batch([], [PendingFiring(
         event_seq=0, ordinal=0, event=Event(name="complete", type="job", job=7), job=7,

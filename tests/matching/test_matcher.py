@@ -110,7 +110,7 @@ def test_maximum_unwatches_the_callback() -> None:
                                                     maximum=1),)))
     assert names(matcher.observe(ev("complete", 1))) == [("job:1#0", 1)]
     assert matcher.observe(ev("complete", 1)) == []
-    assert matcher._watch == {} and matcher._watch_nt == {}
+    assert not matcher._watch and matcher._watch.keys == {}
 
 
 @pytest.mark.parametrize(("text", "simple"), [
@@ -149,3 +149,23 @@ def test_fast_firing_construction_equals_validated_model() -> None:
         assert (fast.callback, fast.directory) == (validated.callback, validated.directory)
         with pytest.raises(ValueError):
             fast.job = 9  # type: ignore[misc]
+
+
+def test_rule_order_is_position_then_serial_for_any_position() -> None:
+    from qbcallbacks.matching.index import order_of
+
+    pairs = [(p, s) for p in (-(2**40), -3, -1, 0, 1, 7, 2**40) for s in (0, 1, 5, 2**47)]
+    assert sorted(pairs, key=lambda ps: order_of(*ps)) == sorted(pairs)
+
+
+def test_a_reload_after_a_plain_load_keeps_compound_state() -> None:
+    """Rules are indexed by identity only when a reload first needs it."""
+    first = rule("complete-job-self && failed-job-self", 0)
+    matcher = Matcher([first, rule("done-job-self", 1, "b.py")], attach="live")
+    assert names(matcher.observe(ev("complete", 1))) == [("b.py", 1)]  # complete is done
+    matcher.replace_rules([rule("complete-job-self && failed-job-self", 5),
+                           rule("submit-job-self", 6, "c.py")])
+    fired = names(matcher.observe(ev("failed", 1)))
+    assert fired == [("a.py", 1)]
+    matcher.remove_rules([rule("submit-job-self", 6, "c.py")])
+    assert matcher.observe(ev("submit", 1)) == []

@@ -98,9 +98,18 @@ def _pid(rt: PerlRuntime, job: int) -> int:
 def test_a_descriptor_left_open_costs_the_worker(rt: PerlRuntime, sup: MemorySupervisor) -> None:
     job = sup.submit("j")
     before = _pid(rt, job.id)
+    assert invoke(rt, 'use POSIX (); POSIX::open("/dev/null", 0);', job.id).status == "ok"
+    assert _pid(rt, job.id) != before
+
+
+def test_a_handle_kept_in_a_global_is_closed_with_it(rt: PerlRuntime,
+                                                     sup: MemorySupervisor) -> None:
+    """Deleting the run's globals drops the handle: the descriptor is free again."""
+    job = sup.submit("j")
+    before = _pid(rt, job.id)
     assert invoke(rt, 'open(our $KEEP, "<", "/dev/null"); $main::KEEP = $KEEP;',
                   job.id).status == "ok"
-    assert _pid(rt, job.id) != before
+    assert _pid(rt, job.id) == before
 
 
 def test_a_clean_run_keeps_its_worker(rt: PerlRuntime, sup: MemorySupervisor) -> None:
@@ -120,3 +129,71 @@ def test_qb_arguments_are_bounded_with_a_clear_error(rt: PerlRuntime,
                     job.id)
     assert result.output.startswith("qb::mail: argument 3 has size 70000, over the limit of "
                                     "65536 [QCB017]")
+
+
+GLOBALS = {
+    # one script sets a global; every later script must start without it
+    "a $main:: variable": (
+        'print defined $main::seen ? "seen\\n" : "fresh\\n"; $main::seen = 1;'),
+    "an our variable in the script's package": (
+        'our $count; $count++; print $count == 1 ? "fresh\\n" : "seen\\n";'),
+    "an our variable in package main": (
+        'package main; our $count; print defined $count ? "seen\\n" : "fresh\\n"; $count = 1;'),
+    "a global planted in a preloaded module": (
+        'print defined $POSIX::planted ? "seen\\n" : "fresh\\n"; $POSIX::planted = 1;'),
+    "a package the script declares": (
+        'print defined &Helper::shout ? "seen\\n" : "fresh\\n";\n'
+        'eval "package Helper; sub shout { 1 } 1" or die $@;'),  # declared after the probe
+}
+
+
+@pytest.mark.parametrize("case", sorted(GLOBALS))
+def test_no_global_reaches_a_later_script(rt: PerlRuntime, sup: MemorySupervisor,
+                                          case: str) -> None:
+    job = sup.submit("j")
+    outputs = [invoke(rt, GLOBALS[case], job.id) for _ in range(10)]
+    assert [(r.status, r.output) for r in outputs] == [("ok", "fresh\n")] * 10, outputs
+    assert len({_pid(rt, job.id) for _ in range(2)}) == 1  # and the worker was kept
+
+
+def test_a_loaded_modules_globals_start_afresh(rt: PerlRuntime, sup: MemorySupervisor,
+                                               tmp_path: Path) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "Counter.pm").write_text("package Counter;\nour $n = 0;\nsub bump { ++$n }\n1;\n")
+    job = sup.submit("j")
+    script = (f'use lib "{lib}"; use Counter;\n'
+              'print Counter::bump(), " ", (exists $INC{"Counter.pm"} ? "loaded" : "?"), "\\n";')
+    before = _pid(rt, job.id)
+    outputs = [invoke(rt, script, job.id) for _ in range(5)]
+    assert [(r.status, r.output) for r in outputs] == [("ok", "1 loaded\n")] * 5, outputs
+    probe = invoke(rt, 'print exists $INC{"Counter.pm"} ? "kept\\n" : "gone\\n";', job.id)
+    assert probe.output == "gone\n"
+    assert _pid(rt, job.id) == before  # a pure-Perl module is unloaded, not the worker
+
+
+def test_a_compiled_module_costs_the_worker(rt: PerlRuntime, sup: MemorySupervisor) -> None:
+    """An XS module cannot be unloaded: the worker is replaced, and the module loads again."""
+    job = sup.submit("j")
+    script = "use Time::HiRes (); print Time::HiRes::time() > 0 ? \"ok\\n\" : \"no\\n\";"
+    before = _pid(rt, job.id)
+    assert invoke(rt, script, job.id).output == "ok\n"
+    after = _pid(rt, job.id)
+    assert after != before
+    assert invoke(rt, script, job.id).output == "ok\n"
+
+
+def test_end_blocks_run_at_the_end_of_their_own_run(rt: PerlRuntime,
+                                                    sup: MemorySupervisor) -> None:
+    job = sup.submit("j")
+    first = invoke(rt, 'END { print "end one\\n" } END { print "end two\\n" } print "body\\n";',
+                   job.id)
+    assert (first.status, first.output) == ("ok", "body\nend two\nend one\n")
+    second = invoke(rt, 'print "second\\n";', job.id)
+    assert (second.status, second.output) == ("ok", "second\n")
+    failing = invoke(rt, 'END { die "in END\\n" } print "body\\n";', job.id)
+    assert (failing.status, failing.output) == ("error", "body\n")
+    assert failing.error is not None and "in END" in failing.error
+    exiting = invoke(rt, 'END { exit 3 } 1;', job.id)
+    assert (exiting.status, exiting.exit_code) == ("error", 3)
+    assert invoke(rt, 'print "clean\\n";', job.id).output == "clean\n"

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from support.service import LineClient, Served, callback_dir, eventually, served, start
 
 TOKEN = "s3cret-token-of-the-site-0123456789"
@@ -141,7 +141,7 @@ def test_a_supervisor_that_stops_reading_is_dropped_and_the_run_times_out(
             assert admin.drain()["result"] == {"drained": True}
         mute.close()
         assert s.proc.wait(60) == 0
-    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    audit = open_audit(tmp_path / "audit.db", readonly=True)
     (firing,) = audit.query()
     audit.close()
     assert firing.status == "timeout"
@@ -151,7 +151,7 @@ def test_a_supervisor_that_stops_reading_is_dropped_and_the_run_times_out(
 def _firings(tmp_path: Path, admin: LineClient) -> bool:
     """Whether the one firing has finished (health first: the service is alive)."""
     admin.request("health")
-    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    audit = open_audit(tmp_path / "audit.db", readonly=True)
     try:
         return any(f.status != "pending" and f.status != "running" for f in audit.query())
     finally:

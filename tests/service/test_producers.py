@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from qbcallbacks.audit.backends import open_audit
-from qbcallbacks.audit.store import AuditStore
 from support.service import LineClient, callback_dir, eventually, served, start
 
 RETRY = {-32001, -32002, -32003}
@@ -29,7 +28,7 @@ def _event(seq: int, job: int, name: str = "submitted") -> dict[str, Any]:
 
 def _jobs(db: Path) -> Counter[int]:
     """How often the trail recorded each job's event."""
-    audit = AuditStore(db, readonly=True)
+    audit = open_audit(db, readonly=True)
     try:
         return Counter(e.event.job for e in audit.events())
     finally:

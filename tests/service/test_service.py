@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from qbcallbacks.audit.store import AuditStore
+from qbcallbacks.audit.backends import open_audit
 from support.service import LineClient, callback_dir, eventually, ran_lines, served, start
 
 
@@ -67,7 +67,7 @@ def test_sigterm_drains_what_was_accepted_and_exits_0(tmp_path: Path) -> None:
     assert sorted(ran_lines(s.workdir)) == [f"job {i}" for i in range(1, 7)]
     assert "drained and stopped" in s.stderr()
     assert not s.sock.exists()
-    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    audit = open_audit(tmp_path / "audit.db", readonly=True)
     assert {f.status for f in audit.query()} == {"ok"}
     audit.close()
 
@@ -157,7 +157,7 @@ def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fail
         with LineClient(s.sock, jobs=None) as final:
             assert final.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
-    audit = AuditStore(tmp_path / "audit.db", readonly=True)
+    audit = open_audit(tmp_path / "audit.db", readonly=True)
     by_job = {f.job: f for f in audit.query()}
     audit.close()
     assert by_job[1].status == "ok"
@@ -295,7 +295,7 @@ def test_a_reload_over_budget_keeps_the_rules_and_the_acks_go_on(
         assert c.drain()["result"] == {"drained": True}
         assert s.proc.wait(60) == 0
     assert ran_lines(s.workdir) == ["job 42"]
-    store = AuditStore(tmp_path / "audit.db")
+    store = open_audit(tmp_path / "audit.db")
     try:
         assert len(store.events()) == seq
     finally:

@@ -1,5 +1,6 @@
 """A throw-away PostgreSQL server for the tests: a cluster made with `initdb` in a temporary
-directory, listening only on a Unix socket there, stopped and removed at the end of the run.
+directory, listening only on a Unix socket there, stopped and removed at the end of the run
+(`throwaway_cluster`, which `bench/load.py` uses too).
 
 `postgres_server` (session scope) gives its base URL; `postgres_url` (per test) a fresh,
 empty database of it. When run as root, the cluster belongs to `nobody` (initdb refuses root).
@@ -9,14 +10,17 @@ installs it.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
 import pwd
 import shutil
+import sqlite3
 import subprocess
 import tempfile
 from collections.abc import Iterator
+from typing import Protocol
 
 import pytest
 
@@ -30,11 +34,13 @@ def _as_owner(argv: list[str], owner: str | None) -> list[str]:
     return ["runuser", "-u", owner, "--", *argv] if owner else argv
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """A new cluster for as long as the block runs; yields its base URL. Raises `LookupError`
+    when PostgreSQL is not installed (the tests skip, the benchmark says so)."""
     bindir = _bin_dir()
     if bindir is None:
-        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+        raise LookupError("PostgreSQL is not installed (Debian package postgresql)")
     owner = "nobody" if os.geteuid() == 0 else None
     root = tempfile.mkdtemp(prefix="qbcallbacks-pg-")
     data, sock = os.path.join(root, "data"), os.path.join(root, "sock")
@@ -65,18 +71,34 @@ def postgres_server() -> Iterator[str]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+def new_database(server: str, name: str) -> str:
+    """Make database `name` in the cluster at `server`; returns its URL."""
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    return server.replace("/postgres?", f"/{name}?")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    if _bin_dir() is None:
+        pytest.skip("PostgreSQL is not installed (Debian package postgresql)")
+    with throwaway_cluster() as url, pytest.MonkeyPatch.context() as env, \
+            tempfile.TemporaryDirectory(prefix="qbcallbacks-state-") as state:
+        # The local journals of PostgreSQL trails go to the user's state directory: here a
+        # temporary one, which the services the tests start inherit.
+        env.setenv("XDG_STATE_HOME", state)
+        yield url
+
+
 _numbers = itertools.count(1)
 
 
 @pytest.fixture
 def postgres_url(postgres_server: str) -> str:
     """A URL of a new, empty database."""
-    import psycopg
-
-    name = f"test_{os.getpid()}_{next(_numbers)}"
-    with psycopg.connect(postgres_server, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    return postgres_server.replace("/postgres?", f"/{name}?")
+    return new_database(postgres_server, f"test_{os.getpid()}_{next(_numbers)}")
 
 
 class Backend:
@@ -97,13 +119,29 @@ class Backend:
 
     @staticmethod
     def crash(store: object) -> None:
-        """End a writer as a killed host would: no session end, no close, the lock dropped."""
-        conn = getattr(store, "_pg", None)
-        if conn is not None:
-            conn.close()  # the server drops the lease with the connection
-            return
-        store._db.close()  # type: ignore[attr-defined]
+        """End a writer as a killed host would: no session end, no close, the lock dropped
+        (a PostgreSQL lease goes with the connection)."""
+        store._disconnect()  # type: ignore[attr-defined]
         store._release_writer_lock()  # type: ignore[attr-defined]
+
+
+    def lock_trail(self, location: str) -> Closable:
+        """Another client holding the trail's tables locked until `close()`."""
+        if self.url is None:
+            locker = sqlite3.connect(location, isolation_level=None)
+            locker.execute("BEGIN EXCLUSIVE")
+            return locker
+        import psycopg
+
+        from qbcallbacks.audit.pgstore import split_url
+
+        pg = psycopg.connect(split_url(location)[0])  # not autocommit: the lock is held
+        pg.execute("LOCK TABLE events, firings IN ACCESS EXCLUSIVE MODE")
+        return pg
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

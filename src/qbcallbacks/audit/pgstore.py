@@ -8,24 +8,21 @@ open. A second writer of the same trail fails at once with `AuditInUse`; writers
 trails are not affected; readers never lock. A killed writer's connection closes and its lease
 goes with it.
 
-The interface and the durability rules are those of the SQLite store (`audit.store`), which
-this class stands in for: pending firings are committed before they run, completions in
-batches, and the journal position in the same transaction as a batch. The journal is a table;
-with `synchronous = normal` its inserts commit without waiting for the server's disk (an
-accepted event survives a killed host, as with the file journal), with `full` they wait.
-PostgreSQL text cannot hold NUL characters: they are stored as U+FFFD.
+The contract is every trail's (`audit.store`), the shared part `audit.sql`; here only what
+differs: the connection (made again when the server drops it), the lease, rows scoped by
+trail, batches as arrays, run marks (`audit.marks`), no NUL in text (stored as U+FFFD).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
+import hashlib
+import logging
 import os
 import socket
-import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -33,9 +30,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import psycopg
 
 from . import producers
-from .journal import Position
-from .records import FiringRecord, PendingFiring, excerpt
-from .store import _COLUMNS, AuditError, AuditInUse, AuditStore, EventRow, _record
+from .globals import SCHEMA as GLOBALS_SCHEMA
+from .globals import PgRunner
+from .marks import Mark, RunMarks
+from .records import FiringRecord
+from .sql import SqlTrail
+from .statements import Rows, statements
+from .store import AuditError, AuditInUse
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -71,17 +72,65 @@ CREATE TABLE IF NOT EXISTS leases (
     trail TEXT PRIMARY KEY, holder TEXT NOT NULL, since DOUBLE PRECISION NOT NULL);
 """
 
+#: A batch's events and firings, each in one statement: columns sent as arrays, in binary
+#: (text arrays would be escaped value by value).
+_EVENTS_INSERT = """
+INSERT INTO events(trail, session, seq, name, type, job, extra, job_data, at)
+SELECT %b, %b, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[],
+                             %b::text[], %b::float8[])"""
+_FIRINGS_INSERT = """
+WITH rows AS (
+    SELECT nextval('firings_id_seq') AS id, * FROM unnest(%b::bigint[], %b::int[], %b::text[],
+        %b::text[], %b::text[], %b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[],
+        %b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS u(event_seq, ordinal, event,
+        event_name, event_type, event_job, event_extra, job, callback, directory, trigger,
+        language, code, n)),
+added AS (
+    INSERT INTO firings(id, trail, session, queued_at, status, event_seq, ordinal, event,
+                        event_name, event_type, event_job, event_extra, job, callback, directory,
+                        trigger, language, code)
+    SELECT id, %b, %b, %b, 'pending', event_seq, ordinal, event, event_name, event_type,
+           event_job, event_extra, job, callback, directory, trigger, language, code
+    FROM rows)
+SELECT id FROM rows ORDER BY n"""
+
+_COMPLETE = """
+UPDATE firings AS f SET status = u.status, exit_code = u.exit_code, output = u.output,
+    error = u.error, started_at = COALESCE(f.started_at, u.started_at),
+    finished_at = u.finished_at, duration = u.duration, attempts = GREATEST(f.attempts, 1)
+FROM unnest(%b::text[], %b::int[], %b::text[], %b::text[], %b::float8[], %b::float8[],
+            %b::float8[], %b::bigint[])
+    AS u(status, exit_code, output, error, started_at, finished_at, duration, id)
+WHERE f.id = u.id"""
+#: Run marks as absolute attempt numbers: shipping one twice changes nothing.
+_MARKS = """
+UPDATE firings AS f SET attempts = GREATEST(f.attempts, u.attempt), started_at = u.started_at
+FROM unnest(%b::bigint[], %b::int[], %b::float8[]) AS u(id, attempt, started_at)
+WHERE f.id = u.id"""
+
 DEFAULT_TRAIL = "default"
 
+log = logging.getLogger("qbcallbacks.audit")
+
+
+#: Parameters of the URL that are ours, not the server's.
+OUR_PARAMETERS = ("trail", "journal")
 
 
 def split_url(url: str) -> tuple[str, str]:
-    """The connection URL without our `trail` parameter, and the trail's name."""
+    """The connection URL without our parameters, and the trail's name."""
     parts = urlsplit(url)
     query = parse_qsl(parts.query, keep_blank_values=True)
     trail = next((v for k, v in query if k == "trail"), DEFAULT_TRAIL) or DEFAULT_TRAIL
-    rest = urlencode([(k, v) for k, v in query if k != "trail"])
+    rest = urlencode([(k, v) for k, v in query if k not in OUR_PARAMETERS])
     return urlunsplit(parts._replace(query=rest)), trail
+
+
+def journal_option(url: str) -> str | None:
+    """Where the URL asks for the event journal (`?journal=`): `table`, a directory, or
+    None (the default place, see `audit.backends.open_journal`)."""
+    query = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    return next((v for k, v in query if k == "journal" and v), None)
 
 
 def shown(url: str) -> str:
@@ -114,26 +163,28 @@ def _connect(dsn: str, what: str) -> psycopg.Connection[Any]:
                          f"{str(exc).strip().splitlines()[0] if str(exc) else exc}") from exc
 
 
-def _lease_key(trail: str) -> str:
-    return f"qbcallbacks trail {trail}"
+class PgAuditStore(SqlTrail):
+    """One trail of a PostgreSQL audit database (see `audit.store` for the contract)."""
 
+    SQL = statements("%s", scoped=True)
+    SESSION_INSERT = ("INSERT INTO sessions(trail, pid, host, started_at, note) "
+                      "VALUES (%s, %s, %s, %s, %s) RETURNING id")
+    POSITION_GET = "SELECT segment, pos, seq FROM journal_position WHERE trail = %s"
+    POSITION_PUT = ("INSERT INTO journal_position(trail, segment, pos, seq) VALUES "
+                    "(%s, %s, %s, %s) ON CONFLICT (trail) DO UPDATE SET "
+                    "segment = EXCLUDED.segment, pos = EXCLUDED.pos, "
+                    "seq = GREATEST(journal_position.seq, EXCLUDED.seq)")
+    text = staticmethod(_text)
 
-class PgAuditStore(AuditStore):
-    """One trail of a PostgreSQL audit database; thread-safe (one lock, one connection)."""
-
-    def __init__(self, url: str, *, readonly: bool = False, busy_timeout: float = 5.0,
+    def __init__(self, url: str | Path, *, readonly: bool = False, busy_timeout: float = 5.0,
                  synchronous: Literal["normal", "full"] = "normal") -> None:
-        self.url = url
-        self.dsn, self.trail = split_url(url)
-        self.path = Path(f"{urlsplit(self.dsn).path.strip('/') or 'postgres'}-{self.trail}")
-        self.readonly = readonly
+        self.url = str(url)
+        self.dsn, self.trail = split_url(self.url)
+        self.journal_option = journal_option(self.url)
+        self._setup(Path(f"{urlsplit(self.dsn).path.strip('/') or 'postgres'}-{self.trail}"),
+                    readonly=readonly, scope=(self.trail,))
         self.synchronous = synchronous
-        self._lock = threading.RLock()
-        self._buffer: list[tuple[Any, ...]] = []
-        self._lock_fd = -1
-        self.session = 0
-        self.previous_session_died = False
-        self.first_session = True
+        self._leased = False
         self._shut = False
         self._busy_timeout = busy_timeout
         self._pg = self._open()
@@ -141,6 +192,10 @@ class PgAuditStore(AuditStore):
         # reach the connection on its own (psycopg warns about an open one it deletes).
         self._current: list[psycopg.Connection[Any]] = [self._pg]
         weakref.finalize(self, _close_quietly, self._current)
+        #: Attempts known of firings about to run (orphans read back, runs started).
+        self._attempts: dict[int, int] = {}
+        self._marks_sent = 0
+        self._marks = self._open_marks()
 
     def _open(self) -> psycopg.Connection[Any]:
         """Connect, and as a writer make the schema and take the trail's lease."""
@@ -156,6 +211,8 @@ class PgAuditStore(AuditStore):
                 with pg.transaction():
                     pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
                     pg.execute(_SCHEMA)
+                    for sql in [*producers.schema(trail_column=True), GLOBALS_SCHEMA["postgres"]]:
+                        pg.execute(sql)
                 self._take_lease(pg)
         except psycopg.Error as exc:
             pg.close()
@@ -167,7 +224,7 @@ class PgAuditStore(AuditStore):
         return pg
 
     @contextlib.contextmanager
-    def _using(self) -> Iterator[None]:
+    def _reading(self) -> Iterator[None]:
         """Hold the store's lock around a use of the connection, connecting again first if
         the server dropped it (a writer takes its lease again, or fails with `AuditInUse`);
         a database error becomes an `AuditError`, which the dispatcher retries."""
@@ -181,15 +238,22 @@ class PgAuditStore(AuditStore):
             except psycopg.Error as exc:
                 raise AuditError(f"the audit trail {self}: {exc}") from exc
 
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """Pipelined: the statements go out together and their answers come back together,
+        one round trip where a result is read and one at the commit."""
+        with self._reading(), self._pg.pipeline(), self._pg.transaction():  # rolled back by
+            yield  # psycopg on any failure
+
     def __str__(self) -> str:
         return f"{shown(self.dsn)} (trail {self.trail})"
 
     def _take_lease(self, pg: psycopg.Connection[Any]) -> None:
         got = pg.execute("SELECT pg_try_advisory_lock(hashtext(%s))",
-                               (_lease_key(self.trail),)).fetchone()
+                         (f"qbcallbacks trail {self.trail}",)).fetchone()
         if not got or not got[0]:
             row = pg.execute("SELECT holder FROM leases WHERE trail=%s",
-                                   (self.trail,)).fetchone()
+                             (self.trail,)).fetchone()
             holder = row[0] if row else "another process"
             raise AuditInUse(f"the audit trail {self.trail!r} in {shown(self.dsn)} is being "
                              f"written by {holder}; one writer per trail (read it with "
@@ -198,226 +262,139 @@ class PgAuditStore(AuditStore):
             "INSERT INTO leases(trail, holder, since) VALUES (%s, %s, %s) ON CONFLICT (trail) "
             "DO UPDATE SET holder=EXCLUDED.holder, since=EXCLUDED.since",
             (self.trail, f"process {os.getpid()} on host {socket.gethostname()}", time.time()))
-        self._lock_fd = 1  # the lease is held by this connection
+        self._leased = True  # held by this connection
 
     def _release_writer_lock(self) -> None:
-        if self._lock_fd >= 0 and not self._pg.closed:
+        if self._leased and not self._pg.closed:
             # Closing the connection drops the lease anyway.
             with contextlib.suppress(psycopg.Error):
                 self._pg.execute("SELECT pg_advisory_unlock(hashtext(%s))",
-                                 (_lease_key(self.trail),))
-        self._lock_fd = -1
+                                 (f"qbcallbacks trail {self.trail}",))
+        self._leased = False
 
-    # -- writing ---------------------------------------------------------------------------
+    def _open_marks(self) -> RunMarks | None:
+        """Run marks next to the local journal, for a writer whose journal is local and whose
+        commits need not wait for a disk (`synchronous="full"` counts each run in the trail)."""
+        if self.readonly or self.journal_option == "table" or self.synchronous == "full":
+            return None
+        return RunMarks(self.journal_dir() / "runs.marks")
 
-    def begin_session(self, note: str = "") -> int:
-        with self._using():
-            row = self._pg.execute("SELECT closed_at FROM sessions WHERE trail=%s ORDER BY id "
-                                   "DESC LIMIT 1", (self.trail,)).fetchone()
-            self.previous_session_died = row is not None and row[0] is None
-            self.first_session = row is None
-            got = self._pg.execute(
-                "INSERT INTO sessions(trail, pid, host, started_at, note) "
-                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
-                (self.trail, os.getpid(), socket.gethostname(), time.time(), _text(note)),
-            ).fetchone()
-            self.session = int(got[0]) if got else 0
-        return self.session
+    def journal_dir(self) -> Path:
+        """Where this trail's local journal lives (see `audit.backends`)."""
+        if self.journal_option and self.journal_option != "table":
+            return Path(self.journal_option)
+        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+        digest = hashlib.sha256(self.dsn.encode()).hexdigest()[:12]
+        return Path(state) / "qbcallbacks" / "journals" / f"{self.path.name}-{digest}"
 
-    def end_session(self) -> None:
-        with self._using():
-            self.flush()
-            self._pg.execute("UPDATE sessions SET closed_at=%s WHERE id=%s",
-                             (time.time(), self.session))
-
-    def load_producers(self) -> producers.Checkpoint:
-        """The service's producer checkpoint (`audit.producers`)."""
-        with self._using(), self._pg.transaction():
-            for sql in producers.schema(trail_column=True):
-                self._pg.execute(sql)
-            return producers.load(self._pg, "%s", self.trail)
-
-    def save_producers(self, rows: Sequence[producers.ProducerRow], position: Position,
-                       keep: int) -> None:
-        with self._using(), self._pg.transaction():
-            producers.save(self._pg, rows, position, keep, "%s", self.trail)
-
-    def record_batch(self, events: Iterable[EventRow], firings: Sequence[PendingFiring],
-                     position: Position | None = None, journal_seq: int = 0) -> list[int]:
-        now = time.time()
-        ev_rows = [(self.trail, self.session, seq, event.name, event.type, event.job,
-                    _text(event.extra),
-                    _text(job_data if job_data is None or isinstance(job_data, str)
-                          else json.dumps(job_data)), now) for seq, event, job_data in events]
-        with self._using():
-            try:
-                with self._pg.transaction():
-                    written = self._write_completions()
-                    with self._pg.cursor() as cur:
-                        if ev_rows:
-                            cur.executemany(
-                                "INSERT INTO events(trail, session, seq, name, type, job, "
-                                "extra, job_data, at) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s)",
-                                ev_rows)
-                        ids = []
-                        for f in firings:
-                            cur.execute(
-                                "INSERT INTO firings(trail, session, event_seq, ordinal, event, "
-                                "event_name, event_type, event_job, event_extra, job, callback,"
-                                " directory, trigger, language, code, status, queued_at) VALUES"
-                                " (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,'pending',%s) "
-                                "RETURNING id",
-                                (self.trail, self.session, f.event_seq, f.ordinal,
-                                 _text(f.event.format()), f.event.name, f.event.type,
-                                 f.event.job, _text(f.event.extra), f.job, _text(f.callback),
-                                 _text(f.directory), _text(f.trigger), f.language,
-                                 _text(f.code), now))
-                            got = cur.fetchone()
-                            ids.append(int(got[0]) if got else 0)
-                        if position is not None:
-                            cur.execute(
-                                "INSERT INTO journal_position(trail, segment, pos, seq) VALUES "
-                                "(%s,%s,%s,%s) ON CONFLICT (trail) DO UPDATE SET "
-                                "segment=EXCLUDED.segment, pos=EXCLUDED.pos, "
-                                "seq=GREATEST(journal_position.seq, EXCLUDED.seq)",
-                                (self.trail, position.segment, position.offset, journal_seq))
-            except psycopg.Error as exc:
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            del self._buffer[:written]
-        return ids
-
-    def start(self, firing_id: int, started_at: float) -> int:
-        with self._using():
-            try:
-                with self._pg.transaction():
-                    written = self._write_completions()
-                    row = self._pg.execute(
-                        "UPDATE firings SET attempts=attempts+1, started_at=%s WHERE id=%s "
-                        "RETURNING attempts", (started_at, firing_id)).fetchone()
-            except psycopg.Error as exc:
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            del self._buffer[:written]
-        return int(row[0]) if row else 0
-
-    def complete(self, firing_id: int, status: str, *, exit_code: int | None = None,
-                 output: str = "", error: str | None = None, started_at: float | None = None,
-                 finished_at: float | None = None, duration: float | None = None) -> None:
-        row = (status, exit_code, _text(excerpt(output)), _text(error), started_at,
-               finished_at, duration, firing_id)
-        with self._lock:
-            self._buffer.append(row)
-
-    def flush(self) -> None:
-        with self._using():
-            if not self._buffer:
-                return
-            try:
-                with self._pg.transaction():
-                    written = self._write_completions()
-            except psycopg.Error as exc:
-                raise AuditError(f"cannot write the audit trail: {exc}") from exc
-            del self._buffer[:written]
-
-    def _write_completions(self) -> int:
-        n = len(self._buffer)
-        if n:
-            with self._pg.cursor() as cur:
-                cur.executemany(
-                    "UPDATE firings SET status=%s, exit_code=%s, output=%s, error=%s, "
-                    "started_at=COALESCE(started_at, %s), finished_at=%s, duration=%s, "
-                    "attempts=GREATEST(attempts, 1) WHERE id=%s", self._buffer[:n])
-        return n
-
-    def _rollback(self) -> None:
-        pass  # `transaction()` rolls back by itself
-
-    def journal_position(self) -> tuple[Position, int]:
-        with self._using():
-            row = self._pg.execute("SELECT segment, pos, seq FROM journal_position "
-                                   "WHERE trail=%s", (self.trail,)).fetchone()
-        if row is None:
-            return Position(1, 0), 0
-        return Position(int(row[0]), int(row[1])), int(row[2])
-
-    def adopt_orphans(self) -> tuple[int, int]:
-        with self._using(), self._pg.transaction():
-            row = self._pg.execute(
-                "SELECT COUNT(*), MAX(id) FROM firings WHERE trail=%s AND status='pending' "
-                "AND session != %s", (self.trail, self.session)).fetchone()
-            count, top = (int(row[0]), int(row[1] or 0)) if row else (0, 0)
-            if count:
-                self._pg.execute("UPDATE firings SET session=%s WHERE trail=%s AND "
-                                 "status='pending' AND session != %s",
-                                 (self.session, self.trail, self.session))
-        return count, top
-
-    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
-        sql = (f"SELECT {_COLUMNS} FROM firings WHERE trail=%s AND session=%s AND id > %s "
-               "AND id <= %s ORDER BY id")
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._using():
-            rows = self._pg.execute(sql, (self.trail, self.session, after, upto)).fetchall()
-        return [_record(r) for r in rows]
+    def _disconnect(self) -> None:
+        self._shut = True
+        if self._marks is not None:
+            self._marks.close()
+        self._pg.close()
 
     def close(self) -> None:
         with self._lock:
-            try:
-                if not self.readonly and not self._pg.closed:
-                    self.flush()
-            finally:
-                self._shut = True
-                self._release_writer_lock()
-                self._pg.close()
+            if self._pg.closed:
+                self.readonly = True  # the server dropped us: nothing can be flushed through
+            super().close()
 
-    # -- reading ---------------------------------------------------------------------------
+    def _run(self, sql: str, args: Sequence[Any] = ()) -> Rows:
+        return self._pg.execute(sql, args)
 
-    def query(self, *, job: int | None = None, callback: str | None = None,
-              status: str | Sequence[str] | None = None, since: float | None = None,
-              until: float | None = None, session: int | None = None,
-              limit: int | None = None, newest_first: bool = False,
-              after_id: int | None = None, ids: Sequence[int] | None = None,
-              ) -> list[FiringRecord]:
-        where: list[str] = ["trail = %s"]
-        args: list[Any] = [self.trail]
-        for column, value in (("job", job), ("callback", callback), ("session", session)):
-            if value is not None:
-                where.append(f"{column} = %s")
-                args.append(value)
-        if status is not None:
-            statuses = [status] if isinstance(status, str) else list(status)
-            where.append("status = ANY(%s)")
-            args.append(statuses)
-        if since is not None:
-            where.append("queued_at >= %s")
-            args.append(since)
-        if until is not None:
-            where.append("queued_at < %s")
-            args.append(until)
-        if after_id is not None:
-            where.append("id > %s")
-            args.append(after_id)
-        if ids is not None:
-            where.append("id = ANY(%s)")
-            args.append(list(ids))
-        sql = f"SELECT {_COLUMNS} FROM firings WHERE {' AND '.join(where)}"
-        sql += " ORDER BY id DESC" if newest_first else " ORDER BY id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        with self._using():
-            rows = self._pg.execute(sql, args).fetchall()
-        return [_record(r) for r in rows]
+    def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._pg.cursor() as cur:
+            cur.executemany(sql, rows)
 
-    # `events` and `counts` are the SQLite store's: they read through this `_select`.
+    def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for a batch's events: its columns as arrays."""
+        trail, session, *columns = (list(c) for c in zip(*rows, strict=True))
+        self._pg.execute(_EVENTS_INSERT, (trail[0], session[0], *columns))
 
-    def _select(self, head: str, session: int | None, tail: str) -> list[Any]:
-        args: list[Any] = [self.trail] + ([] if session is None else [session])
-        sql = head + " WHERE trail = %s" + ("" if session is None else " AND session = %s")
-        with self._using():
-            return self._pg.execute(sql + tail, args).fetchall()
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+        """One statement for a batch's firings; the ids are drawn first, in row order (the
+        order of `RETURNING` rows is not promised)."""
+        trail, session, *columns, queued = (list(c) for c in zip(*rows, strict=True))
+        got = self._pg.execute(_FIRINGS_INSERT, (*columns, trail[0], session[0], queued[0]))
+        return [int(fid) for (fid,) in got.fetchall()]
 
-    def sessions(self) -> list[tuple[int, int, float, float | None, str]]:
-        with self._using():
-            rows = self._pg.execute("SELECT id, pid, started_at, closed_at, note FROM sessions "
-                                    "WHERE trail=%s ORDER BY id", (self.trail,)).fetchall()
-        return [tuple(r) for r in rows]
+    # -- runs: marked locally, shipped with the next batch or flush ------------------------
+
+    def begin_session(self, note: str = "") -> int:
+        session = super().begin_session(note)
+        if self._marks is not None:  # what a killed host marked and never shipped
+            left = self._marks.left_over()
+            if left:
+                with self._transaction():
+                    self._ship_marks(left)
+            self._marks.shipped(0)
+            self._warn_if_taken_over()
+        return session
+
+    def _warn_if_taken_over(self) -> None:
+        """A writer that died on another host left its unmatched events and last attempts in
+        that host's local files: say so, since this host cannot read them."""
+        if not self.previous_session_died:
+            return
+        with self._reading():
+            row = self._pg.execute("SELECT host FROM sessions WHERE trail = %s AND id < %s "
+                                   "ORDER BY id DESC LIMIT 1", (self.trail, self.session)
+                                   ).fetchone()
+        here = socket.gethostname()
+        if row is not None and row[0] and row[0] != here:
+            log.warning("the previous writer of the trail %s died on host %s: the events it "
+                        "accepted and never matched, and its last runs' attempts, wait in "
+                        "its local journal there (started there again, it finishes them); "
+                        "`?journal=table` keeps them in the database instead", self, row[0])
+
+    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
+        found = super().claimed(after, upto, limit)
+        with self._buffer_lock:
+            self._attempts.update((r.id, r.attempts) for r in found if r.attempts)
+        return found
+
+    def start(self, firing_id: int, started_at: float) -> int:
+        """As on every trail; with local run marks, durable when the mark is appended."""
+        if self._marks is None:
+            return super().start(firing_id, started_at)
+        with self._buffer_lock:
+            attempt = self._attempts.get(firing_id, 0) + 1
+            self._attempts[firing_id] = attempt
+        self._marks.append((firing_id, attempt, started_at))
+        return attempt
+
+    def complete(self, firing_id: int, status: str, **outcome: Any) -> None:
+        with self._buffer_lock:
+            self._attempts.pop(firing_id, None)
+        super().complete(firing_id, status, **outcome)
+
+    def _waiting(self) -> bool:
+        return bool(self._buffer) or (self._marks is not None and bool(self._marks.unshipped()))
+
+    def _write_completions(self) -> int:
+        """The run marks, then the outcomes, each in one statement: columns as arrays."""
+        if self._marks is not None:
+            self._marks_sent = self._ship_marks(self._marks.unshipped())
+        outcomes = self._outcomes()
+        if outcomes:
+            self._pg.execute(_COMPLETE, [list(c) for c in zip(*outcomes, strict=True)])
+        return len(outcomes)
+
+    def _ship_marks(self, marks: list[Mark]) -> int:
+        latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
+        if latest:
+            self._pg.execute(_MARKS, ([*latest], [a for a, _ in latest.values()],
+                                      [s for _, s in latest.values()]))
+        return len(marks)
+
+    def _written(self, count: int) -> None:
+        super()._written(count)
+        if self._marks is not None:
+            self._marks.shipped(self._marks_sent)
+            self._marks_sent = 0
+
+    def _global_runner(self) -> PgRunner:
+        return PgRunner(self._reading, lambda: self._pg, self.trail)
+
+    def _session_values(self, note: str) -> tuple[Any, ...]:
+        return (self.trail, os.getpid(), socket.gethostname(), time.time(), note)

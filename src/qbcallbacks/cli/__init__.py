@@ -1,16 +1,18 @@
 """The `qbcallbacks` command line: one module per subcommand, loaded when used.
 
 Each subcommand lives in `qbcallbacks.cli.<name>` and exposes a click command named `command`.
-Loading lazily keeps `qbcallbacks check` fast: it never imports the runtimes' worker code.
+Loading lazily keeps `qbcallbacks check` fast: it never imports the runtimes' worker code, and
+`qbcallbacks --version` answers before click (or anything else) is imported.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
-from collections.abc import Sequence
 
-import click
+TYPE_CHECKING = False  # `typing` is not imported for `--version` (see qbcallbacks/__init__)
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
 #: Subcommand name -> the module that defines it, imported only when the command runs.
 COMMANDS: dict[str, str] = {
@@ -20,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "simulate": "qbcallbacks.cli.simulate",
     "serve": "qbcallbacks.cli.serve",
     "history": "qbcallbacks.cli.history",
+    "global": "qbcallbacks.cli.globals",
     "explain": "qbcallbacks.cli.explain",
     "lsp": "qbcallbacks.cli.lsp",
     "grammar": "qbcallbacks.cli.grammar",
@@ -31,53 +34,34 @@ COMMANDS: dict[str, str] = {
 ALIASES: dict[str, str] = {"rule": "explain"}
 
 
-class _PipeClosed(Exception):
-    """Standard output's reader went away; kept apart from OSError so click does not turn it
-    into a plain exit 1."""
+def __getattr__(name: str) -> Any:
+    """The click group and its parts, from `_group` when first asked for."""
+    if name in ("cli", "_LazyGroup", "_PipeClosed"):
+        from . import _group
 
-
-class _LazyGroup(click.Group):
-    def invoke(self, ctx: click.Context) -> object:
-        try:
-            return super().invoke(ctx)
-        except BrokenPipeError:
-            raise _PipeClosed() from None
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = COMMANDS.get(ALIASES.get(cmd_name, cmd_name))
-        if module is None:
-            return None
-        command = importlib.import_module(module).command
-        assert isinstance(command, click.Command)
-        return command
-
-
-@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="qbcallbacks")
-def cli() -> None:
-    """Universal callbacks for a render-farm supervisor.
-
-    Sites' files: check, format, explain (alias rule). Running callbacks: replay, simulate,
-    history, serve. Tools: lsp (the language server), grammar (the packaged grammars),
-    adapt (other farm managers), completion (shell completion scripts).
-
-    Exit status: 0 clean, 1 findings or failed callbacks, 2 usage or environment errors.
-    """
+        return getattr(_group, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return its exit code (0 ok, 1 findings or failed callbacks, 2 usage or
     environment error). A user's mistake is one line on standard error, never a traceback."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args == ["--version"]:  # asked on every editor start: no click, no package metadata
+        from .._version import __version__
+
+        print(f"qbcallbacks, version {__version__}")
+        return 0
+    import click
+
     from ..errors import QbCallbacksError
+    from ._group import _PipeClosed, cli
 
     try:
         # Without standalone mode, click hands back the code given to `ctx.exit`.
-        code = cli.main(args=list(sys.argv[1:] if argv is None else argv),
-                        prog_name="qbcallbacks", standalone_mode=False)
-        sys.stdout.flush()  # a closed pipe shows here, not at exit
+        code = cli.main(args=args, prog_name="qbcallbacks", standalone_mode=False)
+        if not sys.stdout.closed:  # the language server closes it when the client says exit
+            sys.stdout.flush()  # a closed pipe shows here, not at exit
     except click.exceptions.Exit as exc:
         try:
             sys.stdout.flush()

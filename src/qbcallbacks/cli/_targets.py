@@ -17,7 +17,7 @@ import click
 
 from ..config.load import CONFIG_NAME, expand_callback_path, load_directory
 from ..errors import Diagnostic, SourceError, make_diagnostic
-from ..lang.source import decode_source, split_lines
+from ..lang.source import decode_source, read_source_bytes, split_lines
 from ..runtimes.validate import Validator, validators
 
 #: Where the original reads its settings on Linux when `$QB_CONF` is not set.
@@ -188,9 +188,9 @@ def noqa_filter(diagnostics: Sequence[Diagnostic], texts: Mapping[str, str],
             if d.file in texts:
                 cache[d.file] = split_lines(texts[d.file])
             else:
-                try:
-                    raw = Path(d.file).read_bytes().decode("utf-8", errors="replace")
-                except OSError:
+                try:  # only a regular file within the limit: a FIFO would block the read
+                    raw = read_source_bytes(d.file, kind="config").decode("utf-8", "replace")
+                except SourceError:
                     raw = ""
                 cache[d.file] = split_lines(raw)
         lines = cache[d.file]

@@ -114,10 +114,12 @@ def _line(r: FiringRecord) -> str:
 @click.option("--follow", "-f", is_flag=True,
               help="Keep printing new firings as they are recorded (Ctrl-C to stop).")
 @click.option("--interval", type=click.FloatRange(min=0.05), default=0.5, hidden=True)
+@click.option("--globals", "show_globals", is_flag=True,
+              help="List the trail's global callbacks (in force, removed, refused) instead.")
 def command(audit_path: str, session: str | int, job: int | None, callback: str | None,
             statuses: tuple[str, ...], since: float | None, until: float | None,
             limit: int | None, show_output: bool, fmt: str, json_lines: bool, follow: bool,
-            interval: float) -> None:
+            interval: float, show_globals: bool) -> None:
     """Query the audit trail of callback firings (by default, of the latest run)."""
     import sqlite3
 
@@ -133,6 +135,9 @@ def command(audit_path: str, session: str | int, job: int | None, callback: str 
     except AuditError as exc:
         raise SetupError(str(exc)) from None
     try:
+        if show_globals:
+            _print_globals(store, fmt)
+            return
         _query_and_print(store, session, job=job, callback=callback,
                          statuses=statuses, since=since, until=until, limit=limit,
                          show_output=show_output, fmt=fmt, follow=follow, interval=interval)
@@ -140,6 +145,23 @@ def command(audit_path: str, session: str | int, job: int | None, callback: str 
         raise SetupError(f"{audit_path} is not a readable audit database ({exc})") from None
     finally:
         store.close()
+
+
+def _print_globals(store: AuditStore, fmt: str) -> None:
+    """Every global callback the trail knows, oldest first, with its state."""
+    rows = store.global_callbacks().rows()
+    if fmt == "json":
+        click.echo(json.dumps([r.model_dump() for r in rows]))
+        return
+    if fmt == "json-lines":
+        for r in rows:
+            click.echo(json.dumps(r.model_dump()))
+        return
+    click.echo(f"{'id':>6}  {'submitted':<19}  {'state':<8} {'trigger':<28} language  why")
+    for r in rows:
+        click.echo(f"{r.id:>6}  {_stamp(r.submitted_at):<19}  {r.state:<8} {r.trigger:<28} "
+                   f"{r.language:<9} {r.reason or ''}")
+    click.echo(f"{len(rows)} global callback(s)")
 
 
 def _query_and_print(store: AuditStore, session: str | int, *, job: int | None,

@@ -21,12 +21,9 @@ SARIF_SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/sche
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from .._version import __version__
 
-    try:
-        return version("qbcallbacks")
-    except PackageNotFoundError:  # pragma: no cover - running from a bare source tree
-        return "0"
+    return __version__
 
 
 def colour_wanted(stream: object, env: Mapping[str, str]) -> bool:

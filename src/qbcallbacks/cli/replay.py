@@ -104,10 +104,11 @@ def command(ctx: click.Context, paths: tuple[str, ...], events_path: str, dry_ru
     line number and skipped. Exit status: 0, or 1 if any event line was bad; 2 on usage errors.
 
     With --execute the firings run for real (--workdir, --timeout, --audit, --log-dir, --mode)
-    and the summary is printed as simulate prints it (--format json: one JSON object). The
+    and the summary is printed as simulate prints it (--format json: one JSON object). Each
+    event is applied, and what it fired runs to an end, before the next event is applied. The
     exit status is also 1 when a callback ended in error, timeout or crash (unless
-    --allow-failures) or the audit trail does not hold exactly the firings the dry run
-    predicts.
+    --allow-failures), the audit trail does not hold exactly the firings the dry run
+    predicts, or every rule was refused at load and nothing ran.
     """
     from ._targets import default_dirs, refuse_both
 
@@ -154,7 +155,7 @@ def _execute(paths: Sequence[str], events_path: str, *, timeout: float,
     for item in bad:
         click.echo(f"{events_path}:{item.seq + 1}: bad event line (seq {item.seq}): "
                    f"{item.message}; skipped", err=True)
-    steps = [(item.event, item.job) for item in items if isinstance(item, ReplayStep)]
+    steps = [item for item in items if isinstance(item, ReplayStep)]
     code = execute_stream(expand_callback_path(paths), steps, timeout=timeout,
                           audit_path=audit_path, log_dir=log_dir, mode=mode, workdir=workdir,
                           progress=progress, total=len(steps), fmt=fmt,

@@ -102,6 +102,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
         log_dir=str(Path(log_dir).resolve() if log_dir else run_dir / "logs"),
         timeout=timeout, mode=mode,  # type: ignore[arg-type]
         allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout,
+        allow_global_callbacks=conf.allow_global_callbacks if conf else False,
         settings={**runs_where(conf, executor, broker), "reload_budget": reload_budget},
         guard=guard, watch=watch, file_mode=0o640 if socket_group else 0o600)
 

@@ -17,7 +17,7 @@ from ..errors import QbCallbacksError, SourceError
 from ..lang.source import read_source_bytes
 from ..model._base import Frozen
 from ..model.limits import Limits
-from ..runtimes.policy import JOB_CODE_KEY
+from ..runtimes.policy import GLOBALS_KEY, JOB_CODE_KEY
 from .load import expand_callback_path
 
 CALLBACK_PATH_KEY = "supervisor_universal_callback_path"
@@ -57,6 +57,11 @@ class QbConf(Frozen):
     def allow_job_code(self) -> bool:
         """Whether job-specific Python and Perl callbacks may run (`runtimes.policy`)."""
         return self.values.get(JOB_CODE_KEY, "").strip().lower() in ("1", "true", "yes", "on")
+
+    @property
+    def allow_global_callbacks(self) -> bool:
+        """Whether global callbacks may be submitted (`dispatch.globals`)."""
+        return self.values.get(GLOBALS_KEY, "").strip().lower() in ("1", "true", "yes", "on")
 
     @property
     def callback_executor(self) -> str | None:

@@ -38,10 +38,12 @@ from ..errors import Diagnostic
 from ..matching.clock import Clock, SystemClock
 from ..matching.matcher import Matcher
 from ..model.events import Event, Job
+from ..model.globals import GlobalCallback
 from ..model.rules import Rule
 from ..model.supervisor import Supervisor
 from ..runtimes.api import PythonMode, Runtime
 from .executor import Executor, LocalExecutor
+from .globals import GlobalBook, WithGlobals
 from .intake import Intake
 from .matchloop import MatcherSource, MatchLoop, MatchSource
 from .recorder import Recorder
@@ -103,15 +105,17 @@ class Dispatcher:
         self._life, self._work = LifeCycle(), InFlight()
         self._recorder = Recorder(self.audit, self.journal, s, self._life, self._work)
         self._intake = Intake(self.journal, s, self._life, self._work, self._recorder)
-        source = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
-        self._source = source
-        self._timer = Timer(self.clock, self._intake, source)
+        inner = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
+        self._timer = Timer(self.clock, self._intake, inner)
+        self._globals = GlobalBook(self.audit.global_callbacks(), s, self._timer)
+        source = WithGlobals(inner, self._globals.matcher, self.clock)
         self._executor = executor if executor is not None else _executor_for(s, runtimes, mode)
         self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
-                               self._timer, self._work, self._life, s)
+                               self._timer, self._work, self._life, s, rebuilt=inner)
         self._book = RuleBook(self.directories, on_diagnostics)
         self._loop.apply(self._book.load_initial())
+        self._globals.start()
         found = self._recorder.recover()
         #: Firings an earlier, dead host left unfinished (re-run or marked `lost`), read from
         #: the trail when looked at; the matcher thread settles them before any event.
@@ -128,7 +132,9 @@ class Dispatcher:
         """A dispatcher on the `supervisor_universal_callback_path` of a qb.conf, running
         callbacks where its `supervisor_callback_executor` (and `_broker`) say."""
         conf = read_qbconf(qbconf)
-        update: dict[str, object] = {"allow_job_code": True} if conf.allow_job_code else {}
+        update: dict[str, object] = {key: True for key, on in (
+            ("allow_job_code", conf.allow_job_code),
+            ("allow_global_callbacks", conf.allow_global_callbacks)) if on}
         if conf.callback_executor is not None:
             update.update(executor=conf.callback_executor, broker=conf.callback_broker)
         if update:
@@ -187,15 +193,30 @@ class Dispatcher:
         if not self._life.reached(Stage.DRAINING) and self.settings.time_events == "scheduled":
             self._timer.poll()
 
+    def submit_global(self, trigger: str, *, language: str, code: str) -> int:
+        """Submit a global callback (no job; fires once per matching event, even when no job
+        is live; kept in the trail across restarts) and return its id. Raises
+        `GlobalCallbackError` with the reason, recorded in the trail, when the site does not
+        allow global callbacks (`allow_global_callbacks`) or the callback is not valid."""
+        return self._globals.submit(trigger, language=language, code=code)
+
+    def remove_global(self, callback_id: int) -> None:
+        """Take a global callback out of force (`GlobalCallbackError` if none has that id)."""
+        self._globals.remove(callback_id)
+
+    def globals(self) -> tuple[GlobalCallback, ...]:
+        """The global callbacks in force, by id."""
+        return self._globals.listing()
+
     def reload(self, directories: Sequence[str] | None = None,
                timeout: float | None = None) -> list[Diagnostic]:
         """Reload callback directories (all by default) and return their findings.
 
-        The whole reload (reading, numbering, building the matcher) happens off the matcher
-        thread within `reload_budget` seconds; events are taken meanwhile and the finished
-        set is swapped in between two events. A directory with errors keeps its last good
-        rules; a reload over budget changes nothing and reports QCB150. One at a time."""
-        build = self._source.prepare if isinstance(self._source, MatcherSource) else None
+        All of it (reading, numbering, building) happens off the matcher thread within
+        `reload_budget` seconds, then the set is swapped in between two events. A directory
+        with errors keeps its last good rules; one over budget changes nothing (QCB150)."""
+        rebuilt = self._loop.rebuilt
+        build = rebuilt.prepare if rebuilt is not None else None
         return self._book.reload(directories, self.settings.reload_budget, build,
                                  self._intake.swap, timeout)
 

@@ -18,7 +18,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
-from ..audit.journal import Journal, JournalEntry, JournalError, JournalKey, Position
+from ..audit.journal import JournalEntry, JournalError, JournalKey, Position
+from ..audit.store import EventJournal
 from ..matching.rebuild import Prepared
 from ..matching.schedule import TimeSpec
 from ..model.events import Event, Job
@@ -65,7 +66,7 @@ class Faulty(Protocol):
 class Intake:
     """The journal and the bounded queue in front of the matcher thread."""
 
-    def __init__(self, journal: Journal, settings: DispatcherSettings, life: LifeCycle,
+    def __init__(self, journal: EventJournal, settings: DispatcherSettings, life: LifeCycle,
                  work: InFlight, trail: Faulty) -> None:
         self.journal, self.settings = journal, settings
         self._life, self._work, self._trail = life, work, trail

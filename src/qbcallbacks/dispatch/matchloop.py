@@ -103,7 +103,7 @@ class MatchLoop:
 
     def __init__(self, intake: Intake, source: MatchSource, recorder: Recorder,
                  executor: Executor, timer: Timer, work: InFlight, life: LifeCycle,
-                 settings: DispatcherSettings) -> None:
+                 settings: DispatcherSettings, *, rebuilt: MatchSource | None = None) -> None:
         self._intake, self._source, self._recorder = intake, source, recorder
         self._executor, self._timer = executor, timer
         self._work, self._life, self.settings = work, life, settings
@@ -112,13 +112,17 @@ class MatchLoop:
         #: recorded without firings) or their batch could not be recorded.
         self.lost_events = 0
         self._thread: threading.Thread | None = None
+        #: The compiled matcher under `source` (`rebuilt`, when `source` wraps it), which takes
+        #: sets built off this thread; None: `set_rules` builds them here.
+        rebuilt = source if rebuilt is None else rebuilt
+        self.rebuilt = rebuilt if isinstance(rebuilt, MatcherSource) else None
 
     def apply(self, rules: tuple[Rule, ...], prepared: Prepared | None = None,
               specs: set[TimeSpec] | None = None) -> None:
         """Put rules in force (from the matcher thread, or before it starts); with what a
         reload built off this thread, only references are swapped here."""
-        if prepared is not None and isinstance(self._source, MatcherSource):
-            self._source.adopt(prepared)
+        if prepared is not None and self.rebuilt is not None:
+            self.rebuilt.adopt(prepared)
         else:
             self._source.set_rules(rules)
         if specs is not None:
@@ -166,7 +170,9 @@ class MatchLoop:
     def _hand_on(self, firing: PendingFiring) -> None:
         """Count a recorded firing in flight and give it to the executor (or refuse it)."""
         self._work.add(firings=True)
-        refusal = job_code_refusal(firing.language, job_specific=firing.path is None,
+        # A global callback (job 0) was let in by the site: its code needs no job permission.
+        refusal = job_code_refusal(firing.language,
+                                   job_specific=firing.path is None and firing.job != 0,
                                    allowed=self.settings.allow_job_code)
         if refusal is not None:
             self._recorder.complete(firing.id, RunResult(status="refused", error=refusal))

@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
-from ..audit.journal import Journal, Position
+from ..audit.journal import Position
 from ..audit.records import PendingFiring
-from ..audit.store import AuditError, AuditStore, EventRow
+from ..audit.store import AuditError, AuditStore, EventJournal, EventRow
 from ..model.rules import Rule
 from ..runtimes.api import RunResult
 from .recovery import Recovery, recover, settle
@@ -34,7 +34,7 @@ log = logging.getLogger("qbcallbacks.dispatch")
 class Recorder:
     """Writes the trail for one dispatcher session; see the module."""
 
-    def __init__(self, audit: AuditStore, journal: Journal, settings: DispatcherSettings,
+    def __init__(self, audit: AuditStore, journal: EventJournal, settings: DispatcherSettings,
                  life: LifeCycle, work: InFlight) -> None:
         self.audit, self.journal, self.settings = audit, journal, settings
         self._life, self._work = life, work

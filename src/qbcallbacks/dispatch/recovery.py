@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Protocol, TypeVar, overload
 
-from ..audit.journal import Journal, JournalEntry
+from ..audit.journal import JournalEntry
 from ..audit.records import FiringRecord, PendingFiring
-from ..audit.store import AuditStore
+from ..audit.store import AuditStore, EventJournal
 from ..model.rules import Rule
 from ..runtimes.api import RunResult
 from .settings import DispatcherSettings
@@ -90,7 +90,7 @@ class Recovery:
     events: Iterator[JournalEntry] = field(default_factory=lambda: iter(()))
 
 
-def recover(store: AuditStore, journal: Journal) -> Recovery:
+def recover(store: AuditStore, journal: EventJournal) -> Recovery:
     """Claim the orphans of dead sessions (their fate is decided by `settle`) and open the
     journal's unmatched tail."""
     count, upto = store.adopt_orphans()

@@ -63,6 +63,9 @@ class DispatcherSettings(Frozen):
     retry_max: float = Field(default=1.0, gt=0)
     #: Run job-specific Python and Perl callbacks (see `runtimes.policy`); off by default.
     allow_job_code: bool = False
+    #: Take global callbacks (`Dispatcher.submit_global`, the service, `qbcallbacks global`);
+    #: off by default, like job code (qb.conf `supervisor_global_callbacks = true`).
+    allow_global_callbacks: bool = False
     #: `scheduled`: raise time events when the clock reaches them; `stream`: raise none, the
     #: events given to `emit` carry them (a replay: it runs its stream's events only).
     time_events: Literal["scheduled", "stream"] = "scheduled"

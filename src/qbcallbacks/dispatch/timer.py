@@ -17,6 +17,8 @@ from ..model.events import Event, Job
 from ..model.triggers import Trigger
 
 log = logging.getLogger("qbcallbacks.dispatch")
+#: The schedule owner of the global callbacks: no job has a negative id.
+GLOBAL_OWNER = -1
 
 
 class TimeSink(Protocol):
@@ -66,6 +68,14 @@ class Timer:
         with self._lock:
             self._scheduler.set_specs(specs, self.clock.now())
         self._wake.set()
+
+    def set_global_triggers(self, triggers: Iterable[Trigger]) -> None:
+        """Schedule the time atoms of the global callbacks in force (one owner for them all,
+        apart from the rules and the jobs)."""
+        with self._lock:
+            changed = self._scheduler.set_job_specs(GLOBAL_OWNER, time_specs(triggers))
+        if changed:
+            self._wake.set()
 
     def track(self, event: Event, job: Job | None = None) -> None:
         """Keep each job's own time triggers up to date (called by the matcher thread): a

@@ -15,8 +15,10 @@ import pkgutil
 import stat
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lark import Lark
+if TYPE_CHECKING:  # lark itself is imported with the first parser: a clean check needs none
+    from lark import Lark
 
 GRAMMAR_FILES: tuple[str, ...] = ("common.lark", "trigger.lark", "callbacks.lark", "qcb.lark")
 
@@ -58,6 +60,8 @@ def hash_text(text: str) -> str:
 
 
 def _open(name: str, start: list[str]) -> Lark:
+    from lark import Lark
+
     return Lark.open_from_package(
         "qbcallbacks.lang", name, parser="lalr", start=start, propagate_positions=True,
         maybe_placeholders=False, cache=_cache_file(name),
@@ -101,6 +105,8 @@ _STARTS: dict[str, list[str]] = {
 def lark_with_grammar(name: str) -> Lark:
     """A parser built from the grammar text, never from the cache, so that it keeps the
     grammar object itself: for tools that read it, such as hypothesis's `from_lark`."""
+    from lark import Lark
+
     return Lark.open_from_package(
         "qbcallbacks.lang", name, parser="lalr", start=_STARTS[name], propagate_positions=True,
         maybe_placeholders=False,

@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-
-from lark import Token, Tree
+from typing import TYPE_CHECKING
 
 from ..model._base import trusted
 from ..model.triggers import (
@@ -46,9 +45,14 @@ class Problem:
 
 WarnSink = Callable[[Problem], None]
 
+if TYPE_CHECKING:  # trees exist only once lark is loaded, which imports it then
+    from lark import Token, Tree
+
 
 def build_trigger(tree: Tree[Token] | Token, warn: WarnSink, base: int = 0) -> TriggerModel:
     """Build the model of a `trigger` subtree; `base` is subtracted from token offsets."""
+    from lark import Token, Tree
+
     if isinstance(tree, Token):  # pragma: no cover - the grammar never yields a bare token here
         raise TypeError(f"unexpected token {tree!r}")
     data = tree.data
@@ -76,6 +80,8 @@ def build_trigger(tree: Tree[Token] | Token, warn: WarnSink, base: int = 0) -> T
 
 
 def _build_event(children: list[Tree[Token] | Token], warn: WarnSink, base: int) -> EventPattern:
+    from lark import Token
+
     toks = [c for c in children if isinstance(c, Token) and c.type != "DASH"]
     name, typ, ctx = toks[0].value, toks[1].value.lower(), toks[2].value
     extra: str | None = toks[3].value if len(toks) > 3 else None

@@ -1,38 +1,37 @@
 """Parsing `callbacks.conf` text line by line, so that one bad line never hides another.
 
-Each physical line is parsed with the grammar's `line` rule. Errors are collected with their
-line and column and the line is left out; every good line still loads. Checks that need only
-the text (file name shape, extension, duplicate lines) happen here; checks that need the
-directory (the script exists, permissions, links) are the loader's.
+Each physical line is split by hand (`_fast_config.read_line`: plain string searches and the
+trigger readers), which a property test holds to exactly what the grammar's `line` rule
+accepts and builds; a line the hand reader does not take is explained with the grammar.
+Errors are collected with their line and column and the line is left out; every good line
+still loads. Checks that need only the text (file name shape, extension, duplicate lines)
+happen here; checks that need the directory (the script exists, permissions, links) are the
+loader's.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
-from typing import NamedTuple
 
 from ..errors import Diagnostic, Severity, make_diagnostic
 from ..model._base import Frozen, trusted
 from ..model.documents import (
-    FILENAME_RE,
-    BlankLine,
-    CommentLine,
     ConfigDocument,
     ConfigLine,
     RuleLine,
 )
-from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits, default_limits
-from ._trigger_build import Problem, shorten
+from ._fast_config import BLANK, BUILTIN_EXTENSIONS, RuleRow, file_name_problem, read_line
+from ._fast_config import MEMO as _MEMO
+from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
-from .trigger import TriggerModel, problems_to_diagnostics, trigger_problems
+from .trigger import problems_to_diagnostics, trigger_problems
 
-#: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
-BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGES)
+__all__ = ["BLANK", "BUILTIN_EXTENSIONS", "ParsedConfig", "RuleRow", "RuleSite", "explain_line",
+           "file_name_problem", "parse_config", "scan_config"]
+
 _TRAILING_COMMENT = re.compile(r"[ \t]#")
-#: Every blank line of every document is this one object: blank lines cost a pointer each.
-BLANK: BlankLine = trusted(BlankLine, kind="blank")
 
 
 class RuleSite(Frozen):
@@ -60,51 +59,6 @@ class ParsedConfig(Frozen):
     def ok(self) -> bool:
         return all(d.severity != "error" for d in self.diagnostics)
 
-
-def file_name_problem(name: str,
-                      extensions: Collection[str] = BUILTIN_EXTENSIONS) -> Problem | None:
-    """Why `name` is not an acceptable script file name, or None; `extensions` have the dot."""
-    dot = name.rfind(".")
-    ext = name[dot:].lower() if dot > 0 else ""
-    if (ext in extensions and "/" not in name and "\\" not in name and name[0] != "-"
-            and ".." not in name):
-        return None  # the common case, decided without building any message
-    n = len(name)
-    shown_name = shorten(name)
-    if "/" in name or "\\" in name:
-        return Problem("QCB110", f"bad file name {shown_name}: it must be a bare name in the "
-                       "callback directory, without '/' or '\\'", 0, n)
-    if name in (".", "..") or ".." in name.split("."):
-        return Problem("QCB110", f"bad file name {shown_name}: '..' is not allowed", 0, n)
-    if name.startswith("-"):
-        return Problem("QCB110", f"bad file name {shown_name}: it must not start with '-'", 0, n)
-    if ext not in extensions:
-        shown = f"extension {ext!r}" if ext else "no extension"
-        known = ", ".join(f"{e} ({SCRIPT_LANGUAGES.get(e[1:], 'site runtime')})"
-                          for e in sorted(extensions))
-        return Problem("QCB111", f"unknown script language for {shown_name} ({shown}); "
-                       f"known extensions: {known}", 0, n)
-    return None
-
-
-class RuleRow(NamedTuple):
-    """A rule line that parsed, as the loader keeps it. A tuple, not a model: a loader keeps
-    one per rule only until it has built the rule itself."""
-
-    line: int
-    #: 1-based columns of the file name and of the trigger.
-    file_column: int
-    trigger_column: int
-    #: The full text of the line, for carets in later diagnostics.
-    source_line: str
-    file: str
-    trigger: TriggerModel
-    comment: str | None
-
-
-#: How many entries each of the parse's own look-up tables holds at most (file names, bad
-#: lines, canonical trigger texts): enough for any real file, bounded for a hostile one.
-_MEMO = 4096
 
 
 def parse_config(text: str, file: str = "callbacks.conf",
@@ -183,7 +137,10 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
                     diags.count(severity)
                 continue
             before = diags.tally
-        entry = _parse_line(raw, number, file, diags, extensions, limits, heads)
+        entry = read_line(raw, number, file, diags, extensions, limits, heads)
+        if entry is False:  # not a line the hand reader takes: the grammar explains it
+            _line_error(raw, number, file, diags, limits)
+            entry = None
         if entry is None:
             if before is not None and len(bad) < _MEMO:
                 bad[raw] = diags.severities_since(before)
@@ -207,68 +164,6 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
         else:
             seen[key] = number
         yield entry
-
-
-# A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
-# blank followed by '#', so the first such pair after '=' starts the trailing comment. A
-# property test checks that this split plus the trigger grammar accepts and builds what the
-# `line` rule of callbacks.lark does. Plain string searches keep it linear on hostile lines.
-_COMMENT_START = re.compile(r"[ \t]#")
-
-
-def _parse_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
-                extensions: Collection[str], limits: Limits,
-                heads: dict[str, tuple[str, int, Problem | None] | None],
-                ) -> RuleRow | ConfigLine | None:
-    if "\r" in raw:
-        _line_error(raw, number, file, diags)
-        return None
-    first = raw[0]
-    if first == " " or first == "\t":
-        stripped = raw.lstrip(" \t")
-        if not stripped:
-            return BLANK
-        first = stripped[0]
-    if first == "#":
-        return trusted(CommentLine, kind="comment", text=raw.strip(" \t"))
-    eq = raw.find("=")
-    if eq < 0:
-        _line_error(raw, number, file, diags)
-        return None
-    head = raw[:eq]
-    if head in heads:
-        found = heads[head]
-    else:  # what the text before '=' holds: the file name, its column, what is wrong with it
-        name = head.strip(" \t")
-        found = (None if not FILENAME_RE.match(name) else
-                 (name, len(head) - len(head.lstrip(" \t")) + 1,
-                  file_name_problem(name, extensions)))
-        if len(heads) < _MEMO:
-            heads[head] = found
-    if found is None:
-        _line_error(raw, number, file, diags)
-        return None
-    name, file_col, bad_name = found
-    rest = raw[eq + 1:]
-    cut = _COMMENT_START.search(rest) if "#" in rest else None
-    if cut is None:
-        trigger, comment = rest, None
-    else:
-        trigger, comment = rest[:cut.start()], rest[cut.start():].strip(" \t")
-    if bad_name is not None:
-        diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
-                                             column=file_col, source_line=raw))
-    model, offset, problems = trigger_problems(trigger, limits)
-    if model is None:
-        _line_error(raw, number, file, diags, limits)
-        return None
-    if bad_name is not None:
-        return None
-    trig_col = eq + 2 + offset
-    if problems:
-        diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
-                                             source_line=raw))
-    return RuleRow(number, file_col, trig_col, raw, name, model, comment)
 
 
 def _line_error(raw: str, number: int, file: str, diags: DiagnosticBudget,

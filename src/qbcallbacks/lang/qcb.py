@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import re
-
-from lark import Token, Tree
-from lark.exceptions import LarkError, UnexpectedInput
+from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, make_diagnostic
 from ..model._base import Frozen, trusted
@@ -18,6 +16,10 @@ from ..model.documents import (
     QcbProgram,
 )
 from ..model.limits import Limits, default_limits
+
+if TYPE_CHECKING:
+    from lark import Token, Tree
+from ._fast_qcb import fast_line
 from ._lark import qcb_lark
 from .source import DiagnosticBudget, iter_line_runs, line_too_long
 
@@ -67,6 +69,8 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
             continue
         line = fast_line(raw)
         if line is None:
+            from lark.exceptions import LarkError, UnexpectedInput  # only for such lines
+
             parser = parser or qcb_lark()
             try:
                 line = _build(parser.parse(raw, start="line"))
@@ -89,32 +93,14 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
 _COMMANDS = frozenset(QCB_COMMANDS)
 
 
-def fast_line(raw: str) -> QcbLine | None:
-    """A non-blank line that is plainly a comment or a known command (in any case, with an
-    optional comment), built with string operations; None leaves the line to the grammar,
-    which also explains what is wrong. Loading the grammar costs more than a whole clean
-    `check`, and a property test holds this to what the grammar builds."""
-    rest = raw.lstrip(" \t")
-    if "\r" in rest or "\n" in rest:
-        return None
-    if rest.startswith("#"):
-        return trusted(CommentLine, kind="comment", text=rest.rstrip(" \t"))
-    cut = min((i for i in (rest.find(" "), rest.find("\t")) if i >= 0), default=len(rest))
-    command = rest[:cut].lower()
-    if command not in _COMMANDS:
-        return None
-    after = rest[cut:].strip(" \t")
-    if after and not after.startswith("#"):
-        return None
-    return trusted(CommandLine, kind="command", command=command, comment=after or None)
-
-
 def _build(tree: Tree[Token]) -> QcbLine | None:
     """The line the grammar accepted, built without validation: the grammar's COMMAND and
     COMMENT accept only what the models do, once lower-cased and with trailing blanks cut
     (what their validators do). None for a command whose lower case is not a known name:
     the grammar's case folding also takes a non-ASCII letter whose lower case is not ASCII
     (the long s, U+017F, for `s`), which is no command's spelling."""
+    from lark import Token
+
     toks = {c.type: c.value for c in tree.children if isinstance(c, Token)}
     if tree.data == "command_line":
         comment = toks.get("COMMENT")

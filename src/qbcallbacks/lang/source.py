@@ -111,12 +111,13 @@ def source_file_problem(path: str | Path, *, kind: SourceKind | None = None,
                        "file; it is not read")
     limit = size_limit(kind, limits)
     if info.st_size > limit:
-        return _too_big(kind, shown, name, info.st_size, limit)
+        return too_big(kind, shown, name, info.st_size, limit)
     return None
 
 
-def _too_big(kind: SourceKind, shown: str, name: str, size: int | None,
-             limit: int) -> Diagnostic:
+def too_big(kind: SourceKind, shown: str, name: str, size: int | None,
+            limit: int) -> Diagnostic:
+    """The size diagnostic (QCB007-QCB009, QCB018) of a file or buffer over its limit."""
     at_least = "more than" if size is None else f"{size} bytes,"
     return make_diagnostic(
         _SIZE_CODES[kind], f"{name} is {at_least} over the limit of {limit} bytes for a "
@@ -175,7 +176,7 @@ def read_source_bytes(path: str | Path, *, kind: SourceKind | None = None,
         raise SourceError([make_diagnostic(
             "QCB015", f"cannot read {name}: {exc.strerror or exc}", file=shown)]) from None
     if total > limit:  # it grew since the check
-        raise SourceError([_too_big(kind, shown, name, None, limit)])
+        raise SourceError([too_big(kind, shown, name, None, limit)])
     return b"".join(chunks)
 
 

@@ -1,215 +1,24 @@
-"""Parsing a trigger expression on its own (job-specific callbacks, the CLI, tests)."""
+"""Parsing a trigger expression on its own (job-specific callbacks, the CLI, tests).
+
+Each distinct text is read once: by the hand readers of `_fast_trigger` when it is one of the
+shapes they know (nearly every real trigger), else by the Lark grammar, which also explains
+what is wrong with a bad one.
+"""
 
 from __future__ import annotations
 
 import re
-from functools import cache, lru_cache
-from typing import cast
-
-from lark.exceptions import LarkError, UnexpectedInput
+from functools import lru_cache
 
 from ..errors import Diagnostic, TriggerError, make_diagnostic
-from ..model._base import trusted
-from ..model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, default_limits
-from ..model.triggers import (
-    TYPE_WORDS,
-    AllOf,
-    AnyOf,
-    EventPattern,
-    EventType,
-    normalise_context,
-    normalise_name,
-)
+from ..model.limits import Limits, default_limits
+from ..model.triggers import AllOf, AnyOf, EventPattern
+from ._fast_trigger import parse_compound_trigger, parse_simple_event
 from ._lark import trigger_lark
-from ._trigger_build import Problem, build_trigger, diagnose_trigger, extra_problems
+from ._trigger_build import Problem, build_trigger, diagnose_trigger
 
 TriggerModel = EventPattern | AllOf | AnyOf
 _BLANKS = " \t"
-
-
-# The fast path: one full-form event and nothing else, which is most lines of a real
-# callbacks.conf. The groups copy the terminals of trigger.lark (NAME, TYPE, CONTEXT, EXTRA);
-# GLOBAL_TIMED takes priority over NAME there, so a name spelled globaltime/globalrepeat is
-# left to the grammar. tests/test_parse_fast_path.py proves that whatever this accepts, Lark
-# accepts too and builds into an equal model with equal warnings, and that it accepts every
-# single full-form event the grammar produces.
-_SIMPLE_EVENT = re.compile(
-    r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
-    r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
-    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?\Z"
-)
-_GLOBAL_TIMED_NAMES = frozenset({"globaltime", "globalrepeat"})
-
-
-def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | None:
-    """Build a lone `name-type-context[-extra]` event without Lark; None if `text` is not
-    one (the caller then parses it with the grammar)."""
-    m = _SIMPLE_EVENT.match(text)
-    if m is None:
-        return None
-    name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
-    if name.lower() in _GLOBAL_TIMED_NAMES:
-        return None
-    if extra is None:  # nothing to warn about
-        return trusted(
-            EventPattern, kind="event", name=normalise_name(name),
-            type=cast(EventType, TYPE_WORDS[typ.lower()]),
-            context=normalise_context(ctx), extra=None,
-        ), ()
-    problems: list[Problem] = []
-    model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
-    return model, tuple(problems)
-
-
-def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
-                problems: list[Problem]) -> EventPattern:
-    """The model of a full-form event the grammar's terminals matched; `dash` is the offset of
-    the dash before `extra`. Mirrors `_trigger_build._build_event`, warning included."""
-    typ = TYPE_WORDS[typ.lower()]  # the regexes admit only the types' spellings
-    if typ == "job" and extra is not None:
-        problems.append(Problem(
-            "QCB203",
-            f"job events take no extra; '-{extra}' is ignored (write {name}-{typ}-{ctx})",
-            dash, dash + 1 + len(extra), "warning",
-        ))
-        extra = None
-    elif extra is not None:
-        problems.extend(extra_problems(typ, extra, dash + 1))
-    return trusted(
-        EventPattern, kind="event", name=normalise_name(name),
-        type=cast(EventType, typ),  # the regexes admit only the types' spellings
-        context=normalise_context(ctx), extra=extra,
-    )
-
-
-# The compound fast path: events joined by operators and parentheses, read left to right by
-# a state machine that mirrors Lark's contextual lexer (it only tries the terminals the parser
-# can take next) and an explicit stack for parentheses instead of recursion.
-#
-# An operand is `(` (LPAR: the parenthesis and the blanks after it) or one event. The event
-# alternatives follow the terminals' priorities: GLOBAL_TIMED and GLOBAL (priority 2) before
-# NAME. Once `globaltime-`/`globalrepeat-` matched, only EXTRA may follow; if it does not, the
-# NAME alternative cannot match either (TYPE cannot start where EXTRA cannot), so the order of
-# the alternatives never lets a name spelled globaltime/globalrepeat through.
-@cache
-def _compound_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
-    """The operand and the after-operand patterns, compiled when a first compound trigger is
-    read rather than at import (a clean `check` of simple triggers never needs them).
-
-    After an operand comes AND, OR (symbols with optional blanks, words with required blanks)
-    or RPAR (blanks before the parenthesis). No character that ends a terminal of an event
-    (blank, `&`, `|`, `)`) can continue it, so the greedy event match is the lexer's token
-    split."""
-    operand = re.compile(
-        r"(?P<timed>(?i:global(?:time|repeat)))-(?P<gextra>\*|[^\s\x00-\x1f\x7f()&|*]+)"
-        r"|(?P<global>(?i:global))(?![A-Za-z0-9_-])"
-        r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-        r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
-        r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
-        r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?"
-        r"|(?P<lpar>\([ \t]*)"
-    )
-    after = re.compile(
-        r"[ \t]*(?:(?P<and>&&)|(?P<or>\|\|))[ \t]*"
-        r"|[ \t]+(?:(?P<wand>(?i:and))|(?P<wor>(?i:or)))[ \t]+"
-        r"|[ \t]*(?P<rpar>\))"
-    )
-    return operand, after
-
-
-#: Parentheses nested deeper than this are left to Lark. No accepted trigger is deeper (the
-#: depth limit is checked first and never exceeds it), so Lark only sees shallow text.
-MAX_FAST_DEPTH = HARD_MAX_TRIGGER_DEPTH
-
-
-def _joined(cls: type[AllOf] | type[AnyOf], parts: list[TriggerModel]) -> TriggerModel:
-    """`parts` joined by one operator, flattened as the validated models flatten them."""
-    if len(parts) == 1:
-        return parts[0]
-    ops: list[TriggerModel] = []
-    for part in parts:
-        if type(part) is cls:
-            ops.extend(part.operands)
-        else:
-            ops.append(part)
-    return trusted(cls, operands=tuple(ops), kind="and" if cls is AllOf else "or")
-
-
-def _close(ors: list[TriggerModel], ands: list[TriggerModel]) -> TriggerModel:
-    """The model of one disjunction: `ors` are its finished conjunctions, `ands` the last."""
-    last = _joined(AllOf, ands)
-    if not ors:
-        return last
-    ors.append(last)
-    return _joined(AnyOf, ors)
-
-
-def _operand_event(m: re.Match[str], problems: list[Problem]) -> EventPattern:
-    """The event an operand match of `_compound_patterns` spells (its warnings added)."""
-    kind = m.lastgroup
-    if kind == "context" or kind == "extra":
-        name, typ, ctx, extra = m.group("name", "type", "context", "extra")
-        return _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
-    if kind == "gextra":
-        problems.extend(extra_problems(m.group("timed").lower(), m.group("gextra"),
-                                       m.start("gextra")))
-        return trusted(EventPattern, kind="event", name=None,
-                       type=cast(EventType, m.group("timed").lower()), context=None,
-                       extra=m.group("gextra"))
-    return trusted(EventPattern, kind="event", name=None,  # GLOBAL
-                   type=cast(EventType, m.group("global").lower()), context=None, extra=None)
-
-
-def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]] | None:
-    """Build any trigger of events, operators and parentheses without Lark, with the model and
-    the warnings `build_trigger` gives; None if `text` is not one the grammar surely accepts
-    (the caller then parses it with the grammar, which also explains errors)."""
-    operand_re, after_re = _compound_patterns()
-    operand, after = operand_re.match, after_re.match
-    end = len(text)
-    pos = 0
-    problems: list[Problem] = []
-    # The open groups: each holds the finished conjunctions of its disjunction (`ors`) and the
-    # operands of its current conjunction (`ands`).
-    stack: list[tuple[list[TriggerModel], list[TriggerModel]]] = []
-    ors: list[TriggerModel] = []
-    ands: list[TriggerModel] = []
-    while True:
-        m = operand(text, pos)
-        if m is None:
-            return None
-        pos = m.end()
-        kind = m.lastgroup
-        if kind == "lpar":
-            if len(stack) >= MAX_FAST_DEPTH:
-                return None
-            stack.append((ors, ands))
-            ors, ands = [], []
-            continue
-        ands.append(_operand_event(m, problems))
-        # Operators and closing parentheses until the next operand.
-        while True:
-            if pos == end:
-                if stack:
-                    return None
-                return _close(ors, ands), tuple(problems)
-            m = after(text, pos)
-            if m is None:
-                return None
-            pos = m.end()
-            kind = m.lastgroup
-            if kind == "rpar":
-                if not stack:
-                    return None
-                group = _close(ors, ands)
-                ors, ands = stack.pop()
-                ands.append(group)
-                continue
-            if kind == "or" or kind == "wor":
-                ors.append(_joined(AllOf, ands))
-                ands = []
-            break
 
 
 @lru_cache(maxsize=4096)
@@ -221,6 +30,8 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
     compound = parse_compound_trigger(text)
     if compound is not None:
         return compound
+    from lark.exceptions import LarkError, UnexpectedInput  # only text the readers left
+
     found: list[Problem] = []
     try:
         tree = trigger_lark().parse(text)
@@ -233,6 +44,12 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
         return build_trigger(tree, found.append), tuple(found)
     except RecursionError:
         return None, (_too_deep(text),)
+
+
+def clear_cache() -> None:
+    """Forget every parsed trigger text, so that the next parse of each is a cold one (what a
+    process that reads a file once pays; the benchmarks measure it)."""
+    _parse_cached.cache_clear()
 
 
 def _too_deep(text: str) -> Problem:

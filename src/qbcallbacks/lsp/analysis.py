@@ -17,7 +17,9 @@ from ..config.load import CONFIG_NAME, load_directory
 from ..errors import Diagnostic
 from ..lang import parse_config, parse_qcb
 from ..lang.near_miss import near_miss_diagnostics
+from ..lang.source import size_limit, too_big
 from ..model.languages import QCB_EXTENSION, extension_of
+from ..model.limits import Limits, default_limits
 from ..runtimes.validate import Validator, validators
 
 DocKind = Literal["config", "qcb"]
@@ -30,6 +32,19 @@ def document_kind(path: str, language_id: str | None = None) -> DocKind | None:
     if language_id == "qbcallbacks" or os.path.basename(path) == CONFIG_NAME:
         return "config"
     return None
+
+
+def buffer_too_big(path: str, text: str, kind: DocKind,
+                   limits: Limits | None = None) -> Diagnostic | None:
+    """The size diagnostic `check` gives the file (QCB007, QCB008) when the buffer is over the
+    limit; such a buffer gets no other analysis, as the file would not be read."""
+    limit = size_limit(kind, default_limits() if limits is None else limits)
+    if len(text) * 4 <= limit:  # no UTF-8 text of this many characters can be over it
+        return None
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size <= limit:
+        return None
+    return too_big(kind, path, os.path.basename(path), size, limit)
 
 
 class CachedValidator:
@@ -63,6 +78,9 @@ class Analyzer:
     def diagnose(self, path: str, text: str, kind: DocKind) -> dict[str, list[Diagnostic]]:
         """Diagnostics by file path: the document's own under `path`, a named script's under
         its path. A document that is not on disk gets the checks that need no directory."""
+        oversized = buffer_too_big(path, text, kind)
+        if oversized is not None:
+            return {path: [oversized]}
         if kind == "qcb":
             return {path: list(parse_qcb(text, path).diagnostics)}
         directory = os.path.dirname(path)

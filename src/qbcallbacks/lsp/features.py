@@ -13,10 +13,14 @@ from pathlib import Path
 from typing import Literal, NamedTuple
 
 from ..lang.outline import LineOutline, Piece
+from ..lang.source import source_file_problem
 from ..lang.vocabulary import describe, vocabulary
 from ..model.languages import SCRIPT_LANGUAGES, language_of
+from ..runtimes.api import open_script
 from .analysis import DocKind
 
+#: How much of a script a hover reads to show its first lines.
+_HEAD_BYTES = 4096
 ItemKind = Literal["file", "name", "type", "context", "extra", "operator", "command"]
 _WORD_START = re.compile(r"[^ \t()&|=]*\Z")
 _QCB_WORD = re.compile(r"[^ \t#]*\Z")
@@ -141,11 +145,15 @@ def _describe_script(name: str, directory: str | None) -> str:
     if directory is None:
         return head
     path = Path(directory) / name
+    problem = source_file_problem(path, kind="script", root=directory)
+    if problem is not None:  # a FIFO or device is never opened, a huge file never read
+        return f"{head}\n\n`{path}`: {problem.message}"
     try:
-        with path.open(encoding="utf-8", errors="replace") as f:
-            first = "".join(f.readline() for _ in range(5)).rstrip("\n")
+        with open_script(str(path)) as f:
+            start = f.read(_HEAD_BYTES).decode("utf-8", "replace")
     except OSError:
         return f"{head}\n\n`{path}` (not found)"
+    first = "".join(start.splitlines(keepends=True)[:5]).rstrip("\n")
     return f"{head}\n\n`{path}`\n\n```\n{first}\n```"
 
 

@@ -4,26 +4,39 @@ Handlers convert positions between the client's encoding (negotiated by pygls: U
 the client offers UTF-8 or UTF-32) and str columns, and call the plain functions of
 `analysis`, `features` and `edits`. Diagnostics after a change wait for a short pause in
 typing (`debounce` seconds, 0.15 by default, settable in initializationOptions).
+
+The server stays responsive whatever the documents: diagnostics and semantic tokens are
+computed on one analysis thread, off the thread that reads requests, so a hover is answered
+while a large document is analysed; a document over `check`'s size limit gets only the size
+diagnostic and no tokens, outline or formatting; requests about documents that are not open
+are answered from nothing (the file on disk is never read in their place); a file the server
+reads itself (a script) is read only as `check` would: a regular file within its limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Sequence
-from pathlib import Path
-from urllib.parse import urlparse
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import unquote, urlparse
 
 from lsprotocol import types as t
 from pygls.lsp.server import LanguageServer
 from pygls.uris import from_fs_path
 from pygls.workspace import TextDocument
 
-from ..errors import Diagnostic
+from ..errors import Diagnostic, SourceError
 from ..lang.outline import LineOutline, outline_config, outline_qcb
-from .analysis import Analyzer, DocKind, document_kind
+from ..lang.source import read_source_file
+from .analysis import Analyzer, DocKind, buffer_too_big, document_kind
 from .edits import TOKEN_MODIFIERS, TOKEN_TYPES, code_action_edits, format_edit, semantic_data
 from .features import complete, definition, hover
+from .protocol import QbProtocol
+
+log = logging.getLogger("qbcallbacks.lsp")
 
 _ITEM_KINDS = {
     "file": t.CompletionItemKind.File, "name": t.CompletionItemKind.Event,
@@ -37,16 +50,40 @@ class QbServer(LanguageServer):
     """A pygls server that remembers the analyzer, pending runs and published URIs."""
 
     def __init__(self) -> None:
-        super().__init__("qbcallbacks", "0.1.0")
+        super().__init__("qbcallbacks", "0.1.0", protocol_cls=QbProtocol)
         self.analyzer = Analyzer()
+        #: One thread for the heavy work (diagnostics, tokens), in the order it was asked for.
+        self.analysis = ThreadPoolExecutor(max_workers=1,
+                                           thread_name_prefix="qbcallbacks-analysis")
+        self.tasks: set[asyncio.Task[None]] = set()
         self.debounce = 0.15
         self.pending: dict[str, asyncio.TimerHandle] = {}
         #: Script URIs that got diagnostics on behalf of a document, to clear them later.
         self.published: dict[str, set[str]] = {}
 
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        if not (isinstance(self.protocol, QbProtocol) and self.protocol.answer_unparsed(error)):
+            super().report_server_error(error, source)  # not a parse error: pygls shows it
+
 
 def _kind(doc: TextDocument) -> DocKind | None:
     return document_kind(doc.path, doc.language_id)
+
+
+def _document(ls: QbServer, uri: str) -> TextDocument | None:
+    """The open document at `uri`, or None: a document that is not open is never read from
+    disk in its place (the file may be a FIFO, or huge)."""
+    found: TextDocument | None = ls.workspace.text_documents.get(unquote(uri))
+    return found
+
+
+def _usable(doc: TextDocument) -> DocKind | None:
+    """The document's kind when it may be analysed: None for other files and for documents
+    over `check`'s size limit (those get only the size diagnostic)."""
+    kind = _kind(doc)
+    if kind is None or buffer_too_big(doc.path, doc.source, kind) is not None:
+        return None
+    return kind
 
 
 def _directory(doc: TextDocument) -> str | None:
@@ -122,35 +159,63 @@ def to_lsp(d: Diagnostic, doc: TextDocument | None, lines: Sequence[str] = ()) -
 server = QbServer()
 
 
-def publish(ls: QbServer, uri: str) -> None:
-    """Compute and send the diagnostics of one open document (and of the scripts it names)."""
-    ls.pending.pop(uri, None)
-    doc = ls.workspace.get_text_document(uri)
-    kind = _kind(doc)
-    if kind is None:
-        return
-    path = doc.path or doc.uri
+def _script_lines(file: str) -> list[str]:
+    """A named script's lines, to place its diagnostics; none unless it is a regular file
+    within its size limit."""
     try:
-        found = ls.analyzer.diagnose(path, doc.source, kind)
-    except Exception as exc:  # a fault of ours must not stop the server; say so and go on
-        ls.window_log_message(t.LogMessageParams(
-            type=t.MessageType.Error, message=f"qbcallbacks could not check {path}: {exc!r}"))
-        return
+        return read_source_file(file, kind="script").splitlines(keepends=True)
+    except SourceError:
+        return []
+
+
+Published = list[tuple[str, list[t.Diagnostic]]]
+
+
+def _diagnostics(ls: QbServer, doc: TextDocument, source: str,
+                 kind: DocKind) -> tuple[Published, set[str]]:
+    """(target URI, diagnostics) of a document and of the scripts it names; on the analysis
+    thread."""
+    path = doc.path or doc.uri
+    found = ls.analyzer.diagnose(path, source, kind)
+    out: Published = []
     others: set[str] = set()
     for file, diags in found.items():
         if file == path:
-            items = [to_lsp(d, doc) for d in diags]
-            target = uri
-        else:
-            target = from_fs_path(file) or file
-            others.add(target)
-            try:
-                lines = Path(file).read_text(encoding="utf-8").splitlines(keepends=True)
-            except (OSError, UnicodeDecodeError):
-                lines = []
-            items = [to_lsp(d, None, lines) for d in diags]
+            out.append((doc.uri, [to_lsp(d, doc) for d in diags]))
+            continue
+        target = from_fs_path(file) or file
+        others.add(target)
+        lines = _script_lines(file)
+        out.append((target, [to_lsp(d, None, lines) for d in diags]))
+    return out, others
+
+
+def publish(ls: QbServer, uri: str) -> None:
+    """Start computing the diagnostics of one open document; they are sent when ready."""
+    ls.pending.pop(uri, None)
+    task = asyncio.get_running_loop().create_task(_publish(ls, uri))
+    ls.tasks.add(task)
+    task.add_done_callback(ls.tasks.discard)
+
+
+async def _publish(ls: QbServer, uri: str) -> None:
+    doc = _document(ls, uri)
+    kind = None if doc is None else _kind(doc)
+    if doc is None or kind is None:
+        return
+    version, source = doc.version, doc.source
+    try:
+        found, others = await asyncio.get_running_loop().run_in_executor(
+            ls.analysis, _diagnostics, ls, doc, source, kind)
+    except Exception as exc:  # a fault of ours must not stop the server; say so and go on
+        ls.window_log_message(t.LogMessageParams(
+            type=t.MessageType.Error, message=f"qbcallbacks could not check {uri}: {exc!r}"))
+        return
+    if _document(ls, uri) is not doc or doc.version != version:
+        return  # closed or changed meanwhile: the newer text has its own run
+    for target, items in found:
         ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(
-            uri=target, diagnostics=items, version=doc.version if target == uri else None))
+            uri=target, diagnostics=items, version=version if target == uri else None))
     for gone in ls.published.get(uri, set()) - others:
         ls.text_document_publish_diagnostics(t.PublishDiagnosticsParams(uri=gone,
                                                                         diagnostics=[]))
@@ -205,9 +270,9 @@ def did_close(ls: QbServer, params: t.DidCloseTextDocumentParams) -> None:
 @server.feature(t.TEXT_DOCUMENT_COMPLETION,
                 t.CompletionOptions(trigger_characters=["-", "=", " ", "("]))
 def completion(ls: QbServer, params: t.CompletionParams) -> t.CompletionList | None:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    kind = _kind(doc)
-    if kind is None:
+    doc = _document(ls, params.text_document.uri)
+    kind = None if doc is None else _usable(doc)
+    if doc is None or kind is None:
         return None
     line, col = from_client(doc, params.position)
     items = complete(kind, _outline(doc, kind), line, col, _directory(doc))
@@ -223,9 +288,9 @@ def completion(ls: QbServer, params: t.CompletionParams) -> t.CompletionList | N
 
 @server.feature(t.TEXT_DOCUMENT_HOVER)
 def on_hover(ls: QbServer, params: t.HoverParams) -> t.Hover | None:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    kind = _kind(doc)
-    if kind is None:
+    doc = _document(ls, params.text_document.uri)
+    kind = None if doc is None else _usable(doc)
+    if doc is None or kind is None:
         return None
     line, col = from_client(doc, params.position)
     found = hover(kind, _outline(doc, kind), line, col, _directory(doc))
@@ -239,8 +304,8 @@ def on_hover(ls: QbServer, params: t.HoverParams) -> t.Hover | None:
 
 @server.feature(t.TEXT_DOCUMENT_DEFINITION)
 def on_definition(ls: QbServer, params: t.DefinitionParams) -> t.Location | None:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    if _kind(doc) != "config":
+    doc = _document(ls, params.text_document.uri)
+    if doc is None or _usable(doc) != "config":
         return None
     line, col = from_client(doc, params.position)
     path = definition(_outline(doc, "config"), line, col, _directory(doc))
@@ -252,9 +317,9 @@ def on_definition(ls: QbServer, params: t.DefinitionParams) -> t.Location | None
 
 @server.feature(t.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
 def symbols(ls: QbServer, params: t.DocumentSymbolParams) -> list[t.DocumentSymbol]:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    kind = _kind(doc)
-    if kind is None:
+    doc = _document(ls, params.text_document.uri)
+    kind = None if doc is None else _usable(doc)
+    if doc is None or kind is None:
         return []
     out: list[t.DocumentSymbol] = []
     for ln in _outline(doc, kind):
@@ -274,9 +339,9 @@ def symbols(ls: QbServer, params: t.DocumentSymbolParams) -> list[t.DocumentSymb
 
 @server.feature(t.TEXT_DOCUMENT_FORMATTING)
 def formatting(ls: QbServer, params: t.DocumentFormattingParams) -> list[t.TextEdit]:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    kind = _kind(doc)
-    if kind is None:
+    doc = _document(ls, params.text_document.uri)
+    kind = None if doc is None else _usable(doc)
+    if doc is None or kind is None:
         return []
     new = format_edit(kind, doc.source)
     if new is None or new == doc.source:
@@ -289,8 +354,10 @@ def formatting(ls: QbServer, params: t.DocumentFormattingParams) -> list[t.TextE
 @server.feature(t.TEXT_DOCUMENT_CODE_ACTION,
                 t.CodeActionOptions(code_action_kinds=[t.CodeActionKind.QuickFix]))
 def code_actions(ls: QbServer, params: t.CodeActionParams) -> list[t.CodeAction]:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
+    doc = _document(ls, params.text_document.uri)
     out: list[t.CodeAction] = []
+    if doc is None or _usable(doc) is None:
+        return out
     for diag in params.context.diagnostics:
         if diag.source != "qbcallbacks" or not isinstance(diag.code, str):
             continue
@@ -311,16 +378,21 @@ def code_actions(ls: QbServer, params: t.CodeActionParams) -> list[t.CodeAction]
 @server.feature(t.TEXT_DOCUMENT_SEMANTIC_TOKENS_FULL,
                 t.SemanticTokensLegend(token_types=list(TOKEN_TYPES),
                                        token_modifiers=list(TOKEN_MODIFIERS)))
-def semantic_tokens(ls: QbServer, params: t.SemanticTokensParams) -> t.SemanticTokens:
-    doc = ls.workspace.get_text_document(params.text_document.uri)
-    kind = _kind(doc)
-    if kind is None:
+async def semantic_tokens(ls: QbServer, params: t.SemanticTokensParams) -> t.SemanticTokens:
+    doc = _document(ls, params.text_document.uri)
+    kind = None if doc is None else _usable(doc)
+    if doc is None or kind is None:
         return t.SemanticTokens(data=[])
+    data = await asyncio.get_running_loop().run_in_executor(ls.analysis, _tokens, doc, kind)
+    return t.SemanticTokens(data=data)
+
+
+def _tokens(doc: TextDocument, kind: DocKind) -> list[int]:
+    """The token data of a document, in client units; on the analysis thread."""
     codec = doc.position_codec
     lines = _lines(doc)
-    return t.SemanticTokens(data=semantic_data(
-        _outline(doc, kind), lambda line, col: codec.client_num_units(
-            lines[line][:col + _bom(doc, line)]) if line < len(lines) else col))
+    return semantic_data(_outline(doc, kind), lambda line, col: codec.client_num_units(
+        lines[line][:col + _bom(doc, line)]) if line < len(lines) else col)
 
 
 def serve() -> None:

@@ -16,8 +16,9 @@ class Firing(Frozen):
     """One callback instance fired by one event.
 
     Exactly one of `rule` (a universal callback) and `job_callback` (with its `index` in the
-    job's list) is set; `job` is the job the instance is attached to, which is not always the
-    job the event is about (`parent`, label and id contexts).
+    job's list, or for a global callback, job 0, its id) is set; `job` is the job the
+    instance is attached to, which is not always the job the event is about (`parent`, label
+    and id contexts).
     """
 
     job: int
@@ -30,9 +31,12 @@ class Firing(Frozen):
 
     @property
     def callback(self) -> str:
-        """The universal callback's file name, or `job:<id>#<index>` for a job-specific one."""
+        """The universal callback's file name, `job:<id>#<index>` for a job-specific one, or
+        `global:<id>` for a global callback (a job callback of job 0, which is no job)."""
         if self.rule is not None:
             return self.rule.file
+        if self.job == 0:
+            return f"global:{self.index}"
         return f"job:{self.job}#{self.index}"
 
     @property

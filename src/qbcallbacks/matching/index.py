@@ -6,61 +6,100 @@ is touched for every event; the frozen models stay at the edges, where data ente
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TypeVar
+from collections.abc import Collection, Iterable
+from typing import Generic, TypeVar
 
 from ..model.events import Job, JobCallback
 from ..model.rules import Rule
 from .compile import Atom, CompiledTrigger
 
 K = TypeVar("K")
+#: Bits below a rule's position in its `order`: serials stay below 2**48.
+_SERIAL_BITS = 48
+
+
+def order_of(position: int, serial: int) -> int:
+    """One integer that sorts as (position, serial) does, for any position."""
+    return (position << _SERIAL_BITS) | (serial & ((1 << _SERIAL_BITS) - 1))
 #: A rule identity that survives a reload: (directory, file, canonical trigger text).
 RuleKey = tuple[str, str, str]
 
 
-class Bucket(dict[str | None, dict[K, int]]):
-    """Atoms of one (name, type, context), keyed by extra: exact extras by value, `*`/omitted
-    extras under None.
+class Bucket(Generic[K]):
+    """Atoms of one (name, type, context): those that take any item (`*` or omitted) in `any`,
+    those with an exact extra in `exact`, by extra.
 
     Each maps an owner (a rule or a job callback) to the bits of its atoms here, usually one
     (two when a trigger has, say, both `x-work-self` and `x-work-self-*`). Dicts make removing
-    a rule O(1), not a list scan. The bucket is itself the dict, and owners are keys, not
-    (owner, bit) pairs: on the firing path, every object between the index and the rule is a
-    likely cache miss once there are thousands of rules.
+    a rule O(1), not a list scan; owners are keys, not (owner, bit) pairs: on the firing path,
+    every object between the index and the rule is a likely cache miss once there are
+    thousands of rules. Two slots rather than a dict keyed by extra: most buckets hold one
+    rule's atom, and an empty dict's table costs more than the rule's own entry.
     """
 
-    __slots__ = ()
+    __slots__ = ("any", "exact")
+
+    def __init__(self) -> None:
+        self.any: dict[K, int] | None = None
+        self.exact: dict[str, dict[K, int]] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.any) or bool(self.exact)
+
+    def refs(self, extra: str | None) -> dict[K, int] | None:
+        """The owners of the atoms that take exactly `extra` (None: any item)."""
+        if extra is None:
+            return self.any
+        return None if self.exact is None else self.exact.get(extra)
 
     def add(self, extra: str | None, owner: K, bit: int) -> None:
-        refs = self.get(extra)
-        if refs is None:
-            refs = self[extra] = {}
+        if extra is None:
+            refs = self.any
+            if refs is None:
+                self.any = {owner: bit}
+                return
+        else:
+            exact = self.exact
+            if exact is None:
+                exact = self.exact = {}
+            refs = exact.get(extra)
+            if refs is None:
+                exact[extra] = {owner: bit}
+                return
         refs[owner] = refs.get(owner, 0) | bit
 
     def discard(self, extra: str | None, owner: K, bit: int) -> None:
-        refs = self.get(extra)
+        refs = self.refs(extra)
         if refs is None:
             return
         left = refs.get(owner, 0) & ~bit
         if left:
             refs[owner] = left
+            return
+        refs.pop(owner, None)
+        if refs:
+            return
+        if extra is None:
+            self.any = None
         else:
-            refs.pop(owner, None)
-            if not refs:
-                del self[extra]
+            assert self.exact is not None  # `refs` came from it
+            del self.exact[extra]
+            if not self.exact:
+                self.exact = None
 
 
 class RuleEntry:
     """A universal rule inside the matcher; its identity keys the compound state of instances.
 
-    `order` is (position, serial): directory and line order, ties broken by when it was added.
+    `order` sorts as (position, serial) would (directory and line order, ties broken by when
+    it was added) but is one integer (`order_of`): one object per rule rather than three.
     `text`, `simple` and `test` repeat the compiled trigger's, so that the firing path reads
     one object per rule, not two (at 10k rules and more, each is likely a cache miss).
     """
 
-    __slots__ = ("born", "compiled", "key", "order", "retired", "rule", "simple", "test", "text")
+    __slots__ = ("born", "compiled", "order", "retired", "rule", "simple", "test", "text")
 
-    def __init__(self, rule: Rule, order: tuple[int, int], compiled: CompiledTrigger,
+    def __init__(self, rule: Rule, order: int, compiled: CompiledTrigger,
                  born: int = 0) -> None:
         self.rule = rule
         #: The rule-set generation it joined and the one it left (None: still in force); with
@@ -72,7 +111,11 @@ class RuleEntry:
         self.text = compiled.text
         self.simple = compiled.simple
         self.test = compiled.test
-        self.key: RuleKey = (rule.directory, rule.file, compiled.text)
+
+    @property
+    def key(self) -> RuleKey:
+        """What identifies the rule across a reload; made when asked, not kept per rule."""
+        return (self.rule.directory, self.rule.file, self.text)
 
 
 class NameTypeIndex:
@@ -147,3 +190,53 @@ def discard_member(groups: dict[int, dict[int, None]], key: int, member: int) ->
         group.pop(member, None)
         if not group:
             del groups[key]
+
+
+def rule_bucket(index: dict[str, dict[str | None, NameTypeIndex]], atom: Atom,
+                ) -> Bucket[RuleEntry]:
+    """The bucket of the universal-rule index (by type, then name) that holds `atom`, made if
+    it is not there yet."""
+    by_name = index.get(atom.type)
+    if by_name is None:
+        by_name = index[atom.type] = {}
+    nt = by_name.get(atom.name)
+    if nt is None:
+        nt = by_name[atom.name] = NameTypeIndex()
+    kind = atom.kind
+    if kind == "self":
+        if nt.self_ is None:
+            nt.self_ = Bucket()
+        return nt.self_
+    if kind == "parent":
+        if nt.parent is None:
+            nt.parent = Bucket()
+        return nt.parent
+    if kind == "global":
+        if nt.glob is None:
+            nt.glob = Bucket()
+        return nt.glob
+    if kind == "label":
+        assert isinstance(atom.context, str)
+        if nt.label is None:
+            nt.label = {}
+        return nt.label.setdefault(atom.context, Bucket())
+    assert isinstance(atom.context, int)
+    if nt.ident is None:
+        nt.ident = {}
+    return nt.ident.setdefault(atom.context, Bucket())
+
+
+#: Refs of one bucket that accept an event, and the jobs whose instances they concern.
+Group = tuple[dict[RuleEntry, int], Collection[int]]
+
+
+def gather(bucket: Bucket[RuleEntry], extra: str | None, jobs: Collection[int],
+           groups: list[Group]) -> None:
+    """Note the bucket's atoms that accept `extra`, for each of `jobs`."""
+    refs = bucket.any
+    if refs:
+        groups.append((refs, jobs))
+    if extra is not None and bucket.exact is not None:
+        refs = bucket.exact.get(extra)
+        if refs:
+            groups.append((refs, jobs))

@@ -10,44 +10,45 @@ is the contract both follow.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Collection, Iterable
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import Literal
 
+from ..lang.source import collector_paused
 from ..model.events import Event, Job
 from ..model.rules import Rule
 from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, item_key
-from .compile import Atom, TriggerCache
+from .compile import TriggerCache
 from .firing import Firing, _firing
-from .index import Bucket, CallbackEntry, LiveJob, NameTypeIndex, RuleEntry, RuleKey
+from .index import (
+    CallbackEntry,
+    LiveJob,
+    NameTypeIndex,
+    RuleEntry,
+    RuleKey,
+    order_of,
+    rule_bucket,
+)
+from .index import Group as _Group
 from .index import bits as _bits
 from .index import discard_member as _discard
+from .index import gather as _gather
+from .watch import CallbackWatch
 
 _ORDER = itemgetter(0, 1)
+#: From this many rules on, a build ends by moving every object the process holds into the
+#: collector's permanent generation (`gc.freeze`): a big rule set lives as long as the
+#: process, and otherwise the collector would scan its million objects once right after the
+#: build and again at every full collection, which costs more than the build itself.
+_FREEZE_AT = 10_000
 #: The index of a type no rule mentions.
 _NO_NAMES: dict[str | None, NameTypeIndex] = {}
-_JOB_INDEX = attrgetter("job", "index")
 
 #: Which rules a live job has instances of after a reload: those in force when it was attached
 #: (`submission`, the original's) or always the current ones (`live`).
 AttachPolicy = Literal["submission", "live"]
 __all__ = ["AttachPolicy", "Firing", "Matcher"]
-
-
-#: Refs of one bucket that accept the event, and the jobs whose instances they concern.
-_Group = tuple[dict[RuleEntry, int], Collection[int]]
-
-
-def _gather(bucket: Bucket[RuleEntry], extra: str | None, jobs: Collection[int],
-            groups: list[_Group]) -> None:
-    """Note the bucket's atoms that accept `extra`, for each of `jobs`."""
-    refs = bucket.get(None)
-    if refs:
-        groups.append((refs, jobs))
-    if extra is not None:
-        refs = bucket.get(extra)
-        if refs:
-            groups.append((refs, jobs))
 
 
 class Matcher:
@@ -70,14 +71,14 @@ class Matcher:
         #: By type, then name (None: the short global forms).
         self._index: dict[str, dict[str | None, NameTypeIndex]] = {}
         self._entries: dict[RuleEntry, None] = {}
-        self._by_key: dict[RuleKey, list[RuleEntry]] = {}
+        #: Rules by identity, made when a first reload or removal needs it (a set that is
+        #: only ever loaded once does not pay for it).
+        self._by_key: dict[RuleKey, list[RuleEntry]] | None = None
         self._serial = 0
         self._live: dict[int, LiveJob] = {}
         self._pgrp: dict[int, dict[int, None]] = {}
         self._children: dict[int, dict[int, None]] = {}
-        self._watch: dict[tuple[object, ...], Bucket[CallbackEntry]] = {}
-        #: How many job-callback atoms are registered per (name, type): a quick skip.
-        self._watch_nt: dict[tuple[str | None, str], int] = {}
+        self._watch = CallbackWatch()
         self.add_rules(rules)
 
     # -- rules -------------------------------------------------------------------------------
@@ -96,20 +97,39 @@ class Matcher:
         self._add(rules)
 
     def _add(self, rules: Iterable[Rule]) -> None:
-        for rule in rules:
-            entry = RuleEntry(rule, (rule.position, self._serial),
-                              self._cache.for_model(rule.trigger), self._gen)
-            self._serial += 1
-            self._entries[entry] = None
-            self._by_key.setdefault(entry.key, []).append(entry)
-            for bit, atom in _bits(entry.compiled.atoms):
-                self._rule_bucket(atom).add(atom.extra, entry, bit)
+        # A big rule set allocates a few objects per rule and none in a cycle: the collector
+        # would rescan the growing heap again and again for nothing.
+        with collector_paused():
+            entries, index, gen = self._entries, self._index, self._gen
+            by_key, serial = self._by_key, self._serial
+            compiled = self._cache.batch()
+            for rule in rules:
+                entry = RuleEntry(rule, order_of(rule.position, serial), compiled(rule.trigger),
+                                  gen)
+                serial += 1
+                entries[entry] = None
+                if by_key is not None:
+                    by_key.setdefault(entry.key, []).append(entry)
+                for bit, atom in _bits(entry.compiled.atoms):
+                    rule_bucket(index, atom).add(atom.extra, entry, bit)
+            self._serial = serial
+            if len(entries) >= _FREEZE_AT:
+                gc.freeze()
+
+    def _keys(self) -> dict[RuleKey, list[RuleEntry]]:
+        """The rules by identity (directory, file, trigger text), in firing order."""
+        if self._by_key is None:
+            self._by_key = {}
+            for entry in self._entries:  # in the order they were added, as kept from then on
+                self._by_key.setdefault(entry.key, []).append(entry)
+        return self._by_key
 
     def remove_rules(self, rules: Iterable[Rule]) -> None:
         """Remove one loaded rule per given rule with the same directory, file and trigger."""
         gone: set[RuleEntry] = set()
+        by_key = self._keys()
         for rule in rules:
-            entries = self._by_key.get(self._key(rule))
+            entries = by_key.get(self._key(rule))
             if entries:
                 gone.add(entries.pop())
         self._next_generation()
@@ -123,14 +143,14 @@ class Matcher:
         rules no longer present are dropped with their state.
         """
         self._next_generation()
-        pool = {key: list(entries) for key, entries in self._by_key.items()}
+        pool = {key: list(entries) for key, entries in self._keys().items()}
         fresh: list[Rule] = []
         for rule in rules:
             entries = pool.get(self._key(rule))
             if entries:
                 entry = entries.pop(0)
                 entry.rule = rule
-                entry.order = (rule.position, self._serial)
+                entry.order = order_of(rule.position, self._serial)
                 self._serial += 1
             else:
                 fresh.append(rule)
@@ -153,11 +173,7 @@ class Matcher:
         for entry in gone:
             entry.retired = self._gen
             del self._entries[entry]
-            same = self._by_key.get(entry.key)
-            if same is not None and entry in same:
-                same.remove(entry)
-                if not same:
-                    del self._by_key[entry.key]
+            self._unkey(entry)
         self._retired |= gone
         self._collect()
 
@@ -186,51 +202,26 @@ class Matcher:
     def _key(self, rule: Rule) -> RuleKey:
         return (rule.directory, rule.file, self._cache.for_model(rule.trigger).text)
 
+    def _unkey(self, entry: RuleEntry) -> None:
+        same = None if self._by_key is None else self._by_key.get(entry.key)
+        if same is not None:
+            if entry in same:
+                same.remove(entry)
+            if not same:
+                del self._by_key[entry.key]  # type: ignore[union-attr]  # `same` came from it
+
     def _forget(self, gone: set[RuleEntry]) -> None:
         if not gone:
             return
         for entry in gone:
             self._entries.pop(entry, None)
-            same = self._by_key.get(entry.key)
-            if same is not None:
-                if entry in same:
-                    same.remove(entry)
-                if not same:
-                    del self._by_key[entry.key]
+            self._unkey(entry)
             for bit, atom in _bits(entry.compiled.atoms):
-                self._rule_bucket(atom).discard(atom.extra, entry, bit)
+                rule_bucket(self._index, atom).discard(atom.extra, entry, bit)
         for live in self._live.values():
             if live.state:
                 for entry in gone & live.state.keys():
                     del live.state[entry]
-
-    def _rule_bucket(self, atom: Atom) -> Bucket[RuleEntry]:
-        by_name = self._index.setdefault(atom.type, {})
-        nt = by_name.get(atom.name)
-        if nt is None:
-            nt = by_name[atom.name] = NameTypeIndex()
-        kind = atom.kind
-        if kind == "self":
-            if nt.self_ is None:
-                nt.self_ = Bucket()
-            return nt.self_
-        if kind == "parent":
-            if nt.parent is None:
-                nt.parent = Bucket()
-            return nt.parent
-        if kind == "global":
-            if nt.glob is None:
-                nt.glob = Bucket()
-            return nt.glob
-        if kind == "label":
-            assert isinstance(atom.context, str)
-            if nt.label is None:
-                nt.label = {}
-            return nt.label.setdefault(atom.context, Bucket())
-        assert isinstance(atom.context, int)
-        if nt.ident is None:
-            nt.ident = {}
-        return nt.ident.setdefault(atom.context, Bucket())
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -292,7 +283,7 @@ class Matcher:
             self._children.setdefault(job.pid, {})[job.id] = None
         for entry in live.callbacks:
             if not entry.exhausted:
-                self._watch_callback(entry, job)
+                self._watch.add(entry, job)
 
     def _unlink(self, live: LiveJob) -> None:
         job = live.job
@@ -300,41 +291,7 @@ class Matcher:
         if job.pid:
             _discard(self._children, job.pid, job.id)
         for entry in live.callbacks:
-            self._unwatch_callback(entry)
-
-    def _watch_callback(self, entry: CallbackEntry, job: Job) -> None:
-        for bit, atom in _bits(entry.compiled.atoms):
-            nt = (atom.name, atom.type)
-            if atom.kind == "self":
-                key: tuple[object, ...] = ("s", job.id, *nt)
-            elif atom.kind == "parent":
-                if not job.pid:
-                    continue  # no parent: the atom can never match
-                key = ("p", job.pid, *nt)
-            elif atom.kind == "label":
-                key = ("l", job.pgrp, atom.context, *nt)
-            elif atom.kind == "id":
-                key = ("i", atom.context, *nt)
-            else:
-                key = ("g", atom.type)
-            self._watch.setdefault(key, Bucket()).add(atom.extra, entry, bit)
-            self._watch_nt[nt] = self._watch_nt.get(nt, 0) + 1
-            entry.watch.append((key, atom.extra, bit))
-
-    def _unwatch_callback(self, entry: CallbackEntry) -> None:
-        for key, extra, bit in entry.watch:
-            bucket = self._watch[key]
-            bucket.discard(extra, entry, bit)
-            if not bucket:
-                del self._watch[key]
-            atom = entry.compiled.atoms[bit.bit_length() - 1]
-            nt = (atom.name, atom.type)
-            left = self._watch_nt[nt] - 1
-            if left:
-                self._watch_nt[nt] = left
-            else:
-                del self._watch_nt[nt]
-        entry.watch.clear()
+            self._watch.remove(entry)
 
     # -- events ------------------------------------------------------------------------------
 
@@ -387,8 +344,8 @@ class Matcher:
             if nt is not None and nt.glob is not None:
                 _gather(nt.glob, extra, live, groups)
         firings = self._resolve_rules(groups, event) if groups else []
-        if self._watch_nt:
-            firings.extend(self._callbacks(event, x, xl, names, extra))
+        if self._watch:
+            firings.extend(self._watch.observe(event, x, xl, names, extra))
         if xl is not None and name == "removed" and typ == "job":
             self.detach(x)
         return firings
@@ -411,7 +368,7 @@ class Matcher:
                 for job in jobs:
                     key = (entry, job)
                     hits[key] = hits.get(key, 0) | bit
-        fired: list[tuple[tuple[int, int], int, RuleEntry]] = []
+        fired: list[tuple[int, int, RuleEntry]] = []
         live = self._live
         for (entry, job), bits in hits.items():
             if entry.simple:
@@ -450,46 +407,3 @@ class Matcher:
         if len(fired) > 1:
             fired.sort()
         return [_firing(job, event, text, rule, None, None) for job in fired]
-
-    def _callbacks(self, event: Event, x: int, xl: LiveJob | None, names: tuple[str, ...],
-                   extra: str | None) -> list[Firing]:
-        typ = event.type
-        keys: list[tuple[object, ...]] = []
-        for nm in names:
-            if (nm, typ) in self._watch_nt:
-                keys += [("s", x, nm, typ), ("p", x, nm, typ), ("i", x, nm, typ)]
-                if xl is not None and xl.job.label:
-                    keys.append(("l", xl.job.pgrp, xl.job.label, nm, typ))
-        if typ in GLOBAL_TYPES and (None, typ) in self._watch_nt:
-            keys.append(("g", typ))
-        hits: dict[CallbackEntry, int] = {}
-        watch = self._watch
-        for key in keys:
-            bucket = watch.get(key)
-            if bucket is None:
-                continue
-            refs = bucket.get(None)
-            if refs:
-                for entry, bit in refs.items():
-                    hits[entry] = hits.get(entry, 0) | bit
-            if extra is not None:
-                refs = bucket.get(extra)
-                if refs:
-                    for entry, bit in refs.items():
-                        hits[entry] = hits.get(entry, 0) | bit
-        fired: list[CallbackEntry] = []
-        for entry, bits in hits.items():
-            mask = entry.mask | bits
-            if entry.compiled.test(mask):
-                entry.mask = 0
-                entry.count += 1
-                fired.append(entry)
-                if entry.exhausted:
-                    self._unwatch_callback(entry)
-            else:
-                entry.mask = mask
-        if len(fired) > 1:
-            fired.sort(key=_JOB_INDEX)
-        return [_firing(e.job, event, e.compiled.text, None, e.callback, e.index)
-                for e in fired]
-

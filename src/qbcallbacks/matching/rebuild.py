@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ..model.rules import Rule
-from .index import RuleEntry, RuleKey
+from .index import RuleEntry, RuleKey, rule_bucket
 from .index import bits as _bits
 from .matcher import Matcher
 
@@ -99,7 +99,7 @@ def _index(scratch: Matcher, entries: Sequence[RuleEntry], check: Check | None) 
     for start in range(0, len(entries), CHUNK):
         for entry in entries[start:start + CHUNK]:
             for bit, atom in _bits(entry.compiled.atoms):
-                scratch._rule_bucket(atom).add(atom.extra, entry, bit)
+                rule_bucket(scratch._index, atom).add(atom.extra, entry, bit)
         if check is not None:
             check()
 

@@ -44,15 +44,17 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 from pydantic import AliasChoices, ConfigDict, Field, field_validator
 
 from ..errors import Diagnostic, QbCallbacksError
+from ..lang.source import file_kind_name
 from ..model._base import Frozen
 from ..model.events import Event
 from ..model.languages import JobCallbackLanguage, runtime_extension
@@ -253,3 +255,18 @@ def language_extension(language: JobCallbackLanguage) -> str:
 def inline_code(language: JobCallbackLanguage, code: str) -> str:
     """The code to run for a job-specific callback: `mail` is the `mail-status` command."""
     return "mail-status\n" if language == "mail" else code
+
+
+def open_script(path: str) -> BinaryIO:
+    """A script opened for reading at run time, without blocking: a FIFO or device put where
+    the script was (after it was loaded) is refused with an OSError instead of hanging a lane."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise OSError(f"{path} is {file_kind_name(mode)}, not a regular file")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise

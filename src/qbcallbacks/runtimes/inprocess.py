@@ -39,7 +39,7 @@ from typing import Any
 
 from ..model.limits import default_limits
 from ..model.supervisor import HostError, Supervisor
-from .api import Invocation, RunResult, log
+from .api import Invocation, RunResult, log, open_script
 from .outcome import Unreadable, describe_exception, exit_outcome
 from .qb import module as qbmodule
 from .qb.answers import answer
@@ -328,7 +328,7 @@ class InProcessRunner:
             return code
         assert invocation.path is not None
         path = str(invocation.path)
-        with open(path, "rb") as fh:
+        with open_script(path) as fh:
             info = _stat_key(fh.fileno())
             hit = self._files.get(path)
             if hit is not None and hit[0] == info:

@@ -19,6 +19,10 @@ ALWAYS_ALLOWED: frozenset[str] = frozenset({"qube", "mail", "qcb"})
 #: The qb.conf key that turns job-specific code on.
 JOB_CODE_KEY = "supervisor_job_callback_code"
 
+#: The qb.conf key that lets global callbacks be submitted (their code, in any language, is
+#: then the site's own decision, as a script in a callback directory is).
+GLOBALS_KEY = "supervisor_global_callbacks"
+
 
 def job_code_refusal(language: str, *, job_specific: bool, allowed: bool) -> str | None:
     """Why a firing must not run, or None when it may."""

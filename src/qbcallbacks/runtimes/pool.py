@@ -21,14 +21,15 @@ The host never trusts a worker: every read has the run's deadline, a worker that
 killed with what the current run started (it leads its own session; programs earlier runs
 left in the background survive), one that dies or breaks the protocol is reaped, and either is
 replaced by a fresh worker at once. The deadline also covers the time the host spends
-answering `qb` calls: a run whose answer came back after its deadline is stopped there, as if
-the script had overrun.
+answering `qb` calls, whatever the supervisor does (see `asking`): at the deadline the run
+ends `timeout` and its worker is killed, and the supervisor's late answer is dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import json
 import os
 import select
@@ -41,9 +42,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import QbCallbacksError
-from ..model.supervisor import HostError, asking_until
 from ._process_group import boot_ticks, children, started_since
 from .api import Invocation, RunResult, keep_output, log
+from .asking import Answerers, reply_to
 from .qb.module import MAX_MESSAGE_BYTES
 
 #: Largest message a worker may send; beyond it the worker is treated as broken (the
@@ -224,6 +225,8 @@ class WorkerPool:
         self._count = 0
         self._cond = threading.Condition()
         self._closed = False
+        #: Where workers' `qb` calls are answered, so a slow supervisor cannot hold a run.
+        self.answerers = Answerers(2 * size)
 
     def acquire(self, deadline: float) -> Worker | None:
         """An idle worker, a new one, or None if none came free before `deadline`."""
@@ -299,6 +302,7 @@ class WorkerPool:
             idle, self._idle = self._idle, []
             self._count -= len(idle)
             self._cond.notify_all()
+        self.answerers.close()
         for worker in idle:
             worker.stop()
             worker.dispose()
@@ -319,7 +323,7 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
                          error=f"no worker came free within {invocation.timeout:g}s")
     reusable = recycled = False
     try:
-        message = _converse(worker, request, answer, deadline)
+        message = _converse(worker, request, answer, deadline, pool.answerers)
         output, dropped = worker.take_output(cap)
         recycled = bool(message.get("recycle"))
         reusable = not recycled
@@ -355,8 +359,9 @@ def run_in_pool(pool: WorkerPool, invocation: Invocation, request: dict[str, Any
 
 
 def _converse(worker: Worker, request: dict[str, Any], answer: Callable[[str, list[Any]], Any],
-              deadline: float) -> dict[str, Any]:
-    """Start the run and answer the worker's `qb` calls; its `done` message."""
+              deadline: float, answerers: Answerers) -> dict[str, Any]:
+    """Start the run and answer the worker's `qb` calls (on `answerers`, waiting no longer
+    than the deadline); its `done` message."""
     worker.run_ticks = boot_ticks()
     worker.run_spared = children(worker.proc.pid)
     worker.reset_output()
@@ -368,8 +373,9 @@ def _converse(worker: Worker, request: dict[str, Any], answer: Callable[[str, li
             return message
         if op != "call":
             raise WorkerGone(f"worker sent an unexpected {op!r} message")
-        reply = asking_until(deadline, _reply, answer, message)  # the answer is due by then
-        if time.monotonic() >= deadline:
+        # The answer is due by the deadline; one that comes later is dropped.
+        reply = answerers.ask(functools.partial(reply_to, answer, message, deadline), deadline)
+        if reply is None or time.monotonic() >= deadline:
             raise WorkerTimeout("the run's deadline passed during a qb call")
         worker.send(reply, deadline)
 
@@ -381,19 +387,6 @@ def _reaped(worker: Worker) -> bool:
     except subprocess.TimeoutExpired:
         return False
     return True
-
-
-def _reply(answer: Callable[[str, list[Any]], Any], message: dict[str, Any]) -> dict[str, Any]:
-    fn, args = message.get("fn"), message.get("args")
-    if not isinstance(fn, str) or not isinstance(args, list):
-        return {"op": "reply", "error": "malformed qb call"}
-    try:
-        return {"op": "reply", "value": answer(fn, args)}
-    except HostError as exc:
-        return {"op": "reply", "error": str(exc)}
-    except Exception as exc:  # the supervisor's own fault must not end the host either
-        log.exception("supervisor failed answering qb.%s", fn)
-        return {"op": "reply", "error": f"the supervisor failed: {type(exc).__name__}: {exc}"}
 
 
 def _int(value: object) -> int:

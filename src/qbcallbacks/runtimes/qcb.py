@@ -20,12 +20,15 @@ Each command of a `.qcb` file (or of a job callback's inline `qube` code) become
 An action the target cannot take (a frame that is not blocked, a job without that frame) is
 not an error: it is noted in the output, as the recipe's "no-op for jobs without that frame"
 needs. A command that cannot apply at all (a work command fired by a job event) or that the
-supervisor refuses is an error; the remaining commands still run. The timeout is checked
-between commands (supervisor calls are expected to be quick).
+supervisor refuses is an error; the remaining commands still run. The run's deadline holds
+whatever the supervisor does: each command's supervisor calls are made on an answer thread
+(`asking`) that the run waits for no longer than its deadline, so a slow supervisor ends the
+run `timeout` at the deadline and its late answer is dropped.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 import time
@@ -34,7 +37,7 @@ from typing import Any, cast
 
 from pydantic import ValidationError
 
-from ..errors import Diagnostic, make_diagnostic
+from ..errors import Diagnostic
 from ..lang import parse_qcb
 from ..lang.qcb import ParsedQcb
 from ..model.supervisor import (
@@ -44,9 +47,21 @@ from ..model.supervisor import (
     SubjobAction,
     Supervisor,
     WorkAction,
+    asking_until,
     single_line,
 )
-from .api import Invocation, RunResult, Runtime, RuntimeSettings, finish, keep_output, log
+from .api import (
+    Invocation,
+    RunResult,
+    Runtime,
+    RuntimeSettings,
+    finish,
+    keep_output,
+    log,
+    open_script,
+)
+from .asking import Answerers
+from .validate import qcb_syntax
 
 _MAILS: dict[str, tuple[str, str]] = {
     # command -> (subject template, first body line)
@@ -69,13 +84,15 @@ class QcbRuntime(Runtime):
         self._lock = threading.Lock()
         self._files: dict[str, tuple[tuple[int, int], ParsedQcb]] = {}
         self._inline: dict[str, ParsedQcb] = {}
+        #: Commands' supervisor calls run here, so a slow supervisor cannot hold a run past
+        #: its deadline (see `asking`).
+        self._answerers = Answerers(max(8, 2 * self.settings.pool_size))
+
+    def close(self) -> None:
+        self._answerers.close()
 
     def validate(self, path: Path) -> list[Diagnostic]:
-        try:
-            text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
-        return list(parse_qcb(text, str(path)).diagnostics)
+        return qcb_syntax(path)
 
     def run(self, invocation: Invocation) -> RunResult:
         supervisor = self.require_supervisor()
@@ -95,20 +112,17 @@ class QcbRuntime(Runtime):
         errors: list[str] = []
         status = "ok"
         for command in parsed.program.commands:
-            if time.monotonic() > deadline:
+            reply = None if time.monotonic() > deadline else self._answerers.ask(
+                functools.partial(asking_until, deadline, _command, command, invocation,
+                                  supervisor), deadline)
+            if reply is None:  # the deadline passed; a late answer of the supervisor is dropped
                 status = "timeout"
                 errors.append(f"stopped at {command}: the run passed its "
                               f"{invocation.timeout:g}s timeout")
                 break
-            try:
-                notes.append(f"{command}: {_execute(command, invocation, supervisor)}")
-            except HostError as exc:
-                errors.append(f"{command}: {exc}")
-                notes.append(f"{command}: error: {exc}")
-            except Exception as exc:  # the supervisor's own fault must not end the host
-                log.exception("supervisor failed running %s", command)
-                errors.append(f"{command}: the supervisor failed: {type(exc).__name__}: {exc}")
-                notes.append(f"{command}: error: the supervisor failed")
+            notes.append(f"{command}: {reply['note']}")
+            if "error" in reply:
+                errors.append(f"{command}: {reply['error']}")
         if errors and status == "ok":
             status = "error"
         data = "".join(n + "\n" for n in notes).encode("utf-8", "replace")
@@ -131,7 +145,7 @@ class QcbRuntime(Runtime):
         if invocation.path is None:
             raise OSError("an invocation needs a path or inline code")
         path = str(invocation.path)
-        with open(path, "rb") as fh:
+        with open_script(path) as fh:
             info = os.fstat(fh.fileno())
             key = (info.st_size, info.st_mtime_ns)
             cached = self._files.get(path)
@@ -145,9 +159,25 @@ class QcbRuntime(Runtime):
         return parsed
 
 
+def _command(command: str, invocation: Invocation, supervisor: Supervisor) -> dict[str, str]:
+    """One command's note for the output, and its error if it failed; never raises."""
+    try:
+        return {"note": _execute(command, invocation, supervisor)}
+    except HostError as exc:
+        return {"note": f"error: {exc}", "error": str(exc)}
+    except Exception as exc:  # the supervisor's own fault must not end the host
+        log.exception("supervisor failed running %s", command)
+        return {"note": "error: the supervisor failed",
+                "error": f"the supervisor failed: {type(exc).__name__}: {exc}"}
+
+
 def _execute(command: str, invocation: Invocation, supervisor: Supervisor) -> str:
     """Run one command; returns a note for the output, raises HostError when it cannot."""
     job = invocation.job_id
+    if job == 0:  # every command acts on the callback's own job, and a global one has none
+        raise HostError(f"a global callback has no job, so {command!r} has no target; a qcb "
+                        "command acts on the callback's own job (use Python or Perl, and "
+                        "name the job)")
     if command in _MAILS:
         message = build_mail(command, invocation, supervisor)
         supervisor.mail(message)

@@ -21,9 +21,10 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from ..errors import Diagnostic, make_diagnostic
+from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang._lark import private_cache_dir
 from ..lang.qcb import parse_qcb
+from ..lang.source import SourceKind, read_source_bytes
 from .registry import BUILTIN_RUNTIMES, RuntimeNotFound, references, runtime_for
 
 Validator = Callable[[Path], list[Diagnostic]]
@@ -33,10 +34,22 @@ _PERL_ERROR = re.compile(r"^(?P<msg>.*?) at (?P<file>.+?) line (?P<line>\d+)", r
 _SAFE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
 
+def _script_bytes(path: Path, kind: SourceKind = "script") -> bytes | list[Diagnostic]:
+    """The script's bytes, read only if it is a regular file within its limit (a FIFO would
+    block the read); otherwise the diagnostics that say why it was not read."""
+    try:
+        return read_source_bytes(path, kind=kind)
+    except SourceError as exc:
+        return list(exc.diagnostics)
+
+
 def python_syntax(path: Path) -> list[Diagnostic]:
     """Compile the script; a syntax error comes back with its line and column."""
+    source = _script_bytes(path)
+    if isinstance(source, list):
+        return source
     try:
-        compile(path.read_bytes(), str(path), "exec", dont_inherit=True)
+        compile(source, str(path), "exec", dont_inherit=True)
     except SyntaxError as exc:
         line = exc.lineno or 1
         text = (exc.text or "").rstrip("\r\n")
@@ -50,9 +63,12 @@ def python_syntax(path: Path) -> list[Diagnostic]:
 
 
 def qcb_syntax(path: Path) -> list[Diagnostic]:
+    source = _script_bytes(path, "qcb")
+    if isinstance(source, list):
+        return source
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = source.decode("utf-8")
+    except UnicodeDecodeError as exc:
         return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
     return list(parse_qcb(text, str(path)).diagnostics)
 
@@ -74,10 +90,8 @@ def _perl_and_source(path: Path, perl: str | None) -> tuple[str, bytes] | list[D
     exe = shutil.which(perl or "perl")
     if exe is None:
         return []
-    try:
-        return exe, path.read_bytes()
-    except OSError as exc:
-        return [make_diagnostic("QCB001", f"cannot read the script: {exc}", file=str(path))]
+    source = _script_bytes(path)
+    return source if isinstance(source, list) else (exe, source)
 
 
 def _cache_file(kind: str, exe: str, path: Path, source: bytes) -> Path | None:

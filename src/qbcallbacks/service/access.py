@@ -25,7 +25,7 @@ from .producers import MAX_NAME
 ALLOWED: dict[str, frozenset[str]] = {
     "supervisor": frozenset({"event", "attach", "health"}),
     "adapter": frozenset({"event", "health"}),
-    "admin": frozenset({"drain", "reload", "health", "metrics"}),
+    "admin": frozenset({"drain", "reload", "health", "metrics", "global"}),
 }
 #: The roles that send events, and so need a producer name and an epoch.
 SENDERS = frozenset({"supervisor", "adapter"})

@@ -15,9 +15,10 @@ from pathlib import Path
 from types import FrameType
 from typing import Literal
 
-from ..audit.backends import store_class
+from ..audit.backends import journal_dir, store_class
 from ..audit.journal import Position, release_tails
-from ..audit.store import AuditError, AuditStore
+from ..audit.sqlite import SqliteAuditStore
+from ..audit.store import AuditError
 from ..dispatch.dispatcher import Dispatcher, DispatcherSettings
 from ..dispatch.reload import DiagnosticsHandler
 from .core import Service
@@ -45,6 +46,8 @@ class ServiceOptions:
     timeout: float = 30.0
     mode: Literal["isolated", "in-process"] = "isolated"
     allow_job_code: bool = False
+    #: Take global callbacks (the `global` method); qb.conf `supervisor_global_callbacks`.
+    allow_global_callbacks: bool = False
     #: Seconds a drain may take before what is left is cancelled (None: no limit).
     drain_timeout: float | None = None
     settings: dict[str, object] = field(default_factory=dict)
@@ -82,6 +85,7 @@ def open_service(options: ServiceOptions, on_diagnostics: DiagnosticsHandler | N
     proxy = SupervisorProxy(options.timeout, observe=metrics.call)
     settings = DispatcherSettings(timeout=options.timeout, log_dir=options.log_dir,
                                   allow_job_code=options.allow_job_code,
+                                  allow_global_callbacks=options.allow_global_callbacks,
                                   **options.settings)
     store = _open_store(options, settings)
     store.metrics = metrics
@@ -126,17 +130,17 @@ def _open_store(options: ServiceOptions, settings: DispatcherSettings) -> Metere
     """The metered trail on whichever backend the location names (SQLite or PostgreSQL)."""
     try:
         base = store_class(options.audit)
-        cls = MeteredAuditStore if base is AuditStore else type(
-            "MeteredStore", (MeteredAuditStore, base), {})
-        if base is AuditStore and options.file_mode is not None:
+        cls = type("MeteredStore", (MeteredAuditStore, base), {})
+        if base is SqliteAuditStore and options.file_mode is not None:
             own_files(Path(options.audit), options.file_mode)
         store: MeteredAuditStore = cls(options.audit, busy_timeout=settings.busy_timeout,
                                        synchronous=settings.synchronous)
     except (AuditError, OSError) as exc:
         raise ListenError(str(exc)) from None
     store.file_mode = options.file_mode  # type: ignore[attr-defined]  # its journal's
-    if base is AuditStore:  # this process writes the trail now: its journal's spare room
-        release_tails(store.path.with_name(store.path.name + ".events"))
+    directory = journal_dir(store)
+    if directory is not None:  # this process writes the trail now: its journal's spare room
+        release_tails(directory)
     return store
 
 

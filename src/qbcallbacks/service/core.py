@@ -22,7 +22,7 @@ from ..dispatch.dispatcher import (
     DispatcherClosed,
     DispatcherUnavailable,
 )
-from ..errors import QbCallbacksError
+from ..errors import GlobalCallbackError, QbCallbacksError
 from ..stream import EventLineError, EventReader
 from .messages import (
     BACK_PRESSURE,
@@ -32,6 +32,7 @@ from .messages import (
     MAX_SEQ,
     METHOD_NOT_FOUND,
     OUT_OF_ORDER,
+    REFUSED,
     UNAVAILABLE,
 )
 from .metrics import Metrics
@@ -83,8 +84,7 @@ class Service:
         self._replayed_to = replayed_to or Position(0, 0)
         self._supervisors: dict[str, object] = {}
         metrics.watch(lambda: dispatcher.queue_depth, lambda: proxy.connected)
-        self._counted = {o: metrics.events.labels(o)  # looked up once, not per event
-                         for o in ("journaled", "duplicate", "rejected")}
+        self._tally = metrics.events  # added to under `_lock`
         self._saver = threading.Thread(target=self._checkpoints, name="qbcallbacks-producers",
                                        daemon=True)
         self._saver.start()
@@ -102,6 +102,8 @@ class Service:
             return {"text": self.metrics.text().decode()}
         if method == "reload":
             return self.reload(params)
+        if method == "global":
+            return self.global_callbacks(params)
         if method == "drain":
             timeout = params.get("timeout", self.drain_timeout)
             if timeout is not None and (isinstance(timeout, bool)
@@ -109,7 +111,7 @@ class Service:
                 raise RpcFault(INVALID_PARAMS, "'timeout' must be a number of seconds")
             return {"drained": self.drain(timeout)}
         raise RpcFault(METHOD_NOT_FOUND, f"unknown method {method!r}; the service knows "
-                       "hello, event, attach, reload, health, metrics and drain")
+                       "hello, event, attach, reload, health, metrics, global and drain")
 
     # -- producers -------------------------------------------------------------------------
 
@@ -138,7 +140,8 @@ class Service:
         started = time.perf_counter()
         seq = params.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
-            self._counted["rejected"].inc()
+            with self._lock:
+                self._tally.count("rejected")
             raise RpcFault(INVALID_PARAMS, f"'seq' must be a whole number from 1 to {MAX_SEQ}, "
                            f"not {seq!r}")
         line = {k: v for k, v in params.items() if k != "seq"}
@@ -146,10 +149,10 @@ class Service:
         with self._lock:
             verdict, why = self.book.judge(producer, epoch, seq, value)
             if verdict == Verdict.DUPLICATE:
-                self._counted["duplicate"].inc()
+                self._tally.count("duplicate")
                 return {"ack": seq, "duplicate": True}
             if verdict != Verdict.NEW or self.draining:
-                self._counted["rejected"].inc()
+                self._tally.count("rejected")
                 if verdict == Verdict.CONFLICT:
                     raise RpcFault(CONFLICT, why)
                 if verdict == Verdict.OWED:
@@ -158,8 +161,7 @@ class Service:
                 self.book.refused(producer, epoch, seq)
                 raise RpcFault(DRAINING, "the service is draining; the event was not taken")
             self._journal(line, producer, epoch, seq, value)
-        self._counted["journaled"].inc()
-        self.metrics.ack.observe(time.perf_counter() - started)
+            self._tally.acked(time.perf_counter() - started)
         return {"ack": seq}
 
     def _journal(self, line: dict[str, Any], producer: str, epoch: int, seq: int,
@@ -169,10 +171,10 @@ class Service:
             event, job = self.reader.read(line)
             self.dispatcher.emit(event, job, key=[producer, epoch, seq, value])
         except EventLineError as exc:
-            self._counted["rejected"].inc()
+            self._tally.count("rejected")
             raise RpcFault(INVALID_PARAMS, str(exc)) from None
         except (DispatcherUnavailable, BackPressureError, DispatcherClosed) as exc:
-            self._counted["rejected"].inc()
+            self._tally.count("rejected")
             self.book.refused(producer, epoch, seq)
             raise RpcFault(_RETRY[type(exc)], str(exc)) from None
         self.book.taken(producer, epoch, seq, value)
@@ -229,6 +231,31 @@ class Service:
             raise RpcFault(DRAINING, "the service is draining; nothing was reloaded")
         found = self.dispatcher.reload(dirs)
         return {"diagnostics": [d.to_json() for d in found]}
+
+    def global_callbacks(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The `global` method: add, list or remove the dispatcher's global callbacks."""
+        op = params.get("op")
+        try:
+            if op == "list":
+                return {"globals": [g.model_dump(exclude={"name"}) for g in
+                                    self.dispatcher.globals()]}
+            if op == "add":
+                args = [params.get(k) for k in ("trigger", "language", "code")]
+                if not all(isinstance(a, str) for a in args):
+                    raise RpcFault(INVALID_PARAMS, "add needs 'trigger', 'language' and "
+                                   "'code' as strings")
+                trigger, language, code = (str(a) for a in args)
+                return {"id": self.dispatcher.submit_global(trigger, language=language,
+                                                            code=code)}
+            if op == "remove":
+                gid = params.get("id")
+                if isinstance(gid, bool) or not isinstance(gid, int):
+                    raise RpcFault(INVALID_PARAMS, "remove needs the 'id' of a global callback")
+                self.dispatcher.remove_global(gid)
+                return {"removed": gid}
+        except GlobalCallbackError as exc:
+            raise RpcFault(REFUSED, str(exc)) from None
+        raise RpcFault(INVALID_PARAMS, f"'op' must be add, list or remove, not {op!r}")
 
     def drain(self, timeout: float | None = None) -> bool:
         """Stop taking events, checkpoint the producers, run what was accepted, close the

@@ -46,6 +46,8 @@ TOO_MANY = -32012
 
 #: The roles a connection may take with `hello`.
 Role = Literal["supervisor", "admin", "adapter"]
+#: A `global` request refused: not allowed on this site, not a valid callback, no such id.
+REFUSED = -32006
 
 Id = int | str | None
 
@@ -190,6 +192,34 @@ class DrainResult(Frozen):
     drained: bool
 
 
+class GlobalParams(Frozen):
+    """`add` a global callback (`trigger`, `language`, `code`), `list` them, or `remove` one
+    (`id`)."""
+
+    op: Literal["add", "list", "remove"]
+    trigger: str | None = None
+    language: Literal["qube", "python", "perl", "mail"] | None = None
+    code: str | None = None
+    id: int | None = Field(default=None, ge=1)
+
+
+class GlobalOut(Frozen):
+    id: int
+    trigger: str
+    language: str
+    code: str
+    submitted_at: float
+    last_instant: float | None = None
+
+
+class GlobalResult(Frozen):
+    """`add`: the new `id`; `list`: `globals`; `remove`: the `removed` id."""
+
+    id: int | None = None
+    globals: list[GlobalOut] | None = None
+    removed: int | None = None
+
+
 # -- service -> supervisor ----------------------------------------------------------------
 
 
@@ -260,6 +290,7 @@ SCHEMAS: dict[str, type[BaseModel]] = {
     "reload.params": ReloadParams, "reload.result": ReloadResult,
     "health.params": HealthParams, "health.result": HealthResult,
     "drain.params": DrainParams, "drain.result": DrainResult,
+    "global.params": GlobalParams, "global.result": GlobalResult,
     "metrics.params": HealthParams, "metrics.result": MetricsResult,
     "jobinfo.params": JobinfoParams, "jobinfo.result.item": JobInfo,
     "job_action.params": JobActionParams, "work_action.params": WorkActionParams,

@@ -20,6 +20,11 @@ from typing import Any
 
 from ..audit.journal import JournalEntry, Position
 from ..audit.producers import ProducerRow
+from ..stream import EVENT_KEYS
+
+#: Keys `flat_text` writes unquoted by json (plain ASCII words).
+_PLAIN_KEYS = EVENT_KEYS
+_quoted = json.encoder.encode_basestring
 
 #: How many of a producer's latest seqs keep their digest (re-sends of older ones are refused
 #: as too old to compare; a supervisor resumes from `last_seq` + 1 and never needs them).
@@ -32,8 +37,32 @@ MAX_NAME = 200
 
 def digest(line: dict[str, Any]) -> str:
     """The content of an event (its params without `seq`), as a short stable digest."""
-    text = json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = flat_text(line)
+    if text is None:
+        text = json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def flat_text(line: dict[str, Any]) -> str | None:
+    """The text `digest` hashes, written directly for a line of the usual keys whose values
+    are strings, whole numbers or null (the job given by id), which is most of them; None
+    for any other line. The same text as `json.dumps` with sorted keys, compact separators
+    and `ensure_ascii=False`, at a third of its cost (a property test compares them)."""
+    out = "{"
+    for key in sorted(line):
+        if key not in _PLAIN_KEYS:
+            return None
+        value = line[key]
+        kind = type(value)
+        if kind is str:
+            out += f'"{key}":{_quoted(value)},'
+        elif kind is int:
+            out += f'"{key}":{int.__repr__(value)},'
+        elif value is None:
+            out += f'"{key}":null,'
+        else:
+            return None
+    return out[:-1] + "}" if len(out) > 1 else "{}"
 
 
 @dataclass

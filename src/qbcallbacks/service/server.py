@@ -48,6 +48,16 @@ def _dumps(message: dict[str, Any]) -> bytes:
     return (json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
+def answer_line(key: Any, result: Any) -> bytes:
+    """The line answering request `key` with `result`: the plain ack of an event with a
+    number id (almost every line a supervisor is sent) from a template, else encoded."""
+    if type(key) is int and type(result) is dict and len(result) == 1:
+        ack = result.get("ack")
+        if type(ack) is int:
+            return b'{"jsonrpc":"2.0","id":%d,"result":{"ack":%d}}\n' % (key, ack)
+    return _dumps({"jsonrpc": "2.0", "id": key, "result": result})
+
+
 class Connection:
     """One connection, whose role its `hello` sets."""
 
@@ -99,12 +109,15 @@ class Connection:
         raise SendTimeout("the supervisor is not reading")
 
     def _reply(self, message: dict[str, Any]) -> None:
+        self._gather(_dumps(message))
+
+    def _gather(self, line: bytes) -> None:
         """An answer: gathered on the reader (in order, written before it next waits, or once
         they are many), written at once from any other thread."""
         if threading.current_thread() is not self._reader:
-            self.send(message)
+            self._write(line, None)
             return
-        self._out.append(_dumps(message))
+        self._out.append(line)
         if len(self._out) >= 1024:
             self._flush()
 
@@ -185,8 +198,8 @@ class Connection:
                                       args=("id" in msg, key, method, params), daemon=True)
             self._slow = [t for t in self._slow if t.is_alive()] + [thread]
             thread.start()
-        else:
-            self._answer("id" in msg, key, method, params)
+        else:  # not a drain: answered here, with nothing to set after
+            self._respond("id" in msg, key, method, params)
         return True
 
     def _hello(self, key: Any, method: str, params: dict[str, Any]) -> bool:
@@ -243,7 +256,7 @@ class Connection:
             return
         if wanted:
             with contextlib.suppress(OSError):
-                self._reply({"jsonrpc": "2.0", "id": key, "result": result})
+                self._gather(answer_line(key, result))
 
     def close(self) -> None:
         with contextlib.suppress(OSError):

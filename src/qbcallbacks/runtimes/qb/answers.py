@@ -40,8 +40,16 @@ def _job_target(fn: str, value: Any) -> tuple[int, int | None]:
     """`12`, `"12"` -> (12, None); `"12.3"` -> (12, 3), subjob 3 of job 12."""
     if isinstance(value, str) and "." in value:
         job, _, sub = value.strip().partition(".")
-        return _job_id(job, fn), _job_id(sub, fn)
-    return _job_id(value, fn), None
+        return _acted_on(fn, _job_id(job, fn)), _job_id(sub, fn)
+    return _acted_on(fn, _job_id(value, fn)), None
+
+
+def _acted_on(fn: str, job: int) -> int:
+    """An action's job; 0 is no job (what `jobid()` is in a global callback): refused."""
+    if job == 0:
+        raise HostError(f"{fn}: job 0 is no job (a global callback has none of its own); "
+                        "name the job to act on")
+    return job
 
 
 def _work_target(fn: str, value: Any) -> tuple[int, str]:
@@ -51,7 +59,7 @@ def _work_target(fn: str, value: Any) -> tuple[int, str]:
     job, _, work = value.partition(":")
     if not work:
         raise HostError(f"{fn}: empty work name in {value!r}")
-    return _job_id(job, fn), work
+    return _acted_on(fn, _job_id(job, fn)), work
 
 
 def _mail(args: list[Any]) -> MailMessage:

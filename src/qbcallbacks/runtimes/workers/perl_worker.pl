@@ -11,8 +11,12 @@
 # Every run starts clean: the script runs in a fresh package that is deleted afterwards; the
 # punctuation variables ($/ $, $\ $" $;) are localized; descriptors 0-2, %ENV, @INC, the umask,
 # %SIG, pending alarms and every sub of the qb, QbWorker and CORE::GLOBAL packages are put back
-# after it. A run that leaves a file descriptor open ends with the worker (the `done` message
-# says why and the worker exits; the host starts a fresh one).
+# after it. Whatever symbol the run added to any package (a `$main::` or `our` variable, a
+# package it declared, a module it loaded: its %INC entry goes too, so the next `use` loads it
+# afresh) is deleted, and its END blocks run when it ends, as a script's do when perl exits,
+# instead of piling up for the worker's own exit. A run that leaves a file descriptor open or
+# loads a compiled (XS) module, which cannot be unloaded, ends with the worker (the `done`
+# message says why and the worker exits; the host starts a fresh one).
 
 # Compile callbacks before any lexical of this file exists, so scripts cannot see them.
 sub QbWorker::compile_and_run { eval $_[0]; return $@ }
@@ -31,6 +35,7 @@ BEGIN {
     }
 }
 use Symbol ();
+use B ();
 
 BEGIN {
     # `exit` in a callback ends the callback, not the worker.
@@ -84,6 +89,7 @@ my $RUNS = 0;
 # line it reads from a worker, sent by `init`.
 my ($MAX_ARGS, $MAX_ARG_SIZE, $MAX_MESSAGE);
 my (%BASE_ENV, @BASE_INC, $BASE_UMASK, %BASE_CODE, $BASE_FREE_FD, @STD_COPIES);
+my (%BASE_INC_FILES, %BASE_SYMBOLS, $BASE_XS, $BASE_ENDS);
 my @STD_HANDLES;    # keeps the copies open (close-on-exec, as Perl opens them above fd 2)
 my @GUARDED = ('qb', 'QbWorker', 'QbWorker::Capture', 'CORE::GLOBAL');
 $qb::jobid = $qb::workid = $qb::subid = $qb::event = undef;    # declared for `use warnings`
@@ -157,6 +163,60 @@ sub code_of {
     return %code;
 }
 
+# Every package (stash) name, walking the tree from main:: ('Foo::Bar::' for Foo::Bar).
+sub stashes {
+    no strict 'refs';
+    my @names = ('main::');
+    for (my $i = 0; $i < @names; $i++) {
+        my $prefix = $names[$i] eq 'main::' ? '' : $names[$i];
+        for my $key (keys %{$names[$i]}) {
+            push @names, "$prefix$key" if substr($key, -2) eq '::' && $key ne 'main::';
+        }
+    }
+    return @names;
+}
+
+# The names in every package, to tell what a run added.
+sub symbols_of {
+    no strict 'refs';
+    return map { my $s = $_; ($s => { map { $_ => 1 } keys %{$s} }) } stashes();
+}
+
+# The END blocks compiled since the worker was sealed (Perl keeps the newest first).
+sub new_end_blocks {
+    my $av = B::end_av();
+    return () unless ref($av) && $av->isa('B::AV');
+    my $blocks = $av->object_2svref;
+    my $new = @$blocks - $BASE_ENDS;
+    return $new > 0 ? splice(@$blocks, 0, $new) : ();
+}
+
+# Run the END blocks a run compiled, in Perl's order; the first error is the run's.
+sub run_end_blocks {
+    my ($error) = @_;
+    for my $block (new_end_blocks()) {
+        eval { $block->(); 1 } or do { $error = $@ if !ref($error) && $error eq '' };
+    }
+    return $error;
+}
+
+# Delete what a run added to any package: its globals, the packages it declared or loaded
+# (they are new names in a package that existed), and the %INC entries of what it loaded.
+sub forget_new_symbols {
+    no strict 'refs';
+    %INC = %BASE_INC_FILES;
+    for my $stash (keys %BASE_SYMBOLS) {
+        my $base = $BASE_SYMBOLS{$stash};
+        # The count of a hash is kept by Perl: only a package whose count moved is looked at.
+        next if scalar(keys %{$stash}) == scalar(keys %$base);
+        for my $name (keys %{$stash}) {
+            delete ${$stash}{$name} unless $base->{$name};
+        }
+    }
+    return @DynaLoader::dl_shared_objects > $BASE_XS
+        ? 'the callback loaded a compiled (XS) module' : undef;
+}
+
 # What a run may change, as it was after the worker's set-up.
 sub seal {
     # Copies of descriptors 0-2, put back after every run (a script may close or reopen them).
@@ -169,6 +229,11 @@ sub seal {
     $BASE_UMASK = umask;
     %BASE_CODE = code_of();
     $BASE_FREE_FD = lowest_free_fd();
+    %BASE_INC_FILES = %INC;
+    $BASE_XS = @DynaLoader::dl_shared_objects;
+    my $ends = B::end_av();
+    $BASE_ENDS = ref($ends) && $ends->isa('B::AV') ? scalar(@{$ends->object_2svref}) : 0;
+    %BASE_SYMBOLS = symbols_of();
 }
 
 # Put everything back; returns why the worker must be replaced, or undef.
@@ -199,10 +264,11 @@ sub restore {
             *{$name} = $BASE_CODE{$name} unless exists $now{$name};
         }
     }
+    my $why = forget_new_symbols();
     if ($BASE_FREE_FD >= 0 && lowest_free_fd() != $BASE_FREE_FD) {
         return 'the callback left a file descriptor open';
     }
-    return undef;
+    return $why;
 }
 
 sub run_callback {
@@ -251,6 +317,7 @@ sub run_callback {
         tie *STDERR, 'QbWorker::Capture', $RAW_ERR;
         $ACTIVE = 1;
         $error = QbWorker::compile_and_run("package $package;\n#line 1 \"$line_name\"\n$source\n");
+        $error = run_end_blocks($error);
         $ACTIVE = 0;
         untie *STDOUT;
         untie *STDERR;

@@ -1,0 +1,134 @@
+"""The hand reader of `callbacks.conf` lines: what the grammar's `line` rule builds, without Lark.
+
+A rule line is split on its first `=` and its first blank-`#` with plain string searches
+(linear on hostile lines), the file name checked with a regex, and the trigger read by the
+trigger readers (`_fast_trigger`, else the grammar). The property test
+`test_line_split_builds_what_the_line_rule_builds` (tests/lang/test_parse_fast_path.py) draws
+lines from the grammar (`from_lark`) and hostile near misses and holds this reader to exactly
+what the `line` rule accepts and builds, warnings included.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection
+from typing import Literal, NamedTuple
+
+from ..model._base import trusted
+from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
+from ..model.languages import SCRIPT_LANGUAGES
+from ..model.limits import Limits
+from ._trigger_build import Problem, shorten
+from .source import DiagnosticBudget
+from .trigger import TriggerModel, problems_to_diagnostics, trigger_problems
+
+#: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
+BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGES)
+#: Every blank line of every document is this one object: blank lines cost a pointer each.
+BLANK: BlankLine = trusted(BlankLine, kind="blank")
+#: How many entries each of the parse's own look-up tables holds at most (file names, bad
+#: lines, canonical trigger texts): enough for any real file, bounded for a hostile one.
+MEMO = 4096
+
+
+def file_name_problem(name: str,
+                      extensions: Collection[str] = BUILTIN_EXTENSIONS) -> Problem | None:
+    """Why `name` is not an acceptable script file name, or None; `extensions` have the dot."""
+    dot = name.rfind(".")
+    ext = name[dot:].lower() if dot > 0 else ""
+    if (ext in extensions and "/" not in name and "\\" not in name and name[0] != "-"
+            and ".." not in name):
+        return None  # the common case, decided without building any message
+    n = len(name)
+    shown_name = shorten(name)
+    if "/" in name or "\\" in name:
+        return Problem("QCB110", f"bad file name {shown_name}: it must be a bare name in the "
+                       "callback directory, without '/' or '\\'", 0, n)
+    if name in (".", "..") or ".." in name.split("."):
+        return Problem("QCB110", f"bad file name {shown_name}: '..' is not allowed", 0, n)
+    if name.startswith("-"):
+        return Problem("QCB110", f"bad file name {shown_name}: it must not start with '-'", 0, n)
+    if ext not in extensions:
+        shown = f"extension {ext!r}" if ext else "no extension"
+        known = ", ".join(f"{e} ({SCRIPT_LANGUAGES.get(e[1:], 'site runtime')})"
+                          for e in sorted(extensions))
+        return Problem("QCB111", f"unknown script language for {shown_name} ({shown}); "
+                       f"known extensions: {known}", 0, n)
+    return None
+
+
+class RuleRow(NamedTuple):
+    """A rule line that parsed, as the loader keeps it. A tuple, not a model: a loader keeps
+    one per rule only until it has built the rule itself."""
+
+    line: int
+    #: 1-based columns of the file name and of the trigger.
+    file_column: int
+    trigger_column: int
+    #: The full text of the line, for carets in later diagnostics.
+    source_line: str
+    file: str
+    trigger: TriggerModel
+    comment: str | None
+
+
+# A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
+# blank followed by '#', so the first such pair after '=' starts the trailing comment. A
+# property test checks that this split plus the trigger grammar accepts and builds what the
+# `line` rule of callbacks.lark does. Plain string searches keep it linear on hostile lines.
+_COMMENT_START = re.compile(r"[ \t]#")
+
+
+def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
+              extensions: Collection[str], limits: Limits,
+              heads: dict[str, tuple[str, int, Problem | None] | None],
+              ) -> RuleRow | ConfigLine | Literal[False] | None:
+    """One non-empty line: a rule as a row, or a blank or comment line as its model; None when
+    it is bad and its problems are reported (into `diags`); False when it is not a line this
+    reader takes, which the caller explains with the grammar. `heads` caches what the text
+    before `=` holds, across the lines of one file."""
+    if "\r" in raw:
+        return False
+    first = raw[0]
+    if first == " " or first == "\t":
+        stripped = raw.lstrip(" \t")
+        if not stripped:
+            return BLANK
+        first = stripped[0]
+    if first == "#":
+        return trusted(CommentLine, kind="comment", text=raw.strip(" \t"))
+    eq = raw.find("=")
+    if eq < 0:
+        return False
+    head = raw[:eq]
+    if head in heads:
+        found = heads[head]
+    else:  # what the text before '=' holds: the file name, its column, what is wrong with it
+        name = head.strip(" \t")
+        found = (None if not FILENAME_RE.match(name) else
+                 (name, len(head) - len(head.lstrip(" \t")) + 1,
+                  file_name_problem(name, extensions)))
+        if len(heads) < MEMO:
+            heads[head] = found
+    if found is None:
+        return False
+    name, file_col, bad_name = found
+    rest = raw[eq + 1:]
+    cut = _COMMENT_START.search(rest) if "#" in rest else None
+    if cut is None:
+        trigger, comment = rest, None
+    else:
+        trigger, comment = rest[:cut.start()], rest[cut.start():].strip(" \t")
+    if bad_name is not None:
+        diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
+                                             column=file_col, source_line=raw))
+    model, offset, problems = trigger_problems(trigger, limits)
+    if model is None:
+        return False
+    if bad_name is not None:
+        return None
+    trig_col = eq + 2 + offset
+    if problems:
+        diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
+                                             source_line=raw))
+    return RuleRow(number, file_col, trig_col, raw, name, model, comment)
