@@ -128,7 +128,7 @@ def test_simple_triggers_need_no_state(text: str, simple: bool) -> None:
 
 
 def test_fast_firing_construction_equals_validated_model() -> None:
-    from qbcallbacks.matching.matcher import _firing
+    from qbcallbacks.matching.firing import _firing
     from qbcallbacks.model._base import trusted
 
     # The fast constructor sets pydantic's slots itself: it relies on there being none private.

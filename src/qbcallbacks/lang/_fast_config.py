@@ -72,6 +72,11 @@ class RuleRow(NamedTuple):
     comment: str | None
 
 
+#: A row built as a tuple is: the named tuple's own constructor is a Python function that
+#: calls this, one frame per rule line more.
+_row = tuple.__new__
+
+
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
 # blank followed by '#', so the first such pair after '=' starts the trailing comment. A
 # property test checks that this split plus the trigger grammar accepts and builds what the
@@ -79,14 +84,35 @@ class RuleRow(NamedTuple):
 _COMMENT_START = re.compile(r"[ \t]#")
 
 
+#: What the text after a rule line's `=` holds: the trigger's model, the trigger's offset in
+#: that text, the trigger's problems (offsets into the stripped trigger), the comment.
+Tail = tuple[TriggerModel, int, tuple[Problem, ...], str | None]
+
+
+def _read_tail(rest: str, limits: Limits) -> Tail | None:
+    """The trigger and trailing comment of the text after `=`; None if the trigger does not
+    parse (the grammar then explains the line)."""
+    cut = _COMMENT_START.search(rest) if "#" in rest else None
+    if cut is None:
+        trigger, comment = rest, None
+    else:
+        trigger, comment = rest[:cut.start()], rest[cut.start():].strip(" \t")
+    model, offset, problems = trigger_problems(trigger, limits)
+    if model is None:
+        return None
+    return model, offset, problems, comment
+
+
 def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
               extensions: Collection[str], limits: Limits,
               heads: dict[str, tuple[str, int, Problem | None] | None],
+              tails: dict[str, Tail],
               ) -> RuleRow | ConfigLine | Literal[False] | None:
     """One non-empty line: a rule as a row, or a blank or comment line as its model; None when
     it is bad and its problems are reported (into `diags`); False when it is not a line this
     reader takes, which the caller explains with the grammar. `heads` caches what the text
-    before `=` holds, across the lines of one file."""
+    before `=` holds, `tails` what a text after it that read as a trigger holds, across the
+    lines of one file (each at most MEMO entries)."""
     if "\r" in raw:
         return False
     first = raw[0]
@@ -114,21 +140,21 @@ def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
         return False
     name, file_col, bad_name = found
     rest = raw[eq + 1:]
-    cut = _COMMENT_START.search(rest) if "#" in rest else None
-    if cut is None:
-        trigger, comment = rest, None
-    else:
-        trigger, comment = rest[:cut.start()], rest[cut.start():].strip(" \t")
     if bad_name is not None:
         diags.extend(problems_to_diagnostics((bad_name,), file=file, line=number,
                                              column=file_col, source_line=raw))
-    model, offset, problems = trigger_problems(trigger, limits)
-    if model is None:
-        return False
+    tail = tails.get(rest)
+    if tail is None:
+        tail = _read_tail(rest, limits)
+        if tail is None:
+            return False
+        if len(tails) < MEMO:
+            tails[rest] = tail
     if bad_name is not None:
         return None
+    model, offset, problems, comment = tail
     trig_col = eq + 2 + offset
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    return RuleRow(number, file_col, trig_col, raw, name, model, comment)
+    return _row(RuleRow, (number, file_col, trig_col, raw, name, model, comment))

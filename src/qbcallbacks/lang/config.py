@@ -15,14 +15,21 @@ import re
 from collections.abc import Collection, Iterator
 
 from ..errors import Diagnostic, Severity, make_diagnostic
-from ..model._base import Frozen, trusted
+from ..model._base import Frozen, trusted, trusted_from
 from ..model.documents import (
     ConfigDocument,
     ConfigLine,
     RuleLine,
 )
 from ..model.limits import Limits, default_limits
-from ._fast_config import BLANK, BUILTIN_EXTENSIONS, RuleRow, file_name_problem, read_line
+from ._fast_config import (
+    BLANK,
+    BUILTIN_EXTENSIONS,
+    RuleRow,
+    Tail,
+    file_name_problem,
+    read_line,
+)
 from ._fast_config import MEMO as _MEMO
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
@@ -78,10 +85,12 @@ def parse_config(text: str, file: str = "callbacks.conf",
         for entry in _entries(text, file, extensions, limits, diags):
             if isinstance(entry, RuleRow):
                 number, file_col, trig_col, raw, name, model, comment = entry
-                line = trusted(RuleLine, kind="rule", file=name, trigger=model, comment=comment)
+                line = trusted_from(RuleLine, {"kind": "rule", "file": name, "trigger": model,
+                                               "comment": comment})
                 append(line)
-                sites.append(trusted(RuleSite, line=number, file_column=file_col,
-                                     trigger_column=trig_col, source_line=raw, rule=line))
+                sites.append(trusted_from(RuleSite, {
+                    "line": number, "file_column": file_col, "trigger_column": trig_col,
+                    "source_line": raw, "rule": line}))
             elif isinstance(entry, int):  # a run of empty lines
                 lines.extend([BLANK] * entry)
             else:
@@ -108,14 +117,14 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
              diags: DiagnosticBudget) -> Iterator[RuleRow | ConfigLine | int]:
     """Each line in turn: a rule as a row, a blank or comment line as its model, a run of
     empty lines as their count; bad lines yield nothing but diagnostics (into `diags`)."""
-    max_len = limits.max_line_length
+    max_len, number = limits.max_line_length, 0
     seen: dict[tuple[str, str], int] = {}
     # Cached parses hand back one model per distinct trigger text; format each once. Every
     # model in here is held by a row, so ids are not reused; past _MEMO entries it starts over.
     texts: dict[int, str] = {}
     heads: dict[str, tuple[str, int, Problem | None] | None] = {}
+    tails: dict[str, Tail] = {}
     bad: dict[str, tuple[Severity, ...]] = {}
-    number = 0
     for raw in iter_line_runs(text):
         if type(raw) is int:  # a run of empty lines
             number += raw
@@ -137,7 +146,7 @@ def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
                     diags.count(severity)
                 continue
             before = diags.tally
-        entry = read_line(raw, number, file, diags, extensions, limits, heads)
+        entry = read_line(raw, number, file, diags, extensions, limits, heads, tails)
         if entry is False:  # not a line the hand reader takes: the grammar explains it
             _line_error(raw, number, file, diags, limits)
             entry = None

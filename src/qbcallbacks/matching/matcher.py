@@ -11,8 +11,7 @@ is the contract both follow.
 from __future__ import annotations
 
 import gc
-from collections.abc import Collection, Iterable
-from operator import itemgetter
+from collections.abc import Iterable
 from typing import Literal
 
 from ..lang.source import collector_paused
@@ -20,7 +19,7 @@ from ..model.events import Event, Job
 from ..model.rules import Rule
 from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, item_key
 from .compile import TriggerCache
-from .firing import Firing, _firing
+from .firing import Firing
 from .index import (
     CallbackEntry,
     LiveJob,
@@ -34,9 +33,9 @@ from .index import Group as _Group
 from .index import bits as _bits
 from .index import discard_member as _discard
 from .index import gather as _gather
+from .resolve import resolve_rules
 from .watch import CallbackWatch
 
-_ORDER = itemgetter(0, 1)
 #: From this many rules on, a build ends by moving every object the process holds into the
 #: collector's permanent generation (`gc.freeze`): a big rule set lives as long as the
 #: process, and otherwise the collector would scan its million objects once right after the
@@ -355,55 +354,4 @@ class Matcher:
             groups = self._gate(groups)
             if not groups:
                 return []
-        if len(groups) == 1:
-            refs, jobs = groups[0]
-            if len(refs) == 1:
-                for entry, bit in refs.items():
-                    return self._resolve_one(entry, bit, jobs, event)
-        # Several groups, or several atoms in one: one rule may be hit by several atoms, or
-        # several times for one job, so bits are merged per (rule, job) before resolving.
-        hits: dict[tuple[RuleEntry, int], int] = {}
-        for refs, jobs in groups:
-            for entry, bit in refs.items():
-                for job in jobs:
-                    key = (entry, job)
-                    hits[key] = hits.get(key, 0) | bit
-        fired: list[tuple[int, int, RuleEntry]] = []
-        live = self._live
-        for (entry, job), bits in hits.items():
-            if entry.simple:
-                fired.append((entry.order, job, entry))
-                continue
-            state = live[job].state
-            mask = state.get(entry, 0) | bits
-            if entry.test(mask):
-                state.pop(entry, None)
-                fired.append((entry.order, job, entry))
-            else:
-                state[entry] = mask
-        if len(fired) > 1:
-            fired.sort(key=_ORDER)
-        return [_firing(job, event, entry.text, entry.rule, None, None)
-                for _, job, entry in fired]
-
-    def _resolve_one(self, entry: RuleEntry, bit: int, jobs: Collection[int],
-                     event: Event) -> list[Firing]:
-        """One atom of one rule matched, for distinct `jobs`: no merging, ordered by job."""
-        text, rule = entry.text, entry.rule
-        if entry.simple:
-            return [_firing(job, event, text, rule, None, None)
-                    for job in (jobs if len(jobs) == 1 else sorted(jobs))]
-        fired: list[int] = []
-        live = self._live
-        test = entry.test
-        for job in jobs:
-            state = live[job].state
-            mask = state.get(entry, 0) | bit
-            if test(mask):
-                state.pop(entry, None)
-                fired.append(job)
-            else:
-                state[entry] = mask
-        if len(fired) > 1:
-            fired.sort()
-        return [_firing(job, event, text, rule, None, None) for job in fired]
+        return resolve_rules(groups, event, self._live)

@@ -18,6 +18,11 @@ class Frozen(BaseModel):
 _M = TypeVar("_M", bound=BaseModel)
 _set = object.__setattr__
 _new = object.__new__
+# The slots every pydantic model has, set through their descriptors: a direct C call, where
+# `object.__setattr__` would look each name up on the class first.
+_set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 _FIELD_SETS: dict[type[BaseModel], set[str]] = {}
 
 
@@ -28,6 +33,12 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     pydantic's `model_construct` still costs microseconds per call in default handling. Every
     field must be given. A property test checks that the result equals a validated model.
     """
+    return trusted_from(cls, values)
+
+
+def trusted_from(cls: type[_M], values: dict[str, Any]) -> _M:
+    """:func:`trusted` with the values as a dict the model takes over (a hot loop builds the
+    dict literal itself rather than pay for keyword arguments)."""
     obj = _new(cls)  # pydantic models take object's own __new__
     _set(obj, "__dict__", values)
     # One set per model class is shared: frozen models never add to it, and pydantic copies
@@ -35,7 +46,7 @@ def trusted(cls: type[_M], **values: Any) -> _M:
     fields = _FIELD_SETS.get(cls)
     if fields is None or len(fields) != len(values):
         fields = _FIELD_SETS[cls] = set(values)
-    _set(obj, "__pydantic_fields_set__", fields)
-    _set(obj, "__pydantic_extra__", None)
-    _set(obj, "__pydantic_private__", None)
+    _set_fields(obj, fields)
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
