@@ -163,11 +163,12 @@ CODE_DOCS: dict[str, CodeDoc] = {
         "never fires.",
         "Use the subjob's index as the extra, or `*` for any subjob."),
     "QCB150": CodeDoc(
-        "Loading and checking changed callback directories happens off the event path with a "
-        "time budget; a load that takes longer (a pathological line, a script check that "
-        "hangs) is abandoned and the last good rules stay in force, so events keep flowing.",
+        "A reload (reading and checking the directories, numbering the rules, building the "
+        "matcher) happens off the event path within one time budget; a reload that takes "
+        "longer (a pathological line, a script check that hangs, a very large rule set) is "
+        "abandoned and the rules in force stay, so events keep flowing.",
         "Find what makes the directory slow to load (`qbcallbacks check` on it), or raise "
-        "`reload_budget` in the dispatcher settings."),
+        "`reload_budget` in the dispatcher settings (`serve --reload-budget`)."),
     "QCB201": CodeDoc(
         "Callbacks run as the supervisor's user: whoever can edit a callback file can run "
         "code with the supervisor's rights.",

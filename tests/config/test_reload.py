@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -7,6 +8,7 @@ import pytest
 from qbcallbacks.config.watch import Watcher
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
 from qbcallbacks.model.events import Event
+from qbcallbacks.model.limits import default_limits
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
 
@@ -113,3 +115,72 @@ def test_reload_policy_decides_what_a_job_already_live_keeps(tmp_path, attach, j
     calls = [(c.callback, c.job_id) for c in rt.calls]
     assert [name for name, job in calls if job == 1] == job_one
     assert [name for name, job in calls if job == 2] == ["b.qcb"]
+
+
+@pytest.fixture
+def big_configs(monkeypatch):
+    """callbacks.conf files past the default size limit (read once per process)."""
+    monkeypatch.setenv("QBCALLBACKS_MAX_CONFIG_BYTES", str(16 << 20))
+    default_limits.cache_clear()
+    yield
+    monkeypatch.undo()
+    default_limits.cache_clear()
+
+
+def big_config(root, rules: int) -> None:
+    """`rules` distinct lines, none of which fires for the events these tests send."""
+    (root / "callbacks.conf").write_text("a.qcb = complete-job-self\n" + "".join(
+        f"b.qcb = complete-work-self-{i}\n" for i in range(rules)))
+    (root / "b.qcb").write_text("unblock-self\n")
+    (root / "b.qcb").chmod(0o644)
+
+
+def test_a_reload_over_budget_keeps_the_rules_while_events_are_taken(tmp_path, big_configs):
+    d, rt, root, found = make(tmp_path, {"a.qcb": "complete-job-self"},
+                              settings=DispatcherSettings(reload_budget=0.2))
+    with d:
+        big_config(root, 80_000)
+        outcome: list[list] = []
+        reloading = threading.Thread(target=lambda: outcome.append(d.reload()))
+        reloading.start()
+        sent, during = 0, 0
+        while reloading.is_alive() or sent < 20:
+            d.emit(ev("running", "job", 5))
+            sent += 1
+            during += reloading.is_alive()  # taken (emit returned) with the reload running
+        reloading.join()
+        assert during > 0
+        assert [x.code for x in outcome[0]] == ["QCB150"]
+        assert found[-1][1][0].code == "QCB150"
+        assert [r.file for r in d.rules] == ["a.qcb"]
+        d.emit(ev("complete", "job", 7))
+        assert d.wait_idle(60)
+        assert len(d.audit.events(d.session)) == sent + 1
+    assert [(c.callback, c.job_id) for c in rt.calls] == [("a.qcb", 7)]
+
+
+def test_a_big_reload_is_built_while_the_matcher_goes_on(tmp_path, big_configs):
+    # A queue of 20: more than 20 events taken during the reload means the matcher thread
+    # kept taking them while the new set was being read and built.
+    d, rt, root, _ = make(tmp_path, {"a.qcb": "complete-job-self"},
+                          settings=DispatcherSettings(reload_budget=600, queue_size=20,
+                                                        emit_timeout=60))
+    with d:
+        big_config(root, 60_000)
+        outcome: list[list] = []
+        reloading = threading.Thread(target=lambda: outcome.append(d.reload()))
+        reloading.start()
+        sent, during = 0, 0
+        while reloading.is_alive():
+            d.emit(ev("running", "job", 5))
+            sent += 1
+            during += reloading.is_alive()
+        reloading.join()
+        assert outcome == [[]]
+        assert during > 20
+        assert len(d.rules) == 60_001
+        d.emit(ev("complete", "work", 7, "0"))
+        d.emit(ev("complete", "job", 7))
+        assert d.wait_idle(60)
+        assert len(d.audit.events(d.session)) == sent + 2
+    assert [(c.callback, c.job_id) for c in rt.calls] == [("b.qcb", 7), ("a.qcb", 7)]

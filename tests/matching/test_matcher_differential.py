@@ -7,11 +7,13 @@ index the matcher gets wrong shows up as a different list of firings.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from qbcallbacks.lang import parse_trigger
-from qbcallbacks.matching.matcher import Firing, Matcher
+from qbcallbacks.matching.matcher import AttachPolicy, Firing, Matcher
+from qbcallbacks.matching.rebuild import adopt, prepare, snapshot
 from qbcallbacks.model.events import Event, Job, JobCallback
 from qbcallbacks.model.rules import Rule
 from qbcallbacks.model.triggers import AllOf, AnyOf, EventPattern
@@ -167,3 +169,31 @@ def test_compiled_equals_reference(scenario: tuple[list[Rule], list[tuple[str, o
             assert got == want, f"step {seq}: {event.format()}"
         assert compiled.live_jobs == tuple(sorted(reference.jobs))
     assert compiled.pending_states() == len(reference.seen) + len(reference.cb_seen)
+
+
+def built_beside(matcher: Matcher, rules: list[Rule]) -> None:
+    """A reload as the dispatcher does it: built off the matcher, then swapped in."""
+    adopt(matcher, prepare(snapshot(matcher), rules, lambda: None))
+
+
+@pytest.mark.parametrize("policy", ["live", "submission"])
+@given(scenario=scenarios())
+def test_a_set_built_beside_matches_as_one_replaced_in_place(
+        policy: AttachPolicy, scenario: tuple[list[Rule], list[tuple[str, object]]]) -> None:
+    pool, steps = scenario
+    in_place, beside = Matcher(pool, attach=policy), Matcher(pool, attach=policy)
+    for seq, (kind, arg) in enumerate(steps):
+        if kind == "attach":
+            assert isinstance(arg, Job)
+            in_place.attach(arg)
+            beside.attach(arg)
+        elif kind == "replace":
+            assert isinstance(arg, list)
+            in_place.replace_rules(arg)
+            built_beside(beside, arg)
+            assert beside.rules == in_place.rules == tuple(arg)
+        else:
+            event, job = arg  # type: ignore[misc]
+            got = as_tuples(beside.observe(event, job))
+            assert got == as_tuples(in_place.observe(event, job)), f"step {seq}"
+        assert beside.pending_states() == in_place.pending_states()

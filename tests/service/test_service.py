@@ -8,10 +8,13 @@ import contextlib
 import json
 import signal
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 from qbcallbacks.audit.backends import open_audit
 from support.service import LineClient, callback_dir, eventually, ran_lines, served, start
@@ -260,3 +263,40 @@ def test_tcp_listen_and_listen_errors(tmp_path: Path) -> None:
             proc.wait()
         proc.stderr.close()
     assert ran_lines(tmp_path / "run") == ["job 1"]
+
+
+def test_a_reload_over_budget_keeps_the_rules_and_the_acks_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QBCALLBACKS_MAX_CONFIG_BYTES", str(16 << 20))
+    callbacks = callback_dir(tmp_path, asking=False)
+    with served(tmp_path, callbacks, "--reload-budget", "0.2") as s, LineClient(s.sock) as c:
+        assert c.event(1, 1, name="running")["result"] == {"ack": 1}
+        (callbacks / "other.py").write_text("pass\n")
+        (callbacks / "callbacks.conf").write_text("".join(
+            f"other.py = complete-work-self-{i}\n" for i in range(80_000)))
+        answer: list[dict[str, object]] = []
+
+        def reload() -> None:
+            with LineClient(s.sock, role="admin") as admin:
+                answer.append(admin.request("reload"))
+
+        reloading = threading.Thread(target=reload)
+        reloading.start()
+        seq, during = 1, 0
+        while reloading.is_alive():
+            seq += 1
+            assert c.event(seq, 2, name="running")["result"] == {"ack": seq}
+            during += reloading.is_alive()  # acked while the reload was still running
+        reloading.join()
+        assert [d["code"] for d in answer[0]["result"]["diagnostics"]] == ["QCB150"]
+        assert during > 0
+        seq += 1
+        assert c.event(seq, 42)["result"] == {"ack": seq}  # the old rule still fires
+        assert c.drain()["result"] == {"drained": True}
+        assert s.proc.wait(60) == 0
+    assert ran_lines(s.workdir) == ["job 42"]
+    store = open_audit(tmp_path / "audit.db")
+    try:
+        assert len(store.events()) == seq
+    finally:
+        store.close()

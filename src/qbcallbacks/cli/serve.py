@@ -62,13 +62,16 @@ if TYPE_CHECKING:
               show_default=True, help="Seconds a new connection has to say hello, and an HTTP "
               "read may wait (a whole body: three times that).")
 @click.option("--watch", is_flag=True, help="Reload the callback directories when they change.")
+@click.option("--reload-budget", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds a whole reload may take (reading, numbering, "
+              "indexing); a slower one keeps the rules in force and reports QCB150.")
 @click.pass_context
 def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str | None,
             qbconf: str | None, workdir: str, timeout: float, audit_path: str | None,
             log_dir: str | None, mode: str, executor: str | None, broker: str | None,
             drain_timeout: float | None, token_file: str | None, max_connections: int,
             socket_mode: str, socket_group: str | None, read_timeout: float,
-            watch: bool) -> None:
+            watch: bool, reload_budget: float) -> None:
     """Serve the callbacks of PATH to a supervisor over a socket until stopped.
 
     Each PATH is a callback directory or a comma-separated list of them; with none, the
@@ -100,7 +103,7 @@ def command(ctx: click.Context, paths: tuple[str, ...], listen: str, http: str |
         timeout=timeout, mode=mode,  # type: ignore[arg-type]
         allow_job_code=conf.allow_job_code if conf else False, drain_timeout=drain_timeout,
         allow_global_callbacks=conf.allow_global_callbacks if conf else False,
-        settings=runs_where(conf, executor, broker),
+        settings={**runs_where(conf, executor, broker), "reload_budget": reload_budget},
         guard=guard, watch=watch, file_mode=0o640 if socket_group else 0o600)
 
     def show(directory: str, diagnostics: object) -> None:

@@ -112,9 +112,9 @@ class Dispatcher:
         self._executor = executor if executor is not None else _executor_for(s, runtimes, mode)
         self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
-                               self._timer, self._work, self._life, s)
+                               self._timer, self._work, self._life, s, rebuilt=inner)
         self._book = RuleBook(self.directories, on_diagnostics)
-        self._loop.apply(self._book.load(initial=True)[0])
+        self._loop.apply(self._book.load_initial())
         self._globals.start()
         found = self._recorder.recover()
         #: Firings an earlier, dead host left unfinished (re-run or marked `lost`), read from
@@ -212,12 +212,13 @@ class Dispatcher:
                timeout: float | None = None) -> list[Diagnostic]:
         """Reload callback directories (all by default) and return their findings.
 
-        Loading happens off the matcher thread within `reload_budget` seconds per directory;
-        a directory with errors, or whose load is too slow, keeps its last good rules."""
-        rules, found = self._book.load(initial=False, only=directories,
-                                       budget=self.settings.reload_budget)
-        self._intake.swap(rules).result(timeout)
-        return found
+        All of it (reading, numbering, building) happens off the matcher thread within
+        `reload_budget` seconds, then the set is swapped in between two events. A directory
+        with errors keeps its last good rules; one over budget changes nothing (QCB150)."""
+        rebuilt = self._loop.rebuilt
+        build = rebuilt.prepare if rebuilt is not None else None
+        return self._book.reload(directories, self.settings.reload_budget, build,
+                                 self._intake.swap, timeout)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until every event emitted so far is matched and every run finished (and the

@@ -20,6 +20,8 @@ from typing import Protocol
 
 from ..audit.journal import JournalEntry, JournalError, JournalKey, Position
 from ..audit.store import EventJournal
+from ..matching.rebuild import Prepared
+from ..matching.schedule import TimeSpec
 from ..model.events import Event, Job
 from ..model.rules import Rule
 from .settings import BackPressureError, DispatcherClosed, DispatcherSettings, DispatcherUnavailable
@@ -46,6 +48,10 @@ class Swap:
 
     rules: tuple[Rule, ...]
     done: Future[None]
+    #: What a reload built off the matcher thread (None: build here from `rules`).
+    prepared: Prepared | None = None
+    #: The time schedules the rules name, when already worked out.
+    specs: set[TimeSpec] | None = None
 
 
 Item = Accepted | Swap | None  # None stops the matcher thread
@@ -107,9 +113,10 @@ class Intake:
         except JournalError as exc:
             log.error("time event %s not journalled: %s", event.format(), exc)
 
-    def swap(self, rules: tuple[Rule, ...]) -> Future[None]:
+    def swap(self, rules: tuple[Rule, ...], prepared: Prepared | None = None,
+             specs: set[TimeSpec] | None = None) -> Future[None]:
         """Queue new rules; the future is done once they are in force."""
-        item = Swap(rules, Future())
+        item = Swap(rules, Future(), prepared, specs)
         self._work.add()
         self._queue.put(item)
         return item.done

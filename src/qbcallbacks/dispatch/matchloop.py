@@ -19,6 +19,8 @@ from typing import Protocol
 from ..audit.records import PendingFiring
 from ..audit.store import AuditError, EventRow
 from ..matching.matcher import Firing, Matcher
+from ..matching.rebuild import Check, Prepared, adopt, prepare, snapshot
+from ..matching.schedule import TimeSpec
 from ..model._base import trusted
 from ..model.events import Event, Job
 from ..model.rules import Rule
@@ -71,6 +73,17 @@ class MatcherSource:
         with self._lock:
             return self.matcher.live_jobs
 
+    def prepare(self, rules: Sequence[Rule], check: Check) -> Prepared:
+        """Build `rules` off the matcher thread (`check` may raise to abandon the build)."""
+        with self._lock:
+            old = snapshot(self.matcher)
+        return prepare(old, rules, check)
+
+    def adopt(self, prepared: Prepared) -> None:
+        """Put a prepared set in force: a swap of references, not a build."""
+        with self._lock:
+            adopt(self.matcher, prepared)
+
 
 def pending_firing(seq: int, ordinal: int, firing: Firing) -> PendingFiring:
     """The record of a firing at match time (built from valid data: no validation)."""
@@ -90,7 +103,7 @@ class MatchLoop:
 
     def __init__(self, intake: Intake, source: MatchSource, recorder: Recorder,
                  executor: Executor, timer: Timer, work: InFlight, life: LifeCycle,
-                 settings: DispatcherSettings) -> None:
+                 settings: DispatcherSettings, *, rebuilt: MatchSource | None = None) -> None:
         self._intake, self._source, self._recorder = intake, source, recorder
         self._executor, self._timer = executor, timer
         self._work, self._life, self.settings = work, life, settings
@@ -99,11 +112,23 @@ class MatchLoop:
         #: recorded without firings) or their batch could not be recorded.
         self.lost_events = 0
         self._thread: threading.Thread | None = None
+        #: The compiled matcher under `source` (`rebuilt`, when `source` wraps it), which takes
+        #: sets built off this thread; None: `set_rules` builds them here.
+        rebuilt = source if rebuilt is None else rebuilt
+        self.rebuilt = rebuilt if isinstance(rebuilt, MatcherSource) else None
 
-    def apply(self, rules: tuple[Rule, ...]) -> None:
-        """Put rules in force (from the matcher thread, or before it starts)."""
-        self._source.set_rules(rules)
-        self._timer.set_triggers(r.trigger for r in rules)
+    def apply(self, rules: tuple[Rule, ...], prepared: Prepared | None = None,
+              specs: set[TimeSpec] | None = None) -> None:
+        """Put rules in force (from the matcher thread, or before it starts); with what a
+        reload built off this thread, only references are swapped here."""
+        if prepared is not None and self.rebuilt is not None:
+            self.rebuilt.adopt(prepared)
+        else:
+            self._source.set_rules(rules)
+        if specs is not None:
+            self._timer.set_specs(specs)
+        else:
+            self._timer.set_triggers(r.trigger for r in rules)
 
     def start(self, recovery: Recovery, rules: Sequence[Rule]) -> None:
         self._work.add()  # until the orphans are settled
@@ -180,7 +205,7 @@ class MatchLoop:
 
     def _swap(self, item: Swap) -> None:
         try:
-            self.apply(item.rules)
+            self.apply(item.rules, item.prepared, item.specs)
             item.done.set_result(None)
         except Exception as exc:  # a bad swap must not kill the matcher thread
             item.done.set_exception(exc)

@@ -54,7 +54,8 @@ class DispatcherSettings(Frozen):
     #: `normal`: an accepted event and a commit survive a killed host; `full`: they also
     #: survive a power loss (an fsync per group of emits and per commit).
     synchronous: Literal["normal", "full"] = "normal"
-    #: Seconds a reload may take; a slower one keeps the last good rules and says why.
+    #: Seconds a whole reload may take (read, number, build); a slower one changes nothing
+    #: and says why (QCB150).
     reload_budget: float = Field(default=10.0, gt=0)
     #: Seconds SQLite waits for a lock before a write counts as failed (and is retried).
     busy_timeout: float = Field(default=5.0, ge=0)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 from ..matching.clock import Clock
-from ..matching.schedule import Scheduler, job_time_specs, time_specs
+from ..matching.schedule import Scheduler, TimeSpec, job_time_specs, time_specs
 from ..model.events import Event, Job
 from ..model.triggers import Trigger
 
@@ -61,8 +61,12 @@ class Timer:
             self._thread.join()
 
     def set_triggers(self, triggers: Iterable[Trigger]) -> None:
+        self.set_specs(time_specs(triggers))
+
+    def set_specs(self, specs: set[TimeSpec]) -> None:
+        """Schedule these (`time_specs` of the rules, worked out beforehand)."""
         with self._lock:
-            self._scheduler.set_specs(time_specs(triggers), self.clock.now())
+            self._scheduler.set_specs(specs, self.clock.now())
         self._wake.set()
 
     def set_global_triggers(self, triggers: Iterable[Trigger]) -> None:
