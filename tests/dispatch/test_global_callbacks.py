@@ -14,6 +14,7 @@ from qbcallbacks.errors import GlobalCallbackError
 from qbcallbacks.matching.clock import ManualClock, from_qube
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.reference.memory import MemorySupervisor
+from support.dispatch_fakes import write_dir
 
 ALLOWED = DispatcherSettings(allow_global_callbacks=True)
 REPORT = "import qb\nprint('job', qb.jobid())\n"
@@ -148,3 +149,40 @@ def test_a_perl_global_run_has_job_0_and_must_name_its_target(tmp_path: Path) ->
     assert (first.status, first.output) == ("error", "0\n")
     assert "job 0 is no job" in (first.error or "")
     assert (second.status, second.output) == ("ok", "done\n")
+
+
+
+def test_a_global_on_an_instant_already_raised_fires_once_and_alone(tmp_path: Path) -> None:
+    """Catch-up for each global callback: a past instant that a rule or an earlier global
+    already raised still fires a newly submitted global at once, without raising it again
+    for the universal rules."""
+    root = tmp_path / "cb"
+    write_dir(root, {"note.py": "globaltime-1000050", "tick.py": "globalrepeat-1000010-100"})
+    for name in ("note.py", "tick.py"):
+        (root / name).write_text(REPORT)
+    clock = ManualClock(start=from_qube(1_000_000))
+    with Dispatcher([str(root)], MemorySupervisor(), mode="in-process", settings=ALLOWED,
+                    audit=tmp_path / "audit.db", clock=clock) as d:
+
+        def runs(*names: str) -> tuple[int, ...]:
+            found = [r.callback for r in d.audit.query()]
+            return tuple(found.count(name) for name in names)
+
+        d.emit(Event(name="submit", type="job", job=1), Job(id=1))
+        assert d.wait_idle(30)
+        clock.set(from_qube(1_000_060))  # the rules' instants, once for the live job
+        assert d.wait_idle(30)
+        assert runs("note.py", "tick.py") == (1, 1)
+        once = d.submit_global("globaltime-1000050", language="python", code=REPORT)
+        every = d.submit_global("globalrepeat-1000010-100", language="python", code=REPORT)
+        fresh = d.submit_global("globaltime-1000055", language="python", code=REPORT)
+        clock.set(from_qube(1_000_061))  # the fresh instant is raised here by the timer
+        assert d.wait_idle(30)
+        twin = d.submit_global("globaltime-1000055", language="python", code=REPORT)
+        clock.set(from_qube(1_000_062))
+        assert d.wait_idle(30)
+        ids = [f"global:{i}" for i in (once, every, fresh, twin)]
+        assert runs("note.py", "tick.py", *ids) == (1, 1, 1, 1, 1, 1)
+        clock.set(from_qube(1_000_110))  # the repeat's next instant: each once more
+        assert d.wait_idle(30)
+        assert runs("note.py", "tick.py", *ids) == (1, 2, 1, 2, 1, 1)

@@ -104,6 +104,11 @@ class GlobalBook:
         added = self._table.add(canonical, language, code)
         self.matcher.add(added)
         self._timer.set_global_triggers(self.matcher.triggers())
+        # An instant already raised (by a rule or another global) is owed to this one alone:
+        # raised for all, it would fire the universal and job-specific callbacks again.
+        for event in self._timer.raised_globals(parse_trigger(canonical)):
+            self.matcher.owe(added.id, event)
+            self._timer.raise_again(event)
         return added.id
 
     def remove(self, callback_id: int) -> None:
@@ -124,6 +129,9 @@ class WithGlobals:
         self._inner, self._globals, self._clock = inner, matcher, clock
 
     def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
+        only = self._globals.owed(event)
+        if only is not None:
+            return self._globals.observe(event, to_qube(self._clock.now()), only)
         found = self._inner.observe(event, job)
         extra = self._globals.observe(event, to_qube(self._clock.now()))
         return [*found, *extra] if extra else found

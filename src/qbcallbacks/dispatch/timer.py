@@ -77,6 +77,15 @@ class Timer:
         if changed:
             self._wake.set()
 
+    def raised_globals(self, trigger: Trigger) -> list[Event]:
+        """The global time events `trigger` names whose latest instant was already raised."""
+        with self._lock:
+            return self._scheduler.raised(time_specs([trigger]))
+
+    def raise_again(self, event: Event) -> None:
+        """Put an event already raised into the stream once more (the caller says for whom)."""
+        self._sink.put_time_event(event)
+
     def track(self, event: Event, job: Job | None = None) -> None:
         """Keep each job's own time triggers up to date (called by the matcher thread): a
         job's time triggers are scheduled while it is live."""

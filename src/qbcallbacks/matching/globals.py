@@ -100,6 +100,8 @@ class GlobalMatcher:
         self._on_instant = on_instant
         self._lock = threading.Lock()
         self._entries: dict[int, _Entry] = {}
+        #: Events raised again for one callback only, by identity: (the event, its callback).
+        self._owed: dict[int, tuple[Event, int]] = {}
 
     def set(self, callbacks: Iterable[GlobalCallback]) -> None:
         """Make `callbacks` the set in force; one kept keeps its compound state."""
@@ -120,16 +122,35 @@ class GlobalMatcher:
         with self._lock:
             return self._entries.pop(callback_id, None) is not None
 
+    def owe(self, callback_id: int, event: Event) -> None:
+        """`event` (this very object, about to enter the stream) is for `callback_id` alone:
+        an instant raised before the callback was added, which the catch-up rule owes it."""
+        with self._lock:
+            self._owed[id(event)] = (event, callback_id)
+
+    def owed(self, event: Event) -> int | None:
+        """The callback `event` was raised again for, or None for an ordinary event (such as
+        the same event read back from the journal after a restart)."""
+        with self._lock:
+            found = self._owed.get(id(event))
+            if found is None or found[0] is not event:
+                return None
+            del self._owed[id(event)]
+            return found[1]
+
     def triggers(self) -> list[TriggerNode]:
         with self._lock:
             return [e.trigger for e in self._entries.values()]
 
-    def observe(self, event: Event, now: float) -> list[Firing]:
-        """The global firings of one event, by id; `now` is the Qube time (for repeats)."""
+    def observe(self, event: Event, now: float, only: int | None = None) -> list[Firing]:
+        """The global firings of one event, by id; `now` is the Qube time (for repeats);
+        `only` limits them to one callback."""
         instant = instant_of(event, now)
         out: list[Firing] = []
         with self._lock:
             for cid, entry in self._entries.items():
+                if only is not None and cid != only:
+                    continue
                 hits = {i for i, atom in enumerate(entry.atoms) if atom_matches(atom, event)}
                 if not hits:
                     continue

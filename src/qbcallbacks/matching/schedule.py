@@ -154,6 +154,20 @@ class Scheduler:
             heapq.heapify(self._heap)
         return True
 
+    def raised(self, specs: Iterable[TimeSpec]) -> list[Event]:
+        """The events of the latest instant already raised of each global schedule among
+        `specs`: a global callback that names one after it was raised is owed that instant
+        (the catch-up rule), which `_set` cannot push again without raising it for all."""
+        pending = {spec: at for at, _, spec in self._heap}
+        out: list[Event] = []
+        for spec in specs:
+            if not spec.is_global or spec not in self._owners:
+                continue
+            at = pending.get(spec)
+            if at is None or (spec.interval > 0 and at - spec.interval >= spec.start):
+                out.extend(self._events(spec, [], set()))
+        return out
+
     def next_due(self) -> float | None:
         """Unix time of the next instant, or None when nothing is scheduled."""
         return from_qube(self._heap[0][0]) if self._heap else None
