@@ -29,48 +29,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
-from . import producers
-from .globals import SCHEMA as GLOBALS_SCHEMA
 from .globals import PgRunner
 from .marks import Mark, RunMarks
+from .pgschema import schema_present, schema_statements
 from .records import FiringRecord
 from .sql import SqlTrail
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id BIGSERIAL PRIMARY KEY, trail TEXT NOT NULL, pid INTEGER NOT NULL,
-    host TEXT NOT NULL DEFAULT '', started_at DOUBLE PRECISION NOT NULL,
-    closed_at DOUBLE PRECISION, note TEXT NOT NULL DEFAULT '');
-CREATE TABLE IF NOT EXISTS events (
-    id BIGSERIAL PRIMARY KEY, trail TEXT NOT NULL, session BIGINT NOT NULL,
-    seq BIGINT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, job BIGINT NOT NULL,
-    extra TEXT, job_data TEXT, at DOUBLE PRECISION NOT NULL);
-CREATE TABLE IF NOT EXISTS firings (
-    id BIGSERIAL PRIMARY KEY, trail TEXT NOT NULL, session BIGINT NOT NULL,
-    event_seq BIGINT NOT NULL, ordinal INTEGER NOT NULL, event TEXT NOT NULL,
-    event_name TEXT NOT NULL, event_type TEXT NOT NULL, event_job BIGINT NOT NULL,
-    event_extra TEXT, job BIGINT NOT NULL, callback TEXT NOT NULL, directory TEXT NOT NULL,
-    trigger TEXT NOT NULL, language TEXT NOT NULL, code TEXT, status TEXT NOT NULL,
-    exit_code INTEGER, output TEXT NOT NULL DEFAULT '', error TEXT,
-    queued_at DOUBLE PRECISION NOT NULL, started_at DOUBLE PRECISION,
-    finished_at DOUBLE PRECISION, duration DOUBLE PRECISION,
-    attempts INTEGER NOT NULL DEFAULT 0);
-CREATE INDEX IF NOT EXISTS firings_trail_job ON firings(trail, job);
-CREATE INDEX IF NOT EXISTS firings_trail_status ON firings(trail, status);
-CREATE INDEX IF NOT EXISTS firings_trail_session ON firings(trail, session);
-CREATE INDEX IF NOT EXISTS events_trail_session ON events(trail, session, seq);
-CREATE TABLE IF NOT EXISTS journal_position (
-    trail TEXT PRIMARY KEY, segment BIGINT NOT NULL, pos BIGINT NOT NULL, seq BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS journal (
-    trail TEXT NOT NULL, seq BIGINT NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL,
-    job BIGINT NOT NULL, extra TEXT, job_json TEXT, key BIGINT, PRIMARY KEY (trail, seq));
-CREATE TABLE IF NOT EXISTS journal_keys (
-    trail TEXT PRIMARY KEY, last_key BIGINT NOT NULL);
-CREATE TABLE IF NOT EXISTS leases (
-    trail TEXT PRIMARY KEY, holder TEXT NOT NULL, since DOUBLE PRECISION NOT NULL);
-"""
 
 #: A batch's events and firings, each in one statement: columns sent as arrays, in binary
 #: (text arrays would be escaped value by value).
@@ -208,11 +173,11 @@ class PgAuditStore(SqlTrail):
                     raise AuditError(f"no audit trail in {shown(self.dsn)}")
                 pg.execute("SET default_transaction_read_only = on")
             else:
-                with pg.transaction():
-                    pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
-                    pg.execute(_SCHEMA)
-                    for sql in [*producers.schema(trail_column=True), GLOBALS_SCHEMA["postgres"]]:
-                        pg.execute(sql)
+                if not schema_present(pg):
+                    with pg.transaction():
+                        pg.execute("SELECT pg_advisory_xact_lock(hashtext('qbcallbacks schema'))")
+                        for sql in schema_statements():
+                            pg.execute(sql)
                 self._take_lease(pg)
         except psycopg.Error as exc:
             pg.close()
