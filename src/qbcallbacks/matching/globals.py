@@ -106,12 +106,12 @@ class GlobalMatcher:
     def set(self, callbacks: Iterable[GlobalCallback]) -> None:
         """Make `callbacks` the set in force; one kept keeps its compound state."""
         with self._lock:
-            old = self._entries
-            self._entries = {}
+            old, new = self._entries, {}
             for cb in sorted(callbacks, key=lambda c: c.id):
                 kept = old.get(cb.id)
-                self._entries[cb.id] = kept if kept is not None and kept.callback == cb \
+                new[cb.id] = kept if kept is not None and kept.callback == cb \
                     else _Entry(cb, self._parse(cb.trigger))
+            self._entries = new  # whole at once: `idle` reads it without the lock
 
     def add(self, callback: GlobalCallback) -> None:
         entry = _Entry(callback, self._parse(callback.trigger))
@@ -121,6 +121,13 @@ class GlobalMatcher:
     def remove(self, callback_id: int) -> bool:
         with self._lock:
             return self._entries.pop(callback_id, None) is not None
+
+    @property
+    def idle(self) -> bool:
+        """No global callback in force and no event owed: nothing to match. Read without the
+        lock (an `owe` happens before its event enters the stream, so the matcher thread sees
+        it; a callback added meanwhile only waits for the next event)."""
+        return not self._entries and not self._owed
 
     def owe(self, callback_id: int, event: Event) -> None:
         """`event` (this very object, about to enter the stream) is for `callback_id` alone:
