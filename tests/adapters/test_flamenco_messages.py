@@ -57,13 +57,6 @@ class Fed:
 
 
 @pytest.fixture
-def state(tmp_path):
-    s = AdapterState(tmp_path / "state.db")
-    yield s
-    s.close()
-
-
-@pytest.fixture
 def fed(state):
     return Fed(state)
 

@@ -13,7 +13,6 @@ from qbcallbacks.adapters.flamenco.api import ManagerAPI
 from qbcallbacks.adapters.flamenco.messages import read_update
 from qbcallbacks.adapters.flamenco.reconcile import apply_job_update, reconcile
 from qbcallbacks.adapters.flamenco.rest import FlamencoSupervisor
-from qbcallbacks.adapters.flamenco.state import AdapterState
 from qbcallbacks.model.supervisor import HostError, MailMessage, Supervisor
 from support.flamenco_payloads import new_job_update
 
@@ -23,13 +22,6 @@ def api(flamenco_manager):
     client = ManagerAPI(flamenco_manager.url, connect_timeout=2, read_timeout=5, backoff=0.01)
     yield client
     client.close()
-
-
-@pytest.fixture
-def state(tmp_path):
-    s = AdapterState(tmp_path / "state.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture
