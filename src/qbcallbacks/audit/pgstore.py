@@ -32,7 +32,6 @@ import psycopg
 from .globals import PgRunner
 from .marks import Mark, RunMarks
 from .pgschema import schema_present, schema_statements
-from .records import FiringRecord
 from .sql import SqlTrail
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
@@ -157,9 +156,6 @@ class PgAuditStore(SqlTrail):
         # reach the connection on its own (psycopg warns about an open one it deletes).
         self._current: list[psycopg.Connection[Any]] = [self._pg]
         weakref.finalize(self, _close_quietly, self._current)
-        #: Attempts known of firings about to run (orphans read back, runs started).
-        self._attempts: dict[int, int] = {}
-        self._marks_sent = 0
         self._marks = self._open_marks()
 
     def _open(self) -> psycopg.Connection[Any]:
@@ -254,8 +250,7 @@ class PgAuditStore(SqlTrail):
 
     def _disconnect(self) -> None:
         self._shut = True
-        if self._marks is not None:
-            self._marks.close()
+        self._close_marks()
         self._pg.close()
 
     def close(self) -> None:
@@ -287,12 +282,7 @@ class PgAuditStore(SqlTrail):
 
     def begin_session(self, note: str = "") -> int:
         session = super().begin_session(note)
-        if self._marks is not None:  # what a killed host marked and never shipped
-            left = self._marks.left_over()
-            if left:
-                with self._transaction():
-                    self._ship_marks(left)
-            self._marks.shipped(0)
+        if self._marks is not None:
             self._warn_if_taken_over()
         return session
 
@@ -312,51 +302,14 @@ class PgAuditStore(SqlTrail):
                         "its local journal there (started there again, it finishes them); "
                         "`?journal=table` keeps them in the database instead", self, row[0])
 
-    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
-        found = super().claimed(after, upto, limit)
-        with self._buffer_lock:
-            self._attempts.update((r.id, r.attempts) for r in found if r.attempts)
-        return found
+    def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
+        """In one statement: columns as arrays."""
+        self._pg.execute(_COMPLETE, [list(c) for c in zip(*outcomes, strict=True)])
 
-    def start(self, firing_id: int, started_at: float) -> int:
-        """As on every trail; with local run marks, durable when the mark is appended."""
-        if self._marks is None:
-            return super().start(firing_id, started_at)
-        with self._buffer_lock:
-            attempt = self._attempts.get(firing_id, 0) + 1
-            self._attempts[firing_id] = attempt
-        self._marks.append((firing_id, attempt, started_at))
-        return attempt
-
-    def complete(self, firing_id: int, status: str, **outcome: Any) -> None:
-        with self._buffer_lock:
-            self._attempts.pop(firing_id, None)
-        super().complete(firing_id, status, **outcome)
-
-    def _waiting(self) -> bool:
-        return bool(self._buffer) or (self._marks is not None and bool(self._marks.unshipped()))
-
-    def _write_completions(self) -> int:
-        """The run marks, then the outcomes, each in one statement: columns as arrays."""
-        if self._marks is not None:
-            self._marks_sent = self._ship_marks(self._marks.unshipped())
-        outcomes = self._outcomes()
-        if outcomes:
-            self._pg.execute(_COMPLETE, [list(c) for c in zip(*outcomes, strict=True)])
-        return len(outcomes)
-
-    def _ship_marks(self, marks: list[Mark]) -> int:
+    def _ship_marks(self, marks: list[Mark]) -> None:
         latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
-        if latest:
-            self._pg.execute(_MARKS, ([*latest], [a for a, _ in latest.values()],
-                                      [s for _, s in latest.values()]))
-        return len(marks)
-
-    def _written(self, count: int) -> None:
-        super()._written(count)
-        if self._marks is not None:
-            self._marks.shipped(self._marks_sent)
-            self._marks_sent = 0
+        self._pg.execute(_MARKS, ([*latest], [a for a, _ in latest.values()],
+                                  [s for _, s in latest.values()]))
 
     def _global_runner(self) -> PgRunner:
         return PgRunner(self._reading, lambda: self._pg, self.trail)

@@ -6,7 +6,12 @@ writes, how an attempt is counted, how outcomes are buffered and committed, how 
 firings are adopted and how the trail is read. A backend (`audit.sqlite`, `audit.pgstore`)
 supplies only what differs: its connection and locking, its transactions, its placeholder and
 whether rows carry a trail name, the statements of its own tables (sessions, the journal
-position), and how a batch of inserts returns its ids."""
+position), how a batch of inserts returns its ids, and where its run marks live.
+
+A run's attempt is counted by a run mark (`audit.marks`) appended next to the local journal,
+shipped to the trail with the next batch or flush; a trail whose commits must reach the disk
+(`synchronous="full"`), or whose journal is in the database, counts each attempt in a
+transaction of its own instead."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from ..model.events import Event
 from . import producers
 from .globals import GlobalTable, SqlRunner
 from .journal import Position
+from .marks import Mark, RunMarks
 from .records import EventRecord, FiringRecord, PendingFiring, excerpt
 from .statements import COLUMNS, Rows, Statements, record
 from .store import EventRow, SessionRow
@@ -75,6 +81,8 @@ class SqlTrail:
         self.session = 0
         self.previous_session_died = False
         self.first_session = True
+        #: Where runs' attempts are marked (None: each is committed to the trail).
+        self._marks: RunMarks | None = None
 
     # -- what a backend supplies -----------------------------------------------------------
 
@@ -110,6 +118,20 @@ class SqlTrail:
     def _release_writer_lock(self) -> None:
         raise NotImplementedError
 
+    def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
+        """Write buffered outcomes (rows of `SQL.complete`) in the caller's transaction."""
+        self._run_many(self.SQL.complete, outcomes)
+
+    def _ship_marks(self, marks: list[Mark]) -> None:
+        """Write run marks to the trail as absolute attempt numbers (shipping twice changes
+        nothing), in the caller's transaction."""
+        latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
+        self._run_many(self.SQL.mark, [(a, a, s, fid) for fid, (a, s) in latest.items()])
+
+    def _close_marks(self) -> None:
+        if self._marks is not None:
+            self._marks.close()
+
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:
@@ -121,6 +143,12 @@ class SqlTrail:
             self.first_session = row is None
             got = self._run(self.SESSION_INSERT, self._session_values(self.text(note) or ""))
             self.session = int(got.fetchone()[0])
+        if self._marks is not None:  # what a killed host marked and never shipped
+            left = [] if self.first_session else self._marks.left_over()
+            if left:  # (a first session's marks are a deleted trail's: not ours)
+                with self._transaction():
+                    self._ship_marks(left)
+            self._marks.shipped(0)
         return self.session
 
     def end_session(self) -> None:
@@ -154,8 +182,10 @@ class SqlTrail:
         return ids
 
     def start(self, firing_id: int, started_at: float) -> int:
-        """Count a run's attempt, committed before it starts (a run that kills the host is
+        """Count a run's attempt, durably before it starts (a run that kills the host is
         then known on restart); returns the attempts so far, this one included."""
+        if self._marks is not None:
+            return self._marks.start(firing_id, started_at)
         with self._lock:
             with self._transaction():
                 # Outcomes buffered so far ride along: a finished run is not taken for one
@@ -171,6 +201,8 @@ class SqlTrail:
         """Buffer a firing's outcome; written at the next `flush` (or batch)."""
         row = (status, exit_code, self.text(excerpt(output)), self.text(error), started_at,
                finished_at, duration, firing_id)
+        if self._marks is not None:
+            self._marks.forget(firing_id)
         with self._buffer_lock:
             self._buffer.append(row)
 
@@ -185,23 +217,31 @@ class SqlTrail:
 
     def _waiting(self) -> bool:
         """Whether anything waits for `flush`."""
-        return bool(self._buffer)
+        return bool(self._buffer) or (self._marks is not None and bool(self._marks.unshipped()))
 
     def _outcomes(self) -> list[tuple[Any, ...]]:
         with self._buffer_lock:
             return self._buffer[:]
 
     def _write_completions(self) -> int:
-        """Write the buffered outcomes (in the caller's transaction); how many were taken."""
+        """Write the run marks, then the buffered outcomes (in the caller's transaction);
+        how many outcomes were taken."""
+        if self._marks is not None:
+            marks = self._marks.take()
+            if marks:
+                self._ship_marks(marks)
         outcomes = self._outcomes()
         if outcomes:
-            self._run_many(self.SQL.complete, outcomes)
+            self._write_outcomes(outcomes)
         return len(outcomes)
 
     def _written(self, count: int) -> None:
-        """After the commit: the first `count` outcomes are in the trail."""
+        """After the commit: the first `count` outcomes, and the marks taken, are in the
+        trail."""
         with self._buffer_lock:
             del self._buffer[:count]
+        if self._marks is not None:
+            self._marks.sent()
 
     def journal_position(self) -> tuple[Position, int]:
         """Where the matched part of the journal ends, and the last journal number matched."""
@@ -234,7 +274,10 @@ class SqlTrail:
         sql = self.SQL.claimed + ("" if limit is None else f" LIMIT {int(limit)}")
         with self._reading():
             rows = self._run(sql, (*self._scope, self.session, after, upto)).fetchall()
-        return [record(r) for r in rows]
+        found = [record(r) for r in rows]
+        if self._marks is not None:
+            self._marks.learn((r.id, r.attempts) for r in found)
+        return found
 
     def release_writer(self) -> None:
         """Stop writing (after a flush) and let another writer in; reading keeps working."""
@@ -242,6 +285,8 @@ class SqlTrail:
             if not self.readonly:
                 self.flush()
                 self.readonly = True
+            self._close_marks()  # the next writer reads them
+            self._marks = None
             self._release_writer_lock()
 
     def close(self) -> None:

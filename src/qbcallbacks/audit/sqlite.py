@@ -22,6 +22,7 @@ from ..lang.source import file_kind_name
 from . import producers
 from .globals import SCHEMA as GLOBALS_SCHEMA
 from .globals import SqliteRunner
+from .marks import RunMarks
 from .sql import SqlTrail
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
@@ -85,6 +86,11 @@ CREATE TABLE IF NOT EXISTS journal_position (
 """
 
 
+def journal_directory(db: Path) -> Path:
+    """Where the local journal and run marks of the trail in file `db` live."""
+    return db.with_name(db.name + ".events")
+
+
 class SqliteAuditStore(SqlTrail):
     """One SQLite audit database (see `audit.store` for the contract)."""
 
@@ -109,6 +115,13 @@ class SqliteAuditStore(SqlTrail):
         except AuditError:
             self._release_writer_lock()
             raise
+        if not readonly and synchronous != "full":  # FULL: each attempt waits for the disk
+            try:
+                self._marks = RunMarks(journal_directory(self.path) / "runs.marks")
+            except AuditError:
+                self._db.close()
+                self._release_writer_lock()
+                raise
 
     def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
         if self.readonly:
@@ -162,6 +175,7 @@ class SqliteAuditStore(SqlTrail):
             self._lock_fd = -1
 
     def _disconnect(self) -> None:
+        self._close_marks()
         self._db.close()
 
     @contextlib.contextmanager
