@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -271,12 +271,13 @@ class PgAuditStore(SqlTrail):
         trail, session, *columns = (list(c) for c in zip(*rows, strict=True))
         self._pg.execute(_EVENTS_INSERT, (trail[0], session[0], *columns))
 
-    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> Callable[[], list[int]]:
         """One statement for a batch's firings; the ids are drawn first, in row order (the
-        order of `RETURNING` rows is not promised)."""
+        order of `RETURNING` rows is not promised). They are read once the pipeline has
+        synced at the commit: the whole batch is one round trip."""
         trail, session, *columns, queued = (list(c) for c in zip(*rows, strict=True))
         got = self._pg.execute(_FIRINGS_INSERT, (*columns, trail[0], session[0], queued[0]))
-        return [int(fid) for (fid,) in got.fetchall()]
+        return lambda: [int(fid) for (fid,) in got.fetchall()]
 
     # -- runs: marked locally, shipped with the next batch or flush ------------------------
 

@@ -104,8 +104,9 @@ class SqlTrail:
     def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
         self._run_many(self.SQL.insert_events, rows)
 
-    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
-        """Insert pending firings (rows of `SQL.insert_firing`); their ids in row order."""
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> Callable[[], list[int]]:
+        """Insert pending firings (rows of `SQL.insert_firing`); what gives their ids in row
+        order once the transaction is committed (so no answer is awaited before the commit)."""
         raise NotImplementedError
 
     def _session_values(self, note: str) -> tuple[Any, ...]:
@@ -162,9 +163,14 @@ class SqlTrail:
         """Commit events and their pending firings in one transaction, with the journal
         position (and journal number) they were read up to; returns the firings' ids."""
         now, text, head = time.time(), self.text, (*self._scope, self.session)
-        ev_rows = [(*head, seq, event.name, event.type, event.job, text(event.extra),
-                    text(job_data if job_data is None or isinstance(job_data, str)
-                         else json.dumps(job_data)), now) for seq, event, job_data in events]
+        if text is _same:  # (a call per value saved where text is stored as it is)
+            ev_rows = [(*head, seq, event.name, event.type, event.job, event.extra,
+                        job_data if job_data is None or isinstance(job_data, str)
+                        else json.dumps(job_data), now) for seq, event, job_data in events]
+        else:
+            ev_rows = [(*head, seq, event.name, event.type, event.job, text(event.extra),
+                        text(job_data if job_data is None or isinstance(job_data, str)
+                             else json.dumps(job_data)), now) for seq, event, job_data in events]
         fi_rows = [(*head, f.event_seq, f.ordinal, text(f.event.format()), f.event.name,
                     f.event.type, f.event.job, text(f.event.extra), f.job, text(f.callback),
                     text(f.directory), text(f.trigger), f.language, text(f.code), now)
@@ -174,12 +180,12 @@ class SqlTrail:
                 written = self._write_completions()
                 if ev_rows:
                     self._insert_events(ev_rows)
-                ids = self._insert_firings(fi_rows) if fi_rows else []
+                ids = self._insert_firings(fi_rows) if fi_rows else list
                 if position is not None:
                     self._run(self.POSITION_PUT,
                               (*self._scope, position.segment, position.offset, journal_seq))
             self._written(written)
-        return ids
+            return ids()
 
     def start(self, firing_id: int, started_at: float) -> int:
         """Count a run's attempt, durably before it starts (a run that kills the host is
