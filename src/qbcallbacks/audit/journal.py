@@ -125,24 +125,29 @@ class Journal:
         with self._lock:
             seq = self._next_seq
             line = f"{seq}\t{head}\t{job_json or 'null'}\n".encode()
+            start, mm = self._offset, self._mm
+            stop = start + len(line)
             try:
-                if self._mm is None or self._offset + len(line) > self._size:
+                if mm is None or stop > self._size:
                     self._open(self._segment + 1, len(line) + 32)
-                assert self._mm is not None
-                self._mm[self._offset:self._offset + len(line)] = line
+                    start, mm = self._offset, self._mm
+                    stop = start + len(line)
+                assert mm is not None
+                mm[start:stop] = line
             except (OSError, ValueError) as exc:
                 raise JournalError(f"cannot write the event journal {self.directory}: "
                                    f"{getattr(exc, 'strerror', None) or exc}") from exc
-            self.problem = None
-            self._next_seq += 1
-            self._offset += len(line)
-            if isinstance(key, int) and key > self._last_key:
-                self._last_key = key
+            if self.problem is not None:
+                self.problem = None
+            self._next_seq = seq + 1
+            self._offset = stop
+            end = Position(self._segment, stop)
             if key is not None:
-                self.key_end = Position(self._segment, self._offset)
+                if isinstance(key, int) and key > self._last_key:
+                    self._last_key = key
+                self.key_end = end
             self._written += 1
             mine = self._written
-            end = Position(self._segment, self._offset)
         if self.fsync:
             self._sync(mine)
         return seq, end
