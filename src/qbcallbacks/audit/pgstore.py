@@ -29,7 +29,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from . import pgbatch
 from .globals import PgRunner
+from .journal import Position
 from .marks import Mark, RunMarks
 from .pgschema import schema_present, schema_statements
 from .sql import SqlTrail
@@ -302,6 +304,21 @@ class PgAuditStore(SqlTrail):
                         "accepted and never matched, and its last runs' attempts, wait in "
                         "its local journal there (started there again, it finishes them); "
                         "`?journal=table` keeps them in the database instead", self, row[0])
+
+    def _write_batch(self, ev_rows: list[tuple[Any, ...]], fi_rows: list[tuple[Any, ...]],
+                     position: Position | None, journal_seq: int) -> list[int]:
+        """One statement, hence one round trip (`audit.pgbatch`)."""
+        with self._reading():
+            marks = self._marks.take() if self._marks is not None else []
+            outcomes = self._outcomes()
+            sql, params = pgbatch.batch(
+                (self.trail, self.session), marks, outcomes, [r[2:] for r in ev_rows],
+                [r[2:-1] for r in fi_rows],
+                None if position is None else (position.segment, position.offset, journal_seq),
+                fi_rows[0][-1] if fi_rows else 0.0)
+            ids = [int(fid) for (fid,) in self._pg.execute(sql, params).fetchall()]
+            self._written(len(outcomes))
+        return ids
 
     def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
         """In one statement: columns as arrays."""

@@ -175,6 +175,12 @@ class SqlTrail:
                     f.event.type, f.event.job, text(f.event.extra), f.job, text(f.callback),
                     text(f.directory), text(f.trigger), f.language, text(f.code), now)
                    for f in firings]
+        return self._write_batch(ev_rows, fi_rows, position, journal_seq)
+
+    def _write_batch(self, ev_rows: list[tuple[Any, ...]], fi_rows: list[tuple[Any, ...]],
+                     position: Position | None, journal_seq: int) -> list[int]:
+        """Commit a batch's rows (of `SQL.insert_events`, `SQL.insert_firing`) with the
+        marks and outcomes waiting, in one transaction; the firings' ids."""
         with self._lock:
             with self._transaction():
                 written = self._write_completions()
