@@ -320,6 +320,12 @@ class PgAuditStore(SqlTrail):
             self._written(len(outcomes))
         return ids
 
+    def flush(self) -> None:
+        """As a batch with no rows of its own: one statement."""
+        with self._lock:
+            if self._waiting():
+                self._write_batch([], [], None, 0)
+
     def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
         """In one statement: columns as arrays."""
         self._pg.execute(_COMPLETE, [list(c) for c in zip(*outcomes, strict=True)])
