@@ -173,3 +173,25 @@ def test_a_batch_commits_the_marks_and_outcomes_waiting_with_its_own_rows(backen
     assert [(r.attempts, r.started_at, r.status) for r in store.query(ids=[a])] == [
         (2, 4.0, "ok")]
     store.close()
+
+
+def test_batches_of_any_size_keep_every_row_and_number_the_firings_in_order(backend):
+    """Rows go many to a statement, in chunks: sizes around the chunks lose nothing."""
+    store = open_audit(backend.location())
+    store.begin_session()
+    seq, ids = 0, []
+    for size in (1, 255, 256, 257, 300):
+        events = [(seq + i, Event(name="complete", type="job", job=i + 1), None)
+                  for i in range(size)]
+        ids += store.record_batch(events, [pending(seq + i, i + 1) for i in range(size)])
+        seq += size
+    assert ids == list(range(ids[0], ids[0] + seq))
+    assert [e.seq for e in store.events()] == list(range(seq))
+    for n, fid in enumerate(ids):
+        assert store.start(fid, float(n)) == 1
+        store.complete(fid, "ok", exit_code=0, finished_at=float(n) + 0.5)
+    store.flush()
+    rows = store.query()
+    assert [(r.id, r.event_seq, r.status, r.attempts, r.started_at) for r in rows] == [
+        (fid, n, "ok", 1, float(n)) for n, fid in enumerate(ids)]
+    store.close()

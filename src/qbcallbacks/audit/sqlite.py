@@ -22,8 +22,9 @@ from ..lang.source import file_kind_name
 from . import producers
 from .globals import SCHEMA as GLOBALS_SCHEMA
 from .globals import SqliteRunner
-from .marks import RunMarks
+from .marks import Mark, RunMarks
 from .sql import SqlTrail
+from .sqlrows import placeholders, run_rows
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
 
@@ -86,10 +87,20 @@ CREATE TABLE IF NOT EXISTS journal_position (
 """
 
 
-#: A batch's firings with the ids drawn for them (`statements`' insert, ids given).
-_FIRINGS_INSERT = (statements("?", scoped=False).insert_firing
-                   .replace("INSERT INTO firings(", "INSERT INTO firings(id, ")
-                   .replace("VALUES (", "VALUES (?,").removesuffix(" RETURNING id"))
+#: A batch's rows, many to a statement (`audit.sqlrows`): its events; its firings with the
+#: ids drawn for them; the outcomes and run marks waiting (as `statements`' own).
+_EVENTS = ("INSERT INTO events(session, seq, name, type, job, extra, job_data, at)",
+           placeholders(8))
+_FIRINGS = ("INSERT INTO firings(id, session, event_seq, ordinal, event, event_name, event_type, "
+            "event_job, event_extra, job, callback, directory, trigger, language, code, "
+            "queued_at, status)", placeholders(16, then="'pending'"))
+_OUTCOMES = ("UPDATE firings SET status = u.column1, exit_code = u.column2, "
+             "output = u.column3, error = u.column4, "
+             "started_at = COALESCE(firings.started_at, u.column5), finished_at = u.column6, "
+             "duration = u.column7, attempts = MAX(firings.attempts, 1) FROM (",
+             placeholders(8), ") AS u WHERE firings.id = u.column8")
+_MARKS = ("UPDATE firings SET attempts = MAX(firings.attempts, u.column1), "
+          "started_at = u.column2 FROM (", placeholders(3), ") AS u WHERE firings.id = u.column3")
 
 
 def journal_directory(db: Path) -> Path:
@@ -217,15 +228,24 @@ class SqliteAuditStore(SqlTrail):
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._db.executemany(sql, rows)
 
+    def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
+        run_rows(self._db, *_EVENTS, rows)
+
     def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> Callable[[], list[int]]:
-        """One statement for the batch: the ids are the ones SQLite would draw (one past the
-        highest), given explicitly, since this writer alone inserts while it holds the
-        transaction."""
+        """The ids are the ones SQLite would draw (one past the highest), given explicitly,
+        since this writer alone inserts while it holds the transaction."""
         top = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM firings").fetchone()[0])
         ids = list(range(top + 1, top + 1 + len(rows)))
-        self._db.executemany(_FIRINGS_INSERT, [(fid, *row) for fid, row in zip(ids, rows,
-                                                                               strict=True)])
+        run_rows(self._db, *_FIRINGS, [(fid, *row) for fid, row in zip(ids, rows, strict=True)])
         return lambda: ids
+
+    def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
+        run_rows(self._db, _OUTCOMES[0], _OUTCOMES[1], outcomes, _OUTCOMES[2])
+
+    def _ship_marks(self, marks: list[Mark]) -> None:
+        latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
+        run_rows(self._db, _MARKS[0], _MARKS[1], [(a, s, fid) for fid, (a, s) in latest.items()],
+                 _MARKS[2])
 
     def _global_runner(self) -> SqliteRunner:
         return SqliteRunner(self._lock, self._db, self._transaction)
