@@ -19,6 +19,7 @@ from typing import Protocol
 from ..audit.records import PendingFiring
 from ..audit.store import AuditError, EventRow
 from ..matching.matcher import Firing, Matcher
+from ..matching.owner import Audience
 from ..matching.rebuild import Check, Prepared, adopt, prepare, snapshot
 from ..matching.schedule import TimeSpec
 from ..model._base import trusted
@@ -45,6 +46,11 @@ class MatchSource(Protocol):
         """The firings of one event, in firing order; `job` updates what is known of it."""
         ...
 
+    def observe_for(self, event: Event, audience: Audience) -> Sequence[Firing]:
+        """The firings of a time event the engine raised, for the callbacks of the owners
+        `audience` names only; it never makes a job live."""
+        ...
+
     def set_rules(self, rules: Sequence[Rule]) -> None:
         """Replace the universal rules; the state of rules kept unchanged survives."""
         ...
@@ -64,6 +70,10 @@ class MatcherSource:
     def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
         with self._lock:
             return self.matcher.observe(event, job)
+
+    def observe_for(self, event: Event, audience: Audience) -> Sequence[Firing]:
+        with self._lock:
+            return self.matcher.observe_for(event, audience)
 
     def set_rules(self, rules: Sequence[Rule]) -> None:
         with self._lock:
@@ -212,6 +222,14 @@ class MatchLoop:
         finally:
             self._work.done()
 
+    def _observe(self, a: Accepted) -> Sequence[Firing]:
+        """An event from outside goes to every callback; one the engine raised goes to the
+        owners of its schedule that have not seen its instant (`Scheduler.audience`)."""
+        if a.stamp is None:
+            return self._source.observe(a.event, a.job)
+        audience = self._timer.audience(a.event, a.stamp)
+        return () if audience is None else self._source.observe_for(a.event, audience)
+
     def _record(self, accepted: list[Accepted]) -> None:
         """Match a run of events, commit them with their firings, hand the firings on."""
         if not accepted:
@@ -223,7 +241,7 @@ class MatchLoop:
             self._seq += 1
             self._timer.track(a.event, a.job)
             try:
-                found: Sequence[Firing] = self._source.observe(a.event, a.job)
+                found: Sequence[Firing] = self._observe(a)
             except Exception:  # a matcher bug must not stop the stream; record it loudly
                 self.lost_events += 1
                 log.exception("matcher failed on %s", a.event.format())
