@@ -123,7 +123,7 @@ class Dispatcher:
         self._intake.replay(found.events)  # `emit` waits until they are queued
         self._loop.start(found, self.rules)
         if s.time_events == "scheduled":  # a replay's stream carries its own time events
-            self._timer.start()
+            self._timer.start(after=self._intake.replayed)
         self._watcher = Watcher(self.directories, self.reload).start() if watch else None
 
     @classmethod

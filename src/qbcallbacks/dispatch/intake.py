@@ -82,6 +82,11 @@ class Intake:
         self.problem: tuple[str, float] | None = None
 
     @property
+    def replayed(self) -> threading.Event:
+        """Set once the journal's unmatched events are all queued (at once when none)."""
+        return self._replayed
+
+    @property
     def depth(self) -> int:
         """Events accepted and not yet taken by the matcher thread."""
         return self._queue.qsize()

@@ -45,11 +45,18 @@ class Timer:
         self._polling = threading.Lock()  # one poll at a time, so due events keep their order
         self._wake = threading.Event()
         self._stopping = False
+        self._ready = threading.Event()
+        self._ready.set()
         self._thread = threading.Thread(target=self._loop, name="qbcallbacks-time",
                                         daemon=True)
         self._unsubscribe: Callable[[], None] = lambda: None
 
-    def start(self) -> None:
+    def start(self, after: threading.Event | None = None) -> None:
+        """Start raising; with `after`, nothing is raised before it is set (the journal's
+        backlog is queued first, so an instant a dead host raised comes before the one the
+        new start raises, and its owners take it there once)."""
+        if after is not None:
+            self._ready = after
         self._unsubscribe = self.clock.subscribe(self.poll)
         self._thread.start()
 
@@ -102,7 +109,7 @@ class Timer:
 
     def poll(self) -> None:
         """Emit the time events due now; called by the thread and by manual clocks."""
-        if self._stopping:
+        if self._stopping or not self._ready.is_set():
             return
         with self._polling:
             live = self._live.live_jobs()
@@ -126,6 +133,9 @@ class Timer:
         # Clear first: a wake-up after this line is seen by the wait below.
         self._wake.clear()
         if self._stopping:
+            return
+        if not self._ready.is_set():
+            self._ready.wait(1.0)  # real time: the backlog is being queued
             return
         with self._lock:
             nxt = self._scheduler.next_due()
