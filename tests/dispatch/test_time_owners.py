@@ -8,8 +8,14 @@ from collections import Counter
 from pathlib import Path
 
 from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
+from qbcallbacks.dispatch.globals import WithGlobals
+from qbcallbacks.dispatch.matchloop import MatcherSource
+from qbcallbacks.lang import parse_trigger
 from qbcallbacks.matching.clock import ManualClock, from_qube
+from qbcallbacks.matching.globals import GlobalMatcher
+from qbcallbacks.matching.owner import Audience
 from qbcallbacks.model.events import Event, Job, JobCallback
+from qbcallbacks.model.globals import GlobalCallback
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.qcb import QcbRuntime
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
@@ -103,3 +109,15 @@ def test_a_job_removed_before_its_owed_instant_is_matched_gets_nothing(tmp_path:
         live = d._loop.rebuilt.matcher.live_jobs  # type: ignore[union-attr]
     assert _fired(d) == [("note.py", 1, "dummy-time-1-1000050")]
     assert live == (1,)  # the late instant about job 2 made no phantom job
+
+
+def test_a_global_takes_the_instant_a_late_matched_raise_stands_for() -> None:
+    """A repeat's event text does not say which instant it is: a raise matched after the next
+    period came due still counts for its own instant, so the next raise fires again."""
+    found = GlobalMatcher(parse_trigger)
+    found.add(GlobalCallback(id=1, trigger="globalrepeat-10-100", language="python", code="x"))
+    source = WithGlobals(MatcherSource(), found, ManualClock(start=from_qube(260)))
+    tick = Event(name="dummy", type="globalrepeat", job=0, extra="10-100")
+    assert len(source.observe_for(tick, Audience(instant=110))) == 1
+    assert len(source.observe_for(tick, Audience(instant=210))) == 1
+    assert source.observe_for(tick, Audience(instant=210)) == []

@@ -42,7 +42,7 @@ def test_an_owner_taking_up_a_raised_instant_is_owed_it_alone():
     s.set_specs({g100})
     [ordinary] = s.raise_due(from_qube(120), [1])
     assert formats([ordinary]) == [("dummy-globaltime-0-100", None)]
-    assert s.audience(ordinary.event, ordinary.stamp) == Audience()
+    assert s.audience(ordinary.event, ordinary.stamp) == Audience(instant=100)
     assert s.set_owner(global_owner(7), {g100})
     assert s.set_job_specs(5, {g100})
     owed = s.raise_due(from_qube(121), [1])
@@ -50,7 +50,7 @@ def test_an_owner_taking_up_a_raised_instant_is_owed_it_alone():
                              ("dummy-globaltime-0-100", "job:5")]
     assert {r.stamp.instant for r in owed} == {100}
     assert [s.audience(r.event, r.stamp) for r in owed] == [
-        Audience(only=global_owner(7)), Audience(only=job_owner(5))]
+        Audience(only=global_owner(7), instant=100), Audience(only=job_owner(5), instant=100)]
     assert s.raise_due(from_qube(500), [1]) == []
 
 
@@ -62,7 +62,7 @@ def test_an_instant_raised_before_the_taking_up_but_matched_after_it_is_seen_onc
     s.set_specs({g100})
     [ordinary] = s.raise_due(from_qube(100), [])
     s.set_job_specs(5, {g100})
-    assert s.audience(ordinary.event, ordinary.stamp) == Audience()  # job 5 takes it here
+    assert s.audience(ordinary.event, ordinary.stamp) == Audience(instant=100)  # job 5 takes it
     [owed] = s.raise_due(from_qube(101), [5])
     assert owed.stamp.owner == job_owner(5)
     assert s.audience(owed.event, owed.stamp) is None
@@ -74,13 +74,13 @@ def test_an_instant_seen_through_another_raise_is_skipped_for_that_owner_only():
     s = Scheduler()
     s.set_specs({spec("dummy-time-self-100")})
     first = s.raise_due(from_qube(100), [3, 4])
-    assert [s.audience(r.event, r.stamp) for r in first] == [Audience(), Audience()]
+    assert [s.audience(r.event, r.stamp) for r in first] == [Audience(instant=100)] * 2
     late = Job(id=9, callbacks=(JobCallback(triggers="dummy-time-self-100", language="qube",
                                             code="kill-self"),))
     s.set_job_specs(9, job_time_specs(late))
     [own] = s.raise_due(from_qube(150), [3, 4, 9])
     assert formats([own]) == [("dummy-time-9-100", None)]
-    assert s.audience(own.event, own.stamp) == Audience(skip=frozenset({RULES}))
+    assert s.audience(own.event, own.stamp) == Audience(skip=frozenset({RULES}), instant=100)
 
 
 def test_owed_events_reach_the_owner_about_to_be_live():

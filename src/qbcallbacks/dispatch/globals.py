@@ -139,7 +139,10 @@ class WithGlobals:
         picked = audience.among("global")
         if picked is None or self._globals.idle:
             return found
-        extra = self._globals.observe(event, to_qube(self._clock.now()), *picked)
+        # The instant the raise stands for, not the clock's: a repeat matched late is still
+        # the instant it was raised for, and the next one is not taken for it.
+        now = audience.instant if audience.instant is not None else to_qube(self._clock.now())
+        extra = self._globals.observe(event, now, *picked)
         return [*found, *extra] if extra else found
 
     def set_rules(self, rules: Sequence[Rule]) -> None:

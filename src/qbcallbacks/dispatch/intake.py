@@ -99,8 +99,8 @@ class Intake:
         if problem is not None:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
         if isinstance(key, list) and key[:1] == [STAMP_TAG]:
-            raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}: the engine's own "
-                             "time events are journalled with it")
+            raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}: the engine's "
+                                   "own time events are journalled with it")
         timeout = self.settings.emit_timeout
         if not self._replayed.wait(timeout):
             raise BackPressureError(f"event {event.format()} not accepted: events a previous "

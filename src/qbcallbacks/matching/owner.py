@@ -61,10 +61,12 @@ class Stamp(NamedTuple):
 
 class Audience(NamedTuple):
     """Whose callbacks take an engine-raised time event: `only` one owner's, or everyone's
-    but the owners in `skip` (those that already saw that instant)."""
+    but the owners in `skip` (those that already saw that instant); `instant` is the one it
+    stands for (a repeat's event text does not say which)."""
 
     only: Owner | None = None
     skip: frozenset[Owner] = frozenset()
+    instant: float | None = None
 
     def takes(self, owner: Owner) -> bool:
         return owner not in self.skip if self.only is None else owner == self.only

@@ -250,7 +250,7 @@ class Scheduler:
                 return None
             for spec in mine:
                 self._seen[stamp.owner, spec] = mark
-            return Audience(only=stamp.owner)
+            return Audience(only=stamp.owner, instant=stamp.instant)
         takes: set[Owner] = set()
         saw: set[Owner] = set()
         for spec in specs:
@@ -260,7 +260,7 @@ class Scheduler:
                 else:
                     takes.add(owner)
                     self._seen[owner, spec] = mark
-        return Audience(skip=frozenset(saw - takes))
+        return Audience(skip=frozenset(saw - takes), instant=stamp.instant)
 
     def _saw(self, owner: Owner, spec: TimeSpec, mark: tuple[float, int]) -> bool:
         """Whether the owner already took this instant (or a later one) from another raise
