@@ -19,7 +19,7 @@ from typing import Protocol
 from ..audit.records import PendingFiring
 from ..audit.store import AuditError, EventRow
 from ..matching.matcher import Firing, Matcher
-from ..matching.owner import Audience
+from ..matching.owner import Audience, Stamp
 from ..matching.rebuild import Check, Prepared, adopt, prepare, snapshot
 from ..matching.schedule import TimeSpec
 from ..model._base import trusted
@@ -222,12 +222,10 @@ class MatchLoop:
         finally:
             self._work.done()
 
-    def _observe(self, a: Accepted) -> Sequence[Firing]:
-        """An event from outside goes to every callback; one the engine raised goes to the
-        owners of its schedule that have not seen its instant (`Scheduler.audience`)."""
-        if a.stamp is None:
-            return self._source.observe(a.event, a.job)
-        audience = self._timer.audience(a.event, a.stamp)
+    def _observe_raised(self, a: Accepted, stamp: Stamp) -> Sequence[Firing]:
+        """An event the engine raised goes to the owners of its schedule that have not seen
+        its instant (`Scheduler.audience`); one from outside goes to every callback."""
+        audience = self._timer.audience(a.event, stamp)
         return () if audience is None else self._source.observe_for(a.event, audience)
 
     def _record(self, accepted: list[Accepted]) -> None:
@@ -241,7 +239,9 @@ class MatchLoop:
             self._seq += 1
             self._timer.track(a.event, a.job)
             try:
-                found: Sequence[Firing] = self._observe(a)
+                stamp = a.stamp
+                found: Sequence[Firing] = (self._source.observe(a.event, a.job) if stamp is None
+                                           else self._observe_raised(a, stamp))
             except Exception:  # a matcher bug must not stop the stream; record it loudly
                 self.lost_events += 1
                 log.exception("matcher failed on %s", a.event.format())
