@@ -65,6 +65,37 @@ HELD_HOST = textwrap.dedent("""
 """)
 
 
+#: A host killed after a global callback fired on an instant and before that batch reached
+#: the trail: the firing never ran, so the restart must fire it.
+UNRECORDED_HOST = textwrap.dedent("""
+    import sys, threading
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from support.dispatch_fakes import RecordingRuntime, runtimes
+    from qbcallbacks.dispatch import recorder
+    from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings
+    from qbcallbacks.matching.clock import ManualClock, from_qube
+    from qbcallbacks.reference.memory import MemorySupervisor
+
+    record = recorder.Recorder.record
+
+    def held(self, events, pending, *rest):
+        if any(p.callback.startswith("global:") for p in pending):
+            Path({marker!r}).write_text("fired, not recorded")
+            threading.Event().wait()
+        return record(self, events, pending, *rest)
+
+    recorder.Recorder.record = held
+    clock = ManualClock(start=from_qube(1_000_000))
+    d = Dispatcher([{root!r}], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
+                   audit={audit!r}, clock=clock,
+                   settings=DispatcherSettings(allow_global_callbacks=True))
+    d.submit_global("globaltime-1000050", language="python", code={code!r})
+    clock.set(from_qube(1_000_060))
+    threading.Event().wait()
+""")
+
+
 def run_until_marker(script: str, marker: Path) -> None:
     """Run a host until it writes `marker`, then kill it with SIGKILL."""
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
@@ -117,3 +148,25 @@ def test_an_embedder_cannot_pass_its_event_off_as_the_engines(tmp_path: Path) ->
                    key=["qbcallbacks:time", "rules", "5.0", 1])
         assert d.wait_idle(30)
         assert d.audit.events(d.session) == []
+
+
+def test_a_global_firing_killed_before_it_was_recorded_fires_after_the_restart(
+        tmp_path: Path) -> None:
+    root = write_dir(tmp_path / "cb", {})
+    audit, marker = tmp_path / "audit.db", tmp_path / "fired"
+    run_until_marker(UNRECORDED_HOST.format(tests=TESTS, root=str(root), audit=str(audit),
+                                            code=REPORT, marker=str(marker)), marker)
+    clock = ManualClock(start=from_qube(1_000_061))
+    with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
+                    audit=audit, clock=clock, settings=ALLOWED) as d:
+        assert d.wait_idle(30)
+        clock.set(from_qube(1_000_200))
+        assert d.wait_idle(30)
+        [kept] = d.globals()
+    trail = open_audit(audit)
+    try:
+        fired = [(f.callback, f.event.format(), f.status) for f in trail.query()]
+    finally:
+        trail.close()
+    assert fired == [(f"global:{kept.id}", "dummy-globaltime-0-1000050", "ok")]
+    assert kept.last_instant == 1_000_050

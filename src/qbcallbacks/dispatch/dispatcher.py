@@ -112,7 +112,8 @@ class Dispatcher:
         self._executor = executor if executor is not None else _executor_for(s, runtimes, mode)
         self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
-                               self._timer, self._work, self._life, s, rebuilt=inner)
+                               self._timer, self._work, self._life, s, rebuilt=inner,
+                               committed=self._globals.committed)
         self._book = RuleBook(self.directories, on_diagnostics)
         self._loop.apply(self._book.load_initial())
         self._globals.start()

@@ -81,6 +81,8 @@ class GlobalBook:
         self._settings = settings
         self._timer = timer
         self.matcher = GlobalMatcher(parse_trigger, on_instant=self._fired)
+        #: Instants fired on in the batch being matched, written once it is recorded.
+        self._unsaved: list[tuple[int, float]] = []
 
     def start(self) -> None:
         """Take the global callbacks the trail keeps in force (from before a restart)."""
@@ -89,11 +91,20 @@ class GlobalBook:
             self._timer.set_global(callback_id, trigger)
 
     def _fired(self, callback_id: int, instant: float) -> None:
-        try:
-            self._table.fired(callback_id, instant)
-        except AuditError:  # it may fire that instant again after a restart; say so
-            log.exception("could not record the instant global callback %d fired on",
-                          callback_id)
+        self._unsaved.append((callback_id, instant))
+
+    def committed(self, ok: bool) -> None:
+        """After a batch (from the matcher thread): the instants its global firings were on
+        are written only once those firings are in the trail. Written before, a host killed
+        in between would skip, after its restart, an instant whose firing never ran; not
+        written (the batch stays in the journal), the next start fires it then."""
+        unsaved, self._unsaved = self._unsaved, []
+        for callback_id, instant in unsaved if ok else ():
+            try:
+                self._table.fired(callback_id, instant)
+            except AuditError:  # it may fire that instant again after a restart; say so
+                log.exception("could not record the instant global callback %d fired on",
+                              callback_id)
 
     def submit(self, trigger: str, *, language: str, code: str) -> int:
         """Keep a new global callback in force and return its id; `GlobalCallbackError` (the

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from ..audit.records import PendingFiring
@@ -113,8 +113,11 @@ class MatchLoop:
 
     def __init__(self, intake: Intake, source: MatchSource, recorder: Recorder,
                  executor: Executor, timer: Timer, work: InFlight, life: LifeCycle,
-                 settings: DispatcherSettings, *, rebuilt: MatchSource | None = None) -> None:
+                 settings: DispatcherSettings, *, rebuilt: MatchSource | None = None,
+                 committed: Callable[[bool], None] | None = None) -> None:
         self._intake, self._source, self._recorder = intake, source, recorder
+        #: Told after each batch whether its events and firings are in the trail.
+        self._committed = committed
         self._executor, self._timer = executor, timer
         self._work, self._life, self.settings = work, life, settings
         self._seq = 0  # events matched in this session
@@ -251,11 +254,14 @@ class MatchLoop:
         try:
             recorded = self._recorder.record(events, pending, accepted[-1].end,
                                              accepted[-1].jseq)
+            ok = True
         except Exception as exc:  # an AuditError: closing gave up, the journal keeps them
             if not isinstance(exc, AuditError):  # a fault of ours: lost, and said so
                 self.lost_events += len(accepted)
                 log.exception("recording %d events failed; they are lost", len(accepted))
-            recorded = []
+            recorded, ok = [], False
+        if self._committed is not None:
+            self._committed(ok)
         try:
             for firing in recorded:
                 self._hand_on(firing)
