@@ -186,8 +186,7 @@ class Dispatcher:
         """Journal and queue an event (and what is known of its job). Returns at once unless
         the queue is full (then waits up to `emit_timeout` and raises `BackPressureError`) or
         the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause).
-        `key` (an idempotency key) is journalled with it: see `journal.last_key`; one that
-        starts with `qbcallbacks:time` (the engine's own time events) is refused."""
+        `key` (an idempotency key, never `qbcallbacks:time`'s) is journalled: see `last_key`."""
         self._intake.emit(event, job, key)
 
     def poll_time(self) -> None:
