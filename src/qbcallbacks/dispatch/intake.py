@@ -24,6 +24,8 @@ from typing import Protocol
 
 from ..audit.journal import JournalEntry, JournalError, JournalKey, Position
 from ..audit.store import EventJournal
+from ..errors import QbCallbacksError
+from ..matching.owner import STAMP_TAG, Stamp, stamp_key, stamp_of
 from ..matching.rebuild import Prepared
 from ..matching.schedule import TimeSpec
 from ..model.events import Event, Job
@@ -44,6 +46,8 @@ class Accepted:
     job: Job | None
     job_json: str | None
     end: Position
+    #: What the engine raised a time event for (None: an event from outside).
+    stamp: Stamp | None = None
 
 
 @dataclass(slots=True)
@@ -84,6 +88,11 @@ class Intake:
         self.problem: tuple[str, float] | None = None
 
     @property
+    def replayed(self) -> threading.Event:
+        """Set once the journal's unmatched events are all queued (at once when none)."""
+        return self._replayed
+
+    @property
     def depth(self) -> int:
         """Events accepted and not yet taken by the matcher thread."""
         return self._queue.qsize()
@@ -95,6 +104,9 @@ class Intake:
         problem = self._trail.problem
         if problem is not None:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
+        if isinstance(key, list) and key[:1] == [STAMP_TAG]:
+            raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}: the engine's "
+                                   "own time events are journalled with it")
         timeout = self.settings.emit_timeout
         if not self._replayed.is_set() and not self._replayed.wait(timeout):
             raise BackPressureError(f"event {event.format()} not accepted: events a previous "
@@ -106,10 +118,11 @@ class Intake:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
         self.problem = None
 
-    def put_time_event(self, event: Event) -> None:
-        """Our own events: wait for room rather than fail, so a due instant is never lost."""
+    def put_time_event(self, event: Event, stamp: Stamp) -> None:
+        """Our own events: wait for room rather than fail, so a due instant is never lost;
+        the stamp is journalled in the key's place, so a restart reads it back."""
         try:
-            self._accept(event, None, None, None)
+            self._accept(event, None, stamp_key(stamp), None, stamp)
         except JournalError as exc:
             log.error("time event %s not journalled: %s", event.format(), exc)
 
@@ -154,7 +167,7 @@ class Intake:
         self._queue.put(None)
 
     def _accept(self, event: Event, job: Job | None, key: JournalKey,
-                timeout: float | None) -> None:
+                timeout: float | None, stamp: Stamp | None = None) -> None:
         """Journal and queue an event once there is room, waiting up to `timeout` (None: for
         ever) for it; on failure nothing is queued or counted."""
         job_json = job.model_dump_json() if job is not None else None
@@ -166,7 +179,7 @@ class Intake:
                 seq, end = (self.journal.append(event, job_json) if key is None
                             else self.journal.append(event, job_json, key))
                 self._held += 1
-                self._queue.put(Accepted(seq, event, job, job_json, end))
+                self._queue.put(Accepted(seq, event, job, job_json, end, stamp))
         except BaseException:
             self._work.done()
             raise
@@ -196,7 +209,7 @@ class Intake:
                     self._work.add()
                     self._held += 1
                     self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json,
-                                             entry.end))
+                                             entry.end, stamp_of(entry.key)))
         except Exception:
             log.exception("reading the journal back failed")
         finally:
