@@ -184,8 +184,8 @@ class MatchLoop:
         """Count a recorded firing in flight and give it to the executor (or refuse it)."""
         self._work.add(firings=True)
         # A global callback (job 0) was let in by the site: its code needs no job permission.
-        refusal = job_code_refusal(firing.language,
-                                   job_specific=firing.path is None and firing.job != 0,
+        refusal = job_code_refusal(firing.language,  # inline code is the job's own
+                                   job_specific=firing.code is not None and firing.job != 0,
                                    allowed=self.settings.allow_job_code)
         if refusal is not None:
             self._recorder.complete(firing.id, RunResult(status="refused", error=refusal))
