@@ -74,6 +74,7 @@ class Intake:
         self._room = threading.Semaphore(settings.queue_size)
         self._lock = threading.Lock()  # journal order is queue order
         self._replayed = threading.Event()
+        self._dumped: dict[int, tuple[Job, str]] = {}  # id(job): the job and its JSON
         #: The journal's fault and since when, cleared by the next emit that works.
         self.problem: tuple[str, float] | None = None
 
@@ -90,7 +91,7 @@ class Intake:
         if problem is not None:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
         timeout = self.settings.emit_timeout
-        if not self._replayed.wait(timeout):
+        if not self._replayed.is_set() and not self._replayed.wait(timeout):
             raise BackPressureError(f"event {event.format()} not accepted: events a previous "
                                     "host accepted are still being read back from the journal")
         if not self._room.acquire(timeout=timeout):
@@ -152,7 +153,7 @@ class Intake:
 
     def _accept(self, event: Event, job: Job | None, key: JournalKey) -> None:
         """Journal and queue an event whose room is taken; on failure the room is given back."""
-        job_json = job.model_dump_json() if job is not None else None
+        job_json = None if job is None else self._job_json(job)
         self._work.add()
         try:
             with self._lock:
@@ -163,6 +164,18 @@ class Intake:
             self._work.done()
             self._room.release()
             raise
+
+    def _job_json(self, job: Job) -> str:
+        """The job's JSON, dumped once per job object: a job named by id event after
+        event is journaled with each, and its (frozen) object is the same until it changes."""
+        found = self._dumped.get(id(job))
+        if found is not None and found[0] is job:
+            return found[1]
+        if len(self._dumped) >= 4096:
+            self._dumped.clear()
+        text = job.model_dump_json()
+        self._dumped[id(job)] = (job, text)
+        return text
 
     def _replay(self, entries: Iterator[JournalEntry]) -> None:
         try:
