@@ -20,6 +20,8 @@ from typing import Protocol
 
 from ..audit.journal import JournalEntry, JournalError, JournalKey, Position
 from ..audit.store import EventJournal
+from ..errors import QbCallbacksError
+from ..matching.owner import STAMP_TAG, Stamp, stamp_key, stamp_of
 from ..matching.rebuild import Prepared
 from ..matching.schedule import TimeSpec
 from ..model.events import Event, Job
@@ -40,6 +42,8 @@ class Accepted:
     job: Job | None
     job_json: str | None
     end: Position
+    #: What the engine raised a time event for (None: an event from outside).
+    stamp: Stamp | None = None
 
 
 @dataclass(slots=True)
@@ -79,6 +83,11 @@ class Intake:
         self.problem: tuple[str, float] | None = None
 
     @property
+    def replayed(self) -> threading.Event:
+        """Set once the journal's unmatched events are all queued (at once when none)."""
+        return self._replayed
+
+    @property
     def depth(self) -> int:
         """Events accepted and not yet taken by the matcher thread."""
         return self._queue.qsize()
@@ -90,6 +99,9 @@ class Intake:
         problem = self._trail.problem
         if problem is not None:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
+        if isinstance(key, list) and key[:1] == [STAMP_TAG]:
+            raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}: the engine's "
+                                   "own time events are journalled with it")
         timeout = self.settings.emit_timeout
         if not self._replayed.is_set() and not self._replayed.wait(timeout):
             raise BackPressureError(f"event {event.format()} not accepted: events a previous "
@@ -106,11 +118,12 @@ class Intake:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
         self.problem = None
 
-    def put_time_event(self, event: Event) -> None:
-        """Our own events: wait for room rather than fail, so a due instant is never lost."""
+    def put_time_event(self, event: Event, stamp: Stamp) -> None:
+        """Our own events: wait for room rather than fail, so a due instant is never lost;
+        the stamp is journalled in the key's place, so a restart reads it back."""
         self._room.acquire()
         try:
-            self._accept(event, None, None)
+            self._accept(event, None, stamp_key(stamp), stamp)
         except JournalError as exc:
             log.error("time event %s not journalled: %s", event.format(), exc)
 
@@ -151,7 +164,8 @@ class Intake:
         """Queue the end: the matcher thread stops when it gets there."""
         self._queue.put(None)
 
-    def _accept(self, event: Event, job: Job | None, key: JournalKey) -> None:
+    def _accept(self, event: Event, job: Job | None, key: JournalKey,
+                stamp: Stamp | None = None) -> None:
         """Journal and queue an event whose room is taken; on failure the room is given back."""
         job_json = None if job is None else self._job_json(job)
         self._work.add()
@@ -159,7 +173,7 @@ class Intake:
             with self._lock:
                 seq, end = (self.journal.append(event, job_json) if key is None
                             else self.journal.append(event, job_json, key))
-                self._queue.put(Accepted(seq, event, job, job_json, end))
+                self._queue.put(Accepted(seq, event, job, job_json, end, stamp))
         except BaseException:
             self._work.done()
             self._room.release()
@@ -183,7 +197,8 @@ class Intake:
                 job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
                 self._room.acquire()
                 self._work.add()
-                self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
+                self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end,
+                                         stamp_of(entry.key)))
         except Exception:
             log.exception("reading the journal back failed")
         finally:
