@@ -317,17 +317,27 @@ def release_tails(directory: Path) -> int:
 
 
 def _head(event: Event, key: JournalKey) -> str:
-    """`json.dumps([name, type, job, extra(, key)])`, the same text; the usual event (a text
-    name, type and extra, a number job, no key) is written directly, at a quarter the cost."""
-    name, typ, job, extra = event.name, event.type, event.job, event.extra
-    if (key is None and type(job) is int and type(name) is str and type(typ) is str
-            and (extra is None or type(extra) is str)):
-        more = "null" if extra is None else _quote(extra)
-        return f"[{_quote(name)}, {_quote(typ)}, {job}, {more}]"
-    fields: list[object] = [name, typ, job, extra]
-    if key is not None:
-        fields.append(key)
-    return json.dumps(fields)
+    """`json.dumps([name, type, job, extra(, key)])`, written directly when the key is none,
+    a number or a list of strings and numbers (every key the service gives), which costs a
+    third of it on the service's hot path. A property test compares the two."""
+    extra = "null" if event.extra is None else _quote(event.extra)
+    head = f"[{_quote(event.name)}, {_quote(event.type)}, {int.__repr__(event.job)}, {extra}"
+    if key is None:
+        return head + "]"
+    if type(key) is int:
+        return f"{head}, {int.__repr__(key)}]"
+    if type(key) is list:
+        parts = []
+        for item in key:
+            if type(item) is str:
+                parts.append(_quote(item))
+            elif type(item) is int:
+                parts.append(int.__repr__(item))
+            else:
+                break
+        else:
+            return f"{head}, [{', '.join(parts)}]]"
+    return json.dumps([event.name, event.type, event.job, event.extra, key])
 
 
 def _parse(raw: bytes, end: Position) -> JournalEntry | None:

@@ -84,6 +84,7 @@ class Intake:
         self._held = 0  # events queued and not yet taken (under the lock)
         self._waiting = 0  # callers waiting for room (under the lock)
         self._replayed = threading.Event()
+        self._dumped: dict[int, tuple[Job, str]] = {}  # id(job): the job and its JSON
         #: The journal's fault and since when, cleared by the next emit that works.
         self.problem: tuple[str, float] | None = None
 
@@ -170,7 +171,7 @@ class Intake:
                 timeout: float | None, stamp: Stamp | None = None) -> None:
         """Journal and queue an event once there is room, waiting up to `timeout` (None: for
         ever) for it; on failure nothing is queued or counted."""
-        job_json = job.model_dump_json() if job is not None else None
+        job_json = None if job is None else self._job_json(job)
         self._work.add()
         try:
             with self._lock:
@@ -198,6 +199,18 @@ class Intake:
                 f"event {what} not accepted: {self.settings.queue_size} events are "
                 f"waiting and none was taken in {timeout:g} s; the supervisor must retry or "
                 "slow down")
+
+    def _job_json(self, job: Job) -> str:
+        """The job's JSON, dumped once per job object: a job named by id event after
+        event is journaled with each, and its (frozen) object is the same until it changes."""
+        found = self._dumped.get(id(job))
+        if found is not None and found[0] is job:
+            return found[1]
+        if len(self._dumped) >= 4096:
+            self._dumped.clear()
+        text = job.model_dump_json()
+        self._dumped[id(job)] = (job, text)
+        return text
 
     def _replay(self, entries: Iterator[JournalEntry]) -> None:
         try:
