@@ -22,7 +22,8 @@ SLICES = 16
 _draw = random.SystemRandom()
 
 
-def _ephemeral_start() -> int:
+def ephemeral_start() -> int:
+    """The first port the kernel hands out for outgoing connections and binds to port 0."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
             return int(f.read().split()[0])
@@ -30,8 +31,9 @@ def _ephemeral_start() -> int:
         return 32768
 
 
-def _slice() -> range:
-    top = max(_ephemeral_start(), LOWEST + SLICES * 64)
+def worker_slice() -> range:
+    """The ports this process (an xdist worker, or a run without workers) picks from."""
+    top = max(ephemeral_start(), LOWEST + SLICES * 64)
     size = (top - LOWEST) // SLICES
     worker = os.environ.get("PYTEST_XDIST_WORKER", "")
     index = int(worker[2:]) % (SLICES - 1) if worker.startswith("gw") else SLICES - 1
@@ -49,7 +51,7 @@ def _bindable(port: int) -> bool:
 
 def free_port() -> int:
     """A loopback TCP port nothing is bound to now, from this worker's slice."""
-    ports = _slice()
+    ports = worker_slice()
     for _ in range(200):
         port = _draw.choice(ports)
         if _bindable(port):
