@@ -1,22 +1,19 @@
-"""Shared test set-up: hypothesis profiles chosen by HYPOTHESIS_PROFILE, and which tests
-must share a pytest-xdist worker.
+"""Shared test set-up: hypothesis profiles chosen by HYPOTHESIS_PROFILE.
 
 `dev` (the default) is quick for the edit-test loop, `ci` is what `.ci/run` uses, `nightly` is
 for long unattended runs, `fuzz` hunts with many examples and no health checks.
 
-The suite runs on several pytest-xdist workers (`addopts` in pyproject.toml), which take tests
-one by one (`--dist loadgroup`). A module whose module-scoped fixture is costly or holds state
-its tests build on is kept whole on one worker by `WHOLE`, so that fixture is made once; a
+The suite runs on pytest-xdist workers (`addopts` in pyproject.toml) that take whole modules
+(`--dist loadfile`), so a module fixture (Celery workers, a language server) is made once; a
 session fixture (a PostgreSQL cluster, a RabbitMQ broker) is made once per worker that needs
-it. `-p no:xdist` (or `-n 0`) runs everything in one process, as before.
+it. The example database takes saves from all workers at once (`tests/test_test_setup.py`).
+`-n 0` runs everything in one process.
 """
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -49,26 +46,3 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
-
-#: Module (under tests/) -> the xdist group that keeps its tests on one worker. Modules of one
-#: group share something a second worker would make again or race on: the VS Code modules
-#: share editors/vscode/node_modules, which the TextMate test installs when it is missing.
-WHOLE = {
-    "dispatch/test_celery_executor.py": "celery-workers",
-    "lsp/test_server_limits.py": "lsp-limits",
-    "lsp/test_server_protocol.py": "lsp-protocol",
-    "lsp/test_textmate.py": "vscode",
-    "lsp/test_vscode_bundle.py": "vscode",
-    "cli/test_simulate.py": "simulate",
-    "cli/test_check_formats.py": "check-formats",
-    "test_layout.py": "layout",
-    "test_packaging.py": "packaging",
-}
-_TESTS = Path(__file__).resolve().parent
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        group = WHOLE.get(item.path.relative_to(_TESTS).as_posix())
-        if group is not None:
-            item.add_marker(pytest.mark.xdist_group(group))
