@@ -30,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import NamedTuple
 
@@ -120,31 +121,33 @@ class Journal:
                key: JournalKey = None) -> tuple[int, Position]:
         """Write one event (with the caller's `key`, if any); returns its sequence number and
         the position after it."""
-        fields: list[object] = [event.name, event.type, event.job, event.extra]
-        if key is not None:
-            fields.append(key)
-        head = json.dumps(fields)
+        head = _head(event, key)
         with self._lock:
             seq = self._next_seq
             line = f"{seq}\t{head}\t{job_json or 'null'}\n".encode()
+            start, mm = self._offset, self._mm
+            stop = start + len(line)
             try:
-                if self._mm is None or self._offset + len(line) > self._size:
+                if mm is None or stop > self._size:
                     self._open(self._segment + 1, len(line) + 32)
-                assert self._mm is not None
-                self._mm[self._offset:self._offset + len(line)] = line
+                    start, mm = self._offset, self._mm
+                    stop = start + len(line)
+                assert mm is not None
+                mm[start:stop] = line
             except (OSError, ValueError) as exc:
                 raise JournalError(f"cannot write the event journal {self.directory}: "
                                    f"{getattr(exc, 'strerror', None) or exc}") from exc
-            self.problem = None
-            self._next_seq += 1
-            self._offset += len(line)
-            if isinstance(key, int) and key > self._last_key:
-                self._last_key = key
+            if self.problem is not None:
+                self.problem = None
+            self._next_seq = seq + 1
+            self._offset = stop
+            end = Position(self._segment, stop)
             if key is not None:
-                self.key_end = Position(self._segment, self._offset)
+                if isinstance(key, int) and key > self._last_key:
+                    self._last_key = key
+                self.key_end = end
             self._written += 1
             mine = self._written
-            end = Position(self._segment, self._offset)
         if self.fsync:
             self._sync(mine)
         return seq, end
@@ -311,6 +314,20 @@ def release_tails(directory: Path) -> int:
                 fh.truncate(end)
                 freed += size - end
     return freed
+
+
+def _head(event: Event, key: JournalKey) -> str:
+    """`json.dumps([name, type, job, extra(, key)])`, the same text; the usual event (a text
+    name, type and extra, a number job, no key) is written directly, at a quarter the cost."""
+    name, typ, job, extra = event.name, event.type, event.job, event.extra
+    if (key is None and type(job) is int and type(name) is str and type(typ) is str
+            and (extra is None or type(extra) is str)):
+        more = "null" if extra is None else _quote(extra)
+        return f"[{_quote(name)}, {_quote(typ)}, {job}, {more}]"
+    fields: list[object] = [name, typ, job, extra]
+    if key is not None:
+        fields.append(key)
+    return json.dumps(fields)
 
 
 def _parse(raw: bytes, end: Position) -> JournalEntry | None:
