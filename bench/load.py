@@ -10,18 +10,25 @@ the CLI when it is installed, else through the same matcher directly).
 
 Targets: emit p99 under 100 us at 10k events/s offered (`--rate`, journal on); no firing
 lost. The baseline is one `os.write` of the same line, the least a journalled emit costs.
+Each run also prints the CPU seconds it cost per event: this process's (every thread, the
+emitting loop included) and, on PostgreSQL, the server's for the trail's connections. On a
+shared machine the rate swings with the load; the CPU per event much less.
 
 `--postgresql` makes a throw-away cluster (`initdb`, as the tests do) and runs the same load
 three times in one process: on a SQLite trail (the baseline), on a PostgreSQL trail with its
 local file journal (the default) and with the journal in the database (`?journal=table`, one
 group commit per round trip); then appends to the table journal alone from several threads at
 once, which is where group commit can group. Prints one row per run and the ratio to SQLite.
+For `bench/run` (`--rows`) it runs SQLite and PostgreSQL with its default journal, or SQLite
+alone where PostgreSQL is not installed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import glob
+import importlib.util
 import json
 import os
 import random
@@ -204,11 +211,13 @@ def run(args: argparse.Namespace, work: Path, audit: str | Path,
                                 synchronous=args.synchronous)
     d = Dispatcher([str(cbdir)], NullSupervisor(), mode="in-process", settings=config,
                    audit=audit)
-    t0 = time.perf_counter()
+    server = ServerCpu(audit)
+    t0, c0 = time.perf_counter(), time.process_time()
     lat = offer(d, stream, args.rate)
     t_emit = time.perf_counter() - t0
     d.wait_idle()
     t_all = time.perf_counter() - t0
+    cpu, server_cpu = time.process_time() - c0, server.seconds()
     d.close()
     firings = d.audit.query(session=d.session)
     predicted, how = dry_run_prediction(cbdir, d.audit, d.session, d.rules, work)
@@ -218,7 +227,37 @@ def run(args: argparse.Namespace, work: Path, audit: str | Path,
             "sustained": len(stream) / t_all, "firings": firings, "how": how,
             "predicted": sum(predicted.values()), "lost": sum((predicted - got).values()),
             "extra": sum((got - predicted).values()),
-            "statuses": Counter(f.status for f in firings)}
+            "statuses": Counter(f.status for f in firings),
+            "cpu_us": cpu / len(stream) * 1e6, "server_us": server_cpu / len(stream) * 1e6}
+
+
+class ServerCpu:
+    """CPU seconds the PostgreSQL server spent for a trail's connections (the backends
+    connected to its database when made), from /proc; 0 for a SQLite trail."""
+
+    def __init__(self, audit: str | Path) -> None:
+        self.pids: list[int] = []
+        if isinstance(audit, str) and audit.startswith("postgresql://"):
+            import psycopg
+
+            from qbcallbacks.audit.pgstore import split_url
+
+            with psycopg.connect(split_url(audit)[0]) as pg:
+                self.pids = [r[0] for r in pg.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()").fetchall()]
+        self.start = self._now()
+
+    def _now(self) -> float:
+        ticks = 0
+        for pid in self.pids:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        return ticks / os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float:
+        return self._now() - self.start
 
 
 def report(r: dict[str, Any], base: list[float], rate: float) -> bool:
@@ -227,6 +266,8 @@ def report(r: dict[str, Any], base: list[float], rate: float) -> bool:
     durations = [f.duration * 1e6 for f in firings if f.duration is not None]
     e2e = [((f.finished_at or 0) - f.queued_at) * 1e6 for f in firings]
     print(f"emit loop:        {r['emit_rate']:,.0f} events/s")
+    server = f" (+ {r['server_us']:.1f} us the server's)" if r["server_us"] else ""
+    print(f"CPU per event:    {r['cpu_us']:.1f} us this process's{server}")
     print(f"sustained:        {r['sustained']:,.0f} events/s (first emit to all audited)")
     print(f"emit latency:     p50 {pct(lat, 0.50):.1f} us, p99 {pct(lat, 0.99):.1f} us, "
           f"max {max(lat):.0f} us")
@@ -288,26 +329,39 @@ def group_commit(url: str, threads: int, per_thread: int) -> tuple[float, list[f
 
 
 def compare(args: argparse.Namespace, work: Path, stream: list[tuple[Event, Job | None]],
-            base: list[float]) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
-    """SQLite, then PostgreSQL with each journal, in one process; a row each, and ratios."""
+            base: list[float], *, table: bool = True
+            ) -> tuple[bool, list[tuple[str, dict[str, Any]]]]:
+    """SQLite, then PostgreSQL with its local journal and (`table`) with the journal in the
+    database, in one process; a row each, and ratios."""
     results, ok = [], True
     with postgres() as url:
-        runs = (("SQLite", work / "audit.db"),
-                ("PostgreSQL, local journal", f"{url}&trail=local&journal={work / 'journal'}"),
-                ("PostgreSQL, table journal", f"{url}&trail=table&journal=table"))
+        runs: list[tuple[str, str | Path]] = [("SQLite", work / "audit.db"),
+                ("PostgreSQL, local journal", f"{url}&trail=local&journal={work / 'journal'}")]
+        if table:
+            runs.append(("PostgreSQL, table journal", f"{url}&trail=table&journal=table"))
         for label, audit in runs:
             print(f"\n== {label}")
             r = run(args, work, audit, stream)
             ok = report(r, base, args.rate) and ok
             results.append((label, r))
-        rate, lat = group_commit(url, 8, max(200, len(stream) // 40))
-    print(f"\n{'what':28} {'events/s':>10} {'emit p50':>9} {'emit p99':>9} {'vs sqlite':>10}")
+        grouped = group_commit(url, 8, max(200, len(stream) // 40)) if table else None
+    print(f"\n{'what':28} {'events/s':>10} {'emit p50':>9} {'emit p99':>9} {'vs sqlite':>10} "
+          f"{'CPU/event':>10} {'server':>7}")
     for label, r in results:
         print(f"{label:28} {r['sustained']:10,.0f} {pct(r['lat'], 0.5):7.1f}us "
-              f"{pct(r['lat'], 0.99):7.0f}us {r['sustained'] / results[0][1]['sustained']:9.2f}x")
-    print(f"{'table journal, 8 threads':28} {rate:10,.0f} {pct(lat, 0.5):7.1f}us "
-          f"{pct(lat, 0.99):7.0f}us  (appends only, grouped)")
+              f"{pct(r['lat'], 0.99):7.0f}us {r['sustained'] / results[0][1]['sustained']:9.2f}x "
+              f"{r['cpu_us']:8.1f}us {r['server_us']:5.1f}us")
+    if grouped is not None:
+        rate, lat = grouped
+        print(f"{'table journal, 8 threads':28} {rate:10,.0f} {pct(lat, 0.5):7.1f}us "
+              f"{pct(lat, 0.99):7.0f}us  (appends only, grouped)")
     return ok, results
+
+
+def have_postgres() -> bool:
+    """Whether a throw-away cluster can be made and reached here (as the tests make theirs)."""
+    return (bool(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+            and importlib.util.find_spec("psycopg") is not None)
 
 
 def rows_of(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]]],
@@ -319,8 +373,10 @@ def rows_of(args: argparse.Namespace, results: list[tuple[str, dict[str, Any]]],
     for label, r in results:
         ok = r["lost"] == 0 and r["extra"] == 0
         p99 = pct(r["lat"], 0.99)
+        server = f" + {r['server_us']:.0f} server" if r["server_us"] else ""
         out.append(row(f"durable dispatch, {label} trail, {args.rate:,.0f} events/s offered",
-                       f"{r['sustained']:,.0f} events/s, {r['lost']} lost",
+                       f"{r['sustained']:,.0f} events/s, {r['lost']} lost; CPU "
+                       f"{r['cpu_us']:.0f}{server} us/event",
                        f"{args.rate:,.0f} events/s offered", r["sustained"] / want,
                        f">= {want:,.0f} events/s, none lost", r["sustained"] >= want and ok))
         out.append(row(f"durable dispatch, {label} trail, emit p99", f"{p99:.0f} us",
@@ -348,8 +404,8 @@ def run_load(args: argparse.Namespace) -> tuple[bool, list[dict[str, Any]]]:
         stream = make_stream(args.events, args.jobs, args.seed)
         base = journal_floor(work / "floor.log", stream)
         print(f"{args.rules} rules, {len(stream)} events, {args.jobs} jobs")
-        if args.postgresql:
-            ok, results = compare(args, work, stream, base)
+        if args.postgresql or (args.rows and have_postgres()):
+            ok, results = compare(args, work, stream, base, table=args.postgresql)
         else:
             r = run(args, work, work / "audit.db", stream)
             ok, results = report(r, base, args.rate), [("SQLite", r)]

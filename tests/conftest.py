@@ -2,6 +2,12 @@
 
 `dev` (the default) is quick for the edit-test loop, `ci` is what `.ci/run` uses, `nightly` is
 for long unattended runs, `fuzz` hunts with many examples and no health checks.
+
+The suite runs on pytest-xdist workers (`addopts` in pyproject.toml) that take whole modules
+(`--dist loadfile`), so a module fixture (Celery workers, a language server) is made once; a
+session fixture (a PostgreSQL cluster, a RabbitMQ broker) is made once per worker that needs
+it. The example database takes saves from all workers at once (`tests/test_test_setup.py`).
+`-n 0` runs everything in one process.
 """
 
 from __future__ import annotations
@@ -39,3 +45,4 @@ settings.register_profile(
     "fuzz", _base, max_examples=20_000, suppress_health_check=list(HealthCheck)
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+

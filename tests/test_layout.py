@@ -161,11 +161,13 @@ def loaded_by_check() -> set[str]:
     return loaded_by(f"from qbcallbacks.cli import main\ncode = main(['check', {str(EXAMPLES)!r}])")
 
 
-# `check` does read the runtimes' entry points (importlib.metadata, which loads zipfile): a
-# site's runtime decides which script extensions are valid.
+# The examples name only built-in extensions, so `check` reads no entry points: neither
+# importlib.metadata nor what it loads (zipfile, email, csv).
 @pytest.mark.parametrize("heavy", ["qbcallbacks.dispatch", "qbcallbacks.audit",
                                    "qbcallbacks.reference", "sqlite3", "rich", "xml", "difflib",
-                                   "qbcallbacks.lang.outline", "lark"])
+                                   "qbcallbacks.lang.outline", "lark", "importlib.metadata",
+                                   "zipfile", "email", "csv", "shutil", "pkgutil",
+                                   "qbcallbacks.runtimes.api", "qbcallbacks.runtimes.python"])
 def test_check_loads_only_the_language_layer_and_the_loader(heavy: str,
                                                            loaded_by_check: set[str]) -> None:
     loaded = loaded_by_check

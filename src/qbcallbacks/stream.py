@@ -143,6 +143,14 @@ class EventReader:
             self.known.pop(event.job, None)
         return event, step.job
 
+    def attached(self, event: Event) -> Job | None:
+        """The job `read` gives with a valid event whose line named its job by id: the one
+        given as an object earlier, if any (forgotten at its `removed` event)."""
+        job = self.known.get(event.job)
+        if job is not None and event.name == "removed" and event.type == "job":
+            del self.known[event.job]
+        return job
+
 
 def _read_line(text: str, known: dict[int, Job], removed: set[int]) -> ReplayStep:
     try:

@@ -5,6 +5,7 @@ import time
 import pytest
 
 from qbcallbacks.audit.backends import open_audit
+from qbcallbacks.audit.journal import Position
 from qbcallbacks.audit.store import (
     EXCERPT_HEAD,
     AuditError,
@@ -143,3 +144,54 @@ def test_an_attempt_counted_before_a_crash_is_known_to_the_next_writer(backend):
     (row,) = second.query()
     assert (row.status, row.attempts, row.started_at) == ("ok", 2, 2.0)
     second.close()
+
+
+def test_a_batch_commits_the_marks_and_outcomes_waiting_with_its_own_rows(backend):
+    """Runs started, or started and ended, since the last write ride along with the next
+    batch: each firing ends up as the mark and then the outcome would leave it, whether a
+    firing has a mark, an outcome or both waiting."""
+    store = open_audit(backend.location())
+    store.begin_session()
+    a, b, c = store.record_batch([], [pending(0, 1), pending(0, 2), pending(0, 3)])
+    assert store.start(a, 1.0) == 1  # still running
+    assert store.start(b, 2.0) == 1
+    store.complete(b, "ok", exit_code=0, started_at=2.5, finished_at=3.0, duration=0.5)
+    store.complete(c, "error", error="never started")
+    ev = Event(name="complete", type="job", job=4)
+    (d,) = store.record_batch([(1, ev, None)], [pending(1, 4)], Position(3, 40), 7)
+    rows = {r.id: r for r in store.query()}
+    assert (rows[a].status, rows[a].attempts, rows[a].started_at) == ("pending", 1, 1.0)
+    assert (rows[b].status, rows[b].attempts, rows[b].started_at,
+            rows[b].finished_at) == ("ok", 1, 2.0, 3.0)
+    assert (rows[c].status, rows[c].attempts, rows[c].started_at) == ("error", 1, None)
+    assert rows[d].status == "pending" and d > c
+    assert store.journal_position() == (Position(3, 40), 7)
+    assert [(e.seq, e.event) for e in store.events()] == [(1, ev)]
+    assert store.start(a, 4.0) == 2  # a second attempt of the run still in progress
+    store.complete(a, "ok", exit_code=0)
+    store.record_batch([], [])
+    assert [(r.attempts, r.started_at, r.status) for r in store.query(ids=[a])] == [
+        (2, 4.0, "ok")]
+    store.close()
+
+
+def test_batches_of_any_size_keep_every_row_and_number_the_firings_in_order(backend):
+    """Rows go many to a statement, in chunks: sizes around the chunks lose nothing."""
+    store = open_audit(backend.location())
+    store.begin_session()
+    seq, ids = 0, []
+    for size in (1, 255, 256, 257, 300):
+        events = [(seq + i, Event(name="complete", type="job", job=i + 1), None)
+                  for i in range(size)]
+        ids += store.record_batch(events, [pending(seq + i, i + 1) for i in range(size)])
+        seq += size
+    assert ids == list(range(ids[0], ids[0] + seq))
+    assert [e.seq for e in store.events()] == list(range(seq))
+    for n, fid in enumerate(ids):
+        assert store.start(fid, float(n)) == 1
+        store.complete(fid, "ok", exit_code=0, finished_at=float(n) + 0.5)
+    store.flush()
+    rows = store.query()
+    assert [(r.id, r.event_seq, r.status, r.attempts, r.started_at) for r in rows] == [
+        (fid, n, "ok", 1, float(n)) for n, fid in enumerate(ids)]
+    store.close()

@@ -4,6 +4,8 @@ on a PostgreSQL trail taking its global callbacks back after a restart."""
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -47,9 +49,10 @@ def test_the_table_keeps_every_submission_with_its_state(location: str) -> None:
 
 
 def test_a_trail_written_before_the_table_existed_lists_none(tmp_path: Path) -> None:
-    store = SqliteAuditStore(tmp_path / "audit.db")
-    store._db.execute("DROP TABLE global_callbacks")
-    store.close()
+    SqliteAuditStore(tmp_path / "audit.db").close()
+    with contextlib.closing(sqlite3.connect(tmp_path / "audit.db")) as older:
+        older.execute("DROP TABLE global_callbacks")
+        older.commit()
     reader = SqliteAuditStore(tmp_path / "audit.db", readonly=True)
     try:
         assert reader.global_callbacks().rows() == []

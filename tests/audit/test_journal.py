@@ -1,6 +1,11 @@
 from __future__ import annotations
 
-from qbcallbacks.audit.journal import Journal, Position
+import json
+
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from qbcallbacks.audit.journal import Journal, JournalKey, Position, _head
 from qbcallbacks.model.events import Event
 
 
@@ -69,3 +74,25 @@ def test_the_highest_key_survives_reopening_and_trimming(tmp_path):
     j.discard()
     assert j.last_key == 0
     j.close()
+
+
+_TEXT = st.one_of(st.text(max_size=8), st.sampled_from(["caf\u00e9", 'q"\\\n\x00', "\u2028"]))
+_KEYS = st.one_of(st.none(), st.integers(min_value=-2**70, max_value=2**70),
+                  st.lists(st.one_of(_TEXT, st.integers(), st.booleans(), st.none()),
+                           max_size=5))
+
+
+@given(st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True),
+       st.sampled_from(["job", "work", "subjob", "globaltime"]),
+       st.integers(min_value=0, max_value=2**63 - 1), st.one_of(st.none(), _TEXT), _KEYS)
+@example("complete", "work", 7, "shot 1", ["bench", 1, 7, "0a1b"])
+@example("complete", "work", 7, None, [True, 1])
+def test_a_journal_line_head_is_the_json_of_its_fields(name: str, typ: str, job: int,
+                                                       extra: str | None,
+                                                       key: JournalKey) -> None:
+    """The head written directly is the text `json.dumps` writes, whatever the key."""
+    event = Event(name=name, type=typ, job=job, extra=extra)  # type: ignore[arg-type]
+    fields: list[object] = [event.name, event.type, event.job, event.extra]
+    if key is not None:
+        fields.append(key)
+    assert _head(event, key) == json.dumps(fields)

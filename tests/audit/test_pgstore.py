@@ -21,6 +21,7 @@ from qbcallbacks.dispatch.dispatcher import Dispatcher
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
+from support.postgres import Backend
 
 
 def trail(url: str, name: str) -> str:
@@ -234,7 +235,7 @@ def test_a_writer_that_died_on_another_host_is_named(postgres_url, caplog) -> No
     url = trail(postgres_url, "farm_a")
     first = open_audit(url)
     first.begin_session()
-    first._disconnect()  # killed
+    Backend.crash(first)  # killed
     with psycopg.connect(postgres_url, autocommit=True) as admin:
         admin.execute("UPDATE sessions SET host = 'render-07'")
     second = open_audit(url)

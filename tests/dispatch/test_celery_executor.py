@@ -107,8 +107,8 @@ def test_firings_run_on_the_workers_as_replay_predicts_and_are_recorded_once(tmp
         assert d.wait_idle(60)
         # A late duplicate (a redelivery after the outcome was recorded) changes nothing.
         first = d.audit.query()[0].id
-        assert executor._answer({"op": "started", "firing": first, "at": 1.0}) == {"run": False}
-        assert executor._answer({"op": "done", "firing": first, "result": {
+        assert executor.answer({"op": "started", "firing": first, "at": 1.0}) == {"run": False}
+        assert executor.answer({"op": "done", "firing": first, "result": {
             "status": "error", "output": "second outcome"}}) == {"recorded": False}
         assert d.wait_idle(10)
         rows = d.audit.query()

@@ -56,7 +56,7 @@ def firing(fid: int, job: int) -> PendingFiring:
 
 
 def done(ex: CeleryExecutor, fid: int, status: str = "ok") -> Any:
-    return ex._answer({"op": "done", "firing": fid, "result": {"status": status}})
+    return ex.answer({"op": "done", "firing": fid, "result": {"status": status}})
 
 
 def test_a_jobs_next_firing_is_sent_only_when_the_one_before_completes() -> None:
@@ -64,11 +64,11 @@ def test_a_jobs_next_firing_is_sent_only_when_the_one_before_completes() -> None
     for fid, job in ((1, 7), (2, 7), (3, 8), (4, 7)):
         ex.submit(firing(fid, job))
     assert broker.sent == [1, 3]  # one run per job at the broker
-    assert ex._answer({"op": "started", "firing": 1, "at": 1.0}) == {"run": True}
+    assert ex.answer({"op": "started", "firing": 1, "at": 1.0}) == {"run": True}
     assert done(ex, 1) == {"recorded": True}
     assert broker.sent == [1, 3, 2]
     assert done(ex, 1, "error") == {"recorded": False}  # a late duplicate changes nothing
-    assert ex._answer({"op": "started", "firing": 1, "at": 2.0}) == {"run": False}
+    assert ex.answer({"op": "started", "firing": 1, "at": 2.0}) == {"run": False}
     assert done(ex, 3) == {"recorded": True} and broker.sent == [1, 3, 2]
     assert done(ex, 2) == {"recorded": True} and broker.sent == [1, 3, 2, 4]
     assert done(ex, 4) == {"recorded": True}
@@ -98,7 +98,7 @@ def test_cancel_completes_what_waits_here_and_what_was_never_sent() -> None:
     ex.submit(firing(3, 8))  # refused: held here
     ex.cancel()
     assert sorted(completions.done) == [(2, "cancelled"), (3, "cancelled")]
-    assert ex._answer({"op": "started", "firing": 1, "at": 1.0}) == {"run": False}
+    assert ex.answer({"op": "started", "firing": 1, "at": 1.0}) == {"run": False}
     assert (1, "cancelled") in completions.done and ex.waiting == 0
     ex.submit(firing(4, 9))
     assert completions.done[-1] == (4, "cancelled") and broker.sent == [1]

@@ -86,13 +86,13 @@ def test_malformed_requests_from_the_broker_get_an_error_and_change_nothing() ->
     from qbcallbacks.dispatch.remote.executor import CeleryExecutor
 
     ex = CeleryExecutor("amqp://nowhere//")  # not started: requests about no firing
-    assert "without a firing id" in ex._answer({"op": "done", "firing": "1"})["error"]
-    assert "without a firing id" in ex._answer({"op": "started", "firing": True})["error"]
-    assert ex._answer({"op": "started", "firing": 5}) == {"run": False}
-    assert ex._answer({"op": "done", "firing": 5, "result": "junk"}) == {"recorded": False}
-    assert "unknown request" in ex._answer({"op": "rm", "firing": 5})["error"]
+    assert "without a firing id" in ex.answer({"op": "done", "firing": "1"})["error"]
+    assert "without a firing id" in ex.answer({"op": "started", "firing": True})["error"]
+    assert ex.answer({"op": "started", "firing": 5}) == {"run": False}
+    assert ex.answer({"op": "done", "firing": 5, "result": "junk"}) == {"recorded": False}
+    assert "unknown request" in ex.answer({"op": "rm", "firing": 5})["error"]
     for method in ("__class__", "_lock", "submit"):
-        reply = ex._answer({"op": "call", "method": method, "args": []})
+        reply = ex.answer({"op": "call", "method": method, "args": []})
         assert reply == {"error": f"no supervisor method {method!r}", "host": True}
     assert ex.waiting == 0
 

@@ -13,6 +13,7 @@ from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from qbcallbacks.runtimes.api import Invocation, RunResult
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
+from support.postgres import Backend
 
 ORPHANS = 20_000
 EVENTS = 20_000
@@ -91,8 +92,7 @@ def leave_backlog(root: str, audit: str) -> None:
     for i in range(EVENTS):
         journal.append(Event(name="done", type="job", job=i % ORPHANS + 1), None)
     journal.close()
-    store._db.close()  # killed: no session end
-    store._release_writer_lock()
+    Backend.crash(store)  # killed: no session end
 
 
 def test_restart_over_a_large_backlog_holds_a_bounded_part_of_it(tmp_path):
@@ -147,8 +147,7 @@ def test_recovered_reads_as_a_sequence_of_the_firings_as_they_stand(tmp_path):
     store.record_batch([], [PendingFiring(
         event_seq=0, ordinal=0, event=Event(name="complete", type="job", job=7), job=7,
         callback="a.qcb", directory=root, trigger="complete-job-self", language="qcb")])
-    store._db.close()  # killed: no session end
-    store._release_writer_lock()
+    Backend.crash(store)  # killed: no session end
     with Dispatcher([root], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
                     audit=audit) as d:
         assert d.wait_idle(30)

@@ -10,21 +10,17 @@ import itertools
 import json
 import os
 import subprocess
-import sys
-from collections.abc import AsyncIterator
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_lsp
 from lsprotocol import types as t
 from pygls.exceptions import JsonRpcException
 from pygls.uris import from_fs_path
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "qbcallbacks", "lsp"])
 _IDS = itertools.count(1)
 
 
@@ -34,14 +30,6 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "ok.py").write_text("pass\n")
     os.mkfifo(root / "pipe.py")
     return root
-
-
-@pytest_lsp.fixture(config=SERVER, scope="module")
-async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
-    await lsp_client.initialize_session(t.InitializeParams(
-        capabilities=t.ClientCapabilities(), initialization_options={"debounce": 0.05}))
-    yield
-    await lsp_client.shutdown_session()
 
 
 def uri_of(path: Path) -> str:
@@ -181,7 +169,8 @@ def _framed(stdout: bytes) -> list[dict[str, Any]]:
     return out
 
 
-async def test_not_json_gets_a_parse_error_and_shutdown_then_exit_ends_with_0() -> None:
+async def test_not_json_gets_a_parse_error_and_shutdown_then_exit_ends_with_0(
+        server_command: list[str]) -> None:
     """A message that is not JSON is answered with -32700 (id null); the protocol's orderly
     end leaves no traceback and status 0 (the server closed stdout)."""
     bodies = [json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
@@ -191,7 +180,7 @@ async def test_not_json_gets_a_parse_error_and_shutdown_then_exit_ends_with_0() 
                   {"jsonrpc": "2.0", "id": 2, "method": "shutdown"},
                   {"jsonrpc": "2.0", "method": "exit"}))]
     stream = b"".join(b"Content-Length: %d\r\n\r\n%s" % (len(body), body) for body in bodies)
-    done = await asyncio.to_thread(subprocess.run, SERVER.server_command, input=stream,
+    done = await asyncio.to_thread(subprocess.run, server_command, input=stream,
                                    capture_output=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr.decode()
     assert b"closed file" not in done.stderr  # the exit itself is clean

@@ -6,17 +6,14 @@ import asyncio
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_lsp
 from lsprotocol import types as t
 from pygls.uris import from_fs_path
-from pytest_lsp import ClientServerConfig, LanguageClient
+from pytest_lsp import LanguageClient
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "qbcallbacks", "lsp"])
 BROKEN = ("ok.py = complete-job-self\nmissing.py = done-job-self\nok.py = done-jbo-self\n"
           "shared.py = failed-job-self\n")
 
@@ -33,14 +30,6 @@ def farm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (root / "shared.py").write_text("pass\n")
     (root / "shared.py").chmod(0o666)  # writable by others: a permission warning
     return root
-
-
-@pytest_lsp.fixture(config=SERVER, scope="module")
-async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
-    await lsp_client.initialize_session(t.InitializeParams(
-        capabilities=t.ClientCapabilities(), initialization_options={"debounce": 0.05}))
-    yield
-    await lsp_client.shutdown_session()
 
 
 def uri_of(path: Path) -> str:

@@ -111,17 +111,3 @@ def test_a_job_submitted_after_its_instant_fires_at_once():
     sched.set_job_specs(4, job_time_specs(late))
     assert [e.format() for e in sched.due(from_qube(5000), [4])] == ["dummy-time-4-100"]
     assert sched.due(from_qube(6000), [4]) == []
-
-
-def test_raised_names_the_latest_global_instant_already_raised_and_nothing_else():
-    s = Scheduler()
-    s.set_specs(specs("globaltime-100", "globalrepeat-50-100", "globaltime-500",
-                      "dummy-time-self-100"))
-    asked = specs("globaltime-100", "globalrepeat-50-100", "globaltime-500",
-                  "dummy-time-self-100", "globaltime-90")
-    assert s.raised(asked) == []
-    s.due(from_qube(120), [1])
-    found = sorted(e.format() for e in s.raised(asked))
-    assert found == ["dummy-globalrepeat-0-50-100", "dummy-globaltime-0-100"]
-    s.due(from_qube(160), [1])  # the repeat's second instant: still one event for it
-    assert sorted(e.format() for e in s.raised(asked)) == found

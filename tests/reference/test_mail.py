@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import mailbox
-import socket
 
 import pytest
 
 from qbcallbacks.model.supervisor import MailMessage
 from qbcallbacks.reference.mail import MailError, MboxTransport, SmtpTransport, build_email
+from support.ports import free_port
 
 
 def message(subject: str = "job 5 done") -> MailMessage:
@@ -35,12 +35,6 @@ def test_header_injection_is_refused():
                                       body="", sender="qube")
     with pytest.raises(MailError):
         build_email(bad)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_smtp_to_a_real_server_on_loopback():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import email
 import mailbox
-import socket
 from email import policy
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 
 from qbcallbacks.model.supervisor import MailMessage, single_line
 from qbcallbacks.reference.mail import MailError, MboxTransport, SmtpTransport, build_email
+from support.ports import free_port
 
 ATTACKS = [
     "=?utf-8?q?x=0D=0ABcc:_evil@example.com?=",
@@ -49,12 +49,6 @@ def test_the_attack_never_adds_a_header_to_the_mbox(tmp_path: Path, subject: str
     finally:
         box.close()
     assert_no_injected_header(raw)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_the_attack_never_adds_a_header_over_smtp() -> None:

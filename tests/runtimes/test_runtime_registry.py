@@ -1,4 +1,4 @@
-"""Runtimes are found by extension through entry points; a site can add its own."""
+"""Runtimes are found by extension: ours in code, a site's added through entry points."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from qbcallbacks.runtimes.api import (
 from qbcallbacks.runtimes.perl import PerlRuntime
 from qbcallbacks.runtimes.python import PythonRuntime
 from qbcallbacks.runtimes.qcb import QcbRuntime
+from qbcallbacks.runtimes.validate import validators
 
 
 class ShellRuntime(Runtime):
@@ -225,10 +226,47 @@ def test_an_installed_site_runtime_is_found(tmp_path: Path, monkeypatch: pytest.
     assert registry.extensions() == ("pl", "py", "qcb", "sh")
 
 
-def test_an_installed_site_runtime_may_override_a_builtin(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch,
-                                                          fresh_registry: None) -> None:
+def test_a_site_entry_point_for_a_builtin_extension_is_ignored(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fresh_registry: None) -> None:
     install(tmp_path, "site_py", f"[{ENTRY_POINT_GROUP}]\npy = site_rt:SandboxedPython\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    assert registry.references()["py"] == "site_rt:SandboxedPython"
+    assert registry.references()["py"] == registry.BUILTIN_RUNTIMES["py"]
     assert registry.extensions() == ("pl", "py", "qcb")
+    assert runtime_for("py") is PythonRuntime
+
+
+def test_builtin_extensions_are_answered_without_reading_entry_points(
+        monkeypatch: pytest.MonkeyPatch, fresh_registry: None, tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def counting(**kw: str) -> EntryPoints:
+        calls.append(kw.get("group", ""))
+        return EntryPoints(())
+
+    monkeypatch.setattr(importlib.metadata, "entry_points", counting)
+    assert runtime_for("PY") is PythonRuntime
+    checkers = validators()
+    assert ".pl" in checkers and ".qcb" in checkers
+    (tmp_path / "a.py").write_text("print(1)\n")
+    (tmp_path / "b.qcb").write_text("unblock-self\n")
+    (tmp_path / "callbacks.conf").write_text("a.py = done-job-self\nb.qcb = done-job-self\n")
+    loaded = load_callback_path([str(tmp_path)])
+    assert (len(loaded.rules), loaded.diagnostics) == (2, ())
+    assert calls == []
+    assert ".sh" not in checkers  # an extension that is not built in is looked up
+    assert calls == [ENTRY_POINT_GROUP]
+    assert sorted(checkers) == [".pl", ".py", ".qcb"]
+    assert calls == [ENTRY_POINT_GROUP]
+
+
+def test_the_checkers_serve_a_site_runtime_when_asked(site_runtime: None,
+                                                      tmp_path: Path) -> None:
+    checkers = validators()
+    assert sorted(checkers) == [".pl", ".py", ".qcb", ".sh"]
+    assert len(checkers) == 4
+    (tmp_path / "bad.sh").write_text("if then fi (\n")
+    assert [d.code for d in checkers[".sh"](tmp_path / "bad.sh")] == ["SITE1"]
+    for odd in (".SH", "..sh", "sh", ".txt", 3):
+        assert odd not in checkers
+    with pytest.raises(KeyError):
+        checkers[".txt"]

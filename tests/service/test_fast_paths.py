@@ -11,9 +11,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 
+from qbcallbacks.model.events import Event, Job
 from qbcallbacks.service.metrics import _FAST, Metrics
 from qbcallbacks.service.producers import digest, flat_text
+from qbcallbacks.service.quick import quick_event
 from qbcallbacks.service.server import answer_line
+from qbcallbacks.stream import EventLineError, EventReader
 
 _KEYS = st.one_of(st.integers(min_value=-2**63, max_value=2**63), st.text(max_size=8),
                   st.none(), st.booleans())
@@ -92,3 +95,72 @@ def test_a_flat_line_is_digested_from_the_same_text_as_json_writes(line: dict[st
     assert (text is not None) == flat  # every flat line takes the short way
     assert digest(line) == hashlib.blake2b(expected.encode("utf-8", "surrogatepass"),
                                            digest_size=12).hexdigest()
+
+
+_PARAM_VALUES = st.one_of(
+    st.sampled_from(["complete", "Complete", "removed", "my_event", "9lives", "a-b", "", "work",
+                     "job", "JOB", "globaltime", "shot 1", "caf\u00e9", "\ud800", 'q"\\\n']),
+    st.text(max_size=6), st.integers(min_value=-3, max_value=5),
+    st.sampled_from([0, 2**63 - 1, 2**63, -(2**63)]), st.none(), st.booleans(),
+    st.floats(allow_nan=False), st.dictionaries(st.sampled_from(["id", "name"]),
+                                                st.integers(min_value=1, max_value=3),
+                                                max_size=2))
+_PARAMS = st.dictionaries(st.sampled_from(["seq", "event", "type", "job", "extra", "other"]),
+                          _PARAM_VALUES, max_size=6)
+_USUAL = st.fixed_dictionaries(
+    {"seq": st.integers(min_value=1, max_value=2**63 - 1),
+     "event": st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True),
+     "type": st.sampled_from(["job", "work", "subjob", "globaltime"]),
+     "job": st.integers(min_value=0, max_value=2**63 - 1)},
+    optional={"extra": st.one_of(st.none(), st.integers(min_value=-2**70, max_value=2**70),
+                                 st.text(max_size=10),
+                                 st.sampled_from(["\ud800", "caf\u00e9", 'q"\\\n']))})
+
+
+def _long_way(params: dict[str, Any], reader: EventReader,
+              ) -> tuple[int, Event, Job | None, str] | None:
+    seq = params.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= 2**63 - 1:
+        return None
+    line = {k: v for k, v in params.items() if k != "seq"}
+    try:
+        event, job = reader.read(line)
+    except EventLineError:
+        return None
+    return seq, event, job, digest(line)
+
+
+@given(st.one_of(_PARAMS, _USUAL), st.booleans())
+@example({"seq": 1, "event": "complete", "type": "work", "job": 1, "extra": "shot 1"}, True)
+@example({"seq": 2, "event": "Removed", "type": "job", "job": 1}, True)
+@example({"seq": 3, "event": "complete", "type": "work", "job": 1, "extra": 12}, False)
+@example({"seq": 4, "event": "complete", "type": "Work", "job": 1}, False)
+@example({"seq": 5, "event": "complete", "type": "work", "job": 1, "extra": "x\ud800"}, False)
+@example({"seq": True, "event": "complete", "type": "work", "job": 1}, False)
+def test_the_short_way_reads_an_event_as_the_long_way_does(params: dict[str, Any],
+                                                          known: bool) -> None:
+    """Same event, same digest, same job attached and forgotten; the usual shape always
+    takes the short way, and whatever the long way refuses never does."""
+    long_reader, short_reader = EventReader(), EventReader()
+    if known:  # the job named by id was given as an object earlier
+        for reader in (long_reader, short_reader):
+            reader.read({"event": "submitted", "type": "job", "job": {"id": 1, "name": "a"}})
+    expected = _long_way(params, long_reader)
+    quick = quick_event(params)
+    if quick is None:
+        usual = (set(params) - {"extra"} == {"seq", "event", "type", "job"}
+                 and all(type(params[k]) is int for k in ("seq", "job"))
+                 and params["event"].isascii() and params["event"].isidentifier()
+                 and params["type"] in ("job", "work", "subjob", "globaltime")
+                 and 0 <= params["job"] < 2**63 and 1 <= params["seq"] < 2**63
+                 and (params.get("extra") is None or type(params["extra"]) is int
+                      or (type(params["extra"]) is str and params["extra"].isascii())))
+        assert not usual, "the usual shape took the long way"
+        return
+    assert expected is not None, "the short way took what the long way refuses"
+    seq, event, value = quick
+    job = short_reader.attached(event)
+    assert (seq, event, job, value) == expected
+    assert event.model_fields_set == expected[1].model_fields_set
+    assert event.model_dump() == expected[1].model_dump()
+    assert short_reader.known == long_reader.known

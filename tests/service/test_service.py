@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from qbcallbacks.audit.backends import open_audit
+from support.ports import free_port
 from support.service import LineClient, callback_dir, eventually, ran_lines, served, start
 
 
@@ -165,12 +166,6 @@ def test_a_supervisor_that_comes_back_in_time_answers_and_one_that_does_not_fail
     assert by_job[2].status == "timeout"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def _post(url: str, body: object) -> tuple[int, dict[str, object]]:
     req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                  headers={"Content-Type": "application/json"})
@@ -182,7 +177,7 @@ def _post(url: str, body: object) -> tuple[int, dict[str, object]]:
 
 
 def test_http_batch_health_and_metrics(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     events = f"{base}/events?producer=web&epoch=1"
     with served(tmp_path, callback_dir(tmp_path, asking=False), "--http",
@@ -225,7 +220,7 @@ def test_tcp_listen_and_listen_errors(tmp_path: Path) -> None:
     import sys
 
     callbacks = callback_dir(tmp_path, asking=False)
-    port = _free_port()
+    port = free_port()
 
     def serve(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "qbcallbacks", "serve", str(callbacks),

@@ -25,15 +25,11 @@ from pathlib import Path
 
 import pytest
 
+from support.ports import free_port
+
 SBIN = "/usr/lib/rabbitmq/bin"
 SERVER, CTL = f"{SBIN}/rabbitmq-server", f"{SBIN}/rabbitmqctl"
 CELERY = str(Path(sys.executable).parent / "celery")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(check: Callable[[], object], what: str, limit: float = 60.0) -> None:
@@ -57,33 +53,65 @@ def _broker_env(root: str, node: str, port: int) -> dict[str, str]:
             "RABBITMQ_CONFIG_FILE": f"{root}/rabbitmq"}
 
 
-@contextlib.contextmanager
-def private_rabbitmq() -> Iterator[str]:
-    """Start a private RabbitMQ broker; yields its URL, stops it (and its epmd) at the end."""
-    root = tempfile.mkdtemp(prefix="qbcallbacks-rabbit-")
-    port = free_port()
-    node = f"qbt{os.getpid()}@localhost"
-    env = _broker_env(root, node, port)
-    log = open(f"{root}/server.out", "wb")  # noqa: SIM115 - closed when the broker stops
-    server = subprocess.Popen([SERVER], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
-    try:
-        waited = subprocess.run([CTL, "-n", node, "wait", f"{root}/pid", "--timeout", "120"],
-                                env=env, capture_output=True, timeout=180)
-        if waited.returncode != 0:
-            out = Path(f"{root}/server.out").read_text(errors="replace")[-2000:]
-            raise RuntimeError(f"RabbitMQ did not start: {waited.stderr.decode()}\n{out}")
-        yield f"amqp://guest:guest@127.0.0.1:{port}//"
-    finally:
-        subprocess.run([CTL, "-n", node, "stop"], env=env, capture_output=True, timeout=120)
+class _Start:
+    """One try at starting the broker on new ports; `failed` says why it did not come up."""
+
+    def __init__(self, root: str, attempt: int) -> None:
+        self.port = free_port()
+        self.node = f"qbt{os.getpid()}x{attempt}@localhost"
+        self.env = _broker_env(root, self.node, self.port)
+        self.out = Path(root) / f"server-{attempt}.out"
+        with open(self.out, "wb") as log:
+            self.server = subprocess.Popen([SERVER], env=self.env, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True)
+        waited = subprocess.run([CTL, "-n", self.node, "wait", f"{root}/pid", "--timeout",
+                                 "120"], env=self.env, capture_output=True, timeout=180)
+        self.failed = "" if waited.returncode == 0 else (
+            waited.stderr.decode(errors="replace") + "\n"
+            + "".join(p.read_text(errors="replace")[-2000:]
+                      for p in (self.out, *Path(root).glob("log/*.log"))))
+
+    def port_taken(self) -> bool:
+        return "eaddrinuse" in self.failed
+
+    def stop(self) -> None:
+        """Stop the node, then its epmd unless another node (another run's) registered with
+        it: a port picked for epmd may already be one that another run's epmd holds."""
+        subprocess.run([CTL, "-n", self.node, "stop"], env=self.env, capture_output=True,
+                       timeout=120)
         try:
-            server.wait(60)
+            self.server.wait(60)
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(10)
-        subprocess.run(["epmd", "-port", env["ERL_EPMD_PORT"], "-kill"], env=env,
-                       capture_output=True, timeout=30)
-        log.close()
+            os.killpg(self.server.pid, signal.SIGKILL)
+            self.server.wait(10)
+        epmd = ["epmd", "-port", self.env["ERL_EPMD_PORT"]]
+        names = subprocess.run([*epmd, "-names"], env=self.env, capture_output=True,
+                               text=True, timeout=30).stdout
+        if "name " not in names:
+            subprocess.run([*epmd, "-kill"], env=self.env, capture_output=True, timeout=30)
+
+
+@contextlib.contextmanager
+def private_rabbitmq(tries: int = 3) -> Iterator[str]:
+    """Start a private RabbitMQ broker; yields its URL, stops it (and its epmd) at the end.
+    A port taken between its choice and the broker's bind costs a try on new ports."""
+    root = tempfile.mkdtemp(prefix="qbcallbacks-rabbit-")
+    try:
+        for attempt in range(tries):
+            start = _Start(root, attempt)
+            if not start.failed:
+                break
+            start.stop()
+            if not start.port_taken() or attempt == tries - 1:
+                raise RuntimeError(f"RabbitMQ did not start: {start.failed}")
+            for leftover in ("mnesia", "log"):
+                shutil.rmtree(f"{root}/{leftover}", ignore_errors=True)
+            Path(f"{root}/pid").unlink(missing_ok=True)
+        try:
+            yield f"amqp://guest:guest@127.0.0.1:{start.port}//"
+        finally:
+            start.stop()
+    finally:
         shutil.rmtree(root, ignore_errors=True)
 
 

@@ -19,7 +19,7 @@ from typing import Literal
 
 from .journal import Journal
 from .sql import SqlTrail
-from .sqlite import SqliteAuditStore
+from .sqlite import SqliteAuditStore, journal_directory
 from .store import AuditError, AuditStore, EventJournal
 
 
@@ -67,7 +67,7 @@ def open_journal(store: AuditStore, *, fsync: bool = False) -> EventJournal:
 def journal_dir(store: AuditStore) -> Path | None:
     """The directory of `store`'s local journal; None when it is kept in the database."""
     if getattr(store, "dsn", None) is None:  # a SQLite file: never loads psycopg
-        return store.path.with_name(store.path.name + ".events")
+        return journal_directory(store.path)
     from .pgstore import PgAuditStore
 
     if not isinstance(store, PgAuditStore):

@@ -30,6 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import NamedTuple
 
@@ -120,31 +121,33 @@ class Journal:
                key: JournalKey = None) -> tuple[int, Position]:
         """Write one event (with the caller's `key`, if any); returns its sequence number and
         the position after it."""
-        fields: list[object] = [event.name, event.type, event.job, event.extra]
-        if key is not None:
-            fields.append(key)
-        head = json.dumps(fields)
+        head = _head(event, key)
         with self._lock:
             seq = self._next_seq
             line = f"{seq}\t{head}\t{job_json or 'null'}\n".encode()
+            start, mm = self._offset, self._mm
+            stop = start + len(line)
             try:
-                if self._mm is None or self._offset + len(line) > self._size:
+                if mm is None or stop > self._size:
                     self._open(self._segment + 1, len(line) + 32)
-                assert self._mm is not None
-                self._mm[self._offset:self._offset + len(line)] = line
+                    start, mm = self._offset, self._mm
+                    stop = start + len(line)
+                assert mm is not None
+                mm[start:stop] = line
             except (OSError, ValueError) as exc:
                 raise JournalError(f"cannot write the event journal {self.directory}: "
                                    f"{getattr(exc, 'strerror', None) or exc}") from exc
-            self.problem = None
-            self._next_seq += 1
-            self._offset += len(line)
-            if isinstance(key, int) and key > self._last_key:
-                self._last_key = key
+            if self.problem is not None:
+                self.problem = None
+            self._next_seq = seq + 1
+            self._offset = stop
+            end = Position(self._segment, stop)
             if key is not None:
-                self.key_end = Position(self._segment, self._offset)
+                if isinstance(key, int) and key > self._last_key:
+                    self._last_key = key
+                self.key_end = end
             self._written += 1
             mine = self._written
-            end = Position(self._segment, self._offset)
         if self.fsync:
             self._sync(mine)
         return seq, end
@@ -311,6 +314,30 @@ def release_tails(directory: Path) -> int:
                 fh.truncate(end)
                 freed += size - end
     return freed
+
+
+def _head(event: Event, key: JournalKey) -> str:
+    """`json.dumps([name, type, job, extra(, key)])`, written directly when the key is none,
+    a number or a list of strings and numbers (every key the service gives), which costs a
+    third of it on the service's hot path. A property test compares the two."""
+    extra = "null" if event.extra is None else _quote(event.extra)
+    head = f"[{_quote(event.name)}, {_quote(event.type)}, {int.__repr__(event.job)}, {extra}"
+    if key is None:
+        return head + "]"
+    if type(key) is int:
+        return f"{head}, {int.__repr__(key)}]"
+    if type(key) is list:
+        parts = []
+        for item in key:
+            if type(item) is str:
+                parts.append(_quote(item))
+            elif type(item) is int:
+                parts.append(int.__repr__(item))
+            else:
+                break
+        else:
+            return f"{head}, [{', '.join(parts)}]]"
+    return json.dumps([event.name, event.type, event.job, event.extra, key])
 
 
 def _parse(raw: bytes, end: Position) -> JournalEntry | None:

@@ -22,17 +22,18 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 
+from . import pgbatch
 from .globals import PgRunner
+from .journal import Position
 from .marks import Mark, RunMarks
 from .pgschema import schema_present, schema_statements
-from .records import FiringRecord
 from .sql import SqlTrail
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
@@ -157,9 +158,6 @@ class PgAuditStore(SqlTrail):
         # reach the connection on its own (psycopg warns about an open one it deletes).
         self._current: list[psycopg.Connection[Any]] = [self._pg]
         weakref.finalize(self, _close_quietly, self._current)
-        #: Attempts known of firings about to run (orphans read back, runs started).
-        self._attempts: dict[int, int] = {}
-        self._marks_sent = 0
         self._marks = self._open_marks()
 
     def _open(self) -> psycopg.Connection[Any]:
@@ -254,8 +252,7 @@ class PgAuditStore(SqlTrail):
 
     def _disconnect(self) -> None:
         self._shut = True
-        if self._marks is not None:
-            self._marks.close()
+        self._close_marks()
         self._pg.close()
 
     def close(self) -> None:
@@ -276,23 +273,19 @@ class PgAuditStore(SqlTrail):
         trail, session, *columns = (list(c) for c in zip(*rows, strict=True))
         self._pg.execute(_EVENTS_INSERT, (trail[0], session[0], *columns))
 
-    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> Callable[[], list[int]]:
         """One statement for a batch's firings; the ids are drawn first, in row order (the
-        order of `RETURNING` rows is not promised)."""
+        order of `RETURNING` rows is not promised). They are read once the pipeline has
+        synced at the commit: the whole batch is one round trip."""
         trail, session, *columns, queued = (list(c) for c in zip(*rows, strict=True))
         got = self._pg.execute(_FIRINGS_INSERT, (*columns, trail[0], session[0], queued[0]))
-        return [int(fid) for (fid,) in got.fetchall()]
+        return lambda: [int(fid) for (fid,) in got.fetchall()]
 
     # -- runs: marked locally, shipped with the next batch or flush ------------------------
 
     def begin_session(self, note: str = "") -> int:
         session = super().begin_session(note)
-        if self._marks is not None:  # what a killed host marked and never shipped
-            left = self._marks.left_over()
-            if left:
-                with self._transaction():
-                    self._ship_marks(left)
-            self._marks.shipped(0)
+        if self._marks is not None:
             self._warn_if_taken_over()
         return session
 
@@ -312,51 +305,35 @@ class PgAuditStore(SqlTrail):
                         "its local journal there (started there again, it finishes them); "
                         "`?journal=table` keeps them in the database instead", self, row[0])
 
-    def claimed(self, after: int, upto: int, limit: int | None = None) -> list[FiringRecord]:
-        found = super().claimed(after, upto, limit)
-        with self._buffer_lock:
-            self._attempts.update((r.id, r.attempts) for r in found if r.attempts)
-        return found
+    def _write_batch(self, ev_rows: list[tuple[Any, ...]], fi_rows: list[tuple[Any, ...]],
+                     position: Position | None, journal_seq: int) -> list[int]:
+        """One statement, hence one round trip (`audit.pgbatch`)."""
+        with self._reading():
+            marks = self._marks.take() if self._marks is not None else []
+            outcomes = self._outcomes()
+            sql, params = pgbatch.batch(
+                (self.trail, self.session), marks, outcomes, [r[2:] for r in ev_rows],
+                [r[2:-1] for r in fi_rows],
+                None if position is None else (position.segment, position.offset, journal_seq),
+                fi_rows[0][-1] if fi_rows else 0.0)
+            ids = [int(fid) for (fid,) in self._pg.execute(sql, params).fetchall()]
+            self._written(len(outcomes))
+        return ids
 
-    def start(self, firing_id: int, started_at: float) -> int:
-        """As on every trail; with local run marks, durable when the mark is appended."""
-        if self._marks is None:
-            return super().start(firing_id, started_at)
-        with self._buffer_lock:
-            attempt = self._attempts.get(firing_id, 0) + 1
-            self._attempts[firing_id] = attempt
-        self._marks.append((firing_id, attempt, started_at))
-        return attempt
+    def flush(self) -> None:
+        """As a batch with no rows of its own: one statement."""
+        with self._lock:
+            if self._waiting():
+                self._write_batch([], [], None, 0)
 
-    def complete(self, firing_id: int, status: str, **outcome: Any) -> None:
-        with self._buffer_lock:
-            self._attempts.pop(firing_id, None)
-        super().complete(firing_id, status, **outcome)
+    def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
+        """In one statement: columns as arrays."""
+        self._pg.execute(_COMPLETE, [list(c) for c in zip(*outcomes, strict=True)])
 
-    def _waiting(self) -> bool:
-        return bool(self._buffer) or (self._marks is not None and bool(self._marks.unshipped()))
-
-    def _write_completions(self) -> int:
-        """The run marks, then the outcomes, each in one statement: columns as arrays."""
-        if self._marks is not None:
-            self._marks_sent = self._ship_marks(self._marks.unshipped())
-        outcomes = self._outcomes()
-        if outcomes:
-            self._pg.execute(_COMPLETE, [list(c) for c in zip(*outcomes, strict=True)])
-        return len(outcomes)
-
-    def _ship_marks(self, marks: list[Mark]) -> int:
+    def _ship_marks(self, marks: list[Mark]) -> None:
         latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
-        if latest:
-            self._pg.execute(_MARKS, ([*latest], [a for a, _ in latest.values()],
-                                      [s for _, s in latest.values()]))
-        return len(marks)
-
-    def _written(self, count: int) -> None:
-        super()._written(count)
-        if self._marks is not None:
-            self._marks.shipped(self._marks_sent)
-            self._marks_sent = 0
+        self._pg.execute(_MARKS, ([*latest], [a for a, _ in latest.values()],
+                                  [s for _, s in latest.values()]))
 
     def _global_runner(self) -> PgRunner:
         return PgRunner(self._reading, lambda: self._pg, self.trail)

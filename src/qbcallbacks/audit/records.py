@@ -9,6 +9,7 @@ trail id, and that same record goes to the executor. A runtime sees only what to
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,13 @@ from ..model.statuses import FiringStatus
 #: How much of a run's output the trail keeps: the head and the tail, joined by a marker.
 EXCERPT_HEAD = 2000
 EXCERPT_TAIL = 1000
+
+
+@lru_cache(maxsize=4096)
+def _script(directory: str, callback: str) -> Path:
+    """A rule's script path, made once per rule rather than at every run (paths are
+    immutable, so one is shared)."""
+    return Path(directory) / callback
 
 
 class PendingFiring(Frozen):
@@ -40,7 +48,7 @@ class PendingFiring(Frozen):
     @property
     def path(self) -> Path | None:
         """The script of a universal callback; None for inline code."""
-        return None if self.code is not None else Path(self.directory) / self.callback
+        return None if self.code is not None else _script(self.directory, self.callback)
 
 
 class FiringRecord(PendingFiring):

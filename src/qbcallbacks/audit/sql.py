@@ -6,7 +6,12 @@ writes, how an attempt is counted, how outcomes are buffered and committed, how 
 firings are adopted and how the trail is read. A backend (`audit.sqlite`, `audit.pgstore`)
 supplies only what differs: its connection and locking, its transactions, its placeholder and
 whether rows carry a trail name, the statements of its own tables (sessions, the journal
-position), and how a batch of inserts returns its ids."""
+position), how a batch of inserts returns its ids, and where its run marks live.
+
+A run's attempt is counted by a run mark (`audit.marks`) appended next to the local journal,
+shipped to the trail with the next batch or flush; a trail whose commits must reach the disk
+(`synchronous="full"`), or whose journal is in the database, counts each attempt in a
+transaction of its own instead."""
 
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ from ..model.events import Event
 from . import producers
 from .globals import GlobalTable, SqlRunner
 from .journal import Position
+from .marks import Mark, RunMarks
 from .records import EventRecord, FiringRecord, PendingFiring, excerpt
 from .statements import COLUMNS, Rows, Statements, record
 from .store import EventRow, SessionRow
@@ -75,6 +81,8 @@ class SqlTrail:
         self.session = 0
         self.previous_session_died = False
         self.first_session = True
+        #: Where runs' attempts are marked (None: each is committed to the trail).
+        self._marks: RunMarks | None = None
 
     # -- what a backend supplies -----------------------------------------------------------
 
@@ -96,8 +104,9 @@ class SqlTrail:
     def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
         self._run_many(self.SQL.insert_events, rows)
 
-    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
-        """Insert pending firings (rows of `SQL.insert_firing`); their ids in row order."""
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> Callable[[], list[int]]:
+        """Insert pending firings (rows of `SQL.insert_firing`); what gives their ids in row
+        order once the transaction is committed (so no answer is awaited before the commit)."""
         raise NotImplementedError
 
     def _session_values(self, note: str) -> tuple[Any, ...]:
@@ -110,6 +119,20 @@ class SqlTrail:
     def _release_writer_lock(self) -> None:
         raise NotImplementedError
 
+    def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
+        """Write buffered outcomes (rows of `SQL.complete`) in the caller's transaction."""
+        self._run_many(self.SQL.complete, outcomes)
+
+    def _ship_marks(self, marks: list[Mark]) -> None:
+        """Write run marks to the trail as absolute attempt numbers (shipping twice changes
+        nothing), in the caller's transaction."""
+        latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
+        self._run_many(self.SQL.mark, [(a, a, s, fid) for fid, (a, s) in latest.items()])
+
+    def _close_marks(self) -> None:
+        if self._marks is not None:
+            self._marks.close()
+
     # -- writing ---------------------------------------------------------------------------
 
     def begin_session(self, note: str = "") -> int:
@@ -121,6 +144,12 @@ class SqlTrail:
             self.first_session = row is None
             got = self._run(self.SESSION_INSERT, self._session_values(self.text(note) or ""))
             self.session = int(got.fetchone()[0])
+        if self._marks is not None:  # what a killed host marked and never shipped
+            left = [] if self.first_session else self._marks.left_over()
+            if left:  # (a first session's marks are a deleted trail's: not ours)
+                with self._transaction():
+                    self._ship_marks(left)
+            self._marks.shipped(0)
         return self.session
 
     def end_session(self) -> None:
@@ -134,28 +163,41 @@ class SqlTrail:
         """Commit events and their pending firings in one transaction, with the journal
         position (and journal number) they were read up to; returns the firings' ids."""
         now, text, head = time.time(), self.text, (*self._scope, self.session)
-        ev_rows = [(*head, seq, event.name, event.type, event.job, text(event.extra),
-                    text(job_data if job_data is None or isinstance(job_data, str)
-                         else json.dumps(job_data)), now) for seq, event, job_data in events]
+        if text is _same:  # (a call per value saved where text is stored as it is)
+            ev_rows = [(*head, seq, event.name, event.type, event.job, event.extra,
+                        job_data if job_data is None or isinstance(job_data, str)
+                        else json.dumps(job_data), now) for seq, event, job_data in events]
+        else:
+            ev_rows = [(*head, seq, event.name, event.type, event.job, text(event.extra),
+                        text(job_data if job_data is None or isinstance(job_data, str)
+                             else json.dumps(job_data)), now) for seq, event, job_data in events]
         fi_rows = [(*head, f.event_seq, f.ordinal, text(f.event.format()), f.event.name,
                     f.event.type, f.event.job, text(f.event.extra), f.job, text(f.callback),
                     text(f.directory), text(f.trigger), f.language, text(f.code), now)
                    for f in firings]
+        return self._write_batch(ev_rows, fi_rows, position, journal_seq)
+
+    def _write_batch(self, ev_rows: list[tuple[Any, ...]], fi_rows: list[tuple[Any, ...]],
+                     position: Position | None, journal_seq: int) -> list[int]:
+        """Commit a batch's rows (of `SQL.insert_events`, `SQL.insert_firing`) with the
+        marks and outcomes waiting, in one transaction; the firings' ids."""
         with self._lock:
             with self._transaction():
                 written = self._write_completions()
                 if ev_rows:
                     self._insert_events(ev_rows)
-                ids = self._insert_firings(fi_rows) if fi_rows else []
+                ids = self._insert_firings(fi_rows) if fi_rows else list
                 if position is not None:
                     self._run(self.POSITION_PUT,
                               (*self._scope, position.segment, position.offset, journal_seq))
             self._written(written)
-        return ids
+            return ids()
 
     def start(self, firing_id: int, started_at: float) -> int:
-        """Count a run's attempt, committed before it starts (a run that kills the host is
+        """Count a run's attempt, durably before it starts (a run that kills the host is
         then known on restart); returns the attempts so far, this one included."""
+        if self._marks is not None:
+            return self._marks.start(firing_id, started_at)
         with self._lock:
             with self._transaction():
                 # Outcomes buffered so far ride along: a finished run is not taken for one
@@ -171,6 +213,8 @@ class SqlTrail:
         """Buffer a firing's outcome; written at the next `flush` (or batch)."""
         row = (status, exit_code, self.text(excerpt(output)), self.text(error), started_at,
                finished_at, duration, firing_id)
+        if self._marks is not None:
+            self._marks.forget(firing_id)
         with self._buffer_lock:
             self._buffer.append(row)
 
@@ -185,23 +229,31 @@ class SqlTrail:
 
     def _waiting(self) -> bool:
         """Whether anything waits for `flush`."""
-        return bool(self._buffer)
+        return bool(self._buffer) or (self._marks is not None and bool(self._marks.unshipped()))
 
     def _outcomes(self) -> list[tuple[Any, ...]]:
         with self._buffer_lock:
             return self._buffer[:]
 
     def _write_completions(self) -> int:
-        """Write the buffered outcomes (in the caller's transaction); how many were taken."""
+        """Write the run marks, then the buffered outcomes (in the caller's transaction);
+        how many outcomes were taken."""
+        if self._marks is not None:
+            marks = self._marks.take()
+            if marks:
+                self._ship_marks(marks)
         outcomes = self._outcomes()
         if outcomes:
-            self._run_many(self.SQL.complete, outcomes)
+            self._write_outcomes(outcomes)
         return len(outcomes)
 
     def _written(self, count: int) -> None:
-        """After the commit: the first `count` outcomes are in the trail."""
+        """After the commit: the first `count` outcomes, and the marks taken, are in the
+        trail."""
         with self._buffer_lock:
             del self._buffer[:count]
+        if self._marks is not None:
+            self._marks.sent()
 
     def journal_position(self) -> tuple[Position, int]:
         """Where the matched part of the journal ends, and the last journal number matched."""
@@ -234,7 +286,10 @@ class SqlTrail:
         sql = self.SQL.claimed + ("" if limit is None else f" LIMIT {int(limit)}")
         with self._reading():
             rows = self._run(sql, (*self._scope, self.session, after, upto)).fetchall()
-        return [record(r) for r in rows]
+        found = [record(r) for r in rows]
+        if self._marks is not None:
+            self._marks.learn((r.id, r.attempts) for r in found)
+        return found
 
     def release_writer(self) -> None:
         """Stop writing (after a flush) and let another writer in; reading keeps working."""
@@ -242,6 +297,8 @@ class SqlTrail:
             if not self.readonly:
                 self.flush()
                 self.readonly = True
+            self._close_marks()  # the next writer reads them
+            self._marks = None
             self._release_writer_lock()
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import socket
 import sqlite3
 import stat
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,7 +22,9 @@ from ..lang.source import file_kind_name
 from . import producers
 from .globals import SCHEMA as GLOBALS_SCHEMA
 from .globals import SqliteRunner
+from .marks import Mark, RunMarks
 from .sql import SqlTrail
+from .sqlrows import placeholders, run_rows
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
 
@@ -85,6 +87,27 @@ CREATE TABLE IF NOT EXISTS journal_position (
 """
 
 
+#: A batch's rows, many to a statement (`audit.sqlrows`): its events; its firings with the
+#: ids drawn for them; the outcomes and run marks waiting (as `statements`' own).
+_EVENTS = ("INSERT INTO events(session, seq, name, type, job, extra, job_data, at)",
+           placeholders(8))
+_FIRINGS = ("INSERT INTO firings(id, session, event_seq, ordinal, event, event_name, event_type, "
+            "event_job, event_extra, job, callback, directory, trigger, language, code, "
+            "queued_at, status)", placeholders(16, then="'pending'"))
+_OUTCOMES = ("UPDATE firings SET status = u.column1, exit_code = u.column2, "
+             "output = u.column3, error = u.column4, "
+             "started_at = COALESCE(firings.started_at, u.column5), finished_at = u.column6, "
+             "duration = u.column7, attempts = MAX(firings.attempts, 1) FROM (",
+             placeholders(8), ") AS u WHERE firings.id = u.column8")
+_MARKS = ("UPDATE firings SET attempts = MAX(firings.attempts, u.column1), "
+          "started_at = u.column2 FROM (", placeholders(3), ") AS u WHERE firings.id = u.column3")
+
+
+def journal_directory(db: Path) -> Path:
+    """Where the local journal and run marks of the trail in file `db` live."""
+    return db.with_name(db.name + ".events")
+
+
 class SqliteAuditStore(SqlTrail):
     """One SQLite audit database (see `audit.store` for the contract)."""
 
@@ -109,6 +132,13 @@ class SqliteAuditStore(SqlTrail):
         except AuditError:
             self._release_writer_lock()
             raise
+        if not readonly and synchronous != "full":  # FULL: each attempt waits for the disk
+            try:
+                self._marks = RunMarks(journal_directory(self.path) / "runs.marks")
+            except AuditError:
+                self._db.close()
+                self._release_writer_lock()
+                raise
 
     def _connect(self, busy_timeout: float, synchronous: str) -> sqlite3.Connection:
         if self.readonly:
@@ -162,6 +192,7 @@ class SqliteAuditStore(SqlTrail):
             self._lock_fd = -1
 
     def _disconnect(self) -> None:
+        self._close_marks()
         self._db.close()
 
     @contextlib.contextmanager
@@ -197,9 +228,24 @@ class SqliteAuditStore(SqlTrail):
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         self._db.executemany(sql, rows)
 
-    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> list[int]:
-        return [int(self._db.execute(self.SQL.insert_firing, row).fetchall()[0][0])
-                for row in rows]
+    def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
+        run_rows(self._db, *_EVENTS, rows)
+
+    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> Callable[[], list[int]]:
+        """The ids are the ones SQLite would draw (one past the highest), given explicitly,
+        since this writer alone inserts while it holds the transaction."""
+        top = int(self._db.execute("SELECT COALESCE(MAX(id), 0) FROM firings").fetchone()[0])
+        ids = list(range(top + 1, top + 1 + len(rows)))
+        run_rows(self._db, *_FIRINGS, [(fid, *row) for fid, row in zip(ids, rows, strict=True)])
+        return lambda: ids
+
+    def _write_outcomes(self, outcomes: list[tuple[Any, ...]]) -> None:
+        run_rows(self._db, _OUTCOMES[0], _OUTCOMES[1], outcomes, _OUTCOMES[2])
+
+    def _ship_marks(self, marks: list[Mark]) -> None:
+        latest = {fid: (attempt, started) for fid, attempt, started in sorted(marks)}
+        run_rows(self._db, _MARKS[0], _MARKS[1], [(a, s, fid) for fid, (a, s) in latest.items()],
+                 _MARKS[2])
 
     def _global_runner(self) -> SqliteRunner:
         return SqliteRunner(self._lock, self._db, self._transaction)

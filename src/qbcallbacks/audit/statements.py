@@ -30,6 +30,8 @@ class Statements(NamedTuple):
     insert_events: str
     insert_firing: str
     start: str
+    #: A run mark: attempts raised to the mark's (never lowered), its start time.
+    mark: str
     complete: str
     count_orphans: str
     adopt_orphans: str
@@ -60,6 +62,8 @@ def statements(param: str, scoped: bool) -> Statements:
                        "?,?,?,?,'pending',?) RETURNING id"),
         start=("UPDATE firings SET attempts = attempts + 1, started_at = ? WHERE id = ? "
                "RETURNING attempts"),
+        mark=("UPDATE firings SET attempts = CASE WHEN attempts < ? THEN ? ELSE attempts END, "
+              "started_at = ? WHERE id = ?"),
         complete=("UPDATE firings SET status = ?, exit_code = ?, output = ?, error = ?, "
                   "started_at = COALESCE(started_at, ?), finished_at = ?, duration = ?, "
                   "attempts = CASE WHEN attempts < 1 THEN 1 ELSE attempts END WHERE id = ?"),

@@ -52,6 +52,37 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(f"qbcallbacks, version {__version__}")
         return 0
+    import gc
+
+    global _collector_paused
+    _collector_paused = gc.isenabled()
+    gc.disable()  # until the command's module is imported: see `resume_collector`
+    try:
+        return _main(args)
+    finally:
+        resume_collector()
+
+
+def resume_collector() -> None:
+    """Turn the cyclic garbage collector back on if `main` paused it.
+
+    Importing click, pydantic and a command's modules creates tens of thousands of objects
+    that live as long as the process; the collector would scan them several times over and
+    free nothing (a few per cent of a `check`). It is paused for the imports and resumes
+    before the command runs, since some commands run for hours.
+    """
+    global _collector_paused
+    if _collector_paused:
+        _collector_paused = False
+        import gc
+
+        gc.enable()
+
+
+_collector_paused = False
+
+
+def _main(args: list[str]) -> int:
     import click
 
     from ..errors import QbCallbacksError

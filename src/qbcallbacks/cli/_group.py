@@ -7,7 +7,7 @@ import importlib
 import click
 
 from .._version import __version__
-from . import ALIASES, COMMANDS
+from . import ALIASES, COMMANDS, resume_collector
 
 
 class _PipeClosed(Exception):
@@ -30,6 +30,7 @@ class _LazyGroup(click.Group):
         if module is None:
             return None
         command = importlib.import_module(module).command
+        resume_collector()
         assert isinstance(command, click.Command)
         return command
 

@@ -18,7 +18,7 @@ import click
 from ..config.load import CONFIG_NAME, expand_callback_path, load_directory
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang.source import decode_source, read_source_bytes, split_lines
-from ..runtimes.validate import Validator, validators
+from ..runtimes.validate import Validators, validators
 
 #: Where the original reads its settings on Linux when `$QB_CONF` is not set.
 SYSTEM_QBCONF = "/etc/qb.conf"
@@ -84,7 +84,7 @@ class Checker:
 
     def __init__(self, *, compile_perl: bool = False) -> None:
         self.out = Collected()
-        self._runtimes: dict[str, Validator] = validators(compile_perl=compile_perl)
+        self._runtimes: Validators = validators(compile_perl=compile_perl)
         self._loaded: dict[str, tuple[Diagnostic, ...]] = {}
         self._rule_files: dict[str, set[str]] = {}
         self._rule_counts: dict[str, int] = {}

@@ -30,7 +30,7 @@ from ..model.documents import RuleLine
 from ..model.languages import language_of
 from ..model.limits import Limits, default_limits
 from ..model.rules import Rule
-from ..runtimes.validate import Validator, validators
+from ..runtimes.validate import Validator, Validators, validators
 from .permissions import directory_problems, file_problems
 
 if TYPE_CHECKING:  # a site runtime's own check; the runtime interface loads only if used
@@ -121,7 +121,7 @@ def load_callback_path(specs: Iterable[str] | None = None, *, check_scripts: boo
     return CallbackSet(directories=tuple(loads))
 
 
-def _runtimes(compile_perl: bool = False) -> dict[str, Validator]:
+def _runtimes(compile_perl: bool = False) -> Validators:
     return validators(compile_perl=compile_perl)
 
 
@@ -150,7 +150,7 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
     # them once, afterwards, not once after the parse and again after the rules.
     with collector_paused():
         try:
-            rows, found = scan_config(text, str(conf), extensions=tuple(runtimes),
+            rows, found = scan_config(text, str(conf), extensions=runtimes,
                                       limits=limits)
         except MemoryError:
             del text

@@ -112,7 +112,8 @@ class Dispatcher:
         self._executor = executor if executor is not None else _executor_for(s, runtimes, mode)
         self._executor.start(self._recorder, s, supervisor)
         self._loop = MatchLoop(self._intake, source, self._recorder, self._executor,
-                               self._timer, self._work, self._life, s, rebuilt=inner)
+                               self._timer, self._work, self._life, s, rebuilt=inner,
+                               committed=self._globals.committed)
         self._book = RuleBook(self.directories, on_diagnostics)
         self._loop.apply(self._book.load_initial())
         self._globals.start()
@@ -123,7 +124,7 @@ class Dispatcher:
         self._intake.replay(found.events)  # `emit` waits until they are queued
         self._loop.start(found, self.rules)
         if s.time_events == "scheduled":  # a replay's stream carries its own time events
-            self._timer.start()
+            self._timer.start(after=self._intake.replayed)
         self._watcher = Watcher(self.directories, self.reload).start() if watch else None
 
     @classmethod
@@ -185,7 +186,7 @@ class Dispatcher:
         """Journal and queue an event (and what is known of its job). Returns at once unless
         the queue is full (then waits up to `emit_timeout` and raises `BackPressureError`) or
         the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause).
-        `key` (an idempotency key) is journalled with it: see `journal.last_key`."""
+        `key` (an idempotency key, never `qbcallbacks:time`'s) is journalled: see `last_key`."""
         self._intake.emit(event, job, key)
 
     def poll_time(self) -> None:

@@ -23,6 +23,7 @@ from ..lang import parse_qcb, parse_trigger
 from ..matching.clock import Clock, to_qube
 from ..matching.globals import GlobalMatcher, global_trigger_problem
 from ..matching.matcher import Firing
+from ..matching.owner import Audience
 from ..model.events import Event, Job
 from ..model.globals import GlobalCallback
 from ..model.languages import JobCallbackLanguage
@@ -80,18 +81,30 @@ class GlobalBook:
         self._settings = settings
         self._timer = timer
         self.matcher = GlobalMatcher(parse_trigger, on_instant=self._fired)
+        #: Instants fired on in the batch being matched, written once it is recorded.
+        self._unsaved: list[tuple[int, float]] = []
 
     def start(self) -> None:
         """Take the global callbacks the trail keeps in force (from before a restart)."""
         self.matcher.set(self._table.active())
-        self._timer.set_global_triggers(self.matcher.triggers())
+        for callback_id, trigger in self.matcher.triggers().items():
+            self._timer.set_global(callback_id, trigger)
 
     def _fired(self, callback_id: int, instant: float) -> None:
-        try:
-            self._table.fired(callback_id, instant)
-        except AuditError:  # it may fire that instant again after a restart; say so
-            log.exception("could not record the instant global callback %d fired on",
-                          callback_id)
+        self._unsaved.append((callback_id, instant))
+
+    def committed(self, ok: bool) -> None:
+        """After a batch (from the matcher thread): the instants its global firings were on
+        are written only once those firings are in the trail. Written before, a host killed
+        in between would skip, after its restart, an instant whose firing never ran; not
+        written (the batch stays in the journal), the next start fires it then."""
+        unsaved, self._unsaved = self._unsaved, []
+        for callback_id, instant in unsaved if ok else ():
+            try:
+                self._table.fired(callback_id, instant)
+            except AuditError:  # it may fire that instant again after a restart; say so
+                log.exception("could not record the instant global callback %d fired on",
+                              callback_id)
 
     def submit(self, trigger: str, *, language: str, code: str) -> int:
         """Keep a new global callback in force and return its id; `GlobalCallbackError` (the
@@ -102,13 +115,10 @@ class GlobalBook:
             self._table.refuse(canonical, language, code, problem)
             raise GlobalCallbackError(f"global callback refused: {problem}")
         added = self._table.add(canonical, language, code)
+        # In force first, scheduled second: an instant raised in between reaches it as an
+        # ordinary event, and the one then owed to it finds it already seen (never neither).
         self.matcher.add(added)
-        self._timer.set_global_triggers(self.matcher.triggers())
-        # An instant already raised (by a rule or another global) is owed to this one alone:
-        # raised for all, it would fire the universal and job-specific callbacks again.
-        for event in self._timer.raised_globals(parse_trigger(canonical)):
-            self.matcher.owe(added.id, event)
-            self._timer.raise_again(event)
+        self._timer.set_global(added.id, parse_trigger(canonical))
         return added.id
 
     def remove(self, callback_id: int) -> None:
@@ -116,7 +126,7 @@ class GlobalBook:
         if not self._table.remove(callback_id):
             raise GlobalCallbackError(f"no global callback {callback_id} is in force")
         self.matcher.remove(callback_id)
-        self._timer.set_global_triggers(self.matcher.triggers())
+        self._timer.set_global(callback_id, None)
 
     def listing(self) -> tuple[GlobalCallback, ...]:
         return tuple(self._table.active())
@@ -131,11 +141,19 @@ class WithGlobals:
     def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
         if self._globals.idle:  # the common case: a site with no global callbacks
             return self._inner.observe(event, job)
-        only = self._globals.owed(event)
-        if only is not None:
-            return self._globals.observe(event, to_qube(self._clock.now()), only)
         found = self._inner.observe(event, job)
         extra = self._globals.observe(event, to_qube(self._clock.now()))
+        return [*found, *extra] if extra else found
+
+    def observe_for(self, event: Event, audience: Audience) -> Sequence[Firing]:
+        found = self._inner.observe_for(event, audience)
+        picked = audience.among("global")
+        if picked is None or self._globals.idle:
+            return found
+        # The instant the raise stands for, not the clock's: a repeat matched late is still
+        # the instant it was raised for, and the next one is not taken for it.
+        now = audience.instant if audience.instant is not None else to_qube(self._clock.now())
+        extra = self._globals.observe(event, now, *picked)
         return [*found, *extra] if extra else found
 
     def set_rules(self, rules: Sequence[Rule]) -> None:

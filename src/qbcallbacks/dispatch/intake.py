@@ -5,6 +5,10 @@ waiting up to `emit_timeout` for room and then raising `BackPressureError`: an e
 dropped silently. Time events, rule swaps and the events a dead host journalled but never
 matched come the same way, so the matcher thread sees one ordered stream. The queue's room
 is given back when the matcher thread takes an event.
+
+The room is a count kept under the lock that orders the journal, so an `emit` that finds
+room pays for no semaphore or condition of its own; only one that finds the queue full
+waits, and only then does the matcher thread wake it.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import Protocol
 
 from ..audit.journal import JournalEntry, JournalError, JournalKey, Position
 from ..audit.store import EventJournal
+from ..errors import QbCallbacksError
+from ..matching.owner import STAMP_TAG, Stamp, stamp_key, stamp_of
 from ..matching.rebuild import Prepared
 from ..matching.schedule import TimeSpec
 from ..model.events import Event, Job
@@ -40,6 +46,8 @@ class Accepted:
     job: Job | None
     job_json: str | None
     end: Position
+    #: What the engine raised a time event for (None: an event from outside).
+    stamp: Stamp | None = None
 
 
 @dataclass(slots=True)
@@ -71,11 +79,19 @@ class Intake:
         self.journal, self.settings = journal, settings
         self._life, self._work, self._trail = life, work, trail
         self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
-        self._room = threading.Semaphore(settings.queue_size)
         self._lock = threading.Lock()  # journal order is queue order
+        self._freed = threading.Condition(self._lock)  # room given back
+        self._held = 0  # events queued and not yet taken (under the lock)
+        self._waiting = 0  # callers waiting for room (under the lock)
         self._replayed = threading.Event()
+        self._dumped: dict[int, tuple[Job, str]] = {}  # id(job): the job and its JSON
         #: The journal's fault and since when, cleared by the next emit that works.
         self.problem: tuple[str, float] | None = None
+
+    @property
+    def replayed(self) -> threading.Event:
+        """Set once the journal's unmatched events are all queued (at once when none)."""
+        return self._replayed
 
     @property
     def depth(self) -> int:
@@ -89,27 +105,25 @@ class Intake:
         problem = self._trail.problem
         if problem is not None:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
+        if isinstance(key, list) and key[:1] == [STAMP_TAG]:
+            raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}: the engine's "
+                                   "own time events are journalled with it")
         timeout = self.settings.emit_timeout
-        if not self._replayed.wait(timeout):
+        if not self._replayed.is_set() and not self._replayed.wait(timeout):
             raise BackPressureError(f"event {event.format()} not accepted: events a previous "
                                     "host accepted are still being read back from the journal")
-        if not self._room.acquire(timeout=timeout):
-            raise BackPressureError(
-                f"event {event.format()} not accepted: {self.settings.queue_size} events are "
-                f"waiting and none was taken in {timeout:g} s; the supervisor must retry or "
-                "slow down")
         try:
-            self._accept(event, job, key)
+            self._accept(event, job, key, timeout)
         except JournalError as exc:
             self.problem = (str(exc), time.time())
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
         self.problem = None
 
-    def put_time_event(self, event: Event) -> None:
-        """Our own events: wait for room rather than fail, so a due instant is never lost."""
-        self._room.acquire()
+    def put_time_event(self, event: Event, stamp: Stamp) -> None:
+        """Our own events: wait for room rather than fail, so a due instant is never lost;
+        the stamp is journalled in the key's place, so a restart reads it back."""
         try:
-            self._accept(event, None, None)
+            self._accept(event, None, stamp_key(stamp), None, stamp)
         except JournalError as exc:
             log.error("time event %s not journalled: %s", event.format(), exc)
 
@@ -141,36 +155,74 @@ class Intake:
                 batch.append(self._queue.get_nowait())
             except queue.Empty:
                 break
-        for item in batch:
-            if isinstance(item, Accepted):
-                self._room.release()
+        taken = sum(type(item) is Accepted for item in batch)
+        if taken:
+            with self._lock:
+                self._held -= taken
+                if self._waiting:
+                    self._freed.notify_all()
         return batch
 
     def stop(self) -> None:
         """Queue the end: the matcher thread stops when it gets there."""
         self._queue.put(None)
 
-    def _accept(self, event: Event, job: Job | None, key: JournalKey) -> None:
-        """Journal and queue an event whose room is taken; on failure the room is given back."""
-        job_json = job.model_dump_json() if job is not None else None
+    def _accept(self, event: Event, job: Job | None, key: JournalKey,
+                timeout: float | None, stamp: Stamp | None = None) -> None:
+        """Journal and queue an event once there is room, waiting up to `timeout` (None: for
+        ever) for it; on failure nothing is queued or counted."""
+        job_json = None if job is None else self._job_json(job)
         self._work.add()
         try:
             with self._lock:
+                if self._held >= self.settings.queue_size:
+                    self._wait_room(event, timeout)
                 seq, end = (self.journal.append(event, job_json) if key is None
                             else self.journal.append(event, job_json, key))
-                self._queue.put(Accepted(seq, event, job, job_json, end))
+                self._held += 1
+                self._queue.put(Accepted(seq, event, job, job_json, end, stamp))
         except BaseException:
             self._work.done()
-            self._room.release()
             raise
+
+    def _wait_room(self, event: Event | None, timeout: float | None) -> None:
+        """Wait (holding the lock) until the queue has room; `BackPressureError` after
+        `timeout` seconds."""
+        self._waiting += 1
+        try:
+            room = self._freed.wait_for(lambda: self._held < self.settings.queue_size, timeout)
+        finally:
+            self._waiting -= 1
+        if not room:
+            what = event.format() if event is not None else "an event"
+            raise BackPressureError(
+                f"event {what} not accepted: {self.settings.queue_size} events are "
+                f"waiting and none was taken in {timeout:g} s; the supervisor must retry or "
+                "slow down")
+
+    def _job_json(self, job: Job) -> str:
+        """The job's JSON, dumped once per job object: a job named by id event after
+        event is journaled with each, and its (frozen) object is the same until it changes."""
+        found = self._dumped.get(id(job))
+        if found is not None and found[0] is job:
+            return found[1]
+        if len(self._dumped) >= 4096:
+            self._dumped.clear()
+        text = job.model_dump_json()
+        self._dumped[id(job)] = (job, text)
+        return text
 
     def _replay(self, entries: Iterator[JournalEntry]) -> None:
         try:
             for entry in entries:
                 job = None if entry.job_json is None else Job.model_validate_json(entry.job_json)
-                self._room.acquire()
-                self._work.add()
-                self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json, entry.end))
+                with self._lock:
+                    if self._held >= self.settings.queue_size:
+                        self._wait_room(None, None)
+                    self._work.add()
+                    self._held += 1
+                    self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json,
+                                             entry.end, stamp_of(entry.key)))
         except Exception:
             log.exception("reading the journal back failed")
         finally:

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
 from ..audit.records import PendingFiring
 from ..audit.store import AuditError, EventRow
 from ..matching.matcher import Firing, Matcher
+from ..matching.owner import Audience, Stamp
 from ..matching.rebuild import Check, Prepared, adopt, prepare, snapshot
 from ..matching.schedule import TimeSpec
 from ..model._base import trusted
@@ -45,6 +46,11 @@ class MatchSource(Protocol):
         """The firings of one event, in firing order; `job` updates what is known of it."""
         ...
 
+    def observe_for(self, event: Event, audience: Audience) -> Sequence[Firing]:
+        """The firings of a time event the engine raised, for the callbacks of the owners
+        `audience` names only; it never makes a job live."""
+        ...
+
     def set_rules(self, rules: Sequence[Rule]) -> None:
         """Replace the universal rules; the state of rules kept unchanged survives."""
         ...
@@ -64,6 +70,10 @@ class MatcherSource:
     def observe(self, event: Event, job: Job | None) -> Sequence[Firing]:
         with self._lock:
             return self.matcher.observe(event, job)
+
+    def observe_for(self, event: Event, audience: Audience) -> Sequence[Firing]:
+        with self._lock:
+            return self.matcher.observe_for(event, audience)
 
     def set_rules(self, rules: Sequence[Rule]) -> None:
         with self._lock:
@@ -103,8 +113,11 @@ class MatchLoop:
 
     def __init__(self, intake: Intake, source: MatchSource, recorder: Recorder,
                  executor: Executor, timer: Timer, work: InFlight, life: LifeCycle,
-                 settings: DispatcherSettings, *, rebuilt: MatchSource | None = None) -> None:
+                 settings: DispatcherSettings, *, rebuilt: MatchSource | None = None,
+                 committed: Callable[[bool], None] | None = None) -> None:
         self._intake, self._source, self._recorder = intake, source, recorder
+        #: Told after each batch whether its events and firings are in the trail.
+        self._committed = committed
         self._executor, self._timer = executor, timer
         self._work, self._life, self.settings = work, life, settings
         self._seq = 0  # events matched in this session
@@ -171,8 +184,8 @@ class MatchLoop:
         """Count a recorded firing in flight and give it to the executor (or refuse it)."""
         self._work.add(firings=True)
         # A global callback (job 0) was let in by the site: its code needs no job permission.
-        refusal = job_code_refusal(firing.language,
-                                   job_specific=firing.path is None and firing.job != 0,
+        refusal = job_code_refusal(firing.language,  # inline code is the job's own
+                                   job_specific=firing.code is not None and firing.job != 0,
                                    allowed=self.settings.allow_job_code)
         if refusal is not None:
             self._recorder.complete(firing.id, RunResult(status="refused", error=refusal))
@@ -212,6 +225,12 @@ class MatchLoop:
         finally:
             self._work.done()
 
+    def _observe_raised(self, a: Accepted, stamp: Stamp) -> Sequence[Firing]:
+        """An event the engine raised goes to the owners of its schedule that have not seen
+        its instant (`Scheduler.audience`); one from outside goes to every callback."""
+        audience = self._timer.audience(a.event, stamp)
+        return () if audience is None else self._source.observe_for(a.event, audience)
+
     def _record(self, accepted: list[Accepted]) -> None:
         """Match a run of events, commit them with their firings, hand the firings on."""
         if not accepted:
@@ -223,7 +242,9 @@ class MatchLoop:
             self._seq += 1
             self._timer.track(a.event, a.job)
             try:
-                found: Sequence[Firing] = self._source.observe(a.event, a.job)
+                stamp = a.stamp
+                found: Sequence[Firing] = (self._source.observe(a.event, a.job) if stamp is None
+                                           else self._observe_raised(a, stamp))
             except Exception:  # a matcher bug must not stop the stream; record it loudly
                 self.lost_events += 1
                 log.exception("matcher failed on %s", a.event.format())
@@ -233,11 +254,14 @@ class MatchLoop:
         try:
             recorded = self._recorder.record(events, pending, accepted[-1].end,
                                              accepted[-1].jseq)
+            ok = True
         except Exception as exc:  # an AuditError: closing gave up, the journal keeps them
             if not isinstance(exc, AuditError):  # a fault of ours: lost, and said so
                 self.lost_events += len(accepted)
                 log.exception("recording %d events failed; they are lost", len(accepted))
-            recorded = []
+            recorded, ok = [], False
+        if self._committed is not None:
+            self._committed(ok)
         try:
             for firing in recorded:
                 self._hand_on(firing)

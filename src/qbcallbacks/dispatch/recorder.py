@@ -21,6 +21,7 @@ from typing import TypeVar
 from ..audit.journal import Position
 from ..audit.records import PendingFiring
 from ..audit.store import AuditError, AuditStore, EventJournal, EventRow
+from ..model._base import trusted_from
 from ..model.rules import Rule
 from ..runtimes.api import RunResult
 from .recovery import Recovery, recover, settle
@@ -60,7 +61,9 @@ class Recorder:
         if end.segment > self._trimmed:
             self.journal.trim(end)
             self._trimmed = end.segment
-        return [f.model_copy(update={"id": fid}) for fid, f in zip(ids, firings, strict=True)]
+        # Each firing as given, with its id (a copy of valid data: no validation).
+        return [trusted_from(PendingFiring, {**f.__dict__, "id": fid})
+                for fid, f in zip(ids, firings, strict=True)]
 
     def started(self, firing_id: int, at: float) -> bool:
         try:

@@ -56,7 +56,10 @@ class InFlight:
     """
 
     def __init__(self) -> None:
-        self._changed = threading.Condition()
+        # Counting takes the lock itself (a C call); only waking waiters goes through the
+        # condition's Python methods.
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._total = 0
         self._firings = 0
 
@@ -66,7 +69,7 @@ class InFlight:
         return self._firings
 
     def add(self, n: int = 1, *, firings: bool = False) -> None:
-        with self._changed:
+        with self._lock:
             self._total += n
             if firings:
                 self._firings += n

@@ -12,19 +12,19 @@ from collections.abc import Callable, Collection, Iterable
 from typing import Protocol
 
 from ..matching.clock import Clock
+from ..matching.owner import Audience, Stamp, global_owner
 from ..matching.schedule import Scheduler, TimeSpec, job_time_specs, time_specs
 from ..model.events import Event, Job
-from ..model.triggers import Trigger
+from ..model.triggers import Trigger, TriggerNode
 
 log = logging.getLogger("qbcallbacks.dispatch")
-#: The schedule owner of the global callbacks: no job has a negative id.
-GLOBAL_OWNER = -1
 
 
 class TimeSink(Protocol):
-    """Where due events go (the dispatcher's intake); may wait for room, never drops one."""
+    """Where due events go (the dispatcher's intake); may wait for room, never drops one.
+    The stamp goes with the event through the journal, so a restart knows it again."""
 
-    def put_time_event(self, event: Event) -> None: ...
+    def put_time_event(self, event: Event, stamp: Stamp) -> None: ...
 
 
 class LiveJobs(Protocol):
@@ -45,11 +45,18 @@ class Timer:
         self._polling = threading.Lock()  # one poll at a time, so due events keep their order
         self._wake = threading.Event()
         self._stopping = False
+        self._ready = threading.Event()
+        self._ready.set()
         self._thread = threading.Thread(target=self._loop, name="qbcallbacks-time",
                                         daemon=True)
         self._unsubscribe: Callable[[], None] = lambda: None
 
-    def start(self) -> None:
+    def start(self, after: threading.Event | None = None) -> None:
+        """Start raising; with `after`, nothing is raised before it is set (the journal's
+        backlog is queued first, so an instant a dead host raised comes before the one the
+        new start raises, and its owners take it there once)."""
+        if after is not None:
+            self._ready = after
         self._unsubscribe = self.clock.subscribe(self.poll)
         self._thread.start()
 
@@ -69,22 +76,21 @@ class Timer:
             self._scheduler.set_specs(specs, self.clock.now())
         self._wake.set()
 
-    def set_global_triggers(self, triggers: Iterable[Trigger]) -> None:
-        """Schedule the time atoms of the global callbacks in force (one owner for them all,
-        apart from the rules and the jobs)."""
+    def set_global(self, callback_id: int, trigger: TriggerNode | None) -> None:
+        """Schedule the time atoms of one global callback (None: it was removed). It owns
+        its schedules alone, so one submitted after an instant it names was raised is owed
+        that instant, and nobody else sees it again."""
+        specs = set() if trigger is None else time_specs([trigger])
         with self._lock:
-            changed = self._scheduler.set_job_specs(GLOBAL_OWNER, time_specs(triggers))
+            changed = self._scheduler.set_owner(global_owner(callback_id), specs)
         if changed:
             self._wake.set()
 
-    def raised_globals(self, trigger: Trigger) -> list[Event]:
-        """The global time events `trigger` names whose latest instant was already raised."""
+    def audience(self, event: Event, stamp: Stamp) -> Audience | None:
+        """Whose callbacks take an event this timer raised (called by the matcher thread as
+        it takes the event, so in stream order); None: nobody's."""
         with self._lock:
-            return self._scheduler.raised(time_specs([trigger]))
-
-    def raise_again(self, event: Event) -> None:
-        """Put an event already raised into the stream once more (the caller says for whom)."""
-        self._sink.put_time_event(event)
+            return self._scheduler.audience(event, stamp)
 
     def track(self, event: Event, job: Job | None = None) -> None:
         """Keep each job's own time triggers up to date (called by the matcher thread): a
@@ -103,16 +109,16 @@ class Timer:
 
     def poll(self) -> None:
         """Emit the time events due now; called by the thread and by manual clocks."""
-        if self._stopping:
+        if self._stopping or not self._ready.is_set():
             return
         with self._polling:
             live = self._live.live_jobs()
             with self._lock:
-                due = self._scheduler.due(self.clock.now(), live)
+                due = self._scheduler.raise_due(self.clock.now(), live)
             # Outside the schedule's lock: the matcher thread, which frees the room these
             # may wait for, takes that lock to track jobs.
-            for event in due:
-                self._sink.put_time_event(event)
+            for raised in due:
+                self._sink.put_time_event(raised.event, raised.stamp)
         self._wake.set()
 
     def _loop(self) -> None:
@@ -127,6 +133,9 @@ class Timer:
         # Clear first: a wake-up after this line is seen by the wait below.
         self._wake.clear()
         if self._stopping:
+            return
+        if not self._ready.is_set():
+            self._ready.wait(1.0)  # real time: the backlog is being queued
             return
         with self._lock:
             nxt = self._scheduler.next_due()

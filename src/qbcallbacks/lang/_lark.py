@@ -11,7 +11,6 @@ time.
 from __future__ import annotations
 
 import os
-import pkgutil
 import stat
 from functools import cache
 from pathlib import Path
@@ -89,7 +88,10 @@ def qcb_lark() -> Lark:
 def grammar_text(name: str) -> str:
     """The text of a shipped grammar file, for tools that embed it (a language server)."""
     # pkgutil, as Lark itself uses, rather than importlib.resources: the same files (from a
-    # directory or a zip) without loading importlib.resources and zipfile on every `check`.
+    # directory or a zip) without loading importlib.resources and zipfile; imported here, since
+    # a `check` that the hand readers serve never reads a grammar.
+    import pkgutil
+
     data = pkgutil.get_data("qbcallbacks.lang", name)
     if data is None:  # pragma: no cover - a loader that cannot read package data
         raise FileNotFoundError(name)

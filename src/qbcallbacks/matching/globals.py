@@ -100,8 +100,6 @@ class GlobalMatcher:
         self._on_instant = on_instant
         self._lock = threading.Lock()
         self._entries: dict[int, _Entry] = {}
-        #: Events raised again for one callback only, by identity: (the event, its callback).
-        self._owed: dict[int, tuple[Event, int]] = {}
 
     def set(self, callbacks: Iterable[GlobalCallback]) -> None:
         """Make `callbacks` the set in force; one kept keeps its compound state."""
@@ -124,39 +122,25 @@ class GlobalMatcher:
 
     @property
     def idle(self) -> bool:
-        """No global callback in force and no event owed: nothing to match. Read without the
-        lock (an `owe` happens before its event enters the stream, so the matcher thread sees
-        it; a callback added meanwhile only waits for the next event)."""
-        return not self._entries and not self._owed
+        """No global callback in force: nothing to match. Read without the lock (a callback
+        added meanwhile only waits for the next event)."""
+        return not self._entries
 
-    def owe(self, callback_id: int, event: Event) -> None:
-        """`event` (this very object, about to enter the stream) is for `callback_id` alone:
-        an instant raised before the callback was added, which the catch-up rule owes it."""
+    def triggers(self) -> dict[int, TriggerNode]:
+        """The trigger of each global callback in force, by id."""
         with self._lock:
-            self._owed[id(event)] = (event, callback_id)
+            return {cid: e.trigger for cid, e in self._entries.items()}
 
-    def owed(self, event: Event) -> int | None:
-        """The callback `event` was raised again for, or None for an ordinary event (such as
-        the same event read back from the journal after a restart)."""
-        with self._lock:
-            found = self._owed.get(id(event))
-            if found is None or found[0] is not event:
-                return None
-            del self._owed[id(event)]
-            return found[1]
-
-    def triggers(self) -> list[TriggerNode]:
-        with self._lock:
-            return [e.trigger for e in self._entries.values()]
-
-    def observe(self, event: Event, now: float, only: int | None = None) -> list[Firing]:
-        """The global firings of one event, by id; `now` is the Qube time (for repeats);
-        `only` limits them to one callback."""
+    def observe(self, event: Event, now: float, only: int | None = None,
+                skip: frozenset[int] = frozenset()) -> list[Firing]:
+        """The global firings of one event, by id; `now` is the Qube time (for repeats).
+        `only` and `skip` name the callbacks that take it (a time instant owed to one, or
+        already seen by some)."""
         instant = instant_of(event, now)
         out: list[Firing] = []
         with self._lock:
             for cid, entry in self._entries.items():
-                if only is not None and cid != only:
+                if (only is not None and cid != only) or cid in skip:
                     continue
                 hits = {i for i, atom in enumerate(entry.atoms) if atom_matches(atom, event)}
                 if not hits:

@@ -33,6 +33,7 @@ from .index import Group as _Group
 from .index import bits as _bits
 from .index import discard_member as _discard
 from .index import gather as _gather
+from .owner import RULES, Audience
 from .resolve import resolve_rules
 from .watch import CallbackWatch
 
@@ -312,6 +313,18 @@ class Matcher:
         name, typ = event.name, event.type
         extra = None if typ == "job" else item_key(typ, event.extra)
         names = (name, "done") if name in DONE_NAMES else (name,)
+        groups = self._groups(typ, names, x, xl, extra)
+        firings = self._resolve_rules(groups, event) if groups else []
+        if self._watch:
+            firings.extend(self._watch.observe(event, x, xl, names, extra))
+        if xl is not None and name == "removed" and typ == "job":
+            self.detach(x)
+        return firings
+
+    def _groups(self, typ: str, names: tuple[str, ...], x: int, xl: LiveJob | None,
+                extra: str | None) -> list[_Group]:
+        """The universal rules' atoms an event about job `x` matches, with their jobs."""
+        live = self._live
         # Matching atoms are gathered as (refs, jobs) groups first and crossed only when needed:
         # the usual event meets one group of one rule and resolves without any (rule, job) key.
         groups: list[_Group] = []
@@ -342,12 +355,7 @@ class Matcher:
             nt = by_name.get(None)
             if nt is not None and nt.glob is not None:
                 _gather(nt.glob, extra, live, groups)
-        firings = self._resolve_rules(groups, event) if groups else []
-        if self._watch:
-            firings.extend(self._watch.observe(event, x, xl, names, extra))
-        if xl is not None and name == "removed" and typ == "job":
-            self.detach(x)
-        return firings
+        return groups
 
     def _resolve_rules(self, groups: list[_Group], event: Event) -> list[Firing]:
         if self._gated:
@@ -355,3 +363,26 @@ class Matcher:
             if not groups:
                 return []
         return resolve_rules(groups, event, self._live)
+
+    def observe_for(self, event: Event, audience: Audience) -> list[Firing]:
+        """The firings of a time event the engine raised, for the callbacks `audience`
+        names: the universal rules' instances, and each job's own callbacks, unless left
+        out. Unlike `observe`, it never attaches a job: an event about a job that is no
+        longer live fires nothing (time events never make phantom jobs)."""
+        x = event.job
+        xl = self._live.get(x)
+        if xl is None and x != 0:
+            return []
+        typ = event.type
+        extra = item_key(typ, event.extra)
+        names = (event.name, "done") if event.name in DONE_NAMES else (event.name,)
+        firings: list[Firing] = []
+        if audience.takes(RULES):
+            groups = self._groups(typ, names, x, xl, extra)
+            if groups:
+                firings = self._resolve_rules(groups, event)
+        jobs = audience.among("job")
+        if jobs is not None and self._watch:
+            only, skip = jobs
+            firings.extend(self._watch.observe(event, x, xl, names, extra, only, skip))
+        return firings

@@ -12,8 +12,11 @@ never a phantom); a past instant happens once, at once; repeats stay on their gr
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
+import random
 from collections.abc import Iterable
+from typing import NamedTuple
 
 from ..errors import QbCallbacksError
 from ..lang.trigger import parse_trigger
@@ -21,6 +24,7 @@ from ..model._base import Frozen
 from ..model.events import Event, Job
 from ..model.triggers import TIME_TYPES, EventPattern, EventType, TriggerNode, time_extra
 from .clock import from_qube, to_qube
+from .owner import RULES, Audience, Owner, Stamp, job_owner
 
 #: The name given to a global time event, which has no name in its trigger.
 GLOBAL_NAME = "dummy"
@@ -91,23 +95,44 @@ def job_time_specs(job: Job) -> set[TimeSpec]:
     return time_specs(triggers, job)
 
 
-#: Who asked for a schedule: the universal rules (None) or one job's own callbacks.
-_Owner = int | None
+class Raised(NamedTuple):
+    """An event the scheduler raises, with what it stands for (its instant, its owner)."""
+
+    event: Event
+    stamp: Stamp
+
+
+_NEVER = -math.inf
 
 
 class Scheduler:
     """A heap of the next instant of every known schedule; not thread-safe (one owner).
 
-    Schedules come from the universal rules (`set_specs`) and from each live job's own
-    callbacks (`set_job_specs`, `drop_job`); one schedule named by several owners is kept
-    once. `due(now, live_jobs)` pops what is due and returns the events to emit.
+    Schedules come from owners (`owner.py`): the universal rules (`set_specs`), each live
+    job's own callbacks (`set_job_specs`, `drop_job`) and each global callback (`set_owner`);
+    one schedule named by several owners is kept once, and raised once per instant for all.
+    An owner that takes up a schedule after one of its instants was raised is owed that
+    instant: a heap entry for it alone. `raise_due(now, live_jobs)` pops what is due;
+    `audience` (on the matcher's side of the stream) says whose callbacks take a raised
+    event, so that each owner sees each instant once, however the raise and its
+    taking-up interleave.
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, TimeSpec]] = []
-        self._owners: dict[TimeSpec, set[_Owner]] = {}
-        self._by_owner: dict[_Owner, set[TimeSpec]] = {}
+        #: (instant, order, schedule, the one owner it is owed to or None for all of them)
+        self._heap: list[tuple[float, int, TimeSpec, Owner | None]] = []
+        self._owners: dict[TimeSpec, set[Owner]] = {}
+        self._by_owner: dict[Owner, set[TimeSpec]] = {}
+        #: The schedules by the event text they raise (name, type, extra).
+        self._keyed: dict[tuple[str, str, str], set[TimeSpec]] = {}
+        #: The latest instant raised for all, per schedule.
+        self._raised: dict[TimeSpec, float] = {}
+        #: The latest instant each owner's callbacks took, per schedule, and from which raise.
+        self._seen: dict[tuple[Owner, TimeSpec], tuple[float, int]] = {}
         self._counter = 0
+        #: Raise ids: random from the start, so that a stamp read back from the journal after
+        #: a restart is never taken for one of this run's raises.
+        self._raises = itertools.count(random.getrandbits(52) << 10)
 
     @property
     def specs(self) -> frozenset[TimeSpec]:
@@ -117,18 +142,19 @@ class Scheduler:
         """Schedule exactly `specs` for the universal rules: new ones are added, vanished ones
         forgotten, kept ones keep their place (a reload does not re-fire a one-shot that
         already happened). A first instant already past is kept: `due` fires it at once."""
-        self._set(None, set(specs))
+        self.set_owner(RULES, set(specs))
 
     def set_job_specs(self, job: int, specs: Iterable[TimeSpec]) -> bool:
         """Schedule exactly `specs` for job `job`'s own callbacks (attach or update); True when
         that changed what is scheduled."""
-        return self._set(job, set(specs))
+        return self.set_owner(job_owner(job), set(specs))
 
     def drop_job(self, job: int) -> None:
         """The job was removed: forget the schedules only its callbacks named."""
-        self._set(job, set())
+        self.set_owner(job_owner(job), set())
 
-    def _set(self, owner: _Owner, wanted: set[TimeSpec]) -> bool:
+    def set_owner(self, owner: Owner, wanted: set[TimeSpec]) -> bool:
+        """Schedule exactly `wanted` for `owner`; True when that changed anything."""
         before = self._by_owner.get(owner, set())
         if wanted == before:
             return False
@@ -136,14 +162,19 @@ class Scheduler:
             owners = self._owners.get(spec)
             if owners is None:
                 owners = self._owners[spec] = set()
-                self._push(spec.start, spec)
+                self._keyed.setdefault((spec.name, spec.type, spec.extra), set()).add(spec)
+                self._push(spec.start, spec, None)
+            elif spec in self._raised:
+                # Taken up after an instant was raised: that instant is owed to it alone.
+                self._push(self._raised[spec], spec, owner)
             owners.add(owner)
         gone = False
         for spec in before - wanted:
             owners = self._owners[spec]
             owners.discard(owner)
+            self._seen.pop((owner, spec), None)
             if not owners:
-                del self._owners[spec]
+                self._forget(spec)
                 gone = True
         if wanted:
             self._by_owner[owner] = wanted
@@ -154,44 +185,92 @@ class Scheduler:
             heapq.heapify(self._heap)
         return True
 
-    def raised(self, specs: Iterable[TimeSpec]) -> list[Event]:
-        """The events of the latest instant already raised of each global schedule among
-        `specs`: a global callback that names one after it was raised is owed that instant
-        (the catch-up rule), which `_set` cannot push again without raising it for all."""
-        pending = {spec: at for at, _, spec in self._heap}
-        out: list[Event] = []
-        for spec in specs:
-            if not spec.is_global or spec not in self._owners:
-                continue
-            at = pending.get(spec)
-            if at is None or (spec.interval > 0 and at - spec.interval >= spec.start):
-                out.extend(self._events(spec, [], set()))
-        return out
+    def _forget(self, spec: TimeSpec) -> None:
+        del self._owners[spec]
+        self._raised.pop(spec, None)
+        key = (spec.name, spec.type, spec.extra)
+        same = self._keyed[key]
+        same.discard(spec)
+        if not same:
+            del self._keyed[key]
 
     def next_due(self) -> float | None:
         """Unix time of the next instant, or None when nothing is scheduled."""
         return from_qube(self._heap[0][0]) if self._heap else None
 
     def due(self, now: float, live_jobs: Iterable[int]) -> list[Event]:
+        """The events of `raise_due`, without their stamps."""
+        return [raised.event for raised in self.raise_due(now, live_jobs)]
+
+    def raise_due(self, now: float, live_jobs: Iterable[int]) -> list[Raised]:
         """Events of every instant at or before `now` (Unix time), in time order; an event
-        is raised only about a live job, and once however many schedules name it."""
+        is raised only about a live job, and once however many schedules name it. An instant
+        owed to one owner comes after the others, stamped with that owner."""
         qnow = to_qube(now)
         live = set(live_jobs)
         jobs = sorted(live)
-        out: dict[tuple[str, str, str, int], Event] = {}
+        out: dict[tuple[str, str, str, int], Raised] = {}
+        owed: list[Raised] = []
+        raise_id = next(self._raises)
         while self._heap and self._heap[0][0] <= qnow:
-            at, _, spec = heapq.heappop(self._heap)
-            for event in self._events(spec, jobs, live):
-                out.setdefault((event.name, event.type, event.extra or "", event.job), event)
+            at, _, spec, owner = heapq.heappop(self._heap)
+            if owner is not None:
+                if owner in self._owners.get(spec, ()):
+                    owed.extend(self._owed(spec, owner, at, live))
+                continue
             if spec.interval > 0:
-                # Next future multiple: a late host fires once, not once per missed period.
-                periods = math.floor((qnow - at) / spec.interval) + 1
-                self._push(at + periods * spec.interval, spec)
-        return list(out.values())
+                # The latest instant of the grid: a late host fires once, not once per
+                # missed period, then goes on with the next one.
+                at += math.floor((qnow - at) / spec.interval) * spec.interval
+                self._push(at + spec.interval, spec, None)
+            self._raised[spec] = at
+            for event in self._events(spec, jobs, live):
+                out.setdefault((event.name, event.type, event.extra or "", event.job),
+                               Raised(event, Stamp(at, None, raise_id)))
+        return [*out.values(), *owed]
 
-    def _push(self, at: float, spec: TimeSpec) -> None:
+    def _owed(self, spec: TimeSpec, owner: Owner, at: float, live: set[int]) -> list[Raised]:
+        # A job owner may be taken up before the matcher made it live: it is about to be.
+        reach = live | {owner.id} if owner.kind == "job" else live
+        stamp = Stamp(at, owner, next(self._raises))
+        return [Raised(event, stamp)
+                for event in self._events(spec, sorted(reach), reach)]
+
+    def audience(self, event: Event, stamp: Stamp) -> Audience | None:
+        """Whose callbacks take a raised event, at the moment it is matched (in stream
+        order); None when nobody's does (an owed instant its owner already took). Every
+        owner that takes it is marked as having seen its instant."""
+        specs = [spec for spec in self._keyed.get((event.name, event.type, event.extra or ""),
+                                                  ())
+                 if spec.job is None or spec.job == event.job]
+        mark = (stamp.instant, stamp.raise_id)
+        if stamp.owner is not None:
+            mine = [spec for spec in specs if stamp.owner in self._owners[spec]]
+            if not mine or all(self._saw(stamp.owner, spec, mark) for spec in mine):
+                return None
+            for spec in mine:
+                self._seen[stamp.owner, spec] = mark
+            return Audience(only=stamp.owner, instant=stamp.instant)
+        takes: set[Owner] = set()
+        saw: set[Owner] = set()
+        for spec in specs:
+            for owner in self._owners[spec]:
+                if self._saw(owner, spec, mark):
+                    saw.add(owner)
+                else:
+                    takes.add(owner)
+                    self._seen[owner, spec] = mark
+        return Audience(skip=frozenset(saw - takes), instant=stamp.instant)
+
+    def _saw(self, owner: Owner, spec: TimeSpec, mark: tuple[float, int]) -> bool:
+        """Whether the owner already took this instant (or a later one) from another raise
+        (the events of one raise, about several jobs, all reach it)."""
+        instant, raise_id = self._seen.get((owner, spec), (_NEVER, -1))
+        return instant >= mark[0] and raise_id != mark[1]
+
+    def _push(self, at: float, spec: TimeSpec, owner: Owner | None) -> None:
         self._counter += 1
-        heapq.heappush(self._heap, (at, self._counter, spec))
+        heapq.heappush(self._heap, (at, self._counter, spec, owner))
 
     @staticmethod
     def _events(spec: TimeSpec, jobs: list[int], live: set[int]) -> list[Event]:

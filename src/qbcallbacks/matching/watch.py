@@ -91,11 +91,17 @@ class CallbackWatch:
         return hits
 
     def observe(self, event: Event, x: int, xl: LiveJob | None, names: tuple[str, ...],
-                extra: str | None) -> list[Firing]:
+                extra: str | None, only: int | None = None,
+                skip: frozenset[int] = frozenset()) -> list[Firing]:
         """The callbacks `event` fires (about job `x`, live as `xl`), in (job, index) order;
-        a callback that reaches its maximum stops watching."""
+        a callback that reaches its maximum stops watching. `only` and `skip` name the jobs
+        whose callbacks take the event (a time instant owed to one job, or already seen)."""
         fired: list[CallbackEntry] = []
-        for entry, bits in self._hits(event, x, xl, names, extra).items():
+        hits = self._hits(event, x, xl, names, extra)
+        if only is not None or skip:
+            hits = {entry: bits for entry, bits in hits.items()
+                    if entry.job == only or (only is None and entry.job not in skip)}
+        for entry, bits in hits.items():
             mask = entry.mask | bits
             if entry.compiled.test(mask):
                 entry.mask = 0

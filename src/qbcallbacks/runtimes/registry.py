@@ -1,11 +1,14 @@
 """Which runtime serves which script extension: ours, and a site's through entry points.
 
-Runtimes are entry points of the group `qbcallbacks.runtimes`, found with
-`importlib.metadata.entry_points(group=...)`; our own package declares the built-ins there too
-(pyproject.toml). `BUILTIN_RUNTIMES` holds the same references (a test ties the two) so that a
-source tree without installed metadata still has them, and so that asking which extensions
-exist imports no runtime module. A site's package may add an extension or override one of
-ours. The lookup runs once and is cached; `refresh()` drops the cache.
+The built-in runtimes (`.py`, `.pl`, `.qcb`) are registered here in code as "module:Class"
+references; our package also declares them as entry points of the group
+`qbcallbacks.runtimes` (pyproject.toml; a test ties the two). A site's package adds an
+extension through that group, found with the standard
+`importlib.metadata.entry_points(group=...)`. A built-in extension is always served by ours,
+so asking about one needs neither the lookup nor `importlib.metadata` (importing it and reading
+every installed distribution's entry points is a large part of a `check` run's start-up); the
+lookup runs only when an extension that is not built in is asked about, or the full list is.
+It runs once and is cached; `refresh()` drops the cache.
 """
 
 from __future__ import annotations
@@ -35,15 +38,24 @@ class RuntimeNotFound(QbCallbacksError):
 
 @functools.cache
 def references() -> dict[str, str]:
-    """Every registered runtime by extension, as "module:Class" (nothing imported)."""
+    """Every registered runtime by extension, as "module:Class" (nothing imported). A site's
+    entry point naming a built-in extension is ignored: ours serves it."""
     from importlib.metadata import entry_points
 
     found = dict(BUILTIN_RUNTIMES)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         ext = ep.name.lower().lstrip(".")
-        if ep.value != BUILTIN_RUNTIMES.get(ext):  # our own declaration never undoes a site's
+        if ext not in BUILTIN_RUNTIMES:
             found[ext] = ep.value
     return found
+
+
+def reference(extension: str) -> str | None:
+    """The runtime registered for `extension` (with or without the dot), as "module:Class";
+    entry points are read only for an extension that is not built in."""
+    ext = extension.lower().lstrip(".")
+    builtin = BUILTIN_RUNTIMES.get(ext)
+    return builtin if builtin is not None else references().get(ext)
 
 
 def extensions() -> tuple[str, ...]:
@@ -58,10 +70,10 @@ def refresh() -> None:
 
 
 @functools.cache
-def _load(reference: str) -> type[Runtime] | None:
+def _load(ref: str) -> type[Runtime] | None:
     from .api import Runtime
 
-    module_name, _, attr = reference.partition(":")
+    module_name, _, attr = ref.partition(":")
     obj: object = importlib.import_module(module_name)
     for part in attr.split(".") if attr else ():
         obj = getattr(obj, part)
@@ -71,8 +83,8 @@ def _load(reference: str) -> type[Runtime] | None:
 def runtime_classes() -> dict[str, type[Runtime]]:
     """Every registered runtime class by extension (imports each runtime module)."""
     found: dict[str, type[Runtime]] = {}
-    for ext, reference in references().items():
-        cls = _load(reference)
+    for ext, ref in references().items():
+        cls = _load(ref)
         if cls is not None:
             found[ext] = cls
     return found
@@ -81,8 +93,8 @@ def runtime_classes() -> dict[str, type[Runtime]]:
 def runtime_for(extension: str) -> type[Runtime]:
     """The runtime class registered for `extension` (with or without the dot)."""
     ext = extension.lower().lstrip(".")
-    reference = references().get(ext)
-    cls = _load(reference) if reference is not None else None
+    found = reference(ext)
+    cls = _load(found) if found is not None else None
     if cls is None:
         raise RuntimeNotFound(f"no runtime is registered for '.{ext}' files; known: "
                               + ", ".join(f".{e}" for e in extensions()))

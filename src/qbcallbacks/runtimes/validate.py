@@ -17,15 +17,16 @@ a Perl script is checked.
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang._lark import private_cache_dir
 from ..lang.qcb import parse_qcb
 from ..lang.source import SourceKind, read_source_bytes
-from .registry import BUILTIN_RUNTIMES, RuntimeNotFound, references, runtime_for
+from .registry import RuntimeNotFound, references, runtime_for
 
 Validator = Callable[[Path], list[Diagnostic]]
 
@@ -82,12 +83,26 @@ def _perl_diagnostic(path: Path, source: bytes, line: int, column: int,
                            source_line=src)
 
 
+def _which(program: str) -> str | None:
+    """The executable `program` as `shutil.which` finds it on POSIX: a name with a slash as
+    given, else the first in the search path (`shutil`, with the compression modules it loads,
+    would otherwise be imported by every `check`)."""
+    if os.name != "posix":  # pragma: no cover - the executable suffixes of other systems
+        import shutil
+
+        return shutil.which(program)
+    places = [program] if os.sep in program else \
+        [os.path.join(directory, program) for directory in os.get_exec_path()]
+    for place in places:
+        if os.access(place, os.F_OK | os.X_OK) and not os.path.isdir(place):
+            return place
+    return None
+
+
 def _perl_and_source(path: Path, perl: str | None) -> tuple[str, bytes] | list[Diagnostic]:
     """The Perl interpreter and the script's bytes, or what to report instead (nothing when
     no Perl is installed: then nothing can be said about the script)."""
-    import shutil
-
-    exe = shutil.which(perl or "perl")
+    exe = _which(perl or "perl")
     if exe is None:
         return []
     source = _script_bytes(path)
@@ -202,23 +217,51 @@ def perl_compile(path: Path, perl: str | None = None) -> list[Diagnostic]:
     return [_perl_diagnostic(path, source, line, 1, msg)]
 
 
-def validators(*, compile_perl: bool = False) -> dict[str, Validator]:
-    """A script checker per registered extension (with the dot).
+class Validators(Mapping[str, Validator]):
+    """A script checker per registered extension (with the dot), looked up as asked for.
 
     Ours need no runtime module; a site's runtime is built (cheaply, it starts nothing) and
-    its `validate` used.
+    its `validate` used. Asking about a built-in extension reads no entry points; asking about
+    another, or listing them all, does (see `registry`).
     """
-    light: dict[str, Validator] = {
-        "py": python_syntax, "qcb": qcb_syntax,
-        "pl": perl_compile if compile_perl else perl_syntax,
-    }
-    out: dict[str, Validator] = {}
-    for ext, reference in references().items():
-        if reference == BUILTIN_RUNTIMES.get(ext):
-            out[f".{ext}"] = light[ext]
-            continue
-        try:
-            out[f".{ext}"] = runtime_for(ext)().validate
-        except RuntimeNotFound:  # an entry point that is not a runtime serves nothing
-            continue
-    return out
+
+    def __init__(self, *, compile_perl: bool = False) -> None:
+        self._light: dict[str, Validator] = {
+            ".py": python_syntax, ".qcb": qcb_syntax,
+            ".pl": perl_compile if compile_perl else perl_syntax,
+        }
+        self._site: dict[str, Validator | None] = {}
+
+    def _get(self, key: str) -> Validator | None:
+        light = self._light.get(key)
+        ext = key[1:]
+        if light is not None or key[:1] != "." or ext[:1] == "." or ext != ext.lower():
+            return light
+        if key not in self._site:
+            try:  # an entry point that is not a runtime serves nothing
+                found: Validator | None = runtime_for(key)().validate
+            except RuntimeNotFound:
+                found = None
+            self._site[key] = found
+        return self._site[key]
+
+    def __getitem__(self, key: str) -> Validator:
+        found = self._get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._get(key) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        every = [f".{ext}" for ext in references()]
+        return iter([key for key in every if self._get(key) is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def validators(*, compile_perl: bool = False) -> Validators:
+    """A script checker per registered extension (with the dot); see `Validators`."""
+    return Validators(compile_perl=compile_perl)

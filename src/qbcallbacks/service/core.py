@@ -23,6 +23,7 @@ from ..dispatch.dispatcher import (
     DispatcherUnavailable,
 )
 from ..errors import GlobalCallbackError, QbCallbacksError
+from ..model.events import Event, Job
 from ..stream import EventLineError, EventReader
 from .messages import (
     BACK_PRESSURE,
@@ -38,6 +39,7 @@ from .messages import (
 from .metrics import Metrics
 from .producers import WINDOW, ProducerBook, Verdict, digest
 from .proxy import SupervisorProxy
+from .quick import quick_event
 
 #: Seconds between two checkpoints of the producer book.
 CHECKPOINT_EVERY = 1.0
@@ -138,6 +140,21 @@ class Service:
 
     def event(self, params: dict[str, Any], producer: str, epoch: int) -> dict[str, Any]:
         started = time.perf_counter()
+        quick = quick_event(params)
+        if quick is None:
+            return self._event(params, producer, epoch, started)
+        seq, event, value = quick
+        with self._lock:
+            verdict, why = self.book.judge(producer, epoch, seq, value)
+            if verdict != Verdict.NEW or self.draining:
+                return self._not_new(verdict, why, producer, epoch, seq)
+            self._journal(event, self.reader.attached(event), producer, epoch, seq, value)
+            self._tally.acked(time.perf_counter() - started)
+        return {"ack": seq}
+
+    def _event(self, params: dict[str, Any], producer: str, epoch: int,
+               started: float) -> dict[str, Any]:
+        """`event` the long way: any params the short way does not take."""
         seq = params.get("seq")
         if isinstance(seq, bool) or not isinstance(seq, int) or not 1 <= seq <= MAX_SEQ:
             with self._lock:
@@ -148,31 +165,37 @@ class Service:
         value = digest(line)
         with self._lock:
             verdict, why = self.book.judge(producer, epoch, seq, value)
-            if verdict == Verdict.DUPLICATE:
-                self._tally.count("duplicate")
-                return {"ack": seq, "duplicate": True}
             if verdict != Verdict.NEW or self.draining:
+                return self._not_new(verdict, why, producer, epoch, seq)
+            try:
+                event, job = self.reader.read(line)
+            except EventLineError as exc:
                 self._tally.count("rejected")
-                if verdict == Verdict.CONFLICT:
-                    raise RpcFault(CONFLICT, why)
-                if verdict == Verdict.OWED:
-                    raise RpcFault(OUT_OF_ORDER, why,
-                                   {"resend_from": self.book.owed(producer, epoch)})
-                self.book.refused(producer, epoch, seq)
-                raise RpcFault(DRAINING, "the service is draining; the event was not taken")
-            self._journal(line, producer, epoch, seq, value)
+                raise RpcFault(INVALID_PARAMS, str(exc)) from None
+            self._journal(event, job, producer, epoch, seq, value)
             self._tally.acked(time.perf_counter() - started)
         return {"ack": seq}
 
-    def _journal(self, line: dict[str, Any], producer: str, epoch: int, seq: int,
+    def _not_new(self, verdict: str, why: str, producer: str, epoch: int,
+                 seq: int) -> dict[str, Any]:
+        """The answer to an event that is not journaled (under the lock): a duplicate's ack,
+        else the refusal raised."""
+        if verdict == Verdict.DUPLICATE:
+            self._tally.count("duplicate")
+            return {"ack": seq, "duplicate": True}
+        self._tally.count("rejected")
+        if verdict == Verdict.CONFLICT:
+            raise RpcFault(CONFLICT, why)
+        if verdict == Verdict.OWED:
+            raise RpcFault(OUT_OF_ORDER, why, {"resend_from": self.book.owed(producer, epoch)})
+        self.book.refused(producer, epoch, seq)
+        raise RpcFault(DRAINING, "the service is draining; the event was not taken")
+
+    def _journal(self, event: Event, job: Job | None, producer: str, epoch: int, seq: int,
                  value: str) -> None:
-        """Read and journal one new event, its params but `seq` (under the lock)."""
+        """Journal one new event (under the lock)."""
         try:
-            event, job = self.reader.read(line)
             self.dispatcher.emit(event, job, key=[producer, epoch, seq, value])
-        except EventLineError as exc:
-            self._tally.count("rejected")
-            raise RpcFault(INVALID_PARAMS, str(exc)) from None
         except (DispatcherUnavailable, BackPressureError, DispatcherClosed) as exc:
             self._tally.count("rejected")
             self.book.refused(producer, epoch, seq)

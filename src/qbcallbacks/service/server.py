@@ -11,7 +11,6 @@ written within the question's deadline: a supervisor that stops reading is disco
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
 import select
@@ -37,25 +36,12 @@ from .messages import (
     TOO_MANY,
 )
 from .proxy import SendTimeout
+from .wire import answer_line, dumps, loads
 
 log = logging.getLogger("qbcallbacks.service")
 
 #: A write waits at most this many read timeouts for the peer to read (then it is closed).
 WRITE_BOUND = 3
-
-
-def _dumps(message: dict[str, Any]) -> bytes:
-    return (json.dumps(message, separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-
-
-def answer_line(key: Any, result: Any) -> bytes:
-    """The line answering request `key` with `result`: the plain ack of an event with a
-    number id (almost every line a supervisor is sent) from a template, else encoded."""
-    if type(key) is int and type(result) is dict and len(result) == 1:
-        ack = result.get("ack")
-        if type(ack) is int:
-            return b'{"jsonrpc":"2.0","id":%d,"result":{"ack":%d}}\n' % (key, ack)
-    return _dumps({"jsonrpc": "2.0", "id": key, "result": result})
 
 
 class Connection:
@@ -79,7 +65,7 @@ class Connection:
         """Write one message by `deadline` (a question: the asking run's; else the write
         bound), or close the connection (`SendTimeout`): half a line cannot be taken back,
         and a peer that stops reading holds nothing of ours for longer."""
-        self._write(_dumps(message), deadline)
+        self._write(dumps(message), deadline)
 
     def _write(self, data: bytes, deadline: float | None) -> None:
         if deadline is None:
@@ -109,7 +95,7 @@ class Connection:
         raise SendTimeout("the supervisor is not reading")
 
     def _reply(self, message: dict[str, Any]) -> None:
-        self._gather(_dumps(message))
+        self._gather(dumps(message))
 
     def _gather(self, line: bytes) -> None:
         """An answer: gathered on the reader (in order, written before it next waits, or once
@@ -162,7 +148,7 @@ class Connection:
     def _line(self, raw: bytes) -> bool:
         """Take one line; False ends the connection."""
         try:
-            msg = json.loads(raw)
+            msg = loads(raw)
         except (ValueError, RecursionError) as exc:
             self._error(None, PARSE_ERROR, f"not JSON: {str(exc)[:100]}")
             return self.who is not None
@@ -198,9 +184,28 @@ class Connection:
                                       args=("id" in msg, key, method, params), daemon=True)
             self._slow = [t for t in self._slow if t.is_alive()] + [thread]
             thread.start()
+        elif method == "event" and self.who.producer is not None and "id" in msg:
+            self._event(key, params)
         else:  # not a drain: answered here, with nothing to set after
             self._respond("id" in msg, key, method, params)
         return True
+
+    def _event(self, key: Any, params: dict[str, Any]) -> None:
+        """An event from a producer, answered: `_respond` with fewer steps, as it is
+        almost every request."""
+        who = self.who
+        assert who is not None and who.producer is not None
+        try:
+            result = self.service.event(params, who.producer, who.epoch)
+        except RpcFault as fault:
+            self._error(key, fault.code, fault.message, fault.data)
+            return
+        except Exception as exc:  # a fault of ours: say so, keep serving
+            log.exception("event failed")
+            self._error(key, -32603, f"internal error: {type(exc).__name__}: {exc}")
+            return
+        with contextlib.suppress(OSError):
+            self._gather(answer_line(key, result))
 
     def _hello(self, key: Any, method: str, params: dict[str, Any]) -> bool:
         """The opening request; False (after the answer) when the connection must close."""
@@ -367,7 +372,7 @@ class SocketServer:
 
 def _refuse(conn: socket.socket, cap: int) -> None:
     """One error line, never waited for, then close: the accept loop never blocks on it."""
-    line = _dumps({"jsonrpc": "2.0", "id": None, "error": {
+    line = dumps({"jsonrpc": "2.0", "id": None, "error": {
         "code": TOO_MANY, "message": f"the service has {cap} connections open; try later"}})
     with contextlib.suppress(OSError):
         conn.send(line, socket.MSG_DONTWAIT)

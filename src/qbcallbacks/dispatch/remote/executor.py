@@ -106,7 +106,7 @@ class CeleryExecutor:
         self._app.conf.update(broker_url=self.broker, task_serializer="json",
                               accept_content=["json"], task_ignore_result=True,
                               broker_connection_retry=False)
-        self.hub = Hub(self.broker, self._answer)
+        self.hub = Hub(self.broker, self.answer)
         self.hub.start()
         self._stop = threading.Event()
         self._watch = threading.Thread(target=self._watch_runs, name="qbcb-watch", daemon=True)
@@ -234,8 +234,9 @@ class CeleryExecutor:
         self._release(self._complete(firing_id, result))
         return known
 
-    def _answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
-        """A worker's request (`wire`), answered; called on the hub's threads."""
+    def answer(self, request: dict[str, Any]) -> dict[str, Any] | None:
+        """A worker's request (`wire`), answered: the hub calls it on its threads, and a
+        request can be put to it directly, without a broker."""
         op, firing = request.get("op"), request.get("firing")
         if op == "call":
             return self._call(request.get("method"), request.get("args"))
