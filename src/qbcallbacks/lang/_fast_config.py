@@ -206,7 +206,8 @@ _SAFE_EXTENSION = re.compile(r"\.[a-z0-9_]+\Z")
 @lru_cache(maxsize=32)
 def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | None] | None:
     """The `match` of the regex that takes the start of a rule line up to its trigger, group 1
-    the file name, for names with one of `extensions`; None if none of them fits the regex.
+    the file name, for names with one of `extensions` (the built-in ones a parse accepts);
+    None if none of them fits the regex.
 
     A name it takes is what `file_name_problem` accepts without a word: it starts with a
     letter, digit or `_`, holds only those, `-` and single dots, and ends with a known

@@ -129,7 +129,9 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     add_row, add_line = rows.append, lines.append
     other = _Lines(file, extensions, limits, diags)
     seen = other.seen
-    head = fast_head(tuple(extensions)) or _no_head
+    # Only membership is asked of `extensions`: a loader's is lazy, and listing it would scan
+    # the installed packages for site runtimes. Names with those take the slower way.
+    head = fast_head(tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)) or _no_head
     tails: dict[str, FastTail | None] = {}  # None: a text the shortcut leaves to `_Lines`
     max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
     unseen = _Unseen.TEXT
