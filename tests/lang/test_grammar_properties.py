@@ -17,7 +17,7 @@ from qbcallbacks.lang import config_lark, lark_with_grammar, qcb_lark, trigger_l
 from qbcallbacks.lang.source import split_lines
 from qbcallbacks.lang.trigger import parse_trigger_with_warnings
 from qbcallbacks.model import triggers as trig
-from qbcallbacks.model.documents import FILENAME_RE
+from qbcallbacks.model.documents import FILENAME_RE, RuleLine
 from support.strategies import config_documents, file_names, qcb_programs, triggers
 
 # Generated file names are safe bare names with a known extension, so that the text is not
@@ -137,10 +137,14 @@ def test_filename_regex_and_grammar_accept_the_same_names(name: str) -> None:
 
 @given(config_documents)
 def test_trusted_construction_equals_validated_models(doc: object) -> None:
-    from qbcallbacks.model._base import trusted
+    from qbcallbacks.model._base import trusted, trusted_many
 
-    for line in doc.lines:  # type: ignore[attr-defined]
-        fast = trusted(type(line), **dict(line))
+    lines = doc.lines  # type: ignore[attr-defined]
+    rules = [line for line in lines if isinstance(line, RuleLine)]
+    # One by one, and the rule lines again as one batch.
+    built = [trusted(type(line), **dict(line)) for line in lines]
+    built += trusted_many(RuleLine, [dict(line) for line in rules])
+    for fast, line in zip(built, [*lines, *rules], strict=True):
         assert fast == line and hash(fast) == hash(line)
         assert fast.model_dump() == line.model_dump()
         assert fast.model_fields_set == set(type(line).model_fields)

@@ -18,6 +18,7 @@ from qbcallbacks.errors import Diagnostic, TriggerError, make_diagnostic, termin
 from qbcallbacks.lang import config as config_module
 from qbcallbacks.lang import lark_with_grammar
 from qbcallbacks.lang import qcb as qcb_module
+from qbcallbacks.lang._fast_config import line_lists
 from qbcallbacks.lang.source import cap_diagnostics, iter_line_runs, iter_lines
 from qbcallbacks.model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, limits_from_env
 from qbcallbacks.model.supervisor import HostError, parse_jobinfo_args
@@ -217,6 +218,17 @@ def test_blank_runs_expand_to_the_same_lines(text: str) -> None:
     for item in iter_line_runs(text):
         expanded.extend([""] * item if isinstance(item, int) else [item])
     assert expanded == list(iter_lines(text))
+    assert [line for lines in line_lists(text) for line in lines] == expanded
+
+
+def test_line_lists_cut_big_texts_only_at_line_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    from qbcallbacks.lang import _fast_config
+
+    monkeypatch.setattr(_fast_config, "_CHUNK", 4)
+    text = "\ufeffab\r\n\n\ncdefgh\nij\r\n\nk\n"
+    chunks = list(line_lists(text))
+    assert len(chunks) > 1
+    assert [line for lines in chunks for line in lines] == list(iter_lines(text))
 
 
 _POOL = ["a.py = done-job-self", "a.py = done-jib-self", "b.py = done-job-self-3",

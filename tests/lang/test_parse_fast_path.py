@@ -27,8 +27,10 @@ from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, qcb_l
 from qbcallbacks.lang._fast_qcb import fast_line
 from qbcallbacks.lang._fast_trigger import (
     MAX_FAST_DEPTH,
+    match_simple_event,
     parse_compound_trigger,
     parse_simple_event,
+    simple_event,
 )
 from qbcallbacks.lang._trigger_build import Problem, TriggerModel, build_trigger
 from qbcallbacks.lang.config import file_name_problem
@@ -93,6 +95,9 @@ def check_simple_event(text: str) -> None:
         assert slow is not None, f"fast path accepted {text!r}, the grammar rejects it"
         _, model, problems = slow
         assert fast == (model, problems)
+        # The reader's own canonical text is the model's.
+        m = match_simple_event(text)
+        assert m is not None and simple_event(m) == (model, problems, model.format())
     if slow is not None and slow[0].data == "event":
         assert fast is not None, f"fast path missed the lone event {text!r}"
 

@@ -11,19 +11,52 @@ what the `line` rule accepts and builds, warnings included.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 from ..model._base import trusted
 from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
+from ._fast_trigger import match_simple_event, simple_event
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget
-from .trigger import TriggerModel, problems_to_diagnostics, trigger_problems
+from .trigger import (
+    TriggerModel,
+    cached_trigger,
+    problems_to_diagnostics,
+    too_deep,
+    trigger_problems,
+)
 
 #: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
 BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGES)
+#: About how many characters of text `line_lists` splits at once: the lists of a file of
+#: empty lines stay a few megabytes whatever its size.
+_CHUNK = 1 << 20
+
+
+def line_lists(text: str) -> Iterator[list[str]]:
+    """The lines of :func:`iter_lines`, a list of them at a time: one `str.split` per chunk
+    of text costs far less than a Python step per line."""
+    start = 1 if text.startswith("\ufeff") else 0
+    end = len(text)
+    while start < end:
+        stop = text.find("\n", start + _CHUNK) if end - start > _CHUNK else -1
+        if stop < 0:
+            chunk, start = (text[start:] if start else text), end
+            lines = chunk.split("\n")
+            if chunk.endswith("\n"):
+                lines.pop()  # a final line end does not start a line
+        else:
+            chunk, start = text[start:stop], stop + 1
+            lines = chunk.split("\n")
+        if "\r" in chunk:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        yield lines
+
+
 #: Every blank line of every document is this one object: blank lines cost a pointer each.
 BLANK: BlankLine = trusted(BlankLine, kind="blank")
 #: How many entries each of the parse's own look-up tables holds at most (file names, bad
@@ -74,7 +107,7 @@ class RuleRow(NamedTuple):
 
 #: A row built as a tuple is: the named tuple's own constructor is a Python function that
 #: calls this, one frame per rule line more.
-_row = tuple.__new__
+new_row = tuple.__new__
 
 
 # A rule line splits exactly here: the name cannot hold '=', and no trigger text can hold a
@@ -157,4 +190,60 @@ def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
     if problems:
         diags.extend(problems_to_diagnostics(problems, file=file, line=number, column=trig_col,
                                              source_line=raw))
-    return _row(RuleRow, (number, file_col, trig_col, raw, name, model, comment))
+    return new_row(RuleRow, (number, file_col, trig_col, raw, name, model, comment))
+
+
+# -- the whole-line shortcut ------------------------------------------------------------------
+# Most lines of a big file are `name.ext = trigger` with a plain name. One regex takes the
+# blanks, a name that is surely safe, the `=` and the blanks after it; what follows is the
+# trigger (and any comment), read once per distinct text. Lines it does not take go through
+# `read_line` as before. The property tests hold `parse_config` to the grammar on every line;
+# `test_fast_head_agrees_with_read_line` holds this shortcut to `read_line` itself.
+
+_SAFE_EXTENSION = re.compile(r"\.[a-z0-9_]+\Z")
+
+
+@lru_cache(maxsize=32)
+def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | None] | None:
+    """The `match` of the regex that takes the start of a rule line up to its trigger, group 1
+    the file name, for names with one of `extensions` (the built-in ones a parse accepts);
+    None if none of them fits the regex.
+
+    A name it takes is what `file_name_problem` accepts without a word: it starts with a
+    letter, digit or `_`, holds only those, `-` and single dots, and ends with a known
+    extension (lower-case ASCII here, matched in any ASCII case as `.lower()` compares)."""
+    exts = sorted({e[1:] for e in extensions if _SAFE_EXTENSION.match(e)}, key=len,
+                  reverse=True)
+    if not exts:
+        return None
+    alternatives = "|".join(re.escape(e) for e in exts)
+    return re.compile(r"[ \t]*([A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
+                      rf"\.(?ai:{alternatives}))[ \t]*=[ \t]*").match
+
+
+#: What the text after a rule line's `=` and its blanks holds, for the shortcut: the trigger's
+#: model, its problems (offsets into the trigger), the comment, the trigger's canonical text.
+FastTail = tuple[TriggerModel, tuple[Problem, ...], str | None, str]
+
+
+def fast_tail(after: str, max_depth: int) -> FastTail | None:
+    """Read the text after `=` and its blanks; None when the shortcut leaves the line to
+    `read_line` (no trigger, a bad one, or a carriage return). The line is known to be within
+    the length limit, so only the nesting limit is left to check."""
+    cut = _COMMENT_START.search(after) if "#" in after else None
+    if cut is None:
+        trigger, comment = after.rstrip(" \t"), None
+    else:
+        trigger = after[:cut.start()].rstrip(" \t")
+        comment = after[cut.start():].strip(" \t")
+    m = match_simple_event(trigger)
+    if m is not None:  # most triggers: one event, built here without the trigger cache
+        event = simple_event(m)
+        if event is not None:
+            return event[0], event[1], comment, event[2]
+    if not trigger or "\r" in trigger or ("(" in trigger and too_deep(trigger, max_depth)):
+        return None
+    model, problems = cached_trigger(trigger)
+    if model is None:
+        return None
+    return model, problems, comment, model.format()

@@ -14,9 +14,10 @@ import re
 from functools import cache
 from typing import cast
 
-from ..model._base import trusted
+from ..model._base import trusted, trusted_from
 from ..model.limits import HARD_MAX_TRIGGER_DEPTH
 from ..model.triggers import (
+    KEYWORD_NAMES,
     TYPE_WORDS,
     AllOf,
     AnyOf,
@@ -49,20 +50,36 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
     """Build a lone `name-type-context[-extra]` event without Lark; None if `text` is not
     one (the caller then parses it with the grammar)."""
     m = _SIMPLE_EVENT.match(text)
-    if m is None:
-        return None
+    found = None if m is None else simple_event(m)
+    return None if found is None else (found[0], found[1])
+
+
+#: The `match` of the lone-event regex, for readers that build from its groups themselves.
+match_simple_event = _SIMPLE_EVENT.match
+
+
+def simple_event(m: re.Match[str]) -> tuple[EventPattern, tuple[Problem, ...], str] | None:
+    """The event a match of the lone-event regex spells, its warnings and its canonical text;
+    None for a name spelled globaltime/globalrepeat (the grammar's GLOBAL_TIMED takes it)."""
     name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
-    if name.lower() in _GLOBAL_TIMED_NAMES:
+    low = name.lower()
+    if low in _GLOBAL_TIMED_NAMES:
         return None
+    canonical_name, canonical_type = KEYWORD_NAMES.get(low, name), TYPE_WORDS[typ.lower()]
+    canonical_ctx = normalise_context(ctx)
     if extra is None:  # nothing to warn about
-        return trusted(
-            EventPattern, kind="event", name=normalise_name(name),
-            type=cast(EventType, TYPE_WORDS[typ.lower()]),
-            context=normalise_context(ctx), extra=None,
-        ), ()
-    problems: list[Problem] = []
-    model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
-    return model, tuple(problems)
+        model = trusted_from(EventPattern, {
+            "kind": "event", "name": canonical_name, "type": canonical_type,
+            "context": canonical_ctx, "extra": None})
+        problems: tuple[Problem, ...] = ()
+    else:
+        found: list[Problem] = []
+        model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, found)
+        problems = tuple(found)
+    # The text is canonical already unless a keyword changed case or a job's extra was dropped.
+    same = (canonical_name == name and canonical_type == typ and canonical_ctx == ctx
+            and (extra is None or model.extra is not None))
+    return model, problems, m.string if same else model.format()
 
 
 def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
@@ -213,3 +230,4 @@ def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]
                 ors.append(_joined(AllOf, ands))
                 ands = []
             break
+

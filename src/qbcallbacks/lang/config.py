@@ -1,8 +1,9 @@
 """Parsing `callbacks.conf` text line by line, so that one bad line never hides another.
 
-Each physical line is split by hand (`_fast_config.read_line`: plain string searches and the
-trigger readers), which a property test holds to exactly what the grammar's `line` rule
-accepts and builds; a line the hand reader does not take is explained with the grammar.
+Each physical line is split by hand: most by one regex that takes a plain file name up to the
+trigger (`_fast_config.fast_head`), the others by `_fast_config.read_line` (plain string
+searches), the triggers by the trigger readers; property tests hold both to exactly what the
+grammar's `line` rule accepts and builds. A line neither takes is explained with the grammar.
 Errors are collected with their line and column and the line is left out; every good line
 still loads. Checks that need only the text (file name shape, extension, duplicate lines)
 happen here; checks that need the directory (the script exists, permissions, links) are the
@@ -12,10 +13,11 @@ loader's.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
+from enum import Enum
 
 from ..errors import Diagnostic, Severity, make_diagnostic
-from ..model._base import Frozen, trusted, trusted_from
+from ..model._base import Frozen, trusted, trusted_many
 from ..model.documents import (
     ConfigDocument,
     ConfigLine,
@@ -25,14 +27,19 @@ from ..model.limits import Limits, default_limits
 from ._fast_config import (
     BLANK,
     BUILTIN_EXTENSIONS,
+    FastTail,
     RuleRow,
     Tail,
+    fast_head,
+    fast_tail,
     file_name_problem,
+    line_lists,
+    new_row,
     read_line,
 )
 from ._fast_config import MEMO as _MEMO
 from ._trigger_build import Problem
-from .source import DiagnosticBudget, collector_paused, iter_line_runs, line_too_long
+from .source import DiagnosticBudget, collector_paused, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
 
 __all__ = ["BLANK", "BUILTIN_EXTENSIONS", "ParsedConfig", "RuleRow", "RuleSite", "explain_line",
@@ -78,24 +85,21 @@ def parse_config(text: str, file: str = "callbacks.conf",
     """
     limits = default_limits() if limits is None else limits
     diags = DiagnosticBudget(file, limits.max_diagnostics)
-    lines: list[ConfigLine] = []
-    sites: list[RuleSite] = []
-    append = lines.append
     with collector_paused():
-        for entry in _entries(text, file, extensions, limits, diags):
-            if isinstance(entry, RuleRow):
-                number, file_col, trig_col, raw, name, model, comment = entry
-                line = trusted_from(RuleLine, {"kind": "rule", "file": name, "trigger": model,
-                                               "comment": comment})
-                append(line)
-                sites.append(trusted_from(RuleSite, {
-                    "line": number, "file_column": file_col, "trigger_column": trig_col,
-                    "source_line": raw, "rule": line}))
-            elif isinstance(entry, int):  # a run of empty lines
-                lines.extend([BLANK] * entry)
-            else:
-                append(entry)
-    document = None if diags.has_error else trusted(ConfigDocument, lines=tuple(lines))
+        rows, lines = _scan(text, file, extensions, limits, diags, keep_lines=True)
+        # The models of every rule line at once (`trusted_many`), then the sites that hold them.
+        rule_lines = trusted_many(RuleLine, [
+            {"kind": "rule", "file": row[4], "trigger": row[5], "comment": row[6]}
+            for row in rows])
+        sites = trusted_many(RuleSite, [
+            {"line": row[0], "file_column": row[1], "trigger_column": row[2],
+             "source_line": row[3], "rule": line}
+            for row, line in zip(rows, rule_lines, strict=True)])
+        document = None
+        if not diags.has_error:
+            take = iter(rule_lines).__next__
+            document = trusted(ConfigDocument, lines=tuple(
+                [take() if type(line) is RuleRow else line for line in lines]))
     return trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
                    diagnostics=diags.result())
 
@@ -108,71 +112,153 @@ def scan_config(text: str, file: str = "callbacks.conf",
     limits = default_limits() if limits is None else limits
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     with collector_paused():
-        rows = [e for e in _entries(text, file, extensions, limits, diags)
-                if type(e) is RuleRow]
+        rows, _ = _scan(text, file, extensions, limits, diags, keep_lines=False)
     return rows, diags.result()
 
 
-def _entries(text: str, file: str, extensions: Collection[str], limits: Limits,
-             diags: DiagnosticBudget) -> Iterator[RuleRow | ConfigLine | int]:
-    """Each line in turn: a rule as a row, a blank or comment line as its model, a run of
-    empty lines as their count; bad lines yield nothing but diagnostics (into `diags`)."""
-    max_len, number = limits.max_line_length, 0
-    seen: dict[tuple[str, str], int] = {}
-    # Cached parses hand back one model per distinct trigger text; format each once. Every
-    # model in here is held by a row, so ids are not reused; past _MEMO entries it starts over.
-    texts: dict[int, str] = {}
-    heads: dict[str, tuple[str, int, Problem | None] | None] = {}
-    tails: dict[str, Tail] = {}
-    bad: dict[str, tuple[Severity, ...]] = {}
-    for raw in iter_line_runs(text):
-        if type(raw) is int:  # a run of empty lines
-            number += raw
-            yield raw
-            continue
-        assert isinstance(raw, str)
-        number += 1
+def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
+          diags: DiagnosticBudget, *, keep_lines: bool,
+          ) -> tuple[list[RuleRow], list[RuleRow | ConfigLine]]:
+    """The rule lines as rows and, with `keep_lines`, every line in order (a rule as its row,
+    a blank or comment line as its model); bad lines yield only diagnostics (into `diags`).
+
+    A line the whole-line shortcut (`fast_head`, `fast_tail`) takes costs one regex match
+    and a look-up of its trigger text; any other goes through :class:`_Lines`."""
+    rows: list[RuleRow] = []
+    lines: list[RuleRow | ConfigLine] = []
+    add_row, add_line = rows.append, lines.append
+    other = _Lines(file, extensions, limits, diags)
+    seen = other.seen
+    # Only membership is asked of `extensions`: a loader's is lazy, and listing it would scan
+    # the installed packages for site runtimes. Names with those take the slower way.
+    head = fast_head(tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)) or _no_head
+    tails: dict[str, FastTail | None] = {}  # None: a text the shortcut leaves to `_Lines`
+    max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
+    unseen = _Unseen.TEXT
+    number = 0
+    for chunk in line_lists(text):
+        for raw in chunk:
+            number += 1
+            if not raw:
+                if keep_lines:
+                    add_line(BLANK)
+                continue
+            m = head(raw) if len(raw) <= max_len else None
+            if m is not None:
+                after = raw[m.end():]
+                tail = tails.get(after, unseen)
+                if tail is unseen:
+                    tail = fast_tail(after, max_depth)
+                    if len(tails) < memo:
+                        tails[after] = tail
+                if tail is not None:
+                    model, problems, comment, canonical = tail
+                    name, trig_col = m.group(1), m.end() + 1
+                    if problems:
+                        diags.extend(problems_to_diagnostics(
+                            problems, file=file, line=number, column=trig_col,
+                            source_line=raw))
+                    row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
+                                         comment))
+                    key = (name, canonical)
+                    if key in seen:
+                        other.duplicate(row, seen[key])
+                    else:
+                        seen[key] = number
+                    add_row(row)
+                    if keep_lines:
+                        add_line(row)
+                    continue
+            entry = other.line(raw, number)
+            if entry is not None:
+                if type(entry) is RuleRow:
+                    add_row(entry)
+                if keep_lines:
+                    add_line(entry)
+    return rows, lines
+
+
+class _Unseen(Enum):
+    """What a look-up of a text the shortcut has not read yet gives."""
+
+    TEXT = 0
+
+
+def _no_head(raw: str) -> None:
+    """The shortcut when no extension fits it: it takes no line."""
+    return None
+
+
+class _Lines:
+    """The lines the whole-line shortcut does not take, read one by one with `read_line`;
+    keeps the look-ups one file's parse shares between its lines."""
+
+    __slots__ = ("bad", "diags", "extensions", "file", "heads", "limits", "seen", "tails",
+                 "texts")
+
+    def __init__(self, file: str, extensions: Collection[str], limits: Limits,
+                 diags: DiagnosticBudget) -> None:
+        self.file, self.extensions, self.limits, self.diags = file, extensions, limits, diags
+        #: The first line of each (file name, canonical trigger text), for duplicates.
+        self.seen: dict[tuple[str, str], int] = {}
+        # Cached parses hand back one model per distinct trigger text; format each once.
+        # Every model in here is held by a row, so ids are not reused; past _MEMO entries it
+        # starts over.
+        self.texts: dict[int, str] = {}
+        self.heads: dict[str, tuple[str, int, Problem | None] | None] = {}
+        self.tails: dict[str, Tail] = {}
+        self.bad: dict[str, tuple[Severity, ...]] = {}
+
+    def line(self, raw: str, number: int) -> RuleRow | ConfigLine | None:
+        """One line: a rule as its row, a blank or comment line as its model, None if bad."""
+        diags, file = self.diags, self.file
         if not raw:
-            yield BLANK
-            continue
-        if len(raw) > max_len:
-            diags.append(line_too_long(raw, number, file, max_len))
-            continue
+            return BLANK
+        if len(raw) > self.limits.max_line_length:
+            diags.append(line_too_long(raw, number, file, self.limits.max_line_length))
+            return None
         before = None
         if diags.full:  # past the limit a line seen bad before is only counted again
-            known = bad.get(raw)
+            known = self.bad.get(raw)
             if known is not None:
                 for severity in known:
                     diags.count(severity)
-                continue
+                return None
             before = diags.tally
-        entry = read_line(raw, number, file, diags, extensions, limits, heads, tails)
+        entry = read_line(raw, number, file, diags, self.extensions, self.limits, self.heads,
+                          self.tails)
         if entry is False:  # not a line the hand reader takes: the grammar explains it
-            _line_error(raw, number, file, diags, limits)
+            _line_error(raw, number, file, diags, self.limits)
             entry = None
         if entry is None:
-            if before is not None and len(bad) < _MEMO:
-                bad[raw] = diags.severities_since(before)
-            continue
-        if type(entry) is not RuleRow:
-            yield entry
-            continue
-        trigger = entry.trigger
+            if before is not None and len(self.bad) < _MEMO:
+                self.bad[raw] = diags.severities_since(before)
+            return None
+        if type(entry) is RuleRow:
+            self._check_duplicate(entry)
+        return entry
+
+    def _check_duplicate(self, row: RuleRow) -> None:
+        trigger, texts = row.trigger, self.texts
         canonical = texts.get(id(trigger))
         if canonical is None:
             if len(texts) >= _MEMO:
                 texts.clear()
             canonical = texts[id(trigger)] = trigger.format()
-        key = (entry.file, canonical)
-        first = seen.get(key)
+        key = (row.file, canonical)
+        first = self.seen.get(key)
         if first is not None:
-            diags.append(make_diagnostic(
-                "QCB202", f"duplicate of line {first}: the callback will run twice",
-                file=file, line=number, column=entry.file_column,
-                end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
+            self.duplicate(row, first)
         else:
-            seen[key] = number
-        yield entry
+            self.seen[key] = row.line
+
+    def duplicate(self, row: RuleRow, first: int) -> None:
+        """Warn that `row` repeats the rule of line `first`."""
+        raw = row.source_line
+        self.diags.append(make_diagnostic(
+            "QCB202", f"duplicate of line {first}: the callback will run twice",
+            file=self.file, line=row.line, column=row.file_column,
+            end_column=len(raw.rstrip()) + 1, severity="warning", source_line=raw))
 
 
 def _line_error(raw: str, number: int, file: str, diags: DiagnosticBudget,

@@ -22,8 +22,9 @@ _BLANKS = " \t"
 
 
 @lru_cache(maxsize=4096)
-def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
-    """Parse a stripped trigger once per distinct text; problems are offsets into `text`."""
+def cached_trigger(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
+    """Parse a stripped trigger once per distinct text; problems are offsets into `text`.
+    The limits are the caller's to check first (:func:`trigger_problems` does)."""
     simple = parse_simple_event(text)
     if simple is not None:
         return simple
@@ -49,7 +50,7 @@ def _parse_cached(text: str) -> tuple[TriggerModel | None, tuple[Problem, ...]]:
 def clear_cache() -> None:
     """Forget every parsed trigger text, so that the next parse of each is a cold one (what a
     process that reads a file once pays; the benchmarks measure it)."""
-    _parse_cached.cache_clear()
+    cached_trigger.cache_clear()
 
 
 def _too_deep(text: str) -> Problem:
@@ -101,7 +102,7 @@ def trigger_problems(text: str, limits: Limits | None = None,
         deep = too_deep(stripped, limits.max_trigger_depth)
         if deep is not None:
             return None, offset, (deep,)
-    model, problems = _parse_cached(stripped)
+    model, problems = cached_trigger(stripped)
     return model, offset, problems
 
 

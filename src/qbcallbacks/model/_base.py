@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict
@@ -23,6 +26,8 @@ _new = object.__new__
 _set_fields = BaseModel.__dict__["__pydantic_fields_set__"].__set__
 _set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
 _set_private = BaseModel.__dict__["__pydantic_private__"].__set__
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 _FIELD_SETS: dict[type[BaseModel], set[str]] = {}
 
 
@@ -50,3 +55,21 @@ def trusted_from(cls: type[_M], values: dict[str, Any]) -> _M:
     _set_extra(obj, None)
     _set_private(obj, None)
     return obj
+
+
+def trusted_many(cls: type[_M], values: Sequence[dict[str, Any]]) -> list[_M]:
+    """:func:`trusted_from` for many dicts at once, each with every field of `cls` in the same
+    order: one C-level pass per slot rather than a Python call per model, about half the cost
+    of a model each (a parse builds two per rule line)."""
+    n = len(values)
+    if not n:
+        return []
+    objs = list(map(_new, repeat(cls, n)))
+    fields = _FIELD_SETS.get(cls)
+    if fields is None or len(fields) != len(values[0]):
+        fields = _FIELD_SETS[cls] = set(values[0])
+    _consume(map(_set_dict, objs, values))
+    _consume(map(_set_fields, objs, repeat(fields, n)))
+    _consume(map(_set_extra, objs, repeat(None, n)))
+    _consume(map(_set_private, objs, repeat(None, n)))
+    return objs

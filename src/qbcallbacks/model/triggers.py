@@ -77,7 +77,7 @@ EXTRA_RE = re.compile(r"(?:\*|[^\s\x00-\x1f\x7f()&|*]+)\Z")
 
 
 #: Each keyword to itself: a normalised keyword is this one string, not a copy per event.
-_KEYWORD_NAMES: dict[str, str] = {n: n for n in BUILTIN_NAMES}
+KEYWORD_NAMES: dict[str, str] = {n: n for n in BUILTIN_NAMES}
 _KEYWORD_CONTEXTS: dict[str, str] = {"self": "self", "parent": "parent"}
 #: Each event type's spelling to itself, for the same reason.
 TYPE_WORDS: dict[str, str] = {t: t for t in EVENT_TYPES}
@@ -85,7 +85,7 @@ TYPE_WORDS: dict[str, str] = {t: t for t in EVENT_TYPES}
 
 def normalise_name(name: str) -> str:
     """Built-in event names are keywords (any case); user-defined names keep their case."""
-    return _KEYWORD_NAMES.get(name.lower(), name)
+    return KEYWORD_NAMES.get(name.lower(), name)
 
 
 def normalise_context(context: str) -> str:
