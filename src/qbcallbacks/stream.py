@@ -172,7 +172,7 @@ def _read_data(data: object, known: dict[int, Job], removed: set[int],
         raise EventLineError(f"unknown key(s) {', '.join(map(repr, unknown))}; an event has "
                              "'event', 'type', 'job' and 'extra'")
     typ = data.get("type")
-    if not isinstance(typ, str) or typ.lower() not in EVENT_TYPES:
+    if not isinstance(typ, str) or not typ.isascii() or typ.lower() not in EVENT_TYPES:
         raise EventLineError(f"'type' must be one of {', '.join(EVENT_TYPES)}, not {typ!r}")
     typ = typ.lower()
     is_global = typ in GLOBAL_TYPES

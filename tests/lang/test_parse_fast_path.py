@@ -45,8 +45,9 @@ from qbcallbacks.model.documents import (
 from support.strategies import triggers
 
 # Characters that sit on the edges of the terminals: separators, operators, blanks, the
-# comment and assignment marks, a control character, non-ASCII letters and blanks.
-EDGE = "-*()&|#= \tA_z09é\x00\x7f\u00a0\u2028"
+# comment and assignment marks, a control character, non-ASCII letters and blanks, and the
+# letters whose Unicode case folding meets an ASCII one (Kelvin sign, long s, dotless and dotted i).
+EDGE = "-*()&|#= \tA_z09é\x00\x7f\u00a0\u2028\u212a\u017f\u0131\u0130"
 
 
 def lark_trigger(text: str) -> tuple[Tree[Token], TriggerModel, tuple[Problem, ...]] | None:

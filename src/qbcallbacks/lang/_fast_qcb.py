@@ -24,7 +24,10 @@ def fast_line(raw: str) -> QcbLine | None:
     if rest.startswith("#"):
         return trusted(CommentLine, kind="comment", text=rest.rstrip(" \t"))
     cut = min((i for i in (rest.find(" "), rest.find("\t")) if i >= 0), default=len(rest))
-    command = rest[:cut].lower()
+    command = rest[:cut]
+    if not command.isascii():  # str.lower folds the Kelvin sign to k; the grammar does not
+        return None
+    command = command.lower()
     if command not in _COMMANDS:
         return None
     after = rest[cut:].strip(" \t")

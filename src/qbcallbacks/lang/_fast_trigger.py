@@ -39,7 +39,7 @@ TriggerModel = EventPattern | AllOf | AnyOf
 # single full-form event the grammar produces.
 _SIMPLE_EVENT = re.compile(
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-    r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
+    r"-(?P<type>(?ai:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
     r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
     r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?\Z"
 )
@@ -122,17 +122,17 @@ def _compound_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
     (blank, `&`, `|`, `)`) can continue it, so the greedy event match is the lexer's token
     split."""
     operand = re.compile(
-        r"(?P<timed>(?i:global(?:time|repeat)))-(?P<gextra>\*|[^\s\x00-\x1f\x7f()&|*]+)"
-        r"|(?P<global>(?i:global))(?![A-Za-z0-9_-])"
+        r"(?P<timed>(?ai:global(?:time|repeat)))-(?P<gextra>\*|[^\s\x00-\x1f\x7f()&|*]+)"
+        r"|(?P<global>(?ai:global))(?![A-Za-z0-9_-])"
         r"|(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
-        r"-(?P<type>(?i:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
+        r"-(?P<type>(?ai:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
         r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
         r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?"
         r"|(?P<lpar>\([ \t]*)"
     )
     after = re.compile(
         r"[ \t]*(?:(?P<and>&&)|(?P<or>\|\|))[ \t]*"
-        r"|[ \t]+(?:(?P<wand>(?i:and))|(?P<wor>(?i:or)))[ \t]+"
+        r"|[ \t]+(?:(?P<wand>(?ai:and))|(?P<wor>(?ai:or)))[ \t]+"
         r"|[ \t]*(?P<rpar>\))"
     )
     return operand, after

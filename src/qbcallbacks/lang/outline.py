@@ -66,7 +66,7 @@ class LineOutline(NamedTuple):
 _EVENT_PARTS = frozenset({"name", "type", "context", "extra", "dash"})
 _TRIGGER_WORD = re.compile(r"(?P<sym>&&|\|\|)|(?P<lpar>\()|(?P<rpar>\))|(?P<blank>[ \t]+)"
                            r"|(?P<word>[^ \t()&|]+)|(?P<bad>[&|])")
-_GLOBAL_TIMED = re.compile(r"(?i:global(?:time|repeat))-")
+_GLOBAL_TIMED = re.compile(r"(?ai:global(?:time|repeat))-")
 _COMMENT_START = re.compile(r"[ \t]#")
 
 

@@ -106,7 +106,7 @@ class CommandLine(Frozen):
     @field_validator("command", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
+        return value.lower() if isinstance(value, str) and value.isascii() else value
 
     @field_validator("comment")
     @classmethod

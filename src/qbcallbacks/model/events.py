@@ -176,7 +176,7 @@ class Event(Frozen):
     @field_validator("type", mode="before")
     @classmethod
     def _lower_type(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
+        return value.lower() if isinstance(value, str) and value.isascii() else value
 
     def format(self) -> str:
         head = f"{self.name}-{self.type}-{self.job}"

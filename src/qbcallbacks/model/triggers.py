@@ -85,11 +85,11 @@ TYPE_WORDS: dict[str, str] = {t: t for t in EVENT_TYPES}
 
 def normalise_name(name: str) -> str:
     """Built-in event names are keywords (any case); user-defined names keep their case."""
-    return KEYWORD_NAMES.get(name.lower(), name)
+    return KEYWORD_NAMES.get(name.lower(), name) if name.isascii() else name
 
 
 def normalise_context(context: str) -> str:
-    return _KEYWORD_CONTEXTS.get(context.lower(), context)
+    return _KEYWORD_CONTEXTS.get(context.lower(), context) if context.isascii() else context
 
 
 class EventPattern(Frozen):
@@ -107,7 +107,7 @@ class EventPattern(Frozen):
     @field_validator("type", mode="before")
     @classmethod
     def _lower_type(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
+        return value.lower() if isinstance(value, str) and value.isascii() else value
 
     @field_validator("name")
     @classmethod
