@@ -72,11 +72,10 @@ class Dispatcher:
     and everything the callbacks caused, has run.
 
     `audit` is the trail (a path or an open `AuditStore`; its journal lives next to it in
-    `<db>.events/`); with none, the trail and journal go to a temporary directory removed
-    when the dispatcher is garbage-collected: nothing is ever written to the current
-    directory. `settings` holds every limit and policy; the collaborators are optional
-    replacements (`executor` runs the firings elsewhere; then `runtimes` and `mode` are
-    the executor's business and unused here).
+    `<db>.events/`); with none, the trail and journal go to a temporary directory removed when
+    the dispatcher is garbage-collected: nothing is ever written to the current directory.
+    `settings` holds every limit and policy; the collaborators are optional replacements
+    (`executor` runs the firings elsewhere; `runtimes` and `mode` are then unused here).
 
     In-process mode runs Python callbacks inside this process: one that calls `os._exit` or
     crashes the interpreter takes the host down. The run is counted before it starts, so the
@@ -222,10 +221,10 @@ class Dispatcher:
                                  self._intake.swap, timeout)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until every event emitted so far is matched and every run finished (and the
-        outcomes are committed); False if that did not happen within `timeout`."""
+        """Wait until every event emitted so far and every time instant due by now is matched
+        and every run finished (the outcomes committed); False if not within `timeout`."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if not self._work.wait_idle(deadline):
+        if not (self._timer.settle(timeout) and self._work.wait_idle(deadline)):
             return False
         while not self._recorder.flush():
             if deadline is not None and time.monotonic() >= deadline:

@@ -121,6 +121,17 @@ class Timer:
                 self._sink.put_time_event(raised.event, raised.stamp)
         self._wake.set()
 
+    def settle(self, timeout: float | None) -> bool:
+        """Raise what is due now once the journal's backlog is queued (False: it was not
+        within `timeout`), so that an instant already due counts as work still to do rather
+        than something the time thread raises a moment after a caller judged all idle."""
+        if not self._thread.is_alive():  # not started: a replay's stream carries its time
+            return True
+        if not self._ready.wait(timeout):
+            return False
+        self.poll()
+        return True
+
     def _loop(self) -> None:
         while not self._stopping:
             try:
