@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -37,28 +37,6 @@ from .pgschema import schema_present, schema_statements
 from .sql import SqlTrail
 from .statements import Rows, statements
 from .store import AuditError, AuditInUse
-
-#: A batch's events and firings, each in one statement: columns sent as arrays, in binary
-#: (text arrays would be escaped value by value).
-_EVENTS_INSERT = """
-INSERT INTO events(trail, session, seq, name, type, job, extra, job_data, at)
-SELECT %b, %b, * FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::bigint[], %b::text[],
-                             %b::text[], %b::float8[])"""
-_FIRINGS_INSERT = """
-WITH rows AS (
-    SELECT nextval('firings_id_seq') AS id, * FROM unnest(%b::bigint[], %b::int[], %b::text[],
-        %b::text[], %b::text[], %b::bigint[], %b::text[], %b::bigint[], %b::text[], %b::text[],
-        %b::text[], %b::text[], %b::text[]) WITH ORDINALITY AS u(event_seq, ordinal, event,
-        event_name, event_type, event_job, event_extra, job, callback, directory, trigger,
-        language, code, n)),
-added AS (
-    INSERT INTO firings(id, trail, session, queued_at, status, event_seq, ordinal, event,
-                        event_name, event_type, event_job, event_extra, job, callback, directory,
-                        trigger, language, code)
-    SELECT id, %b, %b, %b, 'pending', event_seq, ordinal, event, event_name, event_type,
-           event_job, event_extra, job, callback, directory, trigger, language, code
-    FROM rows)
-SELECT id FROM rows ORDER BY n"""
 
 _COMPLETE = """
 UPDATE firings AS f SET status = u.status, exit_code = u.exit_code, output = u.output,
@@ -267,19 +245,6 @@ class PgAuditStore(SqlTrail):
     def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         with self._pg.cursor() as cur:
             cur.executemany(sql, rows)
-
-    def _insert_events(self, rows: Sequence[Sequence[Any]]) -> None:
-        """One statement for a batch's events: its columns as arrays."""
-        trail, session, *columns = (list(c) for c in zip(*rows, strict=True))
-        self._pg.execute(_EVENTS_INSERT, (trail[0], session[0], *columns))
-
-    def _insert_firings(self, rows: Sequence[Sequence[Any]]) -> Callable[[], list[int]]:
-        """One statement for a batch's firings; the ids are drawn first, in row order (the
-        order of `RETURNING` rows is not promised). They are read once the pipeline has
-        synced at the commit: the whole batch is one round trip."""
-        trail, session, *columns, queued = (list(c) for c in zip(*rows, strict=True))
-        got = self._pg.execute(_FIRINGS_INSERT, (*columns, trail[0], session[0], queued[0]))
-        return lambda: [int(fid) for (fid,) in got.fetchall()]
 
     # -- runs: marked locally, shipped with the next batch or flush ------------------------
 
