@@ -27,6 +27,7 @@ from qbcallbacks.dispatch.dispatcher import (
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
+from support.hosts import run_until_marker
 
 TESTS = str(Path(__file__).resolve().parent.parent)
 
@@ -51,24 +52,6 @@ QUEUED_HOST = textwrap.dedent("""
     Path({marker!r}).write_text("accepted")
     threading.Event().wait()
 """)
-
-
-def run_until_marker(script: str, marker: Path) -> int:
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 60
-        while not marker.exists():
-            if proc.poll() is not None:
-                pytest.fail(proc.stderr.read().decode() if proc.stderr else "host exited")
-            assert time.monotonic() < deadline, "the host never got there"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(10)
-        if proc.stderr:
-            proc.stderr.close()
-    return proc.returncode
 
 
 def test_killed_host_loses_no_queued_event(tmp_path, backend):

@@ -4,12 +4,8 @@ and a restart each callback takes each instant once, as the trail shows."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +18,7 @@ from qbcallbacks.matching.clock import ManualClock, from_qube
 from qbcallbacks.model.events import Event
 from qbcallbacks.reference.memory import MemorySupervisor
 from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
+from support.hosts import run_until_marker
 
 TESTS = str(Path(__file__).resolve().parent.parent)
 
@@ -96,25 +93,6 @@ UNRECORDED_HOST = textwrap.dedent("""
 """)
 
 
-def run_until_marker(script: str, marker: Path) -> None:
-    """Run a host until it writes `marker`, then kill it with SIGKILL."""
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            if proc.poll() is not None:
-                pytest.fail(proc.stderr.read().decode() if proc.stderr else "host exited")
-            assert time.monotonic() < deadline, "the host never got there"
-            time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(30)
-        if proc.stderr:
-            proc.stderr.close()
-    assert proc.returncode == -signal.SIGKILL
-
-
 def test_an_owed_instant_read_back_after_a_kill_reaches_its_owner_alone(
         tmp_path: Path) -> None:
     root = write_dir(tmp_path / "cb", {"note.py": "globaltime-1000050"})
@@ -122,7 +100,7 @@ def test_an_owed_instant_read_back_after_a_kill_reaches_its_owner_alone(
     audit, marker = tmp_path / "audit.db", tmp_path / "journalled"
     script = HELD_HOST.format(tests=TESTS, root=str(root), audit=str(audit), code=REPORT,
                               held=str(tmp_path / "held"), marker=str(marker))
-    run_until_marker(script, marker)
+    killed_at_marker(script, marker)
     clock = ManualClock(start=from_qube(1_000_062))
     with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
                     audit=audit, clock=clock, settings=ALLOWED) as d:
@@ -154,7 +132,7 @@ def test_a_global_firing_killed_before_it_was_recorded_fires_after_the_restart(
         tmp_path: Path) -> None:
     root = write_dir(tmp_path / "cb", {})
     audit, marker = tmp_path / "audit.db", tmp_path / "fired"
-    run_until_marker(UNRECORDED_HOST.format(tests=TESTS, root=str(root), audit=str(audit),
+    killed_at_marker(UNRECORDED_HOST.format(tests=TESTS, root=str(root), audit=str(audit),
                                             code=REPORT, marker=str(marker)), marker)
     clock = ManualClock(start=from_qube(1_000_061))
     with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(RecordingRuntime()),
@@ -170,3 +148,8 @@ def test_a_global_firing_killed_before_it_was_recorded_fires_after_the_restart(
         trail.close()
     assert fired == [(f"global:{kept.id}", "dummy-globaltime-0-1000050", "ok")]
     assert kept.last_instant == 1_000_050
+
+
+def killed_at_marker(script: str, marker: Path) -> None:
+    """Run a host until it writes `marker`, then kill it with SIGKILL."""
+    assert run_until_marker(script, marker) == -signal.SIGKILL
