@@ -188,6 +188,12 @@ class Dispatcher:
         `key` (an idempotency key, never `qbcallbacks:time`'s) is journalled: see `last_key`."""
         self._intake.emit(event, job, key)
 
+    def emit_many(self, items: Sequence[tuple[Event, Job | None, JournalKey]],
+                  ) -> tuple[int, Exception | None]:
+        """`emit` for each (event, job, key) in order, paying its checks and lock once: how
+        many were taken, and the error `emit` would have raised for the next (None: all)."""
+        return self._intake.emit_many(items)
+
     def poll_time(self) -> None:
         """Emit the time events due now; called by the timer thread and by manual clocks."""
         if not self._life.reached(Stage.DRAINING) and self.settings.time_events == "scheduled":

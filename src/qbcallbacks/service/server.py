@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..stream import OverlongLine, stream_lines
+from ..stream import OverlongLine
 from .access import ALLOWED, Identity, hello
 from .core import RpcFault, Service
 from .lines import SocketLines
@@ -60,6 +60,7 @@ class Connection:
         self._lines = SocketLines(sock, self._flush)
         self._reader: threading.Thread | None = None
         self._out: list[bytes] = []  # the reader's answers, written before it next waits
+        self._sends = False  # a producer that may send events: its events come in batches
 
     def send(self, message: dict[str, Any], deadline: float | None = None) -> None:
         """Write one message by `deadline` (a question: the asking run's; else the write
@@ -117,11 +118,8 @@ class Connection:
         try:
             self.sock.settimeout(self.guard.read_timeout)
             self._reader = threading.current_thread()
-            for raw in stream_lines(self._lines, MAX_LINE):
-                if isinstance(raw, OverlongLine):
-                    self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
-                    return
-                if raw.strip() and not self._line(raw):
+            while lines := self._lines.batch(MAX_LINE):
+                if not self._batch(lines):
                     return
         except OSError:
             return
@@ -144,6 +142,59 @@ class Connection:
             error["data"] = data
         with contextlib.suppress(OSError):
             self._reply({"jsonrpc": "2.0", "id": key, "error": error})
+
+    def _batch(self, lines: list[bytes | OverlongLine]) -> bool:
+        """Take the lines of one read in order; False ends the connection. A producer's
+        event requests in a row go to the service as one batch; any other line is taken
+        alone once the events before it are answered."""
+        events: list[tuple[Any, dict[str, Any]]] = []
+        for raw in lines:
+            if isinstance(raw, OverlongLine):
+                self._events(events)
+                self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
+                return False
+            if self._sends:
+                try:
+                    msg = loads(raw)
+                except (ValueError, RecursionError):
+                    msg = None
+                if (type(msg) is dict and msg.get("method") == "event" and "id" in msg
+                        and msg.get("jsonrpc") == "2.0"):
+                    key, params = msg["id"], msg.get("params", {})
+                    if type(params) is dict and (type(key) is int or type(key) is str
+                                                 or key is None):
+                        events.append((key, params))
+                        continue
+            if not raw or raw.isspace():
+                continue
+            self._events(events)
+            if not self._line(raw):
+                return False
+        self._events(events)
+        return True
+
+    def _events(self, events: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Answer a producer's event requests in a row (and empty the list)."""
+        if not events:
+            return
+        who = self.who
+        assert who is not None and who.producer is not None
+        try:
+            answers = self.service.events([params for _, params in events], who.producer,
+                                          who.epoch)
+        except Exception as exc:  # a fault of ours: say so for each, keep serving
+            log.exception("events failed")
+            answers = [exc] * len(events)
+        for (key, _), answer in zip(events, answers, strict=True):
+            if isinstance(answer, RpcFault):
+                self._error(key, answer.code, answer.message, answer.data)
+            elif isinstance(answer, Exception):
+                log.error("event failed: %s", answer, exc_info=answer)
+                self._error(key, -32603, f"internal error: {type(answer).__name__}: {answer}")
+            else:
+                with contextlib.suppress(OSError):
+                    self._gather(answer_line(key, answer))
+        events.clear()
 
     def _line(self, raw: bytes) -> bool:
         """Take one line; False ends the connection."""
@@ -185,27 +236,10 @@ class Connection:
             self._slow = [t for t in self._slow if t.is_alive()] + [thread]
             thread.start()
         elif method == "event" and self.who.producer is not None and "id" in msg:
-            self._event(key, params)
+            self._events([(key, params)])
         else:  # not a drain: answered here, with nothing to set after
             self._respond("id" in msg, key, method, params)
         return True
-
-    def _event(self, key: Any, params: dict[str, Any]) -> None:
-        """An event from a producer, answered: `_respond` with fewer steps, as it is
-        almost every request."""
-        who = self.who
-        assert who is not None and who.producer is not None
-        try:
-            result = self.service.event(params, who.producer, who.epoch)
-        except RpcFault as fault:
-            self._error(key, fault.code, fault.message, fault.data)
-            return
-        except Exception as exc:  # a fault of ours: say so, keep serving
-            log.exception("event failed")
-            self._error(key, -32603, f"internal error: {type(exc).__name__}: {exc}")
-            return
-        with contextlib.suppress(OSError):
-            self._gather(answer_line(key, result))
 
     def _hello(self, key: Any, method: str, params: dict[str, Any]) -> bool:
         """The opening request; False (after the answer) when the connection must close."""
@@ -229,6 +263,7 @@ class Connection:
             self._error(key, fault.code, fault.message, fault.data)
             return False
         self.who = who
+        self._sends = who.producer is not None and "event" in ALLOWED[who.role]
         self.sock.settimeout(None)
         if who.role == "supervisor":
             self.service.proxy.attach(self)
