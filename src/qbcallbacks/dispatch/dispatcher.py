@@ -104,6 +104,7 @@ class Dispatcher:
         self._life, self._work = LifeCycle(), InFlight()
         self._recorder = Recorder(self.audit, self.journal, s, self._life, self._work)
         self._intake = Intake(self.journal, s, self._life, self._work, self._recorder)
+        self.emit_many = self._intake.emit_many  # `emit` of many, in order, checks paid once
         inner = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
         self._timer = Timer(self.clock, self._intake, inner)
         self._globals = GlobalBook(self.audit.global_callbacks(), s, self._timer)
@@ -187,12 +188,6 @@ class Dispatcher:
         the journal or trail cannot be written (`DispatcherUnavailable`, naming the cause).
         `key` (an idempotency key, never `qbcallbacks:time`'s) is journalled: see `last_key`."""
         self._intake.emit(event, job, key)
-
-    def emit_many(self, items: Sequence[tuple[Event, Job | None, JournalKey]],
-                  ) -> tuple[int, Exception | None]:
-        """`emit` for each (event, job, key) in order, paying its checks and lock once: how
-        many were taken, and the error `emit` would have raised for the next (None: all)."""
-        return self._intake.emit_many(items)
 
     def poll_time(self) -> None:
         """Emit the time events due now; called by the timer thread and by manual clocks."""

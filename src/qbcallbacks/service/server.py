@@ -15,7 +15,6 @@ import logging
 import os
 import select
 import socket
-import stat
 import threading
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ from ..stream import OverlongLine
 from .access import ALLOWED, Identity, hello
 from .core import RpcFault, Service
 from .lines import SocketLines
-from .listen import Guard, ListenError, group_id, parse_listen
+from .listen import Guard, ListenError, bind_unix, parse_listen, refuse
 from .messages import (
     FORBIDDEN,
     HELLO_FIRST,
@@ -315,7 +314,7 @@ class SocketServer:
         self._lock = threading.Lock()
         try:
             if self.kind == "unix":
-                self.sock = self._bind_unix(Path(self.where), self.guard)
+                self.sock = bind_unix(Path(self.where), self.guard)
             else:
                 self.sock = socket.create_server((self.where, port), backlog=64)
         except OSError as exc:
@@ -323,37 +322,6 @@ class SocketServer:
         self.address = self.sock.getsockname()
         self._thread = threading.Thread(target=self._accept, name="qbcallbacks-accept",
                                         daemon=True)
-
-    @staticmethod
-    def _bind_unix(path: Path, guard: Guard) -> socket.socket:
-        with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISSOCK(path.lstat().st_mode):
-                raise ListenError(f"--listen: {path} exists and is not a socket")
-            probe = socket.socket(socket.AF_UNIX)
-            try:
-                probe.connect(str(path))
-            except OSError:
-                path.unlink()  # left by a service that died: nobody answers there
-            else:
-                raise ListenError(f"--listen: a service already listens on {path}")
-            finally:
-                probe.close()
-        gid = group_id(guard.socket_group) if guard.socket_group is not None else -1
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)  # owner-only from the bind on, until its mode is set
-        try:
-            sock.bind(str(path))
-        finally:
-            os.umask(old)
-        try:
-            if gid >= 0:
-                os.chown(path, -1, gid)
-            os.chmod(path, guard.socket_mode)
-        except OSError:
-            sock.close()
-            raise
-        sock.listen(64)
-        return sock
 
     def start(self) -> SocketServer:
         self._thread.start()
@@ -368,7 +336,9 @@ class SocketServer:
             with self._lock:
                 full = len(self._connections) >= self.guard.max_connections
             if full:
-                _refuse(conn, self.guard.max_connections)
+                refuse(conn, dumps({"jsonrpc": "2.0", "id": None, "error": {
+                    "code": TOO_MANY, "message": f"the service has {self.guard.max_connections} "
+                    "connections open; try later"}}))
                 continue
             if self.kind == "tcp":
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -403,13 +373,3 @@ class SocketServer:
         if self.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.where)
-
-
-def _refuse(conn: socket.socket, cap: int) -> None:
-    """One error line, never waited for, then close: the accept loop never blocks on it."""
-    line = dumps({"jsonrpc": "2.0", "id": None, "error": {
-        "code": TOO_MANY, "message": f"the service has {cap} connections open; try later"}})
-    with contextlib.suppress(OSError):
-        conn.send(line, socket.MSG_DONTWAIT)
-    with contextlib.suppress(OSError):
-        conn.close()
