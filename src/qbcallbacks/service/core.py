@@ -201,11 +201,10 @@ class Service:
         taken, exc = self.dispatcher.emit_many(
             [(event, self.reader.attached(event), [producer, epoch, seq, value])
              for _, seq, event, value in new])
-        elapsed = time.perf_counter() - started
         for index, seq, _, value in new[:taken]:
             self.book.taken(producer, epoch, seq, value)
-            self._tally.acked(elapsed)
             out[index] = {"ack": seq}
+        self._tally.acked(time.perf_counter() - started, taken)
         journal = self.dispatcher.journal
         if taken and journal.keep_from is None:
             journal.keep_from = Position(journal.key_end.segment, 0)
