@@ -12,13 +12,19 @@ import socket
 import threading
 from collections import Counter
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from qbcallbacks.audit.backends import open_audit
+from qbcallbacks.audit.journal import Position
+from qbcallbacks.dispatch.dispatcher import BackPressureError
+from qbcallbacks.service.core import RpcFault, Service
 from qbcallbacks.service.lines import SocketLines
+from qbcallbacks.service.metrics import Metrics
+from qbcallbacks.service.proxy import SupervisorProxy
 from qbcallbacks.stream import OverlongLine, stream_lines
 from support.hosts import run_until_marker
 from support.service import LineClient, callback_dir, eventually, served
@@ -272,3 +278,44 @@ def test_a_read_s_lines_are_the_lines_the_one_at_a_time_reader_gives(
         if isinstance(batch[-1], OverlongLine):
             break
     assert batched == list(stream_lines(io.BytesIO(data), 31))
+
+
+class _Roomy:
+    """A dispatcher stand-in that takes `room` events and then refuses with back pressure,
+    as a full queue does: what the service does with a batch refused halfway."""
+
+    def __init__(self, room: int) -> None:
+        self.room, self.taken = room, list[list[Any]]()
+        self.journal = SimpleNamespace(keep_from=Position(1, 0), key_end=Position(1, 0))
+        self.queue_depth = 0
+
+    def emit(self, event: Any, job: Any = None, *, key: Any = None) -> None:
+        error = self.emit_many([(event, job, key)])[1]
+        if error is not None:
+            raise error
+
+    def emit_many(self, items: list[tuple[Any, Any, Any]]) -> tuple[int, Exception | None]:
+        took = items[:self.room]
+        self.room -= len(took)
+        self.taken.extend(key for _, _, key in took)
+        return len(took), (None if len(took) == len(items) else BackPressureError("full"))
+
+
+def test_a_batch_refused_halfway_is_answered_as_events_sent_one_at_a_time() -> None:
+    dispatcher = _Roomy(room=3)
+    service = Service(dispatcher, SupervisorProxy(1.0), Metrics())  # type: ignore[arg-type]
+    try:
+        got = service.events([_params(seq) for seq in range(1, 7)], "full", 1)
+        assert got[:3] == [{"ack": 1}, {"ack": 2}, {"ack": 3}]
+        refused, *owed = got[3:]
+        assert isinstance(refused, RpcFault) and refused.code == -32001
+        assert all(isinstance(f, RpcFault) and f.code == -32004
+                   and f.data == {"resend_from": 4} for f in owed)
+        # The supervisor re-sends from 4, with a retry of 3 and of 5 in the same batch.
+        dispatcher.room = 10
+        got = service.events([_params(seq) for seq in (3, 4, 5, 5, 6)], "full", 1)
+        assert got == [{"ack": 3, "duplicate": True}, {"ack": 4}, {"ack": 5},
+                       {"ack": 5, "duplicate": True}, {"ack": 6}]
+        assert [key[2] for key in dispatcher.taken] == [1, 2, 3, 4, 5, 6]
+    finally:
+        service.stopped.set()
