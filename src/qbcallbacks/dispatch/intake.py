@@ -17,7 +17,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -118,6 +118,43 @@ class Intake:
             self.problem = (str(exc), time.time())
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
         self.problem = None
+
+    def emit_many(self, items: Sequence[tuple[Event, Job | None, JournalKey]],
+                  ) -> tuple[int, Exception | None]:
+        """`emit` for each item in order, the checks made and the lock taken once for all:
+        how many were taken (journalled and queued), and the error the first one not taken
+        would have raised from `emit` (None: all were). Nothing after it is tried."""
+        if not items:
+            return 0, None
+        try:
+            self.emit(*items[0])
+        except Exception as exc:  # what `emit` raises for the first, as for any other
+            return 0, exc
+        timeout = self.settings.emit_timeout
+        rest = [(event, job, None if job is None else self._job_json(job), key)
+                for event, job, key in items[1:]]
+        self._work.add(len(rest))
+        done = 0
+        try:
+            with self._lock:
+                for event, job, job_json, key in rest:
+                    if isinstance(key, list) and key[:1] == [STAMP_TAG]:
+                        raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}")
+                    if self._held >= self.settings.queue_size:
+                        self._wait_room(event, timeout)
+                    seq, end = self.journal.append(event, job_json, key)
+                    self._held += 1
+                    self._queue.put(Accepted(seq, event, job, job_json, end))
+                    done += 1
+        except JournalError as exc:
+            self.problem = (str(exc), time.time())
+            return 1 + done, DispatcherUnavailable(f"event {rest[done][0].format()} not "
+                                                   f"accepted: {exc}")
+        except Exception as exc:
+            return 1 + done, exc
+        finally:
+            self._work.done(len(rest) - done)
+        return len(items), None
 
     def put_time_event(self, event: Event, stamp: Stamp) -> None:
         """Our own events: wait for room rather than fail, so a due instant is never lost;
