@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
@@ -186,10 +187,18 @@ class MatchLoop:
                 batch = self._intake.take(self.settings.batch, 0.05)
                 if not batch:
                     self._recorder.flush()
-                elif self._process(batch):
+                elif self._process(self._gather(batch)):
                     return
             except Exception:  # reported; the loop goes on with the next items
                 log.exception("matcher thread: a batch failed; going on")
+
+    def _gather(self, batch: list[Item]) -> list[Item]:
+        """A small batch, and what arrives in the next `gather` seconds (up to `batch`)."""
+        most, wait = self.settings.batch, self.settings.gather
+        if wait and len(batch) < most // 4 and batch[-1] is not None:
+            time.sleep(wait)
+            batch += self._intake.take(most - len(batch), 0)
+        return batch
 
     def _wait_room(self) -> None:
         limit = self.settings.max_backlog
