@@ -73,8 +73,11 @@ class Farm:
         event, job, lifetime = item
         if event.name == "removed":
             self.sched.drop_job(event.job)
+            assert not self.sched.owns_job(event.job)
         elif job is not None:
-            self.sched.set_job_specs(job.id, job_time_specs(job))
+            specs = job_time_specs(job)
+            self.sched.set_job_specs(job.id, specs)
+            assert self.sched.owns_job(job.id) == bool(specs)
             self.life[job.id] = lifetime
         self.matcher.observe(event, job)
 

@@ -101,9 +101,12 @@ class Timer:
             # timer thread is woken only when a schedule actually changed.
             own = job is not None and not removed and job.callbacks
             specs = job_time_specs(job) if own and job is not None else ()
+            key = event.job if removed or job is None else job.id
+            # Only this thread changes jobs' schedules, so it may ask without the lock.
+            if not specs and not self._scheduler.owns_job(key):
+                return
             with self._lock:
-                changed = self._scheduler.set_job_specs(
-                    event.job if removed or job is None else job.id, specs)
+                changed = self._scheduler.set_job_specs(key, specs)
             if changed:
                 self._wake.set()
 

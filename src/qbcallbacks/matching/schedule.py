@@ -123,6 +123,7 @@ class Scheduler:
         self._heap: list[tuple[float, int, TimeSpec, Owner | None]] = []
         self._owners: dict[TimeSpec, set[Owner]] = {}
         self._by_owner: dict[Owner, set[TimeSpec]] = {}
+        self._jobs: set[int] = set()  # ids of the jobs whose own callbacks hold schedules
         #: The schedules by the event text they raise (name, type, extra).
         self._keyed: dict[tuple[str, str, str], set[TimeSpec]] = {}
         #: The latest instant raised for all, per schedule.
@@ -153,6 +154,11 @@ class Scheduler:
         """The job was removed: forget the schedules only its callbacks named."""
         self.set_owner(job_owner(job), set())
 
+    def owns_job(self, job: int) -> bool:
+        """Whether job `job`'s own callbacks hold any schedule: most jobs' do not, and their
+        events need no update at all."""
+        return job in self._jobs
+
     def set_owner(self, owner: Owner, wanted: set[TimeSpec]) -> bool:
         """Schedule exactly `wanted` for `owner`; True when that changed anything."""
         before = self._by_owner.get(owner, set())
@@ -180,6 +186,8 @@ class Scheduler:
             self._by_owner[owner] = wanted
         else:
             self._by_owner.pop(owner, None)
+        if owner.kind == "job":
+            (self._jobs.add if wanted else self._jobs.discard)(owner.id)
         if gone:
             self._heap = [item for item in self._heap if item[2] in self._owners]
             heapq.heapify(self._heap)
