@@ -14,13 +14,15 @@ from ..model.rules import Rule
 from .compile import Atom, CompiledTrigger
 
 K = TypeVar("K")
+_new = object.__new__
 #: Bits below a rule's position in its `order`: serials stay below 2**48.
-_SERIAL_BITS = 48
+SERIAL_BITS = 48
+SERIAL_MASK = (1 << SERIAL_BITS) - 1
 
 
 def order_of(position: int, serial: int) -> int:
     """One integer that sorts as (position, serial) does, for any position."""
-    return (position << _SERIAL_BITS) | (serial & ((1 << _SERIAL_BITS) - 1))
+    return (position << SERIAL_BITS) | (serial & SERIAL_MASK)
 #: A rule identity that survives a reload: (directory, file, canonical trigger text).
 RuleKey = tuple[str, str, str]
 
@@ -224,6 +226,37 @@ def rule_bucket(index: dict[str, dict[str | None, NameTypeIndex]], atom: Atom,
     if nt.ident is None:
         nt.ident = {}
     return nt.ident.setdefault(atom.context, Bucket())
+
+
+def index_rule(index: dict[str, dict[str | None, NameTypeIndex]], entry: RuleEntry) -> None:
+    """Put a rule's atoms in the index: what `rule_bucket(...).add(...)` does for each, with
+    the common case (one `self` atom under a name no other rule has yet) done in place, since
+    a build does this once per rule."""
+    atoms = entry.compiled.atoms
+    if len(atoms) == 1:
+        name, typ, kind, _, extra = atom = atoms[0]
+        if kind == "self":
+            by_name = index.get(typ)
+            if by_name is None:
+                by_name = index[typ] = {}
+            nt = by_name.get(name)
+            if nt is None or nt.self_ is None:
+                # Made without calling `__init__`: a Python call per object costs more
+                # than filling its slots here.
+                bucket = _new(Bucket)
+                if extra is None:
+                    bucket.any, bucket.exact = {entry: 1}, None
+                else:
+                    bucket.any, bucket.exact = None, {extra: {entry: 1}}
+                if nt is None:
+                    nt = by_name[name] = _new(NameTypeIndex)
+                    nt.parent = nt.glob = nt.label = nt.ident = None
+                nt.self_ = bucket
+                return
+        rule_bucket(index, atom).add(extra, entry, 1)
+        return
+    for bit, atom in bits(atoms):
+        rule_bucket(index, atom).add(atom.extra, entry, bit)
 
 
 #: Refs of one bucket that accept an event, and the jobs whose instances they concern.
