@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qbcallbacks.lang import parse_trigger
-from qbcallbacks.matching.compile import canonical_text, compile_trigger
+from qbcallbacks.matching.compile import atom_of, canonical_text, compile_event, compile_trigger
 from qbcallbacks.matching.index import Bucket, RuleEntry, bits, rule_bucket
 from qbcallbacks.matching.matcher import AttachPolicy, Firing, Matcher
 from qbcallbacks.matching.rebuild import adopt, prepare, snapshot
@@ -257,3 +257,8 @@ def test_the_build_formats_a_trigger_as_the_model_does(trig: EventPattern | AllO
     """The build reads the fields directly; the text must stay the model's canonical one."""
     assert canonical_text(trig) == trig.format()
     assert compile_trigger(trig).text == trig.format()
+    for pattern in trig.events():
+        alone = compile_event(pattern, {})
+        assert alone.text == pattern.format()
+        assert alone.atoms == (atom_of(pattern),)
+        assert alone.simple

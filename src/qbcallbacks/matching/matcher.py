@@ -17,8 +17,8 @@ from typing import Literal
 from ..lang.source import collector_paused
 from ..model.events import Event, Job
 from ..model.rules import Rule
-from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, item_key
-from .compile import CompiledTrigger, TriggerCache
+from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, EventPattern, item_key
+from .compile import CompiledTrigger, TriggerCache, compile_event
 from .firing import Firing
 from .index import (
     SERIAL_BITS,
@@ -107,7 +107,7 @@ class Matcher:
             rules = rules if isinstance(rules, (list, tuple)) else list(rules)
             entries, index, gen = self._entries, self._index, self._gen
             by_key, serial = self._by_key, self._serial
-            for_model = self._cache.for_model
+            for_model, known = self._cache.for_model, self._cache.known
             # Parsers hand out one model per distinct trigger text: each model is formatted
             # and compiled once, found again by id (`rules` holds every model meanwhile).
             by_id: dict[int, CompiledTrigger] = {}
@@ -117,7 +117,9 @@ class Matcher:
                 trigger = values["trigger"]
                 compiled = by_id.get(id(trigger))
                 if compiled is None:
-                    compiled = by_id[id(trigger)] = for_model(trigger)
+                    compiled = by_id[id(trigger)] = (
+                        compile_event(trigger, known) if type(trigger) is EventPattern
+                        else for_model(trigger))
                 # `RuleEntry(...)` with its slots filled here: no Python call per rule.
                 entry = _new(RuleEntry)
                 entry.rule, entry.born, entry.retired, entry.compiled = rule, gen, None, compiled
