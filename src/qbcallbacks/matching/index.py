@@ -230,8 +230,8 @@ def rule_bucket(index: dict[str, dict[str | None, NameTypeIndex]], atom: Atom,
 
 def index_rule(index: dict[str, dict[str | None, NameTypeIndex]], entry: RuleEntry) -> None:
     """Put a rule's atoms in the index: what `rule_bucket(...).add(...)` does for each, with
-    the common case (one `self` atom under a name no other rule has yet) done in place, since
-    a build does this once per rule."""
+    the common case (a rule of one `self` atom) done in place, since a build does this once
+    per rule."""
     atoms = entry.compiled.atoms
     if len(atoms) == 1:
         name, typ, kind, _, extra = atom = atoms[0]
@@ -240,19 +240,21 @@ def index_rule(index: dict[str, dict[str | None, NameTypeIndex]], entry: RuleEnt
             if by_name is None:
                 by_name = index[typ] = {}
             nt = by_name.get(name)
-            if nt is None or nt.self_ is None:
-                # Made without calling `__init__`: a Python call per object costs more
-                # than filling its slots here.
-                bucket = _new(Bucket)
-                if extra is None:
-                    bucket.any, bucket.exact = {entry: 1}, None
-                else:
-                    bucket.any, bucket.exact = None, {extra: {entry: 1}}
-                if nt is None:
-                    nt = by_name[name] = _new(NameTypeIndex)
-                    nt.parent = nt.glob = nt.label = nt.ident = None
-                nt.self_ = bucket
+            if nt is not None and nt.self_ is not None:
+                nt.self_.add(extra, entry, 1)
                 return
+            # Made without calling `__init__`: a Python call per object costs more than
+            # filling its slots here.
+            bucket = _new(Bucket)
+            if extra is None:
+                bucket.any, bucket.exact = {entry: 1}, None
+            else:
+                bucket.any, bucket.exact = None, {extra: {entry: 1}}
+            if nt is None:
+                nt = by_name[name] = _new(NameTypeIndex)
+                nt.parent = nt.glob = nt.label = nt.ident = None
+            nt.self_ = bucket
+            return
         rule_bucket(index, atom).add(extra, entry, 1)
         return
     for bit, atom in bits(atoms):
