@@ -6,12 +6,13 @@ is touched for every event; the frozen models stay at the edges, where data ente
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Generic, TypeVar
 
 from ..model.events import Job, JobCallback
 from ..model.rules import Rule
-from .compile import Atom, CompiledTrigger
+from ..model.triggers import EventPattern
+from .compile import Atom, CompiledTrigger, TriggerCache, compile_event
 
 K = TypeVar("K")
 _new = object.__new__
@@ -259,6 +260,38 @@ def index_rule(index: dict[str, dict[str | None, NameTypeIndex]], entry: RuleEnt
         return
     for bit, atom in bits(atoms):
         rule_bucket(index, atom).add(atom.extra, entry, bit)
+
+
+def add_entries(rules: Sequence[Rule], entries: dict[RuleEntry, None],
+                index: dict[str, dict[str | None, NameTypeIndex]],
+                by_key: dict[RuleKey, list[RuleEntry]] | None, cache: TriggerCache, gen: int,
+                serial: int) -> int:
+    """Make the entries of `rules` (of generation `gen`, serials from `serial` on) and index
+    them; returns the next serial. The matcher's build: one pass, one rule at a time."""
+    for_model, known = cache.for_model, cache.known
+    # Parsers hand out one model per distinct trigger text: each model is formatted and
+    # compiled once, found again by id (`rules` holds every model meanwhile).
+    by_id: dict[int, CompiledTrigger] = {}
+    mask = SERIAL_MASK
+    for rule in rules:
+        values = rule.__dict__
+        trigger = values["trigger"]
+        compiled = by_id.get(id(trigger))
+        if compiled is None:
+            compiled = by_id[id(trigger)] = (
+                compile_event(trigger, known) if type(trigger) is EventPattern
+                else for_model(trigger))
+        # `RuleEntry(...)` with its slots filled here: no Python call per rule.
+        entry = _new(RuleEntry)
+        entry.rule, entry.born, entry.retired, entry.compiled = rule, gen, None, compiled
+        entry.order = (values["position"] << SERIAL_BITS) | (serial & mask)
+        entry.text, _, entry.test, entry.simple = compiled
+        serial += 1
+        entries[entry] = None
+        if by_key is not None:
+            by_key.setdefault(entry.key, []).append(entry)
+        index_rule(index, entry)
+    return serial
 
 
 #: Refs of one bucket that accept an event, and the jobs whose instances they concern.

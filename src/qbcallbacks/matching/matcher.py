@@ -17,18 +17,16 @@ from typing import Literal
 from ..lang.source import collector_paused
 from ..model.events import Event, Job
 from ..model.rules import Rule
-from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, EventPattern, item_key
-from .compile import CompiledTrigger, TriggerCache, compile_event
+from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, item_key
+from .compile import TriggerCache
 from .firing import Firing
 from .index import (
-    SERIAL_BITS,
-    SERIAL_MASK,
     CallbackEntry,
     LiveJob,
     NameTypeIndex,
     RuleEntry,
     RuleKey,
-    index_rule,
+    add_entries,
     order_of,
     rule_bucket,
 )
@@ -45,7 +43,6 @@ from .watch import CallbackWatch
 #: process, and otherwise the collector would scan its million objects once right after the
 #: build and again at every full collection, which costs more than the build itself.
 _FREEZE_AT = 10_000
-_new = object.__new__
 #: The index of a type no rule mentions.
 _NO_NAMES: dict[str | None, NameTypeIndex] = {}
 
@@ -104,34 +101,10 @@ class Matcher:
         # A big rule set allocates a few objects per rule and none in a cycle: the collector
         # would rescan the growing heap again and again for nothing.
         with collector_paused():
-            rules = rules if isinstance(rules, (list, tuple)) else list(rules)
-            entries, index, gen = self._entries, self._index, self._gen
-            by_key, serial = self._by_key, self._serial
-            for_model, known = self._cache.for_model, self._cache.known
-            # Parsers hand out one model per distinct trigger text: each model is formatted
-            # and compiled once, found again by id (`rules` holds every model meanwhile).
-            by_id: dict[int, CompiledTrigger] = {}
-            mask = SERIAL_MASK
-            for rule in rules:
-                values = rule.__dict__
-                trigger = values["trigger"]
-                compiled = by_id.get(id(trigger))
-                if compiled is None:
-                    compiled = by_id[id(trigger)] = (
-                        compile_event(trigger, known) if type(trigger) is EventPattern
-                        else for_model(trigger))
-                # `RuleEntry(...)` with its slots filled here: no Python call per rule.
-                entry = _new(RuleEntry)
-                entry.rule, entry.born, entry.retired, entry.compiled = rule, gen, None, compiled
-                entry.order = (values["position"] << SERIAL_BITS) | (serial & mask)
-                entry.text, _, entry.test, entry.simple = compiled
-                serial += 1
-                entries[entry] = None
-                if by_key is not None:
-                    by_key.setdefault(entry.key, []).append(entry)
-                index_rule(index, entry)
-            self._serial = serial
-            if len(entries) >= _FREEZE_AT:
+            self._serial = add_entries(rules if isinstance(rules, (list, tuple)) else list(rules),
+                                       self._entries, self._index, self._by_key, self._cache,
+                                       self._gen, self._serial)
+            if len(self._entries) >= _FREEZE_AT:
                 gc.freeze()
 
     def _keys(self) -> dict[RuleKey, list[RuleEntry]]:
