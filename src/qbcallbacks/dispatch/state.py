@@ -62,6 +62,7 @@ class InFlight:
         self._changed = threading.Condition(self._lock)
         self._total = 0
         self._firings = 0
+        self._waiters = 0  # callers in a wait below: only then is a change signalled
 
     @property
     def firings(self) -> int:
@@ -77,11 +78,12 @@ class InFlight:
     def done(self, n: int = 1, *, firings: bool = False) -> None:
         if not n:
             return
-        with self._changed:
+        with self._lock:  # the condition's own lock, taken without its Python methods
             self._total -= n
             if firings:
                 self._firings -= n
-            self._changed.notify_all()
+            if self._waiters:
+                self._changed.notify_all()
 
     def wait_idle(self, deadline: float | None) -> bool:
         """Wait until nothing is in flight, or `deadline` (monotonic) passes."""
@@ -90,10 +92,20 @@ class InFlight:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     return False
-                self._changed.wait(0.5 if left is None else min(left, 0.5))
+                self._waiters += 1
+                try:
+                    self._changed.wait(0.5 if left is None else min(left, 0.5))
+                finally:
+                    self._waiters -= 1
         return True
 
     def wait_firings_below(self, limit: int, timeout: float) -> bool:
         """Wait up to `timeout` for fewer than `limit` firings in flight; True once so."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._firings < limit, timeout)
+            if self._firings < limit:
+                return True
+            self._waiters += 1
+            try:
+                return self._changed.wait_for(lambda: self._firings < limit, timeout)
+            finally:
+                self._waiters -= 1
