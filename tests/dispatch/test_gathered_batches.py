@@ -117,3 +117,23 @@ def test_gather_is_bounded_by_the_settings() -> None:
         DispatcherSettings(gather=-0.1)
     with pytest.raises(ValueError):
         DispatcherSettings(gather=5)
+
+
+def test_a_caller_in_wait_idle_is_seen_so_no_batch_pauses_to_gather() -> None:
+    """The matcher thread skips its gathering pause while `awaited`: true exactly while a
+    caller waits in `wait_idle`, so such a caller never waits out a pause."""
+    from qbcallbacks.dispatch.state import InFlight
+
+    work = InFlight()
+    work.add()
+    assert not work.awaited
+    waiter = threading.Thread(target=work.wait_idle, args=(None,))
+    waiter.start()
+    seen = threading.Event()
+    while not seen.wait(0.01):
+        if work.awaited:
+            seen.set()
+    work.done()
+    waiter.join(30)
+    assert not waiter.is_alive()
+    assert not work.awaited

@@ -148,8 +148,10 @@ class Intake:
                         self._wait_room(event, timeout)
                     seq, end = self.journal.append(event, job_json, key)
                     self._held += 1
-                    self._queue.put(Accepted(seq, event, job, job_json, end))
+                    self._items.append(Accepted(seq, event, job, job_json, end))
                     done += 1
+                if self._idle:
+                    self._queued.notify()
         except JournalError as exc:
             self.problem = (str(exc), time.time())
             return 1 + done, DispatcherUnavailable(f"event {rest[done][0].format()} not "

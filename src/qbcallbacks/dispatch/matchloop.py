@@ -193,9 +193,11 @@ class MatchLoop:
                 log.exception("matcher thread: a batch failed; going on")
 
     def _gather(self, batch: list[Item]) -> list[Item]:
-        """A small batch, and what arrives in the next `gather` seconds (up to `batch`)."""
+        """A small batch, and what arrives in the next `gather` seconds (up to `batch`);
+        not while a caller waits for idleness, who wants the work done rather than cheap."""
         most, wait = self.settings.batch, self.settings.gather
-        if wait and len(batch) < most // 4 and batch[-1] is not None:
+        if (wait and len(batch) < most // 4 and batch[-1] is not None
+                and not self._work.awaited):
             time.sleep(wait)
             batch += self._intake.take(most - len(batch), 0)
         return batch
