@@ -12,6 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qbcallbacks.lang import parse_trigger
+from qbcallbacks.matching.compile import atom_of, canonical_text, compile_event, compile_trigger
+from qbcallbacks.matching.index import Bucket, RuleEntry, bits, rule_bucket
 from qbcallbacks.matching.matcher import AttachPolicy, Firing, Matcher
 from qbcallbacks.matching.rebuild import adopt, prepare, snapshot
 from qbcallbacks.model.events import Event, Job, JobCallback
@@ -221,3 +223,66 @@ def test_a_set_built_beside_matches_as_one_replaced_in_place(
             got = as_tuples(beside.observe(event, job))
             assert got == as_tuples(in_place.observe(event, job)), f"step {seq}"
         assert beside.pending_states() == in_place.pending_states()
+
+
+def index_shape(matcher: Matcher) -> dict[tuple[object, ...], dict[object, int]]:
+    """Every bucket of the universal index as (type, name, part, key, extra) -> {file: bits}."""
+    out: dict[tuple[object, ...], dict[object, int]] = {}
+
+    def note(where: tuple[object, ...], bucket: Bucket[RuleEntry] | None) -> None:
+        if bucket is None:
+            return
+        parts: list[tuple[str | None, dict[RuleEntry, int]]] = list((bucket.exact or {}).items())
+        if bucket.any is not None:
+            parts.append((None, bucket.any))
+        for extra, refs in parts:
+            assert refs, f"an empty refs dict is kept at {where}"
+            out[(*where, extra)] = {(e.rule.position, e.rule.file): bit
+                                    for e, bit in refs.items()}
+
+    for typ, by_name in matcher._index.items():
+        for name, nt in by_name.items():
+            note((typ, name, "self", None), nt.self_)
+            note((typ, name, "parent", None), nt.parent)
+            note((typ, name, "global", None), nt.glob)
+            for label, bucket in (nt.label or {}).items():
+                note((typ, name, "label", label), bucket)
+            for ident, bucket in (nt.ident or {}).items():
+                note((typ, name, "id", ident), bucket)
+    return out
+
+
+@given(pool=rule_pools(), split=st.integers(0, 7))
+def test_one_build_indexes_as_rules_added_one_by_one(pool: list[Rule], split: int) -> None:
+    """The build's in-place fast path puts every atom where the general one would: a set
+    built at once, one added in two batches and one added rule by rule index alike."""
+    at_once = Matcher(pool)
+    batches = Matcher(pool[:split])
+    batches.add_rules(pool[split:])
+    one_by_one = Matcher()
+    for rule in pool:
+        one_by_one.add_rules([rule])
+    general = Matcher()
+    for i, rule in enumerate(pool):
+        entry = RuleEntry(rule, i, general._cache.for_model(rule.trigger))
+        general._entries[entry] = None
+        for bit, atom in bits(entry.compiled.atoms):
+            rule_bucket(general._index, atom).add(atom.extra, entry, bit)
+    want = index_shape(general)
+    assert want  # every rule has at least one atom
+    assert index_shape(at_once) == want
+    assert index_shape(batches) == want
+    assert index_shape(one_by_one) == want
+    assert at_once.rules == batches.rules == one_by_one.rules == tuple(pool)
+
+
+@given(trig=triggers)
+def test_the_build_formats_a_trigger_as_the_model_does(trig: EventPattern | AllOf | AnyOf) -> None:
+    """The build reads the fields directly; the text must stay the model's canonical one."""
+    assert canonical_text(trig) == trig.format()
+    assert compile_trigger(trig).text == trig.format()
+    for pattern in trig.events():
+        alone = compile_event(pattern, {})
+        assert alone.text == pattern.format()
+        assert alone.atoms == (atom_of(pattern),)
+        assert alone.simple

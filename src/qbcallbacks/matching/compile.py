@@ -9,7 +9,6 @@ job-specific callbacks, which repeat the same few triggers across thousands of j
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
 from ..errors import TriggerError
@@ -35,30 +34,93 @@ class Atom(NamedTuple):
     extra: str | None
 
 
+#: `Atom(...)` without the named tuple's Python-level `__new__`: one C call per atom.
+_new = tuple.__new__
+
+
 def atom_of(pattern: EventPattern) -> Atom:
-    kind = pattern.context_kind
-    extra = None if pattern.extra == "*" else item_key(pattern.type, pattern.extra)
-    if kind is None:
-        return Atom(None, pattern.type, "global", None, extra)
-    if kind == "id":
-        return Atom(pattern.name, pattern.type, "id", int(pattern.context or "0"), extra)
-    if kind == "label":
-        return Atom(pattern.name, pattern.type, "label", pattern.context, extra)
-    return Atom(pattern.name, pattern.type, kind, None, extra)
+    """The atom of one pattern (kinds are literals: one shared string each)."""
+    values = pattern.__dict__  # one lookup, not a pydantic attribute access per field
+    typ, ctx, extra = values["type"], values["context"], values["extra"]
+    if extra == "*":
+        extra = None
+    elif typ == "subjob":
+        extra = item_key(typ, extra)
+    if ctx is None:
+        return _new(Atom, (None, typ, "global", None, extra))
+    if ctx == "self":
+        return _new(Atom, (values["name"], typ, "self", None, extra))
+    if ctx == "parent":
+        return _new(Atom, (values["name"], typ, "parent", None, extra))
+    if ctx.isdigit() and ctx.isascii():
+        return _new(Atom, (values["name"], typ, "id", int(ctx), extra))
+    return _new(Atom, (values["name"], typ, "label", ctx, extra))
 
 
-@dataclass(frozen=True, slots=True, eq=False)
-class CompiledTrigger:
+class CompiledTrigger(NamedTuple):
     """A trigger ready for matching.
 
     `atoms[i]` is bit `1 << i`. `simple` says that any single atom makes the trigger true (a
-    lone event or an any-of of events): such instances never need stored state.
+    lone event or an any-of of events): such instances never need stored state. A named tuple
+    for the same reason as `Atom`: a big rule set makes one per distinct trigger.
     """
 
     text: str
     atoms: tuple[Atom, ...]
     test: MaskTest
     simple: bool
+
+
+def canonical_text(model: TriggerNode) -> str:
+    """`model.format()`, computed from the models' field dicts: a pydantic attribute access
+    costs several type lookups, and a build formats every distinct trigger once. A property
+    test holds the two equal."""
+    values = model.__dict__
+    if type(model) is EventPattern:
+        name, extra = values["name"], values["extra"]
+        if name is None:
+            return values["type"] if extra is None else f"{values['type']}-{extra}"
+        if extra is None:
+            return f"{name}-{values['type']}-{values['context']}"
+        return f"{name}-{values['type']}-{values['context']}-{extra}"
+    parts = [canonical_text(op) for op in values["operands"]]
+    if type(model) is AnyOf:
+        return " || ".join(parts)
+    return " && ".join([f"({part})" if type(op) is AnyOf else part
+                        for op, part in zip(values["operands"], parts, strict=True)])
+
+
+def compile_event(pattern: EventPattern, known: dict[str, CompiledTrigger]) -> CompiledTrigger:
+    """The compiled trigger of a lone event pattern (most rules), found in or added to
+    `known` (by canonical text): `canonical_text`, `atom_of` and `compile_trigger` in one
+    call that reads the fields once, since a build does this for every distinct trigger."""
+    values = pattern.__dict__
+    name, typ, ctx, extra = values["name"], values["type"], values["context"], values["extra"]
+    if name is None:
+        text = typ if extra is None else f"{typ}-{extra}"
+    elif extra is None:
+        text = f"{name}-{typ}-{ctx}"
+    else:
+        text = f"{name}-{typ}-{ctx}-{extra}"
+    found = known.get(text)
+    if found is not None:
+        return found
+    if extra == "*":
+        extra = None
+    elif typ == "subjob":
+        extra = item_key(typ, extra)
+    if ctx is None:
+        atom = _new(Atom, (None, typ, "global", None, extra))
+    elif ctx == "self":
+        atom = _new(Atom, (name, typ, "self", None, extra))
+    elif ctx == "parent":
+        atom = _new(Atom, (name, typ, "parent", None, extra))
+    elif ctx.isdigit() and ctx.isascii():
+        atom = _new(Atom, (name, typ, "id", int(ctx), extra))
+    else:
+        atom = _new(Atom, (name, typ, "label", ctx, extra))
+    found = known[text] = _new(CompiledTrigger, (text, (atom,), _any_atom, True))
+    return found
 
 
 def _any_atom(mask: int) -> bool:
@@ -71,24 +133,39 @@ def compile_trigger(model: TriggerNode, text: str | None = None) -> CompiledTrig
     """Number the distinct atoms of `model` and build its mask test; `text` is its canonical
     text when the caller has it already."""
     if text is None:
-        text = model.format()
+        text = canonical_text(model)
     if type(model) is EventPattern:  # most rules: one atom, no state, the shared test
-        return CompiledTrigger(text, (atom_of(model),), _any_atom, True)
+        return _new(CompiledTrigger, (text, (atom_of(model),), _any_atom, True))
     bits: dict[tuple[str | None, ...], int] = {}
     atoms: list[Atom] = []
-    for pattern in model.events():
+    for pattern in _events(model, []):
         key = _key(pattern)
         if key not in bits:
             bits[key] = 1 << len(atoms)
             atoms.append(atom_of(pattern))
     test = _mask_test(model, bits)
-    simple = all(test(1 << i) for i in range(len(atoms)))
+    simple = True
+    for i in range(len(atoms)):
+        if not test(1 << i):
+            simple = False
+            break
     return CompiledTrigger(text, tuple(atoms), _any_atom if simple else test, simple)
+
+
+def _events(node: TriggerNode, out: list[EventPattern]) -> list[EventPattern]:
+    """`node.events()` as a list, read from the field dicts (as `canonical_text` does)."""
+    if type(node) is EventPattern:
+        out.append(node)
+    else:
+        for op in node.__dict__["operands"]:
+            _events(op, out)
+    return out
 
 
 def _key(pattern: EventPattern) -> tuple[str | None, ...]:
     # A plain tuple: hashing it is much cheaper than hashing the frozen model.
-    return (pattern.name, pattern.type, pattern.context, pattern.extra)
+    values = pattern.__dict__
+    return (values["name"], values["type"], values["context"], values["extra"])
 
 
 def _mask_test(node: TriggerNode, bits: dict[tuple[str | None, ...], int]) -> MaskTest:
@@ -100,11 +177,13 @@ def _mask_test(node: TriggerNode, bits: dict[tuple[str | None, ...], int]) -> Ma
     if isinstance(node, EventPattern):
         bit = bits[_key(node)]
         return lambda mask: mask & bit != 0
-    operands = node.operands
-    if all(isinstance(op, EventPattern) for op in operands):
-        need = 0
-        for op in operands:
-            need |= bits[_key(op)]  # type: ignore[arg-type]  # all operands are events here
+    operands = node.__dict__["operands"]
+    need = 0
+    for op in operands:
+        if type(op) is not EventPattern:
+            break
+        need |= bits[_key(op)]
+    else:
         if isinstance(node, AllOf):
             return lambda mask: mask & need == need
         return lambda mask: mask & need != 0
@@ -125,32 +204,19 @@ class TriggerCache:
     """
 
     def __init__(self) -> None:
-        # Keyed by canonical text, which equal models share, and which is much cheaper to
-        # make than a pydantic model's hash (a walk over its fields).
-        self._by_canonical: dict[str, CompiledTrigger] = {}
+        #: Compiled triggers by canonical text, which equal models share, and which is much
+        #: cheaper to make than a pydantic model's hash (a walk over its fields).
+        self.known: dict[str, CompiledTrigger] = {}
         self._by_text: dict[str, CompiledTrigger | TriggerError] = {}
 
     def for_model(self, model: TriggerNode) -> CompiledTrigger:
-        text = model.format()
-        found = self._by_canonical.get(text)
+        if type(model) is EventPattern:
+            return compile_event(model, self.known)
+        text = canonical_text(model)
+        found = self.known.get(text)
         if found is None:
-            found = self._by_canonical[text] = compile_trigger(model, text)
+            found = self.known[text] = compile_trigger(model, text)
         return found
-
-    def batch(self) -> Callable[[TriggerNode], CompiledTrigger]:
-        """`for_model` for one batch of rules: parsers hand out one model object per distinct
-        text, so a batch looks each object up by id and formats it once. The ids are kept
-        only while the batch's caller holds the models (no id is reused meanwhile)."""
-        by_id: dict[int, tuple[TriggerNode, CompiledTrigger]] = {}
-        for_model = self.for_model
-
-        def compiled(model: TriggerNode) -> CompiledTrigger:
-            hit = by_id.get(id(model))
-            if hit is None:
-                hit = by_id[id(model)] = (model, for_model(model))
-            return hit[1]
-
-        return compiled
 
     def for_text(self, text: str) -> CompiledTrigger:
         """The compiled trigger of a job-specific callback; raises :class:`TriggerError`."""

@@ -6,21 +6,24 @@ is touched for every event; the frozen models stay at the edges, where data ente
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from typing import Generic, TypeVar
 
 from ..model.events import Job, JobCallback
 from ..model.rules import Rule
-from .compile import Atom, CompiledTrigger
+from ..model.triggers import EventPattern
+from .compile import Atom, CompiledTrigger, TriggerCache, compile_event
 
 K = TypeVar("K")
+_new = object.__new__
 #: Bits below a rule's position in its `order`: serials stay below 2**48.
-_SERIAL_BITS = 48
+SERIAL_BITS = 48
+SERIAL_MASK = (1 << SERIAL_BITS) - 1
 
 
 def order_of(position: int, serial: int) -> int:
     """One integer that sorts as (position, serial) does, for any position."""
-    return (position << _SERIAL_BITS) | (serial & ((1 << _SERIAL_BITS) - 1))
+    return (position << SERIAL_BITS) | (serial & SERIAL_MASK)
 #: A rule identity that survives a reload: (directory, file, canonical trigger text).
 RuleKey = tuple[str, str, str]
 
@@ -224,6 +227,71 @@ def rule_bucket(index: dict[str, dict[str | None, NameTypeIndex]], atom: Atom,
     if nt.ident is None:
         nt.ident = {}
     return nt.ident.setdefault(atom.context, Bucket())
+
+
+def index_rule(index: dict[str, dict[str | None, NameTypeIndex]], entry: RuleEntry) -> None:
+    """Put a rule's atoms in the index: what `rule_bucket(...).add(...)` does for each, with
+    the common case (a rule of one `self` atom) done in place, since a build does this once
+    per rule."""
+    atoms = entry.compiled.atoms
+    if len(atoms) == 1:
+        name, typ, kind, _, extra = atom = atoms[0]
+        if kind == "self":
+            by_name = index.get(typ)
+            if by_name is None:
+                by_name = index[typ] = {}
+            nt = by_name.get(name)
+            if nt is not None and nt.self_ is not None:
+                nt.self_.add(extra, entry, 1)
+                return
+            # Made without calling `__init__`: a Python call per object costs more than
+            # filling its slots here.
+            bucket = _new(Bucket)
+            if extra is None:
+                bucket.any, bucket.exact = {entry: 1}, None
+            else:
+                bucket.any, bucket.exact = None, {extra: {entry: 1}}
+            if nt is None:
+                nt = by_name[name] = _new(NameTypeIndex)
+                nt.parent = nt.glob = nt.label = nt.ident = None
+            nt.self_ = bucket
+            return
+        rule_bucket(index, atom).add(extra, entry, 1)
+        return
+    for bit, atom in bits(atoms):
+        rule_bucket(index, atom).add(atom.extra, entry, bit)
+
+
+def add_entries(rules: Sequence[Rule], entries: dict[RuleEntry, None],
+                index: dict[str, dict[str | None, NameTypeIndex]],
+                by_key: dict[RuleKey, list[RuleEntry]] | None, cache: TriggerCache, gen: int,
+                serial: int) -> int:
+    """Make the entries of `rules` (of generation `gen`, serials from `serial` on) and index
+    them; returns the next serial. The matcher's build: one pass, one rule at a time."""
+    for_model, known = cache.for_model, cache.known
+    # Parsers hand out one model per distinct trigger text: each model is formatted and
+    # compiled once, found again by id (`rules` holds every model meanwhile).
+    by_id: dict[int, CompiledTrigger] = {}
+    mask = SERIAL_MASK
+    for rule in rules:
+        values = rule.__dict__
+        trigger = values["trigger"]
+        compiled = by_id.get(id(trigger))
+        if compiled is None:
+            compiled = by_id[id(trigger)] = (
+                compile_event(trigger, known) if type(trigger) is EventPattern
+                else for_model(trigger))
+        # `RuleEntry(...)` with its slots filled here: no Python call per rule.
+        entry = _new(RuleEntry)
+        entry.rule, entry.born, entry.retired, entry.compiled = rule, gen, None, compiled
+        entry.order = (values["position"] << SERIAL_BITS) | (serial & mask)
+        entry.text, _, entry.test, entry.simple = compiled
+        serial += 1
+        entries[entry] = None
+        if by_key is not None:
+            by_key.setdefault(entry.key, []).append(entry)
+        index_rule(index, entry)
+    return serial
 
 
 #: Refs of one bucket that accept an event, and the jobs whose instances they concern.

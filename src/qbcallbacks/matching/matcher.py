@@ -26,6 +26,7 @@ from .index import (
     NameTypeIndex,
     RuleEntry,
     RuleKey,
+    add_entries,
     order_of,
     rule_bucket,
 )
@@ -100,20 +101,10 @@ class Matcher:
         # A big rule set allocates a few objects per rule and none in a cycle: the collector
         # would rescan the growing heap again and again for nothing.
         with collector_paused():
-            entries, index, gen = self._entries, self._index, self._gen
-            by_key, serial = self._by_key, self._serial
-            compiled = self._cache.batch()
-            for rule in rules:
-                entry = RuleEntry(rule, order_of(rule.position, serial), compiled(rule.trigger),
-                                  gen)
-                serial += 1
-                entries[entry] = None
-                if by_key is not None:
-                    by_key.setdefault(entry.key, []).append(entry)
-                for bit, atom in _bits(entry.compiled.atoms):
-                    rule_bucket(index, atom).add(atom.extra, entry, bit)
-            self._serial = serial
-            if len(entries) >= _FREEZE_AT:
+            self._serial = add_entries(rules if isinstance(rules, (list, tuple)) else list(rules),
+                                       self._entries, self._index, self._by_key, self._cache,
+                                       self._gen, self._serial)
+            if len(self._entries) >= _FREEZE_AT:
                 gc.freeze()
 
     def _keys(self) -> dict[RuleKey, list[RuleEntry]]:
