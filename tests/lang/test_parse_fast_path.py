@@ -27,10 +27,14 @@ from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, qcb_l
 from qbcallbacks.lang._fast_qcb import fast_line
 from qbcallbacks.lang._fast_trigger import (
     MAX_FAST_DEPTH,
+    EventRow,
+    event_model,
+    event_models,
     match_simple_event,
     parse_compound_trigger,
     parse_simple_event,
     simple_event,
+    simple_event_row,
 )
 from qbcallbacks.lang._trigger_build import Problem, TriggerModel, build_trigger
 from qbcallbacks.lang.config import file_name_problem
@@ -101,6 +105,29 @@ def check_simple_event(text: str) -> None:
         assert m is not None and simple_event(m) == (model, problems, model.format())
     if slow is not None and slow[0].data == "event":
         assert fast is not None, f"fast path missed the lone event {text!r}"
+
+
+@given(trigger_texts)
+@example("DONE-JOB-Self")
+@example("complete-job-self-3")
+@example("Foo-subjob-Parent-007")
+def test_simple_event_row_builds_the_model(text: str) -> None:
+    """The whole-line reader keeps a lone event as a plain row: the row's model, its text and
+    the words the near-miss checks read are the grammar's, one at a time or in a batch."""
+    m = match_simple_event(text)
+    slow = lark_trigger(text)
+    found = None if m is None else simple_event_row(m)
+    if found is None:
+        return
+    assert slow is not None
+    _, model, problems = slow
+    row, row_problems, canonical = found
+    assert type(row) is EventRow
+    assert event_model(row) == model and event_models([row, row]) == [model, model]
+    assert (row.name, row.type, row.context, row.extra) == (
+        model.name, model.type, model.context, model.extra)
+    assert row_problems == problems and canonical == row.format() == model.format()
+    assert list(row.events()) == [row]
 
 
 def paren_depth(text: str) -> int:

@@ -36,6 +36,7 @@ from ._fast_config import (
     line_lists,
     new_row,
     read_line,
+    trigger_models,
 )
 from ._fast_config import MEMO as _MEMO
 from ._trigger_build import Problem
@@ -88,9 +89,10 @@ def parse_config(text: str, file: str = "callbacks.conf",
     with collector_paused():
         rows, lines = _scan(text, file, extensions, limits, diags, keep_lines=True)
         # The models of every rule line at once (`trusted_many`), then the sites that hold them.
+        triggers = trigger_models([row[5] for row in rows])
         rule_lines = trusted_many(RuleLine, [
-            {"kind": "rule", "file": row[4], "trigger": row[5], "comment": row[6]}
-            for row in rows])
+            {"kind": "rule", "file": row[4], "trigger": trigger, "comment": row[6]}
+            for row, trigger in zip(rows, triggers, strict=True)])
         sites = trusted_many(RuleSite, [
             {"line": row[0], "file_column": row[1], "trigger_column": row[2],
              "source_line": row[3], "rule": line}
@@ -108,7 +110,8 @@ def scan_config(text: str, file: str = "callbacks.conf",
                 extensions: Collection[str] = BUILTIN_EXTENSIONS,
                 limits: Limits | None = None) -> tuple[list[RuleRow], tuple[Diagnostic, ...]]:
     """What :func:`parse_config` finds, for a loader: the rule lines as rows and the same
-    diagnostics, without the document's models (a loader builds only its rules)."""
+    diagnostics, without the document's models (a loader builds only its rules). A row's
+    trigger may be a lone event's plain row: `_fast_config.trigger_model` makes its model."""
     limits = default_limits() if limits is None else limits
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     with collector_paused():
