@@ -25,12 +25,12 @@ from lark.exceptions import LarkError
 
 from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, qcb_lark, trigger_lark
 from qbcallbacks.lang._fast_qcb import fast_line
+from qbcallbacks.lang._fast_rows import event_model, event_models, row_model, row_models
 from qbcallbacks.lang._fast_trigger import (
     MAX_FAST_DEPTH,
     EventRow,
-    event_model,
-    event_models,
     match_simple_event,
+    parse_compound_row,
     parse_compound_trigger,
     parse_simple_event,
     simple_event,
@@ -147,6 +147,13 @@ def check_compound(text: str, *, must_accept: bool = False) -> None:
         assert fast == (model, problems)
         # Same fields in the same order, so dumps and JSON are the same too.
         assert fast[0].model_dump_json() == model.model_dump_json()
+        # The row the whole-line reader keeps: its model, text and words are the grammar's.
+        row = parse_compound_row(text)
+        assert row is not None and row[1] == problems
+        assert row_model(row[0]) == model and row_models([row[0], model]) == [model, model]
+        assert row[0].format() == model.format()
+        assert [(e.name, e.type, e.context, e.extra) for e in row[0].events()] == [
+            (e.name, e.type, e.context, e.extra) for e in model.events()]
     if slow is not None and paren_depth(text) <= MAX_FAST_DEPTH:
         # Every grammatical trigger: full-form events and the short global forms alike.
         assert fast is not None, f"compound fast path missed the trigger {text!r}"

@@ -11,7 +11,7 @@ what the `line` rule accepts and builds, warnings included.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
@@ -19,13 +19,8 @@ from ..model._base import trusted
 from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
-from ._fast_trigger import (
-    EventRow,
-    event_model,
-    event_models,
-    match_simple_event,
-    simple_event_row,
-)
+from ._fast_rows import TriggerRow
+from ._fast_trigger import match_simple_event, parse_compound_row, simple_event_row
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget
 from .trigger import (
@@ -98,8 +93,8 @@ def file_name_problem(name: str,
 
 class RuleRow(NamedTuple):
     """A rule line that parsed, as the loader keeps it. A tuple, not a model: a loader keeps
-    one per rule only until it has built the rule itself. A lone event read by the
-    whole-line shortcut is kept as its :class:`EventRow` (see :func:`trigger_model`)."""
+    one per rule only until it has built the rule itself. A trigger read by the
+    whole-line shortcut is kept as its row (`_fast_rows`), which `row_model` makes a model."""
 
     line: int
     #: 1-based columns of the file name and of the trigger.
@@ -108,7 +103,7 @@ class RuleRow(NamedTuple):
     #: The full text of the line, for carets in later diagnostics.
     source_line: str
     file: str
-    trigger: TriggerModel | EventRow
+    trigger: TriggerModel | TriggerRow
     comment: str | None
 
 
@@ -231,7 +226,7 @@ def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | No
 #: What the text after a rule line's `=` and its blanks holds, for the shortcut: the trigger
 #: (a lone event as its row), its problems (offsets into the trigger), the comment, the
 #: trigger's canonical text.
-FastTail = tuple[TriggerModel | EventRow, tuple[Problem, ...], str | None, str]
+FastTail = tuple[TriggerModel | TriggerRow, tuple[Problem, ...], str | None, str]
 
 
 def fast_tail(after: str, max_depth: int) -> FastTail | None:
@@ -251,20 +246,12 @@ def fast_tail(after: str, max_depth: int) -> FastTail | None:
             return event[0], event[1], comment, event[2]
     if not trigger or "\r" in trigger or ("(" in trigger and too_deep(trigger, max_depth)):
         return None
+    compound = parse_compound_row(trigger)  # as `cached_trigger` would, without its cache
+    if compound is not None:
+        row, problems = compound
+        return row, problems, comment, row.format()
     model, problems = cached_trigger(trigger)
     if model is None:
         return None
     return model, problems, comment, model.format()
 
-
-def trigger_model(trigger: TriggerModel | EventRow) -> TriggerModel:
-    """The model of a row's trigger (a lone event's row becomes its model)."""
-    return event_model(trigger) if isinstance(trigger, EventRow) else trigger
-
-
-def trigger_models(triggers: Sequence[TriggerModel | EventRow]) -> list[TriggerModel]:
-    """:func:`trigger_model` of each, event rows built together; a row met twice (one file
-    repeats its triggers) gives one model, as a parse of the text once would."""
-    rows = {id(t): t for t in triggers if isinstance(t, EventRow)}
-    models = dict(zip(rows, event_models(list(rows.values())), strict=True))
-    return [models[id(t)] if type(t) is EventRow else t for t in triggers]  # type: ignore[misc]

@@ -36,9 +36,9 @@ from ._fast_config import (
     line_lists,
     new_row,
     read_line,
-    trigger_models,
 )
 from ._fast_config import MEMO as _MEMO
+from ._fast_rows import row_models
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
@@ -89,7 +89,7 @@ def parse_config(text: str, file: str = "callbacks.conf",
     with collector_paused():
         rows, lines = _scan(text, file, extensions, limits, diags, keep_lines=True)
         # The models of every rule line at once (`trusted_many`), then the sites that hold them.
-        triggers = trigger_models([row[5] for row in rows])
+        triggers = row_models([row[5] for row in rows])
         rule_lines = trusted_many(RuleLine, [
             {"kind": "rule", "file": row[4], "trigger": trigger, "comment": row[6]}
             for row, trigger in zip(rows, triggers, strict=True)])
@@ -111,7 +111,7 @@ def scan_config(text: str, file: str = "callbacks.conf",
                 limits: Limits | None = None) -> tuple[list[RuleRow], tuple[Diagnostic, ...]]:
     """What :func:`parse_config` finds, for a loader: the rule lines as rows and the same
     diagnostics, without the document's models (a loader builds only its rules). A row's
-    trigger may be a lone event's plain row: `_fast_config.trigger_model` makes its model."""
+    trigger may be a plain row (`_fast_rows`): `_fast_rows.row_model` makes its model."""
     limits = default_limits() if limits is None else limits
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     with collector_paused():

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, make_diagnostic
 from ..model.triggers import BUILTIN_NAMES, EventPattern
-from ._fast_trigger import EventRow
+from ._fast_rows import EventRow, TriggerRow
 from .config import ParsedConfig, RuleRow
 
 if TYPE_CHECKING:
@@ -158,7 +158,7 @@ def near_miss_rows(file: str, rows: Iterable[RuleRow]) -> list[Diagnostic]:
     return near_miss_lines(file, ((r.line, r.source_line, r.trigger) for r in rows))
 
 
-def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel | EventRow]],
+def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel | TriggerRow]],
                     ) -> list[Diagnostic]:
     """Near-miss warnings for rule lines given as (line number, text, trigger)."""
     diags: list[Diagnostic] = []
