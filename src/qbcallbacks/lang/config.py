@@ -102,8 +102,12 @@ def parse_config(text: str, file: str = "callbacks.conf",
             take = iter(rule_lines).__next__
             document = trusted(ConfigDocument, lines=tuple(
                 [take() if type(line) is RuleRow else line for line in lines]))
-    return trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
-                   diagnostics=diags.result())
+        # Freed while the collector still sleeps, so that the collection it owes on waking
+        # walks only what the result keeps, not the rows and their trigger rows as well.
+        del rows, lines, triggers
+        parsed = trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
+                         diagnostics=diags.result())
+    return parsed
 
 
 def scan_config(text: str, file: str = "callbacks.conf",
