@@ -25,7 +25,7 @@ from lark.exceptions import LarkError
 
 from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, qcb_lark, trigger_lark
 from qbcallbacks.lang._fast_qcb import fast_line
-from qbcallbacks.lang._fast_rows import event_model, event_models, row_model, row_models
+from qbcallbacks.lang._fast_rows import event_model, row_model
 from qbcallbacks.lang._fast_trigger import (
     MAX_FAST_DEPTH,
     EventRow,
@@ -123,7 +123,7 @@ def test_simple_event_row_builds_the_model(text: str) -> None:
     _, model, problems = slow
     row, row_problems, canonical = found
     assert type(row) is EventRow
-    assert event_model(row) == model and event_models([row, row]) == [model, model]
+    assert event_model(row) == model and row_model(row) == model
     assert (row.name, row.type, row.context, row.extra) == (
         model.name, model.type, model.context, model.extra)
     assert row_problems == problems and canonical == row.format() == model.format()
@@ -150,7 +150,7 @@ def check_compound(text: str, *, must_accept: bool = False) -> None:
         # The row the whole-line reader keeps: its model, text and words are the grammar's.
         row = parse_compound_row(text)
         assert row is not None and row[1] == problems
-        assert row_model(row[0]) == model and row_models([row[0], model]) == [model, model]
+        assert row_model(row[0]) == model and row_model(model) is model
         assert row[0].format() == model.format()
         assert [(e.name, e.type, e.context, e.extra) for e in row[0].events()] == [
             (e.name, e.type, e.context, e.extra) for e in model.events()]

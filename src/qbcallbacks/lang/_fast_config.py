@@ -19,7 +19,7 @@ from ..model._base import trusted
 from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
-from ._fast_rows import TriggerRow
+from ._fast_rows import TriggerRow, event_model, row_model
 from ._fast_trigger import match_simple_event, parse_compound_row, simple_event_row
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget
@@ -229,10 +229,11 @@ def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | No
 FastTail = tuple[TriggerModel | TriggerRow, tuple[Problem, ...], str | None, str]
 
 
-def fast_tail(after: str, max_depth: int) -> FastTail | None:
+def fast_tail(after: str, max_depth: int, *, models: bool = False) -> FastTail | None:
     """Read the text after `=` and its blanks; None when the shortcut leaves the line to
     `read_line` (no trigger, a bad one, or a carriage return). The line is known to be within
-    the length limit, so only the nesting limit is left to check."""
+    the length limit, so only the nesting limit is left to check. The trigger is a plain row
+    (`_fast_rows`) unless `models` asks for its model (a document holds models)."""
     cut = _COMMENT_START.search(after) if "#" in after else None
     if cut is None:
         trigger, comment = after.rstrip(" \t"), None
@@ -243,15 +244,14 @@ def fast_tail(after: str, max_depth: int) -> FastTail | None:
     if m is not None:  # most triggers: one event, built here without the trigger cache
         event = simple_event_row(m)
         if event is not None:
-            return event[0], event[1], comment, event[2]
+            return (event_model(event[0]) if models else event[0]), event[1], comment, event[2]
     if not trigger or "\r" in trigger or ("(" in trigger and too_deep(trigger, max_depth)):
         return None
     compound = parse_compound_row(trigger)  # as `cached_trigger` would, without its cache
     if compound is not None:
-        row, problems = compound
-        return row, problems, comment, row.format()
+        found, problems = compound
+        return (row_model(found) if models else found), problems, comment, found.format()
     model, problems = cached_trigger(trigger)
     if model is None:
         return None
     return model, problems, comment, model.format()
-

@@ -1,19 +1,20 @@
 """Triggers as plain rows: what the hand readers build, and the models made from them.
 
 A row holds exactly the canonical fields of its model (:class:`EventPattern`, :class:`AllOf`,
-:class:`AnyOf`) in a named tuple, which costs a fraction of a model to build; a big file's
-parse keeps rows and makes the models once, in batches, where a caller needs them. Rows have
-the models' `format` and `events`, so the near-miss checks and duplicate keys read them as
-they read models. `test_simple_event_row_builds_the_model` and the compound tests of
+:class:`AnyOf`) in a named tuple, which costs a fraction of a model to build. The loader's
+`scan_config` keeps rows until it makes the rules, one model per distinct trigger;
+`parse_config` makes one per distinct trigger text as it reads. Rows have the models'
+`format` and `events`, so the near-miss checks and duplicate keys read them as they read
+models. `test_simple_event_row_builds_the_model` and the compound tests of
 tests/lang/test_parse_fast_path.py hold each row's model to what the grammar builds.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import NamedTuple, Union
 
-from ..model._base import trusted, trusted_from, trusted_many
+from ..model._base import trusted, trusted_from
 from ..model.triggers import AllOf, AnyOf, EventPattern
 
 TriggerModel = EventPattern | AllOf | AnyOf
@@ -61,14 +62,6 @@ def event_model(row: EventRow) -> EventPattern:
                                        "context": row[2], "extra": row[3]})
 
 
-def event_models(rows: Sequence[EventRow]) -> list[EventPattern]:
-    """The models of many event rows at once (`trusted_many`: about half the cost of each
-    on its own)."""
-    return trusted_many(EventPattern, [
-        {"kind": "event", "name": name, "type": typ, "context": ctx, "extra": extra}
-        for name, typ, ctx, extra in rows])
-
-
 def row_model(row: TriggerRow | TriggerModel) -> TriggerModel:
     """The model of a trigger row (a model is its own)."""
     if type(row) is EventRow:
@@ -80,16 +73,3 @@ def row_model(row: TriggerRow | TriggerModel) -> TriggerModel:
         return trusted(AnyOf, operands=operands, kind="or")
     return row  # type: ignore[return-value]
 
-
-def row_models(triggers: Sequence[TriggerRow | TriggerModel]) -> list[TriggerModel]:
-    """:func:`row_model` of each, lone events built together; a row object met twice (a file
-    repeats its triggers) gives one model, as one parse of the text would. The passes over
-    every trigger are C loops (`map`, `zip`); Python code runs once per distinct object."""
-    unique = dict(zip(map(id, triggers), triggers, strict=True))
-    events = [t for t in unique.values() if type(t) is EventRow]
-    models: dict[int, TriggerModel] = dict(zip(map(id, events), event_models(events),
-                                               strict=True))
-    for key, t in unique.items():
-        if type(t) is not EventRow:
-            models[key] = row_model(t)
-    return list(map(models.__getitem__, map(id, triggers)))

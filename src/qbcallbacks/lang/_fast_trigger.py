@@ -5,7 +5,7 @@ expressions and a small precedence parser instead of a Lark parse is what makes 
 file load in about a second. Each reader returns None for any text it is not sure of, and the
 caller then parses that text with the grammar (which also explains errors). The readers build
 plain rows (`_fast_rows`); the functions that hand back models make them from those rows,
-and a big file's parse keeps the rows and makes its models in batches. The property tests
+and the loader keeps the rows until it makes its rules. The property tests
 in tests/lang/test_parse_fast_path.py draw text from the grammar (`from_lark`), from models
 and from hostile near misses, and hold each reader to exactly what the grammar builds.
 """

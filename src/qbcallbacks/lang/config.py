@@ -38,7 +38,6 @@ from ._fast_config import (
     read_line,
 )
 from ._fast_config import MEMO as _MEMO
-from ._fast_rows import row_models
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
@@ -89,10 +88,9 @@ def parse_config(text: str, file: str = "callbacks.conf",
     with collector_paused():
         rows, lines = _scan(text, file, extensions, limits, diags, keep_lines=True)
         # The models of every rule line at once (`trusted_many`), then the sites that hold them.
-        triggers = row_models([row[5] for row in rows])
         rule_lines = trusted_many(RuleLine, [
-            {"kind": "rule", "file": row[4], "trigger": trigger, "comment": row[6]}
-            for row, trigger in zip(rows, triggers, strict=True)])
+            {"kind": "rule", "file": row[4], "trigger": row[5], "comment": row[6]}
+            for row in rows])
         sites = trusted_many(RuleSite, [
             {"line": row[0], "file_column": row[1], "trigger_column": row[2],
              "source_line": row[3], "rule": line}
@@ -104,7 +102,7 @@ def parse_config(text: str, file: str = "callbacks.conf",
                 [take() if type(line) is RuleRow else line for line in lines]))
         # Freed while the collector still sleeps, so that the collection it owes on waking
         # walks only what the result keeps, not the rows and their trigger rows as well.
-        del rows, lines, triggers
+        del rows, lines
         parsed = trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
                          diagnostics=diags.result())
     return parsed
@@ -128,6 +126,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
           ) -> tuple[list[RuleRow], list[RuleRow | ConfigLine]]:
     """The rule lines as rows and, with `keep_lines`, every line in order (a rule as its row,
     a blank or comment line as its model); bad lines yield only diagnostics (into `diags`).
+    With `keep_lines` (a document is wanted) rows hold trigger models, else plain rows too.
 
     A line the whole-line shortcut (`fast_head`, `fast_tail`) takes costs one regex match
     and a look-up of its trigger text; any other goes through :class:`_Lines`."""
@@ -155,7 +154,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 after = raw[m.end():]
                 tail = tails.get(after, unseen)
                 if tail is unseen:
-                    tail = fast_tail(after, max_depth)
+                    tail = fast_tail(after, max_depth, models=keep_lines)
                     if len(tails) < memo:
                         tails[after] = tail
                 if tail is not None:
@@ -167,8 +166,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                             source_line=raw))
                     row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
                                          comment))
-                    key = (name, canonical)
-                    if key in seen:
+                    if (key := (name, canonical)) in seen:
                         other.duplicate(row, seen[key])
                     else:
                         seen[key] = number
