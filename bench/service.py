@@ -13,6 +13,7 @@ what is measured is intake (read, check, journal, ack), not callback runs.
 
     .venv/bin/python bench/service.py                 # 20,000 events, 2,000 latency samples
     .venv/bin/python bench/service.py --events 100000
+    .venv/bin/python bench/service.py --repeat 5      # the Unix pair only, 5 times: median, range
 
 The goals: at least 5,000 events/s and an ack p99 under 2 ms; through the Unix socket with
 authentication on, at least half the echo server's pipelined rate and an ack p99 at most twice
@@ -275,10 +276,16 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=None, help="(20,000)")
     ap.add_argument("--samples", type=int, default=None, help="(2,000)")
     ap.add_argument("--window", type=int, default=256)
+    ap.add_argument("--repeat", type=int, default=0, help="run only the Unix socket with a "
+                    "token against the echo server, this many times, and print each figure's "
+                    "median and range")
     add_rows_option(ap)
     args = ap.parse_args()
     events, samples = SIZES[args.rows or "full"]
     args.events, args.samples = args.events or events, args.samples or samples
+    if args.repeat:
+        repeated(args)
+        return
     with report_to_stderr(args.rows is not None):
         rows = measure(args)
     if args.rows:
@@ -331,6 +338,26 @@ def measure(args: argparse.Namespace) -> list[dict[str, Any]]:
                 f"{tcp_ours.rate:,.0f} events/s",
                 f"{tcp_echo.rate:,.0f} events/s asyncio echo server",
                 tcp_ours.rate / tcp_echo.rate, ">= 0.5x", tcp_ours.rate >= 0.5 * tcp_echo.rate)]
+
+
+def repeated(args: argparse.Namespace) -> None:
+    """The Unix socket with a token against the echo server, `args.repeat` times (the machine
+    is shared: one run says little): each figure's median and range."""
+    runs = []
+    for _ in range(args.repeat):
+        with tempfile.TemporaryDirectory() as c:
+            ours, echo = authenticated(Path(c), args.events, args.samples, args.window, "unix")
+        _print_pair("Unix", ours, echo)
+        runs.append({"rate ratio": ours.rate / echo.rate,
+                     "p99 ratio": _pct(ours.lat, 0.99) / _pct(echo.lat, 0.99),
+                     "server CPU per event (us)": ours.cpu * 1e6,
+                     "echo CPU per event (us)": echo.cpu * 1e6})
+    print(f"{args.repeat} runs, {args.events} events, window {args.window}, "
+          f"load {os.getloadavg()[0]:.1f}:")
+    for what in runs[0]:
+        values = [run[what] for run in runs]
+        print(f"  {what}: median {statistics.median(values):.2f}, range {min(values):.2f}"
+              f"-{max(values):.2f}")
 
 
 def _print_pair(kind: str, ours: Figures, echo: Figures) -> None:

@@ -10,24 +10,23 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import jsonschema
 import pytest
 
+from support.cli import run_cli
 from support.paths import BROKEN, EXAMPLES
 
-SCRIPT = Path(sys.executable).parent / "qbcallbacks"
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 BROKEN_ERRORS, BROKEN_WARNINGS = 9, 2
 
 
 def run(*args: str, cwd: Path | None = None, stdin: str | None = None,
         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
-                          cwd=cwd, input=stdin, env=env, check=False)
+    """The command run in this process (`support.cli`): what it prints and returns."""
+    return run_cli(*args, cwd=cwd, input=stdin, env=env)
 
 
 @pytest.fixture(scope="module")

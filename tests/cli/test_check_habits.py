@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from support.cli import run_cli
 from support.paths import BROKEN, ROOT
 
 BIN = Path(sys.executable).parent
@@ -27,8 +28,15 @@ PLAIN_ENV = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
         ) -> subprocess.CompletedProcess[str]:
+    """The command run in this process (`support.cli`): what it prints and returns."""
+    return run_cli(*args, cwd=cwd, env=PLAIN_ENV if env is None else env)
+
+
+def run_process(*args: str, env: dict[str, str] | None = None,
+                ) -> subprocess.CompletedProcess[str]:
+    """The installed script in its own process: colour is decided from its real streams."""
     return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
-                          cwd=cwd, env=PLAIN_ENV if env is None else env, check=False)
+                          env=PLAIN_ENV if env is None else env, check=False)
 
 
 def codes(done: subprocess.CompletedProcess[str]) -> list[str]:
@@ -131,9 +139,9 @@ def test_a_bad_settings_file_is_a_setup_error(site: Path, text: str, message: st
 
 
 def test_colour_follows_no_color_and_force_color(site: Path) -> None:
-    piped = run("check", str(site))
+    piped = run_process("check", str(site))
     assert piped.stdout and ESCAPE not in piped.stdout
-    forced = run("check", str(site), env={**PLAIN_ENV, "FORCE_COLOR": "1"})
+    forced = run_process("check", str(site), env={**PLAIN_ENV, "FORCE_COLOR": "1"})
     assert ESCAPE in forced.stdout
     assert re.sub(r"\x1b\[[0-9;]*m", "", forced.stdout) == piped.stdout
     assert ESCAPE in terminal_output(site, {})

@@ -1,4 +1,5 @@
-"""The `qbcallbacks` console script run as a subprocess, as administrators run it."""
+"""The `qbcallbacks` command as administrators run it: the installed console script in a
+process of its own, then each command's output and status (run in the test process)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from support.cli import run_cli
 from support.paths import ROOT
 
 EXAMPLES = ROOT / "examples" / "callback"
@@ -17,8 +19,8 @@ SCRIPT = Path(sys.executable).parent / "qbcallbacks"
 
 def run(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=60,
-                          cwd=cwd, env=env, check=False)
+    """The command run in this process (`support.cli`): what it prints and returns."""
+    return run_cli(*args, cwd=cwd, env=env)
 
 
 @pytest.fixture()
@@ -36,7 +38,8 @@ def broken(tmp_path: Path) -> Path:
 
 
 def test_check_examples_exits_zero() -> None:
-    done = run("check", str(EXAMPLES))
+    done = subprocess.run([str(SCRIPT), "check", str(EXAMPLES)], capture_output=True, text=True,
+                          timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "5 callback(s) loaded" in done.stderr
 
@@ -92,8 +95,7 @@ def test_usage_errors_exit_two() -> None:
 def test_format_prints_canonical_text_and_check_mode(tmp_path: Path) -> None:
     conf = tmp_path / "callbacks.conf"
     conf.write_text("# hi\r\n  a.py=DONE-job-self   and b-work-x-*  # c\r\n")
-    done = subprocess.run([str(SCRIPT), "format", str(conf)], capture_output=True, timeout=60,
-                          check=False)
+    done = run_cli("format", str(conf), text=False)
     done.stdout = done.stdout.decode()  # bytes: text mode would turn CRLF into LF
     assert done.returncode == 0
     assert done.stdout == "# hi\r\na.py = done-job-self && b-work-x-* # c\r\n"

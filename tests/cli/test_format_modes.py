@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from support.cli import run_cli
 from support.paths import EXAMPLES
 
 SCRIPT = Path(sys.executable).parent / "qbcallbacks"
@@ -18,8 +19,8 @@ STYLES = {"lf": ("", "\n"), "crlf": ("", "\r\n"), "bom": ("\ufeff", "\n"),
 
 
 def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, timeout=60,
-                          cwd=cwd, check=False)
+    """The command run in this process (`support.cli`): the bytes it prints, its status."""
+    return run_cli(*args, cwd=cwd, text=False)
 
 
 def text(lines: list[str], style: str) -> bytes:

@@ -1,4 +1,5 @@
-"""`qbcallbacks replay --dry-run`, run as a subprocess the way an administrator runs it."""
+"""`qbcallbacks replay --dry-run` the way an administrator runs it: its output and status
+(read in the test process), and events piped to a real process's standard input."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from support.cli import run_cli
 from support.paths import ROOT
 from support.vectors import event_cases
 
@@ -23,9 +25,8 @@ CASES = event_cases()
 
 def replay(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None,
            ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "qbcallbacks", "replay", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120, check=False,
-                          env={**os.environ, **(env or {})})
+    """The command run in this process (`support.cli`), `env` added to the environment."""
+    return run_cli("replay", *args, cwd=cwd, env={**os.environ, **(env or {})})
 
 
 def write_events(path: Path, lines: list[Any]) -> Path:

@@ -14,16 +14,17 @@ from pathlib import Path
 import pytest
 
 from qbcallbacks.cli import COMMANDS
+from support.cli import run_cli
 from support.paths import EXAMPLES
 
 SCRIPT = Path(sys.executable).parent / "qbcallbacks"
 SUBMIT = '{"event": "submit", "type": "job", "job": {"id": 5, "label": "a"}}\n'
 
 
-def run(*args: str | Path, cwd: Path | None = None, timeout: float = 120,
-        ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(SCRIPT), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, check=False)
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The command run in this process (`support.cli`): what it prints and returns. The
+    closed pipe and `--follow` below need a real process and start one."""
+    return run_cli(*args, cwd=cwd)
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
@@ -75,7 +76,7 @@ def test_an_audit_database_that_is_a_fifo_or_a_device_is_refused_without_opening
                           "--no-progress"), "a FIFO"),
                         (("simulate", EXAMPLES, "--audit", "/dev/null", "--workdir",
                           tmp_path / "run", "--no-progress"), "a device")):
-        line = one_line_error(run(*args, timeout=30))
+        line = one_line_error(run(*args))
         assert f"it is {where}, not a regular file" in line, line
 
 
@@ -85,7 +86,7 @@ def test_an_events_stream_without_line_ends_is_read_no_further_than_one_long_lin
     and stops, instead of reading (and holding) the stream for ever."""
     for mode in ("--dry-run", "--execute"):
         done = run("replay", EXAMPLES, "--events", "/dev/zero", mode, "--no-progress",
-                   "--workdir", tmp_path / mode.strip("-"), timeout=60)
+                   "--workdir", tmp_path / mode.strip("-"))
         assert done.returncode == 1, done.stderr
         assert "Traceback" not in done.stderr
         assert ("/dev/zero:1: bad event line (seq 0): longer than 1048576 bytes; the rest of "

@@ -19,20 +19,27 @@ from qbcallbacks.model.rules import Rule
 from qbcallbacks.model.triggers import AllOf, AnyOf, EventPattern
 from support.reference_matcher import ReferenceMatcher, RefFiring
 
-NAMES = ["complete", "failed", "killed", "done", "submit", "removed", "running", "myEvent"]
-TYPES = ["job", "work", "subjob", "globaltime"]
-LABELS = ["render", "comp"]
-IDS = [1, 2, 3, 4, 5]
-CONTEXTS = ["self", "parent", *LABELS, *(str(i) for i in IDS)]
-EXTRAS = ["1", "2"]
+NAMES = ("complete", "failed", "killed", "done", "submit", "removed", "running", "myEvent")
+TYPES = ("job", "work", "subjob", "globaltime")
+LABELS = ("render", "comp")
+IDS = (1, 2, 3, 4, 5)
+CONTEXTS = ("self", "parent", *LABELS, *(str(i) for i in IDS))
+EXTRAS = ("1", "2")
+
+# The fixed choices are strategies made once: a strategy made inside a composite is made and
+# checked again at every draw, which cost more than the matching under test.
+_names, _types = st.sampled_from(NAMES), st.sampled_from(TYPES)
+_contexts = st.sampled_from(CONTEXTS)
+_pattern_extras = st.sampled_from((None, "*", *EXTRAS))
+_ends = st.sampled_from(("complete", "failed", "killed", "done"))
+_extras = st.sampled_from(EXTRAS)
 
 
 @st.composite
 def full_atoms(draw: st.DrawFn) -> EventPattern:
-    typ = draw(st.sampled_from(TYPES))
-    extra = None if typ == "job" else draw(st.sampled_from([None, "*", *EXTRAS]))
-    return EventPattern(name=draw(st.sampled_from(NAMES)), type=typ,
-                        context=draw(st.sampled_from(CONTEXTS)), extra=extra)
+    typ = draw(_types)
+    extra = None if typ == "job" else draw(_pattern_extras)
+    return EventPattern(name=draw(_names), type=typ, context=draw(_contexts), extra=extra)
 
 
 global_atoms = st.one_of(
@@ -50,15 +57,17 @@ triggers = st.recursive(
     ),
     max_leaves=5,
 )
+_trigger_lists = st.lists(triggers, min_size=1, max_size=7)
+_directories = st.sampled_from(("dirA", "dirB"))
 
 
 @st.composite
 def rule_pools(draw: st.DrawFn) -> list[Rule]:
-    trigs = draw(st.lists(triggers, min_size=1, max_size=7))
+    trigs = draw(_trigger_lists)
     rules = []
     for i, trig in enumerate(trigs):
-        directory = draw(st.sampled_from(["dirA", "dirB"]))
-        name = draw(st.sampled_from(["a.py", "b.qcb", f"c{i}.pl"]))
+        directory = draw(_directories)
+        name = draw(st.sampled_from(("a.py", "b.qcb", f"c{i}.pl")))
         rules.append(Rule(directory=directory, file=name, language="python", trigger=trig,
                           line=i + 1, position=i))
     return rules
@@ -68,35 +77,43 @@ def renumber(rules: list[Rule]) -> list[Rule]:
     return [r.model_copy(update={"position": i, "line": i + 1}) for i, r in enumerate(rules)]
 
 
+_job_callbacks = st.lists(
+    st.builds(lambda t, m: JobCallback(triggers=t.format(), language="qube", maximum=m),
+              triggers, st.sampled_from((None, None, 1, 2))),
+    max_size=2,
+)
+_ids, _groups = st.sampled_from(IDS), st.sampled_from((-1, 1, 2))
+_job_labels = st.sampled_from(("", *LABELS))
+#: A job is never its own parent.
+_parents = {i: st.sampled_from((0, *(p for p in IDS if p != i))) for i in IDS}
+
+
 @st.composite
 def jobs(draw: st.DrawFn) -> Job:
-    job_id = draw(st.sampled_from(IDS))
-    callbacks = draw(st.lists(
-        st.builds(lambda t, m: JobCallback(triggers=t.format(), language="qube", maximum=m),
-                  triggers, st.sampled_from([None, None, 1, 2])),
-        max_size=2,
-    ))
-    parents = [0, *(i for i in IDS if i != job_id)]  # a job is never its own parent
-    return Job(id=job_id, pgrp=draw(st.sampled_from([-1, 1, 2])),
-               label=draw(st.sampled_from(["", *LABELS])), pid=draw(st.sampled_from(parents)),
-               callbacks=tuple(callbacks))
+    job_id = draw(_ids)
+    callbacks = draw(_job_callbacks)
+    return Job(id=job_id, pgrp=draw(_groups), label=draw(_job_labels),
+               pid=draw(_parents[job_id]), callbacks=tuple(callbacks))
+
+
+_event_types = st.sampled_from((*TYPES, "global", "globalrepeat"))
+_event_jobs = st.sampled_from((0, *IDS, *IDS))
+_event_extras = st.sampled_from((None, *EXTRAS, "9"))
 
 
 @st.composite
 def events(draw: st.DrawFn) -> Event:
-    typ = draw(st.sampled_from([*TYPES, "global", "globalrepeat"]))
-    return Event(name=draw(st.sampled_from(NAMES)), type=typ,
-                 job=draw(st.sampled_from([0, *IDS, *IDS])),
-                 extra=draw(st.sampled_from([None, *EXTRAS, "9"])))
+    typ = draw(_event_types)
+    return Event(name=draw(_names), type=typ, job=draw(_event_jobs), extra=draw(_event_extras))
 
 
 @st.composite
 def aimed_events(draw: st.DrawFn, patterns: list[EventPattern], known: list[Job]) -> Event:
     """An event built from an atom of the rules, so that compounds make progress."""
     atom = draw(st.sampled_from(patterns))
-    name = atom.name or draw(st.sampled_from(NAMES))
+    name = atom.name or draw(_names)
     if name == "done":
-        name = draw(st.sampled_from(["complete", "failed", "killed", "done"]))
+        name = draw(_ends)
     ctx = atom.context or "self"
     labelled = [j.id for j in known if j.label == ctx]
     parents = [j.pid for j in known if j.pid]
@@ -107,37 +124,44 @@ def aimed_events(draw: st.DrawFn, patterns: list[EventPattern], known: list[Job]
     elif labelled:
         job = draw(st.sampled_from(labelled))
     else:
-        job = draw(st.sampled_from(IDS))
-    extra = atom.extra if atom.extra not in (None, "*") else draw(st.sampled_from(EXTRAS))
+        job = draw(_ids)
+    extra = atom.extra if atom.extra not in (None, "*") else draw(_extras)
     return Event(name=name, type=atom.type, job=job, extra=extra)
+
+
+_job_lists = st.lists(jobs(), max_size=3)
+_step_counts = st.integers(1, 30)
+_kinds = st.sampled_from(("event",) * 3 + ("aimed",) * 5
+                         + ("event+job", "attach", "update", "replace"))
+_statuses = st.sampled_from(("running", "complete"))
+_events, _jobs = events(), jobs()
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[list[Rule], list[tuple[str, object]]]:
     pool = draw(rule_pools())
     patterns = [p for rule in pool for p in rule.trigger.events()]
-    jobs_seen = draw(st.lists(jobs(), max_size=3))
+    jobs_seen = draw(_job_lists)
     patterns += [p for job in jobs_seen for cb in job.callbacks
                  for p in parse_trigger(cb.triggers).events()]
     steps: list[tuple[str, object]] = [("attach", job) for job in jobs_seen]
-    for _ in range(draw(st.integers(1, 30))):
-        kind = draw(st.sampled_from(["event"] * 3 + ["aimed"] * 5
-                                    + ["event+job", "attach", "update", "replace"]))
+    for _ in range(draw(_step_counts)):
+        kind = draw(_kinds)
         if kind == "event":
-            steps.append(("event", (draw(events()), None)))
+            steps.append(("event", (draw(_events), None)))
         elif kind == "aimed":
             steps.append(("event", (draw(aimed_events(patterns, jobs_seen)), None)))
         elif kind == "update" and jobs_seen:
             job = draw(st.sampled_from(jobs_seen))
             steps.append(("attach", job.updated({
-                "status": draw(st.sampled_from(["running", "complete"])),
-                "label": draw(st.sampled_from([job.label, *LABELS])),
-                "pid": draw(st.sampled_from([job.pid, 0, *(i for i in IDS if i != job.id)])),
+                "status": draw(_statuses),
+                "label": draw(st.sampled_from((job.label, *LABELS))),
+                "pid": draw(st.sampled_from((job.pid, 0, *(i for i in IDS if i != job.id)))),
             })))
         elif kind == "event+job":
-            steps.append(("event", (draw(events()), draw(jobs()))))
+            steps.append(("event", (draw(_events), draw(_jobs))))
         elif kind == "attach":
-            steps.append(("attach", draw(jobs())))
+            steps.append(("attach", draw(_jobs)))
         else:
             chosen = draw(st.lists(st.sampled_from(pool), max_size=len(pool) + 1))
             steps.append(("replace", renumber(chosen)))

@@ -137,6 +137,7 @@ def _long_way(params: dict[str, Any], reader: EventReader,
 @example({"seq": 4, "event": "complete", "type": "Work", "job": 1}, False)
 @example({"seq": 5, "event": "complete", "type": "work", "job": 1, "extra": "x\ud800"}, False)
 @example({"seq": True, "event": "complete", "type": "work", "job": 1}, False)
+@example({"seq": 0, "event": 0, "job": 0, "type": None}, False)
 def test_the_short_way_reads_an_event_as_the_long_way_does(params: dict[str, Any],
                                                           known: bool) -> None:
     """Same event, same digest, same job attached and forgotten; the usual shape always
@@ -150,6 +151,7 @@ def test_the_short_way_reads_an_event_as_the_long_way_does(params: dict[str, Any
     if quick is None:
         usual = (set(params) - {"extra"} == {"seq", "event", "type", "job"}
                  and all(type(params[k]) is int for k in ("seq", "job"))
+                 and type(params["event"]) is str
                  and params["event"].isascii() and params["event"].isidentifier()
                  and params["type"] in ("job", "work", "subjob", "globaltime")
                  and 0 <= params["job"] < 2**63 and 1 <= params["seq"] < 2**63

@@ -64,6 +64,10 @@ class JournalEntry(NamedTuple):
     key: JournalKey = None
 
 
+#: `Position(segment, offset)` without the named tuple's Python-level constructor (once per
+#: event on `emit`'s path).
+_position = tuple.__new__
+
 _SEGMENT_BYTES = 4 * 1024 * 1024
 #: The mode of journal files unless told otherwise (the umask may narrow this default).
 FILE_MODE = 0o640
@@ -141,7 +145,7 @@ class Journal:
                 self.problem = None
             self._next_seq = seq + 1
             self._offset = stop
-            end = Position(self._segment, stop)
+            end = _position(Position, (self._segment, stop))
             if key is not None:
                 if isinstance(key, int) and key > self._last_key:
                     self._last_key = key

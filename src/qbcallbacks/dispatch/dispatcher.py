@@ -104,6 +104,7 @@ class Dispatcher:
         self._life, self._work = LifeCycle(), InFlight()
         self._recorder = Recorder(self.audit, self.journal, s, self._life, self._work)
         self._intake = Intake(self.journal, s, self._life, self._work, self._recorder)
+        self.emit_many = self._intake.emit_many  # `emit` of many, in order, checks paid once
         inner = matcher if matcher is not None else MatcherSource(Matcher(attach=s.attach))
         self._timer = Timer(self.clock, self._intake, inner)
         self._globals = GlobalBook(self.audit.global_callbacks(), s, self._timer)

@@ -40,6 +40,7 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from ..audit.records import PendingFiring
+from ..model._base import trusted_from
 from ..model.languages import runtime_extension
 from ..model.supervisor import Supervisor
 from ..runtimes.api import PythonMode, RunResult, Runtime
@@ -153,4 +154,5 @@ class LocalExecutor:
         except Exception as exc:  # a runtime bug is this run's failure, not the host's
             result = RunResult(status="crashed", error=f"runtime failed: {exc!r}",
                                duration=time.time() - started)
-        return result.model_copy(update={"started_at": started})
+        # The result with its start (a copy of valid data: no validation).
+        return trusted_from(RunResult, {**result.__dict__, "started_at": started})

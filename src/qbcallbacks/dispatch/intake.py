@@ -6,18 +6,19 @@ dropped silently. Time events, rule swaps and the events a dead host journalled 
 matched come the same way, so the matcher thread sees one ordered stream. The queue's room
 is given back when the matcher thread takes an event.
 
-The room is a count kept under the lock that orders the journal, so an `emit` that finds
-room pays for no semaphore or condition of its own; only one that finds the queue full
-waits, and only then does the matcher thread wake it.
+The queue is a plain list kept under the lock that orders the journal: an `emit` appends to
+it while it holds that lock anyway, and the matcher thread takes everything waiting in one
+go, so the hand-off costs no queue of its own per event. Nobody is woken per event: an
+`emit` signals only when the matcher thread is idle waiting, and the matcher thread wakes
+an `emit` only when one waits for room in a full queue.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -78,11 +79,14 @@ class Intake:
                  work: InFlight, trail: Faulty) -> None:
         self.journal, self.settings = journal, settings
         self._life, self._work, self._trail = life, work, trail
-        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
         self._lock = threading.Lock()  # journal order is queue order
+        self._items: list[Item] = []  # queued, in order (under the lock)
         self._freed = threading.Condition(self._lock)  # room given back
+        self._queued = threading.Condition(self._lock)  # items queued for an idle taker
         self._held = 0  # events queued and not yet taken (under the lock)
         self._waiting = 0  # callers waiting for room (under the lock)
+        self._idle = False  # the matcher thread waits for an item (under the lock)
+        self._others = 0  # items queued that are not events (under the lock)
         self._replayed = threading.Event()
         self._dumped: dict[int, tuple[Job, str]] = {}  # id(job): the job and its JSON
         #: The journal's fault and since when, cleared by the next emit that works.
@@ -96,7 +100,7 @@ class Intake:
     @property
     def depth(self) -> int:
         """Events accepted and not yet taken by the matcher thread."""
-        return self._queue.qsize()
+        return len(self._items)
 
     def emit(self, event: Event, job: Job | None, key: JournalKey) -> None:
         """See `Dispatcher.emit`."""
@@ -119,6 +123,45 @@ class Intake:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {exc}") from exc
         self.problem = None
 
+    def emit_many(self, items: Sequence[tuple[Event, Job | None, JournalKey]],
+                  ) -> tuple[int, Exception | None]:
+        """`emit` for each item in order, the checks made and the lock taken once for all:
+        how many were taken (journalled and queued), and the error the first one not taken
+        would have raised from `emit` (None: all were). Nothing after it is tried."""
+        if not items:
+            return 0, None
+        try:
+            self.emit(*items[0])
+        except Exception as exc:  # what `emit` raises for the first, as for any other
+            return 0, exc
+        timeout = self.settings.emit_timeout
+        rest = [(event, job, None if job is None else self._job_json(job), key)
+                for event, job, key in items[1:]]
+        self._work.add(len(rest))
+        done = 0
+        try:
+            with self._lock:
+                for event, job, job_json, key in rest:
+                    if isinstance(key, list) and key[:1] == [STAMP_TAG]:
+                        raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}")
+                    if self._held >= self.settings.queue_size:
+                        self._wait_room(event, timeout)
+                    seq, end = self.journal.append(event, job_json, key)
+                    self._held += 1
+                    self._items.append(Accepted(seq, event, job, job_json, end))
+                    done += 1
+                if self._idle:
+                    self._queued.notify()
+        except JournalError as exc:
+            self.problem = (str(exc), time.time())
+            return 1 + done, DispatcherUnavailable(f"event {rest[done][0].format()} not "
+                                                   f"accepted: {exc}")
+        except Exception as exc:
+            return 1 + done, exc
+        finally:
+            self._work.done(len(rest) - done)
+        return len(items), None
+
     def put_time_event(self, event: Event, stamp: Stamp) -> None:
         """Our own events: wait for room rather than fail, so a due instant is never lost;
         the stamp is journalled in the key's place, so a restart reads it back."""
@@ -132,7 +175,7 @@ class Intake:
         """Queue new rules; the future is done once they are in force."""
         item = Swap(rules, Future(), prepared, specs)
         self._work.add()
-        self._queue.put(item)
+        self._put(item)
         return item.done
 
     def replay(self, entries: Iterator[JournalEntry]) -> None:
@@ -146,18 +189,27 @@ class Intake:
 
     def take(self, most: int, timeout: float) -> list[Item]:
         """Up to `most` items in order, waiting up to `timeout` for the first (none: [])."""
-        try:
-            batch = [self._queue.get(timeout=timeout)]
-        except queue.Empty:
-            return []
-        while len(batch) < most:
-            try:
-                batch.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        taken = sum(type(item) is Accepted for item in batch)
-        if taken:
-            with self._lock:
+        with self._lock:
+            items = self._items
+            if not items:
+                self._idle = True
+                try:
+                    self._queued.wait(timeout)
+                finally:
+                    self._idle = False
+                items = self._items
+                if not items:
+                    return []
+            if len(items) <= most:
+                batch, self._items = items, []
+            else:
+                batch = items[:most]
+                del items[:most]
+            taken = len(batch)
+            if self._others:  # a rule swap or the end among them: count the events
+                taken = sum(type(item) is Accepted for item in batch)
+                self._others -= len(batch) - taken
+            if taken:
                 self._held -= taken
                 if self._waiting:
                     self._freed.notify_all()
@@ -165,7 +217,15 @@ class Intake:
 
     def stop(self) -> None:
         """Queue the end: the matcher thread stops when it gets there."""
-        self._queue.put(None)
+        self._put(None)
+
+    def _put(self, item: Item) -> None:
+        """Queue something that is not an event (the end, a rule swap) behind the events."""
+        with self._lock:
+            self._others += 1
+            self._items.append(item)
+            if self._idle:
+                self._queued.notify()
 
     def _accept(self, event: Event, job: Job | None, key: JournalKey,
                 timeout: float | None, stamp: Stamp | None = None) -> None:
@@ -180,7 +240,9 @@ class Intake:
                 seq, end = (self.journal.append(event, job_json) if key is None
                             else self.journal.append(event, job_json, key))
                 self._held += 1
-                self._queue.put(Accepted(seq, event, job, job_json, end, stamp))
+                self._items.append(Accepted(seq, event, job, job_json, end, stamp))
+                if self._idle:
+                    self._queued.notify()
         except BaseException:
             self._work.done()
             raise
@@ -221,8 +283,10 @@ class Intake:
                         self._wait_room(None, None)
                     self._work.add()
                     self._held += 1
-                    self._queue.put(Accepted(entry.seq, entry.event, job, entry.job_json,
-                                             entry.end, stamp_of(entry.key)))
+                    self._items.append(Accepted(entry.seq, entry.event, job, entry.job_json,
+                                                entry.end, stamp_of(entry.key)))
+                    if self._idle:
+                        self._queued.notify()
         except Exception:
             log.exception("reading the journal back failed")
         finally:

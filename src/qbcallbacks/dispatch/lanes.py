@@ -9,13 +9,47 @@ the farm.
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 
 from ..audit.records import PendingFiring
 from ..model.languages import runtime_extension
+
+log = logging.getLogger("qbcallbacks.dispatch")
+
+
+class _Pool:
+    """A fixed set of worker threads taking calls from one queue: a run costs one put and
+    one get, with no future or thread bookkeeping per call (nobody waits on a run's end)."""
+
+    def __init__(self, size: int, name: str) -> None:
+        self._calls: queue.SimpleQueue[tuple[Callable[[PendingFiring], None], PendingFiring]
+                                       | None] = queue.SimpleQueue()
+        self._threads = [threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True)
+                         for i in range(size)]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, fn: Callable[[PendingFiring], None], run: PendingFiring) -> None:
+        self._calls.put((fn, run))
+
+    def shutdown(self) -> None:
+        """Let the calls queued so far run, then stop the workers and wait for them."""
+        for _ in self._threads:
+            self._calls.put(None)
+        for t in self._threads:
+            t.join()
+
+    def _work(self) -> None:
+        get = self._calls.get
+        while (call := get()) is not None:
+            try:
+                call[0](call[1])
+            except Exception:  # the caller completes its firing whatever happens
+                log.exception("a run failed outside its own handling")
 
 
 class Lanes:
@@ -27,7 +61,7 @@ class Lanes:
         self._lock = threading.Lock()
         self._lanes: dict[int, deque[PendingFiring]] = {}
         self._overall = threading.BoundedSemaphore(max(1, overall))
-        self._pools: dict[str, ThreadPoolExecutor] = {}
+        self._pools: dict[str, _Pool] = {}
         self._per_runtime = dict(per_runtime)
         self._default = max(1, default_per_runtime)
         self._closed = False
@@ -55,16 +89,15 @@ class Lanes:
             self._closed = True
             pools = list(self._pools.values())
         for pool in pools:
-            pool.shutdown(wait=True)
+            pool.shutdown()
 
-    def _pool(self, language: str) -> ThreadPoolExecutor:
+    def _pool(self, language: str) -> _Pool:
         ext = runtime_extension(language)
         with self._lock:
             pool = self._pools.get(ext)
             if pool is None:
                 size = self._per_runtime.get(ext, self._default)
-                pool = ThreadPoolExecutor(max_workers=max(1, size),
-                                          thread_name_prefix=f"qbcallbacks-{ext}")
+                pool = _Pool(max(1, size), f"qbcallbacks-{ext}")
                 self._pools[ext] = pool
         return pool
 

@@ -11,8 +11,10 @@ No exception ends the thread: a failing batch is logged and the next one goes on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import Protocol
 
@@ -74,6 +76,22 @@ class MatcherSource:
     def observe_for(self, event: Event, audience: Audience) -> Sequence[Firing]:
         with self._lock:
             return self.matcher.observe_for(event, audience)
+
+    def observe_many(self, events: Sequence[tuple[Event, Job | None]]
+                     ) -> list[Sequence[Firing] | Exception]:
+        """Each event's firings in turn, under one taking of the lock; an event the matcher
+        fails on gets the exception in its place and the others go on. A subclass with an
+        `observe` of its own is asked through it, event by event."""
+        own = type(self).observe is MatcherSource.observe
+        out: list[Sequence[Firing] | Exception] = []
+        with self._lock if own else contextlib.nullcontext():
+            observe = self.matcher.observe if own else self.observe
+            for event, job in events:
+                try:
+                    out.append(observe(event, job))
+                except Exception as exc:  # reported by the caller, event by event
+                    out.append(exc)
+        return out
 
     def set_rules(self, rules: Sequence[Rule]) -> None:
         with self._lock:
@@ -169,10 +187,20 @@ class MatchLoop:
                 batch = self._intake.take(self.settings.batch, 0.05)
                 if not batch:
                     self._recorder.flush()
-                elif self._process(batch):
+                elif self._process(self._gather(batch)):
                     return
             except Exception:  # reported; the loop goes on with the next items
                 log.exception("matcher thread: a batch failed; going on")
+
+    def _gather(self, batch: list[Item]) -> list[Item]:
+        """A small batch, and what arrives in the next `gather` seconds (up to `batch`);
+        not while a caller waits for idleness, who wants the work done rather than cheap."""
+        most, wait = self.settings.batch, self.settings.gather
+        if (wait and len(batch) < most // 4 and batch[-1] is not None
+                and not self._work.awaited):
+            time.sleep(wait)
+            batch += self._intake.take(most - len(batch), 0)
+        return batch
 
     def _wait_room(self) -> None:
         limit = self.settings.max_backlog
@@ -225,6 +253,28 @@ class MatchLoop:
         finally:
             self._work.done()
 
+    def _observe(self, accepted: list[Accepted]) -> list[Sequence[Firing] | Exception]:
+        """The firings of each event in order (or what the matcher raised on it), each event
+        also told to the timer: the whole run at once when it holds only events from outside
+        (whose matching does not ask the timer) and the source can take them so."""
+        many, track = getattr(self._source, "observe_many", None), self._timer.track
+        if many is not None and all(a.stamp is None for a in accepted):
+            found: list[Sequence[Firing] | Exception] = many([(a.event, a.job)
+                                                               for a in accepted])
+            for a in accepted:
+                track(a.event, a.job)
+            return found
+        out: list[Sequence[Firing] | Exception] = []
+        for a in accepted:
+            track(a.event, a.job)
+            try:
+                stamp = a.stamp
+                out.append(self._source.observe(a.event, a.job) if stamp is None
+                           else self._observe_raised(a, stamp))
+            except Exception as exc:  # reported by the caller
+                out.append(exc)
+        return out
+
     def _observe_raised(self, a: Accepted, stamp: Stamp) -> Sequence[Firing]:
         """An event the engine raised goes to the owners of its schedule that have not seen
         its instant (`Scheduler.audience`); one from outside goes to every callback."""
@@ -237,20 +287,17 @@ class MatchLoop:
             return
         events: list[EventRow] = []
         pending: list[PendingFiring] = []
-        for a in accepted:
-            seq = self._seq
-            self._seq += 1
-            self._timer.track(a.event, a.job)
-            try:
-                stamp = a.stamp
-                found: Sequence[Firing] = (self._source.observe(a.event, a.job) if stamp is None
-                                           else self._observe_raised(a, stamp))
-            except Exception:  # a matcher bug must not stop the stream; record it loudly
+        seq = self._seq
+        for a, found in zip(accepted, self._observe(accepted), strict=True):
+            if isinstance(found, Exception):  # a matcher bug must not stop the stream
                 self.lost_events += 1
-                log.exception("matcher failed on %s", a.event.format())
+                log.error("matcher failed on %s", a.event.format(), exc_info=found)
                 found = ()
             events.append((seq, a.event, a.job_json))
-            pending.extend(pending_firing(seq, i, f) for i, f in enumerate(found))
+            if found:
+                pending.extend(pending_firing(seq, i, f) for i, f in enumerate(found))
+            seq += 1
+        self._seq = seq
         try:
             recorded = self._recorder.record(events, pending, accepted[-1].end,
                                              accepted[-1].jseq)

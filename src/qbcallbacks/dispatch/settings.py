@@ -44,6 +44,10 @@ class DispatcherSettings(Frozen):
     max_backlog: int = Field(default=10_000, ge=1)
     #: Events matched per audit transaction at most.
     batch: int = Field(default=512, ge=1)
+    #: How long (seconds) the matcher thread lets a small batch grow before it matches and
+    #: records it: a trail transaction and a wake-up are paid per batch, so a steady trickle
+    #: of events costs far less CPU taken a few milliseconds' worth at a time. 0: never wait.
+    gather: float = Field(default=0.02, ge=0, le=1)
     #: What to do with firings a crashed host left pending: run them again or mark them `lost`.
     recovery: Literal["rerun", "report"] = "rerun"
     #: How many times a firing that was running when the host died is run again; after that

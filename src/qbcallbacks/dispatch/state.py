@@ -62,11 +62,18 @@ class InFlight:
         self._changed = threading.Condition(self._lock)
         self._total = 0
         self._firings = 0
+        self._waiters = 0  # callers in a wait below: only then is a change signalled
+        self._idlers = 0  # callers in `wait_idle`, who want the work done now, not gathered
 
     @property
     def firings(self) -> int:
         """Firings handed to the executor whose outcome is not recorded yet."""
         return self._firings
+
+    @property
+    def awaited(self) -> bool:
+        """Someone waits in `wait_idle`: a batch should not pause to gather more."""
+        return self._idlers > 0
 
     def add(self, n: int = 1, *, firings: bool = False) -> None:
         with self._lock:
@@ -77,23 +84,38 @@ class InFlight:
     def done(self, n: int = 1, *, firings: bool = False) -> None:
         if not n:
             return
-        with self._changed:
+        with self._lock:  # the condition's own lock, taken without its Python methods
             self._total -= n
             if firings:
                 self._firings -= n
-            self._changed.notify_all()
+            if self._waiters:
+                self._changed.notify_all()
 
     def wait_idle(self, deadline: float | None) -> bool:
         """Wait until nothing is in flight, or `deadline` (monotonic) passes."""
         with self._changed:
-            while self._total > 0:
-                left = None if deadline is None else deadline - time.monotonic()
-                if left is not None and left <= 0:
-                    return False
-                self._changed.wait(0.5 if left is None else min(left, 0.5))
+            self._idlers += 1
+            try:
+                while self._total > 0:
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self._waiters += 1
+                    try:
+                        self._changed.wait(0.5 if left is None else min(left, 0.5))
+                    finally:
+                        self._waiters -= 1
+            finally:
+                self._idlers -= 1
         return True
 
     def wait_firings_below(self, limit: int, timeout: float) -> bool:
         """Wait up to `timeout` for fewer than `limit` firings in flight; True once so."""
         with self._changed:
-            return self._changed.wait_for(lambda: self._firings < limit, timeout)
+            if self._firings < limit:
+                return True
+            self._waiters += 1
+            try:
+                return self._changed.wait_for(lambda: self._firings < limit, timeout)
+            finally:
+                self._waiters -= 1

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from ..audit.journal import Position
@@ -43,8 +44,9 @@ from .quick import quick_event
 
 #: Seconds between two checkpoints of the producer book.
 CHECKPOINT_EVERY = 1.0
-_RETRY = {BackPressureError: BACK_PRESSURE, DispatcherUnavailable: UNAVAILABLE,
-          DispatcherClosed: DRAINING}
+_RETRY: dict[type[Exception], int] = {
+    BackPressureError: BACK_PRESSURE, DispatcherUnavailable: UNAVAILABLE,
+    DispatcherClosed: DRAINING}
 
 
 class RpcFault(QbCallbacksError):
@@ -143,13 +145,92 @@ class Service:
         quick = quick_event(params)
         if quick is None:
             return self._event(params, producer, epoch, started)
-        seq, event, value = quick
         with self._lock:
-            verdict, why = self.book.judge(producer, epoch, seq, value)
-            if verdict != Verdict.NEW or self.draining:
-                return self._not_new(verdict, why, producer, epoch, seq)
-            self._journal(event, self.reader.attached(event), producer, epoch, seq, value)
-            self._tally.acked(time.perf_counter() - started)
+            return self._one(*quick, producer, epoch, started)
+
+    def events(self, batch: Sequence[dict[str, Any]], producer: str,
+               epoch: int) -> list[dict[str, Any] | Exception]:
+        """`event` for the params of each request of one read, in order: each answer, or the
+        error that answers it. The usual ones in a row are judged under one hold of the lock
+        and journaled together; a retry of a seq in the same read is judged after the ones
+        before it are journaled, so it is acked as the duplicate it is."""
+        started = time.perf_counter()
+        out: list[Any] = []
+        run: list[tuple[int, Event, str]] = []
+        for params in batch:
+            quick = quick_event(params)
+            if quick is not None:
+                run.append(quick)
+                continue
+            if run:
+                self._run(run, producer, epoch, started, out)
+                run = []
+            try:
+                out.append(self._event(params, producer, epoch, started))
+            except Exception as exc:  # answered by the caller, as `event` would raise it
+                out.append(exc)
+        if run:
+            self._run(run, producer, epoch, started, out)
+        return out
+
+    def _run(self, run: list[tuple[int, Event, str]], producer: str, epoch: int,
+             started: float, out: list[Any]) -> None:
+        """Judge and journal usual events in a row, their answers appended to `out`."""
+        new: list[tuple[int, int, Event, str]] = []  # judged new: answer's index, seq, ...
+        with self._lock:
+            for seq, event, value in run:
+                if new and (seq <= new[-1][1] or self.book.owed(producer, epoch) is not None):
+                    self._journal_many(new, producer, epoch, started, out)
+                out.append(None)
+                verdict, why = self.book.judge(producer, epoch, seq, value)
+                if verdict != Verdict.NEW or self.draining:
+                    try:
+                        out[-1] = self._not_new(verdict, why, producer, epoch, seq)
+                    except RpcFault as fault:
+                        out[-1] = fault
+                else:
+                    new.append((len(out) - 1, seq, event, value))
+            if new:
+                self._journal_many(new, producer, epoch, started, out)
+
+    def _journal_many(self, new: list[tuple[int, int, Event, str]], producer: str, epoch: int,
+                      started: float, out: list[Any]) -> None:
+        """Journal events judged new (under the lock) and set their answers; `new` is
+        emptied. After a refusal the rest are judged again one at a time, as if sent after
+        it (they are owed)."""
+        taken, exc = self.dispatcher.emit_many(
+            [(event, self.reader.attached(event), [producer, epoch, seq, value])
+             for _, seq, event, value in new])
+        for index, seq, _, value in new[:taken]:
+            self.book.taken(producer, epoch, seq, value)
+            out[index] = {"ack": seq}
+        self._tally.acked(time.perf_counter() - started, taken)
+        journal = self.dispatcher.journal
+        if taken and journal.keep_from is None:
+            journal.keep_from = Position(journal.key_end.segment, 0)
+        if exc is not None:
+            index, seq = new[taken][:2]
+            out[index] = exc
+            code = _RETRY.get(type(exc))
+            if code is not None:
+                self._tally.count("rejected")
+                self.book.refused(producer, epoch, seq)
+                out[index] = RpcFault(code, str(exc))
+            for index, seq, event, value in new[taken + 1:]:
+                try:
+                    out[index] = self._one(seq, event, value, producer, epoch, started)
+                except Exception as again:  # answered by the caller
+                    out[index] = again
+        new.clear()
+
+    def _one(self, seq: int, event: Event, value: str, producer: str, epoch: int,
+             started: float) -> dict[str, Any]:
+        """One usual event judged and journaled (under the lock)."""
+        verdict, why = self.book.judge(producer, epoch, seq, value)
+        if verdict != Verdict.NEW or self.draining:
+            return self._not_new(verdict, why, producer, epoch, seq)
+        self._journal(event, self.reader.attached(event), producer, epoch, seq, value)
+        self._tally.acked(time.perf_counter() - started)
         return {"ack": seq}
 
     def _event(self, params: dict[str, Any], producer: str, epoch: int,

@@ -37,11 +37,11 @@ class EventTally:
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] += 1
 
-    def acked(self, seconds: float) -> None:
-        """One event journaled and acked `seconds` after it was received."""
-        self.outcomes["journaled"] += 1
-        self.buckets[bisect.bisect_left(_FAST, seconds)] += 1
-        self.ack_sum += seconds
+    def acked(self, seconds: float, events: int = 1) -> None:
+        """`events` journaled and acked `seconds` after they were received."""
+        self.outcomes["journaled"] += events
+        self.buckets[bisect.bisect_left(_FAST, seconds)] += events
+        self.ack_sum += seconds * events
 
     def collect(self) -> Iterator[Metric]:
         counted = CounterMetricFamily("qbcallbacks_events", "Events received, by outcome "

@@ -15,17 +15,16 @@ import logging
 import os
 import select
 import socket
-import stat
 import threading
 import time
 from pathlib import Path
 from typing import Any, NoReturn
 
-from ..stream import OverlongLine, stream_lines
+from ..stream import OverlongLine
 from .access import ALLOWED, Identity, hello
 from .core import RpcFault, Service
 from .lines import SocketLines
-from .listen import Guard, ListenError, group_id, parse_listen
+from .listen import Guard, ListenError, bind_unix, parse_listen, refuse
 from .messages import (
     FORBIDDEN,
     HELLO_FIRST,
@@ -60,6 +59,7 @@ class Connection:
         self._lines = SocketLines(sock, self._flush)
         self._reader: threading.Thread | None = None
         self._out: list[bytes] = []  # the reader's answers, written before it next waits
+        self._sends = False  # a producer that may send events: its events come in batches
 
     def send(self, message: dict[str, Any], deadline: float | None = None) -> None:
         """Write one message by `deadline` (a question: the asking run's; else the write
@@ -117,11 +117,8 @@ class Connection:
         try:
             self.sock.settimeout(self.guard.read_timeout)
             self._reader = threading.current_thread()
-            for raw in stream_lines(self._lines, MAX_LINE):
-                if isinstance(raw, OverlongLine):
-                    self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
-                    return
-                if raw.strip() and not self._line(raw):
+            while lines := self._lines.batch(MAX_LINE):
+                if not self._batch(lines):
                     return
         except OSError:
             return
@@ -144,6 +141,59 @@ class Connection:
             error["data"] = data
         with contextlib.suppress(OSError):
             self._reply({"jsonrpc": "2.0", "id": key, "error": error})
+
+    def _batch(self, lines: list[bytes | OverlongLine]) -> bool:
+        """Take the lines of one read in order; False ends the connection. A producer's
+        event requests in a row go to the service as one batch; any other line is taken
+        alone once the events before it are answered."""
+        events: list[tuple[Any, dict[str, Any]]] = []
+        for raw in lines:
+            if isinstance(raw, OverlongLine):
+                self._events(events)
+                self._error(None, INVALID_REQUEST, f"a line is at most {MAX_LINE} bytes")
+                return False
+            if self._sends:
+                try:
+                    msg = loads(raw)
+                except (ValueError, RecursionError):
+                    msg = None
+                if (type(msg) is dict and msg.get("method") == "event" and "id" in msg
+                        and msg.get("jsonrpc") == "2.0"):
+                    key, params = msg["id"], msg.get("params", {})
+                    if type(params) is dict and (type(key) is int or type(key) is str
+                                                 or key is None):
+                        events.append((key, params))
+                        continue
+            if not raw or raw.isspace():
+                continue
+            self._events(events)
+            if not self._line(raw):
+                return False
+        self._events(events)
+        return True
+
+    def _events(self, events: list[tuple[Any, dict[str, Any]]]) -> None:
+        """Answer a producer's event requests in a row (and empty the list)."""
+        if not events:
+            return
+        who = self.who
+        assert who is not None and who.producer is not None
+        try:
+            answers = self.service.events([params for _, params in events], who.producer,
+                                          who.epoch)
+        except Exception as exc:  # a fault of ours: say so for each, keep serving
+            log.exception("events failed")
+            answers = [exc] * len(events)
+        for (key, _), answer in zip(events, answers, strict=True):
+            if isinstance(answer, RpcFault):
+                self._error(key, answer.code, answer.message, answer.data)
+            elif isinstance(answer, Exception):
+                log.error("event failed: %s", answer, exc_info=answer)
+                self._error(key, -32603, f"internal error: {type(answer).__name__}: {answer}")
+            else:
+                with contextlib.suppress(OSError):
+                    self._gather(answer_line(key, answer))
+        events.clear()
 
     def _line(self, raw: bytes) -> bool:
         """Take one line; False ends the connection."""
@@ -185,27 +235,10 @@ class Connection:
             self._slow = [t for t in self._slow if t.is_alive()] + [thread]
             thread.start()
         elif method == "event" and self.who.producer is not None and "id" in msg:
-            self._event(key, params)
+            self._events([(key, params)])
         else:  # not a drain: answered here, with nothing to set after
             self._respond("id" in msg, key, method, params)
         return True
-
-    def _event(self, key: Any, params: dict[str, Any]) -> None:
-        """An event from a producer, answered: `_respond` with fewer steps, as it is
-        almost every request."""
-        who = self.who
-        assert who is not None and who.producer is not None
-        try:
-            result = self.service.event(params, who.producer, who.epoch)
-        except RpcFault as fault:
-            self._error(key, fault.code, fault.message, fault.data)
-            return
-        except Exception as exc:  # a fault of ours: say so, keep serving
-            log.exception("event failed")
-            self._error(key, -32603, f"internal error: {type(exc).__name__}: {exc}")
-            return
-        with contextlib.suppress(OSError):
-            self._gather(answer_line(key, result))
 
     def _hello(self, key: Any, method: str, params: dict[str, Any]) -> bool:
         """The opening request; False (after the answer) when the connection must close."""
@@ -229,6 +262,7 @@ class Connection:
             self._error(key, fault.code, fault.message, fault.data)
             return False
         self.who = who
+        self._sends = who.producer is not None and "event" in ALLOWED[who.role]
         self.sock.settimeout(None)
         if who.role == "supervisor":
             self.service.proxy.attach(self)
@@ -280,7 +314,7 @@ class SocketServer:
         self._lock = threading.Lock()
         try:
             if self.kind == "unix":
-                self.sock = self._bind_unix(Path(self.where), self.guard)
+                self.sock = bind_unix(Path(self.where), self.guard)
             else:
                 self.sock = socket.create_server((self.where, port), backlog=64)
         except OSError as exc:
@@ -288,37 +322,6 @@ class SocketServer:
         self.address = self.sock.getsockname()
         self._thread = threading.Thread(target=self._accept, name="qbcallbacks-accept",
                                         daemon=True)
-
-    @staticmethod
-    def _bind_unix(path: Path, guard: Guard) -> socket.socket:
-        with contextlib.suppress(FileNotFoundError):
-            if not stat.S_ISSOCK(path.lstat().st_mode):
-                raise ListenError(f"--listen: {path} exists and is not a socket")
-            probe = socket.socket(socket.AF_UNIX)
-            try:
-                probe.connect(str(path))
-            except OSError:
-                path.unlink()  # left by a service that died: nobody answers there
-            else:
-                raise ListenError(f"--listen: a service already listens on {path}")
-            finally:
-                probe.close()
-        gid = group_id(guard.socket_group) if guard.socket_group is not None else -1
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        old = os.umask(0o177)  # owner-only from the bind on, until its mode is set
-        try:
-            sock.bind(str(path))
-        finally:
-            os.umask(old)
-        try:
-            if gid >= 0:
-                os.chown(path, -1, gid)
-            os.chmod(path, guard.socket_mode)
-        except OSError:
-            sock.close()
-            raise
-        sock.listen(64)
-        return sock
 
     def start(self) -> SocketServer:
         self._thread.start()
@@ -333,7 +336,9 @@ class SocketServer:
             with self._lock:
                 full = len(self._connections) >= self.guard.max_connections
             if full:
-                _refuse(conn, self.guard.max_connections)
+                refuse(conn, dumps({"jsonrpc": "2.0", "id": None, "error": {
+                    "code": TOO_MANY, "message": f"the service has {self.guard.max_connections} "
+                    "connections open; try later"}}))
                 continue
             if self.kind == "tcp":
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -368,13 +373,3 @@ class SocketServer:
         if self.kind == "unix":
             with contextlib.suppress(OSError):
                 os.unlink(self.where)
-
-
-def _refuse(conn: socket.socket, cap: int) -> None:
-    """One error line, never waited for, then close: the accept loop never blocks on it."""
-    line = dumps({"jsonrpc": "2.0", "id": None, "error": {
-        "code": TOO_MANY, "message": f"the service has {cap} connections open; try later"}})
-    with contextlib.suppress(OSError):
-        conn.send(line, socket.MSG_DONTWAIT)
-    with contextlib.suppress(OSError):
-        conn.close()
