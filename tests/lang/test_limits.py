@@ -19,6 +19,7 @@ from qbcallbacks.lang import config as config_module
 from qbcallbacks.lang import lark_with_grammar
 from qbcallbacks.lang import qcb as qcb_module
 from qbcallbacks.lang._fast_config import line_lists
+from qbcallbacks.lang._fast_rows import row_model
 from qbcallbacks.lang.source import cap_diagnostics, iter_line_runs, iter_lines
 from qbcallbacks.model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, limits_from_env
 from qbcallbacks.model.supervisor import HostError, parse_jobinfo_args
@@ -251,4 +252,5 @@ def test_repeated_bad_lines_count_as_if_each_were_parsed(lines: list[str], cap: 
     assert fast == slow
     assert diags == slow.diagnostics
     assert [(s.line, s.file_column, s.trigger_column, s.source_line, s.rule.file,
-             s.rule.trigger, s.rule.comment) for s in slow.rules] == rows
+             s.rule.trigger, s.rule.comment) for s in slow.rules] == [
+        row._replace(trigger=row_model(row.trigger)) for row in rows]

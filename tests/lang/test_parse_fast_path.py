@@ -25,12 +25,16 @@ from lark.exceptions import LarkError
 
 from qbcallbacks.lang import config_lark, lark_with_grammar, parse_config, qcb_lark, trigger_lark
 from qbcallbacks.lang._fast_qcb import fast_line
+from qbcallbacks.lang._fast_rows import event_model, row_model
 from qbcallbacks.lang._fast_trigger import (
     MAX_FAST_DEPTH,
+    EventRow,
     match_simple_event,
+    parse_compound_row,
     parse_compound_trigger,
     parse_simple_event,
     simple_event,
+    simple_event_row,
 )
 from qbcallbacks.lang._trigger_build import Problem, TriggerModel, build_trigger
 from qbcallbacks.lang.config import file_name_problem
@@ -103,6 +107,29 @@ def check_simple_event(text: str) -> None:
         assert fast is not None, f"fast path missed the lone event {text!r}"
 
 
+@given(trigger_texts)
+@example("DONE-JOB-Self")
+@example("complete-job-self-3")
+@example("Foo-subjob-Parent-007")
+def test_simple_event_row_builds_the_model(text: str) -> None:
+    """The whole-line reader keeps a lone event as a plain row: the row's model, its text and
+    the words the near-miss checks read are the grammar's, one at a time or in a batch."""
+    m = match_simple_event(text)
+    slow = lark_trigger(text)
+    found = None if m is None else simple_event_row(m)
+    if found is None:
+        return
+    assert slow is not None
+    _, model, problems = slow
+    row, row_problems, canonical = found
+    assert type(row) is EventRow
+    assert event_model(row) == model and row_model(row) == model
+    assert (row.name, row.type, row.context, row.extra) == (
+        model.name, model.type, model.context, model.extra)
+    assert row_problems == problems and canonical == row.format() == model.format()
+    assert list(row.events()) == [row]
+
+
 def paren_depth(text: str) -> int:
     depth = deepest = 0
     for char in text:
@@ -120,6 +147,13 @@ def check_compound(text: str, *, must_accept: bool = False) -> None:
         assert fast == (model, problems)
         # Same fields in the same order, so dumps and JSON are the same too.
         assert fast[0].model_dump_json() == model.model_dump_json()
+        # The row the whole-line reader keeps: its model, text and words are the grammar's.
+        row = parse_compound_row(text)
+        assert row is not None and row[1] == problems
+        assert row_model(row[0]) == model and row_model(model) is model
+        assert row[0].format() == model.format()
+        assert [(e.name, e.type, e.context, e.extra) for e in row[0].events()] == [
+            (e.name, e.type, e.context, e.extra) for e in model.events()]
     if slow is not None and paren_depth(text) <= MAX_FAST_DEPTH:
         # Every grammatical trigger: full-form events and the short global forms alike.
         assert fast is not None, f"compound fast path missed the trigger {text!r}"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, SourceError, make_diagnostic
+from ..lang._fast_rows import CompoundRow, EventRow, TriggerRow, row_model
 from ..lang.config import RuleRow, RuleSite, scan_config
 from ..lang.near_miss import near_miss_rows
 from ..lang.source import (
@@ -34,6 +35,7 @@ from ..runtimes.validate import Validator, Validators, validators
 from .permissions import directory_problems, file_problems
 
 if TYPE_CHECKING:  # a site runtime's own check; the runtime interface loads only if used
+    from ..lang.trigger import TriggerModel
     from ..runtimes.api import Runtime
 
 CONFIG_NAME = "callbacks.conf"
@@ -184,6 +186,18 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
     # every line naming it, or () when its own check already reported it.
     verdicts: dict[str, tuple[str, str] | tuple[()] | None] = {}
     languages: dict[str, str] = {}
+    # A trigger's row becomes its model here, once per distinct trigger in the file.
+    models: dict[TriggerRow, TriggerModel] = {}
+
+    def model(row: RuleRow) -> TriggerModel:
+        trigger = row.trigger
+        if type(trigger) is not EventRow and type(trigger) is not CompoundRow:
+            return trigger  # type: ignore[return-value]
+        found = models.get(trigger)
+        if found is None:
+            found = models[trigger] = row_model(trigger)
+        return found
+
     room = limits.max_diagnostics - sum(d.file == conf for d in diags)
     dropped = 0
     add = rules.append
@@ -212,7 +226,7 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
                 dropped += 1
             continue
         add(trusted(
-            Rule, directory=directory, file=name, language=languages[name], trigger=row.trigger,
+            Rule, directory=directory, file=name, language=languages[name], trigger=model(row),
             line=row.line, column=row.file_column, trigger_column=row.trigger_column,
             position=position + len(rules),
         ))
@@ -223,7 +237,7 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
 
 def _site(row: RuleRow) -> RuleSite:
     """The model of one row, for the checks that take one."""
-    line = trusted(RuleLine, kind="rule", file=row.file, trigger=row.trigger,
+    line = trusted(RuleLine, kind="rule", file=row.file, trigger=row_model(row.trigger),
                    comment=row.comment)
     return trusted(RuleSite, line=row.line, file_column=row.file_column,
                    trigger_column=row.trigger_column, source_line=row.source_line, rule=line)

@@ -19,7 +19,8 @@ from ..model._base import trusted
 from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
-from ._fast_trigger import match_simple_event, simple_event
+from ._fast_rows import TriggerRow, event_model, row_model
+from ._fast_trigger import match_simple_event, parse_compound_row, simple_event_row
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget
 from .trigger import (
@@ -92,7 +93,8 @@ def file_name_problem(name: str,
 
 class RuleRow(NamedTuple):
     """A rule line that parsed, as the loader keeps it. A tuple, not a model: a loader keeps
-    one per rule only until it has built the rule itself."""
+    one per rule only until it has built the rule itself. A trigger read by the
+    whole-line shortcut is kept as its row (`_fast_rows`), which `row_model` makes a model."""
 
     line: int
     #: 1-based columns of the file name and of the trigger.
@@ -101,7 +103,7 @@ class RuleRow(NamedTuple):
     #: The full text of the line, for carets in later diagnostics.
     source_line: str
     file: str
-    trigger: TriggerModel
+    trigger: TriggerModel | TriggerRow
     comment: str | None
 
 
@@ -221,15 +223,17 @@ def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | No
                       rf"\.(?ai:{alternatives}))[ \t]*=[ \t]*").match
 
 
-#: What the text after a rule line's `=` and its blanks holds, for the shortcut: the trigger's
-#: model, its problems (offsets into the trigger), the comment, the trigger's canonical text.
-FastTail = tuple[TriggerModel, tuple[Problem, ...], str | None, str]
+#: What the text after a rule line's `=` and its blanks holds, for the shortcut: the trigger
+#: (a lone event as its row), its problems (offsets into the trigger), the comment, the
+#: trigger's canonical text.
+FastTail = tuple[TriggerModel | TriggerRow, tuple[Problem, ...], str | None, str]
 
 
-def fast_tail(after: str, max_depth: int) -> FastTail | None:
+def fast_tail(after: str, max_depth: int, *, models: bool = False) -> FastTail | None:
     """Read the text after `=` and its blanks; None when the shortcut leaves the line to
     `read_line` (no trigger, a bad one, or a carriage return). The line is known to be within
-    the length limit, so only the nesting limit is left to check."""
+    the length limit, so only the nesting limit is left to check. The trigger is a plain row
+    (`_fast_rows`) unless `models` asks for its model (a document holds models)."""
     cut = _COMMENT_START.search(after) if "#" in after else None
     if cut is None:
         trigger, comment = after.rstrip(" \t"), None
@@ -238,11 +242,15 @@ def fast_tail(after: str, max_depth: int) -> FastTail | None:
         comment = after[cut.start():].strip(" \t")
     m = match_simple_event(trigger)
     if m is not None:  # most triggers: one event, built here without the trigger cache
-        event = simple_event(m)
+        event = simple_event_row(m)
         if event is not None:
-            return event[0], event[1], comment, event[2]
+            return (event_model(event[0]) if models else event[0]), event[1], comment, event[2]
     if not trigger or "\r" in trigger or ("(" in trigger and too_deep(trigger, max_depth)):
         return None
+    compound = parse_compound_row(trigger)  # as `cached_trigger` would, without its cache
+    if compound is not None:
+        found, problems = compound
+        return (row_model(found) if models else found), problems, comment, found.format()
     model, problems = cached_trigger(trigger)
     if model is None:
         return None

@@ -3,7 +3,9 @@
 A config file repeats a few shapes of trigger thousands of times; reading them with regular
 expressions and a small precedence parser instead of a Lark parse is what makes a 100k-line
 file load in about a second. Each reader returns None for any text it is not sure of, and the
-caller then parses that text with the grammar (which also explains errors). The property tests
+caller then parses that text with the grammar (which also explains errors). The readers build
+plain rows (`_fast_rows`); the functions that hand back models make them from those rows,
+and the loader keeps the rows until it makes its rules. The property tests
 in tests/lang/test_parse_fast_path.py draw text from the grammar (`from_lark`), from models
 and from hostile near misses, and hold each reader to exactly what the grammar builds.
 """
@@ -12,23 +14,21 @@ from __future__ import annotations
 
 import re
 from functools import cache
-from typing import cast
 
-from ..model._base import trusted, trusted_from
 from ..model.limits import HARD_MAX_TRIGGER_DEPTH
 from ..model.triggers import (
     KEYWORD_NAMES,
     TYPE_WORDS,
-    AllOf,
-    AnyOf,
     EventPattern,
-    EventType,
     normalise_context,
     normalise_name,
 )
+from ._fast_rows import CompoundRow, EventRow, TriggerModel, TriggerRow, event_model, row_model
 from ._trigger_build import Problem, extra_problems
 
-TriggerModel = EventPattern | AllOf | AnyOf
+__all__ = ["MAX_FAST_DEPTH", "CompoundRow", "EventRow", "TriggerModel", "TriggerRow",
+           "match_simple_event", "parse_compound_row", "parse_compound_trigger",
+           "parse_simple_event", "simple_event", "simple_event_row"]
 
 
 # The fast path: one full-form event and nothing else, which is most lines of a real
@@ -58,49 +58,50 @@ def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | 
 match_simple_event = _SIMPLE_EVENT.match
 
 
+_new_tuple = tuple.__new__
+
+
 def simple_event(m: re.Match[str]) -> tuple[EventPattern, tuple[Problem, ...], str] | None:
     """The event a match of the lone-event regex spells, its warnings and its canonical text;
     None for a name spelled globaltime/globalrepeat (the grammar's GLOBAL_TIMED takes it)."""
+    found = simple_event_row(m)
+    return None if found is None else (event_model(found[0]), found[1], found[2])
+
+
+def simple_event_row(m: re.Match[str]) -> tuple[EventRow, tuple[Problem, ...], str] | None:
+    """:func:`simple_event` with the event as its row."""
     name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
     low = name.lower()
     if low in _GLOBAL_TIMED_NAMES:
         return None
     canonical_name, canonical_type = KEYWORD_NAMES.get(low, name), TYPE_WORDS[typ.lower()]
     canonical_ctx = normalise_context(ctx)
-    if extra is None:  # nothing to warn about
-        model = trusted_from(EventPattern, {
-            "kind": "event", "name": canonical_name, "type": canonical_type,
-            "context": canonical_ctx, "extra": None})
-        problems: tuple[Problem, ...] = ()
-    else:
+    problems: tuple[Problem, ...] = ()
+    if extra is not None:
         found: list[Problem] = []
-        model = _full_event(name, typ, ctx, extra, m.start("extra") - 1, found)
+        extra = _extra(name, canonical_type, ctx, extra, m.start("extra") - 1, found)
         problems = tuple(found)
+    row = _new_tuple(EventRow, (canonical_name, canonical_type, canonical_ctx, extra))
     # The text is canonical already unless a keyword changed case or a job's extra was dropped.
     same = (canonical_name == name and canonical_type == typ and canonical_ctx == ctx
-            and (extra is None or model.extra is not None))
-    return model, problems, m.string if same else model.format()
+            and (m.group("extra") is None or extra is not None))
+    return row, problems, m.string if same else row.format()
 
 
-def _full_event(name: str, typ: str, ctx: str, extra: str | None, dash: int,
-                problems: list[Problem]) -> EventPattern:
-    """The model of a full-form event the grammar's terminals matched; `dash` is the offset of
-    the dash before `extra`. Mirrors `_trigger_build._build_event`, warning included."""
-    typ = TYPE_WORDS[typ.lower()]  # the regexes admit only the types' spellings
-    if typ == "job" and extra is not None:
+def _extra(name: str, typ: str, ctx: str, extra: str, dash: int,
+           problems: list[Problem]) -> str | None:
+    """The extra a full-form event the grammar's terminals matched keeps (`typ` canonical,
+    `dash` the offset of the dash before `extra`), its warnings added. Mirrors
+    `_trigger_build._build_event`: a job event drops its extra."""
+    if typ == "job":
         problems.append(Problem(
             "QCB203",
             f"job events take no extra; '-{extra}' is ignored (write {name}-{typ}-{ctx})",
             dash, dash + 1 + len(extra), "warning",
         ))
-        extra = None
-    elif extra is not None:
-        problems.extend(extra_problems(typ, extra, dash + 1))
-    return trusted(
-        EventPattern, kind="event", name=normalise_name(name),
-        type=cast(EventType, typ),  # the regexes admit only the types' spellings
-        context=normalise_context(ctx), extra=extra,
-    )
+        return None
+    problems.extend(extra_problems(typ, extra, dash + 1))
+    return extra
 
 
 # The compound fast path: events joined by operators and parentheses, read left to right by
@@ -143,48 +144,55 @@ def _compound_patterns() -> tuple[re.Pattern[str], re.Pattern[str]]:
 MAX_FAST_DEPTH = HARD_MAX_TRIGGER_DEPTH
 
 
-def _joined(cls: type[AllOf] | type[AnyOf], parts: list[TriggerModel]) -> TriggerModel:
+def _joined(kind: str, parts: list[TriggerRow]) -> TriggerRow:
     """`parts` joined by one operator, flattened as the validated models flatten them."""
     if len(parts) == 1:
         return parts[0]
-    ops: list[TriggerModel] = []
+    ops: list[TriggerRow] = []
     for part in parts:
-        if type(part) is cls:
+        if type(part) is CompoundRow and part.kind == kind:
             ops.extend(part.operands)
         else:
             ops.append(part)
-    return trusted(cls, operands=tuple(ops), kind="and" if cls is AllOf else "or")
+    return _new_tuple(CompoundRow, (kind, tuple(ops)))
 
 
-def _close(ors: list[TriggerModel], ands: list[TriggerModel]) -> TriggerModel:
-    """The model of one disjunction: `ors` are its finished conjunctions, `ands` the last."""
-    last = _joined(AllOf, ands)
+def _close(ors: list[TriggerRow], ands: list[TriggerRow]) -> TriggerRow:
+    """The row of one disjunction: `ors` are its finished conjunctions, `ands` the last."""
+    last = _joined("and", ands)
     if not ors:
         return last
     ors.append(last)
-    return _joined(AnyOf, ors)
+    return _joined("or", ors)
 
 
-def _operand_event(m: re.Match[str], problems: list[Problem]) -> EventPattern:
+def _operand_event(m: re.Match[str], problems: list[Problem]) -> EventRow:
     """The event an operand match of `_compound_patterns` spells (its warnings added)."""
     kind = m.lastgroup
     if kind == "context" or kind == "extra":
         name, typ, ctx, extra = m.group("name", "type", "context", "extra")
-        return _full_event(name, typ, ctx, extra, m.start("extra") - 1, problems)
+        typ = TYPE_WORDS[typ.lower()]  # the regexes admit only the types' spellings
+        if extra is not None:
+            extra = _extra(name, typ, ctx, extra, m.start("extra") - 1, problems)
+        return _new_tuple(EventRow, (normalise_name(name), typ, normalise_context(ctx), extra))
     if kind == "gextra":
         problems.extend(extra_problems(m.group("timed").lower(), m.group("gextra"),
                                        m.start("gextra")))
-        return trusted(EventPattern, kind="event", name=None,
-                       type=cast(EventType, m.group("timed").lower()), context=None,
-                       extra=m.group("gextra"))
-    return trusted(EventPattern, kind="event", name=None,  # GLOBAL
-                   type=cast(EventType, m.group("global").lower()), context=None, extra=None)
+        return _new_tuple(EventRow, (None, TYPE_WORDS[m.group("timed").lower()], None,
+                                     m.group("gextra")))
+    return _new_tuple(EventRow, (None, "global", None, None))  # GLOBAL
 
 
 def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]] | None:
     """Build any trigger of events, operators and parentheses without Lark, with the model and
     the warnings `build_trigger` gives; None if `text` is not one the grammar surely accepts
     (the caller then parses it with the grammar, which also explains errors)."""
+    found = parse_compound_row(text)
+    return None if found is None else (row_model(found[0]), found[1])
+
+
+def parse_compound_row(text: str) -> tuple[TriggerRow, tuple[Problem, ...]] | None:
+    """:func:`parse_compound_trigger` with the trigger as its row."""
     operand_re, after_re = _compound_patterns()
     operand, after = operand_re.match, after_re.match
     end = len(text)
@@ -192,9 +200,9 @@ def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]
     problems: list[Problem] = []
     # The open groups: each holds the finished conjunctions of its disjunction (`ors`) and the
     # operands of its current conjunction (`ands`).
-    stack: list[tuple[list[TriggerModel], list[TriggerModel]]] = []
-    ors: list[TriggerModel] = []
-    ands: list[TriggerModel] = []
+    stack: list[tuple[list[TriggerRow], list[TriggerRow]]] = []
+    ors: list[TriggerRow] = []
+    ands: list[TriggerRow] = []
     while True:
         m = operand(text, pos)
         if m is None:
@@ -227,7 +235,6 @@ def parse_compound_trigger(text: str) -> tuple[TriggerModel, tuple[Problem, ...]
                 ands.append(group)
                 continue
             if kind == "or" or kind == "wor":
-                ors.append(_joined(AllOf, ands))
+                ors.append(_joined("and", ands))
                 ands = []
             break
-

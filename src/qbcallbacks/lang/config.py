@@ -100,15 +100,20 @@ def parse_config(text: str, file: str = "callbacks.conf",
             take = iter(rule_lines).__next__
             document = trusted(ConfigDocument, lines=tuple(
                 [take() if type(line) is RuleRow else line for line in lines]))
-    return trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
-                   diagnostics=diags.result())
+        # Freed while the collector still sleeps, so that the collection it owes on waking
+        # walks only what the result keeps, not the rows and their trigger rows as well.
+        del rows, lines
+        parsed = trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
+                         diagnostics=diags.result())
+    return parsed
 
 
 def scan_config(text: str, file: str = "callbacks.conf",
                 extensions: Collection[str] = BUILTIN_EXTENSIONS,
                 limits: Limits | None = None) -> tuple[list[RuleRow], tuple[Diagnostic, ...]]:
     """What :func:`parse_config` finds, for a loader: the rule lines as rows and the same
-    diagnostics, without the document's models (a loader builds only its rules)."""
+    diagnostics, without the document's models (a loader builds only its rules). A row's
+    trigger may be a plain row (`_fast_rows`): `_fast_rows.row_model` makes its model."""
     limits = default_limits() if limits is None else limits
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     with collector_paused():
@@ -121,6 +126,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
           ) -> tuple[list[RuleRow], list[RuleRow | ConfigLine]]:
     """The rule lines as rows and, with `keep_lines`, every line in order (a rule as its row,
     a blank or comment line as its model); bad lines yield only diagnostics (into `diags`).
+    With `keep_lines` (a document is wanted) rows hold trigger models, else plain rows too.
 
     A line the whole-line shortcut (`fast_head`, `fast_tail`) takes costs one regex match
     and a look-up of its trigger text; any other goes through :class:`_Lines`."""
@@ -148,7 +154,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 after = raw[m.end():]
                 tail = tails.get(after, unseen)
                 if tail is unseen:
-                    tail = fast_tail(after, max_depth)
+                    tail = fast_tail(after, max_depth, models=keep_lines)
                     if len(tails) < memo:
                         tails[after] = tail
                 if tail is not None:
@@ -160,8 +166,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                             source_line=raw))
                     row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
                                          comment))
-                    key = (name, canonical)
-                    if key in seen:
+                    if (key := (name, canonical)) in seen:
                         other.duplicate(row, seen[key])
                     else:
                         seen[key] = number

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, make_diagnostic
 from ..model.triggers import BUILTIN_NAMES, EventPattern
+from ._fast_rows import EventRow, TriggerRow
 from .config import ParsedConfig, RuleRow
 
 if TYPE_CHECKING:
@@ -157,12 +158,12 @@ def near_miss_rows(file: str, rows: Iterable[RuleRow]) -> list[Diagnostic]:
     return near_miss_lines(file, ((r.line, r.source_line, r.trigger) for r in rows))
 
 
-def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel]],
+def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel | TriggerRow]],
                     ) -> list[Diagnostic]:
     """Near-miss warnings for rule lines given as (line number, text, trigger)."""
     diags: list[Diagnostic] = []
     for number, source_line, trigger in lines:
-        if type(trigger) is EventPattern:  # most lines: one event, no generator
+        if type(trigger) is EventPattern or type(trigger) is EventRow:  # most lines: one event
             if not (word_warning("name", trigger.name or "")
                     or word_warning("context", trigger.context or "")):
                 continue
