@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from qbcallbacks.lang import parse_trigger
+from qbcallbacks.lang._fast_rows import row_model
 from qbcallbacks.lang.config import scan_config
 from qbcallbacks.lang.source import collector_paused
 from qbcallbacks.lang.trigger import clear_cache
@@ -131,9 +132,17 @@ def build(text: str) -> Matcher:
     """Parse, make the rules as the loader does (it checks the scripts too), compile."""
     rows, diagnostics = scan_config(text)
     assert not diagnostics, diagnostics[:3]
+    models: dict[Any, Any] = {}  # as the loader does: one model per distinct trigger row
+
+    def model(trigger: Any) -> Any:
+        found = models.get(trigger)
+        if found is None:
+            found = models[trigger] = row_model(trigger)
+        return found
+
     with collector_paused():  # as the loader builds its rules
         rules = [trusted(Rule, directory="/site/callback", file=r.file, language="python",
-                         trigger=r.trigger, line=r.line, column=r.file_column,
+                         trigger=model(r.trigger), line=r.line, column=r.file_column,
                          trigger_column=r.trigger_column, position=i)
                  for i, r in enumerate(rows)]
     del rows

@@ -80,9 +80,9 @@ class MatcherSource:
     def observe_many(self, events: Sequence[tuple[Event, Job | None]]
                      ) -> list[Sequence[Firing] | Exception]:
         """Each event's firings in turn, under one taking of the lock; an event the matcher
-        fails on gets the exception in its place and the others go on. A subclass with an
-        `observe` of its own is asked through it, event by event."""
-        own = type(self).observe is MatcherSource.observe
+        fails on gets the exception in its place and the others go on. A source whose
+        `observe` was replaced (a subclass, a patch) is asked through it, event by event."""
+        own = type(self).observe is _PLAIN_OBSERVE
         out: list[Sequence[Firing] | Exception] = []
         with self._lock if own else contextlib.nullcontext():
             observe = self.matcher.observe if own else self.observe
@@ -124,6 +124,10 @@ def pending_firing(seq: int, ordinal: int, firing: Firing) -> PendingFiring:
     return trusted(PendingFiring, event_seq=seq, ordinal=ordinal, event=firing.event,
                    job=firing.job, callback=firing.callback, directory=directory,
                    trigger=firing.trigger, language=language, code=code, id=0)
+
+
+#: The class's own `observe`: one replaced later (on a subclass or the class) is asked.
+_PLAIN_OBSERVE = MatcherSource.observe
 
 
 class MatchLoop:
