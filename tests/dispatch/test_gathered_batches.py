@@ -15,7 +15,7 @@ from qbcallbacks.dispatch.dispatcher import Dispatcher, DispatcherSettings, Matc
 from qbcallbacks.matching.matcher import Firing, Matcher
 from qbcallbacks.model.events import Event, Job
 from qbcallbacks.reference.memory import MemorySupervisor
-from support.dispatch_fakes import RecordingRuntime, runtimes, write_dir
+from support.dispatch_fakes import RecordingRuntime, recover, runtimes, write_dir
 from support.hosts import run_until_marker
 
 TESTS = str(Path(__file__).resolve().parent.parent)
@@ -58,13 +58,9 @@ def test_host_killed_while_a_batch_gathers_loses_none_of_it(tmp_path, backend):
     script = GATHERING_HOST.format(tests=TESTS, root=str(root), audit=str(audit),
                                    marker=str(marker), n=n)
     assert run_until_marker(script, marker) == -signal.SIGKILL
-    rt = RecordingRuntime()
-    with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), audit=audit) as d:
-        assert d.previous_run_died
-        assert d.wait_idle(60)
-        rows = d.audit.query()
+    rows, calls = recover(root, audit)
     assert sorted(r.job for r in rows) == list(range(1, n + 1))
-    assert sorted(c.job_id for c in rt.calls) == list(range(1, n + 1))
+    assert sorted(c.job_id for c in calls) == list(range(1, n + 1))
 
 
 class _FailsOnJob2(Matcher):

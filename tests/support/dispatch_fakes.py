@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 from qbcallbacks.errors import Diagnostic
 from qbcallbacks.runtimes.api import Invocation, RunResult, Runtime
@@ -61,3 +62,18 @@ def write_dir(root: Path, lines: dict[str, str], conf_extra: str = "") -> Path:
 
 def runtimes(rt: RecordingRuntime) -> dict[str, Runtime]:
     return {"qcb": rt, "py": rt, "pl": rt}
+
+
+def recover(root: Path, audit: object) -> tuple[list[Any], list[Invocation]]:
+    """Start a dispatcher on the trail a killed host left, with no new emit: the trail's rows
+    and the runs once it is idle (it must see the previous run died)."""
+    from qbcallbacks.dispatch.dispatcher import Dispatcher
+    from qbcallbacks.reference.memory import MemorySupervisor
+
+    rt = RecordingRuntime()
+    with Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt),
+                    audit=audit) as d:  # type: ignore[arg-type]  # a path or a URL
+        assert d.previous_run_died
+        assert d.wait_idle(60)
+        rows = list(d.audit.query())
+    return rows, rt.calls

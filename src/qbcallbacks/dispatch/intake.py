@@ -109,9 +109,7 @@ class Intake:
         problem = self._trail.problem
         if problem is not None:
             raise DispatcherUnavailable(f"event {event.format()} not accepted: {problem[0]}")
-        if isinstance(key, list) and key[:1] == [STAMP_TAG]:
-            raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}: the engine's "
-                                   "own time events are journalled with it")
+        _check_key(key)
         timeout = self.settings.emit_timeout
         if not self._replayed.is_set() and not self._replayed.wait(timeout):
             raise BackPressureError(f"event {event.format()} not accepted: events a previous "
@@ -141,17 +139,14 @@ class Intake:
         done = 0
         try:
             with self._lock:
-                for event, job, job_json, key in rest:
-                    if isinstance(key, list) and key[:1] == [STAMP_TAG]:
-                        raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}")
-                    if self._held >= self.settings.queue_size:
-                        self._wait_room(event, timeout)
-                    seq, end = self.journal.append(event, job_json, key)
-                    self._held += 1
-                    self._items.append(Accepted(seq, event, job, job_json, end))
-                    done += 1
-                if self._idle:
-                    self._queued.notify()
+                try:
+                    for event, job, job_json, key in rest:
+                        _check_key(key)
+                        self._enqueue(event, job, job_json, key, timeout)
+                        done += 1
+                finally:
+                    if self._idle and done:
+                        self._queued.notify()
         except JournalError as exc:
             self.problem = (str(exc), time.time())
             return 1 + done, DispatcherUnavailable(f"event {rest[done][0].format()} not "
@@ -235,17 +230,22 @@ class Intake:
         self._work.add()
         try:
             with self._lock:
-                if self._held >= self.settings.queue_size:
-                    self._wait_room(event, timeout)
-                seq, end = (self.journal.append(event, job_json) if key is None
-                            else self.journal.append(event, job_json, key))
-                self._held += 1
-                self._items.append(Accepted(seq, event, job, job_json, end, stamp))
+                self._enqueue(event, job, job_json, key, timeout, stamp)
                 if self._idle:
                     self._queued.notify()
         except BaseException:
             self._work.done()
             raise
+
+    def _enqueue(self, event: Event, job: Job | None, job_json: str | None, key: JournalKey,
+                 timeout: float | None, stamp: Stamp | None = None) -> None:
+        """Journal and queue one event, under the lock, once there is room for it."""
+        if self._held >= self.settings.queue_size:
+            self._wait_room(event, timeout)
+        seq, end = (self.journal.append(event, job_json) if key is None
+                    else self.journal.append(event, job_json, key))
+        self._held += 1
+        self._items.append(Accepted(seq, event, job, job_json, end, stamp))
 
     def _wait_room(self, event: Event | None, timeout: float | None) -> None:
         """Wait (holding the lock) until the queue has room; `BackPressureError` after
@@ -292,3 +292,10 @@ class Intake:
         finally:
             self._replayed.set()
             self._work.done()
+
+
+def _check_key(key: JournalKey) -> None:
+    """A caller's key may not pass for the engine's own time stamps."""
+    if isinstance(key, list) and key[:1] == [STAMP_TAG]:
+        raise QbCallbacksError(f"a key may not start with {STAMP_TAG!r}: the engine's "
+                               "own time events are journalled with it")
