@@ -57,6 +57,10 @@ LEAKS = {
         "no warnings; *qb::jobid = sub { 777 }; $qb::jobid = 777;",
         'print qb::jobid(), " $qb::jobid\\n";',
         "{job} {job}\n"),
+    "qb::jobid emptied in place": (
+        "no warnings; undef &qb::jobid; undef &QbWorker::call;",
+        'print qb::jobid(), " ", qb::unblock(qb::jobid()) ? "done" : "refused", "\\n";',
+        "{job} done\n"),
     "qb::unblock redefined": (
         "no warnings; *qb::unblock = sub { 0 }; *QbWorker::call = sub { 0 };",
         "print qb::unblock(qb::jobid()) ? \"done\\n\" : \"refused\\n\";",

@@ -14,9 +14,14 @@
 # after it. Whatever symbol the run added to any package (a `$main::` or `our` variable, a
 # package it declared, a module it loaded: its %INC entry goes too, so the next `use` loads it
 # afresh) is deleted, and its END blocks run when it ends, as a script's do when perl exits,
-# instead of piling up for the worker's own exit. A run that leaves a file descriptor open or
+# instead of piling up for the worker's own exit. A run that leaves a file descriptor open,
+# empties one of those subs in place (`undef &qb::jobid`: its body cannot be put back) or
 # loads a compiled (XS) module, which cannot be unloaded, ends with the worker (the `done`
 # message says why and the worker exits; the host starts a fresh one).
+#
+# The checks after a run cost what the run changed: Perl counts the names of each package
+# and the sub changes of each (`mro::get_pkg_gen`), so only a package whose count moved is
+# scanned, and the names a clean run makes as a matter of course are removed directly.
 
 # Compile callbacks before any lexical of this file exists, so scripts cannot see them.
 sub QbWorker::compile_and_run { eval $_[0]; return $@ }
@@ -34,8 +39,8 @@ BEGIN {
         if (eval { require $file; 1 }) { $JSON_CLASS = $class; last }
     }
 }
-use Symbol ();
 use B ();
+use mro ();
 
 BEGIN {
     # `exit` in a callback ends the callback, not the worker.
@@ -69,6 +74,8 @@ sub CLOSE { return 1 }
 sub EOF { return 1 }
 sub READLINE { return }
 sub UNTIE { return }
+# Without it, freeing a capture object looks for AUTOLOAD and adds that name to this package.
+sub DESTROY { return }
 
 package QbWorker;
 
@@ -89,7 +96,7 @@ my $RUNS = 0;
 # line it reads from a worker, sent by `init`.
 my ($MAX_ARGS, $MAX_ARG_SIZE, $MAX_MESSAGE);
 my (%BASE_ENV, @BASE_INC, $BASE_UMASK, %BASE_CODE, $BASE_FREE_FD, @STD_COPIES);
-my (%BASE_INC_FILES, %BASE_SYMBOLS, $BASE_XS, $BASE_ENDS);
+my (%BASE_INC_FILES, %BASE_SYMBOLS, $BASE_XS, $BASE_ENDS, %BASE_GEN, @BASE_SUBS, @BASE_STASHES);
 my @STD_HANDLES;    # keeps the copies open (close-on-exec, as Perl opens them above fd 2)
 my @GUARDED = ('qb', 'QbWorker', 'QbWorker::Capture', 'CORE::GLOBAL');
 $qb::jobid = $qb::workid = $qb::subid = $qb::event = undef;    # declared for `use warnings`
@@ -205,12 +212,13 @@ sub run_end_blocks {
 sub forget_new_symbols {
     no strict 'refs';
     %INC = %BASE_INC_FILES;
-    for my $stash (keys %BASE_SYMBOLS) {
-        my $base = $BASE_SYMBOLS{$stash};
+    for my $stash (@BASE_STASHES) {
         # The count of a hash is kept by Perl: only a package whose count moved is looked at.
-        next if scalar(keys %{$stash}) == scalar(keys %$base);
-        for my $name (keys %{$stash}) {
-            delete ${$stash}{$name} unless $base->{$name};
+        # The package is found by its name, so one that was deleted and made again is seen.
+        next if keys(%{$stash->[0]}) == $stash->[1];
+        my $base = $BASE_SYMBOLS{$stash->[0]};
+        for my $name (keys %{$stash->[0]}) {
+            delete ${$stash->[0]}{$name} unless $base->{$name};
         }
     }
     return @DynaLoader::dl_shared_objects > $BASE_XS
@@ -227,13 +235,36 @@ sub seal {
     %BASE_ENV = %ENV;
     @BASE_INC = @INC;
     $BASE_UMASK = umask;
-    %BASE_CODE = code_of();
     $BASE_FREE_FD = lowest_free_fd();
     %BASE_INC_FILES = %INC;
     $BASE_XS = @DynaLoader::dl_shared_objects;
     my $ends = B::end_av();
     $BASE_ENDS = ref($ends) && $ends->isa('B::AV') ? scalar(@{$ends->object_2svref}) : 0;
     %BASE_SYMBOLS = symbols_of();
+    @BASE_STASHES = map { [$_, scalar(keys %{$BASE_SYMBOLS{$_}})] } sort keys %BASE_SYMBOLS;
+    seal_code();
+}
+
+# The guarded subs as they are now: what a run must leave as it found.
+sub seal_code {
+    %BASE_CODE = code_of();
+    @BASE_SUBS = values %BASE_CODE;
+    %BASE_GEN = map { ($_ => mro::get_pkg_gen($_)) } @GUARDED;
+}
+
+sub put_back_code {
+    no strict 'refs';
+    no warnings 'redefine';
+    my %now = code_of();
+    for my $name (keys %now) {
+        next if exists $BASE_CODE{$name} && $now{$name} == $BASE_CODE{$name};
+        if (exists $BASE_CODE{$name}) { *{$name} = $BASE_CODE{$name} }
+        else { undef &{$name} }
+    }
+    for my $name (keys %BASE_CODE) {
+        *{$name} = $BASE_CODE{$name} unless exists $now{$name};
+    }
+    %BASE_GEN = map { ($_ => mro::get_pkg_gen($_)) } @GUARDED;    # putting back counts too
 }
 
 # Put everything back; returns why the worker must be replaced, or undef.
@@ -251,24 +282,28 @@ sub restore {
         || grep { !exists $BASE_ENV{$_} || $BASE_ENV{$_} ne $ENV{$_} } keys %ENV;
     @INC = @BASE_INC;
     umask $BASE_UMASK;
-    {
-        no strict 'refs';
-        no warnings 'redefine';
-        my %now = code_of();
-        for my $name (keys %now) {
-            next if exists $BASE_CODE{$name} && $now{$name} == $BASE_CODE{$name};
-            if (exists $BASE_CODE{$name}) { *{$name} = $BASE_CODE{$name} }
-            else { undef &{$name} }
-        }
-        for my $name (keys %BASE_CODE) {
-            *{$name} = $BASE_CODE{$name} unless exists $now{$name};
-        }
-    }
+    # Perl counts every change of a package's subs (defined, replaced, deleted): only a
+    # guarded package whose count moved is looked at. Emptying a sub in place (`undef &f`)
+    # keeps its count, and its body cannot be put back: that costs the worker.
+    put_back_code() if grep { mro::get_pkg_gen($_) != $BASE_GEN{$_} } @GUARDED;
+    return 'the callback undefined a sub of the worker' if grep { !defined &$_ } @BASE_SUBS;
     my $why = forget_new_symbols();
     if ($BASE_FREE_FD >= 0 && lowest_free_fd() != $BASE_FREE_FD) {
         return 'the callback left a file descriptor open';
     }
     return $why;
+}
+
+# Delete the run's own package (QbWorker::RunN) and free what its names held.
+sub drop_run_package {
+    my ($leaf) = @_;
+    no strict 'refs';
+    my $entry = $QbWorker::{$leaf};
+    return unless defined $entry && ref(\$entry) eq 'GLOB';
+    my $table = *{$entry}{HASH};
+    undef *{"QbWorker::$leaf$_"} for keys %$table;
+    %$table = ();
+    delete $QbWorker::{$leaf};
 }
 
 sub run_callback {
@@ -322,7 +357,9 @@ sub run_callback {
         untie *STDOUT;
         untie *STDERR;
     }
-    Symbol::delete_package($package);
+    drop_run_package("Run$RUNS\::");
+    # `#line` made a `_<file` name in main::; dropped here, main:: needs no scan for it.
+    delete $main::{"_<$line_name"} unless $BASE_SYMBOLS{'main::'}{"_<$line_name"};
     my $why = eval { restore() };
     $why = "the worker could not be reset: $@" if !defined $why && $@;
     $done{recycle} = $why if defined $why;
