@@ -97,6 +97,7 @@ my $RUNS = 0;
 my ($MAX_ARGS, $MAX_ARG_SIZE, $MAX_MESSAGE);
 my (%BASE_ENV, @BASE_INC, $BASE_UMASK, %BASE_CODE, $BASE_FREE_FD, @STD_COPIES);
 my (%BASE_INC_FILES, %BASE_SYMBOLS, $BASE_XS, $BASE_ENDS, %BASE_GEN, @BASE_SUBS, @BASE_STASHES);
+my ($COUNTS_MOVED, $STASH_REPLACED);    # compiled at the seal, see compile_stash_checks
 my @STD_HANDLES;    # keeps the copies open (close-on-exec, as Perl opens them above fd 2)
 my @GUARDED = ('qb', 'QbWorker', 'QbWorker::Capture', 'CORE::GLOBAL');
 $qb::jobid = $qb::workid = $qb::subid = $qb::event = undef;    # declared for `use warnings`
@@ -212,17 +213,41 @@ sub run_end_blocks {
 sub forget_new_symbols {
     no strict 'refs';
     %INC = %BASE_INC_FILES;
+    return 'the callback deleted or replaced a package' if $STASH_REPLACED->();
+    return undef_if_no_xs() unless $COUNTS_MOVED->();
     for my $stash (@BASE_STASHES) {
         # The count of a hash is kept by Perl: only a package whose count moved is looked at.
-        # The package is found by its name, so one that was deleted and made again is seen.
         next if keys(%{$stash->[0]}) == $stash->[1];
         my $base = $BASE_SYMBOLS{$stash->[0]};
         for my $name (keys %{$stash->[0]}) {
             delete ${$stash->[0]}{$name} unless $base->{$name};
         }
     }
+    return undef_if_no_xs();
+}
+
+sub undef_if_no_xs {
     return @DynaLoader::dl_shared_objects > $BASE_XS
         ? 'the callback loaded a compiled (XS) module' : undef;
+}
+
+# Two checks compiled from the sealed packages: whether any package's name count moved, and
+# whether any package is no longer the one its parent held (deleted and made again, or its
+# glob assigned). Names compiled in cost no lookup at run time, a tenth of a loop by name.
+sub compile_stash_checks {
+    no strict 'refs';
+    my (@counts, @same);
+    for my $stash (map { $_->[0] } @BASE_STASHES) {
+        # A name that cannot be written as code: look at every package by name, every run.
+        return (sub { 1 }, sub { 0 }) unless $stash =~ /\A(?:[A-Za-z_]\w*::)+\z/;
+        my $full = $stash eq 'main::' ? $stash : "main::$stash";
+        push @counts, "keys(%$full) != " . scalar(keys %{$stash});
+        my ($parent, $leaf) = $full =~ /\A(.*::)(\w+::)\z/ or next;
+        push @same, "\\\$$parent\{'$leaf'} != " . (0 + \${$parent}{$leaf});
+    }
+    my @subs = map { eval "sub { no warnings; return $_ }" or die $@ }
+               join(' || ', @counts), join(' || ', @same) || '0';
+    return @subs;
 }
 
 # What a run may change, as it was after the worker's set-up.
@@ -242,6 +267,7 @@ sub seal {
     $BASE_ENDS = ref($ends) && $ends->isa('B::AV') ? scalar(@{$ends->object_2svref}) : 0;
     %BASE_SYMBOLS = symbols_of();
     @BASE_STASHES = map { [$_, scalar(keys %{$BASE_SYMBOLS{$_}})] } sort keys %BASE_SYMBOLS;
+    ($COUNTS_MOVED, $STASH_REPLACED) = compile_stash_checks();
     seal_code();
 }
 
@@ -273,8 +299,10 @@ sub restore {
     for my $fd (0 .. 2) {
         POSIX::dup2($STD_COPIES[$fd], $fd) if defined $STD_COPIES[$fd];
     }
-    for my $sig (keys %SIG) {
-        $SIG{$sig} = 'DEFAULT' if defined $SIG{$sig} && $sig ne '__WARN__' && $sig ne '__DIE__';
+    if (grep defined, values %SIG) {
+        for my $sig (keys %SIG) {
+            $SIG{$sig} = 'DEFAULT' if defined $SIG{$sig} && $sig ne '__WARN__' && $sig ne '__DIE__';
+        }
     }
     delete @SIG{'__WARN__', '__DIE__'};
     # Assigning %ENV calls setenv for every variable: compare first, it is four times cheaper.
