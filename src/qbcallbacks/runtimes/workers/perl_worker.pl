@@ -18,10 +18,8 @@
 # empties one of those subs in place (`undef &qb::jobid`: its body cannot be put back) or
 # loads a compiled (XS) module, which cannot be unloaded, ends with the worker (the `done`
 # message says why and the worker exits; the host starts a fresh one).
-#
-# The checks after a run cost what the run changed: Perl counts the names of each package
-# and the sub changes of each (`mro::get_pkg_gen`), so only a package whose count moved is
-# scanned, and the names a clean run makes as a matter of course are removed directly.
+# The checks after a run cost what it changed: Perl counts each package's names and sub
+# changes (`mro::get_pkg_gen`), so only a package whose count moved is scanned.
 
 # Compile callbacks before any lexical of this file exists, so scripts cannot see them.
 sub QbWorker::compile_and_run { eval $_[0]; return $@ }
@@ -39,6 +37,7 @@ BEGIN {
         if (eval { require $file; 1 }) { $JSON_CLASS = $class; last }
     }
 }
+use Symbol ();
 use B ();
 use mro ();
 
@@ -50,7 +49,6 @@ BEGIN {
 }
 
 package QbWorker::Capture;
-
 # STDOUT and STDERR of a run, written straight to the worker's output file up to the cap.
 sub TIEHANDLE { my ($class, $fh) = @_; return bless { fh => $fh }, $class }
 sub PRINT {
@@ -69,11 +67,8 @@ sub WRITE {
     return $len;
 }
 sub FILENO { return fileno($_[0]{fh}) }
-sub BINMODE { return 1 }
-sub CLOSE { return 1 }
-sub EOF { return 1 }
-sub READLINE { return }
-sub UNTIE { return }
+sub BINMODE { return 1 } sub CLOSE { return 1 } sub EOF { return 1 }
+sub READLINE { return } sub UNTIE { return }
 # Without it, freeing a capture object looks for AUTOLOAD and adds that name to this package.
 sub DESTROY { return }
 
@@ -214,19 +209,12 @@ sub forget_new_symbols {
     no strict 'refs';
     %INC = %BASE_INC_FILES;
     return 'the callback deleted or replaced a package' if $STASH_REPLACED->();
-    return undef_if_no_xs() unless $COUNTS_MOVED->();
-    for my $stash (@BASE_STASHES) {
-        # The count of a hash is kept by Perl: only a package whose count moved is looked at.
+    # The count of a hash is kept by Perl: only a package whose count moved is looked at.
+    for my $stash ($COUNTS_MOVED->() ? @BASE_STASHES : ()) {
         next if keys(%{$stash->[0]}) == $stash->[1];
         my $base = $BASE_SYMBOLS{$stash->[0]};
-        for my $name (keys %{$stash->[0]}) {
-            delete ${$stash->[0]}{$name} unless $base->{$name};
-        }
+        exists $base->{$_} or delete ${$stash->[0]}{$_} for keys %{$stash->[0]};
     }
-    return undef_if_no_xs();
-}
-
-sub undef_if_no_xs {
     return @DynaLoader::dl_shared_objects > $BASE_XS
         ? 'the callback loaded a compiled (XS) module' : undef;
 }
@@ -322,18 +310,6 @@ sub restore {
     return $why;
 }
 
-# Delete the run's own package (QbWorker::RunN) and free what its names held.
-sub drop_run_package {
-    my ($leaf) = @_;
-    no strict 'refs';
-    my $entry = $QbWorker::{$leaf};
-    return unless defined $entry && ref(\$entry) eq 'GLOB';
-    my $table = *{$entry}{HASH};
-    undef *{"QbWorker::$leaf$_"} for keys %$table;
-    %$table = ();
-    delete $QbWorker::{$leaf};
-}
-
 sub run_callback {
     my ($msg) = @_;
     $ROOM = $msg->{cap};
@@ -385,7 +361,7 @@ sub run_callback {
         untie *STDOUT;
         untie *STDERR;
     }
-    drop_run_package("Run$RUNS\::");
+    Symbol::delete_package($package);
     # `#line` made a `_<file` name in main::; dropped here, main:: needs no scan for it.
     delete $main::{"_<$line_name"} unless $BASE_SYMBOLS{'main::'}{"_<$line_name"};
     my $why = eval { restore() };
