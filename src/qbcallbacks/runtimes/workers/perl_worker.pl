@@ -310,29 +310,27 @@ sub restore {
     return $why;
 }
 
+# A script's bytes, or undef and why not; a FIFO put in its place is refused, not waited on.
+sub read_script {
+    my ($path, $source, $n) = ($_[0], '');
+    utf8::encode($path);
+    sysopen(my $fh, $path, POSIX::O_RDONLY() | POSIX::O_NONBLOCK()) or return (undef, "$!");
+    return (undef, 'it is not a regular file') unless -f $fh;
+    while ($n = sysread($fh, $source, 65536, length $source)) { }
+    return defined $n ? ($source) : (undef, "$!");
+}
+
 sub run_callback {
     my ($msg) = @_;
     $ROOM = $msg->{cap};
     $DROPPED = 0;
     my %done = (op => 'done', status => 'ok', exit_code => 0, error => undef);
     my $name = $msg->{name};
-    my $source = $msg->{code};
-    if (!defined $source) {
-        my $path = $msg->{path};
-        utf8::encode($path);
-        if (open(my $fh, '<:raw', $path)) {
-            local $/;
-            $source = <$fh>;
-            close($fh);
-        }
-        else {
-            return { %done, status => 'error', exit_code => 2,
-                     error => "cannot read the script $name: $!", dropped => 0 };
-        }
-    }
-    else {
-        utf8::encode($source);    # inline code is read like a file: as bytes
-    }
+    my ($source, $unread) = $msg->{code};
+    if (defined $source) { utf8::encode($source) }    # inline code is read like a file: as bytes
+    else { ($source, $unread) = read_script($msg->{path}) }
+    return { %done, status => 'error', exit_code => 2,
+             error => "cannot read the script $name: $unread", dropped => 0 } if defined $unread;
     my $cwd = $msg->{cwd};
     utf8::encode($cwd);
     unless (chdir $cwd) {
@@ -349,7 +347,7 @@ sub run_callback {
     $qb::event = $msg->{event};
     my $error;
     {
-        local $0 = $name;
+        $0 = $name if $0 ne $name;    # set only when it changes: each setting is a syscall
         local @ARGV = ();
         local ($/, $,, $\, $", $;) = ("\n", undef, undef, ' ', "\034");
         tie *STDOUT, 'QbWorker::Capture', $RAW_OUT;
