@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
-from ._records import check_type, maker
+from ._records import check_type, maker, record
 
 Severity = Literal["error", "warning"]
 
@@ -89,7 +88,7 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(_escape_char, text)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Diagnostic:
     """One finding about a span of user text; positions are 1-based, end column exclusive."""
 

@@ -14,9 +14,9 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from .._records import record
 from ..errors import CODES
 from ._targets import SetupError
 
@@ -25,7 +25,7 @@ OWN_FILE = "qbcallbacks.toml"
 KEYS = ("select", "ignore", "per-file-ignores")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Settings:
     """What one settings file says; `root` is the directory its patterns are relative to.
     :func:`read_settings` checks every value it takes from the file."""

@@ -10,11 +10,10 @@ import os
 import re
 import stat
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._records import maker
+from .._records import maker, record
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang._fast_rows import CompoundRow, EventRow, TriggerRow, row_model
 from ..lang.config import RuleRow, RuleSite, make_rule_site, scan_config
@@ -44,7 +43,7 @@ CONFIG_NAME = "callbacks.conf"
 DEFAULT_QBDIR = "/usr/local/pfx/qube"
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class DirectoryLoad:
     """The rules of one callback directory and everything found wrong with it."""
 
@@ -53,7 +52,7 @@ class DirectoryLoad:
     diagnostics: tuple[Diagnostic, ...] = ()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CallbackSet:
     """The rules of a whole callback path, in firing order (directory, then line)."""
 

@@ -11,10 +11,9 @@ reference supervisor's side (`reference.mail.transport_for`), not here.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
-from .._records import check_type
+from .._records import check_type, record
 from ..errors import QbCallbacksError, SourceError
 from ..lang.source import read_source_bytes
 from ..model.limits import Limits
@@ -32,7 +31,7 @@ class QbConfError(QbCallbacksError):
     """A qb.conf cannot be read."""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class MailSettings:
     """Where callback mail goes: SMTP through `host` when there is one, else a local mbox."""
 
@@ -50,7 +49,7 @@ class MailSettings:
         check_type("MailSettings", "sender", self.sender, str)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class QbConf:
     """The settings of one qb.conf, as text, last occurrence of a key winning."""
 

@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from dataclasses import dataclass
 from enum import Enum
 from itertools import repeat
 from operator import itemgetter
 
-from .._records import make_many, maker
+from .._records import make_many, maker, record
 from ..errors import Diagnostic, Severity, make_diagnostic
 from ..model.documents import (
     ConfigDocument,
@@ -52,7 +51,7 @@ __all__ = ["BLANK", "BUILTIN_EXTENSIONS", "ParsedConfig", "RuleRow", "RuleSite",
 _TRAILING_COMMENT = re.compile(r"[ \t]#")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class RuleSite:
     """A rule line that parsed, with where it stands in the file."""
 
@@ -65,7 +64,7 @@ class RuleSite:
     rule: RuleLine
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ParsedConfig:
     """The outcome of parsing one `callbacks.conf`: good lines, and every problem found."""
 

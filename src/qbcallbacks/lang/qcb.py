@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .._records import maker
+from .._records import maker, record
 from ..errors import Diagnostic, make_diagnostic
 from ..model.documents import (
     BLANK,
@@ -28,7 +27,7 @@ from ._lark import qcb_lark
 from .source import DiagnosticBudget, iter_line_runs, line_too_long
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ParsedQcb:
     """The outcome of parsing one `.qcb` file."""
 

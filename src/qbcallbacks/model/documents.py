@@ -8,10 +8,9 @@ canonical copy that loses nothing an administrator wrote. The final line ending 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Literal, get_args
 
-from .._records import check_type, maker
+from .._records import check_type, maker, record
 from ..errors import RecordError
 from .triggers import AllOf, AnyOf, EventPattern, Trigger
 
@@ -36,7 +35,7 @@ def _kind(owner: str, got: str, want: str) -> None:
         raise RecordError(f"a {owner}'s kind is {want!r}, not {got!r}")
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class BlankLine:
     kind: Literal["blank"] = "blank"
 
@@ -47,7 +46,7 @@ class BlankLine:
         return ""
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CommentLine:
     """A whole-line comment; `text` starts with `#` and has no trailing blanks."""
 
@@ -63,7 +62,7 @@ class CommentLine:
         return self.text
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class RuleLine:
     """`file = trigger`, with an optional trailing comment."""
 
@@ -90,7 +89,7 @@ class RuleLine:
 ConfigLine = BlankLine | CommentLine | RuleLine
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class ConfigDocument:
     """A whole `callbacks.conf`, one entry per physical line."""
 
@@ -117,7 +116,7 @@ QCB_COMMANDS: tuple[str, ...] = get_args(QcbCommandName)
 _COMMAND_WORDS: dict[str, str] = {c: c for c in QCB_COMMANDS}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class CommandLine:
     """One qcb command, lower-cased, with an optional trailing comment."""
 
@@ -142,7 +141,7 @@ class CommandLine:
 QcbLine = BlankLine | CommentLine | CommandLine
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class QcbProgram:
     """A `.qcb` file: its commands run in order, top to bottom."""
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sized
-from dataclasses import dataclass
 from functools import cache
 
-from .._records import check_type, field_names
+from .._records import check_type, field_names, record
 from ..errors import RecordError
 
 #: Accepted trigger nesting never exceeds this, whatever the setting: the parsers build deeper
@@ -21,7 +20,7 @@ from ..errors import RecordError
 HARD_MAX_TRIGGER_DEPTH = 64
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Limits:
     """Bounds on input; every field is a count or a size in bytes / characters.
 

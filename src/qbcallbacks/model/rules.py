@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
-from .._records import check_type, maker
+from .._records import check_type, maker, record
 from .triggers import AllOf, AnyOf, EventPattern, Trigger, trigger_text
 
 #: `python`, `perl`, `qcb`, or the extension of a site runtime.
 Language = str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class Rule:
     """`file = trigger` from line `line` of `<directory>/callbacks.conf`.
 

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, get_args
 
-from .._records import check_type, maker
+from .._records import check_type, maker, record
 from ..errors import RecordError
 
 EventType = Literal[
@@ -92,7 +91,7 @@ def normalise_context(context: str) -> str:
     return _KEYWORD_CONTEXTS.get(context.lower(), context) if context.isascii() else context
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class EventPattern:
     """One `name-type-context[-extra]` atom, or a short global form (`name` and `context` None).
 
@@ -154,7 +153,7 @@ class EventPattern:
         yield self
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class _Compound:
     operands: tuple[Trigger, ...]
 
@@ -176,7 +175,7 @@ class _Compound:
             yield from op.events()
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class AllOf(_Compound):
     """`a && b`: true once every operand has happened since the last firing."""
 
@@ -193,7 +192,7 @@ class AllOf(_Compound):
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@record
 class AnyOf(_Compound):
     """`a || b`: true once any operand has happened."""
 
