@@ -39,6 +39,10 @@ from .timer import Timer
 
 log = logging.getLogger("qbcallbacks.dispatch")
 
+#: Events matched between two moments the matcher thread lets go of the interpreter, and how
+#: long it then sleeps (the system rounds it up to its timer slack, tens of microseconds).
+YIELD_EVERY, YIELD_FOR = 8, 2e-5
+
 
 class MatchSource(Protocol):
     """What the dispatcher needs from the matcher: `observe` and `set_rules` are only ever
@@ -143,6 +147,7 @@ class MatchLoop:
         self._executor, self._timer = executor, timer
         self._work, self._life, self.settings = work, life, settings
         self._seq = 0  # events matched in this session
+        self._trickle = False  # the batch in hand was gathered from a trickle of events
         #: Events lost to a fault of ours, each logged: the matcher failed on them (they are
         #: recorded without firings) or their batch could not be recorded.
         self.lost_events = 0
@@ -200,8 +205,9 @@ class MatchLoop:
         """A small batch, and what arrives in the next `gather` seconds (up to `batch`);
         not while a caller waits for idleness, who wants the work done rather than cheap."""
         most, wait = self.settings.batch, self.settings.gather
-        if (wait and len(batch) < most // 4 and batch[-1] is not None
-                and not self._work.awaited):
+        self._trickle = bool(wait and len(batch) < most // 4 and batch[-1] is not None
+                             and not self._work.awaited)
+        if self._trickle:
             time.sleep(wait)
             batch += self._intake.take(most - len(batch), 0)
         return batch
@@ -279,6 +285,23 @@ class MatchLoop:
                 out.append(exc)
         return out
 
+    def _observe_yielding(self, accepted: list[Accepted]) -> list[Sequence[Firing] | Exception]:
+        """`_observe`; for a batch gathered from a trickle, `YIELD_EVERY` events at a time with
+        a sleep between. Matching is pure Python and such a batch can hold hundreds of events
+        that came one at a time: the next one's sender (a socket reader, an `emit` caller)
+        would wait for the interpreter until the whole batch is matched or the switch interval
+        (5 ms) ends. Letting go of the lock alone does not hand it over (this thread takes it
+        back before the waiter wakes); a sleep does. A heavy stream is matched without: there
+        the matcher thread has no time to spare, and the emitters are not waiting one by one."""
+        if not self._trickle or len(accepted) <= YIELD_EVERY:
+            return self._observe(accepted)
+        found: list[Sequence[Firing] | Exception] = []
+        for at in range(0, len(accepted), YIELD_EVERY):
+            if at:
+                time.sleep(YIELD_FOR)
+            found += self._observe(accepted[at:at + YIELD_EVERY])
+        return found
+
     def _observe_raised(self, a: Accepted, stamp: Stamp) -> Sequence[Firing]:
         """An event the engine raised goes to the owners of its schedule that have not seen
         its instant (`Scheduler.audience`); one from outside goes to every callback."""
@@ -292,7 +315,7 @@ class MatchLoop:
         events: list[EventRow] = []
         pending: list[PendingFiring] = []
         seq = self._seq
-        for a, found in zip(accepted, self._observe(accepted), strict=True):
+        for a, found in zip(accepted, self._observe_yielding(accepted), strict=True):
             if isinstance(found, Exception):  # a matcher bug must not stop the stream
                 self.lost_events += 1
                 log.error("matcher failed on %s", a.event.format(), exc_info=found)
