@@ -8,6 +8,7 @@ import signal
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -166,18 +167,27 @@ class _Clock:
         return getattr(self._real, name)
 
 
-def test_a_trickle_batch_is_matched_a_few_events_at_a_time(
+def test_a_trickle_batch_is_matched_and_committed_a_few_events_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Events that come one by one are gathered into one batch; it is matched
-    `YIELD_EVERY` events at a time with a sleep between (which hands the interpreter to
-    the next event's sender), and every event is matched in order with its firings."""
-    from qbcallbacks.dispatch import matchloop
+    `YIELD_EVERY` events at a time and committed `RECORD_EVERY` at a time, with a sleep
+    between (which hands the interpreter to the next event's sender), and every event is
+    matched in order with its firings."""
+    from qbcallbacks.dispatch import matchloop, recorder
 
     clock = _Clock(monkeypatch)
+    commits: list[int] = []
+    real_record = recorder.Recorder.record
+
+    def record(self: recorder.Recorder, events: list[Any], *rest: Any) -> Any:
+        commits.append(len(events))
+        return real_record(self, events, *rest)
+
+    monkeypatch.setattr(recorder.Recorder, "record", record)
     root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
     rt, source = RecordingRuntime(), _Held()
     source.matcher = Matcher()  # no fault: every event fires
-    n = 5 * matchloop.YIELD_EVERY
+    n = matchloop.RECORD_EVERY + 5 * matchloop.YIELD_EVERY
     d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), matcher=source,
                    audit=tmp_path / "audit.db", settings=DispatcherSettings(gather=0.2))
     try:
@@ -194,6 +204,7 @@ def test_a_trickle_batch_is_matched_a_few_events_at_a_time(
         d.close()
     assert [e.event.job for e in events] == [1000, *range(1, n + 1)]
     assert sorted(c.job_id for c in rt.calls) == sorted([1000, *range(1, n + 1)])
+    assert commits[-2:] == [matchloop.RECORD_EVERY, n - matchloop.RECORD_EVERY]
     assert clock.sleeps.count(matchloop.YIELD_FOR) >= n // matchloop.YIELD_EVERY - 1
 
 

@@ -7,6 +7,9 @@ so the matcher is only ever touched by this thread. Before any event it settles 
 host left, so a job's re-runs keep their place ahead of its new firings. It pauses while
 `max_backlog` firings are in flight: a backlog then waits in the journal, not in memory.
 No exception ends the thread: a failing batch is logged and the next one goes on.
+A batch gathered from a trickle of events is matched and committed in small pieces with a
+short sleep between: the thread with the next event (a socket reader, an `emit` caller)
+then waits for the interpreter a few events' work, not the whole batch's.
 """
 
 from __future__ import annotations
@@ -39,9 +42,9 @@ from .timer import Timer
 
 log = logging.getLogger("qbcallbacks.dispatch")
 
-#: Events matched between two moments the matcher thread lets go of the interpreter, and how
-#: long it then sleeps (the system rounds it up to its timer slack, tens of microseconds).
-YIELD_EVERY, YIELD_FOR = 8, 2e-5
+#: In a batch gathered from a trickle: events matched, and events committed, between two
+#: moments the matcher thread lets go of the interpreter, and how long it then sleeps.
+YIELD_EVERY, RECORD_EVERY, YIELD_FOR = 4, 64, 5e-5
 
 
 class MatchSource(Protocol):
@@ -311,6 +314,12 @@ class MatchLoop:
     def _record(self, accepted: list[Accepted]) -> None:
         """Match a run of events, commit them with their firings, hand the firings on."""
         if not accepted:
+            return
+        if self._trickle and len(accepted) > RECORD_EVERY:  # see the module
+            for at in range(0, len(accepted), RECORD_EVERY):
+                if at:
+                    time.sleep(YIELD_FOR)
+                self._record(accepted[at:at + RECORD_EVERY])
             return
         events: list[EventRow] = []
         pending: list[PendingFiring] = []
