@@ -1,8 +1,10 @@
 """Parsing `callbacks.conf` text line by line, so that one bad line never hides another.
 
-Each physical line is split by hand: most by one regex that takes a plain file name up to the
-trigger (`_fast_config.fast_head`), the others by `_fast_config.read_line` (plain string
-searches), the triggers by the trigger readers; property tests hold both to exactly what the
+Each physical line is split by hand: most by one regex whose `findall` reads a megabyte of
+lines at a time, taking whole each line of a plain file name and a lone event
+(`_fast_config.line_pattern`); of the others, most by one that takes a plain file name up to
+the trigger (`_fast_config.fast_head`), the rest by `_fast_config.read_line` (plain string
+searches); the triggers by the trigger readers. Property tests hold each to exactly what the
 grammar's `line` rule accepts and builds. A line neither takes is explained with the grammar.
 Errors are collected with their line and column and the line is left out; every good line
 still loads. Checks that need only the text (file name shape, extension, duplicate lines)
@@ -27,17 +29,21 @@ from ..model.limits import Limits, default_limits
 from ._fast_config import (
     BLANK,
     BUILTIN_EXTENSIONS,
+    FastEvent,
     FastTail,
     RuleRow,
     Tail,
     fast_head,
     fast_tail,
     file_name_problem,
-    line_lists,
+    line_matches,
+    line_pattern,
     new_row,
     read_line,
 )
 from ._fast_config import MEMO as _MEMO
+from ._fast_rows import event_model
+from ._fast_trigger import event_entry
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
@@ -128,44 +134,41 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     a blank or comment line as its model); bad lines yield only diagnostics (into `diags`).
     With `keep_lines` (a document is wanted) rows hold trigger models, else plain rows too.
 
-    A line the whole-line shortcut (`fast_head`, `fast_tail`) takes costs one regex match
-    and a look-up of its trigger text; any other goes through :class:`_Lines`."""
+    One regex reads a megabyte of lines at a time (`line_pattern`); a line it takes whole (a
+    plain name and a lone event) costs a look-up of its trigger text and a row. Any other
+    goes through :meth:`_Lines.take`."""
     rows: list[RuleRow] = []
     lines: list[RuleRow | ConfigLine] = []
     add_row, add_line = rows.append, lines.append
-    other = _Lines(file, extensions, limits, diags)
-    seen = other.seen
     # Only membership is asked of `extensions`: a loader's is lazy, and listing it would scan
     # the installed packages for site runtimes. Names with those take the slower way.
-    head = fast_head(tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)) or _no_head
-    tails: dict[str, FastTail | None] = {}  # None: a text the shortcut leaves to `_Lines`
-    max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
-    unseen = _Unseen.TEXT
+    builtin = tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)
+    other = _Lines(file, extensions, limits, diags, builtin, keep_lines)
+    seen, take = other.seen, other.take
+    events: dict[str, FastEvent | None] = {}  # None: an event the shortcut leaves to `take`
+    max_len, memo, unseen, crlf = limits.max_line_length, _MEMO, _Unseen.TEXT, "\r" in text
     number = 0
-    for chunk in line_lists(text):
-        for raw in chunk:
+    for found in line_matches(text, line_pattern(builtin).findall):
+        for raw, head, lead, name, trig, ev, typ, ctx, extra, comment, rest in found:
             number += 1
             if not raw:
-                if keep_lines:
-                    add_line(BLANK)
-                continue
-            m = head(raw) if len(raw) <= max_len else None
-            if m is not None:
-                after = raw[m.end():]
-                tail = tails.get(after, unseen)
-                if tail is unseen:
-                    tail = fast_tail(after, max_depth, models=keep_lines)
-                    if len(tails) < memo:
-                        tails[after] = tail
-                if tail is not None:
-                    model, problems, comment, canonical = tail
-                    name, trig_col = m.group(1), m.end() + 1
+                raw = rest[:-1] if crlf and rest[-1:] == "\r" else rest
+            elif len(raw) <= max_len:
+                event = events.get(trig, unseen)
+                if event is unseen:
+                    event = event_entry(ev, typ, ctx, extra, trig)
+                    if keep_lines and event is not None:
+                        event = (event_model(event[0]), event[1], event[2])
+                    if len(events) < memo:
+                        events[trig] = event
+                if event is not None:
+                    trigger, problems, canonical = event
                     if problems:
                         diags.extend(problems_to_diagnostics(
-                            problems, file=file, line=number, column=trig_col,
+                            problems, file=file, line=number, column=len(head) + 1,
                             source_line=raw))
-                    row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
-                                         comment))
+                    row = new_row(RuleRow, (number, len(lead) + 1, len(head) + 1, raw, name,
+                                         trigger, comment.rstrip(" \t") if comment else None))
                     if (key := (name, canonical)) in seen:
                         other.duplicate(row, seen[key])
                     else:
@@ -174,7 +177,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                     if keep_lines:
                         add_line(row)
                     continue
-            entry = other.line(raw, number)
+            entry = take(raw, number) if raw else BLANK
             if entry is not None:
                 if type(entry) is RuleRow:
                     add_row(entry)
@@ -195,15 +198,19 @@ def _no_head(raw: str) -> None:
 
 
 class _Lines:
-    """The lines the whole-line shortcut does not take, read one by one with `read_line`;
-    keeps the look-ups one file's parse shares between its lines."""
+    """The lines the whole-line regex does not take, read one by one: by `fast_head` and
+    `fast_tail` when they can, else by `read_line`; keeps the look-ups one file's parse
+    shares between its lines."""
 
-    __slots__ = ("bad", "diags", "extensions", "file", "heads", "limits", "seen", "tails",
-                 "texts")
+    __slots__ = ("bad", "diags", "extensions", "fast", "file", "head", "heads", "limits",
+                 "models", "seen", "tails", "texts")
 
     def __init__(self, file: str, extensions: Collection[str], limits: Limits,
-                 diags: DiagnosticBudget) -> None:
+                 diags: DiagnosticBudget, builtin: tuple[str, ...], models: bool) -> None:
         self.file, self.extensions, self.limits, self.diags = file, extensions, limits, diags
+        self.head = fast_head(builtin) or _no_head
+        #: Whether rows hold trigger models (a document is wanted) rather than plain rows.
+        self.models = models
         #: The first line of each (file name, canonical trigger text), for duplicates.
         self.seen: dict[tuple[str, str], int] = {}
         # Cached parses hand back one model per distinct trigger text; format each once.
@@ -212,7 +219,37 @@ class _Lines:
         self.texts: dict[int, str] = {}
         self.heads: dict[str, tuple[str, int, Problem | None] | None] = {}
         self.tails: dict[str, Tail] = {}
+        #: What `fast_tail` made of each text after a rule line's `=` (None: not its line).
+        self.fast: dict[str, FastTail | None] = {}
         self.bad: dict[str, tuple[Severity, ...]] = {}
+
+    def take(self, raw: str, number: int) -> RuleRow | ConfigLine | None:
+        """One non-empty line: by the shortcut of `fast_head` and `fast_tail` when it takes
+        the line, else by :meth:`line`."""
+        m = self.head(raw) if len(raw) <= self.limits.max_line_length else None
+        if m is None:
+            return self.line(raw, number)
+        after = raw[m.end():]
+        fast = self.fast
+        tail = fast.get(after, _Unseen.TEXT)
+        if tail is _Unseen.TEXT:
+            tail = fast_tail(after, self.limits.max_trigger_depth, models=self.models)
+            if len(fast) < _MEMO:
+                fast[after] = tail
+        if tail is None:
+            return self.line(raw, number)
+        model, problems, comment, canonical = tail
+        name, trig_col = m.group(1), m.end() + 1
+        if problems:
+            self.diags.extend(problems_to_diagnostics(
+                problems, file=self.file, line=number, column=trig_col, source_line=raw))
+        row: RuleRow = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
+                                         comment))
+        if (key := (name, canonical)) in self.seen:
+            self.duplicate(row, self.seen[key])
+        else:
+            self.seen[key] = number
+        return row
 
     def line(self, raw: str, number: int) -> RuleRow | ConfigLine | None:
         """One line: a rule as its row, a blank or comment line as its model, None if bad."""
