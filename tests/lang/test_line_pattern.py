@@ -1,0 +1,102 @@
+"""The whole-line regex of the callbacks.conf reader (`_fast_config.line_pattern`).
+
+It reads many lines per call and takes whole those of a plain file name and a lone event. Two
+properties hold it: a line it takes splits into exactly what the per-line shortcut
+(`fast_head`, `fast_tail`) makes of it, which the tests of test_parse_fast_path.py hold to the
+grammar; and a file read in chunks reports each line exactly as that line read alone, line
+numbers, columns, limits and all, whatever blank, CR, byte order mark or bad line surrounds it.
+"""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+from hypothesis.extra.lark import from_lark
+
+from qbcallbacks.lang import _fast_config, lark_with_grammar, parse_config
+from qbcallbacks.lang._fast_config import (
+    BUILTIN_EXTENSIONS,
+    fast_head,
+    fast_tail,
+    line_pattern,
+)
+from qbcallbacks.lang._fast_trigger import event_entry
+from qbcallbacks.model.limits import Limits
+
+grammar_lines = from_lark(lark_with_grammar("callbacks.lark"), start="line")
+#: Pieces of lines: usual ones, and those on the regex's edges (blanks, tabs, `=` in a name, a
+#: CR, NUL, non-ASCII letters and blanks, a byte order mark, keywords in odd case, a line over
+#: the length limit the tests set).
+PIECES = ["a.py", "b-c.PL", "x.qcb", "a=b.py", " = ", "=", "\t", " ", "done-job-self",
+          "DONE-Job-SELF", "x-work-self-*", "x-job-self-3", "globaltime-job-self", "-f1",
+          " # c", "#", " && y-job-parent", " or ", "(", ")", "\r", "\x00", "é", "\u3000",
+          "\ufeff", "\n", "\n", "a.txt", "z" * 90]
+lines = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)
+one_lines = st.one_of(grammar_lines, lines.map(lambda text: text.replace("\n", "")))
+
+
+@given(one_lines)
+@example("a.py = done-job-self")
+@example(" \ta.Py\t=DONE-JOB-PARENT-3 \t# c \t")
+@example("a.py = x-job-self #a\rb")
+@example("a.py = globaltime-job-self")
+def test_a_line_the_regex_takes_is_what_the_line_shortcut_makes(raw: str) -> None:
+    m = line_pattern(BUILTIN_EXTENSIONS).fullmatch(raw + "\n")
+    assert m is not None  # every line is matched, by one alternative or the other
+    if m.group(1) is None:
+        assert m.group(m.re.groups) == raw
+        return
+    line, head, lead, name, trigger, ev, typ, ctx, extra, comment, _ = m.groups(default="")
+    assert line == raw
+    event = event_entry(ev, typ, ctx, extra, trigger)
+    head_match = fast_head(BUILTIN_EXTENSIONS)(raw)  # type: ignore[misc]
+    assert head_match is not None
+    assert (head_match.group(1), head_match.start(1), head_match.end()) == (
+        name, len(lead), len(head))
+    if event is None:  # a name spelled as a timed global: left to the per-line readers
+        return
+    tail = fast_tail(raw[len(head):], 32)
+    assert tail == (event[0], event[1], comment.rstrip(" \t") or None, event[2])
+
+
+def reported(text: str, limits: Limits, shift: int) -> tuple[list[object], list[object]]:
+    """The rule sites and the diagnostics of `text`, line numbers moved back by `shift`."""
+    parsed = parse_config(text, limits=limits)
+    rows = [(s.line - shift, s.file_column, s.trigger_column, s.source_line, s.rule)
+            for s in parsed.rules]
+    # A duplicate is a matter between lines: line by line, no line repeats another.
+    diags = [(d.line - shift, d.end_line - shift, d.column, d.end_column, d.severity, d.code,
+              d.message, d.source_line) for d in parsed.diagnostics if d.code != "QCB202"]
+    return rows, diags
+
+
+@given(lines, st.sampled_from([8, 64, 1 << 14]))
+@example("a.py = done-job-self\r\n\n\ufeffb.py = x-job-self\r\r\nc.py=d-job-self", 8)
+def test_a_file_read_in_chunks_reports_each_line_as_that_line_alone(text: str,
+                                                                    chunk: int) -> None:
+    limits = Limits(max_line_length=80, max_diagnostics=1000)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_fast_config, "_CHUNK", chunk)
+        whole = reported(text, limits, 0)
+    alone: tuple[list[object], list[object]] = ([], [])
+    # A leading byte order mark is the file's, and the reader drops it: so does iter_lines.
+    raw_lines = text.removeprefix("\ufeff").split("\n")
+    if text.endswith("\n"):
+        raw_lines.pop()
+    for number, raw in enumerate(raw_lines, 1):
+        raw = raw.removesuffix("\r")
+        # After a first blank line, so that a byte order mark in it stays part of the line;
+        # ended by CR LF, so that a CR it ends with stays too.
+        rows, diags = reported("\n" + raw + "\r\n", limits, 2 - number)
+        alone[0].extend(rows)
+        alone[1].extend(diags)
+    assert whole == alone
+
+
+def test_usual_lines_are_taken_whole() -> None:
+    find = line_pattern(BUILTIN_EXTENSIONS).findall
+    text = "a.py = done-job-self\r\n b.qcb\t=\tx-work-self-* # c\n# only a comment\n\n"
+    taken = [m[0] for m in find(text)]
+    assert taken == ["a.py = done-job-self", " b.qcb\t=\tx-work-self-* # c", "", ""]
+    assert line_pattern(()).findall("a.py = done-job-self\n")[0][-1] == "a.py = done-job-self"
