@@ -1,6 +1,7 @@
 """The whole-line regex of the callbacks.conf reader (`_fast_config.line_pattern`).
 
-It reads many lines per call and takes whole those of a plain file name and a lone event. Two
+It reads many lines per call and takes whole those of a plain file name and one event or two
+joined by an operator. Two
 properties hold it: a line it takes splits into exactly what the per-line shortcut
 (`fast_head`, `fast_tail`) makes of it, which the tests of test_parse_fast_path.py hold to the
 grammar; and a file read in chunks reports each line exactly as that line read alone, line
@@ -17,11 +18,12 @@ from hypothesis.extra.lark import from_lark
 from qbcallbacks.lang import _fast_config, lark_with_grammar, parse_config
 from qbcallbacks.lang._fast_config import (
     BUILTIN_EXTENSIONS,
+    fast_event,
     fast_head,
     fast_tail,
     line_pattern,
 )
-from qbcallbacks.lang._fast_trigger import event_entry
+from qbcallbacks.lang._fast_rows import row_model
 from qbcallbacks.model.limits import Limits
 
 grammar_lines = from_lark(lark_with_grammar("callbacks.lark"), start="line")
@@ -30,8 +32,8 @@ grammar_lines = from_lark(lark_with_grammar("callbacks.lark"), start="line")
 #: the length limit the tests set).
 PIECES = ["a.py", "b-c.PL", "x.qcb", "a=b.py", " = ", "=", "\t", " ", "done-job-self",
           "DONE-Job-SELF", "x-work-self-*", "x-job-self-3", "globaltime-job-self", "-f1",
-          " # c", "#", " && y-job-parent", " or ", "(", ")", "\r", "\x00", "é", "\u3000",
-          "\ufeff", "\n", "\n", "a.txt", "z" * 90]
+          "-1-2", " # c", "#", " && y-job-parent", "||", " or ", " AND ", "(", ")", "\r",
+          "\x00", "é", "\u3000", "\ufeff", "\n", "\n", "a.txt", "z" * 90]
 lines = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)
 one_lines = st.one_of(grammar_lines, lines.map(lambda text: text.replace("\n", "")))
 
@@ -41,23 +43,27 @@ one_lines = st.one_of(grammar_lines, lines.map(lambda text: text.replace("\n", "
 @example(" \ta.Py\t=DONE-JOB-PARENT-3 \t# c \t")
 @example("a.py = x-job-self #a\rb")
 @example("a.py = globaltime-job-self")
+@example("a.py = a-work-self-x AND\tb-work-self-1-2 # c")
+@example("a.py = a-job-self||B-JOB-PARENT-x")
 def test_a_line_the_regex_takes_is_what_the_line_shortcut_makes(raw: str) -> None:
     m = line_pattern(BUILTIN_EXTENSIONS).fullmatch(raw + "\n")
     assert m is not None  # every line is matched, by one alternative or the other
     if m.group(1) is None:
         assert m.group(m.re.groups) == raw
         return
-    line, head, lead, name, trigger, ev, typ, ctx, extra, comment, _ = m.groups(default="")
+    groups = m.groups(default="")
+    line, head, lead, name, comment = groups[0], groups[1], groups[2], groups[3], groups[16]
     assert line == raw
-    event = event_entry(ev, typ, ctx, extra, trigger)
     head_match = fast_head(BUILTIN_EXTENSIONS)(raw)  # type: ignore[misc]
     assert head_match is not None
     assert (head_match.group(1), head_match.start(1), head_match.end()) == (
         name, len(lead), len(head))
+    event = fast_event(groups, models=False)
     if event is None:  # a name spelled as a timed global: left to the per-line readers
         return
     tail = fast_tail(raw[len(head):], 32)
     assert tail == (event[0], event[1], comment.rstrip(" \t") or None, event[2])
+    assert fast_event(groups, models=True) == (row_model(event[0]), event[1], event[2])
 
 
 def reported(text: str, limits: Limits, shift: int) -> tuple[list[object], list[object]]:

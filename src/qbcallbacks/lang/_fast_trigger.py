@@ -47,6 +47,9 @@ EVENT_PATTERN = (
 )
 _SIMPLE_EVENT = re.compile(EVENT_PATTERN + r"\Z")
 _GLOBAL_TIMED_NAMES = frozenset({"globaltime", "globalrepeat"})
+#: The keyword contexts as the models spell them, each to itself: most contexts of a file,
+#: found with one look-up rather than a call of `normalise_context`.
+_CANONICAL_CONTEXTS = {"self": "self", "parent": "parent"}
 
 
 def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | None:
@@ -87,7 +90,7 @@ def event_entry(name: str, typ: str, ctx: str, extra: str | None,
         return None
     canonical_name = KEYWORD_NAMES.get(low, name)
     canonical_type = TYPE_WORDS.get(typ) or TYPE_WORDS[typ.lower()]
-    canonical_ctx = normalise_context(ctx)
+    canonical_ctx = _CANONICAL_CONTEXTS.get(ctx) or normalise_context(ctx)
     if not extra:
         row = _new_tuple(EventRow, (canonical_name, canonical_type, canonical_ctx, None))
         if canonical_name == name and canonical_type == typ and canonical_ctx == ctx:

@@ -1,7 +1,7 @@
 """Parsing `callbacks.conf` text line by line, so that one bad line never hides another.
 
 Each physical line is split by hand: most by one regex whose `findall` reads a megabyte of
-lines at a time, taking whole each line of a plain file name and a lone event
+lines at a time, taking whole each line of a plain file name and one event or two joined
 (`_fast_config.line_pattern`); of the others, most by one that takes a plain file name up to
 the trigger (`_fast_config.fast_head`), the rest by `_fast_config.read_line` (plain string
 searches); the triggers by the trigger readers. Property tests hold each to exactly what the
@@ -33,6 +33,7 @@ from ._fast_config import (
     FastTail,
     RuleRow,
     Tail,
+    fast_event,
     fast_head,
     fast_tail,
     file_name_problem,
@@ -42,8 +43,6 @@ from ._fast_config import (
     read_line,
 )
 from ._fast_config import MEMO as _MEMO
-from ._fast_rows import event_model
-from ._fast_trigger import event_entry
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
@@ -135,7 +134,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     With `keep_lines` (a document is wanted) rows hold trigger models, else plain rows too.
 
     One regex reads a megabyte of lines at a time (`line_pattern`); a line it takes whole (a
-    plain name and a lone event) costs a look-up of its trigger text and a row. Any other
+    plain name and one event or two joined) costs a look-up of its trigger text and a row. Any other
     goes through :meth:`_Lines.take`."""
     rows: list[RuleRow] = []
     lines: list[RuleRow | ConfigLine] = []
@@ -149,26 +148,28 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     max_len, memo, unseen, crlf = limits.max_line_length, _MEMO, _Unseen.TEXT, "\r" in text
     number = 0
     for found in line_matches(text, line_pattern(builtin).findall):
-        for raw, head, lead, name, trig, ev, typ, ctx, extra, comment, rest in found:
+        for m in found:
             number += 1
+            raw = m[0]
             if not raw:
-                raw = rest[:-1] if crlf and rest[-1:] == "\r" else rest
+                raw = m[-1]
+                if crlf and raw[-1:] == "\r":
+                    raw = raw[:-1]
             elif len(raw) <= max_len:
-                event = events.get(trig, unseen)
+                event = events.get(trig := m[4], unseen)
                 if event is unseen:
-                    event = event_entry(ev, typ, ctx, extra, trig)
-                    if keep_lines and event is not None:
-                        event = (event_model(event[0]), event[1], event[2])
+                    event = fast_event(m, keep_lines)
                     if len(events) < memo:
                         events[trig] = event
                 if event is not None:
                     trigger, problems, canonical = event
                     if problems:
                         diags.extend(problems_to_diagnostics(
-                            problems, file=file, line=number, column=len(head) + 1,
+                            problems, file=file, line=number, column=len(m[1]) + 1,
                             source_line=raw))
-                    row = new_row(RuleRow, (number, len(lead) + 1, len(head) + 1, raw, name,
-                                         trigger, comment.rstrip(" \t") if comment else None))
+                    row = new_row(RuleRow, (number, len(m[2]) + 1, len(m[1]) + 1, raw,
+                                         name := m[3], trigger,
+                                         m[16].rstrip(" \t") if m[16] else None))
                     if (key := (name, canonical)) in seen:
                         other.duplicate(row, seen[key])
                     else:
