@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Collection, Iterator
-from dataclasses import replace
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
@@ -20,10 +19,8 @@ from ..model._base import trusted
 from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
-from ._fast_rows import CompoundRow, TriggerRow, event_model, row_model
+from ._fast_rows import TriggerRow, event_model, row_model
 from ._fast_trigger import (
-    EVENT_PATTERN,
-    event_entry,
     match_simple_event,
     parse_compound_row,
     simple_event_row,
@@ -45,13 +42,11 @@ BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGE
 #: megabytes whatever its size, and a call still reads hundreds of usual lines.
 _CHUNK = 1 << 14
 
-#: What `line_pattern`'s `findall` gives for each line. When the whole-line shortcut takes the
-#: line: the line (without its CR LF), the text before the trigger, the blanks before the
-#: name, the name, the trigger; the first event's text, name, type, context and extra; the
-#: operator and blanks after it, the second event's text, name, type, context and extra (all
-#: empty for a lone event); the comment. For any other line only the last item is not empty:
-#: the line's text (a final CR still on it).
-LineMatch = tuple[str, ...]
+#: What `line_pattern`'s `findall` gives for each line: when `fast_head` takes its start, the
+#: line (without its CR LF), the text before the trigger, the blanks before the name, the name,
+#: the text after the blanks after `=`, and an empty string; for any other line, empty strings
+#: and the line's text (a final CR still on it).
+LineMatch = tuple[str, str, str, str, str, str]
 
 
 def line_matches(text: str,
@@ -244,52 +239,18 @@ def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | No
     return None if head is None else re.compile(head).match
 
 
-#: An operator between two events, with its blanks (as the compound reader's `after`).
-_OPERATOR = r"[ \t]*(?:&&|\|\|)[ \t]*|[ \t]+(?ai:and|or)[ \t]+"
-
-
 @lru_cache(maxsize=32)
 def line_pattern(extensions: tuple[str, ...]) -> re.Pattern[str]:
     """The regex whose `findall` reads whole lines (each with its LF) into `LineMatch`es: a
-    line that is `fast_head`'s start, a lone event (`EVENT_PATTERN`) or two joined by one
-    operator, and perhaps a comment after a blank, with blanks around, gives its pieces; any
-    other line only its text.
+    line that starts as `fast_head` takes it and holds no CR but its line end gives its
+    pieces; any other line only its text.
 
-    An event ends where blanks, `&`, `|`, `#`, CR and LF cannot continue it, so the pieces are
-    those `fast_head` and `fast_tail` find. A comment holds no CR (as the grammar's COMMENT):
-    a line with one is left to the others."""
+    The regex stops short of the trigger: matching a trigger here would cost every line what
+    a look-up of the text after `=` saves all but the first line holding that text."""
     head = _head_pattern(extensions) or "(?!)"
     lead = head.index("(")  # the blanks before the name get a group of their own
-    second = re.sub(r"\(\?P<\w+>", "(", EVENT_PATTERN)  # a group name is used once only
-    return re.compile(
-        rf"((({head[:lead]})({head[lead + 1:]})(({EVENT_PATTERN})(?:({_OPERATOR})({second}))?)"
-        r"(?:[ \t]+(#[^\r\n]*))?[ \t]*)\r?\n"
-        r"|([^\n]*)\n")
+    return re.compile(rf"((({head[:lead]})({head[lead + 1:]})([^\r\n]*))\r?\n|([^\n]*)\n")
 
-
-def fast_event(m: LineMatch, models: bool) -> FastEvent | None:
-    """The trigger of a line `line_pattern` took whole (as its model with `models`), its
-    warnings and its canonical text; None for an event name spelled globaltime/globalrepeat,
-    which the grammar reads otherwise."""
-    first = event_entry(m[6], m[7], m[8], m[9], m[5])
-    if first is None:
-        return None
-    if not m[10]:
-        return (event_model(first[0]) if models else first[0]), first[1], first[2]
-    second = event_entry(m[12], m[13], m[14], m[15], m[11])
-    if second is None:
-        return None
-    kind = "and" if m[10].strip(" \t")[0] in "&aA" else "or"
-    row = new_row(CompoundRow, (kind, (first[0], second[0])))
-    problems = first[1]
-    if second[1]:  # offsets into the second event, moved to offsets into the trigger
-        at = len(m[5]) + len(m[10])
-        problems += tuple(replace(p, start=p.start + at, end=p.end + at) for p in second[1])
-    return (row_model(row) if models else row), problems, row.format()
-
-
-#: What the whole-line regex's lone event makes, as a line's `FastTail` less its comment.
-FastEvent = tuple[TriggerModel | TriggerRow, tuple[Problem, ...], str]
 
 #: What the text after a rule line's `=` and its blanks holds, for the shortcut: the trigger
 #: (a lone event as its row), its problems (offsets into the trigger), the comment, the

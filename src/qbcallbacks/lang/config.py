@@ -1,10 +1,9 @@
 """Parsing `callbacks.conf` text line by line, so that one bad line never hides another.
 
-Each physical line is split by hand: most by one regex whose `findall` reads a megabyte of
-lines at a time, taking whole each line of a plain file name and one event or two joined
-(`_fast_config.line_pattern`); of the others, most by one that takes a plain file name up to
-the trigger (`_fast_config.fast_head`), the rest by `_fast_config.read_line` (plain string
-searches); the triggers by the trigger readers. Property tests hold each to exactly what the
+Each physical line is split by hand: most by one regex whose `findall` splits many lines at a
+time, each up to its trigger when its file name is plain (`_fast_config.line_pattern`, as
+`_fast_config.fast_head` does for one line), the rest by `_fast_config.read_line` (plain
+string searches); the triggers by the trigger readers. Property tests hold each to exactly what the
 grammar's `line` rule accepts and builds. A line neither takes is explained with the grammar.
 Errors are collected with their line and column and the line is left out; every good line
 still loads. Checks that need only the text (file name shape, extension, duplicate lines)
@@ -29,11 +28,9 @@ from ..model.limits import Limits, default_limits
 from ._fast_config import (
     BLANK,
     BUILTIN_EXTENSIONS,
-    FastEvent,
     FastTail,
     RuleRow,
     Tail,
-    fast_event,
     fast_head,
     fast_tail,
     file_name_problem,
@@ -143,33 +140,29 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     # the installed packages for site runtimes. Names with those take the slower way.
     builtin = tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)
     other = _Lines(file, extensions, limits, diags, builtin, keep_lines)
-    seen, take = other.seen, other.take
-    events: dict[str, FastEvent | None] = {}  # None: an event the shortcut leaves to `take`
-    max_len, memo, unseen, crlf = limits.max_line_length, _MEMO, _Unseen.TEXT, "\r" in text
+    seen, take, tails = other.seen, other.take, other.fast
+    max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
+    unseen, crlf = _Unseen.TEXT, "\r" in text
     number = 0
     for found in line_matches(text, line_pattern(builtin).findall):
-        for m in found:
+        for raw, head, lead, name, after, rest in found:
             number += 1
-            raw = m[0]
             if not raw:
-                raw = m[-1]
-                if crlf and raw[-1:] == "\r":
-                    raw = raw[:-1]
+                raw = rest[:-1] if crlf and rest[-1:] == "\r" else rest
             elif len(raw) <= max_len:
-                event = events.get(trig := m[4], unseen)
-                if event is unseen:
-                    event = fast_event(m, keep_lines)
-                    if len(events) < memo:
-                        events[trig] = event
-                if event is not None:
-                    trigger, problems, canonical = event
+                tail = tails.get(after, unseen)
+                if tail is unseen:
+                    tail = fast_tail(after, max_depth, models=keep_lines)
+                    if len(tails) < memo:
+                        tails[after] = tail
+                if tail is not None:
+                    model, problems, comment, canonical = tail
                     if problems:
                         diags.extend(problems_to_diagnostics(
-                            problems, file=file, line=number, column=len(m[1]) + 1,
+                            problems, file=file, line=number, column=len(head) + 1,
                             source_line=raw))
-                    row = new_row(RuleRow, (number, len(m[2]) + 1, len(m[1]) + 1, raw,
-                                         name := m[3], trigger,
-                                         m[16].rstrip(" \t") if m[16] else None))
+                    row = new_row(RuleRow, (number, len(lead) + 1, len(head) + 1, raw, name,
+                                         model, comment))
                     if (key := (name, canonical)) in seen:
                         other.duplicate(row, seen[key])
                     else:
