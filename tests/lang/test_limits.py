@@ -18,7 +18,7 @@ from qbcallbacks.errors import Diagnostic, TriggerError, make_diagnostic, termin
 from qbcallbacks.lang import config as config_module
 from qbcallbacks.lang import lark_with_grammar
 from qbcallbacks.lang import qcb as qcb_module
-from qbcallbacks.lang._fast_config import BUILTIN_EXTENSIONS, line_matches, line_pattern
+from qbcallbacks.lang._fast_config import line_lists
 from qbcallbacks.lang._fast_rows import row_model
 from qbcallbacks.lang.source import cap_diagnostics, iter_line_runs, iter_lines
 from qbcallbacks.model.limits import HARD_MAX_TRIGGER_DEPTH, Limits, limits_from_env
@@ -213,29 +213,21 @@ def test_render_escapes_control_characters_and_keeps_the_caret_under_the_span() 
     assert terminal_safe("tab\tstays") == "tab\tstays"
 
 
-def matched_lines(text: str) -> list[list[str]]:
-    """The text of each line `line_matches` reads, chunk by chunk (a final CR cut, as the
-    reader cuts it)."""
-    find = line_pattern(BUILTIN_EXTENSIONS).findall
-    return [[m[0] or m[-1].removesuffix("\r") for m in chunk]
-            for chunk in line_matches(text, find)]
-
-
 @given(st.text(alphabet="\n\r a\ufeff", max_size=40))
 def test_blank_runs_expand_to_the_same_lines(text: str) -> None:
     expanded: list[str] = []
     for item in iter_line_runs(text):
         expanded.extend([""] * item if isinstance(item, int) else [item])
     assert expanded == list(iter_lines(text))
-    assert [line for lines in matched_lines(text) for line in lines] == expanded
+    assert [line for lines in line_lists(text) for line in lines] == expanded
 
 
-def test_line_matches_cut_big_texts_only_at_line_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_line_lists_cut_big_texts_only_at_line_ends(monkeypatch: pytest.MonkeyPatch) -> None:
     from qbcallbacks.lang import _fast_config
 
     monkeypatch.setattr(_fast_config, "_CHUNK", 4)
-    text = "\ufeffab\r\n\n\ncdefgh\na.py = b-job-self\r\n\nk\n"
-    chunks = matched_lines(text)
+    text = "\ufeffab\r\n\n\ncdefgh\nij\r\n\nk\n"
+    chunks = list(line_lists(text))
     assert len(chunks) > 1
     assert [line for lines in chunks for line in lines] == list(iter_lines(text))
 

@@ -20,11 +20,7 @@ from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
 from ._fast_rows import TriggerRow, event_model, row_model
-from ._fast_trigger import (
-    match_simple_event,
-    parse_compound_row,
-    simple_event_row,
-)
+from ._fast_trigger import match_simple_event, parse_compound_row, simple_event_row
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget
 from .trigger import (
@@ -37,34 +33,29 @@ from .trigger import (
 
 #: Extensions (with the dot) of the built-in runtimes, accepted when no others are given.
 BUILTIN_EXTENSIONS: tuple[str, ...] = tuple(f".{ext}" for ext in SCRIPT_LANGUAGES)
-#: About how many characters of text `line_matches` reads at once. A line costs a tuple in
-#: the list of its chunk, about 150 bytes: the lists of a file of empty lines stay a few
-#: megabytes whatever its size, and a call still reads hundreds of usual lines.
-_CHUNK = 1 << 14
-
-#: What `line_pattern`'s `findall` gives for each line: when `fast_head` takes its start, the
-#: line (without its CR LF), the text before the trigger, the blanks before the name, the name,
-#: the text after the blanks after `=`, and an empty string; for any other line, empty strings
-#: and the line's text (a final CR still on it).
-LineMatch = tuple[str, str, str, str, str, str]
+#: About how many characters of text `line_lists` splits at once: the lists of a file of
+#: empty lines stay a few megabytes whatever its size.
+_CHUNK = 1 << 20
 
 
-def line_matches(text: str,
-                 find: Callable[[str, int, int], list[LineMatch]]) -> Iterator[list[LineMatch]]:
-    """`find` (a `line_pattern`'s `findall`) over the lines of :func:`iter_lines`, a list of
-    one match per line at a time, cut only at line ends: matching a megabyte of lines in one
-    call costs far less than a Python step per line."""
+def line_lists(text: str) -> Iterator[list[str]]:
+    """The lines of :func:`iter_lines`, a list of them at a time: one `str.split` per chunk
+    of text costs far less than a Python step per line."""
     start = 1 if text.startswith("\ufeff") else 0
     end = len(text)
-    if start >= end:
-        return
-    if text[-1] != "\n":  # the pattern ends every line with its LF
-        text += "\n"
-        end += 1
     while start < end:
-        stop = text.find("\n", start + _CHUNK) + 1 if end - start > _CHUNK else end
-        yield find(text, start, stop)
-        start = stop
+        stop = text.find("\n", start + _CHUNK) if end - start > _CHUNK else -1
+        if stop < 0:
+            chunk, start = (text[start:] if start else text), end
+            lines = chunk.split("\n")
+            if chunk.endswith("\n"):
+                lines.pop()  # a final line end does not start a line
+        else:
+            chunk, start = text[start:stop], stop + 1
+            lines = chunk.split("\n")
+        if "\r" in chunk:
+            lines = [line[:-1] if line.endswith("\r") else line for line in lines]
+        yield lines
 
 
 #: Every blank line of every document is this one object: blank lines cost a pointer each.
@@ -214,18 +205,6 @@ def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
 _SAFE_EXTENSION = re.compile(r"\.[a-z0-9_]+\Z")
 
 
-def _head_pattern(extensions: tuple[str, ...]) -> str | None:
-    """The regex of a rule line's start up to its trigger, one group: the file name (see
-    `fast_head`); None if none of `extensions` fits it."""
-    exts = sorted({e[1:] for e in extensions if _SAFE_EXTENSION.match(e)}, key=len,
-                  reverse=True)
-    if not exts:
-        return None
-    alternatives = "|".join(re.escape(e) for e in exts)
-    return (r"[ \t]*([A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
-            rf"\.(?ai:{alternatives}))[ \t]*=[ \t]*")
-
-
 @lru_cache(maxsize=32)
 def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | None] | None:
     """The `match` of the regex that takes the start of a rule line up to its trigger, group 1
@@ -235,21 +214,13 @@ def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | No
     A name it takes is what `file_name_problem` accepts without a word: it starts with a
     letter, digit or `_`, holds only those, `-` and single dots, and ends with a known
     extension (lower-case ASCII here, matched in any ASCII case as `.lower()` compares)."""
-    head = _head_pattern(extensions)
-    return None if head is None else re.compile(head).match
-
-
-@lru_cache(maxsize=32)
-def line_pattern(extensions: tuple[str, ...]) -> re.Pattern[str]:
-    """The regex whose `findall` reads whole lines (each with its LF) into `LineMatch`es: a
-    line that starts as `fast_head` takes it and holds no CR but its line end gives its
-    pieces; any other line only its text.
-
-    The regex stops short of the trigger: matching a trigger here would cost every line what
-    a look-up of the text after `=` saves all but the first line holding that text."""
-    head = _head_pattern(extensions) or "(?!)"
-    lead = head.index("(")  # the blanks before the name get a group of their own
-    return re.compile(rf"((({head[:lead]})({head[lead + 1:]})([^\r\n]*))\r?\n|([^\n]*)\n")
+    exts = sorted({e[1:] for e in extensions if _SAFE_EXTENSION.match(e)}, key=len,
+                  reverse=True)
+    if not exts:
+        return None
+    alternatives = "|".join(re.escape(e) for e in exts)
+    return re.compile(r"[ \t]*([A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
+                      rf"\.(?ai:{alternatives}))[ \t]*=[ \t]*").match
 
 
 #: What the text after a rule line's `=` and its blanks holds, for the shortcut: the trigger

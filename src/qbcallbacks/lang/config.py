@@ -1,9 +1,8 @@
 """Parsing `callbacks.conf` text line by line, so that one bad line never hides another.
 
-Each physical line is split by hand: most by one regex whose `findall` splits many lines at a
-time, each up to its trigger when its file name is plain (`_fast_config.line_pattern`, as
-`_fast_config.fast_head` does for one line), the rest by `_fast_config.read_line` (plain
-string searches); the triggers by the trigger readers. Property tests hold each to exactly what the
+Each physical line is split by hand: most by one regex that takes a plain file name up to the
+trigger (`_fast_config.fast_head`), the others by `_fast_config.read_line` (plain string
+searches), the triggers by the trigger readers; property tests hold both to exactly what the
 grammar's `line` rule accepts and builds. A line neither takes is explained with the grammar.
 Errors are collected with their line and column and the line is left out; every good line
 still loads. Checks that need only the text (file name shape, extension, duplicate lines)
@@ -34,8 +33,7 @@ from ._fast_config import (
     fast_head,
     fast_tail,
     file_name_problem,
-    line_matches,
-    line_pattern,
+    line_lists,
     new_row,
     read_line,
 )
@@ -130,26 +128,30 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     a blank or comment line as its model); bad lines yield only diagnostics (into `diags`).
     With `keep_lines` (a document is wanted) rows hold trigger models, else plain rows too.
 
-    One regex reads a megabyte of lines at a time (`line_pattern`); a line it takes whole (a
-    plain name and one event or two joined) costs a look-up of its trigger text and a row. Any other
-    goes through :meth:`_Lines.take`."""
+    A line the whole-line shortcut (`fast_head`, `fast_tail`) takes costs one regex match
+    and a look-up of its trigger text; any other goes through :class:`_Lines`."""
     rows: list[RuleRow] = []
     lines: list[RuleRow | ConfigLine] = []
     add_row, add_line = rows.append, lines.append
+    other = _Lines(file, extensions, limits, diags)
+    seen = other.seen
     # Only membership is asked of `extensions`: a loader's is lazy, and listing it would scan
     # the installed packages for site runtimes. Names with those take the slower way.
-    builtin = tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)
-    other = _Lines(file, extensions, limits, diags, builtin, keep_lines)
-    seen, take, tails = other.seen, other.take, other.fast
+    head = fast_head(tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)) or _no_head
+    tails: dict[str, FastTail | None] = {}  # None: a text the shortcut leaves to `_Lines`
     max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
-    unseen, crlf = _Unseen.TEXT, "\r" in text
+    unseen = _Unseen.TEXT
     number = 0
-    for found in line_matches(text, line_pattern(builtin).findall):
-        for raw, head, lead, name, after, rest in found:
+    for chunk in line_lists(text):
+        for raw in chunk:
             number += 1
             if not raw:
-                raw = rest[:-1] if crlf and rest[-1:] == "\r" else rest
-            elif len(raw) <= max_len:
+                if keep_lines:
+                    add_line(BLANK)
+                continue
+            m = head(raw) if len(raw) <= max_len else None
+            if m is not None:
+                after = raw[m.end():]
                 tail = tails.get(after, unseen)
                 if tail is unseen:
                     tail = fast_tail(after, max_depth, models=keep_lines)
@@ -157,12 +159,13 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                         tails[after] = tail
                 if tail is not None:
                     model, problems, comment, canonical = tail
+                    name, trig_col = m.group(1), m.end() + 1
                     if problems:
                         diags.extend(problems_to_diagnostics(
-                            problems, file=file, line=number, column=len(head) + 1,
+                            problems, file=file, line=number, column=trig_col,
                             source_line=raw))
-                    row = new_row(RuleRow, (number, len(lead) + 1, len(head) + 1, raw, name,
-                                         model, comment))
+                    row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
+                                         comment))
                     if (key := (name, canonical)) in seen:
                         other.duplicate(row, seen[key])
                     else:
@@ -171,7 +174,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                     if keep_lines:
                         add_line(row)
                     continue
-            entry = take(raw, number) if raw else BLANK
+            entry = other.line(raw, number)
             if entry is not None:
                 if type(entry) is RuleRow:
                     add_row(entry)
@@ -192,19 +195,15 @@ def _no_head(raw: str) -> None:
 
 
 class _Lines:
-    """The lines the whole-line regex does not take, read one by one: by `fast_head` and
-    `fast_tail` when they can, else by `read_line`; keeps the look-ups one file's parse
-    shares between its lines."""
+    """The lines the whole-line shortcut does not take, read one by one with `read_line`;
+    keeps the look-ups one file's parse shares between its lines."""
 
-    __slots__ = ("bad", "diags", "extensions", "fast", "file", "head", "heads", "limits",
-                 "models", "seen", "tails", "texts")
+    __slots__ = ("bad", "diags", "extensions", "file", "heads", "limits", "seen", "tails",
+                 "texts")
 
     def __init__(self, file: str, extensions: Collection[str], limits: Limits,
-                 diags: DiagnosticBudget, builtin: tuple[str, ...], models: bool) -> None:
+                 diags: DiagnosticBudget) -> None:
         self.file, self.extensions, self.limits, self.diags = file, extensions, limits, diags
-        self.head = fast_head(builtin) or _no_head
-        #: Whether rows hold trigger models (a document is wanted) rather than plain rows.
-        self.models = models
         #: The first line of each (file name, canonical trigger text), for duplicates.
         self.seen: dict[tuple[str, str], int] = {}
         # Cached parses hand back one model per distinct trigger text; format each once.
@@ -213,37 +212,7 @@ class _Lines:
         self.texts: dict[int, str] = {}
         self.heads: dict[str, tuple[str, int, Problem | None] | None] = {}
         self.tails: dict[str, Tail] = {}
-        #: What `fast_tail` made of each text after a rule line's `=` (None: not its line).
-        self.fast: dict[str, FastTail | None] = {}
         self.bad: dict[str, tuple[Severity, ...]] = {}
-
-    def take(self, raw: str, number: int) -> RuleRow | ConfigLine | None:
-        """One non-empty line: by the shortcut of `fast_head` and `fast_tail` when it takes
-        the line, else by :meth:`line`."""
-        m = self.head(raw) if len(raw) <= self.limits.max_line_length else None
-        if m is None:
-            return self.line(raw, number)
-        after = raw[m.end():]
-        fast = self.fast
-        tail = fast.get(after, _Unseen.TEXT)
-        if tail is _Unseen.TEXT:
-            tail = fast_tail(after, self.limits.max_trigger_depth, models=self.models)
-            if len(fast) < _MEMO:
-                fast[after] = tail
-        if tail is None:
-            return self.line(raw, number)
-        model, problems, comment, canonical = tail
-        name, trig_col = m.group(1), m.end() + 1
-        if problems:
-            self.diags.extend(problems_to_diagnostics(
-                problems, file=self.file, line=number, column=trig_col, source_line=raw))
-        row: RuleRow = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
-                                         comment))
-        if (key := (name, canonical)) in self.seen:
-            self.duplicate(row, self.seen[key])
-        else:
-            self.seen[key] = number
-        return row
 
     def line(self, raw: str, number: int) -> RuleRow | ConfigLine | None:
         """One line: a rule as its row, a blank or comment line as its model, None if bad."""

@@ -1,10 +1,10 @@
-"""The whole-line regex of the callbacks.conf reader (`_fast_config.line_pattern`).
+"""Each line of a callbacks.conf is reported as that line read alone.
 
-It splits many lines per call, each up to its trigger when its file name is plain. Two
-properties hold it: a line it splits is split as the per-line shortcut (`fast_head`) splits
-it, which the tests of test_parse_fast_path.py hold to the grammar; and a file read in chunks
-reports each line exactly as that line read alone, line numbers, columns, limits and all,
-whatever blank, CR, byte order mark or bad line surrounds it.
+The reader splits the text a chunk at a time and reads most lines by shortcuts with caches
+shared between lines (`_fast_config.line_lists`, `fast_head`, `fast_tail`); whatever blank,
+CR, byte order mark, bad or over-long line surrounds a line, its rows and diagnostics (line,
+columns, message) are those of the line alone. The tests of test_parse_fast_path.py hold each
+line alone to the grammar.
 """
 
 from __future__ import annotations
@@ -12,18 +12,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
-from hypothesis.extra.lark import from_lark
 
-from qbcallbacks.lang import _fast_config, lark_with_grammar, parse_config
-from qbcallbacks.lang._fast_config import (
-    BUILTIN_EXTENSIONS,
-    fast_head,
-    line_pattern,
-)
+from qbcallbacks.lang import _fast_config, parse_config
 from qbcallbacks.model.limits import Limits
 
-grammar_lines = from_lark(lark_with_grammar("callbacks.lark"), start="line")
-#: Pieces of lines: usual ones, and those on the regex's edges (blanks, tabs, `=` in a name, a
+#: Pieces of lines: usual ones, and those on the readers' edges (blanks, tabs, `=` in a name, a
 #: CR, NUL, non-ASCII letters and blanks, a byte order mark, keywords in odd case, a line over
 #: the length limit the tests set).
 PIECES = ["a.py", "b-c.PL", "x.qcb", "a=b.py", " = ", "=", "\t", " ", "done-job-self",
@@ -31,28 +24,6 @@ PIECES = ["a.py", "b-c.PL", "x.qcb", "a=b.py", " = ", "=", "\t", " ", "done-job-
           "-1-2", " # c", "#", " && y-job-parent", "||", " or ", " AND ", "(", ")", "\r",
           "\x00", "é", "\u3000", "\ufeff", "\n", "\n", "a.txt", "z" * 90]
 lines = st.lists(st.sampled_from(PIECES), max_size=14).map("".join)
-one_lines = st.one_of(grammar_lines, lines.map(lambda text: text.replace("\n", "")))
-
-
-@given(one_lines)
-@example("a.py = done-job-self")
-@example(" \ta.Py\t=DONE-JOB-PARENT-3 \t# c \t")
-@example("a.py = x-job-self #a\rb")
-@example("a=b.py = x-job-self")
-def test_a_line_the_regex_takes_is_split_as_the_line_shortcut_splits_it(raw: str) -> None:
-    m = line_pattern(BUILTIN_EXTENSIONS).fullmatch(raw + "\n")
-    assert m is not None  # every line is matched, by one alternative or the other
-    head_match = fast_head(BUILTIN_EXTENSIONS)(raw)  # type: ignore[misc]
-    if m.group(1) is None:
-        assert m.group(m.re.groups) == raw
-        assert head_match is None or "\r" in raw
-        return
-    line, head, lead, name, after = m.group(1, 2, 3, 4, 5)
-    assert line == raw and "\r" not in raw
-    assert head_match is not None
-    assert (head_match.group(1), head_match.start(1), head_match.end()) == (
-        name, len(lead), len(head))
-    assert after == raw[head_match.end():]
 
 
 def reported(text: str, limits: Limits, shift: int) -> tuple[list[object], list[object]]:
@@ -66,7 +37,7 @@ def reported(text: str, limits: Limits, shift: int) -> tuple[list[object], list[
     return rows, diags
 
 
-@given(lines, st.sampled_from([8, 64, 1 << 14]))
+@given(lines, st.sampled_from([8, 64, 1 << 20]))
 @example("a.py = done-job-self\r\n\n\ufeffb.py = x-job-self\r\r\nc.py=d-job-self", 8)
 def test_a_file_read_in_chunks_reports_each_line_as_that_line_alone(text: str,
                                                                     chunk: int) -> None:
@@ -89,8 +60,8 @@ def test_a_file_read_in_chunks_reports_each_line_as_that_line_alone(text: str,
     assert whole == alone
 
 
-def test_usual_lines_are_split_at_their_trigger() -> None:
-    find = line_pattern(BUILTIN_EXTENSIONS).findall
-    text = "a.py = done-job-self\r\n b.qcb\t=\tx-work-self-* # c\n# only a comment\n\n"
-    assert [m[4] for m in find(text)] == ["done-job-self", "x-work-self-* # c", "", ""]
-    assert line_pattern(()).findall("a.py = done-job-self\n")[0][-1] == "a.py = done-job-self"
+def test_a_comment_holding_a_carriage_return_is_an_error_as_in_the_grammar() -> None:
+    """The grammar's COMMENT holds no CR: the shortcut must not take such a line either."""
+    parsed = parse_config("a.py = x-job-self #a\rb\n")
+    assert [d.code for d in parsed.diagnostics] == ["QCB109"]
+    assert parse_config("a.py = x-job-self #ab\r\n").ok  # the CR of a CR LF line end
