@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qbcallbacks._records import replace
 from qbcallbacks.lang import parse_trigger
 from qbcallbacks.matching.compile import atom_of, canonical_text, compile_event, compile_trigger
 from qbcallbacks.matching.index import Bucket, RuleEntry, bits, rule_bucket
@@ -76,7 +77,7 @@ def rule_pools(draw: st.DrawFn) -> list[Rule]:
 
 
 def renumber(rules: list[Rule]) -> list[Rule]:
-    return [r.model_copy(update={"position": i, "line": i + 1}) for i, r in enumerate(rules)]
+    return [replace(r, position=i, line=i + 1) for i, r in enumerate(rules)]
 
 
 _job_callbacks = st.lists(

@@ -40,8 +40,7 @@ _new = tuple.__new__
 
 def atom_of(pattern: EventPattern) -> Atom:
     """The atom of one pattern (kinds are literals: one shared string each)."""
-    values = pattern.__dict__  # one lookup, not a pydantic attribute access per field
-    typ, ctx, extra = values["type"], values["context"], values["extra"]
+    typ, ctx, extra = pattern.type, pattern.context, pattern.extra
     if extra == "*":
         extra = None
     elif typ == "subjob":
@@ -49,12 +48,12 @@ def atom_of(pattern: EventPattern) -> Atom:
     if ctx is None:
         return _new(Atom, (None, typ, "global", None, extra))
     if ctx == "self":
-        return _new(Atom, (values["name"], typ, "self", None, extra))
+        return _new(Atom, (pattern.name, typ, "self", None, extra))
     if ctx == "parent":
-        return _new(Atom, (values["name"], typ, "parent", None, extra))
+        return _new(Atom, (pattern.name, typ, "parent", None, extra))
     if ctx.isdigit() and ctx.isascii():
-        return _new(Atom, (values["name"], typ, "id", int(ctx), extra))
-    return _new(Atom, (values["name"], typ, "label", ctx, extra))
+        return _new(Atom, (pattern.name, typ, "id", int(ctx), extra))
+    return _new(Atom, (pattern.name, typ, "label", ctx, extra))
 
 
 class CompiledTrigger(NamedTuple):
@@ -72,30 +71,28 @@ class CompiledTrigger(NamedTuple):
 
 
 def canonical_text(model: TriggerNode) -> str:
-    """`model.format()`, computed from the models' field dicts: a pydantic attribute access
-    costs several type lookups, and a build formats every distinct trigger once. A property
-    test holds the two equal."""
-    values = model.__dict__
+    """`model.format()`, without a method call per node: a build formats every distinct
+    trigger once. A property test holds the two equal."""
     if type(model) is EventPattern:
-        name, extra = values["name"], values["extra"]
+        name, typ, extra = model.name, model.type, model.extra
         if name is None:
-            return values["type"] if extra is None else f"{values['type']}-{extra}"
+            return typ if extra is None else f"{typ}-{extra}"
         if extra is None:
-            return f"{name}-{values['type']}-{values['context']}"
-        return f"{name}-{values['type']}-{values['context']}-{extra}"
-    parts = [canonical_text(op) for op in values["operands"]]
+            return f"{name}-{typ}-{model.context}"
+        return f"{name}-{typ}-{model.context}-{extra}"
+    operands = model.operands  # type: ignore[union-attr] # a compound: not an EventPattern
+    parts = [canonical_text(op) for op in operands]
     if type(model) is AnyOf:
         return " || ".join(parts)
     return " && ".join([f"({part})" if type(op) is AnyOf else part
-                        for op, part in zip(values["operands"], parts, strict=True)])
+                        for op, part in zip(operands, parts, strict=True)])
 
 
 def compile_event(pattern: EventPattern, known: dict[str, CompiledTrigger]) -> CompiledTrigger:
     """The compiled trigger of a lone event pattern (most rules), found in or added to
     `known` (by canonical text): `canonical_text`, `atom_of` and `compile_trigger` in one
     call that reads the fields once, since a build does this for every distinct trigger."""
-    values = pattern.__dict__
-    name, typ, ctx, extra = values["name"], values["type"], values["context"], values["extra"]
+    name, typ, ctx, extra = pattern.name, pattern.type, pattern.context, pattern.extra
     if name is None:
         text = typ if extra is None else f"{typ}-{extra}"
     elif extra is None:
@@ -157,15 +154,14 @@ def _events(node: TriggerNode, out: list[EventPattern]) -> list[EventPattern]:
     if type(node) is EventPattern:
         out.append(node)
     else:
-        for op in node.__dict__["operands"]:
+        for op in node.operands:  # type: ignore[union-attr] # not an EventPattern
             _events(op, out)
     return out
 
 
 def _key(pattern: EventPattern) -> tuple[str | None, ...]:
     # A plain tuple: hashing it is much cheaper than hashing the frozen model.
-    values = pattern.__dict__
-    return (values["name"], values["type"], values["context"], values["extra"])
+    return (pattern.name, pattern.type, pattern.context, pattern.extra)
 
 
 def _mask_test(node: TriggerNode, bits: dict[tuple[str | None, ...], int]) -> MaskTest:
@@ -177,7 +173,7 @@ def _mask_test(node: TriggerNode, bits: dict[tuple[str | None, ...], int]) -> Ma
     if isinstance(node, EventPattern):
         bit = bits[_key(node)]
         return lambda mask: mask & bit != 0
-    operands = node.__dict__["operands"]
+    operands = node.operands
     need = 0
     for op in operands:
         if type(op) is not EventPattern:

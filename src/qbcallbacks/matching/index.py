@@ -274,8 +274,7 @@ def add_entries(rules: Sequence[Rule], entries: dict[RuleEntry, None],
     by_id: dict[int, CompiledTrigger] = {}
     mask = SERIAL_MASK
     for rule in rules:
-        values = rule.__dict__
-        trigger = values["trigger"]
+        trigger = rule.trigger
         compiled = by_id.get(id(trigger))
         if compiled is None:
             compiled = by_id[id(trigger)] = (
@@ -284,7 +283,7 @@ def add_entries(rules: Sequence[Rule], entries: dict[RuleEntry, None],
         # `RuleEntry(...)` with its slots filled here: no Python call per rule.
         entry = _new(RuleEntry)
         entry.rule, entry.born, entry.retired, entry.compiled = rule, gen, None, compiled
-        entry.order = (values["position"] << SERIAL_BITS) | (serial & mask)
+        entry.order = (rule.position << SERIAL_BITS) | (serial & mask)
         entry.text, _, entry.test, entry.simple = compiled
         serial += 1
         entries[entry] = None
