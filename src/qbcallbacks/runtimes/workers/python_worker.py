@@ -365,24 +365,13 @@ def _read_script(path: str, limit: int) -> bytes:
     checked on the descriptor, so a FIFO put where the script was, or a huge file, is refused
     at once instead of hanging or filling the worker."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
+    with open(fd, "rb") as fh:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise OSError(0, f"{path} is not a regular file")
         if info.st_size > limit:
             raise OSError(0, f"{path} is {info.st_size} bytes, over the limit of {limit}")
-        chunks, total = [], 0
-        while total <= limit:
-            chunk = os.read(fd, limit + 1 - total if total else info.st_size + 1)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-    finally:
-        os.close(fd)
-    if total > limit:
-        raise OSError(0, f"{path} grew over the limit of {limit} bytes")
-    return b"".join(chunks)
+        return fh.read(info.st_size + 1)  # never more than the limit, even if it grew
 
 
 def _compile_file(path: str) -> CodeType:
