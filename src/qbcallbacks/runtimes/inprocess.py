@@ -44,7 +44,7 @@ from .api import Invocation, RunResult, log
 from .outcome import Unreadable, describe_exception, exit_outcome
 from .qb import module as qbmodule
 from .qb.answers import answer
-from .scripts import ProgramCache, ScriptRefused, read_script
+from .scripts import ProgramCache, ScriptRefused
 
 _CACHE_SIZE = 512
 
@@ -330,12 +330,7 @@ class InProcessRunner:
             return code
         assert invocation.path is not None
         path = str(invocation.path)
-        try:
-            source = read_script(path, default_limits().max_script_bytes)
-        except (OSError, ScriptRefused):
-            self._files.forget(path)
-            raise
-        return self._files.get(path, source)
+        return self._files.get_file(path, default_limits().max_script_bytes)
 
     def _execute(self, invocation: Invocation, supervisor: Supervisor, cap: int,
                  start: float) -> RunResult:
