@@ -13,7 +13,14 @@ from lark import Token
 from qbcallbacks.config.load import load_directory
 from qbcallbacks.errors import CODES
 from qbcallbacks.lang import parse_config, parse_qcb, trigger_lark
-from qbcallbacks.lang.near_miss import distance, fix_for, near_miss_diagnostics, nearest
+from qbcallbacks.lang.near_miss import (
+    _quiet_context,
+    distance,
+    fix_for,
+    near_miss_diagnostics,
+    nearest,
+    word_warning,
+)
 from qbcallbacks.lang.outline import outline_config, outline_qcb, scan_trigger
 from qbcallbacks.lang.vocabulary import describe, vocabulary, vocabulary_json
 from qbcallbacks.model.documents import QCB_COMMANDS
@@ -231,3 +238,20 @@ def slips(draw: st.DrawFn) -> str:
 def test_nearest_with_its_bounds_equals_the_plain_rule(word: str,
                                                        keywords: tuple[str, ...]) -> None:
     assert nearest(word, keywords) == reference_nearest(word, keywords)
+
+
+@given(st.one_of(slips(), st.text(max_size=10), st.text("selfparentSELFPARENTx1 ", max_size=9)))
+@example("SELF")
+@example("pAreNtxx")
+@example("x1234567")
+@example("s\u0435lf")  # a Cyrillic letter: left to the cached check
+def test_a_context_the_quick_filter_passes_has_no_warning(word: str) -> None:
+    """The filter the near-miss pass runs before the cached check never hides a warning."""
+    if _quiet_context(word):
+        assert word_warning("context", word) is None
+
+
+def test_the_quick_filter_passes_distinct_job_labels() -> None:
+    """A file of distinct labels is decided by the filter, not by the cache it would miss."""
+    assert all(_quiet_context(f"x{i}") for i in range(0, 200_000, 997))
+    assert not _quiet_context("slef") and not _quiet_context("parnet")

@@ -9,13 +9,17 @@ from __future__ import annotations
 import os
 import re
 import stat
+from collections import deque
 from collections.abc import Iterable, Mapping
+from itertools import islice, repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .._records import maker, record
+from .._records import make_many, maker, record
 from ..errors import Diagnostic, SourceError, make_diagnostic
-from ..lang._fast_rows import CompoundRow, EventRow, TriggerRow, row_model
+from ..lang._fast_config import MEMO
+from ..lang._fast_rows import CompoundRow, EventRow, TriggerModel, TriggerRow, row_model
 from ..lang.config import RuleRow, RuleSite, make_rule_site, scan_config
 from ..lang.near_miss import near_miss_rows
 from ..lang.source import (
@@ -30,12 +34,12 @@ from ..lang.source import (
 from ..model.documents import make_rule_line
 from ..model.languages import language_of
 from ..model.limits import Limits, default_limits
-from ..model.rules import Rule, make_rule
+from ..model.rules import Rule
+from ..model.triggers import EventPattern
 from ..runtimes.validate import Validator, Validators, validators
 from .permissions import directory_problems, file_problems
 
 if TYPE_CHECKING:  # a site runtime's own check; the runtime interface loads only if used
-    from ..lang.trigger import TriggerModel
     from ..runtimes.api import Runtime
 
 CONFIG_NAME = "callbacks.conf"
@@ -183,57 +187,100 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
                 diags: list[Diagnostic], position: int, check_scripts: bool,
                 runtimes: Mapping[str, Runtime | Validator], limits: Limits) -> list[Rule]:
     """The rules whose scripts are usable; each script is looked at once, and past the
-    diagnostics limit a bad line is only counted. `rows` is emptied on the way."""
+    diagnostics limit a bad line is only counted. `rows` is emptied on the way.
+
+    The work per line is a few C-level passes over columns of the rows (`make_many`), a batch
+    at a time, each batch of rows freed once its rules are built: a Python step per rule line
+    would cost more than the rest of the load."""
+    verdicts = _verdicts(root, rows, conf, diags, check_scripts, runtimes, limits)
+    if any(verdict is not None for verdict in verdicts.values()):
+        rows[:] = _report_unusable(rows, verdicts, conf, diags, limits)
+    languages = {name: language_of(name) for name in verdicts}
+    shared: dict[TriggerRow, TriggerModel] = {}
     rules: list[Rule] = []
-    real_root = os.path.realpath(root)
-    # Per script name, looked at once: None when its rules load, else the (code, message) of
-    # every line naming it, or () when its own check already reported it.
+    rows.reverse()  # batches are taken from the end, so that each is freed in O(its size)
+    while rows:
+        batch = rows[-_BATCH:]
+        del rows[-_BATCH:]
+        batch.reverse()
+        n, names = len(batch), list(map(_FILE, batch))
+        start = position + len(rules)
+        rules += make_many(Rule, n, (
+            repeat(directory, n), names, map(languages.__getitem__, names),
+            _models(list(map(_TRIGGER, batch)), shared), map(_LINE, batch),
+            map(_FILE_COLUMN, batch), map(_TRIGGER_COLUMN, batch), range(start, start + n)))
+    return rules
+
+
+#: How many rows become rules at once.
+_BATCH = 8192
+_LINE, _FILE_COLUMN, _TRIGGER_COLUMN, _FILE, _TRIGGER = map(itemgetter, (0, 1, 2, 4, 5))
+
+
+def _verdicts(root: Path, rows: list[RuleRow], conf: str, diags: list[Diagnostic],
+              check_scripts: bool, runtimes: Mapping[str, Runtime | Validator],
+              limits: Limits) -> dict[str, tuple[str, str] | tuple[()] | None]:
+    """Per script name, in the order the file first names it: None when its rules load, else
+    the (code, message) of every line naming it, or () when its own check (validated at its
+    first line) already reported it."""
+    first: dict[str, RuleRow] = {}
+    deque(map(first.setdefault, map(_FILE, rows), rows), maxlen=0)
     verdicts: dict[str, tuple[str, str] | tuple[()] | None] = {}
-    languages: dict[str, str] = {}
-    # A trigger's row becomes its model here, once per distinct trigger in the file.
-    models: dict[TriggerRow, TriggerModel] = {}
+    real_root = os.path.realpath(root)
+    for name, row in first.items():
+        verdict = verdicts[name] = _script_verdict(root, real_root, name, limits)
+        if verdict is None and check_scripts:
+            found = _validate(runtimes[Path(name).suffix.lower()], root / name)
+            found += file_problems(root / name, conf, _site(row))
+            diags.extend(found)
+            if any(d.severity == "error" for d in found):
+                verdicts[name] = ()
+    return verdicts
 
-    def model(row: RuleRow) -> TriggerModel:
-        trigger = row.trigger
-        if type(trigger) is not EventRow and type(trigger) is not CompoundRow:
-            return trigger  # type: ignore[return-value]
-        found = models.get(trigger)
-        if found is None:
-            found = models[trigger] = row_model(trigger)
-        return found
 
+def _report_unusable(rows: list[RuleRow],
+                     verdicts: dict[str, tuple[str, str] | tuple[()] | None], conf: str,
+                     diags: list[Diagnostic], limits: Limits) -> list[RuleRow]:
+    """The rows whose script is usable; each other row's verdict is reported on its line
+    (past the diagnostics limit only counted), in line order."""
     room = limits.max_diagnostics - sum(d.file == conf for d in diags)
     dropped = 0
-    add = rules.append
-    rows.reverse()  # taken from the end, so that each row is freed once its rule is built
-    while rows:
-        row = rows.pop()
-        name = row.file
-        try:
-            verdict = verdicts[name]
-        except KeyError:
-            verdict = verdicts[name] = _script_verdict(root, real_root, name, limits)
-            if verdict is None and check_scripts:
-                found = _validate(runtimes[Path(name).suffix.lower()], root / name)
-                found += file_problems(root / name, conf, _site(row))
-                diags.extend(found)
-                if any(d.severity == "error" for d in found):
-                    verdict = verdicts[name] = ()
-            languages[name] = language_of(name)
-        if verdict is not None:
-            if not verdict:
-                continue
+    good: list[RuleRow] = []
+    for row in rows:
+        verdict = verdicts[row.file]
+        if verdict is None:
+            good.append(row)
+        elif verdict:
             if room > 0:
                 diags.append(_on_line(verdict, row, conf))
                 room -= 1
             else:
                 dropped += 1
-            continue
-        add(make_rule(directory, name, languages[name], model(row), row.line, row.file_column,
-                      row.trigger_column, position + len(rules)))
     if dropped:
         diags.append(summary_diagnostic(conf, dropped, dropped, limits.max_diagnostics))
-    return rules
+    return good
+
+
+def _models(triggers: list[TriggerModel | TriggerRow],
+            shared: dict[TriggerRow, TriggerModel]) -> list[TriggerModel]:
+    """The model of each trigger, a model being its own; equal rows share one, across the
+    file while `shared` (the models of the rows seen first) holds fewer than MEMO."""
+    rows = [t for t in triggers if type(t) is EventRow or type(t) is CompoundRow]
+    if not rows:
+        return triggers  # type: ignore[return-value] # every one is a model
+    new = [t for t in dict.fromkeys(rows) if t not in shared]
+    events = [t for t in new if type(t) is EventRow]
+    made: dict[TriggerRow, TriggerModel] = dict(zip(events, make_many(EventPattern, len(events), (
+        repeat("event"), *[map(itemgetter(i), events) for i in range(4)])), strict=True))
+    if len(events) < len(new):
+        made.update((t, row_model(t)) for t in new if type(t) is CompoundRow)
+    if len(shared) < MEMO:
+        shared.update(islice(made.items(), MEMO - len(shared)))
+    made.update(shared)
+    if len(rows) == len(triggers):
+        return list(map(made.__getitem__, triggers))  # type: ignore[arg-type] # rows only
+    return [made[t] if type(t) is EventRow or type(t) is CompoundRow else t  # type: ignore[misc]
+            for t in triggers]
 
 
 def _site(row: RuleRow) -> RuleSite:

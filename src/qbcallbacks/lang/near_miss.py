@@ -133,6 +133,22 @@ def word_warning(kind: str, word: str) -> tuple[str, str] | None:
     return "QCB221", f"context {word!r} is read as a job label; did you mean '{near}'?"
 
 
+#: The letters of the context keywords, in either case, for a table that deletes them.
+_KEYWORD_LETTERS = dict.fromkeys(map(ord, "".join(_CONTEXT_KEYWORDS).upper()
+                                     + "".join(_CONTEXT_KEYWORDS)))
+
+
+def _quiet_context(word: str) -> bool:
+    """True when `word_warning("context", word)` is surely None, decided without its cache:
+    a file of distinct job labels would miss that cache on every line.
+
+    A plain ASCII label (no control or blank character) has no label problem, and is a slip
+    of a keyword only within that keyword's length bounds (4 to 8 letters for both) and with
+    at most two letters outside it, hence outside the letters of both keywords."""
+    return word.isdigit() or (word.isascii() and word.isprintable() and " " not in word and (
+        not 4 <= len(word) <= 8 or len(word.translate(_KEYWORD_LETTERS)) > 2))
+
+
 def piece_warnings(pieces: Iterable[Piece]) -> list[tuple[str, str, Piece]]:
     """(code, message, piece) for every near-miss among the pieces of one trigger."""
     out: list[tuple[str, str, Piece]] = []
@@ -162,10 +178,12 @@ def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel | Tr
                     ) -> list[Diagnostic]:
     """Near-miss warnings for rule lines given as (line number, text, trigger)."""
     diags: list[Diagnostic] = []
+    quiet = _quiet_context
     for number, source_line, trigger in lines:
         if type(trigger) is EventPattern or type(trigger) is EventRow:  # most lines: one event
+            context = trigger.context
             if not (word_warning("name", trigger.name or "")
-                    or word_warning("context", trigger.context or "")):
+                    or (context and not quiet(context) and word_warning("context", context))):
                 continue
         elif not any(word_warning("name", e.name or "") or word_warning("context", e.context or "")
                      for e in trigger.events()):
