@@ -169,16 +169,19 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 if tail is not None:
                     model, problems, comment, canonical = tail
                     name, trig_col = m.group(1), m.end() + 1
+                    known = seen.get(name)
+                    if known is None:
+                        known = seen[name] = (name, {})
+                    name, firsts = known  # one string per file name, for every row and rule
                     if problems:
                         diags.extend(problems_to_diagnostics(
                             problems, file=file, line=number, column=trig_col,
                             source_line=raw))
                     row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
                                          comment))
-                    if (key := (name, canonical)) in seen:
-                        other.duplicate(row, seen[key])
-                    else:
-                        seen[key] = number
+                    first = firsts.setdefault(canonical, number)
+                    if first != number:
+                        other.duplicate(row, first)
                     add_row(row)
                     if keep_lines:
                         add_line(row)
@@ -213,8 +216,10 @@ class _Lines:
     def __init__(self, file: str, extensions: Collection[str], limits: Limits,
                  diags: DiagnosticBudget) -> None:
         self.file, self.extensions, self.limits, self.diags = file, extensions, limits, diags
-        #: The first line of each (file name, canonical trigger text), for duplicates.
-        self.seen: dict[tuple[str, str], int] = {}
+        #: Per file name: the name itself (one string, shared by its rows) and the first line
+        #: of each canonical trigger text, for duplicates. Nested rather than keyed by pairs:
+        #: no pair per line is kept.
+        self.seen: dict[str, tuple[str, dict[str, int]]] = {}
         # Cached parses hand back one model per distinct trigger text; format each once.
         # Every model in here is held by a row, so ids are not reused; past _MEMO entries it
         # starts over.
@@ -259,12 +264,12 @@ class _Lines:
             if len(texts) >= _MEMO:
                 texts.clear()
             canonical = texts[id(trigger)] = trigger.format()
-        key = (row.file, canonical)
-        first = self.seen.get(key)
-        if first is not None:
+        entry = self.seen.get(row.file)
+        if entry is None:
+            entry = self.seen[row.file] = (row.file, {})
+        first = entry[1].setdefault(canonical, row.line)
+        if first != row.line:
             self.duplicate(row, first)
-        else:
-            self.seen[key] = row.line
 
     def duplicate(self, row: RuleRow, first: int) -> None:
         """Warn that `row` repeats the rule of line `first`."""

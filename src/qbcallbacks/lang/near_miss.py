@@ -13,6 +13,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from itertools import filterfalse
+from operator import attrgetter, itemgetter
 from typing import TYPE_CHECKING
 
 from ..errors import Diagnostic, make_diagnostic
@@ -133,20 +135,15 @@ def word_warning(kind: str, word: str) -> tuple[str, str] | None:
     return "QCB221", f"context {word!r} is read as a job label; did you mean '{near}'?"
 
 
-#: The letters of the context keywords, in either case, for a table that deletes them.
-_KEYWORD_LETTERS = dict.fromkeys(map(ord, "".join(_CONTEXT_KEYWORDS).upper()
-                                     + "".join(_CONTEXT_KEYWORDS)))
-
-
-def _quiet_context(word: str) -> bool:
-    """True when `word_warning("context", word)` is surely None, decided without its cache:
-    a file of distinct job labels would miss that cache on every line.
-
-    A plain ASCII label (no control or blank character) has no label problem, and is a slip
-    of a keyword only within that keyword's length bounds (4 to 8 letters for both) and with
-    at most two letters outside it, hence outside the letters of both keywords."""
-    return word.isdigit() or (word.isascii() and word.isprintable() and " " not in word and (
-        not 4 <= len(word) <= 8 or len(word.translate(_KEYWORD_LETTERS)) > 2))
+#: The `match` of a regex that takes a context `word_warning` surely passes in silence,
+#: decided without its cache (a file of distinct job labels would miss it on every line):
+#: digits, or a plain ASCII label (no control or blank character, so no label problem) that
+#: cannot be a slip of `self` or `parent`: a slip stays within 4 to 8 characters and has at
+#: most two outside the keyword, hence outside the letters of both keywords. Each branch is
+#: linear: the letter classes of the last one are disjoint.
+_quiet_context = re.compile(
+    r"[0-9]*\Z|(?=[!-~]*\Z)(?:[!-~]{0,3}|[!-~]{9,}"
+    r"|(?:[selfparntSELFPARNT]*[^selfparntSELFPARNT]){3}[!-~]*)\Z").match
 
 
 def piece_warnings(pieces: Iterable[Piece]) -> list[tuple[str, str, Piece]]:
@@ -169,9 +166,25 @@ def near_miss_diagnostics(parsed: ParsedConfig) -> list[Diagnostic]:
                                          for s in parsed.rules))
 
 
-def near_miss_rows(file: str, rows: Iterable[RuleRow]) -> list[Diagnostic]:
-    """:func:`near_miss_diagnostics` for the rows of :func:`~.config.scan_config`."""
-    return near_miss_lines(file, ((r.line, r.source_line, r.trigger) for r in rows))
+def near_miss_rows(file: str, rows: list[RuleRow]) -> list[Diagnostic]:
+    """:func:`near_miss_diagnostics` for the rows of :func:`~.config.scan_config`.
+
+    The words of the lone events are judged once each, from their sets; when none warns,
+    only the compound triggers' lines are looked at one by one."""
+    triggers = list(map(itemgetter(5), rows))
+    events = [t for t in triggers if type(t) is EventRow or type(t) is EventPattern]
+    if any(word_warning("name", w or "") for w in set(map(_NAME, events))) or any(
+            word_warning("context", c)
+            for c in filterfalse(_quiet_context, set(filter(None, map(_CONTEXT, events))))):
+        kept: Iterable[RuleRow] = rows
+    elif len(events) == len(triggers):
+        return []
+    else:
+        kept = [r for r in rows if type(r[5]) is not EventRow and type(r[5]) is not EventPattern]
+    return near_miss_lines(file, ((r.line, r.source_line, r.trigger) for r in kept))
+
+
+_NAME, _CONTEXT = attrgetter("name"), attrgetter("context")
 
 
 def near_miss_lines(file: str, lines: Iterable[tuple[int, str, TriggerModel | TriggerRow]],
