@@ -160,7 +160,8 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 continue
             m = head(raw) if len(raw) <= max_len else None
             if m is not None:
-                after = raw[m.end():]
+                end = m.end()
+                after = raw[end:]
                 tail = tails.get(after, unseen)
                 if tail is unseen:
                     tail = fast_tail(after, max_depth, models=keep_lines)
@@ -168,7 +169,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                         tails[after] = tail
                 if tail is not None:
                     model, problems, comment, canonical = tail
-                    name, trig_col = m.group(1), m.end() + 1
+                    name, trig_col = m[1], end + 1
                     known = seen.get(name)
                     if known is None:
                         known = seen[name] = (name, {})
