@@ -160,8 +160,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 continue
             m = head(raw) if len(raw) <= max_len else None
             if m is not None:
-                end = m.end()
-                after = raw[end:]
+                after = raw[(end := m.end()):]
                 tail = tails.get(after, unseen)
                 if tail is unseen:
                     tail = fast_tail(after, max_depth, models=keep_lines)
@@ -170,10 +169,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 if tail is not None:
                     model, problems, comment, canonical = tail
                     name, trig_col = m[1], end + 1
-                    known = seen.get(name)
-                    if known is None:
-                        known = seen[name] = (name, {})
-                    name, firsts = known  # one string per file name, for every row and rule
+                    name, firsts = seen.get(name) or other.first_of(name)  # one str a name
                     if problems:
                         diags.extend(problems_to_diagnostics(
                             problems, file=file, line=number, column=trig_col,
@@ -265,12 +261,15 @@ class _Lines:
             if len(texts) >= _MEMO:
                 texts.clear()
             canonical = texts[id(trigger)] = trigger.format()
-        entry = self.seen.get(row.file)
-        if entry is None:
-            entry = self.seen[row.file] = (row.file, {})
-        first = entry[1].setdefault(canonical, row.line)
+        first = (self.seen.get(row.file) or self.first_of(row.file))[1].setdefault(
+            canonical, row.line)
         if first != row.line:
             self.duplicate(row, first)
+
+    def first_of(self, name: str) -> tuple[str, dict[str, int]]:
+        """The entry of `seen` for a file name not named before."""
+        entry = self.seen[name] = (name, {})
+        return entry
 
     def duplicate(self, row: RuleRow, first: int) -> None:
         """Warn that `row` repeats the rule of line `first`."""
