@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from enum import Enum
 from itertools import repeat
 from operator import itemgetter
 
@@ -41,6 +40,7 @@ from ._fast_config import (
     read_line,
 )
 from ._fast_config import MEMO as _MEMO
+from ._fast_shapes import Atoms
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
@@ -148,8 +148,8 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     # the installed packages for site runtimes. Names with those take the slower way.
     head = fast_head(tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)) or _no_head
     tails: dict[str, FastTail | None] = {}  # None: a text the shortcut leaves to `_Lines`
+    atoms: Atoms = {}  # the events the shape reader has read, by spelling
     max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
-    unseen = _Unseen.TEXT
     number = 0
     for chunk in line_lists(text):
         for raw in chunk:
@@ -160,20 +160,21 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 continue
             m = head(raw) if len(raw) <= max_len else None
             if m is not None:
-                after = raw[m.end():]
-                tail = tails.get(after, unseen)
-                if tail is unseen:
-                    tail = fast_tail(after, max_depth, models=keep_lines)
+                lead, name, after = m.groups()  # one call, rather than one per position
+                if after in tails:
+                    tail = tails[after]
+                else:
+                    tail = fast_tail(after, max_depth, atoms, models=keep_lines)
                     if len(tails) < memo:
                         tails[after] = tail
                 if tail is not None:
                     model, problems, comment, canonical = tail
-                    name, trig_col = m.group(1), m.end() + 1
+                    trig_col = len(raw) - len(after) + 1
                     if problems:
                         diags.extend(problems_to_diagnostics(
                             problems, file=file, line=number, column=trig_col,
                             source_line=raw))
-                    row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
+                    row = new_row(RuleRow, (number, len(lead) + 1, trig_col, raw, name, model,
                                          comment))
                     if (key := (name, canonical)) in seen:
                         other.duplicate(row, seen[key])
@@ -190,12 +191,6 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 if keep_lines:
                     add_line(entry)
     return rows, lines
-
-
-class _Unseen(Enum):
-    """What a look-up of a text the shortcut has not read yet gives."""
-
-    TEXT = 0
 
 
 def _no_head(raw: str) -> None:
