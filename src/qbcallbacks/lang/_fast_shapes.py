@@ -88,7 +88,7 @@ def atom(text: str, name: str, typ: str, ctx: str,
 
 @lru_cache(maxsize=1024)
 def shape_plan(skeleton: tuple[str, ...],
-               ) -> tuple[Callable[[list[EventPattern]], TriggerModel], str] | None:
+               ) -> tuple[Callable[[list[tuple[EventPattern, str]]], TriggerModel], str] | None:
     """What makes the model from the events' models, and the canonical format string, for
     texts whose pieces between events are `skeleton` (one more than the events); None when
     the compound reader rejects that skeleton.
@@ -120,9 +120,10 @@ def _plan(row: TriggerRow, leaves: list[int]) -> Plan:
 
 
 def _template(plan: Plan) -> str:
-    """The canonical text of a plan with `{i}` where event i goes (as `format` writes it)."""
+    """The canonical text of a plan with `{i[1]}` where event i's text goes (as `format`
+    writes it), for `str.format` over the events' (model, text) pairs."""
     if isinstance(plan, int):
-        return f"{{{plan}}}"
+        return f"{{{plan}[1]}}"
     kind, ops = plan
     if kind == "or":
         return " || ".join(_template(op) for op in ops)
@@ -130,12 +131,12 @@ def _template(plan: Plan) -> str:
                        else _template(op) for op in ops)
 
 
-def _builder(plan: Plan) -> Callable[[list[EventPattern]], TriggerModel]:
-    """A function making the model of `plan` from the events' models: one expression of
+def _builder(plan: Plan) -> Callable[[list[tuple[EventPattern, str]]], TriggerModel]:
+    """A function making the model of `plan` from the events' (model, text): one expression of
     constructor calls, compiled once per shape (the plan holds only ints and "and"/"or")."""
     def expression(node: Plan) -> str:
         if isinstance(node, int):
-            return f"e[{node}]"
+            return f"e[{node}][0]"
         kind, ops = node
         inner = ", ".join(expression(op) for op in ops)
         return (f"_all(({inner},), 'and')" if kind == "and" else f"_any(({inner},), 'or')")
@@ -155,21 +156,20 @@ def read_shaped(text: str, atoms: Atoms) -> tuple[TriggerModel, str] | None:
     parts = _SPLIT(text)
     if len(parts) == 1:
         return None
-    models: list[EventPattern] = []
-    texts: list[str] = []
+    found: list[tuple[EventPattern, str]] = []
+    add = found.append
     for at in range(1, len(parts) - 1, _STRIDE):
         spelled = parts[at]
         if spelled in atoms:
-            found = atoms[spelled]
+            event = atoms[spelled]
         else:
-            found = atom(spelled, parts[at + 1], parts[at + 2], parts[at + 3], parts[at + 4])
+            event = atom(*parts[at:at + 5])
             if len(atoms) < ATOM_MEMO:
-                atoms[spelled] = found
-        if found is None:
+                atoms[spelled] = event
+        if event is None:
             return None
-        models.append(found[0])
-        texts.append(found[1])
+        add(event)
     shape = shape_plan(tuple(parts[::_STRIDE]))
     if shape is None:
         return None
-    return shape[0](models), shape[1].format(*texts)
+    return shape[0](found), shape[1].format(*found)

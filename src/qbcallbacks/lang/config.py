@@ -15,7 +15,6 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from itertools import repeat
-from operator import itemgetter
 
 from .._records import make_many, maker, record
 from ..errors import Diagnostic, Severity, make_diagnostic
@@ -100,11 +99,12 @@ def parse_config(text: str, file: str = "callbacks.conf",
         rows, lines = _scan(text, file, extensions, limits, diags, keep_lines=True)
         # The records of every rule line at once (`make_many`, one pass per field), then the
         # sites that hold them.
+        # The rows' columns come from one transposition (`zip`), not a call per row and field.
         n = len(rows)
-        rule_lines = make_many(RuleLine, n, (_RULE, *[map(itemgetter(i), rows)
-                                                     for i in (4, 5, 6)]))
-        sites = make_many(RuleSite, n, (*[map(itemgetter(i), rows) for i in (0, 1, 2, 3)],
-                                        rule_lines))
+        cols = tuple(zip(*rows, strict=True)) if rows else ((),) * len(RuleRow._fields)
+        rule_lines = make_many(RuleLine, n, (_RULE, cols[4], cols[5], cols[6]))
+        sites = make_many(RuleSite, n, (*cols[:4], rule_lines))
+        del cols
         document = None
         if not diags.has_error:
             take = iter(rule_lines).__next__
