@@ -149,8 +149,7 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     head = fast_head(tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)) or _no_head
     tails: dict[str, FastTail | None] = {}  # None: a text the shortcut leaves to `_Lines`
     atoms: Atoms = {}  # the events the shape reader has read, by spelling
-    max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
-    number = 0
+    max_len, max_depth, memo, number = limits.max_line_length, limits.max_trigger_depth, _MEMO, 0
     for chunk in line_lists(text):
         for raw in chunk:
             number += 1
