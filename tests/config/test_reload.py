@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 import threading
 import time
 
@@ -184,3 +185,34 @@ def test_a_big_reload_is_built_while_the_matcher_goes_on(tmp_path, big_configs):
         assert d.wait_idle(60)
         assert len(d.audit.events(d.session)) == sent + 2
     assert [(c.callback, c.job_id) for c in rt.calls] == [("b.qcb", 7), ("a.qcb", 7)]
+
+
+@pytest.mark.parametrize("budget", [600.0, 0.05])
+def test_a_reload_shortens_the_switch_interval_only_while_it_builds(tmp_path, monkeypatch,
+                                                                     budget):
+    from qbcallbacks.dispatch import reload as reload_module
+
+    seen: list[float] = []
+    real_check = reload_module._Run.check
+
+    def check(run):
+        seen.append(sys.getswitchinterval())
+        real_check(run)
+
+    monkeypatch.setattr(reload_module._Run, "check", check)
+    before = sys.getswitchinterval()
+    d, _rt, root, _ = make(tmp_path, {"a.qcb": "complete-job-self"},
+                           settings=DispatcherSettings(reload_budget=budget))
+    with d:
+        big_config(root, 20_000)
+        found = d.reload()
+        if budget < 1:  # abandoned: the late loader stops at its next check
+            assert [x.code for x in found] == ["QCB150"]
+            d._book._worker.join(60)
+            assert seen and seen[0] == reload_module.SWITCH_INTERVAL
+        else:
+            assert found == [] and len(d.rules) == 20_001
+            # Every check of the build but the last one (made as the build is queued).
+            assert seen and seen[:-1].count(reload_module.SWITCH_INTERVAL) == len(seen) - 1
+        assert before > reload_module.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == before

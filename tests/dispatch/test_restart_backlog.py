@@ -155,3 +155,42 @@ def test_recovered_reads_as_a_sequence_of_the_firings_as_they_stand(tmp_path):
         assert d.wait_idle(30)
         assert [r.job for r in d.recovered] == [7] and d.recovered[0].status == "ok"
         assert list(d.recovered) == [d.recovered[0]] and d.recovered[-1:] == [d.recovered[0]]
+
+
+def test_an_orphan_waits_for_its_run_as_the_bare_firing(tmp_path):
+    from collections.abc import Callable
+
+    from qbcallbacks.config.load import load_directory
+    from qbcallbacks.dispatch.recovery import recover, settle
+
+    root = str(write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"}))
+    audit = str(tmp_path / "audit.db")
+    store = open_audit(audit)
+    store.begin_session()
+    store.record_batch([], [PendingFiring(
+        event_seq=i, ordinal=0, event=Event(name="complete", type="job", job=i + 1, extra="x"),
+        job=i + 1, callback="a.qcb", directory=root, trigger="complete-job-self",
+        language="qcb", code="print(1)" if i == 1 else None) for i in range(3)])
+    Backend.crash(store)
+    store = open_audit(audit)
+    store.begin_session()
+    found = recover(store, open_journal(store))
+    rows = list(found.orphans)
+
+    class Writer:
+        def outcome(self, firing_id: int, result: RunResult) -> None:
+            raise AssertionError(f"firing {firing_id} should run again, not {result.status}")
+
+        def retry(self, what: Callable[[], object]) -> object:
+            return what()
+
+    rules = load_directory(root).rules
+    pages = list(settle(found.orphans, rules, SETTINGS, Writer()))
+    reruns = [f for page in pages for f in page]
+    store.close()
+    assert len(rows) == 3 and all(type(r) is FiringRecord for r in rows)
+    assert all(type(f) is PendingFiring for f in reruns)
+    assert [f.model_dump() for f in reruns] == [
+        r.model_dump(include=set(PendingFiring.model_fields)) for r in rows]
+    assert reruns[1].code == "print(1)" and reruns[0].event.extra == "x"
+    assert [f.id for f in reruns] == [r.id for r in rows] and all(f.id for f in reruns)

@@ -59,7 +59,9 @@ class Lanes:
                  per_runtime: Mapping[str, int], default_per_runtime: int) -> None:
         self._execute = execute
         self._lock = threading.Lock()
-        self._lanes: dict[int, deque[PendingFiring]] = {}
+        #: Per job with a run in progress, the runs waiting behind it; None while none wait
+        #: (most jobs: thousands of runs in flight need no queue object each).
+        self._lanes: dict[int, deque[PendingFiring] | None] = {}
         self._overall = threading.BoundedSemaphore(max(1, overall))
         self._pools: dict[str, _Pool] = {}
         self._per_runtime = dict(per_runtime)
@@ -68,20 +70,24 @@ class Lanes:
 
     def submit(self, run: PendingFiring) -> None:
         with self._lock:
-            lane = self._lanes.get(run.job)
-            if lane is not None:
-                lane.append(run)
+            lanes = self._lanes
+            if run.job in lanes:
+                lane = lanes[run.job]
+                if lane is None:
+                    lanes[run.job] = deque((run,))
+                else:
+                    lane.append(run)
                 return
-            self._lanes[run.job] = deque()
+            lanes[run.job] = None
         self._start(run)
 
     def cancel_waiting(self) -> list[PendingFiring]:
         """Take every run still waiting in a lane (not started); the lanes stay open so that
         runs in progress finish normally."""
         with self._lock:
-            taken = [r for lane in self._lanes.values() for r in lane]
-            for lane in self._lanes.values():
-                lane.clear()
+            taken = [r for lane in self._lanes.values() if lane for r in lane]
+            for job in self._lanes:
+                self._lanes[job] = None
         return taken
 
     def close(self) -> None:

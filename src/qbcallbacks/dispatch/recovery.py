@@ -8,7 +8,8 @@ position are matched again in order, as if emitted anew.
 
 A dead host may leave any number of both, so neither is ever held in memory whole: the
 orphans are claimed with one update and read back a page at a time, each page only once the
-runs have room for it (`settle`); the journal is read lazily, within the queue's bound.
+runs have room for it (`settle`), and a re-run waits as the bare firing, not the trail row;
+the journal is read lazily, within the queue's bound.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Protocol, TypeVar, overload
 from ..audit.journal import JournalEntry
 from ..audit.records import FiringRecord, PendingFiring
 from ..audit.store import AuditStore, EventJournal
+from ..model._base import trusted_from
 from ..model.rules import Rule
 from ..runtimes.api import RunResult
 from .settings import DispatcherSettings
@@ -31,6 +33,8 @@ log = logging.getLogger("qbcallbacks.dispatch")
 
 #: Orphans read from the trail at a time when they are only looked at.
 PAGE = 512
+#: What a run needs of an orphan: the firing, without what the trail row adds.
+_RUN_FIELDS = tuple(PendingFiring.model_fields)
 
 
 class Retry(Protocol):
@@ -122,13 +126,20 @@ def settle(orphans: Orphans, rules: Sequence[Rule], settings: DispatcherSettings
             for rec in page:
                 reason = _why_not(rec, configured, settings)
                 if reason is None:
-                    rerun.append(rec)
+                    rerun.append(_to_run(rec))
                 else:
                     writer.outcome(rec.id, RunResult(status="lost", error=reason))
             writer.retry(orphans.store.flush)
             yield rerun
     except Exception:
         log.exception("settling the firings a previous host left failed")
+
+
+def _to_run(rec: FiringRecord) -> PendingFiring:
+    """The firing of an orphan alone (a copy of valid data: no validation): a trail row
+    weighs about three times as much, and up to `max_backlog` re-runs wait in memory."""
+    values = rec.__dict__
+    return trusted_from(PendingFiring, {name: values[name] for name in _RUN_FIELDS})
 
 
 def _why_not(rec: FiringRecord, configured: set[tuple[str, str]],
