@@ -140,9 +140,12 @@ def maker(cls: type[R]) -> Callable[..., R]:
     values: no `__post_init__` check, no defaults. For values a parser has just accepted."""
     names = field_names(cls)
     params = ", ".join(f"_{i}" for i in range(len(names)))
-    body = "".join(f"    _s{i}(o, _{i})\n" for i in range(len(names)))
-    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
-    namespace.update({f"_s{i}": s for i, s in enumerate(_setters(cls))})
+    body = "".join(f"    _set(_d{i}, o, _{i})\n" for i in range(len(names)))
+    # The slot descriptors' shared `__set__`, called unbound: a little cheaper than each
+    # descriptor's bound one, and the class's refusing `__setattr__` is not in the way.
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls,
+                                 "_set": type(getattr(cls, names[0])).__set__}
+    namespace.update({f"_d{i}": getattr(cls, n) for i, n in enumerate(names)})
     # A generated function, as dataclasses makes `__init__`: one direct call per field.
     exec(f"def make({params}):\n    o = _new(_cls)\n{body}    return o\n", namespace)
     make: Callable[..., R] = namespace["make"]

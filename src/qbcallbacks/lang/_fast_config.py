@@ -20,6 +20,7 @@ from ..model.documents import FILENAME_RE, BlankLine, ConfigLine, make_comment_l
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
 from ._fast_rows import TriggerRow, event_model, row_model
+from ._fast_shapes import Atoms, read_shaped
 from ._fast_trigger import match_simple_event, parse_compound_row, simple_event_row
 from ._trigger_build import Problem, shorten
 from .source import DiagnosticBudget
@@ -207,8 +208,9 @@ _SAFE_EXTENSION = re.compile(r"\.[a-z0-9_]+\Z")
 
 @lru_cache(maxsize=32)
 def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | None] | None:
-    """The `match` of the regex that takes the start of a rule line up to its trigger, group 1
-    the file name, for names with one of `extensions` (the built-in ones a parse accepts);
+    """The `match` of the regex that takes a rule line: its groups are the blanks before the
+    file name, the name, and what follows the `=` and its blanks (the trigger and any comment),
+    for names with one of `extensions` (the built-in ones a parse accepts);
     None if none of them fits the regex.
 
     A name it takes is what `file_name_problem` accepts without a word: it starts with a
@@ -219,8 +221,8 @@ def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | No
     if not exts:
         return None
     alternatives = "|".join(re.escape(e) for e in exts)
-    return re.compile(r"[ \t]*([A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
-                      rf"\.(?ai:{alternatives}))[ \t]*=[ \t]*").match
+    return re.compile(r"([ \t]*)([A-Za-z0-9_][A-Za-z0-9_-]*(?:\.[A-Za-z0-9_-]+)*"
+                      rf"\.(?ai:{alternatives}))[ \t]*=[ \t]*(.*)", re.DOTALL).match
 
 
 #: What the text after a rule line's `=` and its blanks holds, for the shortcut: the trigger
@@ -229,11 +231,14 @@ def fast_head(extensions: tuple[str, ...]) -> Callable[[str], re.Match[str] | No
 FastTail = tuple[TriggerModel | TriggerRow, tuple[Problem, ...], str | None, str]
 
 
-def fast_tail(after: str, max_depth: int, *, models: bool = False) -> FastTail | None:
+def fast_tail(after: str, max_depth: int, atoms: Atoms, *,
+              models: bool = False) -> FastTail | None:
     """Read the text after `=` and its blanks; None when the shortcut leaves the line to
     `read_line` (no trigger, a bad one, or a carriage return). The line is known to be within
     the length limit, so only the nesting limit is left to check. The trigger is a plain row
-    (`_fast_rows`) unless `models` asks for its model (a document holds models)."""
+    (`_fast_rows`) unless `models` asks for its model (a document holds models), or a model
+    when the shape reader (`_fast_shapes`) took it; `atoms` is that reader's look-up of the
+    events one parse has read."""
     cut = _COMMENT_START.search(after) if "#" in after else None
     if cut is None:
         trigger, comment = after.rstrip(" \t"), None
@@ -242,12 +247,17 @@ def fast_tail(after: str, max_depth: int, *, models: bool = False) -> FastTail |
         comment = after[cut.start():].strip(" \t")
         if "\r" in comment:  # the grammar's COMMENT holds none: `read_line` leaves the line
             return None
+    if "(" in trigger and too_deep(trigger, max_depth):
+        return None
+    shaped = read_shaped(trigger, atoms)
+    if shaped is not None:  # most triggers: events without warnings, in a known shape
+        return shaped[0], (), comment, shaped[1]
     m = match_simple_event(trigger)
-    if m is not None:  # most triggers: one event, built here without the trigger cache
+    if m is not None:  # a lone event with a warning to place, built without the cache
         event = simple_event_row(m)
         if event is not None:
             return (event_model(event[0]) if models else event[0]), event[1], comment, event[2]
-    if not trigger or "\r" in trigger or ("(" in trigger and too_deep(trigger, max_depth)):
+    if not trigger or "\r" in trigger:
         return None
     compound = parse_compound_row(trigger)  # as `cached_trigger` would, without its cache
     if compound is not None:

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
-from enum import Enum
 from itertools import repeat
-from operator import itemgetter
 
 from .._records import make_many, maker, record
 from ..errors import Diagnostic, Severity, make_diagnostic
@@ -41,6 +39,7 @@ from ._fast_config import (
     read_line,
 )
 from ._fast_config import MEMO as _MEMO
+from ._fast_shapes import Atoms
 from ._trigger_build import Problem
 from .source import DiagnosticBudget, collector_paused, line_too_long
 from .trigger import problems_to_diagnostics, trigger_problems
@@ -100,11 +99,12 @@ def parse_config(text: str, file: str = "callbacks.conf",
         rows, lines = _scan(text, file, extensions, limits, diags, keep_lines=True)
         # The records of every rule line at once (`make_many`, one pass per field), then the
         # sites that hold them.
+        # The rows' columns come from one transposition (`zip`), not a call per row and field.
         n = len(rows)
-        rule_lines = make_many(RuleLine, n, (_RULE, *[map(itemgetter(i), rows)
-                                                     for i in (4, 5, 6)]))
-        sites = make_many(RuleSite, n, (*[map(itemgetter(i), rows) for i in (0, 1, 2, 3)],
-                                        rule_lines))
+        cols = tuple(zip(*rows, strict=True)) if rows else ((),) * len(RuleRow._fields)
+        rule_lines = make_many(RuleLine, n, (_RULE, cols[4], cols[5], cols[6]))
+        sites = make_many(RuleSite, n, (*cols[:4], rule_lines))
+        del cols
         document = None
         if not diags.has_error:
             take = iter(rule_lines).__next__
@@ -148,9 +148,8 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
     # the installed packages for site runtimes. Names with those take the slower way.
     head = fast_head(tuple(e for e in BUILTIN_EXTENSIONS if e in extensions)) or _no_head
     tails: dict[str, FastTail | None] = {}  # None: a text the shortcut leaves to `_Lines`
-    max_len, max_depth, memo = limits.max_line_length, limits.max_trigger_depth, _MEMO
-    unseen = _Unseen.TEXT
-    number = 0
+    atoms: Atoms = {}  # the events the shape reader has read, by spelling
+    max_len, max_depth, memo, number = limits.max_line_length, limits.max_trigger_depth, _MEMO, 0
     for chunk in line_lists(text):
         for raw in chunk:
             number += 1
@@ -160,21 +159,22 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 continue
             m = head(raw) if len(raw) <= max_len else None
             if m is not None:
-                after = raw[(end := m.end()):]
-                tail = tails.get(after, unseen)
-                if tail is unseen:
-                    tail = fast_tail(after, max_depth, models=keep_lines)
+                lead, name, after = m.groups()  # one call, rather than one per position
+                if after in tails:
+                    tail = tails[after]
+                else:
+                    tail = fast_tail(after, max_depth, atoms, models=keep_lines)
                     if len(tails) < memo:
                         tails[after] = tail
                 if tail is not None:
                     model, problems, comment, canonical = tail
-                    name, trig_col = m[1], end + 1
+                    trig_col = len(raw) - len(after) + 1
                     name, firsts = seen.get(name) or other.first_of(name)  # one str a name
                     if problems:
                         diags.extend(problems_to_diagnostics(
                             problems, file=file, line=number, column=trig_col,
                             source_line=raw))
-                    row = new_row(RuleRow, (number, m.start(1) + 1, trig_col, raw, name, model,
+                    row = new_row(RuleRow, (number, len(lead) + 1, trig_col, raw, name, model,
                                          comment))
                     first = firsts.setdefault(canonical, number)
                     if first != number:
@@ -190,12 +190,6 @@ def _scan(text: str, file: str, extensions: Collection[str], limits: Limits,
                 if keep_lines:
                     add_line(entry)
     return rows, lines
-
-
-class _Unseen(Enum):
-    """What a look-up of a text the shortcut has not read yet gives."""
-
-    TEXT = 0
 
 
 def _no_head(raw: str) -> None:

@@ -13,6 +13,7 @@ from functools import lru_cache
 from ..errors import Diagnostic, TriggerError, make_diagnostic
 from ..model.limits import Limits, default_limits
 from ..model.triggers import AllOf, AnyOf, EventPattern
+from ._fast_shapes import shape_plan
 from ._fast_trigger import parse_compound_trigger, parse_simple_event
 from ._lark import trigger_lark
 from ._trigger_build import Problem, build_trigger, diagnose_trigger
@@ -51,6 +52,7 @@ def clear_cache() -> None:
     """Forget every parsed trigger text, so that the next parse of each is a cold one (what a
     process that reads a file once pays; the benchmarks measure it)."""
     cached_trigger.cache_clear()
+    shape_plan.cache_clear()
 
 
 def _too_deep(text: str) -> Problem:
