@@ -242,7 +242,7 @@ def index_shape(matcher: Matcher) -> dict[tuple[object, ...], dict[object, int]]
 
     for typ, by_name in matcher._index.items():
         for name, nt in by_name.items():
-            note((typ, name, "self", None), nt.self_)
+            note((typ, name, "self", None), nt)
             note((typ, name, "parent", None), nt.parent)
             note((typ, name, "global", None), nt.glob)
             for label, bucket in (nt.label or {}).items():
@@ -252,9 +252,21 @@ def index_shape(matcher: Matcher) -> dict[tuple[object, ...], dict[object, int]]
     return out
 
 
+def general_shape(pool: list[Rule]) -> dict[tuple[object, ...], dict[object, int]]:
+    """The index shape of `pool` put in atom by atom through the general `rule_bucket` path."""
+    general = Matcher()
+    for i, rule in enumerate(pool):
+        compiled = general._cache.for_model(rule.trigger)
+        entry = RuleEntry(rule, i, compiled)
+        general._entries[entry] = None
+        for bit, atom in bits(compiled.atoms):
+            rule_bucket(general._index, atom).add(atom.extra, entry, bit)
+    return index_shape(general)
+
+
 @given(pool=rule_pools(), split=st.integers(0, 7))
 def test_one_build_indexes_as_rules_added_one_by_one(pool: list[Rule], split: int) -> None:
-    """The build's in-place fast path puts every atom where the general one would: a set
+    """The build's per-trigger placing puts every atom where the general path would: a set
     built at once, one added in two batches and one added rule by rule index alike."""
     at_once = Matcher(pool)
     batches = Matcher(pool[:split])
@@ -262,18 +274,23 @@ def test_one_build_indexes_as_rules_added_one_by_one(pool: list[Rule], split: in
     one_by_one = Matcher()
     for rule in pool:
         one_by_one.add_rules([rule])
-    general = Matcher()
-    for i, rule in enumerate(pool):
-        entry = RuleEntry(rule, i, general._cache.for_model(rule.trigger))
-        general._entries[entry] = None
-        for bit, atom in bits(entry.compiled.atoms):
-            rule_bucket(general._index, atom).add(atom.extra, entry, bit)
-    want = index_shape(general)
+    want = general_shape(pool)
     assert want  # every rule has at least one atom
     assert index_shape(at_once) == want
     assert index_shape(batches) == want
     assert index_shape(one_by_one) == want
     assert at_once.rules == batches.rules == one_by_one.rules == tuple(pool)
+
+
+@given(pool=rule_pools(), share=st.integers(1, 3))
+def test_rules_sharing_one_trigger_model_are_each_placed(pool: list[Rule], share: int) -> None:
+    """The build places each distinct trigger model once and its rules from there: rules that
+    share one model object index as rules with models of their own, and fire alike."""
+    shared = [r.model_copy(update={"trigger": pool[i % share].trigger})
+              for i, r in enumerate(pool)]
+    own = [r.model_copy(update={"trigger": pool[i % share].trigger.model_copy(deep=True)})
+           for i, r in enumerate(pool)]
+    assert index_shape(Matcher(shared)) == general_shape(own) == index_shape(Matcher(own))
 
 
 @given(trig=triggers)
