@@ -36,9 +36,8 @@ from qbcallbacks.lang.config import scan_config
 from qbcallbacks.lang.source import collector_paused
 from qbcallbacks.lang.trigger import clear_cache
 from qbcallbacks.matching.matcher import Matcher
-from qbcallbacks.model._base import trusted
 from qbcallbacks.model.events import Event, Job
-from qbcallbacks.model.rules import Rule
+from qbcallbacks.model.rules import Rule, make_rule
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -75,9 +74,7 @@ def make_rules(count: int) -> list[Rule]:
     for i in range(count):
         text = trigger_for(i)
         trig = cache.setdefault(text, parse_trigger(text))
-        rules.append(Rule.model_construct(directory="/site/callback", file=f"cb{i}.py",
-                                          language="python", trigger=trig, line=i + 1, column=1,
-                                          trigger_column=1, position=i))
+        rules.append(make_rule("/site/callback", f"cb{i}.py", "python", trig, i + 1, 1, 1, i))
     return rules
 
 
@@ -141,9 +138,8 @@ def build(text: str) -> Matcher:
         return found
 
     with collector_paused():  # as the loader builds its rules
-        rules = [trusted(Rule, directory="/site/callback", file=r.file, language="python",
-                         trigger=model(r.trigger), line=r.line, column=r.file_column,
-                         trigger_column=r.trigger_column, position=i)
+        rules = [make_rule("/site/callback", r.file, "python", model(r.trigger), r.line,
+                           r.file_column, r.trigger_column, i)
                  for i, r in enumerate(rows)]
     del rows
     return Matcher(rules)

@@ -117,6 +117,11 @@ def measure(runs: int, colds: int) -> list[dict[str, object]]:
         for _, runtime, _ in cases:
             runtime.close()
         shutil.rmtree(work, ignore_errors=True)
+    # Cold starts again after the runs, so the baseline brackets them on a shared machine
+    # whose load drifts.
+    cold_py += cold([sys.executable, "-c", "pass"], args.cold)
+    if perl and cold_pl:
+        cold_pl += cold([perl, "-e", "1"], args.cold)
 
     base_py = statistics.median(cold_py)
     base_pl = statistics.median(cold_pl) if cold_pl else None

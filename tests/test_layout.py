@@ -64,7 +64,7 @@ def imported_modules(name: str, path: Path) -> set[str]:
 
 
 #: Top-level modules that belong to a layer named otherwise.
-SAME_LAYER = {"code_docs": "errors"}
+SAME_LAYER = {"code_docs": "errors", "_records": "errors"}
 
 
 def layer_of(module: str) -> str:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from ._records import check_type, maker, record
 
 Severity = Literal["error", "warning"]
 
@@ -88,10 +88,9 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(_escape_char, text)
 
 
-class Diagnostic(BaseModel):
+@record
+class Diagnostic:
     """One finding about a span of user text; positions are 1-based, end column exclusive."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     file: str
     line: int
@@ -103,6 +102,30 @@ class Diagnostic(BaseModel):
     message: str
     #: The text of the offending line, used to draw the caret; not part of the JSON contract.
     source_line: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("file", "code", "message"):
+            check_type("Diagnostic", name, getattr(self, name), str)
+        for name in ("line", "column", "end_line", "end_column"):
+            check_type("Diagnostic", name, getattr(self, name), int)
+        check_type("Diagnostic", "source_line", self.source_line, str, type(None))
+        if self.severity not in _SEVERITIES:
+            raise RecordError(f"Diagnostic.severity must be one of {', '.join(_SEVERITIES)}, "
+                              f"not {self.severity!r}")
+
+    @classmethod
+    def from_json(cls, data: object) -> Diagnostic:
+        """A diagnostic from the object `to_json` wrote (plus an optional `source_line`),
+        checked: a `RecordError` (a ValueError) says what is wrong."""
+        if not isinstance(data, dict):
+            raise RecordError(f"a diagnostic is a JSON object, not {type(data).__name__}")
+        unknown = set(data) - set(_FIELDS)
+        if unknown:
+            raise RecordError(f"a diagnostic has no field {sorted(unknown)[0]!r}")
+        try:
+            return cls(**data)
+        except TypeError as exc:  # a required field is missing
+            raise RecordError(f"an incomplete diagnostic: {exc}") from None
 
     def to_json(self) -> dict[str, object]:
         """The object of the `check --format json` contract (no source line)."""
@@ -136,14 +159,17 @@ class Diagnostic(BaseModel):
               source_line: str | None = None) -> Diagnostic:
         """The same finding placed elsewhere: used when a fragment was parsed on its own."""
         new_line = self.line if line is None else line
-        return self.model_copy(update={
-            "file": self.file if file is None else file,
-            "line": new_line,
-            "end_line": new_line + (self.end_line - self.line),
-            "column": self.column + column_offset,
-            "end_column": self.end_column + column_offset,
-            "source_line": self.source_line if source_line is None else source_line,
-        })
+        return _trusted(
+            self.file if file is None else file, new_line, self.column + column_offset,
+            new_line + (self.end_line - self.line), self.end_column + column_offset,
+            self.severity, self.code, self.message,
+            self.source_line if source_line is None else source_line)
+
+
+_FIELDS = ("file", "line", "column", "end_line", "end_column", "severity", "code", "message",
+           "source_line")
+#: `Diagnostic(...)` for values known to be of the right types, in field order, unchecked.
+_trusted = maker(Diagnostic)
 
 
 
@@ -152,19 +178,16 @@ def make_diagnostic(code: str, message: str, *, file: str = "<string>", line: in
                     severity: Severity = "error", source_line: str | None = None) -> Diagnostic:
     """Build a one-line diagnostic; the end defaults to one character past the start.
 
-    Values of exactly the declared types are what validation would keep unchanged, so they
-    are stored without it: building pydantic's validator would cost a `check` that reports a
-    finding more than the rest of the check. Anything else is validated as usual."""
-    values: dict[str, Any] = {
-        "file": file, "line": line, "column": column, "end_line": line,
-        "end_column": column + 1 if end_column is None else max(end_column, column + 1),
-        "severity": severity, "code": code, "message": message, "source_line": source_line,
-    }
+    Values of exactly the declared types are what the check would accept, so they are
+    stored without it; anything else goes through the checking constructor."""
+    end: Any = column + 1 if end_column is None else max(end_column, column + 1)
     if (type(file) is type(code) is type(message) is str and severity in _SEVERITIES
-            and type(line) is type(column) is type(values["end_column"]) is int
+            and type(line) is type(column) is type(end) is int
             and (source_line is None or type(source_line) is str)):
-        return Diagnostic.model_construct(**values)
-    return Diagnostic(**values)  # validation says what is wrong
+        return _trusted(file, line, column, line, end, severity, code, message, source_line)
+    return Diagnostic(file=file, line=line, column=column, end_line=line, end_column=end,
+                      severity=severity, code=code, message=message,
+                      source_line=source_line)  # the check says what is wrong
 
 
 _SEVERITIES: tuple[str, ...] = ("error", "warning")
@@ -172,6 +195,11 @@ _SEVERITIES: tuple[str, ...] = ("error", "warning")
 
 class QbCallbacksError(Exception):
     """Root of every exception qbcallbacks raises on purpose."""
+
+
+class RecordError(QbCallbacksError, ValueError):
+    """A plain record (a diagnostic, a trigger, a rule, limits...) was given a value it cannot
+    hold; a ValueError, so a pydantic model validating a record field reports it as its own."""
 
 
 class SourceError(QbCallbacksError):

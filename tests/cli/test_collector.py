@@ -39,3 +39,15 @@ def test_a_collector_turned_off_by_the_caller_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_serve_moves_what_its_start_up_made_out_of_the_collectors_reach() -> None:
+    from qbcallbacks.cli.serve import _settle_heap
+
+    made = [[i] for i in range(1000)]  # live objects the collector tracks
+    try:
+        _settle_heap()
+        assert gc.get_freeze_count() >= len(made)
+        assert gc.get_count()[0] < len(made)
+    finally:
+        gc.unfreeze()

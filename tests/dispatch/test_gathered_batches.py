@@ -8,6 +8,7 @@ import signal
 import textwrap
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -133,3 +134,105 @@ def test_a_caller_in_wait_idle_is_seen_so_no_batch_pauses_to_gather() -> None:
     waiter.join(30)
     assert not waiter.is_alive()
     assert not work.awaited
+
+
+def _ran(rt: RecordingRuntime, count: int) -> bool:
+    """Whether `count` runs were made within 30 s."""
+    done = threading.Event()
+    for _ in range(3000):
+        with rt.lock:
+            if len(rt.calls) >= count:
+                return True
+        done.wait(0.01)
+    return False
+
+
+class _Clock:
+    """`matchloop.time` with its sleeps counted: the gathering pause and the yields."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import time
+
+        from qbcallbacks.dispatch import matchloop
+
+        self.sleeps: list[float] = []
+        self._real = time
+        monkeypatch.setattr(matchloop, "time", self)
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self._real.sleep(seconds)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+def test_a_trickle_batch_is_matched_and_committed_a_few_events_at_a_time(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Events that come one by one are gathered into one batch; it is matched
+    `YIELD_EVERY` events at a time and committed `RECORD_EVERY` at a time, with a sleep
+    between (which hands the interpreter to the next event's sender), and every event is
+    matched in order with its firings."""
+    from qbcallbacks.dispatch import matchloop, recorder
+
+    clock = _Clock(monkeypatch)
+    commits: list[int] = []
+    real_record = recorder.Recorder.record
+
+    def record(self: recorder.Recorder, events: list[Any], *rest: Any) -> Any:
+        commits.append(len(events))
+        return real_record(self, events, *rest)
+
+    monkeypatch.setattr(recorder.Recorder, "record", record)
+    root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
+    rt, source = RecordingRuntime(), _Held()
+    source.matcher = Matcher()  # no fault: every event fires
+    n = matchloop.RECORD_EVERY + 5 * matchloop.YIELD_EVERY
+    d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), matcher=source,
+                   audit=tmp_path / "audit.db", settings=DispatcherSettings(gather=0.2))
+    try:
+        d.emit(Event(name="complete", type="job", job=1000))
+        assert source.entered.wait(30)
+        for job in range(1, n + 1):  # taken together, fewer than a quarter of a batch
+            d.emit(Event(name="complete", type="job", job=job))
+        source.gate.set()
+        assert _ran(rt, n + 1)  # not `wait_idle` first: a batch it waits for is not gathered
+        assert d.wait_idle(30)
+        events = d.audit.events(d.session)
+    finally:
+        source.gate.set()
+        d.close()
+    assert [e.event.job for e in events] == [1000, *range(1, n + 1)]
+    assert sorted(c.job_id for c in rt.calls) == sorted([1000, *range(1, n + 1)])
+    assert commits[-2:] == [matchloop.RECORD_EVERY, n - matchloop.RECORD_EVERY]
+    assert clock.sleeps.count(matchloop.YIELD_FOR) >= n // matchloop.YIELD_EVERY - 1
+
+
+def test_a_heavy_stream_is_matched_without_yielding(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch that comes full (a quarter of `batch` or more) is neither gathered nor cut:
+    there the matcher thread has no time to spare."""
+    from qbcallbacks.dispatch import matchloop
+
+    clock = _Clock(monkeypatch)
+    root = write_dir(tmp_path / "cb", {"a.qcb": "complete-job-self"})
+    rt, source = RecordingRuntime(), _Held()
+    source.matcher = Matcher()
+    n = 64
+    d = Dispatcher([str(root)], MemorySupervisor(), runtimes=runtimes(rt), matcher=source,
+                   audit=tmp_path / "audit.db",
+                   settings=DispatcherSettings(batch=4 * n, gather=0.2))
+    try:
+        d.emit(Event(name="complete", type="job", job=1000))
+        assert source.entered.wait(30)
+        for job in range(1, n + 1):
+            d.emit(Event(name="complete", type="job", job=job))
+        before = len(clock.sleeps)  # the first event's gathering pause is behind us
+        source.gate.set()
+        assert d.wait_idle(30)
+        events = d.audit.events(d.session)
+    finally:
+        source.gate.set()
+        d.close()
+    assert [e.event.job for e in events] == [1000, *range(1, n + 1)]
+    assert matchloop.YIELD_FOR not in clock.sleeps[before:]

@@ -3,6 +3,7 @@ work bounded (peak memory stays small; explanations past the diagnostics limit a
 
 from __future__ import annotations
 
+import json
 import sys
 import tracemalloc
 from collections.abc import Callable
@@ -11,10 +12,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
-from pydantic import ValidationError
 
 from qbcallbacks import parse_config, parse_qcb, parse_trigger
-from qbcallbacks.errors import Diagnostic, TriggerError, make_diagnostic, terminal_safe
+from qbcallbacks._records import to_json
+from qbcallbacks.errors import (
+    Diagnostic,
+    RecordError,
+    TriggerError,
+    make_diagnostic,
+    terminal_safe,
+)
 from qbcallbacks.lang import config as config_module
 from qbcallbacks.lang import lark_with_grammar
 from qbcallbacks.lang import qcb as qcb_module
@@ -69,8 +76,9 @@ def test_depth_limit_is_a_fixed_number_whatever_the_call_stack() -> None:
 def test_every_accepted_depth_serializes_and_formats() -> None:
     limits = Limits(max_trigger_depth=HARD_MAX_TRIGGER_DEPTH)
     model = parse_trigger(nested(HARD_MAX_TRIGGER_DEPTH), limits=limits)
-    deep_json = at_stack_depth(sys.getrecursionlimit() - 200, model.model_dump_json)
-    assert deep_json == model.model_dump_json()
+    deep_json = at_stack_depth(sys.getrecursionlimit() - 200, lambda: to_json(model))
+    assert deep_json == to_json(model) and json.loads(json.dumps(deep_json)) == deep_json
+    assert '"kind": "and"' in json.dumps(deep_json) and '"kind": "or"' in json.dumps(deep_json)
     assert at_stack_depth(sys.getrecursionlimit() - 200, lambda: parse_trigger(
         nested(HARD_MAX_TRIGGER_DEPTH), limits=limits)) == model
     assert parse_trigger(model.format(), limits=limits) == model
@@ -98,7 +106,8 @@ def test_grammatical_triggers_nested_deeper_than_the_limit_are_qcb005(text: str,
 
 
 def test_depth_setting_cannot_pass_the_hard_ceiling() -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(RecordError, match=f"max_trigger_depth must be from 1 to "
+                                          f"{HARD_MAX_TRIGGER_DEPTH}, not 65"):
         Limits(max_trigger_depth=HARD_MAX_TRIGGER_DEPTH + 1)
     assert trigger_codes("((((a-job-self))))", Limits(max_trigger_depth=3)) == ["QCB005"]
 
@@ -194,8 +203,41 @@ def test_limits_come_from_the_environment() -> None:
     limits = limits_from_env({"QBCALLBACKS_MAX_LINE_LENGTH": "200", "OTHER": "1"})
     assert limits.max_line_length == 200
     assert limits.max_config_bytes == Limits().max_config_bytes
-    with pytest.raises(ValueError):
+    with pytest.raises(RecordError, match="QBCALLBACKS_MAX_TRIGGER_DEPTH is 'deep', not a whole"):
         limits_from_env({"QBCALLBACKS_MAX_TRIGGER_DEPTH": "deep"})
+    with pytest.raises(RecordError, match="max_line_length must be at least 80, not 79"):
+        limits_from_env({"QBCALLBACKS_MAX_LINE_LENGTH": "79"})
+
+
+@pytest.mark.parametrize(("field", "value", "words"), [
+    ("max_diagnostics", 0, "must be at least 1, not 0"),
+    ("max_config_bytes", -5, "must be at least 1, not -5"),
+    ("max_trigger_depth", 0, "must be from 1 to 64, not 0"),
+    ("max_qb_args", "9", "must be int, not str"),
+    ("max_qb_args", True, "must be int, not bool"),
+    ("max_qbconf_bytes", 1.5, "must be int, not float"),
+])
+def test_limits_out_of_range_are_refused_by_name(field: str, value: object,
+                                                 words: str) -> None:
+    with pytest.raises(RecordError, match=f"Limits.{field} {words}"):
+        Limits(**{field: value})  # type: ignore[arg-type]
+    assert Limits(**{field: 1 if field != "max_trigger_depth" else 64})  # type: ignore[arg-type]
+
+
+def test_a_bad_environment_keeps_the_default_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The supervisor must start whatever the environment says: a bad value falls back."""
+    from qbcallbacks.model.limits import default_limits
+
+    monkeypatch.setenv("QBCALLBACKS_MAX_DIAGNOSTICS", "0")
+    default_limits.cache_clear()
+    try:
+        assert default_limits() == Limits()
+        monkeypatch.setenv("QBCALLBACKS_MAX_DIAGNOSTICS", "7")
+        default_limits.cache_clear()
+        assert default_limits().max_diagnostics == 7
+    finally:
+        monkeypatch.delenv("QBCALLBACKS_MAX_DIAGNOSTICS")
+        default_limits.cache_clear()
 
 
 def test_render_escapes_control_characters_and_keeps_the_caret_under_the_span() -> None:

@@ -7,10 +7,13 @@ index the matcher gets wrong shows up as a different list of firings.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from qbcallbacks._records import replace
 from qbcallbacks.lang import parse_trigger
 from qbcallbacks.matching.compile import atom_of, canonical_text, compile_event, compile_trigger
 from qbcallbacks.matching.index import Bucket, RuleEntry, bits, rule_bucket
@@ -76,7 +79,7 @@ def rule_pools(draw: st.DrawFn) -> list[Rule]:
 
 
 def renumber(rules: list[Rule]) -> list[Rule]:
-    return [r.model_copy(update={"position": i, "line": i + 1}) for i, r in enumerate(rules)]
+    return [replace(r, position=i, line=i + 1) for i, r in enumerate(rules)]
 
 
 _job_callbacks = st.lists(
@@ -286,10 +289,10 @@ def test_one_build_indexes_as_rules_added_one_by_one(pool: list[Rule], split: in
 def test_rules_sharing_one_trigger_model_are_each_placed(pool: list[Rule], share: int) -> None:
     """The build places each distinct trigger model once and its rules from there: rules that
     share one model object index as rules with models of their own, and fire alike."""
-    shared = [r.model_copy(update={"trigger": pool[i % share].trigger})
-              for i, r in enumerate(pool)]
-    own = [r.model_copy(update={"trigger": pool[i % share].trigger.model_copy(deep=True)})
+    shared = [replace(r, trigger=pool[i % share].trigger) for i, r in enumerate(pool)]
+    own = [replace(r, trigger=copy.deepcopy(pool[i % share].trigger))
            for i, r in enumerate(pool)]
+    assert all(a.trigger is not b.trigger for a, b in zip(shared, own, strict=True))
     assert index_shape(Matcher(shared)) == general_shape(own) == index_shape(Matcher(own))
 
 

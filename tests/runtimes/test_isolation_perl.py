@@ -57,6 +57,10 @@ LEAKS = {
         "no warnings; *qb::jobid = sub { 777 }; $qb::jobid = 777;",
         'print qb::jobid(), " $qb::jobid\\n";',
         "{job} {job}\n"),
+    "qb::jobid emptied in place": (
+        "no warnings; undef &qb::jobid; undef &QbWorker::call;",
+        'print qb::jobid(), " ", qb::unblock(qb::jobid()) ? "done" : "refused", "\\n";',
+        "{job} done\n"),
     "qb::unblock redefined": (
         "no warnings; *qb::unblock = sub { 0 }; *QbWorker::call = sub { 0 };",
         "print qb::unblock(qb::jobid()) ? \"done\\n\" : \"refused\\n\";",
@@ -197,3 +201,16 @@ def test_end_blocks_run_at_the_end_of_their_own_run(rt: PerlRuntime,
     exiting = invoke(rt, 'END { exit 3 } 1;', job.id)
     assert (exiting.status, exiting.exit_code) == ("error", 3)
     assert invoke(rt, 'print "clean\\n";', job.id).output == "clean\n"
+
+
+def test_a_package_deleted_and_made_again_costs_the_worker(rt: PerlRuntime,
+                                                           sup: MemorySupervisor) -> None:
+    """Its new globals are not the package the worker sealed: the next run gets a fresh one."""
+    job = sup.submit("j")
+    before = _pid(rt, job.id)
+    dirty = 'no warnings; delete $main::{"Carp::"}; $Carp::planted = 1;'
+    assert invoke(rt, dirty, job.id).status == "ok"
+    probe = invoke(rt, 'print defined $Carp::planted ? "seen" : "fresh", " ", '
+                       'defined &Carp::croak ? "carp" : "nocarp", "\\n";', job.id)
+    assert (probe.status, probe.output) == ("ok", "fresh carp\n"), probe
+    assert _pid(rt, job.id) != before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -184,3 +185,28 @@ def test_without_perl_runs_report_an_error(sup: MemorySupervisor) -> None:
     assert result.status == "error" and "perl" in (result.error or "")
     assert rt.validate(Path("/nonexistent.pl")) == []
     rt.close()
+
+
+@needs_perl
+def test_a_script_replaced_by_a_fifo_or_removed_is_an_error_not_a_wait(
+        runtime: PerlRuntime, sup: MemorySupervisor, tmp_path: Path) -> None:
+    job = sup.submit("j")
+    script = tmp_path / "cb.pl"
+    script.write_text('print "ran\\n";\n')
+
+    def run_script() -> RunResult:
+        # Generous deadline: only a run that waits on the FIFO would reach it.
+        return runtime.run(Invocation(callback="cb.pl", path=script, job_id=job.id,
+                                      event=Event(name="done", type="job", job=job.id),
+                                      timeout=60))
+
+    assert (run_script().status, run_script().output) == ("ok", "ran\n")
+    script.unlink()
+    os.mkfifo(script)
+    fifo = run_script()
+    assert fifo.status == "error", fifo
+    assert "cannot read the script" in (fifo.error or "")
+    assert "not a regular file" in (fifo.error or "")
+    script.unlink()
+    gone = run_script()
+    assert gone.status == "error" and "No such file" in (gone.error or ""), gone

@@ -16,8 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict
-
+from .._records import record
 from ..errors import CODES
 from ._targets import SetupError
 
@@ -26,10 +25,10 @@ OWN_FILE = "qbcallbacks.toml"
 KEYS = ("select", "ignore", "per-file-ignores")
 
 
-class Settings(BaseModel):
-    """What one settings file says; `root` is the directory its patterns are relative to."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+@record
+class Settings:
+    """What one settings file says; `root` is the directory its patterns are relative to.
+    :func:`read_settings` checks every value it takes from the file."""
 
     source: str | None = None
     root: str = "."
@@ -53,7 +52,7 @@ class Settings(BaseModel):
         return tuple(out)
 
 
-DEFAULT = Settings.model_construct()
+DEFAULT = Settings()
 
 
 def _codes(value: object, where: str) -> tuple[str, ...]:

@@ -13,9 +13,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .._records import maker, record
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang._fast_rows import CompoundRow, EventRow, TriggerRow, row_model
-from ..lang.config import RuleRow, RuleSite, scan_config
+from ..lang.config import RuleRow, RuleSite, make_rule_site, scan_config
 from ..lang.near_miss import near_miss_rows
 from ..lang.source import (
     SourceKind,
@@ -26,11 +27,10 @@ from ..lang.source import (
     size_limit,
     summary_diagnostic,
 )
-from ..model._base import Frozen, trusted
-from ..model.documents import RuleLine
+from ..model.documents import make_rule_line
 from ..model.languages import language_of
 from ..model.limits import Limits, default_limits
-from ..model.rules import Rule
+from ..model.rules import Rule, make_rule
 from ..runtimes.validate import Validator, Validators, validators
 from .permissions import directory_problems, file_problems
 
@@ -43,7 +43,8 @@ CONFIG_NAME = "callbacks.conf"
 DEFAULT_QBDIR = "/usr/local/pfx/qube"
 
 
-class DirectoryLoad(Frozen):
+@record
+class DirectoryLoad:
     """The rules of one callback directory and everything found wrong with it."""
 
     directory: str
@@ -51,7 +52,8 @@ class DirectoryLoad(Frozen):
     diagnostics: tuple[Diagnostic, ...] = ()
 
 
-class CallbackSet(Frozen):
+@record
+class CallbackSet:
     """The rules of a whole callback path, in firing order (directory, then line)."""
 
     directories: tuple[DirectoryLoad, ...] = ()
@@ -67,6 +69,9 @@ class CallbackSet(Frozen):
     @property
     def ok(self) -> bool:
         return all(d.severity != "error" for d in self.diagnostics)
+
+
+_directory_load = maker(DirectoryLoad)
 
 
 def expand_callback_path(specs: Iterable[str] | None = None,
@@ -170,9 +175,8 @@ def load_directory(directory: str, *, position: int = 0, check_scripts: bool = T
 
 def _loaded(directory: str, rules: tuple[Rule, ...],
             diagnostics: tuple[Diagnostic, ...]) -> DirectoryLoad:
-    """The outcome, built without validation: its parts are already models of the right
-    types, which is all validating them would check."""
-    return trusted(DirectoryLoad, directory=directory, rules=rules, diagnostics=diagnostics)
+    """The outcome, built unchecked: its parts are already records of the right types."""
+    return _directory_load(directory, rules, diagnostics)
 
 
 def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
@@ -225,11 +229,8 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
             else:
                 dropped += 1
             continue
-        add(trusted(
-            Rule, directory=directory, file=name, language=languages[name], trigger=model(row),
-            line=row.line, column=row.file_column, trigger_column=row.trigger_column,
-            position=position + len(rules),
-        ))
+        add(make_rule(directory, name, languages[name], model(row), row.line, row.file_column,
+                      row.trigger_column, position + len(rules)))
     if dropped:
         diags.append(summary_diagnostic(conf, dropped, dropped, limits.max_diagnostics))
     return rules
@@ -237,10 +238,8 @@ def _load_rules(directory: str, root: Path, rows: list[RuleRow], conf: str,
 
 def _site(row: RuleRow) -> RuleSite:
     """The model of one row, for the checks that take one."""
-    line = trusted(RuleLine, kind="rule", file=row.file, trigger=row_model(row.trigger),
-                   comment=row.comment)
-    return trusted(RuleSite, line=row.line, file_column=row.file_column,
-                   trigger_column=row.trigger_column, source_line=row.source_line, rule=line)
+    line = make_rule_line("rule", row.file, row_model(row.trigger), row.comment)
+    return make_rule_site(row.line, row.file_column, row.trigger_column, row.source_line, line)
 
 
 def _validate(checker: Runtime | Validator, path: Path) -> list[Diagnostic]:

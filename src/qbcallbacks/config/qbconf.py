@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from .._records import check_type, record
 from ..errors import QbCallbacksError, SourceError
 from ..lang.source import read_source_bytes
-from ..model._base import Frozen
 from ..model.limits import Limits
 from ..runtimes.policy import GLOBALS_KEY, JOB_CODE_KEY
 from .load import expand_callback_path
@@ -31,7 +31,8 @@ class QbConfError(QbCallbacksError):
     """A qb.conf cannot be read."""
 
 
-class MailSettings(Frozen):
+@record
+class MailSettings:
     """Where callback mail goes: SMTP through `host` when there is one, else a local mbox."""
 
     host: str | None = None
@@ -41,12 +42,23 @@ class MailSettings(Frozen):
     #: The sender of every message (`mail_from`).
     sender: str = "qube"
 
+    def __post_init__(self) -> None:
+        check_type("MailSettings", "host", self.host, str, type(None))
+        check_type("MailSettings", "port", self.port, int)
+        check_type("MailSettings", "domain", self.domain, str)
+        check_type("MailSettings", "sender", self.sender, str)
 
-class QbConf(Frozen):
+
+@record
+class QbConf:
     """The settings of one qb.conf, as text, last occurrence of a key winning."""
 
     path: str
     values: dict[str, str]
+
+    def __post_init__(self) -> None:
+        check_type("QbConf", "path", self.path, str)
+        check_type("QbConf", "values", self.values, dict)
 
     def callback_path(self, env: Mapping[str, str] | None = None) -> list[str]:
         """The callback directories, `$QBDIR/callback` when the key is absent or empty."""

@@ -7,6 +7,9 @@ so the matcher is only ever touched by this thread. Before any event it settles 
 host left, so a job's re-runs keep their place ahead of its new firings. It pauses while
 `max_backlog` firings are in flight: a backlog then waits in the journal, not in memory.
 No exception ends the thread: a failing batch is logged and the next one goes on.
+A batch gathered from a trickle of events is matched and committed in small pieces with a
+short sleep between: the thread with the next event (a socket reader, an `emit` caller)
+then waits for the interpreter a few events' work, not the whole batch's.
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ from .state import InFlight, LifeCycle, Stage
 from .timer import Timer
 
 log = logging.getLogger("qbcallbacks.dispatch")
+
+#: In a batch gathered from a trickle: events matched, and events committed, between two
+#: moments the matcher thread lets go of the interpreter, and how long it then sleeps.
+YIELD_EVERY, RECORD_EVERY, YIELD_FOR = 4, 64, 5e-5
 
 
 class MatchSource(Protocol):
@@ -143,6 +150,7 @@ class MatchLoop:
         self._executor, self._timer = executor, timer
         self._work, self._life, self.settings = work, life, settings
         self._seq = 0  # events matched in this session
+        self._trickle = False  # the batch in hand was gathered from a trickle of events
         #: Events lost to a fault of ours, each logged: the matcher failed on them (they are
         #: recorded without firings) or their batch could not be recorded.
         self.lost_events = 0
@@ -200,8 +208,9 @@ class MatchLoop:
         """A small batch, and what arrives in the next `gather` seconds (up to `batch`);
         not while a caller waits for idleness, who wants the work done rather than cheap."""
         most, wait = self.settings.batch, self.settings.gather
-        if (wait and len(batch) < most // 4 and batch[-1] is not None
-                and not self._work.awaited):
+        self._trickle = bool(wait and len(batch) < most // 4 and batch[-1] is not None
+                             and not self._work.awaited)
+        if self._trickle:
             time.sleep(wait)
             batch += self._intake.take(most - len(batch), 0)
         return batch
@@ -279,6 +288,23 @@ class MatchLoop:
                 out.append(exc)
         return out
 
+    def _observe_yielding(self, accepted: list[Accepted]) -> list[Sequence[Firing] | Exception]:
+        """`_observe`; for a batch gathered from a trickle, `YIELD_EVERY` events at a time with
+        a sleep between. Matching is pure Python and such a batch can hold hundreds of events
+        that came one at a time: the next one's sender (a socket reader, an `emit` caller)
+        would wait for the interpreter until the whole batch is matched or the switch interval
+        (5 ms) ends. Letting go of the lock alone does not hand it over (this thread takes it
+        back before the waiter wakes); a sleep does. A heavy stream is matched without: there
+        the matcher thread has no time to spare, and the emitters are not waiting one by one."""
+        if not self._trickle or len(accepted) <= YIELD_EVERY:
+            return self._observe(accepted)
+        found: list[Sequence[Firing] | Exception] = []
+        for at in range(0, len(accepted), YIELD_EVERY):
+            if at:
+                time.sleep(YIELD_FOR)
+            found += self._observe(accepted[at:at + YIELD_EVERY])
+        return found
+
     def _observe_raised(self, a: Accepted, stamp: Stamp) -> Sequence[Firing]:
         """An event the engine raised goes to the owners of its schedule that have not seen
         its instant (`Scheduler.audience`); one from outside goes to every callback."""
@@ -289,10 +315,16 @@ class MatchLoop:
         """Match a run of events, commit them with their firings, hand the firings on."""
         if not accepted:
             return
+        if self._trickle and len(accepted) > RECORD_EVERY:  # see the module
+            for at in range(0, len(accepted), RECORD_EVERY):
+                if at:
+                    time.sleep(YIELD_FOR)
+                self._record(accepted[at:at + RECORD_EVERY])
+            return
         events: list[EventRow] = []
         pending: list[PendingFiring] = []
         seq = self._seq
-        for a, found in zip(accepted, self._observe(accepted), strict=True):
+        for a, found in zip(accepted, self._observe_yielding(accepted), strict=True):
             if isinstance(found, Exception):  # a matcher bug must not stop the stream
                 self.lost_events += 1
                 log.error("matcher failed on %s", a.event.format(), exc_info=found)

@@ -24,7 +24,7 @@ from ..errors import Diagnostic, QbCallbacksError, make_diagnostic
 from ..lang.source import collector_paused
 from ..matching.rebuild import CHUNK, Check, Prepared
 from ..matching.schedule import TimeSpec, time_specs
-from ..model.rules import Rule
+from ..model.rules import Rule, with_position
 
 #: From this many rules on, a reload ends by freezing what the process holds (`gc.freeze`).
 FREEZE_AT = 10_000
@@ -187,7 +187,7 @@ def _renumbered(directories: Sequence[str], rules: dict[str, tuple[Rule, ...]],
     out: list[Rule] = []
     for rule in (r for d in directories for r in rules.get(d, ())):
         out.append(rule if rule.position == len(out)
-                   else rule.model_copy(update={"position": len(out)}))
+                   else with_position(rule, len(out)))
         if len(out) % CHUNK == 0:
             check()
     return tuple(out)

@@ -15,8 +15,8 @@ from collections.abc import Callable, Collection, Iterator
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
-from ..model._base import trusted
-from ..model.documents import FILENAME_RE, BlankLine, CommentLine, ConfigLine
+from ..model.documents import BLANK as _BLANK
+from ..model.documents import FILENAME_RE, BlankLine, ConfigLine, make_comment_line
 from ..model.languages import SCRIPT_LANGUAGES
 from ..model.limits import Limits
 from ._fast_rows import TriggerRow, event_model, row_model
@@ -59,7 +59,7 @@ def line_lists(text: str) -> Iterator[list[str]]:
 
 
 #: Every blank line of every document is this one object: blank lines cost a pointer each.
-BLANK: BlankLine = trusted(BlankLine, kind="blank")
+BLANK: BlankLine = _BLANK
 #: How many entries each of the parse's own look-up tables holds at most (file names, bad
 #: lines, canonical trigger texts): enough for any real file, bounded for a hostile one.
 MEMO = 4096
@@ -157,7 +157,7 @@ def read_line(raw: str, number: int, file: str, diags: DiagnosticBudget,
             return BLANK
         first = stripped[0]
     if first == "#":
-        return trusted(CommentLine, kind="comment", text=raw.strip(" \t"))
+        return make_comment_line("comment", raw.strip(" \t"))
     eq = raw.find("=")
     if eq < 0:
         return False

@@ -7,8 +7,7 @@ holds this reader to what the grammar builds, on lines drawn from the grammar an
 
 from __future__ import annotations
 
-from ..model._base import trusted
-from ..model.documents import QCB_COMMANDS, CommandLine, CommentLine, QcbLine
+from ..model.documents import QCB_COMMANDS, QcbLine, make_command_line, make_comment_line
 
 _COMMANDS = frozenset(QCB_COMMANDS)
 
@@ -22,7 +21,7 @@ def fast_line(raw: str) -> QcbLine | None:
     if "\r" in rest or "\n" in rest:
         return None
     if rest.startswith("#"):
-        return trusted(CommentLine, kind="comment", text=rest.rstrip(" \t"))
+        return make_comment_line("comment", rest.rstrip(" \t"))
     cut = min((i for i in (rest.find(" "), rest.find("\t")) if i >= 0), default=len(rest))
     command = rest[:cut]
     if not command.isascii():  # str.lower folds the Kelvin sign to k; the grammar does not
@@ -33,4 +32,4 @@ def fast_line(raw: str) -> QcbLine | None:
     after = rest[cut:].strip(" \t")
     if after and not after.startswith("#"):
         return None
-    return trusted(CommandLine, kind="command", command=command, comment=after or None)
+    return make_command_line("command", command, after or None)

@@ -14,8 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import NamedTuple, Union
 
-from ..model._base import trusted, trusted_from
-from ..model.triggers import AllOf, AnyOf, EventPattern
+from ..model.triggers import AllOf, AnyOf, EventPattern, make_all_of, make_any_of, make_event
 
 TriggerModel = EventPattern | AllOf | AnyOf
 
@@ -58,8 +57,7 @@ TriggerRow = Union[EventRow, CompoundRow]  # noqa: UP007 - a forward reference i
 
 def event_model(row: EventRow) -> EventPattern:
     """The model of one event row."""
-    return trusted_from(EventPattern, {"kind": "event", "name": row[0], "type": row[1],
-                                       "context": row[2], "extra": row[3]})
+    return make_event("event", row[0], row[1], row[2], row[3])
 
 
 def row_model(row: TriggerRow | TriggerModel) -> TriggerModel:
@@ -69,7 +67,7 @@ def row_model(row: TriggerRow | TriggerModel) -> TriggerModel:
     if type(row) is CompoundRow:
         operands = tuple(map(row_model, row.operands))
         if row.kind == "and":
-            return trusted(AllOf, operands=operands, kind="and")
-        return trusted(AnyOf, operands=operands, kind="or")
+            return make_all_of(operands, "and")
+        return make_any_of(operands, "or")
     return row  # type: ignore[return-value]
 

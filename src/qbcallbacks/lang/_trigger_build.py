@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..model._base import trusted
 from ..model.triggers import (
     CONTEXT_RE,
     EVENT_TYPES,
@@ -24,6 +23,7 @@ from ..model.triggers import (
     AllOf,
     AnyOf,
     EventPattern,
+    make_event,
     normalise_context,
     normalise_name,
     time_extra,
@@ -65,10 +65,7 @@ def build_trigger(tree: Tree[Token] | Token, warn: WarnSink, base: int = 0) -> T
             for problem in extra_problems(toks[0].value.lower(), extra,
                                           (toks[2].start_pos or 0) - base):
                 warn(problem)
-        return trusted(
-            EventPattern, kind="event", name=None, type=toks[0].value.lower(), context=None,
-            extra=extra,
-        )
+        return make_event("event", None, toks[0].value.lower(), None, extra)
     if data == "primary":  # ( disjunction )
         return build_trigger(tree.children[1], warn, base)
     parts = [build_trigger(c, warn, base) for c in tree.children if isinstance(c, Tree)]
@@ -97,10 +94,7 @@ def _build_event(children: list[Tree[Token] | Token], warn: WarnSink, base: int)
     elif extra is not None:
         for problem in extra_problems(typ, extra, (toks[3].start_pos or 0) - base):
             warn(problem)
-    return trusted(
-        EventPattern, kind="event", name=normalise_name(name), type=typ,
-        context=normalise_context(ctx), extra=extra,
-    )
+    return make_event("event", normalise_name(name), typ, normalise_context(ctx), extra)
 
 
 def extra_problems(typ: str, extra: str, start: int) -> list[Problem]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from enum import Enum
+from itertools import repeat
+from operator import itemgetter
 
+from .._records import make_many, maker, record
 from ..errors import Diagnostic, Severity, make_diagnostic
-from ..model._base import Frozen, trusted, trusted_many
 from ..model.documents import (
     ConfigDocument,
     ConfigLine,
     RuleLine,
+    make_config_document,
 )
 from ..model.limits import Limits, default_limits
 from ._fast_config import (
@@ -48,7 +51,8 @@ __all__ = ["BLANK", "BUILTIN_EXTENSIONS", "ParsedConfig", "RuleRow", "RuleSite",
 _TRAILING_COMMENT = re.compile(r"[ \t]#")
 
 
-class RuleSite(Frozen):
+@record
+class RuleSite:
     """A rule line that parsed, with where it stands in the file."""
 
     line: int
@@ -60,7 +64,8 @@ class RuleSite(Frozen):
     rule: RuleLine
 
 
-class ParsedConfig(Frozen):
+@record
+class ParsedConfig:
     """The outcome of parsing one `callbacks.conf`: good lines, and every problem found."""
 
     file: str
@@ -72,6 +77,12 @@ class ParsedConfig(Frozen):
     @property
     def ok(self) -> bool:
         return all(d.severity != "error" for d in self.diagnostics)
+
+
+#: The parse's constructors: every field in order, values already checked.
+make_rule_site = maker(RuleSite)
+_parsed_config = maker(ParsedConfig)
+_RULE = repeat("rule")
 
 
 
@@ -87,24 +98,22 @@ def parse_config(text: str, file: str = "callbacks.conf",
     diags = DiagnosticBudget(file, limits.max_diagnostics)
     with collector_paused():
         rows, lines = _scan(text, file, extensions, limits, diags, keep_lines=True)
-        # The models of every rule line at once (`trusted_many`), then the sites that hold them.
-        rule_lines = trusted_many(RuleLine, [
-            {"kind": "rule", "file": row[4], "trigger": row[5], "comment": row[6]}
-            for row in rows])
-        sites = trusted_many(RuleSite, [
-            {"line": row[0], "file_column": row[1], "trigger_column": row[2],
-             "source_line": row[3], "rule": line}
-            for row, line in zip(rows, rule_lines, strict=True)])
+        # The records of every rule line at once (`make_many`, one pass per field), then the
+        # sites that hold them.
+        n = len(rows)
+        rule_lines = make_many(RuleLine, n, (_RULE, *[map(itemgetter(i), rows)
+                                                     for i in (4, 5, 6)]))
+        sites = make_many(RuleSite, n, (*[map(itemgetter(i), rows) for i in (0, 1, 2, 3)],
+                                        rule_lines))
         document = None
         if not diags.has_error:
             take = iter(rule_lines).__next__
-            document = trusted(ConfigDocument, lines=tuple(
+            document = make_config_document(tuple(
                 [take() if type(line) is RuleRow else line for line in lines]))
         # Freed while the collector still sleeps, so that the collection it owes on waking
         # walks only what the result keeps, not the rows and their trigger rows as well.
         del rows, lines
-        parsed = trusted(ParsedConfig, file=file, document=document, rules=tuple(sites),
-                         diagnostics=diags.result())
+        parsed = _parsed_config(file, document, tuple(sites), diags.result())
     return parsed
 
 

@@ -5,15 +5,18 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+from .._records import maker, record
 from ..errors import Diagnostic, make_diagnostic
-from ..model._base import Frozen, trusted
 from ..model.documents import (
+    BLANK,
     QCB_COMMANDS,
     BlankLine,
     CommandLine,
-    CommentLine,
     QcbLine,
     QcbProgram,
+    make_command_line,
+    make_comment_line,
+    make_qcb_program,
 )
 from ..model.limits import Limits, default_limits
 
@@ -24,7 +27,8 @@ from ._lark import qcb_lark
 from .source import DiagnosticBudget, iter_line_runs, line_too_long
 
 
-class ParsedQcb(Frozen):
+@record
+class ParsedQcb:
     """The outcome of parsing one `.qcb` file."""
 
     file: str
@@ -38,8 +42,11 @@ class ParsedQcb(Frozen):
         return not any(d.severity == "error" for d in self.diagnostics)
 
 
+_parsed_qcb = maker(ParsedQcb)
+
+
 #: Every blank line of every program is this one object.
-_BLANK: BlankLine = trusted(BlankLine, kind="blank")
+_BLANK: BlankLine = BLANK
 
 
 def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> ParsedQcb:
@@ -85,9 +92,8 @@ def parse_qcb(text: str, file: str = "<qcb>", limits: Limits | None = None) -> P
         if isinstance(line, CommandLine):
             numbers.append(number)
         lines.append(line)
-    program = trusted(QcbProgram, lines=tuple(lines)) if not diags.has_error else None
-    return trusted(ParsedQcb, file=file, program=program, command_lines=tuple(numbers),
-                   diagnostics=diags.result())
+    program = make_qcb_program(tuple(lines)) if not diags.has_error else None
+    return _parsed_qcb(file, program, tuple(numbers), diags.result())
 
 
 _COMMANDS = frozenset(QCB_COMMANDS)
@@ -107,10 +113,9 @@ def _build(tree: Tree[Token]) -> QcbLine | None:
         comment = comment.rstrip(" \t") if comment else None
         if toks["COMMAND"].lower() not in _COMMANDS:
             return None
-        return trusted(CommandLine, kind="command", command=toks["COMMAND"].lower(),
-                       comment=comment)
+        return make_command_line("command", toks["COMMAND"].lower(), comment)
     if tree.data == "comment_line":
-        return trusted(CommentLine, kind="comment", text=toks["COMMENT"].rstrip(" \t"))
+        return make_comment_line("comment", toks["COMMENT"].rstrip(" \t"))
     return _BLANK
 
 

@@ -12,36 +12,59 @@ import os
 from collections.abc import Mapping, Sized
 from functools import cache
 
-from pydantic import Field
-
-from ._base import Frozen
+from .._records import check_type, field_names, record
+from ..errors import RecordError
 
 #: Accepted trigger nesting never exceeds this, whatever the setting: the parsers build deeper
 #: nesting with explicit stacks, but the models, their JSON and their `format` recurse.
 HARD_MAX_TRIGGER_DEPTH = 64
 
 
-class Limits(Frozen):
-    """Bounds on input; every field is a count or a size in bytes / characters."""
+@record
+class Limits:
+    """Bounds on input; every field is a count or a size in bytes / characters.
+
+    The constructor checks each value against its range (:data:`RANGES`) and raises a
+    :class:`RecordError` that names the field."""
 
     #: Parentheses open at once in one trigger (QCB005).
-    max_trigger_depth: int = Field(32, ge=1, le=HARD_MAX_TRIGGER_DEPTH)
+    max_trigger_depth: int = 32
     #: Characters in one line of callbacks.conf or a `.qcb` file, or in one trigger (QCB006).
-    max_line_length: int = Field(4096, ge=80)
+    max_line_length: int = 4096
     #: Bytes of one callbacks.conf (QCB007).
-    max_config_bytes: int = Field(1 << 20, ge=1)
+    max_config_bytes: int = 1 << 20
     #: Bytes of one `.qcb` program (QCB008).
-    max_qcb_bytes: int = Field(256 << 10, ge=1)
+    max_qcb_bytes: int = 256 << 10
     #: Bytes of one Python, Perl or site script (QCB009).
-    max_script_bytes: int = Field(4 << 20, ge=1)
+    max_script_bytes: int = 4 << 20
     #: Diagnostics reported for one file; the rest are counted in one summary (QCB010).
-    max_diagnostics: int = Field(100, ge=1)
+    max_diagnostics: int = 100
     #: Arguments of one `qb` call from a callback (QCB016).
-    max_qb_args: int = Field(256, ge=1)
+    max_qb_args: int = 256
     #: Characters (for text) or items of one `qb` call argument (QCB017).
-    max_qb_arg_size: int = Field(64 << 10, ge=1)
+    max_qb_arg_size: int = 64 << 10
     #: Bytes of one qb.conf (QCB018).
-    max_qbconf_bytes: int = Field(1 << 20, ge=1)
+    max_qbconf_bytes: int = 1 << 20
+
+    def __post_init__(self) -> None:
+        for name in FIELDS:
+            value = getattr(self, name)
+            check_type("Limits", name, value, int)
+            low, high = RANGES.get(name, (1, None))
+            if value < low or (high is not None and value > high):
+                within = f"at least {low}" if high is None else f"from {low} to {high}"
+                raise RecordError(f"Limits.{name} must be {within}, not {value}")
+
+
+#: The fields of :class:`Limits`, in order.
+FIELDS = field_names(Limits)
+#: Each field's (lowest, highest or None) allowed value; a field not listed is at least 1.
+RANGES: dict[str, tuple[int, int | None]] = {
+    "max_trigger_depth": (1, HARD_MAX_TRIGGER_DEPTH),
+    "max_line_length": (80, None),
+}
+#: The defaults, built once (they pass the check by construction).
+_DEFAULTS = Limits()
 
 
 ENV_PREFIX = "QBCALLBACKS_"
@@ -50,13 +73,15 @@ ENV_PREFIX = "QBCALLBACKS_"
 def limits_from_env(env: Mapping[str, str]) -> Limits:
     """Defaults overridden by `QBCALLBACKS_MAX_...` variables; a bad value is an error."""
     values: dict[str, int] = {}
-    for name in Limits.model_fields:
+    for name in FIELDS:
         raw = env.get(ENV_PREFIX + name.upper())
         if raw is not None and raw.strip():
-            values[name] = int(raw.strip())
-    # The defaults need no checking: building pydantic's validator is most of what a clean
-    # `check` would otherwise spend on validation.
-    return Limits(**values) if values else Limits.model_construct()
+            try:
+                values[name] = int(raw.strip())
+            except ValueError:
+                raise RecordError(f"{ENV_PREFIX}{name.upper()} is {raw.strip()!r}, "
+                                  "not a whole number") from None
+    return Limits(**values) if values else _DEFAULTS
 
 
 @cache

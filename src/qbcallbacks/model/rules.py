@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ._base import Frozen
-from .triggers import Trigger, trigger_text
+from .._records import check_type, maker, record
+from .triggers import AllOf, AnyOf, EventPattern, Trigger, trigger_text
 
 #: `python`, `perl`, `qcb`, or the extension of a site runtime.
 Language = str
 
 
-class Rule(Frozen):
+@record
+class Rule:
     """`file = trigger` from line `line` of `<directory>/callbacks.conf`.
 
     `directory` is the directory as the callback path gave it; `position` orders rules across
@@ -27,6 +28,13 @@ class Rule(Frozen):
     trigger_column: int = 1
     position: int = 0
 
+    def __post_init__(self) -> None:
+        for name in ("directory", "file", "language"):
+            check_type("Rule", name, getattr(self, name), str)
+        check_type("Rule", "trigger", self.trigger, EventPattern, AllOf, AnyOf)
+        for name in ("line", "column", "trigger_column", "position"):
+            check_type("Rule", name, getattr(self, name), int)
+
     @property
     def path(self) -> Path:
         return Path(self.directory) / self.file
@@ -39,3 +47,14 @@ class Rule(Frozen):
     def trigger_text(self) -> str:
         """The canonical text of the trigger."""
         return trigger_text(self.trigger)
+
+
+#: `Rule` from every field in order (directory, file, language, trigger, line, column,
+#: trigger_column, position), for a loader whose values are already checked.
+make_rule = maker(Rule)
+
+
+def with_position(rule: Rule, position: int) -> Rule:
+    """`rule` renumbered (a reload renumbers every rule after a changed directory)."""
+    return make_rule(rule.directory, rule.file, rule.language, rule.trigger, rule.line,
+                     rule.column, rule.trigger_column, position)

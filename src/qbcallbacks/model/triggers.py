@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Annotated, Literal, Union, get_args
+from typing import Literal, get_args
 
-from pydantic import Field, field_validator, model_validator
-
-from ._base import Frozen
+from .._records import check_type, maker, record
+from ..errors import RecordError
 
 EventType = Literal[
     "job", "subjob", "work", "host", "time", "repeat", "global", "globaltime", "globalrepeat"
@@ -92,10 +91,13 @@ def normalise_context(context: str) -> str:
     return _KEYWORD_CONTEXTS.get(context.lower(), context) if context.isascii() else context
 
 
-class EventPattern(Frozen):
+@record
+class EventPattern:
     """One `name-type-context[-extra]` atom, or a short global form (`name` and `context` None).
 
-    `extra` None means the extra was omitted, which matches any item, like `*`.
+    `extra` None means the extra was omitted, which matches any item, like `*`. The
+    constructor checks and normalises its values (keywords lower-cased); the parsers build
+    patterns with :data:`make_event`, from text the grammar has already checked.
     """
 
     kind: Literal["event"] = "event"
@@ -104,50 +106,31 @@ class EventPattern(Frozen):
     context: str | None
     extra: str | None = None
 
-    @field_validator("type", mode="before")
-    @classmethod
-    def _lower_type(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) and value.isascii() else value
-
-    @field_validator("name")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not NAME_RE.match(value):
-            raise ValueError(f"event name {value!r} is not an identifier")
-        return normalise_name(value)
-
-    @field_validator("context")
-    @classmethod
-    def _check_context(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        if not CONTEXT_RE.match(value):
-            raise ValueError(f"context {value!r} holds a character a context cannot hold")
-        return normalise_context(value)
-
-    @field_validator("extra")
-    @classmethod
-    def _check_extra(cls, value: str | None) -> str | None:
-        if value is not None and not EXTRA_RE.match(value):
-            raise ValueError(f"extra {value!r} must be '*' or have no blanks, parentheses, & or |")
-        return value
-
-    @model_validator(mode="after")
-    def _check_shape(self) -> EventPattern:
-        short = self.name is None
-        if short != (self.context is None):
-            raise ValueError("name and context are both given or both omitted")
-        if not short and self.name.lower() in ("globaltime", "globalrepeat"):  # type: ignore[union-attr]
-            raise ValueError(f"{self.name!r} starts the short global form, not an event name")
-        if short and self.type not in GLOBAL_TYPES:
-            raise ValueError(f"only global types have a short form, not {self.type!r}")
-        if short and (self.type == "global") != (self.extra is None):
-            raise ValueError("short `global` takes no extra; globaltime and globalrepeat need one")
-        if self.type == "job" and self.extra is not None:
-            raise ValueError("job events take no extra")
-        return self
+    def __post_init__(self) -> None:
+        for field in ("name", "type", "context", "extra"):
+            check_type("EventPattern", field, getattr(self, field), str,
+                       *(() if field == "type" else (type(None),)))
+        if self.kind != "event":
+            raise RecordError(f"an EventPattern's kind is 'event', not {self.kind!r}")
+        typ = self.type.lower() if self.type.isascii() else self.type
+        if typ not in TYPE_WORDS:
+            raise RecordError(f"{self.type!r} is not an event type ({', '.join(EVENT_TYPES)})")
+        name, context, extra = self.name, self.context, self.extra
+        if name is not None:
+            if not NAME_RE.match(name):
+                raise RecordError(f"event name {name!r} is not an identifier")
+            name = normalise_name(name)
+        if context is not None:
+            if not CONTEXT_RE.match(context):
+                raise RecordError(f"context {context!r} holds a character a context "
+                                  "cannot hold")
+            context = normalise_context(context)
+        if extra is not None and not EXTRA_RE.match(extra):
+            raise RecordError(f"extra {extra!r} must be '*' or have no blanks, parentheses, "
+                              "& or |")
+        _check_shape(name, typ, context, extra)
+        for field, value in (("type", TYPE_WORDS[typ]), ("name", name), ("context", context)):
+            object.__setattr__(self, field, value)
 
     @property
     def context_kind(self) -> ContextKind | None:
@@ -170,28 +153,38 @@ class EventPattern(Frozen):
         yield self
 
 
-class _Compound(Frozen):
-    operands: tuple[Trigger, ...] = Field(min_length=2)
+@record
+class _Compound:
+    operands: tuple[Trigger, ...]
 
-    @field_validator("operands", mode="after")
-    @classmethod
-    def _flatten(cls, value: tuple[Trigger, ...]) -> tuple[Trigger, ...]:
-        if not any(type(op) is cls for op in value):
-            return value
-        flat: list[Trigger] = []
-        for op in value:
-            flat.extend(op.operands if isinstance(op, _Compound) and type(op) is cls else (op,))
-        return tuple(flat)
+    def __post_init__(self) -> None:
+        name = type(self).__name__
+        check_type(name, "operands", self.operands, tuple)
+        for op in self.operands:
+            check_type(name, "operands item", op, EventPattern, AllOf, AnyOf)
+        if len(self.operands) < 2:
+            raise RecordError(f"{name} joins at least two operands, not {len(self.operands)}")
+        if any(type(op) is type(self) for op in self.operands):
+            flat: list[Trigger] = []
+            for op in self.operands:
+                flat.extend(op.operands if type(op) is type(self) else (op,))
+            object.__setattr__(self, "operands", tuple(flat))
 
     def events(self) -> Iterator[EventPattern]:
         for op in self.operands:
             yield from op.events()
 
 
+@record
 class AllOf(_Compound):
     """`a && b`: true once every operand has happened since the last firing."""
 
     kind: Literal["and"] = "and"
+
+    def __post_init__(self) -> None:
+        if self.kind != "and":
+            raise RecordError(f"an AllOf's kind is 'and', not {self.kind!r}")
+        _Compound.__post_init__(self)  # no zero-argument super() in a slots dataclass
 
     def format(self) -> str:
         return " && ".join(
@@ -199,20 +192,45 @@ class AllOf(_Compound):
         )
 
 
+@record
 class AnyOf(_Compound):
     """`a || b`: true once any operand has happened."""
 
     kind: Literal["or"] = "or"
 
+    def __post_init__(self) -> None:
+        if self.kind != "or":
+            raise RecordError(f"an AnyOf's kind is 'or', not {self.kind!r}")
+        _Compound.__post_init__(self)  # no zero-argument super() in a slots dataclass
+
     def format(self) -> str:
         return " || ".join(op.format() for op in self.operands)
 
 
-Trigger = Annotated[Union[EventPattern, AllOf, AnyOf], Field(discriminator="kind")]  # noqa: UP007 - a discriminated union needs the Union spelling for the forward reference
-# The forward reference to `Trigger` is resolved when a compound is first validated
-# (schemas are deferred, see `Frozen`).
+#: A trigger: one event pattern, or patterns joined by all-of / any-of (told apart by `kind`).
+Trigger = EventPattern | AllOf | AnyOf
+TriggerNode = Trigger
 
-TriggerNode = EventPattern | AllOf | AnyOf
+#: `EventPattern` from (kind, name, type, context, extra), already canonical; unchecked.
+make_event = maker(EventPattern)
+#: `AllOf` / `AnyOf` from (operands, kind), operands already flat; unchecked.
+make_all_of = maker(AllOf)
+make_any_of = maker(AnyOf)
+
+
+def _check_shape(name: str | None, typ: str, context: str | None, extra: str | None) -> None:
+    """What no event pattern can be, whatever its parts: the grammar's whole-atom rules."""
+    short = name is None
+    if short != (context is None):
+        raise RecordError("name and context are both given or both omitted")
+    if name is not None and name.lower() in ("globaltime", "globalrepeat"):
+        raise RecordError(f"{name!r} starts the short global form, not an event name")
+    if short and typ not in GLOBAL_TYPES:
+        raise RecordError(f"only global types have a short form, not {typ!r}")
+    if short and (typ == "global") != (extra is None):
+        raise RecordError("short `global` takes no extra; globaltime and globalrepeat need one")
+    if typ == "job" and extra is not None:
+        raise RecordError("job events take no extra")
 
 
 @lru_cache(maxsize=65536)

@@ -107,19 +107,20 @@ class Worker:
     def send(self, message: dict[str, Any], deadline: float) -> None:
         data = memoryview(json.dumps(message, default=str).encode("utf-8") + b"\n")
         while data:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise WorkerTimeout("worker did not take its input in time")
-            _, ready, _ = select.select([], [self.wfd], [], remaining)
-            if not ready:
-                continue
+            # The descriptor does not block: try first, and wait only while the pipe is full.
             try:
                 n = os.write(self.wfd, data)
             except BlockingIOError:
-                continue
+                n = 0
             except OSError as exc:  # EPIPE: the worker is gone
                 raise WorkerGone(str(exc)) from None
             data = data[n:]
+            if not data:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise WorkerTimeout("worker did not take its input in time")
+            select.select([], [self.wfd], [], remaining)
 
     def recv(self, deadline: float) -> dict[str, Any]:
         while True:

@@ -29,17 +29,16 @@ run `timeout` at the deadline and its late answer is dropped.
 from __future__ import annotations
 
 import functools
-import os
-import threading
 import time
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
 from ..errors import Diagnostic
 from ..lang import parse_qcb
 from ..lang.qcb import ParsedQcb
+from ..model.limits import default_limits
 from ..model.supervisor import (
     HostError,
     JobAction,
@@ -58,9 +57,9 @@ from .api import (
     finish,
     keep_output,
     log,
-    open_script,
 )
 from .asking import Answerers
+from .scripts import ProgramCache, ScriptRefused, read_script
 from .validate import qcb_syntax
 
 _MAILS: dict[str, tuple[str, str]] = {
@@ -74,16 +73,28 @@ _MAILS: dict[str, tuple[str, str]] = {
     "mail-subjob-status": ("Job {JOB_ID} ({JOB_NAME}) subjob {SUBJOB_ID} is {SUBJOB_STATUS}",
                            "Status report for subjob {SUBJOB_ID} of job {JOB_ID}."),
 }
-_CACHE_SIZE = 256
+
+
+class _Checked(NamedTuple):
+    parsed: ParsedQcb
+    #: The commands to run, in order; None when the program has errors.
+    commands: tuple[str, ...] | None
+
+
+def _check(name: str, source: bytes | str) -> _Checked:
+    text = source if isinstance(source, str) else source.decode("utf-8")
+    parsed = parse_qcb(text, name)
+    return _Checked(parsed, None if parsed.program is None else parsed.program.commands)
 
 
 class QcbRuntime(Runtime):
     def __init__(self, supervisor: Supervisor | None = None,
                  settings: RuntimeSettings | None = None, **overrides: Any) -> None:
         super().__init__(supervisor, settings, **overrides)
-        self._lock = threading.Lock()
-        self._files: dict[str, tuple[tuple[int, int], ParsedQcb]] = {}
-        self._inline: dict[str, ParsedQcb] = {}
+        #: Checked programs of script files (by path) and of inline code (by the code), each
+        #: used only while the text read for a run is the text it was checked from.
+        self._files: ProgramCache[_Checked] = ProgramCache(_check)
+        self._inline: ProgramCache[_Checked] = ProgramCache(_check)
         #: Commands' supervisor calls run here, so a slow supervisor cannot hold a run past
         #: its deadline (see `asking`).
         self._answerers = Answerers(max(8, 2 * self.settings.pool_size))
@@ -99,19 +110,25 @@ class QcbRuntime(Runtime):
         start = time.monotonic()
         deadline = start + invocation.timeout
         try:
-            parsed = self._program(invocation)
+            parsed, commands = self._program(invocation)
+        except ScriptRefused as exc:
+            return finish(invocation, RunResult(
+                status="error", exit_code=2, duration=time.monotonic() - start,
+                error=f"refused the script {invocation.source_name}: {exc}"))
         except (OSError, UnicodeDecodeError) as exc:
             return finish(invocation, RunResult(
                 status="error", exit_code=2, duration=time.monotonic() - start,
                 error=f"cannot read the script {invocation.source_name}: {exc}"))
-        if parsed.program is None:
+        if commands is None:
+            if invocation.code is not None:  # name this job's callback in the diagnostics
+                parsed = parse_qcb(invocation.code, invocation.callback)
             return finish(invocation, RunResult(
                 status="error", exit_code=2, duration=time.monotonic() - start,
                 error="\n".join(d.render() for d in parsed.diagnostics)))
         notes: list[str] = []
         errors: list[str] = []
         status = "ok"
-        for command in parsed.program.commands:
+        for command in commands:
             reply = None if time.monotonic() > deadline else self._answerers.ask(
                 functools.partial(asking_until, deadline, _command, command, invocation,
                                   supervisor), deadline)
@@ -132,31 +149,21 @@ class QcbRuntime(Runtime):
             output_dropped=dropped, error="\n".join(errors) or None,
             duration=time.monotonic() - start), self.settings)
 
-    def _program(self, invocation: Invocation) -> ParsedQcb:
+    def _program(self, invocation: Invocation) -> _Checked:
+        """The checked program to run: read from its file (or inline) for every run, and
+        checked again only when its text changed (see `scripts`)."""
         if invocation.code is not None:
-            hit = self._inline.get(invocation.code)
-            if hit is None:
-                hit = parse_qcb(invocation.code, invocation.callback)
-                with self._lock:
-                    if len(self._inline) >= _CACHE_SIZE:
-                        self._inline.clear()
-                    self._inline[invocation.code] = hit
-            return hit
+            # Keyed by the code: the jobs that share a callback's code share its check.
+            return self._inline.get(invocation.code, invocation.code)
         if invocation.path is None:
             raise OSError("an invocation needs a path or inline code")
         path = str(invocation.path)
-        with open_script(path) as fh:
-            info = os.fstat(fh.fileno())
-            key = (info.st_size, info.st_mtime_ns)
-            cached = self._files.get(path)
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            parsed = parse_qcb(fh.read().decode("utf-8"), path)
-        with self._lock:
-            if len(self._files) >= _CACHE_SIZE:
-                self._files.clear()
-            self._files[path] = (key, parsed)
-        return parsed
+        try:
+            source = read_script(path, default_limits().max_qcb_bytes)
+        except (OSError, ScriptRefused):
+            self._files.forget(path)
+            raise
+        return self._files.get(path, source)
 
 
 def _command(command: str, invocation: Invocation, supervisor: Supervisor) -> dict[str, str]:

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
+from .._records import to_dict
 from ..errors import Diagnostic, SourceError, make_diagnostic
 from ..lang._lark import private_cache_dir
 from ..lang.qcb import parse_qcb
@@ -132,7 +133,7 @@ def _cached(file: Path | None) -> list[Diagnostic] | None:
             return []
         import json
 
-        return [Diagnostic.model_validate(d) for d in json.loads(text)]
+        return [Diagnostic.from_json(d) for d in json.loads(text)]
     except (OSError, ValueError):  # absent, or not what we wrote: check again
         return None
 
@@ -144,7 +145,7 @@ def _keep(file: Path | None, found: list[Diagnostic]) -> None:
         return
     tmp = file.with_suffix(".tmp")
     try:
-        tmp.write_text(json.dumps([d.model_dump() for d in found]), "utf-8")
+        tmp.write_text(json.dumps([to_dict(d) for d in found]), "utf-8")
         tmp.replace(file)
     except OSError:
         pass  # a cache that cannot be written only costs time

@@ -14,9 +14,12 @@
 # after it. Whatever symbol the run added to any package (a `$main::` or `our` variable, a
 # package it declared, a module it loaded: its %INC entry goes too, so the next `use` loads it
 # afresh) is deleted, and its END blocks run when it ends, as a script's do when perl exits,
-# instead of piling up for the worker's own exit. A run that leaves a file descriptor open or
+# instead of piling up for the worker's own exit. A run that leaves a file descriptor open,
+# empties one of those subs in place (`undef &qb::jobid`: its body cannot be put back) or
 # loads a compiled (XS) module, which cannot be unloaded, ends with the worker (the `done`
 # message says why and the worker exits; the host starts a fresh one).
+# The checks after a run cost what it changed: Perl counts each package's names and sub
+# changes (`mro::get_pkg_gen`), so only a package whose count moved is scanned.
 
 # Compile callbacks before any lexical of this file exists, so scripts cannot see them.
 sub QbWorker::compile_and_run { eval $_[0]; return $@ }
@@ -36,6 +39,7 @@ BEGIN {
 }
 use Symbol ();
 use B ();
+use mro ();
 
 BEGIN {
     # `exit` in a callback ends the callback, not the worker.
@@ -45,7 +49,6 @@ BEGIN {
 }
 
 package QbWorker::Capture;
-
 # STDOUT and STDERR of a run, written straight to the worker's output file up to the cap.
 sub TIEHANDLE { my ($class, $fh) = @_; return bless { fh => $fh }, $class }
 sub PRINT {
@@ -64,11 +67,10 @@ sub WRITE {
     return $len;
 }
 sub FILENO { return fileno($_[0]{fh}) }
-sub BINMODE { return 1 }
-sub CLOSE { return 1 }
-sub EOF { return 1 }
-sub READLINE { return }
-sub UNTIE { return }
+sub BINMODE { return 1 } sub CLOSE { return 1 } sub EOF { return 1 }
+sub READLINE { return } sub UNTIE { return }
+# Without it, freeing a capture object looks for AUTOLOAD and adds that name to this package.
+sub DESTROY { return }
 
 package QbWorker;
 
@@ -89,7 +91,8 @@ my $RUNS = 0;
 # line it reads from a worker, sent by `init`.
 my ($MAX_ARGS, $MAX_ARG_SIZE, $MAX_MESSAGE);
 my (%BASE_ENV, @BASE_INC, $BASE_UMASK, %BASE_CODE, $BASE_FREE_FD, @STD_COPIES);
-my (%BASE_INC_FILES, %BASE_SYMBOLS, $BASE_XS, $BASE_ENDS);
+my (%BASE_INC_FILES, %BASE_SYMBOLS, $BASE_XS, $BASE_ENDS, %BASE_GEN, @BASE_SUBS, @BASE_STASHES);
+my ($COUNTS_MOVED, $STASH_REPLACED);    # compiled at the seal, see compile_stash_checks
 my @STD_HANDLES;    # keeps the copies open (close-on-exec, as Perl opens them above fd 2)
 my @GUARDED = ('qb', 'QbWorker', 'QbWorker::Capture', 'CORE::GLOBAL');
 $qb::jobid = $qb::workid = $qb::subid = $qb::event = undef;    # declared for `use warnings`
@@ -205,16 +208,34 @@ sub run_end_blocks {
 sub forget_new_symbols {
     no strict 'refs';
     %INC = %BASE_INC_FILES;
-    for my $stash (keys %BASE_SYMBOLS) {
-        my $base = $BASE_SYMBOLS{$stash};
-        # The count of a hash is kept by Perl: only a package whose count moved is looked at.
-        next if scalar(keys %{$stash}) == scalar(keys %$base);
-        for my $name (keys %{$stash}) {
-            delete ${$stash}{$name} unless $base->{$name};
-        }
+    return 'the callback deleted or replaced a package' if $STASH_REPLACED->();
+    # The count of a hash is kept by Perl: only a package whose count moved is looked at.
+    for my $stash ($COUNTS_MOVED->() ? @BASE_STASHES : ()) {
+        next if keys(%{$stash->[0]}) == $stash->[1];
+        my $base = $BASE_SYMBOLS{$stash->[0]};
+        exists $base->{$_} or delete ${$stash->[0]}{$_} for keys %{$stash->[0]};
     }
     return @DynaLoader::dl_shared_objects > $BASE_XS
         ? 'the callback loaded a compiled (XS) module' : undef;
+}
+
+# Two checks compiled from the sealed packages: whether any package's name count moved, and
+# whether any package is no longer the one its parent held (deleted and made again, or its
+# glob assigned). Names compiled in cost no lookup at run time, a tenth of a loop by name.
+sub compile_stash_checks {
+    no strict 'refs';
+    my (@counts, @same);
+    for my $stash (map { $_->[0] } @BASE_STASHES) {
+        # A name that cannot be written as code: look at every package by name, every run.
+        return (sub { 1 }, sub { 0 }) unless $stash =~ /\A(?:[A-Za-z_]\w*::)+\z/;
+        my $full = $stash eq 'main::' ? $stash : "main::$stash";
+        push @counts, "keys(%$full) != " . scalar(keys %{$stash});
+        my ($parent, $leaf) = $full =~ /\A(.*::)(\w+::)\z/ or next;
+        push @same, "\\\$$parent\{'$leaf'} != " . (0 + \${$parent}{$leaf});
+    }
+    my @subs = map { eval "sub { no warnings; return $_ }" or die $@ }
+               join(' || ', @counts), join(' || ', @same) || '0';
+    return @subs;
 }
 
 # What a run may change, as it was after the worker's set-up.
@@ -227,13 +248,37 @@ sub seal {
     %BASE_ENV = %ENV;
     @BASE_INC = @INC;
     $BASE_UMASK = umask;
-    %BASE_CODE = code_of();
     $BASE_FREE_FD = lowest_free_fd();
     %BASE_INC_FILES = %INC;
     $BASE_XS = @DynaLoader::dl_shared_objects;
     my $ends = B::end_av();
     $BASE_ENDS = ref($ends) && $ends->isa('B::AV') ? scalar(@{$ends->object_2svref}) : 0;
     %BASE_SYMBOLS = symbols_of();
+    @BASE_STASHES = map { [$_, scalar(keys %{$BASE_SYMBOLS{$_}})] } sort keys %BASE_SYMBOLS;
+    ($COUNTS_MOVED, $STASH_REPLACED) = compile_stash_checks();
+    seal_code();
+}
+
+# The guarded subs as they are now: what a run must leave as it found.
+sub seal_code {
+    %BASE_CODE = code_of();
+    @BASE_SUBS = values %BASE_CODE;
+    %BASE_GEN = map { ($_ => mro::get_pkg_gen($_)) } @GUARDED;
+}
+
+sub put_back_code {
+    no strict 'refs';
+    no warnings 'redefine';
+    my %now = code_of();
+    for my $name (keys %now) {
+        next if exists $BASE_CODE{$name} && $now{$name} == $BASE_CODE{$name};
+        if (exists $BASE_CODE{$name}) { *{$name} = $BASE_CODE{$name} }
+        else { undef &{$name} }
+    }
+    for my $name (keys %BASE_CODE) {
+        *{$name} = $BASE_CODE{$name} unless exists $now{$name};
+    }
+    %BASE_GEN = map { ($_ => mro::get_pkg_gen($_)) } @GUARDED;    # putting back counts too
 }
 
 # Put everything back; returns why the worker must be replaced, or undef.
@@ -242,8 +287,10 @@ sub restore {
     for my $fd (0 .. 2) {
         POSIX::dup2($STD_COPIES[$fd], $fd) if defined $STD_COPIES[$fd];
     }
-    for my $sig (keys %SIG) {
-        $SIG{$sig} = 'DEFAULT' if defined $SIG{$sig} && $sig ne '__WARN__' && $sig ne '__DIE__';
+    if (grep defined, values %SIG) {
+        for my $sig (keys %SIG) {
+            $SIG{$sig} = 'DEFAULT' if defined $SIG{$sig} && $sig ne '__WARN__' && $sig ne '__DIE__';
+        }
     }
     delete @SIG{'__WARN__', '__DIE__'};
     # Assigning %ENV calls setenv for every variable: compare first, it is four times cheaper.
@@ -251,24 +298,26 @@ sub restore {
         || grep { !exists $BASE_ENV{$_} || $BASE_ENV{$_} ne $ENV{$_} } keys %ENV;
     @INC = @BASE_INC;
     umask $BASE_UMASK;
-    {
-        no strict 'refs';
-        no warnings 'redefine';
-        my %now = code_of();
-        for my $name (keys %now) {
-            next if exists $BASE_CODE{$name} && $now{$name} == $BASE_CODE{$name};
-            if (exists $BASE_CODE{$name}) { *{$name} = $BASE_CODE{$name} }
-            else { undef &{$name} }
-        }
-        for my $name (keys %BASE_CODE) {
-            *{$name} = $BASE_CODE{$name} unless exists $now{$name};
-        }
-    }
+    # Perl counts every change of a package's subs (defined, replaced, deleted): only a
+    # guarded package whose count moved is looked at. Emptying a sub in place (`undef &f`)
+    # keeps its count, and its body cannot be put back: that costs the worker.
+    put_back_code() if grep { mro::get_pkg_gen($_) != $BASE_GEN{$_} } @GUARDED;
+    return 'the callback undefined a sub of the worker' if grep { !defined &$_ } @BASE_SUBS;
     my $why = forget_new_symbols();
     if ($BASE_FREE_FD >= 0 && lowest_free_fd() != $BASE_FREE_FD) {
         return 'the callback left a file descriptor open';
     }
     return $why;
+}
+
+# A script's bytes, or undef and why not; a FIFO put in its place is refused, not waited on.
+sub read_script {
+    my ($path, $source, $n) = ($_[0], '');
+    utf8::encode($path);
+    sysopen(my $fh, $path, POSIX::O_RDONLY() | POSIX::O_NONBLOCK()) or return (undef, "$!");
+    return (undef, 'it is not a regular file') unless -f $fh;
+    while ($n = sysread($fh, $source, 65536, length $source)) { }
+    return defined $n ? ($source) : (undef, "$!");
 }
 
 sub run_callback {
@@ -277,23 +326,11 @@ sub run_callback {
     $DROPPED = 0;
     my %done = (op => 'done', status => 'ok', exit_code => 0, error => undef);
     my $name = $msg->{name};
-    my $source = $msg->{code};
-    if (!defined $source) {
-        my $path = $msg->{path};
-        utf8::encode($path);
-        if (open(my $fh, '<:raw', $path)) {
-            local $/;
-            $source = <$fh>;
-            close($fh);
-        }
-        else {
-            return { %done, status => 'error', exit_code => 2,
-                     error => "cannot read the script $name: $!", dropped => 0 };
-        }
-    }
-    else {
-        utf8::encode($source);    # inline code is read like a file: as bytes
-    }
+    my ($source, $unread) = $msg->{code};
+    if (defined $source) { utf8::encode($source) }    # inline code is read like a file: as bytes
+    else { ($source, $unread) = read_script($msg->{path}) }
+    return { %done, status => 'error', exit_code => 2,
+             error => "cannot read the script $name: $unread", dropped => 0 } if defined $unread;
     my $cwd = $msg->{cwd};
     utf8::encode($cwd);
     unless (chdir $cwd) {
@@ -310,7 +347,7 @@ sub run_callback {
     $qb::event = $msg->{event};
     my $error;
     {
-        local $0 = $name;
+        $0 = $name if $0 ne $name;    # set only when it changes: each setting is a syscall
         local @ARGV = ();
         local ($/, $,, $\, $", $;) = ("\n", undef, undef, ' ', "\034");
         tie *STDOUT, 'QbWorker::Capture', $RAW_OUT;
@@ -323,6 +360,8 @@ sub run_callback {
         untie *STDERR;
     }
     Symbol::delete_package($package);
+    # `#line` made a `_<file` name in main::; dropped here, main:: needs no scan for it.
+    delete $main::{"_<$line_name"} unless $BASE_SYMBOLS{'main::'}{"_<$line_name"};
     my $why = eval { restore() };
     $why = "the worker could not be reset: $@" if !defined $why && $@;
     $done{recycle} = $why if defined $why;
