@@ -431,3 +431,56 @@ except:
 fh.write(traceback.format_exc())
 fh.close()
 """
+
+
+def test_an_edit_in_place_with_the_same_size_and_mtime_runs_the_new_text(
+        runtime: PythonRuntime, sup: MemorySupervisor, tmp_path: Path) -> None:
+    job = sup.submit("j", status="running")
+    script = tmp_path / "cb.py"
+    script.write_text("import qb\nqb.suspend(qb.jobid())\n")
+    assert run_file(runtime, script, job.id).status == "ok"
+    assert sup.job_status(job.id) == "suspended"
+    stamp = os.stat(script)
+    with open(script, "r+b") as fh:  # same inode and size, and the old mtime put back
+        fh.write(b"import qb\nqb.resume (qb.jobid())\n"[:stamp.st_size])
+    os.utime(script, ns=(stamp.st_atime_ns, stamp.st_mtime_ns))
+    after = os.stat(script)
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (
+        stamp.st_size, stamp.st_mtime_ns, stamp.st_ino)
+    result = run_file(runtime, script, job.id)
+    assert result.status == "ok", result
+    assert [a.action for a in sup.actions] == ["suspend", "resume"]
+
+
+def test_a_script_over_the_size_limit_is_refused_without_running(
+        runtime: PythonRuntime, sup: MemorySupervisor, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    job = sup.submit("j", status="running")
+    script = tmp_path / "cb.py"
+    script.write_text("import qb\nqb.suspend(qb.jobid())\n")
+    with open(script, "ab") as fh:  # sparse: far past the limit, costly to read or compile
+        fh.truncate(5 << 20)
+    result = run_file(runtime, script, job.id)
+    assert result.status == "error", result
+    assert "limit" in (result.error or "") or "too" in (result.error or ""), result.error
+    assert sup.actions == []
+
+
+def test_a_script_replaced_by_a_fifo_is_refused_not_waited_on(
+        runtime: PythonRuntime, sup: MemorySupervisor, tmp_path: Path) -> None:
+    job = sup.submit("j", status="running")
+    script = tmp_path / "cb.py"
+    script.write_text("import qb\nqb.suspend(qb.jobid())\n")
+    assert run_file(runtime, script, job.id).status == "ok"
+    script.unlink()
+    os.mkfifo(script)  # nobody writes to it: a blocking open or read would wait for good
+    results: list[RunResult] = []
+    thread = threading.Thread(
+        target=lambda: results.append(run_file(runtime, script, job.id, timeout=120.0)),
+        daemon=True)
+    thread.start()
+    thread.join(60)
+    assert results, "the run waited on the FIFO"
+    assert results[0].status == "error", results[0]
+    assert "not a regular file" in (results[0].error or "")
+    assert [a.action for a in sup.actions] == ["suspend"]

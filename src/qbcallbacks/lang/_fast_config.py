@@ -240,6 +240,8 @@ def fast_tail(after: str, max_depth: int, *, models: bool = False) -> FastTail |
     else:
         trigger = after[:cut.start()].rstrip(" \t")
         comment = after[cut.start():].strip(" \t")
+        if "\r" in comment:  # the grammar's COMMENT holds none: `read_line` leaves the line
+            return None
     m = match_simple_event(trigger)
     if m is not None:  # most triggers: one event, built here without the trigger cache
         event = simple_event_row(m)

@@ -26,9 +26,9 @@ from ..model.triggers import (
 from ._fast_rows import CompoundRow, EventRow, TriggerModel, TriggerRow, event_model, row_model
 from ._trigger_build import Problem, extra_problems
 
-__all__ = ["MAX_FAST_DEPTH", "CompoundRow", "EventRow", "TriggerModel", "TriggerRow",
-           "match_simple_event", "parse_compound_row", "parse_compound_trigger",
-           "parse_simple_event", "simple_event", "simple_event_row"]
+__all__ = ["EVENT_PATTERN", "MAX_FAST_DEPTH", "CompoundRow", "EventRow", "TriggerModel",
+           "TriggerRow", "event_entry", "match_simple_event", "parse_compound_row",
+           "parse_compound_trigger", "parse_simple_event", "simple_event", "simple_event_row"]
 
 
 # The fast path: one full-form event and nothing else, which is most lines of a real
@@ -37,13 +37,19 @@ __all__ = ["MAX_FAST_DEPTH", "CompoundRow", "EventRow", "TriggerModel", "Trigger
 # left to the grammar. tests/lang/test_parse_fast_path.py proves that whatever this accepts, Lark
 # accepts too and builds into an equal model with equal warnings, and that it accepts every
 # single full-form event the grammar produces.
-_SIMPLE_EVENT = re.compile(
+#: The lone event's regex without its end, for readers that match it inside a longer text;
+#: its groups are name, type, context and extra, in that order.
+EVENT_PATTERN = (
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)"
     r"-(?P<type>(?ai:globalrepeat|globaltime|global|subjob|job|work|host|time|repeat))"
     r"-(?P<context>[^\s\x00-\x1f\x7f()&|#*=-]+)"
-    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?\Z"
+    r"(?:-(?P<extra>\*|[^\s\x00-\x1f\x7f()&|*]+))?"
 )
+_SIMPLE_EVENT = re.compile(EVENT_PATTERN + r"\Z")
 _GLOBAL_TIMED_NAMES = frozenset({"globaltime", "globalrepeat"})
+#: The keyword contexts as the models spell them, each to itself: most contexts of a file,
+#: found with one look-up rather than a call of `normalise_context`.
+_CANONICAL_CONTEXTS = {"self": "self", "parent": "parent"}
 
 
 def parse_simple_event(text: str) -> tuple[EventPattern, tuple[Problem, ...]] | None:
@@ -71,21 +77,32 @@ def simple_event(m: re.Match[str]) -> tuple[EventPattern, tuple[Problem, ...], s
 def simple_event_row(m: re.Match[str]) -> tuple[EventRow, tuple[Problem, ...], str] | None:
     """:func:`simple_event` with the event as its row."""
     name, typ, ctx, extra = m.groups()  # name, type, context, extra, in that order
+    return event_entry(name, typ, ctx, extra, m.string)
+
+
+def event_entry(name: str, typ: str, ctx: str, extra: str | None,
+                text: str) -> tuple[EventRow, tuple[Problem, ...], str] | None:
+    """The row, warnings and canonical text of the lone event `text`, from what the lone-event
+    regex's groups took of it (an absent extra None or empty); None for a name spelled
+    globaltime/globalrepeat (the grammar's GLOBAL_TIMED takes it)."""
     low = name.lower()
     if low in _GLOBAL_TIMED_NAMES:
         return None
-    canonical_name, canonical_type = KEYWORD_NAMES.get(low, name), TYPE_WORDS[typ.lower()]
-    canonical_ctx = normalise_context(ctx)
-    problems: tuple[Problem, ...] = ()
-    if extra is not None:
-        found: list[Problem] = []
-        extra = _extra(name, canonical_type, ctx, extra, m.start("extra") - 1, found)
-        problems = tuple(found)
-    row = _new_tuple(EventRow, (canonical_name, canonical_type, canonical_ctx, extra))
+    canonical_name = KEYWORD_NAMES.get(low, name)
+    canonical_type = TYPE_WORDS.get(typ) or TYPE_WORDS[typ.lower()]
+    canonical_ctx = _CANONICAL_CONTEXTS.get(ctx) or normalise_context(ctx)
+    if not extra:
+        row = _new_tuple(EventRow, (canonical_name, canonical_type, canonical_ctx, None))
+        if canonical_name == name and canonical_type == typ and canonical_ctx == ctx:
+            return row, (), text  # the text is canonical already
+        return row, (), row.format()
+    found: list[Problem] = []
+    kept = _extra(name, canonical_type, ctx, extra, len(name) + len(typ) + len(ctx) + 2, found)
+    row = _new_tuple(EventRow, (canonical_name, canonical_type, canonical_ctx, kept))
     # The text is canonical already unless a keyword changed case or a job's extra was dropped.
     same = (canonical_name == name and canonical_type == typ and canonical_ctx == ctx
-            and (m.group("extra") is None or extra is not None))
-    return row, problems, m.string if same else row.format()
+            and kept is not None)
+    return row, tuple(found), text if same else row.format()
 
 
 def _extra(name: str, typ: str, ctx: str, extra: str, dash: int,

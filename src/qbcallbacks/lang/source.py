@@ -156,14 +156,7 @@ def read_source_bytes(path: str | Path, *, kind: SourceKind | None = None,
                 raise SourceError([make_diagnostic(
                     "QCB012", f"{name} is {file_kind_name(info.st_mode)}, not a regular file; "
                     "it is not read", file=shown)])
-            chunks: list[bytes] = []
-            total = 0
-            while total <= limit:
-                chunk = os.read(fd, min(1 << 20, limit + 1 - total))
-                if not chunk:
-                    break
-                chunks.append(chunk)
-                total += len(chunk)
+            data = read_at_most(fd, limit)
         finally:
             os.close(fd)
     except PermissionError:
@@ -175,9 +168,25 @@ def read_source_bytes(path: str | Path, *, kind: SourceKind | None = None,
     except OSError as exc:
         raise SourceError([make_diagnostic(
             "QCB015", f"cannot read {name}: {exc.strerror or exc}", file=shown)]) from None
-    if total > limit:  # it grew since the check
+    if len(data) > limit:  # it grew since the check
         raise SourceError([too_big(kind, shown, name, None, limit)])
-    return b"".join(chunks)
+    return data
+
+
+def read_at_most(fd: int, limit: int, first: int = 1 << 20) -> bytes:
+    """What an open descriptor holds, but never more than `limit + 1` bytes (so a caller sees
+    a file that grew past its limit without reading all of it). `first` is the size of the
+    first read: a file's known size plus one reads a small file in one call."""
+    chunks: list[bytes] = []
+    total, want = 0, min(first, limit + 1)
+    while total <= limit:
+        chunk = os.read(fd, want)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+        want = min(1 << 20, limit + 1 - total)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def read_source_file(path: str | Path, *, kind: SourceKind | None = None,

@@ -20,7 +20,8 @@ at the timeout. What this mode can and cannot do, honestly:
   stop `os._exit` or a segfault from taking the host down. Use isolated mode for any script
   you do not fully trust.
 * The working directory is the host's (it is process-wide).
-* Compiled code is cached by (path, size, mtime), inline code by its text.
+* Compiled code is reused while the script's bytes, read again at every run, are the same
+  (`scripts.ProgramCache`); inline code is cached by its text.
 """
 
 from __future__ import annotations
@@ -39,10 +40,11 @@ from typing import Any
 
 from ..model.limits import default_limits
 from ..model.supervisor import HostError, Supervisor
-from .api import Invocation, RunResult, log, open_script
+from .api import Invocation, RunResult, log
 from .outcome import Unreadable, describe_exception, exit_outcome
 from .qb import module as qbmodule
 from .qb.answers import answer
+from .scripts import ProgramCache, ScriptRefused
 
 _CACHE_SIZE = 512
 
@@ -266,7 +268,7 @@ class InProcessRunner:
         self._idle: list[_Lane] = []
         self._abandoned: list[_Lane] = []
         self._lock = threading.Lock()
-        self._files: dict[str, tuple[tuple[int, int], CodeType]] = {}
+        self._files: ProgramCache[CodeType] = ProgramCache(_compile, max_entries=_CACHE_SIZE)
         self._inline: dict[str, CodeType] = {}
         self._std_fds = _StdFds()
 
@@ -328,17 +330,7 @@ class InProcessRunner:
             return code
         assert invocation.path is not None
         path = str(invocation.path)
-        with open_script(path) as fh:
-            info = _stat_key(fh.fileno())
-            hit = self._files.get(path)
-            if hit is not None and hit[0] == info:
-                return hit[1]
-            code = compile(fh.read(), path, "exec", dont_inherit=True)
-        with self._lock:
-            if len(self._files) >= _CACHE_SIZE:
-                self._files.clear()
-            self._files[path] = (info, code)
-        return code
+        return self._files.get_file(path, default_limits().max_script_bytes)
 
     def _execute(self, invocation: Invocation, supervisor: Supervisor, cap: int,
                  start: float) -> RunResult:
@@ -358,6 +350,8 @@ class InProcessRunner:
                 code = self._code(invocation)
             except OSError as exc:
                 raise Unreadable(f"cannot read the script {name}: {exc.strerror}") from None
+            except ScriptRefused as exc:
+                raise Unreadable(f"refused the script {name}: {exc}") from None
             exec(code, env)
         except SystemExit as exc:
             outcome = exit_outcome(exc.code)
@@ -373,9 +367,8 @@ class InProcessRunner:
                          duration=time.monotonic() - start, **outcome)
 
 
-def _stat_key(fd: int) -> tuple[int, int]:
-    info = os.fstat(fd)
-    return info.st_size, info.st_mtime_ns
+def _compile(path: str, source: bytes | str) -> CodeType:
+    return compile(source, path, "exec", dont_inherit=True)
 
 
 def _caller(supervisor: Supervisor) -> Callable[[str, list[Any]], Any]:

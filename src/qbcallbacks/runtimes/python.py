@@ -135,4 +135,5 @@ def _request(invocation: Invocation, cap: int, cwd: str) -> dict[str, Any]:
         "code": invocation.code, "jobid": invocation.job_id, "workid": invocation.work_name,
         "subid": invocation.subjob_id, "event": invocation.event.format(),
         "cwd": cwd, "max_args": limits.max_qb_args, "max_arg_size": limits.max_qb_arg_size,
+        "max_bytes": limits.max_script_bytes,
     }

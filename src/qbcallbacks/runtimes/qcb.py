@@ -59,7 +59,7 @@ from .api import (
     log,
 )
 from .asking import Answerers
-from .scripts import ProgramCache, ScriptRefused, read_script
+from .scripts import ProgramCache, ScriptRefused
 from .validate import qcb_syntax
 
 _MAILS: dict[str, tuple[str, str]] = {
@@ -158,12 +158,7 @@ class QcbRuntime(Runtime):
         if invocation.path is None:
             raise OSError("an invocation needs a path or inline code")
         path = str(invocation.path)
-        try:
-            source = read_script(path, default_limits().max_qcb_bytes)
-        except (OSError, ScriptRefused):
-            self._files.forget(path)
-            raise
-        return self._files.get(path, source)
+        return self._files.get_file(path, default_limits().max_qcb_bytes)
 
 
 def _command(command: str, invocation: Invocation, supervisor: Supervisor) -> dict[str, str]:

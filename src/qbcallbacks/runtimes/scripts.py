@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import Generic, TypeVar
 
 from ..errors import QbCallbacksError
-from ..lang.source import file_kind_name
+from ..lang.source import file_kind_name, read_at_most
 
 T = TypeVar("T")
 _OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -51,19 +51,12 @@ def read_script(path: str, limit: int) -> bytes:
             raise ScriptRefused(f"it is {file_kind_name(info.st_mode)}, not a regular file")
         if info.st_size > limit:
             raise ScriptRefused(_too_big(f"{info.st_size} bytes,", limit))
-        chunks: list[bytes] = []
-        total = 0
-        while total <= limit:
-            chunk = os.read(fd, limit + 1 - total if total else info.st_size + 1)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
+        data = read_at_most(fd, limit, info.st_size + 1)
     finally:
         os.close(fd)
-    if total > limit:  # it grew since the fstat
+    if len(data) > limit:  # it grew since the fstat
         raise ScriptRefused(_too_big("more than", limit))
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return data
 
 
 def _too_big(size: str, limit: int) -> str:
@@ -133,6 +126,16 @@ class ProgramCache(Generic[T]):
                 while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
                     self._drop(next(iter(self._entries)))
         return value
+
+    def get_file(self, path: str, limit: int) -> T:
+        """The program of the script at `path`, read now (:func:`read_script`); a script that
+        cannot be read loses its entry and raises as `read_script` does."""
+        try:
+            source = read_script(path, limit)
+        except (OSError, ScriptRefused):
+            self.forget(path)
+            raise
+        return self.get(path, source)
 
     def forget(self, key: str) -> None:
         """Drop what is kept for `key` (its script could not be read)."""

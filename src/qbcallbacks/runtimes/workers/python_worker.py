@@ -26,6 +26,7 @@ import json
 import os
 import resource
 import signal
+import stat
 import sys
 import threading
 from types import CodeType, ModuleType
@@ -110,6 +111,10 @@ class _CappedText:
 
 
 #: Resource limits a callback may lower (and, not being root, not raise again).
+#: The most a script may hold unless the host says otherwise (its `max_script_bytes`), and
+#: the scripts whose compiled code a worker keeps.
+_MAX_SCRIPT_BYTES = 4 << 20
+_CACHE_ENTRIES = 256
 _LIMITS = (resource.RLIMIT_NOFILE, resource.RLIMIT_CPU, resource.RLIMIT_AS,
            resource.RLIMIT_FSIZE, resource.RLIMIT_NPROC, resource.RLIMIT_STACK)
 
@@ -231,7 +236,7 @@ class Worker:
         self.budget = _Budget()
         self.run_id = 0
         self.lock = threading.Lock()
-        self.cache: dict[str, tuple[tuple[int, int], CodeType]] = {}
+        self.cache: dict[str, tuple[bytes, CodeType]] = {}
         streams = (_CappedText(self.budget, 1), _CappedText(self.budget, 2))
         sys.stdout, sys.stderr = streams
         # Built before the baseline is taken, so what the qb module imports belongs to it.
@@ -303,14 +308,14 @@ class Worker:
         if isinstance(inline, str):
             return compile(inline, name, "exec", dont_inherit=True)
         path = str(message["path"])
-        info = os.stat(path)
-        key = (info.st_size, info.st_mtime_ns)
+        source = _read_script(path, int(message.get("max_bytes", _MAX_SCRIPT_BYTES)))
         hit = self.cache.get(path)
-        if hit is not None and hit[0] == key:
+        if hit is not None and hit[0] == source:  # the very bytes it was compiled from
             return hit[1]
-        with open(path, "rb") as fh:
-            code = compile(fh.read(), path, "exec", dont_inherit=True)
-        self.cache[path] = (key, code)
+        code = compile(source, path, "exec", dont_inherit=True)
+        if len(self.cache) >= _CACHE_ENTRIES:
+            self.cache.clear()
+        self.cache[path] = (source, code)
         return code
 
     def run(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -352,6 +357,21 @@ class Worker:
             done["recycle"] = why
         done["dropped"] = self.budget.dropped
         return done
+
+
+def _read_script(path: str, limit: int) -> bytes:
+    """A script's bytes, read again at every run: its metadata cannot prove it unchanged (an
+    edit in place within one timestamp tick keeps size and mtime). Opened without blocking and
+    checked on the descriptor, so a FIFO put where the script was, or a huge file, is refused
+    at once instead of hanging or filling the worker."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(0, f"{path} is not a regular file")
+        if info.st_size > limit:
+            raise OSError(0, f"{path} is {info.st_size} bytes, over the limit of {limit}")
+        return fh.read(info.st_size + 1)  # never more than the limit, even if it grew
 
 
 def _compile_file(path: str) -> CodeType:
