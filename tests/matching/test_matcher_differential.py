@@ -306,3 +306,16 @@ def test_the_build_formats_a_trigger_as_the_model_does(trig: EventPattern | AllO
         assert alone.text == pattern.format()
         assert alone.atoms == (atom_of(pattern),)
         assert alone.simple
+
+
+@given(trig=triggers)
+def test_the_build_compiles_a_trigger_as_compile_trigger_does(
+        trig: EventPattern | AllOf | AnyOf) -> None:
+    """The build places flat compounds from their fields, without `compile_trigger`: each
+    rule's text, `simple` and mask test must be what the general compiler makes."""
+    rule = Rule(directory="d", file="a.py", language="python", trigger=trig, line=1)
+    (entry,) = Matcher([rule])._entries
+    want = compile_trigger(trig)
+    assert (entry.text, entry.simple) == (want.text, want.simple) == (trig.format(), want.simple)
+    for mask in range(1 << len(want.atoms)):
+        assert entry.test(mask) == want.test(mask), mask

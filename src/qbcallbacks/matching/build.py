@@ -13,8 +13,17 @@ from collections.abc import Sequence
 from operator import attrgetter
 
 from ..model.rules import Rule
-from ..model.triggers import EventPattern, TriggerNode, item_key
-from .compile import FIELDS, Atom, MaskTest, _any_atom, compile_trigger, field_atom
+from ..model.triggers import AnyOf, EventPattern, TriggerNode, item_key
+from .compile import (
+    FIELDS,
+    Atom,
+    MaskTest,
+    _any_atom,
+    all_of,
+    compile_trigger,
+    event_text,
+    field_atom,
+)
 from .index import (
     SERIAL_BITS,
     SERIAL_MASK,
@@ -109,7 +118,36 @@ def place(trigger: TriggerNode, index: Index) -> Placed:
 
 
 def place_compound(trigger: TriggerNode, index: Index) -> Placed:
-    """`place` for an all-of or any-of: compiled, then each atom placed with its bit."""
+    """`place` for an all-of or any-of. Operands that are all plain patterns (nearly every
+    compound a site writes) are placed from their fields, numbered as `compile_trigger`
+    numbers them (one bit per distinct pattern, in order); deeper nesting is compiled."""
+    operands = trigger.operands  # type: ignore[union-attr]
+    for op in operands:
+        if type(op) is not EventPattern:
+            return place_compiled(trigger, index)
+    fields = list(map(FIELDS, operands))
+    any_of = type(trigger) is AnyOf
+    text = (" || " if any_of else " && ").join([event_text(*key) for key in fields])
+    keys = dict.fromkeys(fields)
+    places: list[tuple[Refs, int]] = []
+    bit = 1
+    for key in keys:
+        refs = (self_refs(index, *key) if key[2] == "self"
+                else atom_refs(index, field_atom(*key)))
+        for i, (seen, bits) in enumerate(places):
+            if seen is refs:  # `x-work-self` and `x-work-self-*`: one owner, both bits
+                places[i] = (refs, bits | bit)
+                break
+        else:
+            places.append((refs, bit))
+        bit <<= 1
+    if any_of or len(keys) == 1:
+        return text, _any_atom, True, None, tuple(places)
+    return text, all_of(len(keys)), False, None, tuple(places)
+
+
+def place_compiled(trigger: TriggerNode, index: Index) -> Placed:
+    """`place` for a nested trigger: compiled, then each atom placed with its bit."""
     text, atoms, test, simple = compile_trigger(trigger)
     places: list[tuple[Refs, int]] = []
     bit = 1
@@ -124,6 +162,34 @@ def place_compound(trigger: TriggerNode, index: Index) -> Placed:
             merged[id(refs)] = (refs, merged[id(refs)][1] | bit if id(refs) in merged else bit)
         places = list(merged.values())
     return text, test, simple, None, tuple(places)
+
+
+def self_refs(index: Index, name: str | None, typ: str, ctx: str | None,
+              extra: str | None) -> Refs:
+    """The refs dict of a `self` pattern with these fields, made (empty) if it is not there."""
+    if extra == "*":
+        extra = None
+    elif typ == "subjob":
+        extra = item_key(typ, extra)
+    by_name = index.get(typ)
+    if by_name is None:
+        by_name = index[typ] = {}
+    nt = by_name.get(name)
+    if nt is None:
+        nt = by_name[name] = _new(NameTypeIndex)
+        nt.any = nt.exact = nt.parent = nt.glob = nt.label = nt.ident = None
+    if extra is None:
+        refs = nt.any
+        if refs is None:
+            refs = nt.any = {}
+        return refs
+    exact = nt.exact
+    if exact is None:
+        exact = nt.exact = {}
+    refs = exact.get(extra)
+    if refs is None:
+        refs = exact[extra] = {}
+    return refs
 
 
 def atom_refs(index: Index, atom: Atom) -> Refs:

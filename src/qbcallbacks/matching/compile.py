@@ -161,11 +161,11 @@ def _compile_flat(any_of: bool, operands: tuple[EventPattern, ...],
     atoms = tuple([field_atom(*key) for key in dict.fromkeys(keys)])
     if any_of or len(atoms) == 1:
         return _new(CompiledTrigger, (text, atoms, _any_atom, True))
-    return _new(CompiledTrigger, (text, atoms, _all_of(len(atoms)), False))
+    return _new(CompiledTrigger, (text, atoms, all_of(len(atoms)), False))
 
 
 @functools.cache
-def _all_of(count: int) -> MaskTest:
+def all_of(count: int) -> MaskTest:
     """The test of an all-of of `count` distinct atoms: all their bits seen."""
     need = (1 << count) - 1
     return lambda mask: mask & need == need
