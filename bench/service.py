@@ -350,6 +350,7 @@ def repeated(args: argparse.Namespace) -> None:
         _print_pair("Unix", ours, echo)
         runs.append({"rate ratio": ours.rate / echo.rate,
                      "p99 ratio": _pct(ours.lat, 0.99) / _pct(echo.lat, 0.99),
+                     "p99.9 ratio": _pct(ours.lat, 0.999) / _pct(echo.lat, 0.999),
                      "server CPU per event (us)": ours.cpu * 1e6,
                      "echo CPU per event (us)": echo.cpu * 1e6})
     print(f"{args.repeat} runs, {args.events} events, window {args.window}, "
@@ -367,6 +368,9 @@ def _print_pair(kind: str, ours: Figures, echo: Figures) -> None:
           f"{p99 * ms:.3f} ms; asyncio echo server {echo.rate:10,.0f} events/s, p99 "
           f"{echo_p99 * ms:.3f} ms; rate ratio {ours.rate / echo.rate:.2f}, p99 ratio "
           f"{p99 / echo_p99:.2f}")
+    print(f"{kind} with a token: ack p50 {statistics.median(ours.lat) * ms:.3f} ms, p99.9 "
+          f"{_pct(ours.lat, 0.999) * ms:.3f} ms; echo p50 {statistics.median(echo.lat) * ms:.3f}"
+          f" ms, p99.9 {_pct(echo.lat, 0.999) * ms:.3f} ms")
     print(f"{kind} with a token: server CPU per event {ours.cpu * 1e6:.1f} us, echo server "
           f"{echo.cpu * 1e6:.1f} us; echo / ours "
           f"{echo.cpu / ours.cpu if ours.cpu else float('nan'):.2f}")

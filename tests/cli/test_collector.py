@@ -42,12 +42,29 @@ def test_a_collector_turned_off_by_the_caller_stays_off() -> None:
 
 
 def test_serve_moves_what_its_start_up_made_out_of_the_collectors_reach() -> None:
-    from qbcallbacks.cli.serve import _settle_heap
+    from qbcallbacks.cli.serve import YOUNG_THRESHOLD, _settle_heap
 
     made = [[i] for i in range(1000)]  # live objects the collector tracks
+    before = gc.get_threshold()
     try:
         _settle_heap()
         assert gc.get_freeze_count() >= len(made)
         assert gc.get_count()[0] < len(made)
+        assert gc.get_threshold() == (YOUNG_THRESHOLD, *before[1:])
+        assert before[0] < YOUNG_THRESHOLD
     finally:
         gc.unfreeze()
+        gc.set_threshold(*before)
+
+
+def test_serve_leaves_a_collector_switched_off_by_its_threshold_off() -> None:
+    from qbcallbacks.cli.serve import _settle_heap
+
+    before = gc.get_threshold()
+    gc.set_threshold(0)
+    try:
+        _settle_heap()
+        assert gc.get_threshold()[0] == 0
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*before)

@@ -210,3 +210,34 @@ def test_a_script_replaced_by_a_fifo_or_removed_is_an_error_not_a_wait(
     script.unlink()
     gone = run_script()
     assert gone.status == "error" and "No such file" in (gone.error or ""), gone
+
+
+@needs_perl
+@pytest.mark.parametrize("code", [
+    'die "boom";',
+    'my @j = qb::jobinfo("-id", $qb::jobid); die "boom";',
+    'warn "careful"; die "boom";',
+])
+def test_a_die_names_the_script_line_and_no_worker_handle(runtime: PerlRuntime,
+                                                          sup: MemorySupervisor,
+                                                          code: str) -> None:
+    """Perl adds the last-read handle to a message; the worker's own pipe is not the site's."""
+    job = sup.submit("j")
+    for _ in range(2):    # the second run follows reads the worker made for the first
+        result = invoke(runtime, code, job.id)
+        assert result.status == "error"
+        assert "boom at inline.pl line 1" in (result.error or "")
+        assert "<" not in (result.error or "") and "<" not in result.output
+
+
+@needs_perl
+def test_a_die_after_the_script_reads_a_file_names_that_file(runtime: PerlRuntime,
+                                                              sup: MemorySupervisor,
+                                                              tmp_path: Path) -> None:
+    """A script's own reads still give Perl's usual `<$fh> line N` suffix."""
+    data = tmp_path / "data.txt"
+    data.write_text("one\ntwo\n")
+    job = sup.submit("j")
+    result = invoke(runtime, f'open(my $fh, "<", "{data}") or die; my $l = <$fh>; $l = <$fh>; '
+                             'die "boom";', job.id)
+    assert "<$fh> line 2" in (result.error or "")

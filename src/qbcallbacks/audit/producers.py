@@ -7,7 +7,10 @@ service reads the checkpoint and then the journal after that position; the journ
 segment from that position on (`Journal.keep_from`), so trimming never loses a producer's state.
 
 The SQL is the same for SQLite and PostgreSQL but for the parameter marker; each store calls
-`load` and `save` with its own connection inside its own lock and transaction.
+`load` and `save` with its own connection inside its own lock and transaction. A checkpoint
+can hold thousands of rows: they go in statements of many rows each (`VALUES (...), (...)`),
+so the thread that writes it spends a few statements' worth of interpreter time, not a
+statement per row, while the connection threads wait for the interpreter to answer events.
 """
 
 from __future__ import annotations
@@ -16,6 +19,10 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple, Protocol
 
 from .journal import Position
+from .sqlrows import statement
+
+#: Rows per statement at most (4 or 5 parameters each: far below both backends' limits).
+CHUNK = 256
 
 
 class ProducerRow(NamedTuple):
@@ -75,10 +82,14 @@ def save(db: Connection, rows: Sequence[ProducerRow], position: Position, keep: 
     tcol, tval, tand = ("trail, ", [trail], f"trail={m} AND ") if trail is not None else (
         "", [], "")
     tmark = f"{m}," if trail is not None else ""
-    for r in rows:
-        db.execute(f"INSERT INTO producer_events({tcol}producer, epoch, seq, digest) "
-                   f"VALUES ({tmark}{m},{m},{m},{m}) ON CONFLICT DO NOTHING",
-                   [*tval, r.producer, r.epoch, r.seq, r.digest])
+    head = f"INSERT INTO producer_events({tcol}producer, epoch, seq, digest)"
+    row = f"({tmark}{m},{m},{m},{m})"
+    done, total = 0, len(rows)
+    while done < total:  # a few statements of many rows: see the module
+        size = min(CHUNK, 1 << ((total - done).bit_length() - 1))
+        db.execute(statement(head, row, size, " ON CONFLICT DO NOTHING"),
+                   [v for r in rows[done:done + size] for v in (*tval, *r)])
+        done += size
     for name in sorted({r.producer for r in rows}):
         newest = max(r.epoch for r in rows if r.producer == name)
         db.execute(f"DELETE FROM producer_events WHERE {tand}producer={m} AND epoch<{m}",

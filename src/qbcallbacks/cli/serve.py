@@ -134,15 +134,29 @@ def _ready(message: str) -> None:
     click.echo(message, err=True)
 
 
+#: The young generation's collection threshold once `serve` listens (the interpreter's
+#: default is 700): see `_settle_heap`.
+YOUNG_THRESHOLD = 5600
+
+
 def _settle_heap() -> None:
     """Move what the start-up made (modules, rules, the trail's objects: all of it lives as
     long as the process) out of the collector's reach (`gc.freeze`). Otherwise the young
     generations still hold much of it when events start to come, and the collection one
     event's allocations trigger on the connection's thread scans it: milliseconds for that
-    event's ack, where an ack otherwise takes tens of microseconds."""
+    event's ack, where an ack otherwise takes tens of microseconds.
+
+    Then the young collections are made rarer. Each one scans what was made since the last
+    and is still alive, which is mostly the events in flight (read, journaled, not yet
+    matched) whatever the threshold; one every 700 objects made came every ~75 events and
+    landed inside about one ack in a hundred, 0.1-0.5 ms each. At 8 times that, a run of
+    one-at-a-time events sees a collection in about one ack in a thousand, and the collector's
+    time overall falls by about as much: fewer passes over the same objects in flight."""
     import gc
 
     gc.freeze()
+    if gc.get_threshold()[0]:  # 0: someone switched the collector off; it stays so
+        gc.set_threshold(YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def runs_where(conf: QbConf | None, executor: str | None, broker: str | None,

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ..audit.records import PendingFiring
+from ..model._base import trusted
 from ..model.supervisor import Supervisor
 from ..runtimes.api import Invocation, PythonMode, Runtime, RuntimeSettings
 from ..runtimes.api import runtime_classes as _runtime_classes
@@ -31,9 +32,13 @@ def build_runtimes(supervisor: Supervisor, *, mode: PythonMode = "isolated",
 
 def plan(firing: PendingFiring, settings: DispatcherSettings) -> Invocation:
     """What `firing` runs as: its script or code, its job and event, its deadline (the rule's
-    own timeout or the default) and the job's `.cb` log under `log_dir`."""
+    own timeout or the default) and the job's `.cb` log under `log_dir`.
+
+    Every value was validated where it was made (the firing, the settings), so the invocation
+    is built without validating them again, on every firing's path."""
     log_dir = Path(settings.log_dir) if settings.log_dir else None
-    return Invocation(
+    return trusted(
+        Invocation,
         callback=firing.callback, path=firing.path, code=firing.code, job_id=firing.job,
         event=firing.event, timeout=settings.rule_timeouts.get(firing.callback, settings.timeout),
         log_path=None if log_dir is None else log_dir / f"{firing.job}.cb")

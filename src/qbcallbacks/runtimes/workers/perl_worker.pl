@@ -138,6 +138,7 @@ sub call {
     write_all($OUT, "$line\n");
     my $reply = <$IN>;
     POSIX::_exit(70) unless defined $reply;    # the host went away
+    $. = 0;    # the script's messages must not end with the worker pipe's line count
     my $answer = $JSON->decode($reply);
     die "$answer->{error}\n" if exists $answer->{error};
     my $value = $answer->{value};
@@ -379,6 +380,7 @@ sub run_callback {
 }
 
 while (defined(my $line = <$IN>)) {
+    $. = 0;    # a message's `<handle> line N` suffix is for the script's own reads
     my $msg = $JSON->decode($line);
     if ($msg->{op} eq 'init') {
         my $failed = QbWorker::compile_and_run($msg->{qb});
