@@ -7,6 +7,8 @@ index the matcher gets wrong shows up as a different list of firings.
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -243,7 +245,7 @@ def index_shape(matcher: Matcher) -> dict[tuple[object, ...], dict[object, int]]
 
     for typ, by_name in matcher._index.items():
         for name, nt in by_name.items():
-            note((typ, name, "self", None), nt.self_)
+            note((typ, name, "self", None), nt)
             note((typ, name, "parent", None), nt.parent)
             note((typ, name, "global", None), nt.glob)
             for label, bucket in (nt.label or {}).items():
@@ -253,9 +255,21 @@ def index_shape(matcher: Matcher) -> dict[tuple[object, ...], dict[object, int]]
     return out
 
 
+def general_shape(pool: list[Rule]) -> dict[tuple[object, ...], dict[object, int]]:
+    """The index shape of `pool` put in atom by atom through the general `rule_bucket` path."""
+    general = Matcher()
+    for i, rule in enumerate(pool):
+        compiled = general._cache.for_model(rule.trigger)
+        entry = RuleEntry(rule, i, compiled)
+        general._entries[entry] = None
+        for bit, atom in bits(compiled.atoms):
+            rule_bucket(general._index, atom).add(atom.extra, entry, bit)
+    return index_shape(general)
+
+
 @given(pool=rule_pools(), split=st.integers(0, 7))
 def test_one_build_indexes_as_rules_added_one_by_one(pool: list[Rule], split: int) -> None:
-    """The build's in-place fast path puts every atom where the general one would: a set
+    """The build's per-trigger placing puts every atom where the general path would: a set
     built at once, one added in two batches and one added rule by rule index alike."""
     at_once = Matcher(pool)
     batches = Matcher(pool[:split])
@@ -263,18 +277,23 @@ def test_one_build_indexes_as_rules_added_one_by_one(pool: list[Rule], split: in
     one_by_one = Matcher()
     for rule in pool:
         one_by_one.add_rules([rule])
-    general = Matcher()
-    for i, rule in enumerate(pool):
-        entry = RuleEntry(rule, i, general._cache.for_model(rule.trigger))
-        general._entries[entry] = None
-        for bit, atom in bits(entry.compiled.atoms):
-            rule_bucket(general._index, atom).add(atom.extra, entry, bit)
-    want = index_shape(general)
+    want = general_shape(pool)
     assert want  # every rule has at least one atom
     assert index_shape(at_once) == want
     assert index_shape(batches) == want
     assert index_shape(one_by_one) == want
     assert at_once.rules == batches.rules == one_by_one.rules == tuple(pool)
+
+
+@given(pool=rule_pools(), share=st.integers(1, 3))
+def test_rules_sharing_one_trigger_model_are_each_placed(pool: list[Rule], share: int) -> None:
+    """The build places each distinct trigger model once and its rules from there: rules that
+    share one model object index as rules with models of their own, and fire alike."""
+    shared = [replace(r, trigger=pool[i % share].trigger) for i, r in enumerate(pool)]
+    own = [replace(r, trigger=copy.deepcopy(pool[i % share].trigger))
+           for i, r in enumerate(pool)]
+    assert all(a.trigger is not b.trigger for a, b in zip(shared, own, strict=True))
+    assert index_shape(Matcher(shared)) == general_shape(own) == index_shape(Matcher(own))
 
 
 @given(trig=triggers)
@@ -287,3 +306,16 @@ def test_the_build_formats_a_trigger_as_the_model_does(trig: EventPattern | AllO
         assert alone.text == pattern.format()
         assert alone.atoms == (atom_of(pattern),)
         assert alone.simple
+
+
+@given(trig=triggers)
+def test_the_build_compiles_a_trigger_as_compile_trigger_does(
+        trig: EventPattern | AllOf | AnyOf) -> None:
+    """The build places flat compounds from their fields, without `compile_trigger`: each
+    rule's text, `simple` and mask test must be what the general compiler makes."""
+    rule = Rule(directory="d", file="a.py", language="python", trigger=trig, line=1)
+    (entry,) = Matcher([rule])._entries
+    want = compile_trigger(trig)
+    assert (entry.text, entry.simple) == (want.text, want.simple) == (trig.format(), want.simple)
+    for mask in range(1 << len(want.atoms)):
+        assert entry.test(mask) == want.test(mask), mask

@@ -8,7 +8,9 @@ job-specific callbacks, which repeat the same few triggers across thousands of j
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
+from operator import attrgetter
 from typing import Literal, NamedTuple
 
 from ..errors import TriggerError
@@ -36,11 +38,18 @@ class Atom(NamedTuple):
 
 #: `Atom(...)` without the named tuple's Python-level `__new__`: one C call per atom.
 _new = tuple.__new__
+#: An event pattern's fields in one C call: attribute reads, so that any record with these
+#: attributes (a model or a plain one) compiles alike.
+FIELDS = attrgetter("name", "type", "context", "extra")
 
 
 def atom_of(pattern: EventPattern) -> Atom:
-    """The atom of one pattern (kinds are literals: one shared string each)."""
-    typ, ctx, extra = pattern.type, pattern.context, pattern.extra
+    """The atom of one pattern."""
+    return field_atom(*FIELDS(pattern))
+
+
+def field_atom(name: str | None, typ: str, ctx: str | None, extra: str | None) -> Atom:
+    """The atom of a pattern with these fields (kinds are literals: one shared string each)."""
     if extra == "*":
         extra = None
     elif typ == "subjob":
@@ -48,12 +57,12 @@ def atom_of(pattern: EventPattern) -> Atom:
     if ctx is None:
         return _new(Atom, (None, typ, "global", None, extra))
     if ctx == "self":
-        return _new(Atom, (pattern.name, typ, "self", None, extra))
+        return _new(Atom, (name, typ, "self", None, extra))
     if ctx == "parent":
-        return _new(Atom, (pattern.name, typ, "parent", None, extra))
+        return _new(Atom, (name, typ, "parent", None, extra))
     if ctx.isdigit() and ctx.isascii():
-        return _new(Atom, (pattern.name, typ, "id", int(ctx), extra))
-    return _new(Atom, (pattern.name, typ, "label", ctx, extra))
+        return _new(Atom, (name, typ, "id", int(ctx), extra))
+    return _new(Atom, (name, typ, "label", ctx, extra))
 
 
 class CompiledTrigger(NamedTuple):
@@ -70,17 +79,21 @@ class CompiledTrigger(NamedTuple):
     simple: bool
 
 
+def event_text(name: str | None, typ: str, ctx: str | None, extra: str | None) -> str:
+    """`EventPattern.format()` from the pattern's fields."""
+    if name is None:
+        return typ if extra is None else f"{typ}-{extra}"
+    if extra is None:
+        return f"{name}-{typ}-{ctx}"
+    return f"{name}-{typ}-{ctx}-{extra}"
+
+
 def canonical_text(model: TriggerNode) -> str:
-    """`model.format()`, without a method call per node: a build formats every distinct
-    trigger once. A property test holds the two equal."""
-    if type(model) is EventPattern:
-        name, typ, extra = model.name, model.type, model.extra
-        if name is None:
-            return typ if extra is None else f"{typ}-{extra}"
-        if extra is None:
-            return f"{name}-{typ}-{model.context}"
-        return f"{name}-{typ}-{model.context}-{extra}"
-    operands = model.operands  # type: ignore[union-attr] # a compound: not an EventPattern
+    """`model.format()`, read from the fields alone (a plain record formats as its model
+    does); a property test holds the two equal."""
+    if isinstance(model, EventPattern):
+        return event_text(*FIELDS(model))
+    operands = model.operands
     parts = [canonical_text(op) for op in operands]
     if type(model) is AnyOf:
         return " || ".join(parts)
@@ -89,34 +102,14 @@ def canonical_text(model: TriggerNode) -> str:
 
 
 def compile_event(pattern: EventPattern, known: dict[str, CompiledTrigger]) -> CompiledTrigger:
-    """The compiled trigger of a lone event pattern (most rules), found in or added to
-    `known` (by canonical text): `canonical_text`, `atom_of` and `compile_trigger` in one
-    call that reads the fields once, since a build does this for every distinct trigger."""
-    name, typ, ctx, extra = pattern.name, pattern.type, pattern.context, pattern.extra
-    if name is None:
-        text = typ if extra is None else f"{typ}-{extra}"
-    elif extra is None:
-        text = f"{name}-{typ}-{ctx}"
-    else:
-        text = f"{name}-{typ}-{ctx}-{extra}"
+    """The compiled trigger of a lone event pattern, found in or added to `known` (by
+    canonical text)."""
+    fields = FIELDS(pattern)
+    text = event_text(*fields)
     found = known.get(text)
-    if found is not None:
-        return found
-    if extra == "*":
-        extra = None
-    elif typ == "subjob":
-        extra = item_key(typ, extra)
-    if ctx is None:
-        atom = _new(Atom, (None, typ, "global", None, extra))
-    elif ctx == "self":
-        atom = _new(Atom, (name, typ, "self", None, extra))
-    elif ctx == "parent":
-        atom = _new(Atom, (name, typ, "parent", None, extra))
-    elif ctx.isdigit() and ctx.isascii():
-        atom = _new(Atom, (name, typ, "id", int(ctx), extra))
-    else:
-        atom = _new(Atom, (name, typ, "label", ctx, extra))
-    found = known[text] = _new(CompiledTrigger, (text, (atom,), _any_atom, True))
+    if found is None:
+        found = known[text] = _new(CompiledTrigger, (text, (field_atom(*fields),), _any_atom,
+                                                     True))
     return found
 
 
@@ -129,10 +122,18 @@ def _any_atom(mask: int) -> bool:
 def compile_trigger(model: TriggerNode, text: str | None = None) -> CompiledTrigger:
     """Number the distinct atoms of `model` and build its mask test; `text` is its canonical
     text when the caller has it already."""
+    if isinstance(model, EventPattern):  # most rules: one atom, no state, the shared test
+        fields = FIELDS(model)
+        return _new(CompiledTrigger, (event_text(*fields) if text is None else text,
+                                      (field_atom(*fields),), _any_atom, True))
+    operands = model.operands
+    for op in operands:
+        if type(op) is not EventPattern:
+            break
+    else:
+        return _compile_flat(type(model) is AnyOf, operands, text)  # type: ignore[arg-type]
     if text is None:
         text = canonical_text(model)
-    if type(model) is EventPattern:  # most rules: one atom, no state, the shared test
-        return _new(CompiledTrigger, (text, (atom_of(model),), _any_atom, True))
     bits: dict[tuple[str | None, ...], int] = {}
     atoms: list[Atom] = []
     for pattern in _events(model, []):
@@ -149,19 +150,41 @@ def compile_trigger(model: TriggerNode, text: str | None = None) -> CompiledTrig
     return CompiledTrigger(text, tuple(atoms), _any_atom if simple else test, simple)
 
 
+def _compile_flat(any_of: bool, operands: tuple[EventPattern, ...],
+                  text: str | None) -> CompiledTrigger:
+    """`compile_trigger` of an all-of or any-of of plain events (nearly every compound a site
+    writes): the atoms numbered as the general path numbers them, and a test shared by every
+    trigger of the same kind and atom count rather than a closure each."""
+    keys = list(map(FIELDS, operands))
+    if text is None:
+        text = (" || " if any_of else " && ").join([event_text(*key) for key in keys])
+    atoms = tuple([field_atom(*key) for key in dict.fromkeys(keys)])
+    if any_of or len(atoms) == 1:
+        return _new(CompiledTrigger, (text, atoms, _any_atom, True))
+    return _new(CompiledTrigger, (text, atoms, all_of(len(atoms)), False))
+
+
+@functools.cache
+def all_of(count: int) -> MaskTest:
+    """The test of an all-of of `count` distinct atoms: all their bits seen."""
+    need = (1 << count) - 1
+    return lambda mask: mask & need == need
+
+
 def _events(node: TriggerNode, out: list[EventPattern]) -> list[EventPattern]:
     """`node.events()` as a list, read from the field dicts (as `canonical_text` does)."""
-    if type(node) is EventPattern:
+    if isinstance(node, EventPattern):
         out.append(node)
     else:
-        for op in node.operands:  # type: ignore[union-attr] # not an EventPattern
+        for op in node.operands:
             _events(op, out)
     return out
 
 
 def _key(pattern: EventPattern) -> tuple[str | None, ...]:
     # A plain tuple: hashing it is much cheaper than hashing the frozen model.
-    return (pattern.name, pattern.type, pattern.context, pattern.extra)
+    key: tuple[str | None, ...] = FIELDS(pattern)
+    return key
 
 
 def _mask_test(node: TriggerNode, bits: dict[tuple[str | None, ...], int]) -> MaskTest:

@@ -6,13 +6,12 @@ is touched for every event; the frozen models stay at the edges, where data ente
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable
 from typing import Generic, TypeVar
 
 from ..model.events import Job, JobCallback
 from ..model.rules import Rule
-from ..model.triggers import EventPattern
-from .compile import Atom, CompiledTrigger, TriggerCache, compile_event
+from .compile import Atom, CompiledTrigger
 
 K = TypeVar("K")
 _new = object.__new__
@@ -96,11 +95,13 @@ class RuleEntry:
 
     `order` sorts as (position, serial) would (directory and line order, ties broken by when
     it was added) but is one integer (`order_of`): one object per rule rather than three.
-    `text`, `simple` and `test` repeat the compiled trigger's, so that the firing path reads
-    one object per rule, not two (at 10k rules and more, each is likely a cache miss).
+    `text`, `simple` and `test` are the compiled trigger's, kept here so that the firing path
+    reads one object per rule (at 10k rules and more, each is likely a cache miss); the atoms
+    are not kept: the rare paths that need them (taking a rule out) compile them again from
+    the rule's trigger, which a build would otherwise pay for on every rule.
     """
 
-    __slots__ = ("born", "compiled", "order", "retired", "rule", "simple", "test", "text")
+    __slots__ = ("born", "order", "retired", "rule", "simple", "test", "text")
 
     def __init__(self, rule: Rule, order: int, compiled: CompiledTrigger,
                  born: int = 0) -> None:
@@ -110,7 +111,6 @@ class RuleEntry:
         self.born = born
         self.retired: int | None = None
         self.order = order
-        self.compiled = compiled
         self.text = compiled.text
         self.simple = compiled.simple
         self.test = compiled.test
@@ -121,20 +121,22 @@ class RuleEntry:
         return (self.rule.directory, self.rule.file, self.text)
 
 
-class NameTypeIndex:
+class NameTypeIndex(Bucket["RuleEntry"]):
     """The universal atoms of one (event name, type), split by context kind; the matcher keys
     these by type, then name (None for the short global forms).
 
-    `self_`, `parent` and `glob` atoms concern every rule; `label` and `ident` are keyed by the
-    label or job id the atom names, so an event looks up only its own job's label and id. Parts
-    are created on first use: most names have atoms of one kind only, and at 100k rules the
-    empty parts would cost more memory (and cache misses) than the atoms themselves.
+    The `self` atoms, which most rules have, are this object's own bucket (`any` and
+    `exact`): one object less per name, and one hop less for an event. `parent` and `glob`
+    atoms concern every rule; `label` and `ident` are keyed by the label or job id the atom
+    names, so an event looks up only its own job's label and id. Parts are created on first
+    use: most names have atoms of one kind only, and at 100k rules the empty parts would cost
+    more memory (and cache misses) than the atoms themselves.
     """
 
-    __slots__ = ("glob", "ident", "label", "parent", "self_")
+    __slots__ = ("glob", "ident", "label", "parent")
 
     def __init__(self) -> None:
-        self.self_: Bucket[RuleEntry] | None = None
+        super().__init__()
         self.parent: Bucket[RuleEntry] | None = None
         self.glob: Bucket[RuleEntry] | None = None
         self.label: dict[str, Bucket[RuleEntry]] | None = None
@@ -204,12 +206,11 @@ def rule_bucket(index: dict[str, dict[str | None, NameTypeIndex]], atom: Atom,
         by_name = index[atom.type] = {}
     nt = by_name.get(atom.name)
     if nt is None:
-        nt = by_name[atom.name] = NameTypeIndex()
+        nt = by_name[atom.name] = _new(NameTypeIndex)  # `__init__`'s work, without the call
+        nt.any = nt.exact = nt.parent = nt.glob = nt.label = nt.ident = None
     kind = atom.kind
     if kind == "self":
-        if nt.self_ is None:
-            nt.self_ = Bucket()
-        return nt.self_
+        return nt
     if kind == "parent":
         if nt.parent is None:
             nt.parent = Bucket()
@@ -227,70 +228,6 @@ def rule_bucket(index: dict[str, dict[str | None, NameTypeIndex]], atom: Atom,
     if nt.ident is None:
         nt.ident = {}
     return nt.ident.setdefault(atom.context, Bucket())
-
-
-def index_rule(index: dict[str, dict[str | None, NameTypeIndex]], entry: RuleEntry) -> None:
-    """Put a rule's atoms in the index: what `rule_bucket(...).add(...)` does for each, with
-    the common case (a rule of one `self` atom) done in place, since a build does this once
-    per rule."""
-    atoms = entry.compiled.atoms
-    if len(atoms) == 1:
-        name, typ, kind, _, extra = atom = atoms[0]
-        if kind == "self":
-            by_name = index.get(typ)
-            if by_name is None:
-                by_name = index[typ] = {}
-            nt = by_name.get(name)
-            if nt is not None and nt.self_ is not None:
-                nt.self_.add(extra, entry, 1)
-                return
-            # Made without calling `__init__`: a Python call per object costs more than
-            # filling its slots here.
-            bucket = _new(Bucket)
-            if extra is None:
-                bucket.any, bucket.exact = {entry: 1}, None
-            else:
-                bucket.any, bucket.exact = None, {extra: {entry: 1}}
-            if nt is None:
-                nt = by_name[name] = _new(NameTypeIndex)
-                nt.parent = nt.glob = nt.label = nt.ident = None
-            nt.self_ = bucket
-            return
-        rule_bucket(index, atom).add(extra, entry, 1)
-        return
-    for bit, atom in bits(atoms):
-        rule_bucket(index, atom).add(atom.extra, entry, bit)
-
-
-def add_entries(rules: Sequence[Rule], entries: dict[RuleEntry, None],
-                index: dict[str, dict[str | None, NameTypeIndex]],
-                by_key: dict[RuleKey, list[RuleEntry]] | None, cache: TriggerCache, gen: int,
-                serial: int) -> int:
-    """Make the entries of `rules` (of generation `gen`, serials from `serial` on) and index
-    them; returns the next serial. The matcher's build: one pass, one rule at a time."""
-    for_model, known = cache.for_model, cache.known
-    # Parsers hand out one model per distinct trigger text: each model is formatted and
-    # compiled once, found again by id (`rules` holds every model meanwhile).
-    by_id: dict[int, CompiledTrigger] = {}
-    mask = SERIAL_MASK
-    for rule in rules:
-        trigger = rule.trigger
-        compiled = by_id.get(id(trigger))
-        if compiled is None:
-            compiled = by_id[id(trigger)] = (
-                compile_event(trigger, known) if type(trigger) is EventPattern
-                else for_model(trigger))
-        # `RuleEntry(...)` with its slots filled here: no Python call per rule.
-        entry = _new(RuleEntry)
-        entry.rule, entry.born, entry.retired, entry.compiled = rule, gen, None, compiled
-        entry.order = (rule.position << SERIAL_BITS) | (serial & mask)
-        entry.text, _, entry.test, entry.simple = compiled
-        serial += 1
-        entries[entry] = None
-        if by_key is not None:
-            by_key.setdefault(entry.key, []).append(entry)
-        index_rule(index, entry)
-    return serial
 
 
 #: Refs of one bucket that accept an event, and the jobs whose instances they concern.

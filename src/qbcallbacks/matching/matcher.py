@@ -18,6 +18,7 @@ from ..lang.source import collector_paused
 from ..model.events import Event, Job
 from ..model.rules import Rule
 from ..model.triggers import DONE_NAMES, GLOBAL_TYPES, item_key
+from .build import add_entries
 from .compile import TriggerCache
 from .firing import Firing
 from .index import (
@@ -26,7 +27,6 @@ from .index import (
     NameTypeIndex,
     RuleEntry,
     RuleKey,
-    add_entries,
     order_of,
     rule_bucket,
 )
@@ -102,8 +102,8 @@ class Matcher:
         # would rescan the growing heap again and again for nothing.
         with collector_paused():
             self._serial = add_entries(rules if isinstance(rules, (list, tuple)) else list(rules),
-                                       self._entries, self._index, self._by_key, self._cache,
-                                       self._gen, self._serial)
+                                       self._entries, self._index, self._by_key, self._gen,
+                                       self._serial)
             if len(self._entries) >= _FREEZE_AT:
                 gc.freeze()
 
@@ -207,7 +207,7 @@ class Matcher:
         for entry in gone:
             self._entries.pop(entry, None)
             self._unkey(entry)
-            for bit, atom in _bits(entry.compiled.atoms):
+            for bit, atom in _bits(self._cache.for_model(entry.rule.trigger).atoms):
                 rule_bucket(self._index, atom).discard(atom.extra, entry, bit)
         for live in self._live.values():
             if live.state:
@@ -325,9 +325,14 @@ class Matcher:
             if nt is None:
                 continue
             if xl is not None:
-                bucket = nt.self_
-                if bucket is not None:
-                    _gather(bucket, extra, (x,), groups)
+                # The `self` atoms are the name's own bucket: `_gather(nt, ...)` in line.
+                refs = nt.any
+                if refs:
+                    groups.append((refs, (x,)))
+                if extra is not None and nt.exact is not None:
+                    refs = nt.exact.get(extra)
+                    if refs:
+                        groups.append((refs, (x,)))
                 if nt.label is not None:
                     label = xl.job.label
                     if label:

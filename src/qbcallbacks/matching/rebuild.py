@@ -98,7 +98,7 @@ def _index(scratch: Matcher, entries: Sequence[RuleEntry], check: Check | None) 
     """Give rules taken out of the set their atoms in `scratch`: older jobs still have them."""
     for start in range(0, len(entries), CHUNK):
         for entry in entries[start:start + CHUNK]:
-            for bit, atom in _bits(entry.compiled.atoms):
+            for bit, atom in _bits(scratch._cache.for_model(entry.rule.trigger).atoms):
                 rule_bucket(scratch._index, atom).add(atom.extra, entry, bit)
         if check is not None:
             check()
