@@ -30,8 +30,8 @@ import tracemalloc
 from pathlib import Path
 from typing import Any
 
+from qbcallbacks.config.load import _models as loader_models
 from qbcallbacks.lang import parse_trigger
-from qbcallbacks.lang._fast_rows import row_model
 from qbcallbacks.lang.config import scan_config
 from qbcallbacks.lang.source import collector_paused
 from qbcallbacks.lang.trigger import clear_cache
@@ -129,19 +129,14 @@ def build(text: str) -> Matcher:
     """Parse, make the rules as the loader does (it checks the scripts too), compile."""
     rows, diagnostics = scan_config(text)
     assert not diagnostics, diagnostics[:3]
-    models: dict[Any, Any] = {}  # as the loader does: one model per distinct trigger row
-
-    def model(trigger: Any) -> Any:
-        found = models.get(trigger)
-        if found is None:
-            found = models[trigger] = row_model(trigger)
-        return found
-
     with collector_paused():  # as the loader builds its rules
-        rules = [make_rule("/site/callback", r.file, "python", model(r.trigger), r.line,
-                           r.file_column, r.trigger_column, i)
-                 for i, r in enumerate(rows)]
-    del rows
+        # The loader's own pass: a trigger read as a model passes through, and equal rows
+        # share one model.
+        models = loader_models([r.trigger for r in rows], {})
+        rules = [make_rule("/site/callback", r.file, "python", m, r.line, r.file_column,
+                           r.trigger_column, i)
+                 for i, (r, m) in enumerate(zip(rows, models, strict=True))]
+    del models, rows
     return Matcher(rules)
 
 
