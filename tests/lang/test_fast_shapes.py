@@ -64,6 +64,11 @@ def check(text: str, atoms: Atoms) -> None:
 @example("a-job-self\r&& b-job-self")
 @example("a-job-Self && b-job-PARENT")
 @example("(a-job-self) (b-job-self)")
+@example("x-work-L1-*A")  # an event's end touching a character that would join the stand-in's
+@example("a-work-self-*-b")
+@example("a-work-self-*b-job-self")
+@example("a-work-self-* && b-work-self-*x")
+@example("a-work-self-*=b")
 def test_shape_reader_builds_what_the_grammar_builds(text: str) -> None:
     check(text, {})
 
@@ -85,6 +90,7 @@ def test_shape_reader_reads_the_canonical_text_of_every_model(model: TriggerMode
 
 
 @given(st.lists(st.one_of(grammar_triggers, hostile), min_size=2, max_size=8))
+@example(["", "x-work-L1-*A"])
 def test_events_kept_between_texts_change_no_reading(texts: list[str]) -> None:
     """One look-up of events and shapes shared by many texts gives, for each, what a fresh
     reader gives: nothing of one text's reading leaks into another."""

@@ -86,6 +86,26 @@ def atom(text: str, name: str, typ: str, ctx: str,
     return model, model.format()
 
 
+#: What may touch an event in a skeleton: a blank, a parenthesis or an operator's character.
+#: Any other character next to an event could join it (`a-job-self-*x`, `a-work-self-*-b`),
+#: where the stand-in's placeholder, which ends differently, would join it otherwise.
+_TOUCH = frozenset(" \t()&|")
+
+
+def _separated(skeleton: tuple[str, ...]) -> bool:
+    """Whether every event of `skeleton` is set apart by a character that joins no event
+    (the pieces between events are not empty; the text's own ends may be)."""
+    last = len(skeleton) - 1
+    for i, piece in enumerate(skeleton):
+        if not piece:
+            if 0 < i < last:
+                return False
+            continue
+        if (i > 0 and piece[0] not in _TOUCH) or (i < last and piece[-1] not in _TOUCH):
+            return False
+    return True
+
+
 @lru_cache(maxsize=1024)
 def shape_plan(skeleton: tuple[str, ...],
                ) -> tuple[Callable[[list[tuple[EventPattern, str]]], TriggerModel], str] | None:
@@ -96,6 +116,8 @@ def shape_plan(skeleton: tuple[str, ...],
     The stand-in text puts a placeholder event `_<i>-job-self` where event i stands: any
     event the split takes ends where no character of the skeleton could continue it, and so
     does the placeholder, so the compound reader splits both texts into the same tokens."""
+    if not _separated(skeleton):
+        return None
     stand_in = "".join(piece + (f"_{i}-job-self" if i < len(skeleton) - 1 else "")
                        for i, piece in enumerate(skeleton))
     found = parse_compound_row(stand_in)
