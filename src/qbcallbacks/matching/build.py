@@ -27,6 +27,7 @@ from .compile import (
 from .index import (
     SERIAL_BITS,
     SERIAL_MASK,
+    Bucket,
     NameTypeIndex,
     RuleEntry,
     RuleKey,
@@ -78,9 +79,8 @@ def place(trigger: TriggerNode, index: Index) -> Placed:
     """The text, test and index places of one distinct trigger; the places are made empty
     here and filled by the caller with the trigger's rules.
 
-    A lone `self` pattern (most rules) is placed in line, without building its atom: at
-    worst there is one per rule, and a Python call or object less each is a tenth of a
-    rule's build."""
+    A lone `self` pattern (most rules) is placed from its fields, without building its atom:
+    at worst there is one per rule, and an object less each is a tenth of a rule's build."""
     if type(trigger) is not EventPattern:
         return place_compound(trigger, index)
     name, typ, ctx, extra = FIELDS(trigger)
@@ -90,30 +90,8 @@ def place(trigger: TriggerNode, index: Index) -> Placed:
         text = f"{name}-{typ}-{ctx}"
     else:
         text = f"{name}-{typ}-{ctx}-{extra}"
-    if ctx != "self":
-        return text, _any_atom, True, atom_refs(index, field_atom(name, typ, ctx, extra)), ()
-    if extra == "*":
-        extra = None
-    elif typ == "subjob":
-        extra = item_key(typ, extra)
-    by_name = index.get(typ)
-    if by_name is None:
-        by_name = index[typ] = {}
-    nt = by_name.get(name)
-    if nt is None:
-        nt = by_name[name] = _new(NameTypeIndex)  # `__init__`'s work, without the call
-        nt.any = nt.exact = nt.parent = nt.glob = nt.label = nt.ident = None
-    if extra is None:
-        refs = nt.any
-        if refs is None:
-            refs = nt.any = {}
-    else:
-        exact = nt.exact
-        if exact is None:
-            exact = nt.exact = {}
-        refs = exact.get(extra)
-        if refs is None:
-            refs = exact[extra] = {}
+    refs = (self_refs(index, name, typ, ctx, extra) if ctx == "self"
+            else atom_refs(index, field_atom(name, typ, ctx, extra)))
     return text, _any_atom, True, refs, ()
 
 
@@ -178,24 +156,16 @@ def self_refs(index: Index, name: str | None, typ: str, ctx: str | None,
     if nt is None:
         nt = by_name[name] = _new(NameTypeIndex)
         nt.any = nt.exact = nt.parent = nt.glob = nt.label = nt.ident = None
-    if extra is None:
-        refs = nt.any
-        if refs is None:
-            refs = nt.any = {}
-        return refs
-    exact = nt.exact
-    if exact is None:
-        exact = nt.exact = {}
-    refs = exact.get(extra)
-    if refs is None:
-        refs = exact[extra] = {}
-    return refs
+    return bucket_refs(nt, extra)
 
 
 def atom_refs(index: Index, atom: Atom) -> Refs:
     """The refs dict of the index that holds `atom`, made (empty) if it is not there yet."""
-    bucket = rule_bucket(index, atom)
-    extra = atom.extra
+    return bucket_refs(rule_bucket(index, atom), atom.extra)
+
+
+def bucket_refs(bucket: Bucket[RuleEntry], extra: str | None) -> Refs:
+    """The refs dict of `bucket` for `extra` (None: any extra), made (empty) if not there."""
     if extra is None:
         refs = bucket.any
         if refs is None:
